@@ -1,0 +1,344 @@
+//! Distinguished names (RFC 4514): parsing, printing and schema-aware normalization.
+//!
+//! Hand-written: the DN grammar is small, and normalization must use Birch's own schema
+//! (attribute aliases, matching rules), which no DN crate offers.
+
+use crate::registry::Schema;
+use std::fmt;
+
+/// Why a DN string could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnError {
+    /// An RDN has no `=`.
+    #[error("invalid DN syntax: RDN {0:?} has no '='")]
+    MissingEquals(String),
+    /// An attribute type is empty or has characters outside `[A-Za-z0-9-.]`.
+    #[error("invalid DN syntax: bad attribute type {0:?}")]
+    BadAttributeType(String),
+    /// A `\` escape is not followed by a special character or two hex digits.
+    #[error("invalid DN syntax: bad escape in {0:?}")]
+    BadEscape(String),
+    /// A `#` value is not an even number of hex digits.
+    #[error("invalid DN syntax: bad hex value {0:?}")]
+    BadHex(String),
+    /// Escaped bytes do not form UTF-8.
+    #[error("invalid DN syntax: value is not UTF-8")]
+    NotUtf8,
+    /// An empty RDN (`a=b,,c=d`).
+    #[error("invalid DN syntax: empty RDN")]
+    EmptyRdn,
+}
+
+/// One attribute-value assertion of an RDN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ava {
+    /// Attribute type as written.
+    pub attr: String,
+    /// Unescaped value (a `#hex` value is kept as written, `#` included).
+    pub value: String,
+}
+
+/// A relative distinguished name: one or more AVAs joined by `+`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rdn {
+    /// The AVAs in the order written.
+    pub avas: Vec<Ava>,
+}
+
+/// A parsed DN, most specific RDN first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Dn {
+    /// RDNs, leaf first.
+    pub rdns: Vec<Rdn>,
+}
+
+impl Dn {
+    /// Parses an RFC 4514 string (also accepts `;` separators and spaces around `,`, `+`, `=`).
+    pub fn parse(s: &str) -> Result<Dn, DnError> {
+        let mut rdns = Vec::new();
+        if s.trim().is_empty() {
+            return Ok(Dn { rdns });
+        }
+        let mut avas = Vec::new();
+        let mut rest = s;
+        loop {
+            let (ava, sep, tail) = parse_ava(rest)?;
+            avas.push(ava);
+            rest = tail;
+            match sep {
+                Some('+') => continue,
+                Some(_) => {
+                    rdns.push(Rdn { avas: std::mem::take(&mut avas) });
+                    if rest.trim().is_empty() {
+                        return Err(DnError::EmptyRdn);
+                    }
+                }
+                None => {
+                    rdns.push(Rdn { avas });
+                    return Ok(Dn { rdns });
+                }
+            }
+        }
+    }
+
+    /// Whether this is the empty (root) DN.
+    pub fn is_root(&self) -> bool {
+        self.rdns.is_empty()
+    }
+
+    /// The parent DN (the root's parent is the root).
+    pub fn parent(&self) -> Dn {
+        Dn { rdns: self.rdns.iter().skip(1).cloned().collect() }
+    }
+
+    /// The schema-normalized string form: canonical attribute names, values normalized by
+    /// their equality rule, AVAs of a multi-valued RDN sorted, no insignificant spaces.
+    /// Two DNs are equal under distinguishedNameMatch iff their normalized forms are equal.
+    pub fn normalize(&self, schema: &Schema) -> String {
+        let mut out = String::new();
+        for (i, rdn) in self.rdns.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let mut parts: Vec<(String, String)> = rdn
+                .avas
+                .iter()
+                .map(|a| {
+                    let canon = schema.canonical(&a.attr);
+                    let value = if a.value.starts_with('#') {
+                        a.value.to_ascii_lowercase()
+                    } else {
+                        let rule = match schema.rule(&canon) {
+                            crate::MatchingRule::DistinguishedName => crate::MatchingRule::CaseIgnore,
+                            r => r,
+                        };
+                        match rule.normalize(a.value.as_bytes()) {
+                            Some(v) => String::from_utf8(v).unwrap_or_else(|e| {
+                                String::from_utf8_lossy(e.as_bytes()).into_owned()
+                            }),
+                            None => crate::matching::fold_spaces(&a.value, true),
+                        }
+                    };
+                    (canon, value)
+                })
+                .collect();
+            parts.sort();
+            for (j, (attr, value)) in parts.iter().enumerate() {
+                if j > 0 {
+                    out.push('+');
+                }
+                out.push_str(attr);
+                out.push('=');
+                escape_value_into(value, &mut out);
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for Dn {
+    /// RFC 4514 string form, keeping attribute names and value case as written.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        for (i, rdn) in self.rdns.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            for (j, ava) in rdn.avas.iter().enumerate() {
+                if j > 0 {
+                    out.push('+');
+                }
+                out.push_str(&ava.attr);
+                out.push('=');
+                if ava.value.starts_with('#') && is_hex_form(&ava.value) {
+                    out.push_str(&ava.value);
+                } else {
+                    escape_value_into(&ava.value, &mut out);
+                }
+            }
+        }
+        f.write_str(&out)
+    }
+}
+
+fn is_hex_form(v: &str) -> bool {
+    v.len() > 1 && v.len() % 2 == 1 && v[1..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Escapes an attribute value as RFC 4514 section 2.4 requires.
+pub fn escape_value_into(value: &str, out: &mut String) {
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// Parses `type=value` up to the next unescaped `,`, `;` or `+`; returns the AVA, the
+/// separator found and the rest.
+fn parse_ava(s: &str) -> Result<(Ava, Option<char>, &str), DnError> {
+    let eq = s.find('=').ok_or_else(|| DnError::MissingEquals(s.to_string()))?;
+    let attr = s[..eq].trim();
+    if attr.is_empty() || !attr.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Err(DnError::BadAttributeType(attr.to_string()));
+    }
+    if attr.contains([',', '+', ';']) {
+        return Err(DnError::MissingEquals(s.to_string()));
+    }
+    let raw = &s[eq + 1..];
+    let trimmed = raw.trim_start();
+    let lead = raw.len() - trimmed.len();
+    let bytes = trimmed.as_bytes();
+
+    // `#hex` BER-encoded value.
+    if bytes.first() == Some(&b'#') {
+        let end = bytes.iter().position(|&b| b == b',' || b == b';' || b == b'+').unwrap_or(bytes.len());
+        let hex = trimmed[..end].trim_end();
+        if !is_hex_form(hex) {
+            return Err(DnError::BadHex(hex.to_string()));
+        }
+        let sep = trimmed[end..].chars().next();
+        let rest = if end < bytes.len() { &raw[lead + end + 1..] } else { "" };
+        return Ok((Ava { attr: attr.to_string(), value: hex.to_string() }, sep, rest));
+    }
+
+    // Quoted value (RFC 1779 legacy form).
+    let mut value: Vec<u8> = Vec::new();
+    let mut i = 0;
+    let mut last_significant = 0; // length of value up to the last escaped or non-space byte
+    if bytes.first() == Some(&b'"') {
+        i = 1;
+        loop {
+            match bytes.get(i) {
+                None => return Err(DnError::BadEscape(s.to_string())),
+                Some(b'"') => {
+                    i += 1;
+                    break;
+                }
+                Some(b'\\') => {
+                    let (b, used) = unescape(&bytes[i..]).ok_or_else(|| DnError::BadEscape(s.to_string()))?;
+                    value.push(b);
+                    i += used;
+                }
+                Some(&b) => {
+                    value.push(b);
+                    i += 1;
+                }
+            }
+        }
+        last_significant = value.len();
+        while bytes.get(i) == Some(&b' ') {
+            i += 1;
+        }
+    }
+    let mut sep = None;
+    while i < bytes.len() {
+        match bytes[i] {
+            b',' | b';' | b'+' => {
+                sep = Some(bytes[i] as char);
+                i += 1;
+                break;
+            }
+            b'\\' => {
+                let (b, used) = unescape(&bytes[i..]).ok_or_else(|| DnError::BadEscape(s.to_string()))?;
+                value.push(b);
+                last_significant = value.len();
+                i += used;
+            }
+            b => {
+                value.push(b);
+                if b != b' ' {
+                    last_significant = value.len();
+                }
+                i += 1;
+            }
+        }
+    }
+    value.truncate(last_significant);
+    let value = String::from_utf8(value).map_err(|_| DnError::NotUtf8)?;
+    let rest = &trimmed[i..];
+    Ok((Ava { attr: attr.to_string(), value }, sep, rest))
+}
+
+/// Decodes one escape starting at `\`; returns the byte and how many input bytes it used.
+fn unescape(b: &[u8]) -> Option<(u8, usize)> {
+    let c = *b.get(1)?;
+    if c.is_ascii_hexdigit() {
+        let d = *b.get(2)?;
+        let hi = (c as char).to_digit(16)?;
+        let lo = (d as char).to_digit(16)?;
+        return Some(((hi * 16 + lo) as u8, 3));
+    }
+    if matches!(c, b' ' | b'"' | b'#' | b'+' | b',' | b';' | b'<' | b'=' | b'>' | b'\\') {
+        return Some((c, 2));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn norm(s: &str) -> String {
+        Dn::parse(s).unwrap().normalize(&Schema::builtin())
+    }
+
+    #[test]
+    fn normalizes_aliases_case_and_spaces() {
+        assert_eq!(norm("UID=Alice , OU=People,DC=Example,dc=org"), "uid=alice,ou=people,dc=example,dc=org");
+        assert_eq!(norm("commonName=John  Smith,dc=x"), "cn=john smith,dc=x");
+        assert_eq!(norm("cn=b+uid=a,dc=x"), norm("uid=A+cn=B,dc=x"));
+        assert_eq!(norm(""), "");
+    }
+
+    #[test]
+    fn escapes_round_trip() {
+        let d = Dn::parse(r"cn=Smith\, John,dc=x").unwrap();
+        assert_eq!(d.rdns[0].avas[0].value, "Smith, John");
+        assert_eq!(d.to_string(), r"cn=Smith\, John,dc=x");
+        let d = Dn::parse(r"cn=\E9\99\88,dc=x").unwrap();
+        assert_eq!(d.rdns[0].avas[0].value, "陈");
+        let d = Dn::parse("cn=\"a,b\",dc=x").unwrap();
+        assert_eq!(d.rdns[0].avas[0].value, "a,b");
+        assert_eq!(Dn::parse(r"cn=\ lead\ ,dc=x").unwrap().rdns[0].avas[0].value, " lead ");
+    }
+
+    #[test]
+    fn rejects_bad_dns() {
+        assert!(Dn::parse("nonsense").is_err());
+        assert!(Dn::parse("cn=a,,dc=x").is_err());
+        assert!(Dn::parse(r"cn=a\zz").is_err());
+        assert!(Dn::parse("c n=a").is_err());
+        assert!(Dn::parse("cn=a,").is_err());
+        assert!(Dn::parse(r"cn=\ff\fe").is_err());
+    }
+
+    #[test]
+    fn parent_drops_the_leaf() {
+        let d = Dn::parse("uid=a,ou=people,dc=x").unwrap();
+        assert_eq!(d.parent().to_string(), "ou=people,dc=x");
+    }
+
+    proptest! {
+        #[test]
+        fn print_parse_is_stable(vals in proptest::collection::vec("\\PC{1,12}", 1..4)) {
+            let dn = Dn { rdns: vals.iter().map(|v| Rdn { avas: vec![Ava { attr: "cn".into(), value: v.trim().to_string() }] }).filter(|r| !r.avas[0].value.is_empty() && !r.avas[0].value.starts_with('#')).collect() };
+            let printed = dn.to_string();
+            let reparsed = Dn::parse(&printed).unwrap();
+            prop_assert_eq!(&reparsed, &dn);
+            let schema = Schema::builtin();
+            let n = dn.normalize(&schema);
+            prop_assert_eq!(Dn::parse(&n).unwrap().normalize(&schema), n);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Store errors.
+
+/// Errors from the directory store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The underlying sled database failed.
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    /// Stored bytes could not be decoded.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// An entry with this DN already exists.
+    #[error("entry already exists: {0}")]
+    AlreadyExists(String),
+    /// The parent of the entry does not exist.
+    #[error("parent entry does not exist: {0}")]
+    NoParent(String),
+    /// The entry does not exist.
+    #[error("no such entry: {0}")]
+    NoSuchEntry(String),
+    /// The entry has children.
+    #[error("entry has children: {0}")]
+    NotLeaf(String),
+    /// A DN is malformed.
+    #[error(transparent)]
+    Dn(#[from] birch_schema::DnError),
+}

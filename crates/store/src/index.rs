@@ -1,0 +1,126 @@
+//! Attribute index keys. All indexes share one sled tree; a key is
+//! `kind | attr | 0x00 | ... | id (8 bytes, big endian)` so the ids of one posting list are
+//! contiguous and sorted:
+//! - equality: `e attr 0x00 normalized-value 0x00 id`
+//! - presence: `p attr 0x00 id`
+//! - substring trigram: `s attr 0x00 gram(3 bytes) id`, grams of `0x01 value 0x02`
+
+use crate::entry::Entry;
+use birch_schema::Schema;
+use std::collections::{BTreeSet, HashSet};
+
+const EQ: u8 = b'e';
+const PRES: u8 = b'p';
+const SUB: u8 = b's';
+/// Start-of-value anchor for trigrams.
+pub const ANCHOR_START: u8 = 0x01;
+/// End-of-value anchor for trigrams.
+pub const ANCHOR_END: u8 = 0x02;
+
+/// Which attributes are indexed, by canonical name.
+#[derive(Debug, Clone)]
+pub struct IndexConfig {
+    /// Equality and presence indexes.
+    pub equality: HashSet<String>,
+    /// Substring (trigram) indexes.
+    pub substring: HashSet<String>,
+}
+
+impl IndexConfig {
+    /// Builds a config from attribute names, canonicalized through the schema.
+    pub fn new(schema: &Schema, equality: &[String], substring: &[String]) -> IndexConfig {
+        IndexConfig {
+            equality: equality.iter().map(|a| schema.canonical(a)).collect(),
+            substring: substring.iter().map(|a| schema.canonical(a)).collect(),
+        }
+    }
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        let eq = ["objectclass", "uid", "cn", "mail", "uidnumber", "gidnumber", "memberuid", "member", "uniquemember"];
+        let sub = ["uid", "cn", "mail"];
+        IndexConfig {
+            equality: eq.iter().map(|s| s.to_string()).collect(),
+            substring: sub.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+fn head(kind: u8, attr: &str, extra: usize) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + attr.len() + extra + 8);
+    k.push(kind);
+    k.extend_from_slice(attr.as_bytes());
+    k.push(0);
+    k
+}
+
+/// Prefix of the equality posting list of `attr = value` (value normalized).
+pub fn eq_prefix(attr: &str, value: &[u8]) -> Vec<u8> {
+    let mut k = head(EQ, attr, value.len() + 1);
+    k.extend_from_slice(value);
+    k.push(0);
+    k
+}
+
+/// Prefix of the presence posting list of `attr`.
+pub fn pres_prefix(attr: &str) -> Vec<u8> {
+    head(PRES, attr, 0)
+}
+
+/// Prefix of the trigram posting list.
+pub fn sub_prefix(attr: &str, gram: &[u8; 3]) -> Vec<u8> {
+    let mut k = head(SUB, attr, 3);
+    k.extend_from_slice(gram);
+    k
+}
+
+/// The trigrams of a byte string.
+pub fn grams(s: &[u8]) -> impl Iterator<Item = [u8; 3]> + '_ {
+    s.windows(3).map(|w| [w[0], w[1], w[2]])
+}
+
+/// Reads the entry id at the end of an index key.
+pub fn id_of_key(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+/// All index keys of an entry.
+pub fn entry_keys(entry: &Entry, id: u64, cfg: &IndexConfig, schema: &Schema) -> BTreeSet<Vec<u8>> {
+    let mut keys = BTreeSet::new();
+    let idb = id.to_be_bytes();
+    for a in &entry.attrs {
+        let eq = cfg.equality.contains(&a.canonical);
+        let sub = cfg.substring.contains(&a.canonical);
+        if !eq && !sub || a.values.is_empty() {
+            continue;
+        }
+        let rule = schema.rule(&a.canonical);
+        if eq {
+            let mut k = pres_prefix(&a.canonical);
+            k.extend_from_slice(&idb);
+            keys.insert(k);
+        }
+        for v in &a.values {
+            let Some(n) = schema.normalize_value(rule, v) else { continue };
+            if eq {
+                let mut k = eq_prefix(&a.canonical, &n);
+                k.extend_from_slice(&idb);
+                keys.insert(k);
+            }
+            if sub {
+                let mut anchored = Vec::with_capacity(n.len() + 2);
+                anchored.push(ANCHOR_START);
+                anchored.extend_from_slice(&n);
+                anchored.push(ANCHOR_END);
+                for g in grams(&anchored) {
+                    let mut k = sub_prefix(&a.canonical, &g);
+                    k.extend_from_slice(&idb);
+                    keys.insert(k);
+                }
+            }
+        }
+    }
+    keys
+}

@@ -1,0 +1,20 @@
+//! birch-store: the directory tree on sled.
+//!
+//! Entries live under stable 64-bit ids; a normalized-DN index, a parent → children index
+//! and attribute indexes (equality, presence, substring trigrams) are kept in the same
+//! sled transaction as the entry. See `docs/architecture.md` for the on-disk layout.
+
+pub mod entry;
+pub mod error;
+pub mod filter;
+pub mod index;
+pub mod ldif;
+pub mod plan;
+pub mod store;
+
+pub use entry::{Attribute, Entry};
+pub use error::StoreError;
+pub use filter::{Filter, Tri};
+pub use index::IndexConfig;
+pub use plan::Plan;
+pub use store::{BulkLoader, Scope, SearchIter, Store, Walk};

@@ -1,0 +1,167 @@
+//! Filter planning: turns a filter into a candidate id set from the indexes, or a scan.
+//! Candidates are a superset of the matches; every candidate is evaluated on the entry.
+
+use crate::filter::Filter;
+use crate::index::{self, IndexConfig, ANCHOR_END, ANCHOR_START};
+use crate::StoreError;
+
+/// How to find the candidates of a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// These ids (sorted, unique) are a superset of the matching entries.
+    Ids(Vec<u64>),
+    /// No index helps: scan the scope.
+    Scan,
+}
+
+/// An And stops intersecting once its candidate set is this small: evaluating a few
+/// entries is cheaper than reading another posting list.
+const SMALL_ENOUGH: usize = 16;
+
+/// Plans a filter against the index tree.
+pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig) -> Result<Plan, StoreError> {
+    Ok(match filter {
+        Filter::Undefined => Plan::Ids(Vec::new()),
+        Filter::Equality { attr, value, .. } if cfg.equality.contains(attr) => {
+            Plan::Ids(postings(tree, &index::eq_prefix(attr, value), true)?)
+        }
+        Filter::Present { attr } if attr != "objectclass" && cfg.equality.contains(attr) => {
+            Plan::Ids(postings(tree, &index::pres_prefix(attr), false)?)
+        }
+        Filter::Substring { attr, initial, any, fin, .. } if cfg.substring.contains(attr) => {
+            let mut parts: Vec<Vec<u8>> = Vec::new();
+            if let Some(i) = initial {
+                parts.push([&[ANCHOR_START][..], i].concat());
+            }
+            parts.extend(any.iter().cloned());
+            if let Some(f) = fin {
+                parts.push([&f[..], &[ANCHOR_END][..]].concat());
+            }
+            let mut set: Option<Vec<u64>> = None;
+            for g in parts.iter().flat_map(|p| index::grams(p)) {
+                let ids = postings(tree, &index::sub_prefix(attr, &g), false)?;
+                let next = match set {
+                    None => ids,
+                    Some(s) => intersect(&s, &ids),
+                };
+                let done = next.len() <= SMALL_ENOUGH;
+                set = Some(next);
+                if done {
+                    break;
+                }
+            }
+            set.map_or(Plan::Scan, Plan::Ids)
+        }
+        Filter::And(fs) => {
+            let mut order: Vec<&Filter> = fs.iter().collect();
+            order.sort_by_key(|f| selectivity_rank(f));
+            let mut set: Option<Vec<u64>> = None;
+            for f in order {
+                if let Plan::Ids(ids) = plan(f, tree, cfg)? {
+                    let next = match set {
+                        None => ids,
+                        Some(s) => intersect(&s, &ids),
+                    };
+                    let done = next.len() <= SMALL_ENOUGH;
+                    set = Some(next);
+                    if done {
+                        break;
+                    }
+                }
+            }
+            set.map_or(Plan::Scan, Plan::Ids)
+        }
+        Filter::Or(fs) => {
+            let mut all = Vec::new();
+            for f in fs {
+                match plan(f, tree, cfg)? {
+                    Plan::Ids(ids) => all = union(&all, &ids),
+                    Plan::Scan => return Ok(Plan::Scan),
+                }
+            }
+            Plan::Ids(all)
+        }
+        _ => Plan::Scan,
+    })
+}
+
+/// Lower ranks are planned first in an And: likely-small posting lists first.
+fn selectivity_rank(f: &Filter) -> u8 {
+    match f {
+        Filter::Undefined => 0,
+        Filter::Equality { attr, .. } if attr != "objectclass" => 1,
+        Filter::Substring { .. } => 2,
+        Filter::And(_) | Filter::Or(_) => 3,
+        Filter::Equality { .. } => 4,
+        _ => 5,
+    }
+}
+
+/// Reads a posting list. With `exact`, keys must be exactly prefix + id (a value
+/// containing 0x00 could otherwise extend the prefix).
+fn postings(tree: &sled::Tree, prefix: &[u8], exact: bool) -> Result<Vec<u64>, StoreError> {
+    let mut ids = Vec::new();
+    for kv in tree.scan_prefix(prefix).keys() {
+        let k = kv?;
+        if exact && k.len() != prefix.len() + 8 {
+            continue;
+        }
+        if let Some(id) = index::id_of_key(&k) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Intersection of two sorted id lists.
+pub fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(a.len().min(b.len())));
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Union of two sorted id lists.
+pub fn union(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(a.len() + b.len()));
+    while i < a.len() || j < b.len() {
+        if j == b.len() || (i < a.len() && a[i] < b[j]) {
+            out.push(a[i]);
+            i += 1;
+        } else if i == a.len() || b[j] < a[i] {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+            j += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        #[test]
+        fn set_ops_match_btreeset(a in proptest::collection::btree_set(0u64..50, 0..20), b in proptest::collection::btree_set(0u64..50, 0..20)) {
+            let av: Vec<u64> = a.iter().copied().collect();
+            let bv: Vec<u64> = b.iter().copied().collect();
+            prop_assert_eq!(intersect(&av, &bv), a.intersection(&b).copied().collect::<Vec<_>>());
+            prop_assert_eq!(union(&av, &bv), a.union(&b).copied().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>());
+        }
+    }
+}

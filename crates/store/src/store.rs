@@ -1,0 +1,572 @@
+//! The directory store on sled.
+//!
+//! Trees: `entries` (id → encoded entry), `dn2id` (normalized DN → id), `children`
+//! (parent id ++ child id → empty), `index` (see [`crate::index`]) and `meta` (small
+//! key/value settings). Every change is one sled transaction across these trees; writers
+//! are serialized by a mutex (so check-then-write is race free) and durability is a
+//! separate `flush`, which concurrent writers share (group commit).
+
+use crate::entry::Entry;
+use crate::filter::{Filter, Tri};
+use crate::index::{self, IndexConfig};
+use crate::plan::{self, Plan};
+use crate::StoreError;
+use birch_schema::{Dn, Schema};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Search scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The base entry only.
+    Base,
+    /// The base's immediate children.
+    One,
+    /// The base and all its descendants.
+    Sub,
+    /// All descendants, not the base.
+    Children,
+}
+
+struct Inner {
+    db: sled::Db,
+    entries: sled::Tree,
+    dn2id: sled::Tree,
+    children: sled::Tree,
+    index: sled::Tree,
+    meta: sled::Tree,
+    schema: Arc<Schema>,
+    cfg: IndexConfig,
+    write_lock: Mutex<()>,
+}
+
+/// A handle to the directory store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// Meta key set while an offline import is writing; a store with it set is incomplete.
+pub const META_IMPORT_INCOMPLETE: &str = "import_incomplete";
+
+impl Store {
+    /// Opens (or creates) the store in `path`. `cache_bytes` bounds sled's page cache.
+    pub fn open(path: &Path, schema: Arc<Schema>, cfg: IndexConfig, cache_bytes: u64) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
+        let inner = Inner {
+            entries: db.open_tree("entries")?,
+            dn2id: db.open_tree("dn2id")?,
+            children: db.open_tree("children")?,
+            index: db.open_tree("index")?,
+            meta: db.open_tree("meta")?,
+            db,
+            schema,
+            cfg,
+            write_lock: Mutex::new(()),
+        };
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    /// The schema the store normalizes with.
+    pub fn schema(&self) -> &Schema {
+        &self.inner.schema
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.inner.entries.len()
+    }
+
+    /// Whether the store holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.inner.entries.is_empty()
+    }
+
+    /// Builds an entry from a DN and attributes: normalizes the DN, resolves canonical
+    /// attribute names and merges attributes that name the same type.
+    pub fn make_entry(&self, dn: &str, attrs: Vec<(String, Vec<Vec<u8>>)>) -> Result<Entry, StoreError> {
+        let parsed = Dn::parse(dn)?;
+        let mut entry = Entry { dn: parsed.to_string(), ndn: parsed.normalize(self.schema()), parent: 0, attrs: Vec::new() };
+        for (name, values) in attrs {
+            let canonical = self.schema().canonical(&name);
+            entry.add_values(&name, &canonical, values);
+        }
+        Ok(entry)
+    }
+
+    /// Id of the entry with this normalized DN.
+    pub fn id_of(&self, ndn: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.inner.dn2id.get(ndn.as_bytes())?.and_then(|v| decode_id(&v)))
+    }
+
+    /// Loads an entry by id.
+    pub fn get(&self, id: u64) -> Result<Option<Entry>, StoreError> {
+        match self.inner.entries.get(id.to_be_bytes())? {
+            Some(v) => Ok(Some(Entry::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Loads an entry by normalized DN.
+    pub fn get_by_ndn(&self, ndn: &str) -> Result<Option<(u64, Entry)>, StoreError> {
+        match self.id_of(ndn)? {
+            Some(id) => Ok(self.get(id)?.map(|e| (id, e))),
+            None => Ok(None),
+        }
+    }
+
+    /// The DN (as stored) of the deepest existing ancestor of `dn`, or "" if none exists:
+    /// the matchedDN of a noSuchObject result.
+    pub fn matched_dn(&self, dn: &Dn) -> Result<String, StoreError> {
+        let mut cur = dn.parent();
+        while !cur.is_root() {
+            if let Some((_, e)) = self.get_by_ndn(&cur.normalize(self.schema()))? {
+                return Ok(e.dn);
+            }
+            cur = cur.parent();
+        }
+        Ok(String::new())
+    }
+
+    /// Whether the entry has children.
+    pub fn has_children(&self, id: u64) -> Result<bool, StoreError> {
+        Ok(self.inner.children.scan_prefix(id.to_be_bytes()).keys().next().transpose()?.is_some())
+    }
+
+    /// Ids of the entry's children.
+    pub fn children(&self, id: u64) -> Result<Vec<u64>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.inner.children.scan_prefix(id.to_be_bytes()).keys() {
+            if let Some(c) = index::id_of_key(&k?) {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds an entry in one transaction. Its parent must exist unless `is_suffix`.
+    /// Not durable until [`Store::flush`] returns.
+    pub fn add(&self, mut entry: Entry, is_suffix: bool) -> Result<u64, StoreError> {
+        let parent_ndn = parent_ndn(&entry.ndn);
+        let _guard = self.inner.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.inner.dn2id.contains_key(entry.ndn.as_bytes())? {
+            return Err(StoreError::AlreadyExists(entry.dn));
+        }
+        entry.parent = if is_suffix {
+            0
+        } else {
+            self.id_of(parent_ndn)?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?
+        };
+        let id = self.inner.db.generate_id()? + 1;
+        let keys = index::entry_keys(&entry, id, &self.inner.cfg, self.schema());
+        let encoded = entry.encode();
+        let idb = id.to_be_bytes();
+        let child_key = child_key(entry.parent, id);
+        let i = &self.inner;
+        (&i.entries, &i.dn2id, &i.children, &i.index)
+            .transaction(|(te, td, tc, ti)| {
+                te.insert(&idb, encoded.as_slice())?;
+                td.insert(entry.ndn.as_bytes(), &idb)?;
+                if !is_suffix {
+                    tc.insert(&child_key, &[])?;
+                }
+                for k in &keys {
+                    ti.insert(k.as_slice(), &[])?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(tx_error)?;
+        Ok(id)
+    }
+
+    /// Deletes a leaf entry in one transaction. Not durable until [`Store::flush`].
+    pub fn delete(&self, ndn: &str) -> Result<(), StoreError> {
+        let _guard = self.inner.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (id, entry) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+        if self.has_children(id)? {
+            return Err(StoreError::NotLeaf(entry.dn));
+        }
+        let keys = index::entry_keys(&entry, id, &self.inner.cfg, self.schema());
+        let i = &self.inner;
+        let child_key = child_key(entry.parent, id);
+        (&i.entries, &i.dn2id, &i.children, &i.index)
+            .transaction(|(te, td, tc, ti)| {
+                te.remove(&id.to_be_bytes())?;
+                td.remove(ndn.as_bytes())?;
+                tc.remove(&child_key)?;
+                for k in &keys {
+                    ti.remove(k.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(tx_error)?;
+        Ok(())
+    }
+
+    /// Makes every change so far durable (fsync).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Async [`Store::flush`]: concurrent callers share one sync (group commit).
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        self.inner.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Reads a meta value.
+    pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.meta.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Writes a meta value (durable after flush).
+    pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner.meta.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Removes a meta value.
+    pub fn meta_remove(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.meta.remove(key)?;
+        Ok(())
+    }
+
+    /// Plans a filter (exposed for tests and benchmarks).
+    pub fn plan(&self, filter: &Filter) -> Result<Plan, StoreError> {
+        plan::plan(filter, &self.inner.index, &self.inner.cfg)
+    }
+
+    /// Starts a search below the base entry `(base_id, base)`.
+    pub fn search(&self, base_id: u64, base: &Entry, scope: Scope, filter: Filter) -> Result<SearchIter, StoreError> {
+        let source = match scope {
+            Scope::Base => Source::Ids(vec![base_id].into_iter()),
+            _ => match self.plan(&filter)? {
+                Plan::Ids(ids) => Source::Ids(ids.into_iter()),
+                Plan::Scan if scope == Scope::One => Source::Ids(self.children(base_id)?.into_iter()),
+                Plan::Scan if base.parent == 0 => Source::All(self.inner.entries.iter()),
+                Plan::Scan => {
+                    let mut stack = self.children(base_id)?;
+                    if scope == Scope::Sub {
+                        stack.push(base_id);
+                    }
+                    Source::Dfs(stack)
+                }
+            },
+        };
+        Ok(SearchIter { store: self.clone(), filter, scope, base_id, base_ndn: base.ndn.clone(), source })
+    }
+
+    /// Iterates over all entries, parents before children (for export).
+    pub fn walk(&self) -> Result<Walk, StoreError> {
+        let mut roots = Vec::new();
+        for kv in self.inner.entries.iter() {
+            let (k, v) = kv?;
+            let e = Entry::decode(&v)?;
+            if e.parent == 0 {
+                roots.push(decode_id(&k).unwrap_or_default());
+            }
+        }
+        roots.reverse();
+        Ok(Walk { store: self.clone(), stack: roots })
+    }
+
+    /// Checks that the DN, children and attribute indexes agree with the entries;
+    /// returns a description of every disagreement.
+    pub fn check(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        let mut expected_index = std::collections::BTreeSet::new();
+        let mut expected_children = std::collections::BTreeSet::new();
+        let mut count = 0usize;
+        for kv in self.inner.entries.iter() {
+            let (k, v) = kv?;
+            let id = decode_id(&k).unwrap_or_default();
+            let e = Entry::decode(&v)?;
+            count += 1;
+            if self.id_of(&e.ndn)? != Some(id) {
+                problems.push(format!("dn2id does not map {:?} to id {id}", e.ndn));
+            }
+            if e.parent != 0 {
+                expected_children.insert(child_key(e.parent, id).to_vec());
+            }
+            expected_index.extend(index::entry_keys(&e, id, &self.inner.cfg, self.schema()));
+        }
+        if self.inner.dn2id.len() != count {
+            problems.push(format!("dn2id has {} keys for {count} entries", self.inner.dn2id.len()));
+        }
+        let actual_children: Result<std::collections::BTreeSet<Vec<u8>>, _> =
+            self.inner.children.iter().keys().map(|k| k.map(|k| k.to_vec())).collect();
+        if actual_children? != expected_children {
+            problems.push("children index disagrees with entries".into());
+        }
+        let actual_index: Result<std::collections::BTreeSet<Vec<u8>>, _> =
+            self.inner.index.iter().keys().map(|k| k.map(|k| k.to_vec())).collect();
+        let actual_index = actual_index?;
+        if actual_index != expected_index {
+            problems.push(format!(
+                "attribute index disagrees with entries: {} missing, {} extra",
+                expected_index.difference(&actual_index).count(),
+                actual_index.difference(&expected_index).count()
+            ));
+        }
+        Ok(problems)
+    }
+
+    /// Starts an offline bulk load (see [`BulkLoader`]).
+    pub fn bulk_loader(&self, batch_size: usize) -> BulkLoader {
+        BulkLoader { store: self.clone(), batch_size, pending: 0, new_ids: HashMap::new(), batches: Default::default() }
+    }
+}
+
+fn parent_ndn(ndn: &str) -> &str {
+    // Normalized DNs escape ',' inside values as "\,", so the first unescaped ',' ends the RDN.
+    let b = ndn.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b',' => return &ndn[i + 1..],
+            _ => i += 1,
+        }
+    }
+    ""
+}
+
+fn child_key(parent: u64, child: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&parent.to_be_bytes());
+    k[8..].copy_from_slice(&child.to_be_bytes());
+    k
+}
+
+fn decode_id(v: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(v.try_into().ok()?))
+}
+
+fn tx_error(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
+enum Source {
+    Ids(std::vec::IntoIter<u64>),
+    All(sled::Iter),
+    Dfs(Vec<u64>),
+}
+
+/// A running search: yields the matching entries in scope.
+pub struct SearchIter {
+    store: Store,
+    filter: Filter,
+    scope: Scope,
+    base_id: u64,
+    base_ndn: String,
+    source: Source,
+}
+
+impl SearchIter {
+    fn in_scope(&self, id: u64, e: &Entry) -> bool {
+        let below = e.ndn.len() > self.base_ndn.len()
+            && e.ndn.ends_with(self.base_ndn.as_str())
+            && e.ndn.as_bytes()[e.ndn.len() - self.base_ndn.len() - 1] == b',';
+        match self.scope {
+            Scope::Base => id == self.base_id,
+            Scope::One => e.parent == self.base_id,
+            Scope::Sub => id == self.base_id || below,
+            Scope::Children => below,
+        }
+    }
+
+    /// The next candidate; `Ok(None)` skips an id whose entry vanished meanwhile.
+    #[allow(clippy::type_complexity)]
+    fn next_candidate(&mut self) -> Option<Result<Option<(u64, Entry, bool)>, StoreError>> {
+        match &mut self.source {
+            Source::Ids(it) => {
+                let id = it.next()?;
+                Some(self.store.get(id).map(|e| e.map(|e| (id, e, true))))
+            }
+            Source::All(it) => {
+                let kv = it.next()?;
+                Some(kv.map_err(StoreError::from).and_then(|(k, v)| {
+                    Ok(Some((decode_id(&k).unwrap_or_default(), Entry::decode(&v)?, true)))
+                }))
+            }
+            Source::Dfs(stack) => {
+                let id = stack.pop()?;
+                // The base's children were pushed when the search started.
+                if id != self.base_id {
+                    match self.store.children(id) {
+                        Ok(mut kids) => {
+                            kids.reverse();
+                            stack.extend(kids);
+                        }
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+                Some(self.store.get(id).map(|e| e.map(|e| (id, e, false))))
+            }
+        }
+    }
+}
+
+impl Iterator for SearchIter {
+    type Item = Result<Entry, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (id, entry, check_scope) = match self.next_candidate()? {
+                Ok(Some(c)) => c,
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            };
+            if check_scope && !self.in_scope(id, &entry) {
+                continue;
+            }
+            if self.filter.eval(&entry, self.store.schema()) == Tri::True {
+                return Some(Ok(entry));
+            }
+        }
+    }
+}
+
+/// Walks the tree depth first, parents before children.
+pub struct Walk {
+    store: Store,
+    stack: Vec<u64>,
+}
+
+impl Iterator for Walk {
+    type Item = Result<Entry, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let id = self.stack.pop()?;
+        let r = (|| {
+            let mut kids = self.store.children(id)?;
+            kids.reverse();
+            self.stack.extend(kids);
+            self.store.get(id)
+        })();
+        match r {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => self.next(),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// Offline bulk loader: writes entries in large per-tree batches (no per-entry
+/// transaction). Callers validate the whole input first; [`META_IMPORT_INCOMPLETE`] is set
+/// until [`BulkLoader::finish`] has flushed, so an interrupted import is detected.
+pub struct BulkLoader {
+    store: Store,
+    batch_size: usize,
+    pending: usize,
+    new_ids: HashMap<String, u64>,
+    batches: [sled::Batch; 4],
+}
+
+impl BulkLoader {
+    /// Queues an entry. Its parent must exist in the store or have been queued before,
+    /// unless `is_suffix`.
+    pub fn add(&mut self, mut entry: Entry, is_suffix: bool) -> Result<u64, StoreError> {
+        if self.pending == 0 && self.new_ids.is_empty() {
+            self.store.meta_set(META_IMPORT_INCOMPLETE, b"1")?;
+            self.store.flush()?;
+        }
+        if self.new_ids.contains_key(&entry.ndn) || self.store.id_of(&entry.ndn)?.is_some() {
+            return Err(StoreError::AlreadyExists(entry.dn));
+        }
+        entry.parent = if is_suffix {
+            0
+        } else {
+            let p = parent_ndn(&entry.ndn);
+            match self.new_ids.get(p) {
+                Some(&id) => id,
+                None => self.store.id_of(p)?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?,
+            }
+        };
+        let id = self.store.inner.db.generate_id()? + 1;
+        let idb = id.to_be_bytes();
+        self.batches[0].insert(&idb, entry.encode());
+        self.batches[1].insert(entry.ndn.as_bytes(), &idb);
+        if !is_suffix {
+            self.batches[2].insert(&child_key(entry.parent, id), &[]);
+        }
+        for k in index::entry_keys(&entry, id, &self.store.inner.cfg, self.store.schema()) {
+            self.batches[3].insert(k, &[]);
+        }
+        self.new_ids.insert(entry.ndn, id);
+        self.pending += 1;
+        if self.pending >= self.batch_size {
+            self.apply()?;
+        }
+        Ok(id)
+    }
+
+    fn apply(&mut self) -> Result<(), StoreError> {
+        let [e, d, c, i] = std::mem::take(&mut self.batches);
+        let inner = &self.store.inner;
+        inner.entries.apply_batch(e)?;
+        inner.dn2id.apply_batch(d)?;
+        inner.children.apply_batch(c)?;
+        inner.index.apply_batch(i)?;
+        self.pending = 0;
+        // Ids of applied entries are now found through dn2id.
+        self.new_ids.clear();
+        Ok(())
+    }
+
+    /// Writes what is queued, flushes and clears the incomplete marker.
+    pub fn finish(mut self) -> Result<(), StoreError> {
+        self.apply()?;
+        self.store.flush()?;
+        self.store.meta_remove(META_IMPORT_INCOMPLETE)?;
+        self.store.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 16 << 20).unwrap();
+        (dir, s)
+    }
+
+    fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, Vec<Vec<u8>>)> {
+        pairs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect()
+    }
+
+    #[test]
+    fn parent_ndn_skips_escaped_commas() {
+        assert_eq!(parent_ndn(r"cn=a\,b,dc=x"), "dc=x");
+        assert_eq!(parent_ndn("dc=x"), "");
+    }
+
+    #[test]
+    fn add_search_delete() {
+        let (_d, s) = store();
+        let root = s.make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")])).unwrap();
+        let root_id = s.add(root, true).unwrap();
+        let e = s.make_entry("uid=a,dc=x", attrs(&[("objectClass", "account"), ("uid", "a")])).unwrap();
+        s.add(e.clone(), false).unwrap();
+        assert!(matches!(s.add(e, false), Err(StoreError::AlreadyExists(_))));
+        let orphan = s.make_entry("uid=b,ou=none,dc=x", attrs(&[("uid", "b")])).unwrap();
+        assert!(matches!(s.add(orphan, false), Err(StoreError::NoParent(_))));
+        let base = s.get(root_id).unwrap().unwrap();
+        let f = Filter::equality(s.schema(), "uid", b"A", None);
+        let found: Vec<_> = s.search(root_id, &base, Scope::Sub, f).unwrap().map(|e| e.unwrap().dn).collect();
+        assert_eq!(found, vec!["uid=a,dc=x"]);
+        assert!(matches!(s.delete("dc=x"), Err(StoreError::NotLeaf(_))));
+        s.delete("uid=a,dc=x").unwrap();
+        assert!(s.check().unwrap().is_empty());
+    }
+}
