@@ -32,18 +32,31 @@ impl MatchingRule {
     pub fn from_name(name: &str) -> Option<MatchingRule> {
         let n = name.to_ascii_lowercase();
         Some(match n.as_str() {
-            "caseignorematch" | "2.5.13.2" | "caseignoreia5match" | "1.3.6.1.4.1.1466.109.114.2"
-            | "caseignoresubstringsmatch" | "2.5.13.4" | "caseignoreorderingmatch" | "2.5.13.3"
-            | "caseignoreia5substringsmatch" | "1.3.6.1.4.1.1466.109.114.3" => Self::CaseIgnore,
-            "caseexactmatch" | "2.5.13.5" | "caseexactia5match" | "1.3.6.1.4.1.1466.109.114.1"
-            | "caseexactsubstringsmatch" | "2.5.13.7" | "caseexactorderingmatch" | "2.5.13.6" => {
-                Self::CaseExact
-            }
+            "caseignorematch"
+            | "2.5.13.2"
+            | "caseignoreia5match"
+            | "1.3.6.1.4.1.1466.109.114.2"
+            | "caseignoresubstringsmatch"
+            | "2.5.13.4"
+            | "caseignoreorderingmatch"
+            | "2.5.13.3"
+            | "caseignoreia5substringsmatch"
+            | "1.3.6.1.4.1.1466.109.114.3" => Self::CaseIgnore,
+            "caseexactmatch"
+            | "2.5.13.5"
+            | "caseexactia5match"
+            | "1.3.6.1.4.1.1466.109.114.1"
+            | "caseexactsubstringsmatch"
+            | "2.5.13.7"
+            | "caseexactorderingmatch"
+            | "2.5.13.6" => Self::CaseExact,
             "integermatch" | "2.5.13.14" | "integerorderingmatch" | "2.5.13.15" => Self::Integer,
             "numericstringmatch" | "2.5.13.8" | "numericstringsubstringsmatch" | "2.5.13.10" => {
                 Self::NumericString
             }
-            "telephonenumbermatch" | "2.5.13.20" | "telephonenumbersubstringsmatch"
+            "telephonenumbermatch"
+            | "2.5.13.20"
+            | "telephonenumbersubstringsmatch"
             | "2.5.13.21" => Self::TelephoneNumber,
             "distinguishednamematch" | "2.5.13.1" | "uniquemembermatch" | "2.5.13.23" => {
                 Self::DistinguishedName
@@ -73,10 +86,17 @@ impl MatchingRule {
                 let s = std::str::from_utf8(value).ok()?;
                 Some(fold_spaces(s, false).into_bytes())
             }
-            Self::Integer => normalize_integer(std::str::from_utf8(value).ok()?).map(String::into_bytes),
+            Self::Integer => {
+                normalize_integer(std::str::from_utf8(value).ok()?).map(String::into_bytes)
+            }
             Self::NumericString => {
                 let s = std::str::from_utf8(value).ok()?;
-                Some(s.chars().filter(|c| *c != ' ').collect::<String>().into_bytes())
+                Some(
+                    s.chars()
+                        .filter(|c| *c != ' ')
+                        .collect::<String>()
+                        .into_bytes(),
+                )
             }
             Self::TelephoneNumber => {
                 let s = std::str::from_utf8(value).ok()?;
@@ -104,7 +124,10 @@ impl MatchingRule {
 
     /// Whether the rule folds case (substring components are folded the same way).
     pub fn folds_case(self) -> bool {
-        matches!(self, Self::CaseIgnore | Self::ObjectIdentifier | Self::TelephoneNumber)
+        matches!(
+            self,
+            Self::CaseIgnore | Self::ObjectIdentifier | Self::TelephoneNumber
+        )
     }
 
     /// Orders two normalized values of this rule.
@@ -157,7 +180,11 @@ fn normalize_integer(s: &str) -> Option<String> {
     if trimmed.is_empty() {
         return Some("0".to_string());
     }
-    Some(if neg { format!("-{trimmed}") } else { trimmed.to_string() })
+    Some(if neg {
+        format!("-{trimmed}")
+    } else {
+        trimmed.to_string()
+    })
 }
 
 /// Compares two canonical decimal integers without parsing (they may exceed i128).

@@ -41,7 +41,11 @@ impl Schema {
     /// The built-in standard schema.
     pub fn builtin() -> Schema {
         let mut types = Vec::new();
-        for line in builtin::ATTRIBUTE_TYPES.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        for line in builtin::ATTRIBUTE_TYPES
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
             let f: Vec<&str> = line.split_whitespace().collect();
             let names: Vec<String> = f[1].split(',').map(str::to_string).collect();
             let rule = MatchingRule::from_name(f[2]).unwrap_or(MatchingRule::CaseIgnore);
@@ -71,7 +75,11 @@ impl Schema {
                 by_name.insert(n.to_ascii_lowercase(), i);
             }
         }
-        Schema { types, by_name, object_classes }
+        Schema {
+            types,
+            by_name,
+            object_classes,
+        }
     }
 
     /// Looks up an attribute type by name or OID, case-insensitively. Attribute options
@@ -81,7 +89,9 @@ impl Schema {
         if let Some(&i) = self.by_name.get(base) {
             return Some(&self.types[i]);
         }
-        self.by_name.get(&base.to_ascii_lowercase()).map(|&i| &self.types[i])
+        self.by_name
+            .get(&base.to_ascii_lowercase())
+            .map(|&i| &self.types[i])
     }
 
     /// The canonical (lower-cased primary) name of an attribute; unknown names are
@@ -95,7 +105,8 @@ impl Schema {
 
     /// The matching rule of an attribute; unknown attributes compare case-insensitively.
     pub fn rule(&self, canonical: &str) -> MatchingRule {
-        self.attr(canonical).map_or(MatchingRule::CaseIgnore, |t| t.rule)
+        self.attr(canonical)
+            .map_or(MatchingRule::CaseIgnore, |t| t.rule)
     }
 
     /// Whether the object class is known.
@@ -108,7 +119,9 @@ impl Schema {
         match rule {
             MatchingRule::DistinguishedName => {
                 let s = std::str::from_utf8(value).ok()?;
-                crate::dn::Dn::parse(s).ok().map(|d| d.normalize(self).into_bytes())
+                crate::dn::Dn::parse(s)
+                    .ok()
+                    .map(|d| d.normalize(self).into_bytes())
             }
             r => r.normalize(value),
         }

@@ -38,7 +38,17 @@ impl IndexConfig {
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        let eq = ["objectclass", "uid", "cn", "mail", "uidnumber", "gidnumber", "memberuid", "member", "uniquemember"];
+        let eq = [
+            "objectclass",
+            "uid",
+            "cn",
+            "mail",
+            "uidnumber",
+            "gidnumber",
+            "memberuid",
+            "member",
+            "uniquemember",
+        ];
         let sub = ["uid", "cn", "mail"];
         IndexConfig {
             equality: eq.iter().map(|s| s.to_string()).collect(),
@@ -103,7 +113,9 @@ pub fn entry_keys(entry: &Entry, id: u64, cfg: &IndexConfig, schema: &Schema) ->
             keys.insert(k);
         }
         for v in &a.values {
-            let Some(n) = schema.normalize_value(rule, v) else { continue };
+            let Some(n) = schema.normalize_value(rule, v) else {
+                continue;
+            };
             if eq {
                 let mut k = eq_prefix(&a.canonical, &n);
                 k.extend_from_slice(&idb);

@@ -28,7 +28,13 @@ pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig) -> Result<Pla
         Filter::Present { attr } if attr != "objectclass" && cfg.equality.contains(attr) => {
             Plan::Ids(postings(tree, &index::pres_prefix(attr), false)?)
         }
-        Filter::Substring { attr, initial, any, fin, .. } if cfg.substring.contains(attr) => {
+        Filter::Substring {
+            attr,
+            initial,
+            any,
+            fin,
+            ..
+        } if cfg.substring.contains(attr) => {
             let mut parts: Vec<Vec<u8>> = Vec::new();
             if let Some(i) = initial {
                 parts.push([&[ANCHOR_START][..], i].concat());

@@ -54,8 +54,16 @@ pub const META_IMPORT_INCOMPLETE: &str = "import_incomplete";
 
 impl Store {
     /// Opens (or creates) the store in `path`. `cache_bytes` bounds sled's page cache.
-    pub fn open(path: &Path, schema: Arc<Schema>, cfg: IndexConfig, cache_bytes: u64) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
+    pub fn open(
+        path: &Path,
+        schema: Arc<Schema>,
+        cfg: IndexConfig,
+        cache_bytes: u64,
+    ) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()?;
         let inner = Inner {
             entries: db.open_tree("entries")?,
             dn2id: db.open_tree("dn2id")?,
@@ -67,7 +75,9 @@ impl Store {
             cfg,
             write_lock: Mutex::new(()),
         };
-        Ok(Store { inner: Arc::new(inner) })
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The schema the store normalizes with.
@@ -87,9 +97,18 @@ impl Store {
 
     /// Builds an entry from a DN and attributes: normalizes the DN, resolves canonical
     /// attribute names and merges attributes that name the same type.
-    pub fn make_entry(&self, dn: &str, attrs: Vec<(String, Vec<Vec<u8>>)>) -> Result<Entry, StoreError> {
+    pub fn make_entry(
+        &self,
+        dn: &str,
+        attrs: Vec<(String, Vec<Vec<u8>>)>,
+    ) -> Result<Entry, StoreError> {
         let parsed = Dn::parse(dn)?;
-        let mut entry = Entry { dn: parsed.to_string(), ndn: parsed.normalize(self.schema()), parent: 0, attrs: Vec::new() };
+        let mut entry = Entry {
+            dn: parsed.to_string(),
+            ndn: parsed.normalize(self.schema()),
+            parent: 0,
+            attrs: Vec::new(),
+        };
         for (name, values) in attrs {
             let canonical = self.schema().canonical(&name);
             entry.add_values(&name, &canonical, values);
@@ -99,7 +118,11 @@ impl Store {
 
     /// Id of the entry with this normalized DN.
     pub fn id_of(&self, ndn: &str) -> Result<Option<u64>, StoreError> {
-        Ok(self.inner.dn2id.get(ndn.as_bytes())?.and_then(|v| decode_id(&v)))
+        Ok(self
+            .inner
+            .dn2id
+            .get(ndn.as_bytes())?
+            .and_then(|v| decode_id(&v)))
     }
 
     /// Loads an entry by id.
@@ -133,7 +156,14 @@ impl Store {
 
     /// Whether the entry has children.
     pub fn has_children(&self, id: u64) -> Result<bool, StoreError> {
-        Ok(self.inner.children.scan_prefix(id.to_be_bytes()).keys().next().transpose()?.is_some())
+        Ok(self
+            .inner
+            .children
+            .scan_prefix(id.to_be_bytes())
+            .keys()
+            .next()
+            .transpose()?
+            .is_some())
     }
 
     /// Ids of the entry's children.
@@ -151,14 +181,19 @@ impl Store {
     /// Not durable until [`Store::flush`] returns.
     pub fn add(&self, mut entry: Entry, is_suffix: bool) -> Result<u64, StoreError> {
         let parent_ndn = parent_ndn(&entry.ndn);
-        let _guard = self.inner.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self
+            .inner
+            .write_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if self.inner.dn2id.contains_key(entry.ndn.as_bytes())? {
             return Err(StoreError::AlreadyExists(entry.dn));
         }
         entry.parent = if is_suffix {
             0
         } else {
-            self.id_of(parent_ndn)?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?
+            self.id_of(parent_ndn)?
+                .ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?
         };
         let id = self.inner.db.generate_id()? + 1;
         let keys = index::entry_keys(&entry, id, &self.inner.cfg, self.schema());
@@ -184,8 +219,14 @@ impl Store {
 
     /// Deletes a leaf entry in one transaction. Not durable until [`Store::flush`].
     pub fn delete(&self, ndn: &str) -> Result<(), StoreError> {
-        let _guard = self.inner.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let (id, entry) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+        let _guard = self
+            .inner
+            .write_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (id, entry) = self
+            .get_by_ndn(ndn)?
+            .ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
         if self.has_children(id)? {
             return Err(StoreError::NotLeaf(entry.dn));
         }
@@ -241,13 +282,21 @@ impl Store {
     }
 
     /// Starts a search below the base entry `(base_id, base)`.
-    pub fn search(&self, base_id: u64, base: &Entry, scope: Scope, filter: Filter) -> Result<SearchIter, StoreError> {
+    pub fn search(
+        &self,
+        base_id: u64,
+        base: &Entry,
+        scope: Scope,
+        filter: Filter,
+    ) -> Result<SearchIter, StoreError> {
         let source = match scope {
             Scope::Base => Source::Ids(vec![base_id].into_iter()),
             _ => match self.plan(&filter)? {
                 Plan::Ids(ids) => Source::Ids(ids.into_iter()),
-                Plan::Scan if scope == Scope::One => Source::Ids(self.children(base_id)?.into_iter()),
-                Plan::Scan if base.parent == 0 => Source::All(self.inner.entries.iter()),
+                Plan::Scan if scope == Scope::One => {
+                    Source::Ids(self.children(base_id)?.into_iter())
+                }
+                Plan::Scan if base.parent == 0 => Source::All(Box::new(self.inner.entries.iter())),
                 Plan::Scan => {
                     let mut stack = self.children(base_id)?;
                     if scope == Scope::Sub {
@@ -257,7 +306,14 @@ impl Store {
                 }
             },
         };
-        Ok(SearchIter { store: self.clone(), filter, scope, base_id, base_ndn: base.ndn.clone(), source })
+        Ok(SearchIter {
+            store: self.clone(),
+            filter,
+            scope,
+            base_id,
+            base_ndn: base.ndn.clone(),
+            source,
+        })
     }
 
     /// Iterates over all entries, parents before children (for export).
@@ -271,7 +327,10 @@ impl Store {
             }
         }
         roots.reverse();
-        Ok(Walk { store: self.clone(), stack: roots })
+        Ok(Walk {
+            store: self.clone(),
+            stack: roots,
+        })
     }
 
     /// Checks that the DN, children and attribute indexes agree with the entries;
@@ -295,15 +354,28 @@ impl Store {
             expected_index.extend(index::entry_keys(&e, id, &self.inner.cfg, self.schema()));
         }
         if self.inner.dn2id.len() != count {
-            problems.push(format!("dn2id has {} keys for {count} entries", self.inner.dn2id.len()));
+            problems.push(format!(
+                "dn2id has {} keys for {count} entries",
+                self.inner.dn2id.len()
+            ));
         }
-        let actual_children: Result<std::collections::BTreeSet<Vec<u8>>, _> =
-            self.inner.children.iter().keys().map(|k| k.map(|k| k.to_vec())).collect();
+        let actual_children: Result<std::collections::BTreeSet<Vec<u8>>, _> = self
+            .inner
+            .children
+            .iter()
+            .keys()
+            .map(|k| k.map(|k| k.to_vec()))
+            .collect();
         if actual_children? != expected_children {
             problems.push("children index disagrees with entries".into());
         }
-        let actual_index: Result<std::collections::BTreeSet<Vec<u8>>, _> =
-            self.inner.index.iter().keys().map(|k| k.map(|k| k.to_vec())).collect();
+        let actual_index: Result<std::collections::BTreeSet<Vec<u8>>, _> = self
+            .inner
+            .index
+            .iter()
+            .keys()
+            .map(|k| k.map(|k| k.to_vec()))
+            .collect();
         let actual_index = actual_index?;
         if actual_index != expected_index {
             problems.push(format!(
@@ -317,7 +389,13 @@ impl Store {
 
     /// Starts an offline bulk load (see [`BulkLoader`]).
     pub fn bulk_loader(&self, batch_size: usize) -> BulkLoader {
-        BulkLoader { store: self.clone(), batch_size, pending: 0, new_ids: HashMap::new(), batches: Default::default() }
+        BulkLoader {
+            store: self.clone(),
+            batch_size,
+            pending: 0,
+            new_ids: HashMap::new(),
+            batches: Default::default(),
+        }
     }
 }
 
@@ -355,7 +433,7 @@ fn tx_error(e: TransactionError<StoreError>) -> StoreError {
 
 enum Source {
     Ids(std::vec::IntoIter<u64>),
-    All(sled::Iter),
+    All(Box<sled::Iter>),
     Dfs(Vec<u64>),
 }
 
@@ -393,7 +471,11 @@ impl SearchIter {
             Source::All(it) => {
                 let kv = it.next()?;
                 Some(kv.map_err(StoreError::from).and_then(|(k, v)| {
-                    Ok(Some((decode_id(&k).unwrap_or_default(), Entry::decode(&v)?, true)))
+                    Ok(Some((
+                        decode_id(&k).unwrap_or_default(),
+                        Entry::decode(&v)?,
+                        true,
+                    )))
                 }))
             }
             Source::Dfs(stack) => {
@@ -487,7 +569,10 @@ impl BulkLoader {
             let p = parent_ndn(&entry.ndn);
             match self.new_ids.get(p) {
                 Some(&id) => id,
-                None => self.store.id_of(p)?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?,
+                None => self
+                    .store
+                    .id_of(p)?
+                    .ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?,
             }
         };
         let id = self.store.inner.db.generate_id()? + 1;
@@ -537,12 +622,21 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 16 << 20).unwrap();
+        let s = Store::open(
+            dir.path(),
+            Arc::new(Schema::builtin()),
+            IndexConfig::default(),
+            16 << 20,
+        )
+        .unwrap();
         (dir, s)
     }
 
     fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, Vec<Vec<u8>>)> {
-        pairs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect()
+        pairs
+            .iter()
+            .map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()]))
+            .collect()
     }
 
     #[test]
@@ -554,16 +648,29 @@ mod tests {
     #[test]
     fn add_search_delete() {
         let (_d, s) = store();
-        let root = s.make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")])).unwrap();
+        let root = s
+            .make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")]))
+            .unwrap();
         let root_id = s.add(root, true).unwrap();
-        let e = s.make_entry("uid=a,dc=x", attrs(&[("objectClass", "account"), ("uid", "a")])).unwrap();
+        let e = s
+            .make_entry(
+                "uid=a,dc=x",
+                attrs(&[("objectClass", "account"), ("uid", "a")]),
+            )
+            .unwrap();
         s.add(e.clone(), false).unwrap();
         assert!(matches!(s.add(e, false), Err(StoreError::AlreadyExists(_))));
-        let orphan = s.make_entry("uid=b,ou=none,dc=x", attrs(&[("uid", "b")])).unwrap();
+        let orphan = s
+            .make_entry("uid=b,ou=none,dc=x", attrs(&[("uid", "b")]))
+            .unwrap();
         assert!(matches!(s.add(orphan, false), Err(StoreError::NoParent(_))));
         let base = s.get(root_id).unwrap().unwrap();
         let f = Filter::equality(s.schema(), "uid", b"A", None);
-        let found: Vec<_> = s.search(root_id, &base, Scope::Sub, f).unwrap().map(|e| e.unwrap().dn).collect();
+        let found: Vec<_> = s
+            .search(root_id, &base, Scope::Sub, f)
+            .unwrap()
+            .map(|e| e.unwrap().dn)
+            .collect();
         assert_eq!(found, vec!["uid=a,dc=x"]);
         assert!(matches!(s.delete("dc=x"), Err(StoreError::NotLeaf(_))));
         s.delete("uid=a,dc=x").unwrap();

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Measures Birch and the reference OpenLDAP slapd side by side, alternating runs in one
+# session, with the same generated campus data and the same load generator.
+#
+#   bench/side-by-side.sh [--users 10000] [--reps 3] [--duration 10] [--conns "1 8 32"]
+#                         [--scenarios "search-uid bind login"] [--out DIR]
+#
+# Needs: ../shared/bench/ldapbench built (cargo build --release there), slapd and
+# ldap-utils installed (apt-get install slapd ldap-utils). Writes DIR/results.jsonl (one
+# ldapbench line per run, with "server" and "rep" added) and prints a markdown table of
+# medians with the ratio Birch/slapd. Everything listens on 127.0.0.1 only; every run is
+# bounded by --duration and an outer timeout.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="${SHARED:-$ROOT/../shared}"
+LDAPBENCH="${LDAPBENCH:-$SHARED/bench/ldapbench/target/release/ldapbench}"
+USERS=10000; REPS=3; DURATION=10; CONNS="1 8 32"; SCENARIOS="search-uid bind login group-members"
+OUT=/tmp/birch-bench; BIRCH_PORT=3390; SLAPD_PORT=3891; BASE=dc=campus,dc=example
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --users) USERS="$2"; shift 2;; --reps) REPS="$2"; shift 2;;
+    --duration) DURATION="$2"; shift 2;; --conns) CONNS="$2"; shift 2;;
+    --scenarios) SCENARIOS="$2"; shift 2;; --out) OUT="$2"; shift 2;;
+    *) echo "unknown argument: $1" >&2; exit 2;;
+  esac
+done
+[ -x "$LDAPBENCH" ] || { echo "build ldapbench first: $LDAPBENCH" >&2; exit 1; }
+mkdir -p "$OUT"
+LDIF="$OUT/campus-$USERS-ssha.ldif"
+[ -s "$LDIF" ] || python3 "$SHARED/fixtures/gen_campus_ldif.py" --users "$USERS" --hash ssha --base "$BASE" > "$LDIF"
+
+(cd "$ROOT" && cargo build --release -q)
+BIRCH="$ROOT/target/release/birch"
+BDIR="$OUT/birch"; rm -rf "$BDIR"; mkdir -p "$BDIR"
+cat > "$BDIR/birch.toml" <<TOML
+listen = "127.0.0.1:$BIRCH_PORT"
+data_dir = "$BDIR/data"
+suffix = "$BASE"
+size_limit = 0
+TOML
+start=$(date +%s%N)
+"$BIRCH" import --config "$BDIR/birch.toml" "$LDIF" 2>"$BDIR/import.log"
+end=$(date +%s%N)
+echo "{\"server\":\"birch\",\"users\":$USERS,\"import_s\":$(( (end - start) / 1000000 ))e-3}" >> "$OUT/import.jsonl"
+BIRCH_ROOT_PASSWORD=admin-secret BIRCH_LOG=warn "$BIRCH" serve --config "$BDIR/birch.toml" 2>"$BDIR/serve.log" &
+BPID=$!
+trap 'kill $BPID 2>/dev/null || true; "$SHARED/bench/anchor-slapd/stop.sh" >/dev/null 2>&1 || true' EXIT
+for _ in $(seq 100); do ldapsearch -x -H "ldap://127.0.0.1:$BIRCH_PORT" -b "" -s base >/dev/null 2>&1 && break; sleep 0.1; done
+"$SHARED/bench/anchor-slapd/stop.sh" >/dev/null 2>&1 || true
+SPID="$("$SHARED/bench/anchor-slapd/setup.sh" --users "$USERS" --hash ssha --ldif "$LDIF")"
+
+RES="$OUT/results.jsonl"; : > "$RES"
+run() { # server port pid scenario conns rep
+  local line
+  line="$(timeout $((DURATION + 30)) "$LDAPBENCH" --url "ldap://127.0.0.1:$2" --base "$BASE" \
+      --scenario "$4" --conns "$5" --duration-s "$DURATION" --users "$USERS" --server-pid "$3" \
+      --label "$1" 2>/dev/null || echo '{"failed":true}')"
+  printf '%s' "$line" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d.update(server=sys.argv[1], rep=int(sys.argv[2]), scenario=d.get("scenario", sys.argv[3]), conns=d.get("conns", int(sys.argv[4]))); print(json.dumps(d))' "$1" "$6" "$4" "$5" >> "$RES"
+  tail -1 "$RES" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print("%-6s rep%s %-14s c=%-3s ops/s=%-9s p50=%-6s p99=%-6s err=%s" % (d["server"], d["rep"], d["scenario"], d["conns"], d.get("ops_per_s"), d.get("p50_us"), d.get("p99_us"), d.get("errors")))' >&2
+}
+for rep in $(seq 1 "$REPS"); do
+  for sc in $SCENARIOS; do
+    for c in $CONNS; do
+      run birch "$BIRCH_PORT" "$BPID" "$sc" "$c" "$rep"
+      run slapd "$SLAPD_PORT" "$SPID" "$sc" "$c" "$rep"
+    done
+  done
+done
+python3 "$ROOT/bench/summarize.py" "$RES"

@@ -1,0 +1,250 @@
+//! The TOML configuration. Every key has a built-in default, so `birch serve` works with
+//! no file at all. See `docs/configuration.md`.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Server configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the plain LDAP listener.
+    pub listen: String,
+    /// Directory holding the sled database.
+    pub data_dir: PathBuf,
+    /// The naming context served.
+    pub suffix: String,
+    /// The root DN (full access); default `cn=admin,<suffix>`.
+    pub root_dn: Option<String>,
+    /// The root password as an argon2 PHC string (`$argon2id$...`, optionally `{ARGON2}`-prefixed).
+    pub root_password_hash: Option<String>,
+    /// A file whose first line is the root password in cleartext.
+    pub root_password_file: Option<PathBuf>,
+    /// Largest accepted request PDU in bytes.
+    pub max_pdu_bytes: usize,
+    /// Default size limit for searches by anyone but the root DN (0 = none).
+    pub size_limit: usize,
+    /// Default time limit in seconds for searches by anyone but the root DN (0 = none).
+    pub time_limit: u64,
+    /// sled page cache size in MiB.
+    pub cache_mb: u64,
+    /// Threads that hash and verify passwords (the bounded pool).
+    pub hash_threads: usize,
+    /// Attribute indexes.
+    pub index: IndexSection,
+    /// argon2id parameters for newly hashed passwords.
+    pub argon2: Argon2Section,
+}
+
+/// `[index]`: which attributes are indexed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexSection {
+    /// Equality and presence indexes.
+    pub equality: Vec<String>,
+    /// Substring (trigram) indexes.
+    pub substring: Vec<String>,
+}
+
+/// `[argon2]`: hashing parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Section {
+    /// Memory cost in KiB.
+    pub m_cost_kib: u32,
+    /// Iterations.
+    pub t_cost: u32,
+    /// Parallelism.
+    pub parallelism: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:3389".into(),
+            data_dir: PathBuf::from("./birch-data"),
+            suffix: "dc=example,dc=org".into(),
+            root_dn: None,
+            root_password_hash: None,
+            root_password_file: None,
+            max_pdu_bytes: 4 << 20,
+            size_limit: 500,
+            time_limit: 3600,
+            cache_mb: 256,
+            hash_threads: 2,
+            index: IndexSection::default(),
+            argon2: Argon2Section::default(),
+        }
+    }
+}
+
+impl Default for IndexSection {
+    fn default() -> Self {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        IndexSection {
+            equality: s(&[
+                "objectClass",
+                "uid",
+                "cn",
+                "mail",
+                "uidNumber",
+                "gidNumber",
+                "memberUid",
+                "member",
+                "uniqueMember",
+            ]),
+            substring: s(&["uid", "cn", "mail"]),
+        }
+    }
+}
+
+impl Default for Argon2Section {
+    fn default() -> Self {
+        let p = crate::password::Argon2Params::default();
+        Argon2Section {
+            m_cost_kib: p.m_cost_kib,
+            t_cost: p.t_cost,
+            parallelism: p.p,
+        }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a bad key/value.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A value is well-formed but unusable.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        path: String,
+        field: &'static str,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads a config file, or the built-in defaults when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text, &shown)
+    }
+
+    /// Parses config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| {
+                    let before = &text[..s.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    (line, column)
+                })
+                .unwrap_or((0, 0));
+            ConfigError::Parse {
+                path: origin.to_string(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |field, message: String| ConfigError::Invalid {
+            path: origin.to_string(),
+            field,
+            message,
+        };
+        if let Err(e) = self.listen.parse::<std::net::SocketAddr>() {
+            return Err(bad(
+                "listen",
+                format!("{:?} is not an address:port ({e})", self.listen),
+            ));
+        }
+        match birch_schema::Dn::parse(&self.suffix) {
+            Ok(d) if !d.is_root() => {}
+            Ok(_) => return Err(bad("suffix", "must not be empty".into())),
+            Err(e) => return Err(bad("suffix", e.to_string())),
+        }
+        if let Some(r) = &self.root_dn {
+            birch_schema::Dn::parse(r).map_err(|e| bad("root_dn", e.to_string()))?;
+        }
+        if self.max_pdu_bytes < 1024 {
+            return Err(bad("max_pdu_bytes", "must be at least 1024".into()));
+        }
+        if self.hash_threads == 0 {
+            return Err(bad("hash_threads", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The root DN, defaulted from the suffix.
+    pub fn root_dn(&self) -> String {
+        self.root_dn
+            .clone()
+            .unwrap_or_else(|| format!("cn=admin,{}", self.suffix))
+    }
+
+    /// argon2 parameters for new hashes.
+    pub fn argon2_params(&self) -> crate::password::Argon2Params {
+        crate::password::Argon2Params {
+            m_cost_kib: self.argon2.m_cost_kib,
+            t_cost: self.argon2.t_cost,
+            p: self.argon2.parallelism,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_complete() {
+        let c = Config::parse("", "t.toml").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:3389");
+        assert_eq!(c.root_dn(), "cn=admin,dc=example,dc=org");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let e = Config::parse(
+            "listen = \"127.0.0.1:1\"\nsize_limit = \"many\"\n",
+            "birch.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("birch.toml:2:"), "{e}");
+        let e = Config::parse("nonsense = 1\n", "birch.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("birch.toml:1:") && e.contains("nonsense"), "{e}");
+        let e = Config::parse("suffix = \"not a dn\"\n", "birch.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("suffix"), "{e}");
+    }
+}

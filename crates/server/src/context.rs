@@ -1,0 +1,57 @@
+//! Shared server state handed to every session.
+
+use crate::config::Config;
+use crate::password::{self, Argon2Params, Verification};
+use birch_acl::Policy;
+use birch_schema::Schema;
+use birch_store::Store;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Everything an operation handler needs.
+pub struct ServerCtx {
+    /// The configuration in force.
+    pub config: Config,
+    /// The directory store.
+    pub store: Store,
+    /// The schema.
+    pub schema: Arc<Schema>,
+    /// The access policy.
+    pub policy: Policy,
+    /// Normalized root DN.
+    pub root_ndn: String,
+    /// Normalized suffix.
+    pub suffix_ndn: String,
+    /// The root password hash (PHC or `{SCHEME}` form).
+    pub root_hash: Vec<u8>,
+    /// argon2 parameters for new hashes and the timing-equalizing dummy verification.
+    pub argon2: Argon2Params,
+    /// Bounds concurrent hashing so a bind storm cannot take every blocking thread.
+    pub hash_permits: Semaphore,
+}
+
+impl ServerCtx {
+    /// Verifies a password against a stored value on the bounded hashing pool.
+    /// `stored = None` runs a dummy verification of equal cost and fails.
+    pub async fn verify_password(
+        self: &Arc<Self>,
+        stored: Option<Vec<Vec<u8>>>,
+        password: Vec<u8>,
+    ) -> bool {
+        let Ok(_permit) = self.hash_permits.acquire().await else {
+            return false;
+        };
+        let params = self.argon2.clone();
+        tokio::task::spawn_blocking(move || match stored {
+            Some(values) if !values.is_empty() => values
+                .iter()
+                .any(|v| password::verify(v, &password) == Verification::Match),
+            _ => {
+                password::dummy_verify(&params);
+                false
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
+}

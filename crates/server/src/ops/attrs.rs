@@ -1,0 +1,82 @@
+//! Attribute selection for search results (RFC 4511 section 4.5.1.8, RFC 3673 `+`).
+
+use birch_acl::{Access, Policy, Subject};
+use birch_proto::ldap3_proto::proto::LdapPartialAttribute;
+use birch_schema::Schema;
+use birch_store::Entry;
+use std::collections::HashSet;
+
+/// Which attributes a search asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `*` or an empty list: all user attributes.
+    pub all_user: bool,
+    /// `+`: all operational attributes.
+    pub all_operational: bool,
+    /// Attributes asked for by name (canonical names; unknown names are ignored).
+    pub names: HashSet<String>,
+}
+
+impl Selection {
+    /// Parses the requested attribute list.
+    pub fn new(requested: &[String], schema: &Schema) -> Selection {
+        let mut s = Selection {
+            all_user: requested.is_empty(),
+            ..Selection::default()
+        };
+        for r in requested {
+            match r.as_str() {
+                "*" => s.all_user = true,
+                "+" => s.all_operational = true,
+                "1.1" => {}
+                name => {
+                    if let Some(t) = schema.attr(name) {
+                        s.names.insert(t.canonical.clone());
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// Whether the attribute `canonical` is selected.
+    pub fn wants(&self, canonical: &str, schema: &Schema) -> bool {
+        if self.names.contains(canonical) {
+            return true;
+        }
+        let operational = schema.attr(canonical).is_some_and(|t| t.operational);
+        if operational {
+            self.all_operational
+        } else {
+            self.all_user
+        }
+    }
+}
+
+/// Builds the attributes of one search result entry: selected, readable by `subject`,
+/// values dropped when `types_only`.
+pub fn project(
+    entry: &Entry,
+    sel: &Selection,
+    schema: &Schema,
+    policy: &Policy,
+    subject: &Subject,
+    types_only: bool,
+) -> Vec<LdapPartialAttribute> {
+    entry
+        .attrs
+        .iter()
+        .filter(|a| {
+            sel.wants(&a.canonical, schema)
+                && policy.allows(subject, Access::Read, &entry.ndn, &a.canonical)
+        })
+        .map(|a| LdapPartialAttribute {
+            atype: a.name.clone(),
+            vals: if types_only {
+                Vec::new()
+            } else {
+                a.values.clone()
+            },
+        })
+        .collect()
+}

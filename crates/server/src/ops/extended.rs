@@ -1,0 +1,41 @@
+//! Extended operations: WhoAmI (RFC 4532); anything else is a protocolError.
+
+use super::result;
+use crate::context::ServerCtx;
+use crate::session::Session;
+use birch_proto::ldap3_proto::proto::{LdapExtendedRequest, LdapExtendedResponse, LdapResultCode};
+use birch_proto::oids;
+use std::sync::Arc;
+
+/// Extended operations the server supports (advertised in the rootDSE).
+pub const SUPPORTED_EXTENSIONS: &[&str] = &[oids::WHOAMI];
+
+/// Handles an extended request.
+pub async fn handle(
+    _ctx: &Arc<ServerCtx>,
+    session: &Session,
+    req: LdapExtendedRequest,
+) -> LdapExtendedResponse {
+    if req.name == oids::WHOAMI {
+        let dn = session.bound_dn();
+        let authzid = if dn.is_empty() {
+            String::new()
+        } else {
+            format!("dn:{dn}")
+        };
+        return LdapExtendedResponse {
+            res: result(LdapResultCode::Success, "", ""),
+            name: None,
+            value: Some(authzid.into_bytes()),
+        };
+    }
+    LdapExtendedResponse {
+        res: result(
+            LdapResultCode::ProtocolError,
+            "",
+            &format!("{}: extended operation not supported", req.name),
+        ),
+        name: None,
+        value: None,
+    }
+}

@@ -1,0 +1,73 @@
+//! Converts ldap3_proto filters into store filters resolved against the schema.
+
+use birch_proto::ldap3_proto::proto::LdapFilter;
+use birch_schema::{MatchingRule, Schema};
+use birch_store::Filter;
+
+/// Resolves a protocol filter. Unknown attributes, object classes and matching rules
+/// become `Filter::Undefined`.
+pub fn convert(f: &LdapFilter, schema: &Schema) -> Filter {
+    match f {
+        LdapFilter::And(fs) => Filter::And(fs.iter().map(|f| convert(f, schema)).collect()),
+        LdapFilter::Or(fs) => Filter::Or(fs.iter().map(|f| convert(f, schema)).collect()),
+        LdapFilter::Not(f) => Filter::Not(Box::new(convert(f, schema))),
+        LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) => {
+            Filter::equality(schema, a, v.as_bytes(), None)
+        }
+        LdapFilter::Substring(a, s) => {
+            let any: Vec<&[u8]> = s.any.iter().map(|v| v.as_bytes()).collect();
+            Filter::substring(
+                schema,
+                a,
+                s.initial.as_deref().map(str::as_bytes),
+                &any,
+                s.final_.as_deref().map(str::as_bytes),
+            )
+        }
+        LdapFilter::GreaterOrEqual(a, v) => Filter::ordering(schema, a, v.as_bytes(), true),
+        LdapFilter::LessOrEqual(a, v) => Filter::ordering(schema, a, v.as_bytes(), false),
+        LdapFilter::Present(a) => Filter::present(schema, a),
+        LdapFilter::Extensible(m) => {
+            if m.dn_attributes {
+                return Filter::Undefined;
+            }
+            let rule = match &m.matching_rule {
+                Some(r) => match MatchingRule::from_name(r) {
+                    Some(rule) => Some(rule),
+                    None => return Filter::Undefined,
+                },
+                None => None,
+            };
+            match &m.type_ {
+                Some(a) => Filter::equality(schema, a, m.match_value.as_bytes(), rule),
+                None => Filter::Undefined,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use birch_proto::ldap3_proto::parse_ldap_filter_str;
+
+    #[test]
+    fn unknown_names_become_undefined() {
+        let s = Schema::builtin();
+        let f = parse_ldap_filter_str("(&(uid=a)(fooBar=1))").unwrap();
+        match convert(&f, &s) {
+            Filter::And(v) => assert_eq!(v[1], Filter::Undefined),
+            other => panic!("{other:?}"),
+        }
+        let f = parse_ldap_filter_str("(cn:1.2.3.4:=x)").unwrap();
+        assert_eq!(convert(&f, &s), Filter::Undefined);
+        let f = parse_ldap_filter_str("(cn:caseExactMatch:=Alice)").unwrap();
+        assert!(matches!(
+            convert(&f, &s),
+            Filter::Equality {
+                rule: MatchingRule::CaseExact,
+                ..
+            }
+        ));
+    }
+}

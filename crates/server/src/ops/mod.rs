@@ -1,0 +1,127 @@
+//! Operation handlers, one module per operation.
+
+pub mod attrs;
+pub mod bind;
+pub mod extended;
+pub mod filter;
+pub mod rootdse;
+pub mod search;
+pub mod write;
+
+use crate::context::ServerCtx;
+use crate::session::{Responder, Session};
+use birch_proto::control::{control_oid, is_critical};
+use birch_proto::ldap3_proto::proto::{
+    LdapBindResponse, LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Controls the server recognizes (advertised in the rootDSE).
+pub const SUPPORTED_CONTROLS: &[&str] = &[birch_proto::oids::MANAGE_DSA_IT];
+
+/// Runs one request and sends its response(s).
+pub async fn dispatch(
+    ctx: &std::sync::Arc<ServerCtx>,
+    session: &Session,
+    msg: LdapMsg,
+    tx: &Responder,
+    cancel: &CancellationToken,
+) {
+    let msgid = msg.msgid;
+    if let Some(c) = msg
+        .ctrl
+        .iter()
+        .find(|c| is_critical(c) && !SUPPORTED_CONTROLS.contains(&control_oid(c).as_str()))
+    {
+        let text = format!("critical control {} is not supported", control_oid(c));
+        if let Some(op) = response_op(
+            &msg.op,
+            result(LdapResultCode::UnavailableCriticalExtension, "", &text),
+        ) {
+            let _ = tx
+                .send(LdapMsg {
+                    msgid,
+                    op,
+                    ctrl: vec![],
+                })
+                .await;
+        }
+        return;
+    }
+    let op = match msg.op {
+        LdapOp::BindRequest(req) => {
+            Some(LdapOp::BindResponse(bind::handle(ctx, session, req).await))
+        }
+        LdapOp::SearchRequest(req) => {
+            search::handle(ctx, session, msgid, req, tx, cancel).await;
+            None
+        }
+        LdapOp::ExtendedRequest(req) => Some(LdapOp::ExtendedResponse(
+            extended::handle(ctx, session, req).await,
+        )),
+        LdapOp::AddRequest(req) => Some(LdapOp::AddResponse(write::add(ctx, session, req).await)),
+        LdapOp::DelRequest(dn) => Some(LdapOp::DelResponse(write::delete(ctx, session, &dn).await)),
+        other => response_op(
+            &other,
+            result(
+                LdapResultCode::UnwillingToPerform,
+                "",
+                "operation not implemented yet",
+            ),
+        ),
+    };
+    if let Some(op) = op {
+        if !cancel.is_cancelled() {
+            let _ = tx
+                .send(LdapMsg {
+                    msgid,
+                    op,
+                    ctrl: vec![],
+                })
+                .await;
+        }
+    }
+}
+
+/// Builds an LDAPResult.
+pub fn result(code: LdapResultCode, matched: &str, message: &str) -> LdapResult {
+    LdapResult {
+        code,
+        matcheddn: matched.to_string(),
+        message: message.to_string(),
+        referral: vec![],
+    }
+}
+
+/// The response op matching a request op, carrying `res`; `None` for requests without a
+/// response (unbind, abandon) or that are not requests.
+pub fn response_op(req: &LdapOp, res: LdapResult) -> Option<LdapOp> {
+    Some(match req {
+        LdapOp::BindRequest(_) => LdapOp::BindResponse(LdapBindResponse {
+            res,
+            saslcreds: None,
+        }),
+        LdapOp::SearchRequest(_) => LdapOp::SearchResultDone(res),
+        LdapOp::ModifyRequest(_) => LdapOp::ModifyResponse(res),
+        LdapOp::AddRequest(_) => LdapOp::AddResponse(res),
+        LdapOp::DelRequest(_) => LdapOp::DelResponse(res),
+        LdapOp::ModifyDNRequest(_) => LdapOp::ModifyDNResponse(res),
+        LdapOp::CompareRequest(_) => LdapOp::CompareResult(res),
+        LdapOp::ExtendedRequest(_) => LdapOp::ExtendedResponse(LdapExtendedResponse {
+            res,
+            name: None,
+            value: None,
+        }),
+        _ => return None,
+    })
+}
+
+/// Maps a store failure to an LDAP result (and logs unexpected ones).
+pub fn store_failure(e: &birch_store::StoreError) -> LdapResult {
+    tracing::error!(error = %e, "store error");
+    result(
+        LdapResultCode::OperationsError,
+        "",
+        "internal storage error",
+    )
+}

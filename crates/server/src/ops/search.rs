@@ -1,0 +1,225 @@
+//! Search (RFC 4511 section 4.5): base lookup, planning through the store, limits,
+//! abandon, attribute selection and access control per entry.
+
+use super::attrs::{self, Selection};
+use super::{filter, result, rootdse, store_failure};
+use crate::context::ServerCtx;
+use crate::session::{Responder, Session};
+use birch_acl::Subject;
+use birch_proto::ldap3_proto::proto::{
+    LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchResultEntry,
+    LdapSearchScope,
+};
+use birch_schema::Dn;
+use birch_store::{Scope, Tri};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How many entries are produced between cooperative yields to the runtime.
+const YIELD_EVERY: usize = 64;
+
+/// Runs a search, streaming entries and the final SearchResultDone. An abandoned search
+/// stops and sends nothing more.
+pub async fn handle(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    msgid: i32,
+    req: LdapSearchRequest,
+    tx: &Responder,
+    cancel: &CancellationToken,
+) {
+    let done = run(ctx, session, msgid, req, tx, cancel).await;
+    if let Some(res) = done {
+        if !cancel.is_cancelled() {
+            let _ = tx
+                .send(LdapMsg {
+                    msgid,
+                    op: LdapOp::SearchResultDone(res),
+                    ctrl: vec![],
+                })
+                .await;
+        }
+    }
+}
+
+async fn run(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    msgid: i32,
+    req: LdapSearchRequest,
+    tx: &Responder,
+    cancel: &CancellationToken,
+) -> Option<LdapResult> {
+    let subject = session.subject();
+    let schema = &ctx.schema;
+    let filter = filter::convert(&req.filter, schema);
+    let sel = Selection::new(&req.attrs, schema);
+
+    if req.base.trim().is_empty() {
+        if req.scope != LdapSearchScope::Base {
+            return Some(result(LdapResultCode::NoSuchObject, "", ""));
+        }
+        let dse = rootdse::entry(ctx);
+        if filter.eval(&dse, schema) == Tri::True {
+            let attributes = attrs::project(
+                &dse,
+                &sel,
+                schema,
+                &ctx.policy,
+                &Subject::Root,
+                req.typesonly,
+            );
+            let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry {
+                dn: String::new(),
+                attributes,
+            });
+            tx.send(LdapMsg {
+                msgid,
+                op: msg,
+                ctrl: vec![],
+            })
+            .await
+            .ok()?;
+        }
+        return Some(result(LdapResultCode::Success, "", ""));
+    }
+
+    let Ok(base_dn) = Dn::parse(&req.base) else {
+        return Some(result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"));
+    };
+    let base_ndn = base_dn.normalize(schema);
+    let (base_id, base) = match ctx.store.get_by_ndn(&base_ndn) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            let matched = ctx.store.matched_dn(&base_dn).unwrap_or_default();
+            return Some(result(LdapResultCode::NoSuchObject, &matched, ""));
+        }
+        Err(e) => return Some(store_failure(&e)),
+    };
+    let scope = match req.scope {
+        LdapSearchScope::Base => Scope::Base,
+        LdapSearchScope::OneLevel => Scope::One,
+        LdapSearchScope::Subtree => Scope::Sub,
+        LdapSearchScope::Children => Scope::Children,
+    };
+    let is_root = subject == Subject::Root;
+    let size_limit = effective_limit(req.sizelimit, ctx.config.size_limit, is_root);
+    let time_limit = effective_limit(req.timelimit, ctx.config.time_limit as usize, is_root);
+    let deadline = time_limit.map(|s| Instant::now() + Duration::from_secs(s as u64));
+    let wants_computed =
+        sel.all_operational || sel.names.iter().any(|n| COMPUTED.contains(&n.as_str()));
+
+    let mut iter = match ctx.store.search(base_id, &base, scope, filter) {
+        Ok(it) => it,
+        Err(e) => return Some(store_failure(&e)),
+    };
+    let mut sent = 0usize;
+    loop {
+        if cancel.is_cancelled() {
+            return None;
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            return Some(result(LdapResultCode::TimeLimitExceeded, "", ""));
+        }
+        let entry = match iter.next() {
+            None => break,
+            Some(Ok(e)) => e,
+            Some(Err(e)) => return Some(store_failure(&e)),
+        };
+        if size_limit.is_some_and(|l| sent >= l) {
+            return Some(result(LdapResultCode::SizeLimitExceeded, "", ""));
+        }
+        let mut attributes =
+            attrs::project(&entry, &sel, schema, &ctx.policy, &subject, req.typesonly);
+        if wants_computed {
+            add_computed(ctx, &entry, &sel, req.typesonly, &mut attributes);
+        }
+        let op = LdapOp::SearchResultEntry(LdapSearchResultEntry {
+            dn: entry.dn,
+            attributes,
+        });
+        tx.send(LdapMsg {
+            msgid,
+            op,
+            ctrl: vec![],
+        })
+        .await
+        .ok()?;
+        sent += 1;
+        if sent.is_multiple_of(YIELD_EVERY) {
+            tokio::task::yield_now().await;
+        }
+    }
+    Some(result(LdapResultCode::Success, "", ""))
+}
+
+/// Operational attributes computed on the fly rather than stored.
+const COMPUTED: &[&str] = &["entrydn", "subschemasubentry", "hassubordinates"];
+
+fn add_computed(
+    ctx: &ServerCtx,
+    entry: &birch_store::Entry,
+    sel: &Selection,
+    types_only: bool,
+    out: &mut Vec<birch_proto::ldap3_proto::proto::LdapPartialAttribute>,
+) {
+    let mut push = |name: &str, canonical: &str, value: String| {
+        if sel.all_operational || sel.names.contains(canonical) {
+            out.push(birch_proto::ldap3_proto::proto::LdapPartialAttribute {
+                atype: name.to_string(),
+                vals: if types_only {
+                    vec![]
+                } else {
+                    vec![value.into_bytes()]
+                },
+            });
+        }
+    };
+    push("entryDN", "entrydn", entry.dn.clone());
+    push(
+        "subschemaSubentry",
+        "subschemasubentry",
+        "cn=Subschema".to_string(),
+    );
+    if sel.all_operational || sel.names.contains("hassubordinates") {
+        let has = ctx
+            .store
+            .id_of(&entry.ndn)
+            .ok()
+            .flatten()
+            .map(|id| ctx.store.has_children(id).unwrap_or(false))
+            .unwrap_or(false);
+        push(
+            "hasSubordinates",
+            "hassubordinates",
+            if has { "TRUE" } else { "FALSE" }.to_string(),
+        );
+    }
+}
+
+/// The limit in force: the client's, capped by the server's for everyone but the root DN.
+/// `None` is unlimited.
+fn effective_limit(client: i32, server: usize, is_root: bool) -> Option<usize> {
+    let client = usize::try_from(client).ok().filter(|&c| c > 0);
+    let server = (!is_root && server > 0).then_some(server);
+    match (client, server) {
+        (Some(c), Some(s)) => Some(c.min(s)),
+        (c, s) => c.or(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::effective_limit;
+
+    #[test]
+    fn limits_combine() {
+        assert_eq!(effective_limit(0, 500, false), Some(500));
+        assert_eq!(effective_limit(10, 500, false), Some(10));
+        assert_eq!(effective_limit(1000, 500, false), Some(500));
+        assert_eq!(effective_limit(0, 500, true), None);
+        assert_eq!(effective_limit(7, 500, true), Some(7));
+        assert_eq!(effective_limit(-1, 0, false), None);
+    }
+}

@@ -1,0 +1,148 @@
+//! Add and Delete (the write issue completes modify, modify DN and compare).
+
+use super::{result, store_failure};
+use crate::context::ServerCtx;
+use crate::password;
+use crate::session::Session;
+use birch_proto::ldap3_proto::proto::{LdapAddRequest, LdapResult, LdapResultCode};
+use birch_schema::Dn;
+use birch_store::StoreError;
+use std::sync::Arc;
+
+/// Handles an Add: acknowledged only once the entry is durable.
+pub async fn add(ctx: &Arc<ServerCtx>, session: &Session, req: LdapAddRequest) -> LdapResult {
+    let Ok(dn) = Dn::parse(&req.dn) else {
+        return result(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
+    };
+    let ndn = dn.normalize(&ctx.schema);
+    if !ctx.policy.may_write_entry(&session.subject(), &ndn) {
+        return result(
+            LdapResultCode::InsufficentAccessRights,
+            "",
+            "no write access to the parent",
+        );
+    }
+    if !(ndn == ctx.suffix_ndn || ndn.ends_with(&format!(",{}", ctx.suffix_ndn))) {
+        return result(
+            LdapResultCode::NoSuchObject,
+            "",
+            "the entry is outside the naming context",
+        );
+    }
+    let mut attrs = Vec::with_capacity(req.attributes.len());
+    for a in req.attributes {
+        if a.vals.is_empty() {
+            return result(
+                LdapResultCode::ProtocolError,
+                "",
+                &format!("{}: no values", a.atype),
+            );
+        }
+        let mut vals = a.vals;
+        if ctx.schema.canonical(&a.atype) == "userpassword" {
+            match hash_cleartext(ctx, vals).await {
+                Ok(v) => vals = v,
+                Err(r) => return r,
+            }
+        }
+        attrs.push((a.atype, vals));
+    }
+    let entry = match ctx.store.make_entry(&req.dn, attrs) {
+        Ok(e) => e,
+        Err(e) => return store_failure(&e),
+    };
+    let is_suffix = ndn == ctx.suffix_ndn;
+    let store = ctx.store.clone();
+    let added = tokio::task::spawn_blocking(move || store.add(entry, is_suffix)).await;
+    match added {
+        Ok(Ok(_)) => {}
+        Ok(Err(StoreError::AlreadyExists(_))) => {
+            return result(LdapResultCode::EntryAlreadyExists, "", "")
+        }
+        Ok(Err(StoreError::NoParent(_))) => {
+            let matched = ctx.store.matched_dn(&dn).unwrap_or_default();
+            return result(
+                LdapResultCode::NoSuchObject,
+                &matched,
+                "parent does not exist",
+            );
+        }
+        Ok(Err(e)) => return store_failure(&e),
+        Err(_) => return result(LdapResultCode::OperationsError, "", "internal error"),
+    }
+    if let Err(e) = ctx.store.flush_async().await {
+        return store_failure(&e);
+    }
+    tracing::info!(target: "birch::audit", event = "add", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn);
+    result(LdapResultCode::Success, "", "")
+}
+
+/// Hashes cleartext password values with argon2id on the hashing pool; hashed values
+/// (`{SCHEME}...`) are kept as they are.
+async fn hash_cleartext(
+    ctx: &Arc<ServerCtx>,
+    vals: Vec<Vec<u8>>,
+) -> Result<Vec<Vec<u8>>, LdapResult> {
+    let Ok(_permit) = ctx.hash_permits.acquire().await else {
+        return Err(result(LdapResultCode::Busy, "", "shutting down"));
+    };
+    let params = ctx.argon2.clone();
+    let hashed = tokio::task::spawn_blocking(move || {
+        vals.into_iter()
+            .map(|v| {
+                if password::is_hashed(&v) {
+                    Ok(v)
+                } else {
+                    password::hash_argon2id(&v, &params).map(String::into_bytes)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await;
+    match hashed {
+        Ok(Ok(v)) => Ok(v),
+        _ => Err(result(
+            LdapResultCode::OperationsError,
+            "",
+            "password hashing failed",
+        )),
+    }
+}
+
+/// Handles a Delete of a leaf entry: acknowledged only once durable.
+pub async fn delete(ctx: &Arc<ServerCtx>, session: &Session, dn_str: &str) -> LdapResult {
+    let Ok(dn) = Dn::parse(dn_str) else {
+        return result(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
+    };
+    let ndn = dn.normalize(&ctx.schema);
+    if !ctx.policy.may_write_entry(&session.subject(), &ndn) {
+        return result(
+            LdapResultCode::InsufficentAccessRights,
+            "",
+            "no write access",
+        );
+    }
+    let store = ctx.store.clone();
+    let target = ndn.clone();
+    match tokio::task::spawn_blocking(move || store.delete(&target)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(StoreError::NoSuchEntry(_))) => {
+            let matched = ctx.store.matched_dn(&dn).unwrap_or_default();
+            return result(LdapResultCode::NoSuchObject, &matched, "");
+        }
+        Ok(Err(StoreError::NotLeaf(_))) => {
+            return result(
+                LdapResultCode::NotAllowedOnNonLeaf,
+                "",
+                "subordinate objects must be deleted first",
+            )
+        }
+        Ok(Err(e)) => return store_failure(&e),
+        Err(_) => return result(LdapResultCode::OperationsError, "", "internal error"),
+    }
+    if let Err(e) = ctx.store.flush_async().await {
+        return store_failure(&e);
+    }
+    tracing::info!(target: "birch::audit", event = "delete", peer = %session.peer, by = %session.bound_dn(), dn = %dn_str);
+    result(LdapResultCode::Success, "", "")
+}

@@ -1,0 +1,199 @@
+//! Server start-up, the accept loop and graceful shutdown.
+
+use crate::config::Config;
+use crate::context::ServerCtx;
+use crate::{demo, offline, password, session};
+use anyhow::{Context, Result};
+use birch_acl::Policy;
+use birch_schema::Dn;
+use birch_store::Store;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Meta key holding the root password hash generated on first start.
+const META_ROOT_HASH: &str = "root_password_hash";
+/// Environment variable that may carry the root password in cleartext.
+pub const ENV_ROOT_PASSWORD: &str = "BIRCH_ROOT_PASSWORD";
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
+    let (store, schema) = offline::open_store(&cfg)?;
+    let suffix_dn = Dn::parse(&cfg.suffix).context("suffix")?;
+    let suffix_ndn = suffix_dn.normalize(&schema);
+    ensure_suffix(&store, &cfg, &suffix_dn)?;
+    if load_demo {
+        load_demo_data(&store, &cfg, &suffix_ndn)?;
+    }
+    let root_hash = root_password_hash(&store, &cfg)?;
+    store.flush()?;
+    let root_ndn = Dn::parse(&cfg.root_dn())
+        .context("root_dn")?
+        .normalize(&schema);
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let ctx = Arc::new(ServerCtx {
+        argon2: cfg.argon2_params(),
+        hash_permits: Semaphore::new(cfg.hash_threads),
+        config: cfg,
+        store: store.clone(),
+        schema,
+        policy: Policy::default(),
+        root_ndn,
+        suffix_ndn,
+        root_hash,
+    });
+    let local = listener.local_addr()?;
+    tracing::info!(listen = %local, suffix = %ctx.config.suffix, entries = store.len(), "birch is serving");
+    eprintln!(
+        "birch listening on ldap://{local}/ (suffix {})",
+        ctx.config.suffix
+    );
+
+    let shutdown = CancellationToken::new();
+    let connections = TaskTracker::new();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            _ = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(session::serve_connection(stream, peer, ctx.clone(), shutdown.child_token()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    tracing::info!("shutting down: no new connections, finishing operations in flight");
+    drop(listener);
+    shutdown.cancel();
+    connections.close();
+    connections.wait().await;
+    store.flush()?;
+    tracing::info!("store flushed; bye");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Creates the suffix entry when the store has none.
+fn ensure_suffix(store: &Store, cfg: &Config, suffix: &Dn) -> Result<()> {
+    let ndn = suffix.normalize(store.schema());
+    if store.id_of(&ndn)?.is_some() {
+        return Ok(());
+    }
+    let rdn = &suffix.rdns[0].avas[0];
+    let attr = store.schema().canonical(&rdn.attr);
+    let mut attrs: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+    let classes: &[&str] = match attr.as_str() {
+        "dc" => &["top", "dcObject", "organization"],
+        "o" => &["top", "organization"],
+        "ou" => &["top", "organizationalUnit"],
+        _ => &["top", "extensibleObject"],
+    };
+    attrs.push((
+        "objectClass".into(),
+        classes.iter().map(|c| c.as_bytes().to_vec()).collect(),
+    ));
+    attrs.push((rdn.attr.clone(), vec![rdn.value.clone().into_bytes()]));
+    if attr == "dc" {
+        attrs.push(("o".into(), vec![rdn.value.clone().into_bytes()]));
+    }
+    let entry = store.make_entry(&cfg.suffix, attrs)?;
+    store.add(entry, true)?;
+    tracing::info!(suffix = %cfg.suffix, "created the suffix entry");
+    Ok(())
+}
+
+fn load_demo_data(store: &Store, cfg: &Config, suffix_ndn: &str) -> Result<()> {
+    let marker = format!("ou=people,{suffix_ndn}");
+    if store.id_of(&marker)?.is_some() {
+        return Ok(());
+    }
+    let text = demo::DEMO_LDIF.replace("{suffix}", &cfg.suffix);
+    let params = cfg.argon2_params();
+    for rec in birch_store::ldif::LdifReader::new(text.as_bytes()) {
+        let birch_store::ldif::LdifRecord::Content { dn, attrs, .. } = rec? else {
+            continue;
+        };
+        let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+        for (name, value) in attrs {
+            let value = if name.eq_ignore_ascii_case("userPassword") {
+                password::hash_argon2id(&value, &params)?.into_bytes()
+            } else {
+                value
+            };
+            grouped.push((name, vec![value]));
+        }
+        store.add(store.make_entry(&dn, grouped)?, false)?;
+    }
+    tracing::info!("loaded the demo campus");
+    Ok(())
+}
+
+/// Finds the root password hash: config, environment, file, stored, or a new one.
+fn root_password_hash(store: &Store, cfg: &Config) -> Result<Vec<u8>> {
+    let params = cfg.argon2_params();
+    if let Some(h) = &cfg.root_password_hash {
+        let h = h.trim();
+        return Ok(if h.starts_with('{') {
+            h.to_string()
+        } else {
+            format!("{{ARGON2}}{h}")
+        }
+        .into_bytes());
+    }
+    if let Ok(pw) = std::env::var(ENV_ROOT_PASSWORD) {
+        if !pw.is_empty() {
+            return Ok(password::hash_argon2id(pw.as_bytes(), &params)?.into_bytes());
+        }
+    }
+    if let Some(path) = &cfg.root_password_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("root_password_file {}", path.display()))?;
+        let pw = text.lines().next().unwrap_or("").trim_end();
+        anyhow::ensure!(
+            !pw.is_empty(),
+            "root_password_file {}: first line is empty",
+            path.display()
+        );
+        return Ok(password::hash_argon2id(pw.as_bytes(), &params)?.into_bytes());
+    }
+    if let Some(h) = store.meta_get(META_ROOT_HASH)? {
+        return Ok(h);
+    }
+    let pw = password::generate_password();
+    let hash = password::hash_argon2id(pw.as_bytes(), &params)?;
+    store.meta_set(META_ROOT_HASH, hash.as_bytes())?;
+    store.flush()?;
+    eprintln!("Generated a root password for {} (shown only once; only its hash is stored):\n\n    {pw}\n", cfg.root_dn());
+    Ok(hash.into_bytes())
+}

@@ -1,0 +1,458 @@
+//! Black-box test harness: starts the real `birch` binary on a free loopback port with a
+//! temporary data directory, and stops it (gracefully or with SIGKILL).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The root password every test server uses.
+pub const ROOT_PW: &str = "test-root-secret";
+/// The suffix every test server serves.
+pub const SUFFIX: &str = "dc=example,dc=org";
+/// The root DN.
+pub const ROOT_DN: &str = "cn=admin,dc=example,dc=org";
+
+/// A running birch server.
+pub struct Server {
+    child: Option<Child>,
+    /// The loopback port it listens on.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    extra: String,
+    demo: bool,
+}
+
+/// Path of the birch binary under test.
+pub fn birch_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_birch"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+impl Server {
+    /// Starts a server with the demo data.
+    pub fn demo() -> Server {
+        Self::start_with("", true)
+    }
+
+    /// Starts an empty server (suffix entry only).
+    pub fn empty() -> Server {
+        Self::start_with("", false)
+    }
+
+    /// Starts a server with extra TOML config lines.
+    pub fn start_with(extra: &str, demo: bool) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Server {
+            child: None,
+            port: free_port(),
+            dir,
+            extra: extra.to_string(),
+            demo,
+        };
+        s.write_config();
+        s.spawn();
+        s
+    }
+
+    /// The config file path.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("birch.toml")
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn write_config(&self) {
+        let mut f = std::fs::File::create(self.config_path()).expect("config");
+        writeln!(
+            f,
+            "listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\nsuffix = \"{SUFFIX}\"\n{}\n[argon2]\nm_cost_kib = 1024\nt_cost = 1\nparallelism = 1\n",
+            self.port,
+            self.data_dir().display(),
+            self.extra
+        )
+        .expect("write config");
+    }
+
+    /// Runs `birch` with arguments against this server's config (for offline commands).
+    pub fn birch(&self, args: &[&str]) -> std::process::Output {
+        Command::new(birch_bin())
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .env("BIRCH_ROOT_PASSWORD", ROOT_PW)
+            .output()
+            .expect("run birch")
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(birch_bin());
+        cmd.arg("serve").arg("--config").arg(self.config_path());
+        if self.demo {
+            cmd.arg("--demo");
+        }
+        let child = cmd
+            .env("BIRCH_ROOT_PASSWORD", ROOT_PW)
+            .env("BIRCH_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn birch");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("birch exited during start-up: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("birch did not start listening within 30 s");
+    }
+
+    /// `ldap://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).expect("running")
+    }
+
+    /// SIGKILL, no chance to flush.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(s)) = c.try_wait() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("birch did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same data and port.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Runs an ldap-utils command (`ldapsearch`, `ldapwhoami`, ...) against this server.
+    pub fn ldap_tool(&self, tool: &str, args: &[&str]) -> std::process::Output {
+        Command::new(tool)
+            .arg("-H")
+            .arg(self.url())
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"))
+    }
+
+    /// The temporary directory of this server.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Offline use, captured start-up output, bounded command runs.
+// ---------------------------------------------------------------------------------------
+
+/// Lines a child process writes on one of its pipes, read by a thread.
+pub struct Lines {
+    rx: mpsc::Receiver<String>,
+    /// Every line received so far.
+    pub seen: Vec<String>,
+}
+
+impl Lines {
+    fn spawn<R: std::io::Read + Send + 'static>(pipe: R) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one contains `needle`; returns the lines read by this call
+    /// (the matching one included). Panics on EOF or after `timeout`.
+    pub fn until(&mut self, needle: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut got = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    let done = line.contains(needle);
+                    got.push(line);
+                    if done {
+                        return got;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("no line containing {needle:?} within {timeout:?}; got {got:#?}")
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("pipe closed before a line containing {needle:?}; got {got:#?}")
+                }
+            }
+        }
+    }
+}
+
+impl Server {
+    /// Creates the temporary directory and the config of a server without starting it,
+    /// for offline commands (`import`, `export`, `check`); start it later with
+    /// [`Server::start_existing`].
+    pub fn offline(extra: &str) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Server {
+            child: None,
+            port: free_port(),
+            dir,
+            extra: extra.to_string(),
+            demo: false,
+        };
+        s.write_config();
+        s
+    }
+
+    /// Starts `birch serve` on the existing data and config (never started, or stopped).
+    pub fn start_existing(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        self.spawn();
+    }
+
+    /// Replaces the config file with `text` (verbatim).
+    pub fn write_config_text(&self, text: &str) {
+        std::fs::write(self.config_path(), text).expect("write config");
+    }
+
+    /// The config text the harness writes, with `extra` lines in the middle (line 4).
+    pub fn default_config_text(&self) -> String {
+        std::fs::read_to_string(self.config_path()).expect("read config")
+    }
+
+    /// Starts `birch serve` (no `--demo`) with standard error captured, and with
+    /// `BIRCH_ROOT_PASSWORD` set to `root_pw` or removed from the environment. Returns
+    /// the stderr lines once the `birch listening` line has been read.
+    pub fn start_capturing(&mut self, root_pw: Option<&str>) -> Lines {
+        assert!(self.child.is_none(), "already running");
+        let mut cmd = Command::new(birch_bin());
+        cmd.arg("serve").arg("--config").arg(self.config_path());
+        match root_pw {
+            Some(pw) => cmd.env("BIRCH_ROOT_PASSWORD", pw),
+            None => cmd.env_remove("BIRCH_ROOT_PASSWORD"),
+        };
+        let mut child = cmd
+            .env("BIRCH_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn birch");
+        let mut lines = Lines::spawn(child.stderr.take().expect("stderr"));
+        self.child = Some(child);
+        lines.until("birch listening", Duration::from_secs(30));
+        lines
+    }
+
+    /// Runs `birch ARGS --config CONFIG` with `BIRCH_ROOT_PASSWORD` set, killing it and
+    /// panicking if it has not exited within `timeout`.
+    pub fn birch_bounded(&self, args: &[&str], timeout: Duration) -> Output {
+        let child = Command::new(birch_bin())
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .env("BIRCH_ROOT_PASSWORD", ROOT_PW)
+            .env("BIRCH_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn birch");
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(out) => out.expect("wait for birch"),
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+                panic!("`birch {}` did not exit within {timeout:?}", args.join(" "));
+            }
+        }
+    }
+
+    /// Stops the server with SIGTERM and asserts it exited with status 0.
+    pub fn stop(&mut self) {
+        let status = self.terminate();
+        assert!(status.success(), "birch exited with {status} after SIGTERM");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// LDAP client helpers (ldap3, async).
+// ---------------------------------------------------------------------------------------
+
+/// Upper bound for any single LDAP operation in the tests.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs a test body with an overall bound so that a hanging server fails the test
+/// instead of hanging the suite.
+pub async fn bounded<F: std::future::Future>(limit: Duration, f: F) -> F::Output {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| panic!("test did not finish within {limit:?}"))
+}
+
+/// An anonymous ldap3 connection (its driver runs on the current runtime).
+pub async fn connect(url: &str) -> ldap3::Ldap {
+    let settings = ldap3::LdapConnSettings::new().set_conn_timeout(Duration::from_secs(10));
+    let (conn, ldap) = ldap3::LdapConnAsync::with_settings(settings, url)
+        .await
+        .expect("connect");
+    ldap3::drive!(conn);
+    ldap
+}
+
+/// A connection bound as `dn`; asserts the bind succeeded.
+pub async fn connect_as(url: &str, dn: &str, pw: &str) -> ldap3::Ldap {
+    let mut ldap = connect(url).await;
+    let res = ldap
+        .with_timeout(OP_TIMEOUT)
+        .simple_bind(dn, pw)
+        .await
+        .expect("bind");
+    assert_eq!(res.rc, 0, "bind as {dn}: {res}");
+    ldap
+}
+
+/// Result code of a simple bind on a fresh connection.
+pub async fn bind_rc(url: &str, dn: &str, pw: &str) -> u32 {
+    let mut ldap = connect(url).await;
+    let res = ldap
+        .with_timeout(OP_TIMEOUT)
+        .simple_bind(dn, pw)
+        .await
+        .expect("bind");
+    let _ = ldap.unbind().await;
+    res.rc
+}
+
+/// A search: parsed entries and the final result.
+pub async fn search(
+    ldap: &mut ldap3::Ldap,
+    base: &str,
+    scope: ldap3::Scope,
+    filter: &str,
+    attrs: &[&str],
+) -> (Vec<ldap3::SearchEntry>, ldap3::LdapResult) {
+    let ldap3::SearchResult(entries, res) = ldap
+        .with_timeout(OP_TIMEOUT)
+        .search(base, scope, filter, attrs.to_vec())
+        .await
+        .expect("search");
+    (
+        entries
+            .into_iter()
+            .map(ldap3::SearchEntry::construct)
+            .collect(),
+        res,
+    )
+}
+
+/// The DNs of a search that must succeed (rc 0), sorted.
+pub async fn search_dns(
+    ldap: &mut ldap3::Ldap,
+    base: &str,
+    scope: ldap3::Scope,
+    filter: &str,
+) -> Vec<String> {
+    let (entries, res) = search(ldap, base, scope, filter, &["1.1"]).await;
+    assert_eq!(res.rc, 0, "search {filter} under {base}: {res}");
+    let mut dns: Vec<String> = entries.into_iter().map(|e| e.dn).collect();
+    dns.sort();
+    dns
+}
+
+/// Sorted owned strings.
+pub fn sorted(v: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// An LDIF with the suffix entry, `ou=people` and `n` users `uid=userNNNNN` (5 digits,
+/// from 1), each with `sn: Imported`, `uidNumber: 20000+i` and the given userPassword.
+pub fn users_ldif(n: usize, password: impl Fn(usize) -> String) -> String {
+    let mut s = String::from(
+        "version: 1\n\ndn: dc=example,dc=org\nobjectClass: top\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: example\n\ndn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n",
+    );
+    for i in 1..=n {
+        s.push_str(&format!(
+            "dn: uid=user{i:05},ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\nuid: user{i:05}\ncn: User {i}\nsn: Imported\nuidNumber: {}\ngidNumber: 20000\nhomeDirectory: /home/user{i:05}\nuserPassword: {}\n\n",
+            20000 + i,
+            password(i)
+        ));
+    }
+    s
+}
