@@ -10,6 +10,11 @@ mod server;
 mod session;
 
 use anyhow::Result;
+
+/// mimalloc instead of glibc malloc: sled's many short-lived node copies made glibc return
+/// and re-fault pages constantly (a third of import time was spent zeroing fresh pages).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 

@@ -4,6 +4,7 @@
 use crate::filter::Filter;
 use crate::index::{self, IndexConfig, ANCHOR_END, ANCHOR_START};
 use crate::StoreError;
+use birch_schema::Schema;
 
 /// How to find the candidates of a filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,10 +20,19 @@ pub enum Plan {
 const SMALL_ENOUGH: usize = 16;
 
 /// Plans a filter against the index tree.
-pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig) -> Result<Plan, StoreError> {
+pub fn plan(
+    filter: &Filter,
+    tree: &sled::Tree,
+    cfg: &IndexConfig,
+    schema: &Schema,
+) -> Result<Plan, StoreError> {
     Ok(match filter {
         Filter::Undefined => Plan::Ids(Vec::new()),
-        Filter::Equality { attr, value, .. } if cfg.equality.contains(attr) => {
+        // Index keys are normalized with the attribute's own equality rule; an extensible
+        // match with another rule cannot use them.
+        Filter::Equality { attr, value, rule }
+            if cfg.equality.contains(attr) && *rule == schema.rule(attr) =>
+        {
             Plan::Ids(postings(tree, &index::eq_prefix(attr, value), true)?)
         }
         Filter::Present { attr } if attr != "objectclass" && cfg.equality.contains(attr) => {
@@ -63,7 +73,7 @@ pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig) -> Result<Pla
             order.sort_by_key(|f| selectivity_rank(f));
             let mut set: Option<Vec<u64>> = None;
             for f in order {
-                if let Plan::Ids(ids) = plan(f, tree, cfg)? {
+                if let Plan::Ids(ids) = plan(f, tree, cfg, schema)? {
                     let next = match set {
                         None => ids,
                         Some(s) => intersect(&s, &ids),
@@ -80,7 +90,7 @@ pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig) -> Result<Pla
         Filter::Or(fs) => {
             let mut all = Vec::new();
             for f in fs {
-                match plan(f, tree, cfg)? {
+                match plan(f, tree, cfg, schema)? {
                     Plan::Ids(ids) => all = union(&all, &ids),
                     Plan::Scan => return Ok(Plan::Scan),
                 }

@@ -278,7 +278,7 @@ impl Store {
 
     /// Plans a filter (exposed for tests and benchmarks).
     pub fn plan(&self, filter: &Filter) -> Result<Plan, StoreError> {
-        plan::plan(filter, &self.inner.index, &self.inner.cfg)
+        plan::plan(filter, &self.inner.index, &self.inner.cfg, self.schema())
     }
 
     /// Starts a search below the base entry `(base_id, base)`.
@@ -496,21 +496,36 @@ impl SearchIter {
     }
 }
 
+impl SearchIter {
+    /// Examines one candidate: `Some(Ok(Some(entry)))` for a match, `Some(Ok(None))` for a
+    /// candidate that does not match, `None` when the search is exhausted. Lets a caller
+    /// check limits and cancellation even while long stretches of candidates fail.
+    pub fn step(&mut self) -> Option<Result<Option<Entry>, StoreError>> {
+        let (id, entry, check_scope) = match self.next_candidate()? {
+            Ok(Some(c)) => c,
+            Ok(None) => return Some(Ok(None)),
+            Err(e) => return Some(Err(e)),
+        };
+        if check_scope && !self.in_scope(id, &entry) {
+            return Some(Ok(None));
+        }
+        if self.filter.eval(&entry, self.store.schema()) == Tri::True {
+            Some(Ok(Some(entry)))
+        } else {
+            Some(Ok(None))
+        }
+    }
+}
+
 impl Iterator for SearchIter {
     type Item = Result<Entry, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let (id, entry, check_scope) = match self.next_candidate()? {
-                Ok(Some(c)) => c,
+            match self.step()? {
+                Ok(Some(e)) => return Some(Ok(e)),
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
-            };
-            if check_scope && !self.in_scope(id, &entry) {
-                continue;
-            }
-            if self.filter.eval(&entry, self.store.schema()) == Tri::True {
-                return Some(Ok(entry));
             }
         }
     }

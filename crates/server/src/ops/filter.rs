@@ -5,12 +5,28 @@ use birch_schema::{MatchingRule, Schema};
 use birch_store::Filter;
 
 /// Resolves a protocol filter. Unknown attributes, object classes and matching rules
-/// become `Filter::Undefined`.
-pub fn convert(f: &LdapFilter, schema: &Schema) -> Filter {
+/// become `Filter::Undefined`, and so does any assertion on an attribute the subject may
+/// not read (a filter must not become an oracle for, say, password hashes).
+pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool) -> Filter {
+    let attr_of = |a: &str| schema.attr(a).map(|t| t.canonical.as_str());
+    let hidden = |a: &str| attr_of(a).is_some_and(|c| !readable(c));
     match f {
-        LdapFilter::And(fs) => Filter::And(fs.iter().map(|f| convert(f, schema)).collect()),
-        LdapFilter::Or(fs) => Filter::Or(fs.iter().map(|f| convert(f, schema)).collect()),
-        LdapFilter::Not(f) => Filter::Not(Box::new(convert(f, schema))),
+        LdapFilter::And(fs) => {
+            Filter::And(fs.iter().map(|f| convert(f, schema, readable)).collect())
+        }
+        LdapFilter::Or(fs) => Filter::Or(fs.iter().map(|f| convert(f, schema, readable)).collect()),
+        LdapFilter::Not(f) => Filter::Not(Box::new(convert(f, schema, readable))),
+        LdapFilter::Equality(a, _)
+        | LdapFilter::Approx(a, _)
+        | LdapFilter::Substring(a, _)
+        | LdapFilter::GreaterOrEqual(a, _)
+        | LdapFilter::LessOrEqual(a, _)
+        | LdapFilter::Present(a)
+            if hidden(a) =>
+        {
+            Filter::Undefined
+        }
+        LdapFilter::Extensible(m) if m.type_.as_deref().is_some_and(hidden) => Filter::Undefined,
         LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) => {
             Filter::equality(schema, a, v.as_bytes(), None)
         }
@@ -54,8 +70,9 @@ mod tests {
     #[test]
     fn unknown_names_become_undefined() {
         let s = Schema::builtin();
+        let all = |_: &str| true;
         let f = parse_ldap_filter_str("(&(uid=a)(fooBar=1))").unwrap();
-        match convert(&f, &s) {
+        match convert(&f, &s, &all) {
             Filter::And(v) => assert_eq!(v[1], Filter::Undefined),
             other => panic!("{other:?}"),
         }

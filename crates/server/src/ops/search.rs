@@ -5,7 +5,7 @@ use super::attrs::{self, Selection};
 use super::{filter, result, rootdse, store_failure};
 use crate::context::ServerCtx;
 use crate::session::{Responder, Session};
-use birch_acl::Subject;
+use birch_acl::{Access, Subject};
 use birch_proto::ldap3_proto::proto::{
     LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchResultEntry,
     LdapSearchScope,
@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// How many entries are produced between cooperative yields to the runtime.
-const YIELD_EVERY: usize = 64;
+/// How many candidates are examined between checks of abandon and the time limit (and a
+/// cooperative yield to the runtime).
+const CHECK_EVERY: usize = 64;
 
 /// Runs a search, streaming entries and the final SearchResultDone. An abandoned search
 /// stops and sends nothing more.
@@ -53,7 +54,8 @@ async fn run(
 ) -> Option<LdapResult> {
     let subject = session.subject();
     let schema = &ctx.schema;
-    let filter = filter::convert(&req.filter, schema);
+    let readable = |attr: &str| ctx.policy.allows(&subject, Access::Read, "", attr);
+    let filter = filter::convert(&req.filter, schema, &readable);
     let sel = Selection::new(&req.attrs, schema);
 
     if req.base.trim().is_empty() {
@@ -115,16 +117,23 @@ async fn run(
         Err(e) => return Some(store_failure(&e)),
     };
     let mut sent = 0usize;
+    let mut examined = 0usize;
     loop {
-        if cancel.is_cancelled() {
-            return None;
+        examined += 1;
+        if examined.is_multiple_of(CHECK_EVERY) {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                return Some(result(LdapResultCode::TimeLimitExceeded, "", ""));
+            }
+            // Store reads are synchronous: give other tasks on this worker a turn.
+            tokio::task::yield_now().await;
         }
-        if deadline.is_some_and(|d| Instant::now() > d) {
-            return Some(result(LdapResultCode::TimeLimitExceeded, "", ""));
-        }
-        let entry = match iter.next() {
+        let entry = match iter.step() {
             None => break,
-            Some(Ok(e)) => e,
+            Some(Ok(Some(e))) => e,
+            Some(Ok(None)) => continue,
             Some(Err(e)) => return Some(store_failure(&e)),
         };
         if size_limit.is_some_and(|l| sent >= l) {
@@ -147,9 +156,12 @@ async fn run(
         .await
         .ok()?;
         sent += 1;
-        if sent.is_multiple_of(YIELD_EVERY) {
-            tokio::task::yield_now().await;
-        }
+    }
+    if cancel.is_cancelled() {
+        return None;
+    }
+    if deadline.is_some_and(|d| Instant::now() > d) {
+        return Some(result(LdapResultCode::TimeLimitExceeded, "", ""));
     }
     Some(result(LdapResultCode::Success, "", ""))
 }
