@@ -77,14 +77,34 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let f = parse_ldap_filter_str("(cn:1.2.3.4:=x)").unwrap();
-        assert_eq!(convert(&f, &s), Filter::Undefined);
+        assert_eq!(convert(&f, &s, &all), Filter::Undefined);
         let f = parse_ldap_filter_str("(cn:caseExactMatch:=Alice)").unwrap();
         assert!(matches!(
-            convert(&f, &s),
+            convert(&f, &s, &all),
             Filter::Equality {
                 rule: MatchingRule::CaseExact,
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn unreadable_attributes_become_undefined() {
+        let s = Schema::builtin();
+        let no_pw = |a: &str| a != "userpassword";
+        for text in [
+            "(userPassword=*)",
+            "(userpassword=x*)",
+            "(userPassword>=a)",
+            "(userPassword:octetStringMatch:=x)",
+        ] {
+            let f = parse_ldap_filter_str(text).unwrap();
+            assert_eq!(convert(&f, &s, &no_pw), Filter::Undefined, "{text}");
+        }
+        let f = parse_ldap_filter_str("(!(userPassword=*))").unwrap();
+        assert_eq!(
+            convert(&f, &s, &no_pw),
+            Filter::Not(Box::new(Filter::Undefined))
+        );
     }
 }
