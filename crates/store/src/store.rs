@@ -16,6 +16,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Search scope.
@@ -41,6 +42,10 @@ struct Inner {
     schema: Arc<Schema>,
     cfg: IndexConfig,
     write_lock: Mutex<()>,
+    /// Group commit: tickets handed out to writes that want durability...
+    sync_requested: AtomicU64,
+    /// ...and the highest ticket a completed flush covers (the lock flushers queue on).
+    sync_done: Mutex<u64>,
 }
 
 /// A handle to the directory store; cheap to clone.
@@ -74,6 +79,8 @@ impl Store {
             schema,
             cfg,
             write_lock: Mutex::new(()),
+            sync_requested: AtomicU64::new(0),
+            sync_done: Mutex::new(0),
         };
         Ok(Store {
             inner: Arc::new(inner),
@@ -253,9 +260,25 @@ impl Store {
         Ok(())
     }
 
-    /// Async [`Store::flush`]: concurrent callers share one sync (group commit).
-    pub async fn flush_async(&self) -> Result<(), StoreError> {
-        self.inner.db.flush_async().await?;
+    /// Makes every change applied before the call durable, sharing flushes between
+    /// concurrent callers (group commit): a caller whose change was covered by a flush that
+    /// started after it does not flush again. Blocking; call it from a blocking thread.
+    ///
+    /// sled's own `flush_async` is not used: concurrent calls to it deadlock in sled 0.34
+    /// (spacejam/sled#1308).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let ticket = self.inner.sync_requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut done = self
+            .inner
+            .sync_done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *done >= ticket {
+            return Ok(());
+        }
+        let covers = self.inner.sync_requested.load(Ordering::SeqCst);
+        self.inner.db.flush()?;
+        *done = covers;
         Ok(())
     }
 

@@ -53,7 +53,12 @@ pub async fn add(ctx: &Arc<ServerCtx>, session: &Session, req: LdapAddRequest) -
     };
     let is_suffix = ndn == ctx.suffix_ndn;
     let store = ctx.store.clone();
-    let added = tokio::task::spawn_blocking(move || store.add(entry, is_suffix)).await;
+    let added = tokio::task::spawn_blocking(move || {
+        store
+            .add(entry, is_suffix)
+            .and_then(|id| store.sync().map(|()| id))
+    })
+    .await;
     match added {
         Ok(Ok(_)) => {}
         Ok(Err(StoreError::AlreadyExists(_))) => {
@@ -69,9 +74,6 @@ pub async fn add(ctx: &Arc<ServerCtx>, session: &Session, req: LdapAddRequest) -
         }
         Ok(Err(e)) => return store_failure(&e),
         Err(_) => return result(LdapResultCode::OperationsError, "", "internal error"),
-    }
-    if let Err(e) = ctx.store.flush_async().await {
-        return store_failure(&e);
     }
     tracing::info!(target: "birch::audit", event = "add", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn);
     result(LdapResultCode::Success, "", "")
@@ -124,7 +126,9 @@ pub async fn delete(ctx: &Arc<ServerCtx>, session: &Session, dn_str: &str) -> Ld
     }
     let store = ctx.store.clone();
     let target = ndn.clone();
-    match tokio::task::spawn_blocking(move || store.delete(&target)).await {
+    match tokio::task::spawn_blocking(move || store.delete(&target).and_then(|()| store.sync()))
+        .await
+    {
         Ok(Ok(())) => {}
         Ok(Err(StoreError::NoSuchEntry(_))) => {
             let matched = ctx.store.matched_dn(&dn).unwrap_or_default();
@@ -139,9 +143,6 @@ pub async fn delete(ctx: &Arc<ServerCtx>, session: &Session, dn_str: &str) -> Ld
         }
         Ok(Err(e)) => return store_failure(&e),
         Err(_) => return result(LdapResultCode::OperationsError, "", "internal error"),
-    }
-    if let Err(e) = ctx.store.flush_async().await {
-        return store_failure(&e);
     }
     tracing::info!(target: "birch::audit", event = "delete", peer = %session.peer, by = %session.bound_dn(), dn = %dn_str);
     result(LdapResultCode::Success, "", "")
