@@ -82,7 +82,7 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
     drop(seen);
     // Pass 2: write.
     let params = cfg.argon2_params();
-    let mut loader = store.bulk_loader(32);
+    let mut loader = store.bulk_loader(50_000);
     for rec in open()? {
         let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
         let LdifRecord::Content { line, dn, attrs } = rec else {

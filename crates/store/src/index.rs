@@ -1,9 +1,8 @@
-//! Attribute index keys. All indexes share one sled tree; a key is
-//! `kind | attr | 0x00 | ... | id (8 bytes, big endian)` so the ids of one posting list are
-//! contiguous and sorted:
-//! - equality: `e attr 0x00 normalized-value 0x00 id`
-//! - presence: `p attr 0x00 id`
-//! - substring trigram: `s attr 0x00 gram(3 bytes) id`, grams of `0x01 value 0x02`
+//! Attribute index key prefixes. All indexes share one sled tree; each prefix owns a
+//! posting list stored as chunks under `prefix ++ first id` (see [`crate::postings`]):
+//! - equality: `e attr 0x00 normalized-value 0x00`
+//! - presence: `p attr 0x00`
+//! - substring trigram: `s attr 0x00 gram(3 bytes)`, grams of `0x01 value 0x02`
 
 use crate::entry::Entry;
 use birch_schema::Schema;
@@ -90,16 +89,15 @@ pub fn grams(s: &[u8]) -> impl Iterator<Item = [u8; 3]> + '_ {
     s.windows(3).map(|w| [w[0], w[1], w[2]])
 }
 
-/// Reads the entry id at the end of an index key.
+/// Reads the id at the end of a key (children index keys end with the child id).
 pub fn id_of_key(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
     Some(u64::from_be_bytes(tail))
 }
 
-/// All index keys of an entry.
-pub fn entry_keys(entry: &Entry, id: u64, cfg: &IndexConfig, schema: &Schema) -> BTreeSet<Vec<u8>> {
+/// The index key prefixes (posting lists) an entry belongs to.
+pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTreeSet<Vec<u8>> {
     let mut keys = BTreeSet::new();
-    let idb = id.to_be_bytes();
     for a in &entry.attrs {
         let eq = cfg.equality.contains(&a.canonical);
         let sub = cfg.substring.contains(&a.canonical);
@@ -108,18 +106,14 @@ pub fn entry_keys(entry: &Entry, id: u64, cfg: &IndexConfig, schema: &Schema) ->
         }
         let rule = schema.rule(&a.canonical);
         if eq {
-            let mut k = pres_prefix(&a.canonical);
-            k.extend_from_slice(&idb);
-            keys.insert(k);
+            keys.insert(pres_prefix(&a.canonical));
         }
         for v in &a.values {
             let Some(n) = schema.normalize_value(rule, v) else {
                 continue;
             };
             if eq {
-                let mut k = eq_prefix(&a.canonical, &n);
-                k.extend_from_slice(&idb);
-                keys.insert(k);
+                keys.insert(eq_prefix(&a.canonical, &n));
             }
             if sub {
                 let mut anchored = Vec::with_capacity(n.len() + 2);
@@ -127,9 +121,7 @@ pub fn entry_keys(entry: &Entry, id: u64, cfg: &IndexConfig, schema: &Schema) ->
                 anchored.extend_from_slice(&n);
                 anchored.push(ANCHOR_END);
                 for g in grams(&anchored) {
-                    let mut k = sub_prefix(&a.canonical, &g);
-                    k.extend_from_slice(&idb);
-                    keys.insert(k);
+                    keys.insert(sub_prefix(&a.canonical, &g));
                 }
             }
         }

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod index;
 pub mod ldif;
 pub mod plan;
+pub mod postings;
 pub mod store;
 
 pub use entry::{Attribute, Entry};

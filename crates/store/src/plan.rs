@@ -3,6 +3,7 @@
 
 use crate::filter::Filter;
 use crate::index::{self, IndexConfig, ANCHOR_END, ANCHOR_START};
+use crate::postings;
 use crate::StoreError;
 use birch_schema::Schema;
 
@@ -33,10 +34,10 @@ pub fn plan(
         Filter::Equality { attr, value, rule }
             if cfg.equality.contains(attr) && *rule == schema.rule(attr) =>
         {
-            Plan::Ids(postings(tree, &index::eq_prefix(attr, value), true)?)
+            Plan::Ids(postings::read(tree, &index::eq_prefix(attr, value))?)
         }
         Filter::Present { attr } if attr != "objectclass" && cfg.equality.contains(attr) => {
-            Plan::Ids(postings(tree, &index::pres_prefix(attr), false)?)
+            Plan::Ids(postings::read(tree, &index::pres_prefix(attr))?)
         }
         Filter::Substring {
             attr,
@@ -55,7 +56,7 @@ pub fn plan(
             }
             let mut set: Option<Vec<u64>> = None;
             for g in parts.iter().flat_map(|p| index::grams(p)) {
-                let ids = postings(tree, &index::sub_prefix(attr, &g), false)?;
+                let ids = postings::read(tree, &index::sub_prefix(attr, &g))?;
                 let next = match set {
                     None => ids,
                     Some(s) => intersect(&s, &ids),
@@ -111,22 +112,6 @@ fn selectivity_rank(f: &Filter) -> u8 {
         Filter::Equality { .. } => 4,
         _ => 5,
     }
-}
-
-/// Reads a posting list. With `exact`, keys must be exactly prefix + id (a value
-/// containing 0x00 could otherwise extend the prefix).
-fn postings(tree: &sled::Tree, prefix: &[u8], exact: bool) -> Result<Vec<u64>, StoreError> {
-    let mut ids = Vec::new();
-    for kv in tree.scan_prefix(prefix).keys() {
-        let k = kv?;
-        if exact && k.len() != prefix.len() + 8 {
-            continue;
-        }
-        if let Some(id) = index::id_of_key(&k) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
 }
 
 /// Intersection of two sorted id lists.

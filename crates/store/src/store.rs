@@ -10,6 +10,7 @@ use crate::entry::Entry;
 use crate::filter::{Filter, Tri};
 use crate::index::{self, IndexConfig};
 use crate::plan::{self, Plan};
+use crate::postings::{self, ChunkWrite};
 use crate::StoreError;
 use birch_schema::{Dn, Schema};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -203,7 +204,7 @@ impl Store {
                 .ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?
         };
         let id = self.inner.db.generate_id()? + 1;
-        let keys = index::entry_keys(&entry, id, &self.inner.cfg, self.schema());
+        let writes = self.index_writes(&entry, id, postings::plan_insert)?;
         let encoded = entry.encode();
         let idb = id.to_be_bytes();
         let child_key = child_key(entry.parent, id);
@@ -215,9 +216,7 @@ impl Store {
                 if !is_suffix {
                     tc.insert(&child_key, &[])?;
                 }
-                for k in &keys {
-                    ti.insert(k.as_slice(), &[])?;
-                }
+                apply_chunk_writes(ti, &writes)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(tx_error)?;
@@ -237,7 +236,7 @@ impl Store {
         if self.has_children(id)? {
             return Err(StoreError::NotLeaf(entry.dn));
         }
-        let keys = index::entry_keys(&entry, id, &self.inner.cfg, self.schema());
+        let writes = self.index_writes(&entry, id, postings::plan_remove)?;
         let i = &self.inner;
         let child_key = child_key(entry.parent, id);
         (&i.entries, &i.dn2id, &i.children, &i.index)
@@ -245,13 +244,27 @@ impl Store {
                 te.remove(&id.to_be_bytes())?;
                 td.remove(ndn.as_bytes())?;
                 tc.remove(&child_key)?;
-                for k in &keys {
-                    ti.remove(k.as_slice())?;
-                }
+                apply_chunk_writes(ti, &writes)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(tx_error)?;
         Ok(())
+    }
+
+    /// The posting-list chunk writes that add (or remove) entry `id` to (from) every index
+    /// it belongs to. Runs under the writer lock, so what it reads cannot change before
+    /// the transaction applies it.
+    fn index_writes(
+        &self,
+        entry: &Entry,
+        id: u64,
+        plan: fn(&sled::Tree, &[u8], u64) -> Result<Vec<ChunkWrite>, StoreError>,
+    ) -> Result<Vec<ChunkWrite>, StoreError> {
+        let mut writes = Vec::new();
+        for prefix in index::entry_prefixes(entry, &self.inner.cfg, self.schema()) {
+            writes.extend(plan(&self.inner.index, &prefix, id)?);
+        }
+        Ok(writes)
     }
 
     /// Makes every change so far durable (fsync).
@@ -374,7 +387,9 @@ impl Store {
             if e.parent != 0 {
                 expected_children.insert(child_key(e.parent, id).to_vec());
             }
-            expected_index.extend(index::entry_keys(&e, id, &self.inner.cfg, self.schema()));
+            for prefix in index::entry_prefixes(&e, &self.inner.cfg, self.schema()) {
+                expected_index.insert((prefix_hash(&prefix), id));
+            }
         }
         if self.inner.dn2id.len() != count {
             problems.push(format!(
@@ -392,14 +407,24 @@ impl Store {
         if actual_children? != expected_children {
             problems.push("children index disagrees with entries".into());
         }
-        let actual_index: Result<std::collections::BTreeSet<Vec<u8>>, _> = self
-            .inner
-            .index
-            .iter()
-            .keys()
-            .map(|k| k.map(|k| k.to_vec()))
-            .collect();
-        let actual_index = actual_index?;
+        let mut actual_index = std::collections::BTreeSet::new();
+        for kv in self.inner.index.iter() {
+            let (k, v) = kv?;
+            let Some(start) = index::id_of_key(&k) else {
+                problems.push(format!("index key too short: {:?}", k.as_ref()));
+                continue;
+            };
+            let ids: Vec<u64> = postings::decode(&v).collect();
+            if ids.is_empty()
+                || ids[0] != start
+                || !ids.windows(2).all(|w| w[0] < w[1])
+                || ids.len() > postings::CHUNK
+            {
+                problems.push(format!("malformed posting chunk {:?}", k.as_ref()));
+            }
+            let h = prefix_hash(&k[..k.len() - 8]);
+            actual_index.extend(ids.into_iter().map(|id| (h, id)));
+        }
         if actual_index != expected_index {
             problems.push(format!(
                 "attribute index disagrees with entries: {} missing, {} extra",
@@ -415,9 +440,11 @@ impl Store {
         BulkLoader {
             store: self.clone(),
             batch_size,
-            pending: 0,
+            started: false,
             new_ids: HashMap::new(),
-            batches: Default::default(),
+            entries: Vec::new(),
+            children: Vec::new(),
+            postings: Default::default(),
         }
     }
 }
@@ -445,6 +472,28 @@ fn child_key(parent: u64, child: u64) -> [u8; 16] {
 
 fn decode_id(v: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(v.try_into().ok()?))
+}
+
+/// A 64-bit digest of an index prefix: `check` compares (digest, id) pairs so that it needs
+/// 16 bytes per posting instead of the whole key.
+fn prefix_hash(prefix: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    prefix.hash(&mut h);
+    h.finish()
+}
+
+fn apply_chunk_writes(
+    tree: &sled::transaction::TransactionalTree,
+    writes: &[ChunkWrite],
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    for w in writes {
+        match &w.value {
+            Some(v) => tree.insert(w.key.as_slice(), v.as_slice())?,
+            None => tree.remove(w.key.as_slice())?,
+        };
+    }
+    Ok(())
 }
 
 fn tx_error(e: TransactionError<StoreError>) -> StoreError {
@@ -579,22 +628,27 @@ impl Iterator for Walk {
     }
 }
 
-/// Offline bulk loader: writes entries in large per-tree batches (no per-entry
-/// transaction). Callers validate the whole input first; [`META_IMPORT_INCOMPLETE`] is set
-/// until [`BulkLoader::finish`] has flushed, so an interrupted import is detected.
+/// Offline bulk loader: buffers entries and their posting lists in memory and writes them
+/// every `batch_size` entries in key order, without per-entry transactions (sled inserts
+/// in key order are much cheaper than scattered ones). Callers validate the whole input
+/// first; [`META_IMPORT_INCOMPLETE`] is set until [`BulkLoader::finish`] has flushed, so an
+/// interrupted import is detected.
 pub struct BulkLoader {
     store: Store,
     batch_size: usize,
-    pending: usize,
+    started: bool,
     new_ids: HashMap<String, u64>,
-    batches: [sled::Batch; 4],
+    entries: Vec<(u64, Vec<u8>)>,
+    children: Vec<[u8; 16]>,
+    postings: std::collections::BTreeMap<Vec<u8>, Vec<u64>>,
 }
 
 impl BulkLoader {
     /// Queues an entry. Its parent must exist in the store or have been queued before,
     /// unless `is_suffix`.
     pub fn add(&mut self, mut entry: Entry, is_suffix: bool) -> Result<u64, StoreError> {
-        if self.pending == 0 && self.new_ids.is_empty() {
+        if !self.started {
+            self.started = true;
             self.store.meta_set(META_IMPORT_INCOMPLETE, b"1")?;
             self.store.flush()?;
         }
@@ -613,34 +667,44 @@ impl BulkLoader {
                     .ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?,
             }
         };
+        // Ids only grow, so every posting list is appended to.
         let id = self.store.inner.db.generate_id()? + 1;
-        let idb = id.to_be_bytes();
-        self.batches[0].insert(&idb, entry.encode());
-        self.batches[1].insert(entry.ndn.as_bytes(), &idb);
-        if !is_suffix {
-            self.batches[2].insert(&child_key(entry.parent, id), &[]);
+        for prefix in index::entry_prefixes(&entry, &self.store.inner.cfg, self.store.schema()) {
+            self.postings.entry(prefix).or_default().push(id);
         }
-        for k in index::entry_keys(&entry, id, &self.store.inner.cfg, self.store.schema()) {
-            self.batches[3].insert(k, &[]);
+        self.entries.push((id, entry.encode()));
+        if !is_suffix {
+            self.children.push(child_key(entry.parent, id));
         }
         self.new_ids.insert(entry.ndn, id);
-        self.pending += 1;
-        if self.pending >= self.batch_size {
+        if self.entries.len() >= self.batch_size {
             self.apply()?;
         }
         Ok(id)
     }
 
     fn apply(&mut self) -> Result<(), StoreError> {
-        let [e, d, c, i] = std::mem::take(&mut self.batches);
         let inner = &self.store.inner;
-        inner.entries.apply_batch(e)?;
-        inner.dn2id.apply_batch(d)?;
-        inner.children.apply_batch(c)?;
-        inner.index.apply_batch(i)?;
-        self.pending = 0;
-        // Ids of applied entries are now found through dn2id.
-        self.new_ids.clear();
+        for (id, bytes) in self.entries.drain(..) {
+            inner.entries.insert(id.to_be_bytes(), bytes)?;
+        }
+        let mut dns: Vec<(String, u64)> = self.new_ids.drain().collect();
+        dns.sort_unstable();
+        for (ndn, id) in dns {
+            inner.dn2id.insert(ndn.as_bytes(), &id.to_be_bytes())?;
+        }
+        self.children.sort_unstable();
+        for k in self.children.drain(..) {
+            inner.children.insert(k, &[])?;
+        }
+        for (prefix, ids) in std::mem::take(&mut self.postings) {
+            for w in postings::plan_append(&inner.index, &prefix, &ids)? {
+                match w.value {
+                    Some(v) => inner.index.insert(w.key, v)?,
+                    None => inner.index.remove(w.key)?,
+                };
+            }
+        }
         Ok(())
     }
 
