@@ -19,6 +19,9 @@ pub struct ChunkWrite {
     pub value: Option<Vec<u8>>,
 }
 
+/// A stored chunk: its key and its ids.
+type Chunk = (Vec<u8>, Vec<u64>);
+
 fn chunk_key(prefix: &[u8], start: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + 8);
     k.extend_from_slice(prefix);
@@ -56,11 +59,7 @@ pub fn read(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
 }
 
 /// The chunk that `id` belongs to: the one with the greatest start <= id.
-fn locate(
-    tree: &sled::Tree,
-    prefix: &[u8],
-    id: u64,
-) -> Result<Option<(Vec<u8>, Vec<u64>)>, StoreError> {
+fn locate(tree: &sled::Tree, prefix: &[u8], id: u64) -> Result<Option<Chunk>, StoreError> {
     let upper = chunk_key(prefix, id);
     for kv in tree.range(prefix.to_vec()..=upper).rev() {
         let (k, v) = kv?;
@@ -72,7 +71,7 @@ fn locate(
 }
 
 /// The first chunk of `prefix` (used when `id` precedes every chunk).
-fn first(tree: &sled::Tree, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u64>)>, StoreError> {
+fn first(tree: &sled::Tree, prefix: &[u8]) -> Result<Option<Chunk>, StoreError> {
     for kv in tree.scan_prefix(prefix) {
         let (k, v) = kv?;
         if k.len() == prefix.len() + 8 {
@@ -181,7 +180,7 @@ pub fn plan_append(
     Ok(out)
 }
 
-fn last(tree: &sled::Tree, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u64>)>, StoreError> {
+fn last(tree: &sled::Tree, prefix: &[u8]) -> Result<Option<Chunk>, StoreError> {
     locate(tree, prefix, u64::MAX)
 }
 
