@@ -19,6 +19,9 @@ pub struct ChunkWrite {
     pub value: Option<Vec<u8>>,
 }
 
+/// Plans the chunk writes of one id change under one prefix ([`plan_insert`], [`plan_remove`]).
+pub type PlanFn = fn(&sled::Tree, &[u8], u64) -> Result<Vec<ChunkWrite>, StoreError>;
+
 /// A stored chunk: its key and its ids.
 type Chunk = (Vec<u8>, Vec<u64>);
 

@@ -258,7 +258,7 @@ impl Store {
         &self,
         entry: &Entry,
         id: u64,
-        plan: fn(&sled::Tree, &[u8], u64) -> Result<Vec<ChunkWrite>, StoreError>,
+        plan: postings::PlanFn,
     ) -> Result<Vec<ChunkWrite>, StoreError> {
         let mut writes = Vec::new();
         for prefix in index::entry_prefixes(entry, &self.inner.cfg, self.schema()) {
