@@ -1,0 +1,139 @@
+//! Property: a search planned through the indexes returns exactly the entries that a full
+//! scan evaluating the filter on every entry returns.
+
+use birch_schema::Schema;
+use birch_store::{Filter, IndexConfig, Scope, Store, Tri};
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Small alphabets so that filters hit often.
+fn value() -> impl Strategy<Value = String> {
+    "[abAB ]{0,5}[ab]"
+}
+
+#[derive(Debug, Clone)]
+struct Person {
+    uid: String,
+    cn: Vec<String>,
+    sn: Option<String>,
+    uid_number: u16,
+    posix: bool,
+}
+
+fn person() -> impl Strategy<Value = Person> {
+    (
+        value(),
+        proptest::collection::vec(value(), 1..3),
+        proptest::option::of(value()),
+        0u16..20,
+        any::<bool>(),
+    )
+        .prop_map(|(uid, cn, sn, uid_number, posix)| Person {
+            uid,
+            cn,
+            sn,
+            uid_number,
+            posix,
+        })
+}
+
+fn leaf(schema: &'static Schema) -> impl Strategy<Value = Filter> {
+    prop_oneof![
+        value().prop_map(move |v| Filter::equality(schema, "uid", v.as_bytes(), None)),
+        value().prop_map(move |v| Filter::equality(schema, "commonName", v.as_bytes(), None)),
+        value().prop_map(move |v| Filter::equality(schema, "sn", v.as_bytes(), None)),
+        Just(Filter::equality(
+            schema,
+            "objectClass",
+            b"posixAccount",
+            None
+        )),
+        Just(Filter::equality(schema, "noSuchAttribute", b"a", None)),
+        (
+            proptest::option::of("[ab]{1,3}"),
+            proptest::collection::vec("[ab ]{1,3}", 0..2),
+            proptest::option::of("[ab]{1,3}")
+        )
+            .prop_map(move |(i, any, f)| {
+                let any: Vec<&[u8]> = any.iter().map(|s| s.as_bytes()).collect();
+                Filter::substring(
+                    schema,
+                    "cn",
+                    i.as_deref().map(str::as_bytes),
+                    &any,
+                    f.as_deref().map(str::as_bytes),
+                )
+            }),
+        "[ab]{1,3}".prop_map(move |v| Filter::substring(
+            schema,
+            "uid",
+            None,
+            &[v.as_bytes()],
+            None
+        )),
+        Just(Filter::present(schema, "sn")),
+        Just(Filter::present(schema, "uid")),
+        (0u16..20, any::<bool>()).prop_map(move |(n, ge)| Filter::ordering(
+            schema,
+            "uidNumber",
+            n.to_string().as_bytes(),
+            ge
+        )),
+    ]
+}
+
+fn filter(schema: &'static Schema) -> impl Strategy<Value = Filter> {
+    leaf(schema).prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 1..3).prop_map(Filter::And),
+            proptest::collection::vec(inner.clone(), 1..3).prop_map(Filter::Or),
+            inner.prop_map(|f| Filter::Not(Box::new(f))),
+        ]
+    })
+}
+
+fn schema() -> &'static Schema {
+    static S: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+    S.get_or_init(Schema::builtin)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn indexed_plan_matches_full_scan(people in proptest::collection::vec(person(), 1..40), filters in proptest::collection::vec(filter(schema()), 1..8)) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 8 << 20).unwrap();
+        let root = store.make_entry("dc=x", vec![("objectClass".into(), vec![b"domain".to_vec()]), ("dc".into(), vec![b"x".to_vec()])]).unwrap();
+        let root_id = store.add(root, true).unwrap();
+        let mut all = Vec::new();
+        for (i, p) in people.iter().enumerate() {
+            let mut attrs: Vec<(String, Vec<Vec<u8>>)> = vec![
+                ("objectClass".into(), if p.posix { vec![b"account".to_vec(), b"posixAccount".to_vec()] } else { vec![b"account".to_vec()] }),
+                ("uid".into(), vec![p.uid.clone().into_bytes()]),
+                ("cn".into(), p.cn.iter().map(|c| c.clone().into_bytes()).collect()),
+                ("uidNumber".into(), vec![p.uid_number.to_string().into_bytes()]),
+                ("serialNumber".into(), vec![i.to_string().into_bytes()]),
+            ];
+            if let Some(sn) = &p.sn {
+                attrs.push(("sn".into(), vec![sn.clone().into_bytes()]));
+            }
+            let e = store.make_entry(&format!("serialNumber={i},dc=x"), attrs).unwrap();
+            store.add(e, false).unwrap();
+        }
+        // Delete a few, so that posting lists also shrink.
+        for i in (0..people.len()).step_by(5) {
+            store.delete(&format!("serialnumber={i},dc=x")).unwrap();
+        }
+        for e in store.walk().unwrap() {
+            all.push(e.unwrap());
+        }
+        let base = store.get(root_id).unwrap().unwrap();
+        for f in filters {
+            let planned: BTreeSet<String> = store.search(root_id, &base, Scope::Sub, f.clone()).unwrap().map(|e| e.unwrap().ndn).collect();
+            let scanned: BTreeSet<String> = all.iter().filter(|e| f.eval(e, store.schema()) == Tri::True).map(|e| e.ndn.clone()).collect();
+            prop_assert_eq!(planned, scanned, "filter {:?}", f);
+        }
+        prop_assert!(store.check().unwrap().is_empty());
+    }
+}
