@@ -1612,3 +1612,33 @@ async fn many_concurrent_connections() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_connections_open_at_once() {
+    // The test process needs the descriptors too; the server raises its own limit.
+    let _ = rlimit::increase_nofile_limit(8192);
+    let s = Server::demo();
+    bounded(LIMIT, async {
+        let mut conns = Vec::with_capacity(1000);
+        for _ in 0..1000 {
+            conns.push(Raw::connect(s.port).await);
+        }
+        // Every connection is open at once; each asks the same question.
+        for c in conns.iter_mut() {
+            c.write(&encode(vec![search_msg(1, "ou=people,dc=example,dc=org", "(uid=alice)")])).await;
+        }
+        for (i, c) in conns.iter_mut().enumerate() {
+            let entry = c.recv_msg().await;
+            match &entry.op {
+                LdapOp::SearchResultEntry(e) => assert_eq!(e.dn, "uid=alice,ou=people,dc=example,dc=org"),
+                other => panic!("connection {i}: expected the entry, got {other:?}"),
+            }
+            let done = c.recv_msg().await;
+            assert!(
+                matches!(&done.op, LdapOp::SearchResultDone(r) if r.code == LdapResultCode::Success),
+                "connection {i}: {done:?}"
+            );
+        }
+    })
+    .await;
+}

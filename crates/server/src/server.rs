@@ -20,6 +20,11 @@ pub const ENV_ROOT_PASSWORD: &str = "BIRCH_ROOT_PASSWORD";
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
+    // One descriptor per client: take the hard limit, not the usual soft 1024.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
     let (store, schema) = offline::open_store(&cfg)?;
     let suffix_dn = Dn::parse(&cfg.suffix).context("suffix")?;
     let suffix_ndn = suffix_dn.normalize(&schema);
