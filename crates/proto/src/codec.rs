@@ -191,16 +191,27 @@ impl Encoder<LdapMsg> for BirchCodec {
     }
 }
 
-/// The protocolError response to an undecodable request with operation tag `op_tag`;
-/// `None` when the request has no response (unbind, abandon) or its type is unknown.
-pub fn response_for_invalid(msgid: i32, op_tag: Option<u64>, message: &str) -> Option<LdapMsg> {
-    let res = LdapResult {
-        code: LdapResultCode::ProtocolError,
-        matcheddn: String::new(),
-        message: message.to_string(),
-        referral: vec![],
-    };
-    let op = match op_tag? {
+/// The APPLICATION tag number of a request operation.
+pub fn request_tag(op: &LdapOp) -> Option<u64> {
+    Some(match op {
+        LdapOp::BindRequest(_) => 0,
+        LdapOp::UnbindRequest => 2,
+        LdapOp::SearchRequest(_) => 3,
+        LdapOp::ModifyRequest(_) => 6,
+        LdapOp::AddRequest(_) => 8,
+        LdapOp::DelRequest(_) => 10,
+        LdapOp::ModifyDNRequest(_) => 12,
+        LdapOp::CompareRequest(_) => 14,
+        LdapOp::AbandonRequest(_) => 16,
+        LdapOp::ExtendedRequest(_) => 23,
+        _ => return None,
+    })
+}
+
+/// The response operation answering a request with tag `request_tag`, carrying `res`;
+/// `None` for requests without a response (unbind, abandon) and unknown tags.
+pub fn response_op(request_tag: u64, res: LdapResult) -> Option<LdapOp> {
+    Some(match request_tag {
         0 => LdapOp::BindResponse(LdapBindResponse {
             res,
             saslcreds: None,
@@ -217,7 +228,19 @@ pub fn response_for_invalid(msgid: i32, op_tag: Option<u64>, message: &str) -> O
             value: None,
         }),
         _ => return None,
+    })
+}
+
+/// The protocolError response to an undecodable request with operation tag `op_tag`;
+/// `None` when the request has no response (unbind, abandon) or its type is unknown.
+pub fn response_for_invalid(msgid: i32, op_tag: Option<u64>, message: &str) -> Option<LdapMsg> {
+    let res = LdapResult {
+        code: LdapResultCode::ProtocolError,
+        matcheddn: String::new(),
+        message: message.to_string(),
+        referral: vec![],
     };
+    let op = response_op(op_tag?, res)?;
     Some(LdapMsg {
         msgid,
         op,

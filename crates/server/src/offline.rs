@@ -55,7 +55,7 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
             LdifRecord::Content { line, dn, .. } => (*line, dn),
             other => bail!(
                 "{shown}:{}: change records are not supported by import yet",
-                record_line(other)
+                other.line()
             ),
         };
         let parsed =
@@ -113,16 +113,6 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-fn record_line(r: &LdifRecord) -> usize {
-    match r {
-        LdifRecord::Content { line, .. }
-        | LdifRecord::Add { line, .. }
-        | LdifRecord::Delete { line, .. }
-        | LdifRecord::Modify { line, .. }
-        | LdifRecord::ModDn { line, .. } => *line,
-    }
 }
 
 /// Exports every entry as LDIF, parents before children.

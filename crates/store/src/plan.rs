@@ -54,39 +54,22 @@ pub fn plan(
             if let Some(f) = fin {
                 parts.push([&f[..], &[ANCHOR_END][..]].concat());
             }
-            let mut set: Option<Vec<u64>> = None;
-            for g in parts.iter().flat_map(|p| index::grams(p)) {
-                let ids = postings::read(tree, &index::sub_prefix(attr, &g))?;
-                let next = match set {
-                    None => ids,
-                    Some(s) => intersect(&s, &ids),
-                };
-                let done = next.len() <= SMALL_ENOUGH;
-                set = Some(next);
-                if done {
-                    break;
-                }
-            }
-            set.map_or(Plan::Scan, Plan::Ids)
+            let lists = parts
+                .iter()
+                .flat_map(|p| index::grams(p))
+                .map(|g| postings::read(tree, &index::sub_prefix(attr, &g)).map(Some));
+            intersect_until_small(lists)?
         }
         Filter::And(fs) => {
             let mut order: Vec<&Filter> = fs.iter().collect();
             order.sort_by_key(|f| selectivity_rank(f));
-            let mut set: Option<Vec<u64>> = None;
-            for f in order {
-                if let Plan::Ids(ids) = plan(f, tree, cfg, schema)? {
-                    let next = match set {
-                        None => ids,
-                        Some(s) => intersect(&s, &ids),
-                    };
-                    let done = next.len() <= SMALL_ENOUGH;
-                    set = Some(next);
-                    if done {
-                        break;
-                    }
-                }
-            }
-            set.map_or(Plan::Scan, Plan::Ids)
+            let lists = order.into_iter().map(|f| {
+                plan(f, tree, cfg, schema).map(|p| match p {
+                    Plan::Ids(ids) => Some(ids),
+                    Plan::Scan => None,
+                })
+            });
+            intersect_until_small(lists)?
         }
         Filter::Or(fs) => {
             let mut all = Vec::new();
@@ -100,6 +83,27 @@ pub fn plan(
         }
         _ => Plan::Scan,
     })
+}
+
+/// Intersects candidate lists (`None`: this part cannot narrow) until the set is small;
+/// `Scan` when no part narrows.
+fn intersect_until_small(
+    lists: impl Iterator<Item = Result<Option<Vec<u64>>, StoreError>>,
+) -> Result<Plan, StoreError> {
+    let mut set: Option<Vec<u64>> = None;
+    for ids in lists {
+        let Some(ids) = ids? else { continue };
+        let next = match set {
+            None => ids,
+            Some(s) => intersect(&s, &ids),
+        };
+        let done = next.len() <= SMALL_ENOUGH;
+        set = Some(next);
+        if done {
+            break;
+        }
+    }
+    Ok(set.map_or(Plan::Scan, Plan::Ids))
 }
 
 /// Lower ranks are planned first in an And: likely-small posting lists first.

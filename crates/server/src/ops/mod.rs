@@ -11,9 +11,7 @@ pub mod write;
 use crate::context::ServerCtx;
 use crate::session::{Responder, Session};
 use birch_proto::control::{control_oid, is_critical};
-use birch_proto::ldap3_proto::proto::{
-    LdapBindResponse, LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode,
-};
+use birch_proto::ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult, LdapResultCode};
 use tokio_util::sync::CancellationToken;
 
 /// Controls the server recognizes (advertised in the rootDSE).
@@ -96,24 +94,7 @@ pub fn result(code: LdapResultCode, matched: &str, message: &str) -> LdapResult 
 /// The response op matching a request op, carrying `res`; `None` for requests without a
 /// response (unbind, abandon) or that are not requests.
 pub fn response_op(req: &LdapOp, res: LdapResult) -> Option<LdapOp> {
-    Some(match req {
-        LdapOp::BindRequest(_) => LdapOp::BindResponse(LdapBindResponse {
-            res,
-            saslcreds: None,
-        }),
-        LdapOp::SearchRequest(_) => LdapOp::SearchResultDone(res),
-        LdapOp::ModifyRequest(_) => LdapOp::ModifyResponse(res),
-        LdapOp::AddRequest(_) => LdapOp::AddResponse(res),
-        LdapOp::DelRequest(_) => LdapOp::DelResponse(res),
-        LdapOp::ModifyDNRequest(_) => LdapOp::ModifyDNResponse(res),
-        LdapOp::CompareRequest(_) => LdapOp::CompareResult(res),
-        LdapOp::ExtendedRequest(_) => LdapOp::ExtendedResponse(LdapExtendedResponse {
-            res,
-            name: None,
-            value: None,
-        }),
-        _ => return None,
-    })
+    birch_proto::codec::response_op(birch_proto::codec::request_tag(req)?, res)
 }
 
 /// Maps a store failure to an LDAP result (and logs unexpected ones).

@@ -9,19 +9,33 @@ use birch_schema::Dn;
 use birch_store::StoreError;
 use std::sync::Arc;
 
-/// Handles an Add: acknowledged only once the entry is durable.
-pub async fn add(ctx: &Arc<ServerCtx>, session: &Session, req: LdapAddRequest) -> LdapResult {
-    let Ok(dn) = Dn::parse(&req.dn) else {
-        return result(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
+/// Parses the target DN of a write and checks that the subject may write it: the DN and
+/// its normalized form, or the result to answer.
+fn writable_target(
+    ctx: &ServerCtx,
+    session: &Session,
+    dn: &str,
+) -> Result<(Dn, String), LdapResult> {
+    let Ok(dn) = Dn::parse(dn) else {
+        return Err(result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"));
     };
     let ndn = dn.normalize(&ctx.schema);
     if !ctx.policy.may_write_entry(&session.subject(), &ndn) {
-        return result(
+        return Err(result(
             LdapResultCode::InsufficentAccessRights,
             "",
-            "no write access to the parent",
-        );
+            "no write access",
+        ));
     }
+    Ok((dn, ndn))
+}
+
+/// Handles an Add: acknowledged only once the entry is durable.
+pub async fn add(ctx: &Arc<ServerCtx>, session: &Session, req: LdapAddRequest) -> LdapResult {
+    let (dn, ndn) = match writable_target(ctx, session, &req.dn) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     if !(ndn == ctx.suffix_ndn || ndn.ends_with(&format!(",{}", ctx.suffix_ndn))) {
         return result(
             LdapResultCode::NoSuchObject,
@@ -113,17 +127,10 @@ async fn hash_cleartext(
 
 /// Handles a Delete of a leaf entry: acknowledged only once durable.
 pub async fn delete(ctx: &Arc<ServerCtx>, session: &Session, dn_str: &str) -> LdapResult {
-    let Ok(dn) = Dn::parse(dn_str) else {
-        return result(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
+    let (dn, ndn) = match writable_target(ctx, session, dn_str) {
+        Ok(t) => t,
+        Err(r) => return r,
     };
-    let ndn = dn.normalize(&ctx.schema);
-    if !ctx.policy.may_write_entry(&session.subject(), &ndn) {
-        return result(
-            LdapResultCode::InsufficentAccessRights,
-            "",
-            "no write access",
-        );
-    }
     let store = ctx.store.clone();
     let target = ndn.clone();
     match tokio::task::spawn_blocking(move || store.delete(&target).and_then(|()| store.sync()))
