@@ -59,75 +59,31 @@ async fn import_a_generated_ldif_then_serve_it() {
     let file = write_file(&s, "campus.ldif", ldif.as_bytes());
     let out = import(&s, &file);
     assert!(out.status.success(), "import: {}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("imported 1002 entries"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("imported 1002 entries"), "{}", text(&out.stderr));
     let check = s.birch_bounded(&["check"], CMD);
     assert!(check.status.success(), "{check:?}");
-    assert!(
-        text(&check.stdout).starts_with("ok: 1002 entries"),
-        "{}",
-        text(&check.stdout)
-    );
+    assert!(text(&check.stdout).starts_with("ok: 1002 entries"), "{}", text(&check.stdout));
     // Pre-hashed values are kept as they are.
     let exported = text(&export(&s));
     assert!(exported.contains(&format!("dn: {}\n", user_dn(500))));
-    assert!(
-        exported.contains(&format!("userPassword: {SSHA_USER1}\n")),
-        "hash rewritten on import"
-    );
+    assert!(exported.contains(&format!("userPassword: {SSHA_USER1}\n")), "hash rewritten on import");
     s.start_existing();
     let url = s.url();
     bounded(LIMIT, async {
         let mut root = connect_as(&url, ROOT_DN, ROOT_PW).await;
-        let (es, res) = search(
-            &mut root,
-            PEOPLE,
-            Scope::OneLevel,
-            "(objectClass=*)",
-            &["1.1"],
-        )
-        .await;
+        let (es, res) = search(&mut root, PEOPLE, Scope::OneLevel, "(objectClass=*)", &["1.1"]).await;
         assert_eq!((res.rc, es.len()), (0, 1000));
-        assert_eq!(
-            search_dns(&mut root, SUFFIX, Scope::Subtree, "(uid=user00777)").await,
-            vec![user_dn(777)]
-        );
-        assert_eq!(
-            search_dns(&mut root, SUFFIX, Scope::Subtree, "(uidNumber=21000)").await,
-            vec![user_dn(1000)]
-        );
-        assert_eq!(
-            search_dns(&mut root, SUFFIX, Scope::Subtree, "(cn=User 99*)")
-                .await
-                .len(),
-            11
-        );
-        assert_eq!(
-            search_dns(&mut root, PEOPLE, Scope::OneLevel, "(sn=Imported)")
-                .await
-                .len(),
-            1000
-        );
+        assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(uid=user00777)").await, vec![user_dn(777)]);
+        assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(uidNumber=21000)").await, vec![user_dn(1000)]);
+        assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(cn=User 99*)").await.len(), 11);
+        assert_eq!(search_dns(&mut root, PEOPLE, Scope::OneLevel, "(sn=Imported)").await.len(), 1000);
         // The default size limit (500) applies to anonymous searches.
         let mut anon = connect(&url).await;
-        let (es, res) = search(
-            &mut anon,
-            PEOPLE,
-            Scope::OneLevel,
-            "(objectClass=*)",
-            &["1.1"],
-        )
-        .await;
+        let (es, res) = search(&mut anon, PEOPLE, Scope::OneLevel, "(objectClass=*)", &["1.1"]).await;
         assert_eq!((res.rc, es.len()), (4, 500));
         // {SSHA} hashes from slappasswd verify.
         assert_eq!(common::bind_rc(&url, &user_dn(1), "pw-user00001").await, 0);
-        assert_eq!(
-            common::bind_rc(&url, &user_dn(2), "Ünïcødé-密码-1").await,
-            0
-        );
+        assert_eq!(common::bind_rc(&url, &user_dn(2), "Ünïcødé-密码-1").await, 0);
         assert_eq!(common::bind_rc(&url, &user_dn(500), "secret").await, 0);
         assert_eq!(common::bind_rc(&url, &user_dn(1000), "secret").await, 0);
         assert_eq!(common::bind_rc(&url, &user_dn(1), "secret").await, 49);
@@ -139,11 +95,7 @@ async fn import_a_generated_ldif_then_serve_it() {
 /// A base store (suffix and ou=people) into which bad files are imported.
 fn base_store() -> (Server, Vec<u8>) {
     let s = Server::offline("");
-    let file = write_file(
-        &s,
-        "base.ldif",
-        common::users_ldif(0, |_| String::new()).as_bytes(),
-    );
+    let file = write_file(&s, "base.ldif", common::users_ldif(0, |_| String::new()).as_bytes());
     let out = import(&s, &file);
     assert!(out.status.success(), "base import: {}", text(&out.stderr));
     let before = export(&s);
@@ -197,15 +149,8 @@ fn import_errors_name_file_and_line_and_write_nothing() {
         let stderr = text(&out.stderr);
         assert!(!out.status.success(), "{what}: import succeeded\n{stderr}");
         let want = format!("{}:{line}:", file.display());
-        assert!(
-            stderr.contains(&want),
-            "{what}: expected {want:?} in stderr:\n{stderr}"
-        );
-        assert_eq!(
-            text(&export(&s)),
-            text(&before),
-            "{what}: the failed import wrote something"
-        );
+        assert!(stderr.contains(&want), "{what}: expected {want:?} in stderr:\n{stderr}");
+        assert_eq!(text(&export(&s)), text(&before), "{what}: the failed import wrote something");
     }
     // The store is not left marked as an interrupted import: a good file still goes in.
     let file = write_file(&s, "good.ldif", OK1.as_bytes());
@@ -225,15 +170,9 @@ fn failed_import_into_a_fresh_directory_writes_nothing() {
     let out = import(&s, &file);
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains(&format!("{}:{line}:", file.display())),
-        "want line {line}:\n{stderr}"
-    );
+    assert!(stderr.contains(&format!("{}:{line}:", file.display())), "want line {line}:\n{stderr}");
     let exported = text(&export(&s));
-    assert!(
-        !exported.contains("dn:"),
-        "entries written by a failed import:\n{exported}"
-    );
+    assert!(!exported.contains("dn:"), "entries written by a failed import:\n{exported}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -243,15 +182,7 @@ fn failed_import_into_a_fresh_directory_writes_nothing() {
 type Attrs = Vec<(Vec<u8>, HashSet<Vec<u8>>)>;
 
 fn attrs(pairs: &[(&str, &[&[u8]])]) -> Attrs {
-    pairs
-        .iter()
-        .map(|(n, vs)| {
-            (
-                n.as_bytes().to_vec(),
-                vs.iter().map(|v| v.to_vec()).collect(),
-            )
-        })
-        .collect()
+    pairs.iter().map(|(n, vs)| (n.as_bytes().to_vec(), vs.iter().map(|v| v.to_vec()).collect())).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -266,24 +197,9 @@ async fn export_import_export_is_byte_identical() {
             ("objectClass", &[b"person"]),
             ("cn", &[b"Smith, John"]),
             ("sn", &[b"Smith"]),
-            (
-                "description",
-                &[
-                    b" leading space",
-                    b"line1\nline2",
-                    b":colon first",
-                    b"<angle",
-                    long.as_bytes(),
-                ],
-            ),
+            ("description", &[b" leading space", b"line1\nline2", b":colon first", b"<angle", long.as_bytes()]),
         ]);
-        assert_eq!(
-            root.add("cn=Smith\\, John,ou=people,dc=example,dc=org", e)
-                .await
-                .expect("add")
-                .rc,
-            0
-        );
+        assert_eq!(root.add("cn=Smith\\, John,ou=people,dc=example,dc=org", e).await.expect("add").rc, 0);
         let e = attrs(&[
             ("objectClass", &[b"inetOrgPerson"]),
             ("uid", &[b"zoe"]),
@@ -292,40 +208,19 @@ async fn export_import_export_is_byte_identical() {
             ("jpegPhoto", &[photo]),
             ("userPassword", &[b"zoe-secret"]),
         ]);
-        assert_eq!(
-            root.add("uid=zoe,ou=people,dc=example,dc=org", e)
-                .await
-                .expect("add")
-                .rc,
-            0
-        );
+        assert_eq!(root.add("uid=zoe,ou=people,dc=example,dc=org", e).await.expect("add").rc, 0);
     })
     .await;
     s.stop();
     let first = export(&s);
     let first_text = text(&first);
     assert!(first_text.starts_with("version: 1\n"), "{first_text}");
-    assert!(
-        first_text.contains("\ndn: dc=example,dc=org\n"),
-        "{first_text}"
-    );
-    assert!(
-        first_text.lines().all(|l| l.len() <= 76),
-        "unfolded lines:\n{first_text}"
-    );
+    assert!(first_text.contains("\ndn: dc=example,dc=org\n"), "{first_text}");
+    assert!(first_text.lines().all(|l| l.len() <= 76), "unfolded lines:\n{first_text}");
     // Parents come before children.
-    let dns: Vec<&str> = first_text
-        .lines()
-        .filter_map(|l| l.strip_prefix("dn: "))
-        .collect();
-    let pos = |d: &str| {
-        dns.iter()
-            .position(|x| *x == d)
-            .unwrap_or_else(|| panic!("{d} not exported: {dns:?}"))
-    };
-    assert!(
-        pos(SUFFIX) < pos(PEOPLE) && pos(PEOPLE) < pos("uid=alice,ou=people,dc=example,dc=org")
-    );
+    let dns: Vec<&str> = first_text.lines().filter_map(|l| l.strip_prefix("dn: ")).collect();
+    let pos = |d: &str| dns.iter().position(|x| *x == d).unwrap_or_else(|| panic!("{d} not exported: {dns:?}"));
+    assert!(pos(SUFFIX) < pos(PEOPLE) && pos(PEOPLE) < pos("uid=alice,ou=people,dc=example,dc=org"));
 
     let mut copy = Server::offline("");
     let file = write_file(&copy, "first.ldif", &first);
@@ -346,14 +241,8 @@ async fn export_import_export_is_byte_identical() {
     let url = copy.url();
     bounded(LIMIT, async {
         let mut l = connect(&url).await;
-        let (es, res) = search(
-            &mut l,
-            "cn=Smith\\, John,ou=people,dc=example,dc=org",
-            Scope::Base,
-            "(objectClass=*)",
-            &[],
-        )
-        .await;
+        let (es, res) =
+            search(&mut l, "cn=Smith\\, John,ou=people,dc=example,dc=org", Scope::Base, "(objectClass=*)", &[]).await;
         assert_eq!((res.rc, es.len()), (0, 1));
         let mut desc = es[0].attrs.get("description").cloned().unwrap_or_default();
         desc.sort();
@@ -366,36 +255,15 @@ async fn export_import_export_is_byte_identical() {
         ];
         want.sort();
         assert_eq!(desc, want);
-        let (es, _) = search(
-            &mut l,
-            SUFFIX,
-            Scope::Subtree,
-            "(uid=zoe)",
-            &["jpegPhoto", "cn"],
-        )
-        .await;
+        let (es, _) = search(&mut l, SUFFIX, Scope::Subtree, "(uid=zoe)", &["jpegPhoto", "cn"]).await;
         assert_eq!(es.len(), 1);
-        assert_eq!(
-            es[0].bin_attrs.get("jpegPhoto"),
-            Some(&vec![photo.to_vec()])
-        );
+        assert_eq!(es[0].bin_attrs.get("jpegPhoto"), Some(&vec![photo.to_vec()]));
         assert_eq!(
             search_dns(&mut l, SUFFIX, Scope::Subtree, "(cn=佐伊)").await,
             vec!["uid=zoe,ou=people,dc=example,dc=org"]
         );
-        assert_eq!(
-            common::bind_rc(&url, "uid=zoe,ou=people,dc=example,dc=org", "zoe-secret").await,
-            0
-        );
-        assert_eq!(
-            common::bind_rc(
-                &url,
-                "uid=alice,ou=people,dc=example,dc=org",
-                "alice-secret"
-            )
-            .await,
-            0
-        );
+        assert_eq!(common::bind_rc(&url, "uid=zoe,ou=people,dc=example,dc=org", "zoe-secret").await, 0);
+        assert_eq!(common::bind_rc(&url, "uid=alice,ou=people,dc=example,dc=org", "alice-secret").await, 0);
     })
     .await;
 }
@@ -405,25 +273,14 @@ async fn offline_commands_refuse_a_running_store() {
     let mut s = Server::demo();
     let out = s.birch_bounded(&["export"], CMD);
     assert!(!out.status.success(), "export while serving succeeded");
-    assert!(
-        text(&out.stderr).contains("is another birch using it?"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("is another birch using it?"), "{}", text(&out.stderr));
     let file = write_file(&s, "x.ldif", OK1.as_bytes());
     let out = import(&s, &file);
     assert!(!out.status.success(), "import while serving succeeded");
     bounded(LIMIT, async {
         let mut l = connect(&s.url()).await;
-        assert!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=ok1)")
-            .await
-            .is_empty());
-        assert_eq!(
-            search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=alice)")
-                .await
-                .len(),
-            1
-        );
+        assert!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=ok1)").await.is_empty());
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=alice)").await.len(), 1);
     })
     .await;
     s.stop();
@@ -441,63 +298,35 @@ fn broken_config_names_file_and_line() {
     // (config, what stderr must name: file:line or file, and the key if given)
     let cases: &[(String, &str, Option<&str>)] = &[
         (
-            format!(
-                "listen = \"127.0.0.1:{}\"\nsize_limit = \"x\"\ndata_dir = \"{}\"\n",
-                s.port,
-                data.display()
-            ),
+            format!("listen = \"127.0.0.1:{}\"\nsize_limit = \"x\"\ndata_dir = \"{}\"\n", s.port, data.display()),
             "birch.toml:2:",
             None,
         ),
         (
-            format!(
-                "listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\nno_such_key = 1\n",
-                s.port,
-                data.display()
-            ),
+            format!("listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\nno_such_key = 1\n", s.port, data.display()),
             "birch.toml:3:",
             Some("no_such_key"),
         ),
         (
-            format!(
-                "listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n[argon2]\nt_cost = -1\n",
-                s.port,
-                data.display()
-            ),
+            format!("listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n[argon2]\nt_cost = -1\n", s.port, data.display()),
             "birch.toml:4:",
             None,
         ),
-        (
-            format!("listen = \"nowhere\"\ndata_dir = \"{}\"\n", data.display()),
-            "birch.toml",
-            Some("listen"),
-        ),
-        (
-            format!("suffix = \"not a dn\"\ndata_dir = \"{}\"\n", data.display()),
-            "birch.toml",
-            Some("suffix"),
-        ),
+        (format!("listen = \"nowhere\"\ndata_dir = \"{}\"\n", data.display()), "birch.toml", Some("listen")),
+        (format!("suffix = \"not a dn\"\ndata_dir = \"{}\"\n", data.display()), "birch.toml", Some("suffix")),
     ];
     for (config, location, key) in cases {
         s.write_config_text(config);
         let out = s.birch_bounded(&["serve"], CMD);
         let stderr = text(&out.stderr);
         assert!(!out.status.success(), "serve started with\n{config}");
-        assert!(
-            stderr.contains(location),
-            "expected {location:?} in\n{stderr}"
-        );
+        assert!(stderr.contains(location), "expected {location:?} in\n{stderr}");
         if let Some(key) = key {
             assert!(stderr.contains(key), "expected {key:?} in\n{stderr}");
         }
     }
     // Nothing was created by the refused starts.
-    assert!(
-        !data.exists()
-            || std::fs::read_dir(&data)
-                .map(|mut d| d.next().is_none())
-                .unwrap_or(true)
-    );
+    assert!(!data.exists() || std::fs::read_dir(&data).map(|mut d| d.next().is_none()).unwrap_or(true));
 }
 
 /// All files under `dir`, recursively.
@@ -529,30 +358,20 @@ async fn generated_root_password_is_printed_once_and_kept() {
         .map(|(i, _)| i)
         .collect();
     assert_eq!(generated.len(), 1, "{:#?}", lines.seen);
-    assert!(
-        lines.seen[generated[0]].contains(ROOT_DN),
-        "{}",
-        lines.seen[generated[0]]
-    );
+    assert!(lines.seen[generated[0]].contains(ROOT_DN), "{}", lines.seen[generated[0]]);
     let pw = lines.seen[generated[0] + 1..]
         .iter()
         .map(|l| l.trim())
         .find(|l| !l.is_empty())
         .expect("password line")
         .to_string();
-    assert!(
-        pw.len() >= 12 && !pw.contains(' ') && !pw.contains("birch listening"),
-        "{pw:?}"
-    );
+    assert!(pw.len() >= 12 && !pw.contains(' ') && !pw.contains("birch listening"), "{pw:?}");
     let url = s.url();
     bounded(LIMIT, async {
         assert_eq!(common::bind_rc(&url, ROOT_DN, &pw).await, 0);
         assert_eq!(common::bind_rc(&url, ROOT_DN, ROOT_PW).await, 49);
         let mut root = connect_as(&url, ROOT_DN, &pw).await;
-        let e = vec![
-            ("objectClass", HashSet::from(["organizationalUnit"])),
-            ("ou", HashSet::from(["people"])),
-        ];
+        let e = vec![("objectClass", HashSet::from(["organizationalUnit"])), ("ou", HashSet::from(["people"]))];
         assert_eq!(root.add(PEOPLE, e).await.expect("add").rc, 0);
     })
     .await;
@@ -560,39 +379,21 @@ async fn generated_root_password_is_printed_once_and_kept() {
     // Only the hash is stored.
     for f in files(&s.data_dir()) {
         let bytes = std::fs::read(&f).expect("read");
-        assert!(
-            !bytes.windows(pw.len()).any(|w| w == pw.as_bytes()),
-            "cleartext root password in {}",
-            f.display()
-        );
+        assert!(!bytes.windows(pw.len()).any(|w| w == pw.as_bytes()), "cleartext root password in {}", f.display());
     }
     let lines = s.start_capturing(None);
-    assert!(
-        !lines
-            .seen
-            .iter()
-            .any(|l| l.contains("Generated") || l.contains(&pw)),
-        "{:#?}",
-        lines.seen
-    );
+    assert!(!lines.seen.iter().any(|l| l.contains("Generated") || l.contains(&pw)), "{:#?}", lines.seen);
     bounded(LIMIT, async {
         assert_eq!(common::bind_rc(&url, ROOT_DN, &pw).await, 0);
         assert_eq!(common::bind_rc(&url, ROOT_DN, "not-it").await, 49);
         let mut l = connect(&url).await;
-        assert_eq!(
-            search_dns(&mut l, SUFFIX, Scope::Subtree, "(ou=people)").await,
-            vec![PEOPLE]
-        );
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(ou=people)").await, vec![PEOPLE]);
     })
     .await;
     s.stop();
     // BIRCH_ROOT_PASSWORD, when set, takes precedence over the stored hash.
     let lines = s.start_capturing(Some(ROOT_PW));
-    assert!(
-        !lines.seen.iter().any(|l| l.contains("Generated")),
-        "{:#?}",
-        lines.seen
-    );
+    assert!(!lines.seen.iter().any(|l| l.contains("Generated")), "{:#?}", lines.seen);
     bounded(LIMIT, async {
         assert_eq!(common::bind_rc(&url, ROOT_DN, ROOT_PW).await, 0);
         assert_eq!(common::bind_rc(&url, ROOT_DN, &pw).await, 49);
@@ -612,27 +413,16 @@ async fn hash_password_output_works_as_root_password_hash() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"chosen-secret\n")
-        .expect("write stdin");
+    child.stdin.take().expect("stdin").write_all(b"chosen-secret\n").expect("write stdin");
     let out = child.wait_with_output().expect("hash-password");
     assert!(out.status.success(), "{out:?}");
     let hash = text(&out.stdout).trim().to_string();
     assert!(hash.starts_with("{ARGON2}$argon2id$"), "{hash}");
     assert!(!hash.contains("chosen-secret"));
-    let config =
-        s.default_config_text()
-            .replacen('\n', &format!("\nroot_password_hash = \"{hash}\"\n"), 1);
+    let config = s.default_config_text().replacen('\n', &format!("\nroot_password_hash = \"{hash}\"\n"), 1);
     s.write_config_text(&config);
     let lines = s.start_capturing(None);
-    assert!(
-        !lines.seen.iter().any(|l| l.contains("Generated")),
-        "{:#?}",
-        lines.seen
-    );
+    assert!(!lines.seen.iter().any(|l| l.contains("Generated")), "{:#?}", lines.seen);
     let url = s.url();
     bounded(LIMIT, async {
         assert_eq!(common::bind_rc(&url, ROOT_DN, "chosen-secret").await, 0);

@@ -19,12 +19,7 @@ fn dn(i: usize) -> String {
 
 /// Adds entries `range` as root over `conns` concurrent connections; every add must be
 /// acknowledged with success within `op_timeout`.
-async fn add_users_with(
-    url: &str,
-    range: std::ops::Range<usize>,
-    conns: usize,
-    op_timeout: Duration,
-) {
+async fn add_users_with(url: &str, range: std::ops::Range<usize>, conns: usize, op_timeout: Duration) {
     let mut tasks = Vec::new();
     for c in 0..conns {
         let url = url.to_string();
@@ -37,10 +32,7 @@ async fn add_users_with(
                 let uid_number = (30000 + i).to_string();
                 let desc = format!("batch-{}", i % 7);
                 let attrs: Vec<(&str, HashSet<&str>)> = vec![
-                    (
-                        "objectClass",
-                        HashSet::from(["inetOrgPerson", "posixAccount"]),
-                    ),
+                    ("objectClass", HashSet::from(["inetOrgPerson", "posixAccount"])),
                     ("uid", HashSet::from([uid.as_str()])),
                     ("cn", HashSet::from([cn.as_str()])),
                     ("sn", HashSet::from(["Durable"])),
@@ -84,49 +76,19 @@ async fn verify_users(url: &str, present: &[usize], absent: &[usize]) {
     let mut want: Vec<String> = present.iter().map(|&i| dn(i)).collect();
     want.sort();
     // Unindexed attribute (sn), substring on another unindexed one, numeric range.
-    assert_eq!(
-        search_dns(&mut l, PEOPLE, Scope::OneLevel, "(sn=Durable)").await,
-        want
-    );
-    assert_eq!(
-        search_dns(&mut l, SUFFIX, Scope::Subtree, "(description=batch-*)").await,
-        want
-    );
-    assert_eq!(
-        search_dns(
-            &mut l,
-            SUFFIX,
-            Scope::Subtree,
-            "(&(uidNumber>=30000)(uidNumber<=30999))"
-        )
-        .await,
-        want
-    );
+    assert_eq!(search_dns(&mut l, PEOPLE, Scope::OneLevel, "(sn=Durable)").await, want);
+    assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(description=batch-*)").await, want);
+    assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(&(uidNumber>=30000)(uidNumber<=30999))").await, want);
     // Indexed substring and presence.
-    assert_eq!(
-        search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=dur*)").await,
-        want
-    );
-    assert_eq!(
-        search_dns(
-            &mut l,
-            SUFFIX,
-            Scope::Subtree,
-            "(&(uidNumber=*)(gidNumber=30000))"
-        )
-        .await,
-        want
-    );
+    assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=dur*)").await, want);
+    assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(&(uidNumber=*)(gidNumber=30000))").await, want);
 }
 
 fn check_ok(s: &Server, entries: usize) {
     let out = s.birch_bounded(&["check"], Duration::from_secs(60));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "birch check: {out:?}");
-    assert!(
-        stdout.starts_with(&format!("ok: {entries} entries")),
-        "{stdout}"
-    );
+    assert!(stdout.starts_with(&format!("ok: {entries} entries")), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,10 +97,7 @@ async fn acknowledged_writes_survive_kill_9() {
     let url = s.url();
     bounded(LIMIT, async {
         let mut root = connect_as(&url, ROOT_DN, ROOT_PW).await;
-        let ou = vec![
-            ("objectClass", HashSet::from(["organizationalUnit"])),
-            ("ou", HashSet::from(["people"])),
-        ];
+        let ou = vec![("objectClass", HashSet::from(["organizationalUnit"])), ("ou", HashSet::from(["people"]))];
         assert_eq!(root.add(PEOPLE, ou).await.expect("add").rc, 0);
         add_users(&url, 0..310).await;
         // Deletes are acknowledged durably too.
@@ -174,12 +133,7 @@ async fn sigterm_while_clients_search_exits_zero() {
         let (url, ok, ready) = (url.clone(), ok.clone(), ready_tx.clone());
         clients.push(tokio::spawn(async move {
             let mut l = if c % 2 == 0 {
-                connect_as(
-                    &url,
-                    "cn=nslcd,ou=services,dc=example,dc=org",
-                    "nslcd-secret",
-                )
-                .await
+                connect_as(&url, "cn=nslcd,ou=services,dc=example,dc=org", "nslcd-secret").await
             } else {
                 connect(&url).await
             };
@@ -188,12 +142,7 @@ async fn sigterm_while_clients_search_exits_zero() {
             for _ in 0..1_000_000 {
                 let r = l
                     .with_timeout(Duration::from_secs(10))
-                    .search(
-                        SUFFIX,
-                        Scope::Subtree,
-                        "(|(uid=alice)(uid=bob))",
-                        vec!["cn"],
-                    )
+                    .search(SUFFIX, Scope::Subtree, "(|(uid=alice)(uid=bob))", vec!["cn"])
                     .await;
                 match r {
                     Ok(ldap3::SearchResult(es, res)) if res.rc == 0 => {
@@ -214,18 +163,11 @@ async fn sigterm_while_clients_search_exits_zero() {
     drop(ready_tx);
     // An idle bound connection and a connection holding half a request.
     let _idle = connect_as(&url, ROOT_DN, ROOT_PW).await;
-    let mut half = tokio::net::TcpStream::connect(("127.0.0.1", s.port))
-        .await
-        .expect("connect");
-    half.write_all(&[0x30, 0x20, 0x02, 0x01, 0x01])
-        .await
-        .expect("write");
+    let mut half = tokio::net::TcpStream::connect(("127.0.0.1", s.port)).await.expect("connect");
+    half.write_all(&[0x30, 0x20, 0x02, 0x01, 0x01]).await.expect("write");
     bounded(LIMIT, async {
         for _ in 0..8 {
-            ready_rx
-                .recv()
-                .await
-                .expect("every client completes one search");
+            ready_rx.recv().await.expect("every client completes one search");
         }
     })
     .await;
@@ -233,10 +175,7 @@ async fn sigterm_while_clients_search_exits_zero() {
     let status = tokio::task::block_in_place(|| s.terminate());
     let took = started.elapsed();
     assert!(status.success(), "exit status after SIGTERM: {status}");
-    assert!(
-        took < Duration::from_secs(10),
-        "took {took:?} to exit after SIGTERM"
-    );
+    assert!(took < Duration::from_secs(10), "took {took:?} to exit after SIGTERM");
     bounded(LIMIT, async {
         for c in clients {
             assert!(c.await.expect("client") >= 1);
@@ -252,15 +191,7 @@ async fn sigterm_while_clients_search_exits_zero() {
             search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=alice)").await,
             vec!["uid=alice,ou=people,dc=example,dc=org"]
         );
-        assert_eq!(
-            common::bind_rc(
-                &url,
-                "uid=alice,ou=people,dc=example,dc=org",
-                "alice-secret"
-            )
-            .await,
-            0
-        );
+        assert_eq!(common::bind_rc(&url, "uid=alice,ou=people,dc=example,dc=org", "alice-secret").await, 0);
     })
     .await;
 }
@@ -272,28 +203,13 @@ async fn graceful_stop_keeps_everything() {
     bounded(LIMIT, async {
         add_users(&url, 0..50).await;
         let mut root = connect_as(&url, ROOT_DN, ROOT_PW).await;
-        assert_eq!(
-            root.delete("uid=bob,ou=people,dc=example,dc=org")
-                .await
-                .expect("delete")
-                .rc,
-            0
-        );
+        assert_eq!(root.delete("uid=bob,ou=people,dc=example,dc=org").await.expect("delete").rc, 0);
         let pw = vec![
-            (
-                "objectClass",
-                HashSet::from(["account", "simpleSecurityObject"]),
-            ),
+            ("objectClass", HashSet::from(["account", "simpleSecurityObject"])),
             ("uid", HashSet::from(["svc"])),
             ("userPassword", HashSet::from(["svc-secret"])),
         ];
-        assert_eq!(
-            root.add("uid=svc,ou=services,dc=example,dc=org", pw)
-                .await
-                .expect("add")
-                .rc,
-            0
-        );
+        assert_eq!(root.add("uid=svc,ou=services,dc=example,dc=org", pw).await.expect("add").rc, 0);
     })
     .await;
     s.stop();
@@ -304,48 +220,18 @@ async fn graceful_stop_keeps_everything() {
     bounded(LIMIT, async {
         verify_users(&url, &present, &[]).await;
         let mut l = connect(&url).await;
-        assert!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=bob)")
-            .await
-            .is_empty());
-        let (es, res) = search(
-            &mut l,
-            "uid=bob,ou=people,dc=example,dc=org",
-            Scope::Base,
-            "(objectClass=*)",
-            &[],
-        )
-        .await;
+        assert!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=bob)").await.is_empty());
+        let (es, res) =
+            search(&mut l, "uid=bob,ou=people,dc=example,dc=org", Scope::Base, "(objectClass=*)", &[]).await;
         assert_eq!((res.rc, es.len()), (32, 0));
-        assert_eq!(
-            common::bind_rc(&url, "uid=svc,ou=services,dc=example,dc=org", "svc-secret").await,
-            0
-        );
-        assert_eq!(
-            common::bind_rc(
-                &url,
-                "uid=alice,ou=people,dc=example,dc=org",
-                "alice-secret"
-            )
-            .await,
-            0
-        );
-        assert_eq!(
-            common::bind_rc(&url, "uid=bob,ou=people,dc=example,dc=org", "bob-secret").await,
-            49
-        );
+        assert_eq!(common::bind_rc(&url, "uid=svc,ou=services,dc=example,dc=org", "svc-secret").await, 0);
+        assert_eq!(common::bind_rc(&url, "uid=alice,ou=people,dc=example,dc=org", "alice-secret").await, 0);
+        assert_eq!(common::bind_rc(&url, "uid=bob,ou=people,dc=example,dc=org", "bob-secret").await, 49);
         // The demo is not loaded again on a later start with --demo.
         assert_eq!(
-            search_dns(
-                &mut l,
-                "ou=people,dc=example,dc=org",
-                Scope::OneLevel,
-                "(|(uid=alice)(uid=bob)(uid=chenwei))"
-            )
-            .await,
-            vec![
-                "uid=alice,ou=people,dc=example,dc=org",
-                "uid=chenwei,ou=people,dc=example,dc=org"
-            ]
+            search_dns(&mut l, "ou=people,dc=example,dc=org", Scope::OneLevel, "(|(uid=alice)(uid=bob)(uid=chenwei))")
+                .await,
+            vec!["uid=alice,ou=people,dc=example,dc=org", "uid=chenwei,ou=people,dc=example,dc=org"]
         );
     })
     .await;
@@ -361,10 +247,7 @@ async fn concurrent_writers_do_not_deadlock() {
     let url = s.url();
     bounded(LIMIT, async {
         let mut root = connect_as(&url, ROOT_DN, ROOT_PW).await;
-        let ou = vec![
-            ("objectClass", HashSet::from(["organizationalUnit"])),
-            ("ou", HashSet::from(["people"])),
-        ];
+        let ou = vec![("objectClass", HashSet::from(["organizationalUnit"])), ("ou", HashSet::from(["people"]))];
         assert_eq!(root.add(PEOPLE, ou).await.expect("add").rc, 0);
         add_users_with(&url, 0..320, 8, Duration::from_secs(10)).await;
     })

@@ -2,16 +2,14 @@
 //! hand-built BER.
 mod common;
 
-use common::{
-    bounded, connect, connect_as, search, search_dns, sorted, Server, ROOT_DN, ROOT_PW, SUFFIX,
-};
+use common::{bounded, connect, connect_as, search, search_dns, sorted, Server, ROOT_DN, ROOT_PW, SUFFIX};
 use futures_util::StreamExt;
 use ldap3::controls::RawControl;
 use ldap3::exop::{Exop, WhoAmI};
 use ldap3::{Scope, SearchEntry, SearchOptions};
 use ldap3_proto::proto::{
-    LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapExtendedRequest, LdapMsg, LdapOp,
-    LdapResultCode, LdapSearchRequest, LdapSearchScope,
+    LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapExtendedRequest, LdapMsg, LdapOp, LdapResultCode,
+    LdapSearchRequest, LdapSearchScope,
 };
 use ldap3_proto::LdapCodec;
 use std::collections::{BTreeMap, HashSet};
@@ -40,20 +38,12 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// The values of attribute `name` (compared case-insensitively), if returned.
 fn attr<'a>(e: &'a SearchEntry, name: &str) -> Option<&'a Vec<String>> {
-    e.attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+    e.attrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
 }
 
 /// The returned attribute names, lower-cased and sorted.
 fn names(e: &SearchEntry) -> Vec<String> {
-    let mut v: Vec<String> = e
-        .attrs
-        .keys()
-        .chain(e.bin_attrs.keys())
-        .map(|k| k.to_ascii_lowercase())
-        .collect();
+    let mut v: Vec<String> = e.attrs.keys().chain(e.bin_attrs.keys()).map(|k| k.to_ascii_lowercase()).collect();
     v.sort();
     v
 }
@@ -67,13 +57,8 @@ fn one<'a>(e: &'a SearchEntry, name: &str) -> &'a str {
 }
 
 async fn whoami(l: &mut ldap3::Ldap) -> String {
-    let (exop, res) = l
-        .with_timeout(common::OP_TIMEOUT)
-        .extended(WhoAmI)
-        .await
-        .expect("whoami")
-        .success()
-        .expect("whoami rc");
+    let (exop, res) =
+        l.with_timeout(common::OP_TIMEOUT).extended(WhoAmI).await.expect("whoami").success().expect("whoami rc");
     assert_eq!(res.rc, 0);
     String::from_utf8(exop.val.unwrap_or_default()).expect("authzid utf-8")
 }
@@ -91,12 +76,8 @@ enum Got {
 
 impl Raw {
     async fn connect(port: u16) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        Raw {
-            io: Framed::new(stream, LdapCodec::new(Some(64 << 20), None)),
-        }
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+        Raw { io: Framed::new(stream, LdapCodec::new(Some(64 << 20), None)) }
     }
 
     async fn write(&mut self, bytes: &[u8]) {
@@ -129,11 +110,7 @@ impl Raw {
                 Got::Closed => return,
                 Got::Msg(m) => match (m.msgid, &m.op) {
                     (0, LdapOp::ExtendedResponse(r)) => {
-                        assert_eq!(
-                            r.name.as_deref(),
-                            Some(NOTICE_OID),
-                            "unsolicited notification {r:?}"
-                        );
+                        assert_eq!(r.name.as_deref(), Some(NOTICE_OID), "unsolicited notification {r:?}");
                         assert_eq!(r.res.code, LdapResultCode::ProtocolError);
                     }
                     _ => panic!("expected the connection to be closed, got {m:?}"),
@@ -173,10 +150,7 @@ fn search_msg(msgid: i32, base: &str, filter: &str) -> LdapMsg {
 fn whoami_msg(msgid: i32) -> LdapMsg {
     LdapMsg {
         msgid,
-        op: LdapOp::ExtendedRequest(LdapExtendedRequest {
-            name: WHOAMI_OID.into(),
-            value: None,
-        }),
+        op: LdapOp::ExtendedRequest(LdapExtendedRequest { name: WHOAMI_OID.into(), value: None }),
         ctrl: vec![],
     }
 }
@@ -184,11 +158,7 @@ fn whoami_msg(msgid: i32) -> LdapMsg {
 fn bind_msg(msgid: i32, dn: &str, pw: &str) -> LdapMsg {
     LdapMsg {
         msgid,
-        op: LdapOp::BindRequest(LdapBindRequest {
-            version: 3,
-            dn: dn.into(),
-            cred: LdapBindCred::Simple(pw.into()),
-        }),
+        op: LdapOp::BindRequest(LdapBindRequest { version: 3, dn: dn.into(), cred: LdapBindCred::Simple(pw.into()) }),
         ctrl: vec![],
     }
 }
@@ -208,24 +178,14 @@ async fn rootdse_operational_attributes() {
         let e = &es[0];
         assert_eq!(e.dn, "");
         assert_eq!(attr(e, "namingContexts"), Some(&vec![SUFFIX.to_string()]));
-        assert_eq!(
-            attr(e, "supportedLDAPVersion"),
-            Some(&vec!["3".to_string()])
-        );
+        assert_eq!(attr(e, "supportedLDAPVersion"), Some(&vec!["3".to_string()]));
         let ext = attr(e, "supportedExtension").expect("supportedExtension");
         assert!(ext.iter().any(|x| x == WHOAMI_OID), "{ext:?}");
-        assert_eq!(
-            attr(e, "subschemaSubentry"),
-            Some(&vec!["cn=Subschema".to_string()])
-        );
+        assert_eq!(attr(e, "subschemaSubentry"), Some(&vec!["cn=Subschema".to_string()]));
         assert_eq!(attr(e, "vendorName"), Some(&vec!["Birch".to_string()]));
         let version = one(e, "vendorVersion");
         assert!(version.starts_with("Birch "), "{version}");
-        assert!(
-            attr(e, "objectClass").is_none(),
-            "+ must not return user attributes: {:?}",
-            names(e)
-        );
+        assert!(attr(e, "objectClass").is_none(), "+ must not return user attributes: {:?}", names(e));
     })
     .await;
 }
@@ -239,10 +199,7 @@ async fn rootdse_user_attributes_are_only_object_class() {
         assert_eq!(res.rc, 0, "{res}");
         assert_eq!(es.len(), 1);
         assert_eq!(names(&es[0]), vec!["objectclass"]);
-        assert!(attr(&es[0], "objectClass")
-            .unwrap()
-            .iter()
-            .any(|v| v == "top"));
+        assert!(attr(&es[0], "objectClass").unwrap().iter().any(|v| v == "top"));
         // No attribute list at all means all user attributes too.
         let (es, _) = search(&mut l, "", Scope::Base, "(objectClass=*)", &[]).await;
         assert_eq!(names(&es[0]), vec!["objectclass"]);
@@ -263,17 +220,9 @@ async fn rootdse_via_ldapsearch() {
         "subschemaSubentry: cn=Subschema",
         "vendorName: Birch",
     ] {
-        assert!(
-            stdout.lines().any(|l| l == line),
-            "missing {line:?} in\n{stdout}"
-        );
+        assert!(stdout.lines().any(|l| l == line), "missing {line:?} in\n{stdout}");
     }
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("vendorVersion: Birch ")),
-        "{stdout}"
-    );
+    assert!(stdout.lines().any(|l| l.starts_with("vendorVersion: Birch ")), "{stdout}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -326,18 +275,8 @@ async fn user_password_is_never_returned() {
         let mut anon = connect(&url).await;
         let mut root = connect_as(&url, ROOT_DN, ROOT_PW).await;
         let mut alice = connect_as(&url, ALICE, "alice-secret").await;
-        for (who, l) in [
-            ("anonymous", &mut anon),
-            ("root", &mut root),
-            ("alice", &mut alice),
-        ] {
-            for attrs in [
-                &["userPassword"][..],
-                &["userpassword", "cn"],
-                &["*", "+"],
-                &[],
-                &["*", "userPassword"],
-            ] {
+        for (who, l) in [("anonymous", &mut anon), ("root", &mut root), ("alice", &mut alice)] {
+            for attrs in [&["userPassword"][..], &["userpassword", "cn"], &["*", "+"], &[], &["*", "userPassword"]] {
                 let (es, res) = search(l, PEOPLE, Scope::Subtree, "(objectClass=*)", attrs).await;
                 assert_eq!(res.rc, 0, "{res}");
                 assert_eq!(es.len(), 4, "{who} {attrs:?}");
@@ -351,20 +290,9 @@ async fn user_password_is_never_returned() {
             }
             let (es, _) = search(l, ALICE, Scope::Base, "(objectClass=*)", &["userPassword"]).await;
             assert_eq!(es.len(), 1);
-            assert!(
-                es[0].attrs.is_empty() && es[0].bin_attrs.is_empty(),
-                "{who}: {:?}",
-                es[0]
-            );
+            assert!(es[0].attrs.is_empty() && es[0].bin_attrs.is_empty(), "{who}: {:?}", es[0]);
         }
-        let (es, _) = search(
-            &mut root,
-            NSLCD,
-            Scope::Base,
-            "(objectClass=*)",
-            &["userPassword", "description"],
-        )
-        .await;
+        let (es, _) = search(&mut root, NSLCD, Scope::Base, "(objectClass=*)", &["userPassword", "description"]).await;
         assert_eq!(names(&es[0]), vec!["description"]);
     })
     .await;
@@ -377,18 +305,9 @@ async fn user_password_cannot_be_probed_with_filters() {
     let s = Server::demo();
     bounded(LIMIT, async {
         let mut anon = connect(&s.url()).await;
-        for f in [
-            "(userPassword=*)",
-            "(userPassword={ARGON2}*)",
-            "(userPassword=*argon2id*)",
-            "(userPassword>=\\00)",
-        ] {
+        for f in ["(userPassword=*)", "(userPassword={ARGON2}*)", "(userPassword=*argon2id*)", "(userPassword>=\\00)"] {
             let dns = search_dns(&mut anon, SUFFIX, Scope::Subtree, f).await;
-            assert_eq!(
-                dns,
-                Vec::<String>::new(),
-                "anonymous filter {f} matched entries by their password hash"
-            );
+            assert_eq!(dns, Vec::<String>::new(), "anonymous filter {f} matched entries by their password hash");
         }
     })
     .await;
@@ -399,10 +318,7 @@ async fn scopes() {
     let s = Server::demo();
     bounded(LIMIT, async {
         let mut l = connect(&s.url()).await;
-        assert_eq!(
-            search_dns(&mut l, PEOPLE, Scope::Base, "(objectClass=*)").await,
-            vec![PEOPLE]
-        );
+        assert_eq!(search_dns(&mut l, PEOPLE, Scope::Base, "(objectClass=*)").await, vec![PEOPLE]);
         assert_eq!(
             search_dns(&mut l, PEOPLE, Scope::OneLevel, "(objectClass=*)").await,
             sorted(&[ALICE, BOB, CHENWEI])
@@ -415,41 +331,18 @@ async fn scopes() {
             search_dns(&mut l, SUFFIX, Scope::OneLevel, "(objectClass=*)").await,
             sorted(&[PEOPLE, GROUPS, "ou=services,dc=example,dc=org"])
         );
-        assert_eq!(
-            search_dns(&mut l, SUFFIX, Scope::Subtree, "(objectClass=*)")
-                .await
-                .len(),
-            11
-        );
-        assert_eq!(
-            search_dns(&mut l, SUFFIX, Scope::Base, "(objectClass=*)").await,
-            vec![SUFFIX]
-        );
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(objectClass=*)").await.len(), 11);
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Base, "(objectClass=*)").await, vec![SUFFIX]);
         // A base-scope search whose filter does not match the base.
-        assert_eq!(
-            search_dns(&mut l, ALICE, Scope::Base, "(uid=bob)").await,
-            Vec::<String>::new()
-        );
+        assert_eq!(search_dns(&mut l, ALICE, Scope::Base, "(uid=bob)").await, Vec::<String>::new());
         // Base DN matching is case- and space-insensitive.
         assert_eq!(
-            search_dns(
-                &mut l,
-                "UID=Alice, OU=People, DC=Example, DC=Org",
-                Scope::Base,
-                "(objectClass=*)"
-            )
-            .await,
+            search_dns(&mut l, "UID=Alice, OU=People, DC=Example, DC=Org", Scope::Base, "(objectClass=*)").await,
             vec![ALICE]
         );
         // Indexed filter, one-level scope: only children of the base.
-        assert_eq!(
-            search_dns(&mut l, GROUPS, Scope::OneLevel, "(cn=staff)").await,
-            vec![STAFF]
-        );
-        assert_eq!(
-            search_dns(&mut l, PEOPLE, Scope::OneLevel, "(cn=staff)").await,
-            Vec::<String>::new()
-        );
+        assert_eq!(search_dns(&mut l, GROUPS, Scope::OneLevel, "(cn=staff)").await, vec![STAFF]);
+        assert_eq!(search_dns(&mut l, PEOPLE, Scope::OneLevel, "(cn=staff)").await, Vec::<String>::new());
     })
     .await;
 }
@@ -466,45 +359,17 @@ async fn attribute_selection() {
         assert_eq!(one(e, "entryDN"), ALICE);
         assert_eq!(one(e, "hasSubordinates"), "FALSE");
         assert_eq!(one(e, "subschemaSubentry"), "cn=Subschema");
-        assert!(
-            attr(e, "cn").is_none() && attr(e, "objectClass").is_none(),
-            "{:?}",
-            names(e)
-        );
-        let (es, _) = search(
-            &mut l,
-            PEOPLE,
-            Scope::Base,
-            "(objectClass=*)",
-            &["hasSubordinates"],
-        )
-        .await;
+        assert!(attr(e, "cn").is_none() && attr(e, "objectClass").is_none(), "{:?}", names(e));
+        let (es, _) = search(&mut l, PEOPLE, Scope::Base, "(objectClass=*)", &["hasSubordinates"]).await;
         assert_eq!(names(&es[0]), vec!["hassubordinates"]);
         assert_eq!(one(&es[0], "hasSubordinates"), "TRUE");
         // `*` and `+` together.
         let (es, _) = search(&mut l, ALICE, Scope::Base, "(objectClass=*)", &["*", "+"]).await;
-        for n in [
-            "cn",
-            "uid",
-            "entrydn",
-            "hassubordinates",
-            "subschemasubentry",
-        ] {
-            assert!(
-                names(&es[0]).iter().any(|x| x == n),
-                "{n} missing: {:?}",
-                names(&es[0])
-            );
+        for n in ["cn", "uid", "entrydn", "hassubordinates", "subschemasubentry"] {
+            assert!(names(&es[0]).iter().any(|x| x == n), "{n} missing: {:?}", names(&es[0]));
         }
         // An operational attribute by name, with a user attribute.
-        let (es, _) = search(
-            &mut l,
-            ALICE,
-            Scope::Base,
-            "(objectClass=*)",
-            &["entryDN", "uid"],
-        )
-        .await;
+        let (es, _) = search(&mut l, ALICE, Scope::Base, "(objectClass=*)", &["entryDN", "uid"]).await;
         assert_eq!(names(&es[0]), vec!["entrydn", "uid"]);
         // `1.1`: no attributes.
         let (es, _) = search(&mut l, PEOPLE, Scope::OneLevel, "(objectClass=*)", &["1.1"]).await;
@@ -513,25 +378,13 @@ async fn attribute_selection() {
             assert!(e.attrs.is_empty() && e.bin_attrs.is_empty(), "{e:?}");
         }
         // Unknown attribute names are ignored.
-        let (es, res) = search(
-            &mut l,
-            ALICE,
-            Scope::Base,
-            "(objectClass=*)",
-            &["noSuchAttr", "mail"],
-        )
-        .await;
+        let (es, res) = search(&mut l, ALICE, Scope::Base, "(objectClass=*)", &["noSuchAttr", "mail"]).await;
         assert_eq!(res.rc, 0);
         assert_eq!(names(&es[0]), vec!["mail"]);
         // typesOnly: names without values.
         let ldap3::SearchResult(raw, res) = l
             .with_search_options(SearchOptions::new().typesonly(true))
-            .search(
-                ALICE,
-                Scope::Base,
-                "(objectClass=*)",
-                vec!["cn", "uid", "objectClass"],
-            )
+            .search(ALICE, Scope::Base, "(objectClass=*)", vec!["cn", "uid", "objectClass"])
             .await
             .expect("search");
         assert_eq!(res.rc, 0);
@@ -549,64 +402,27 @@ async fn attribute_names_are_case_insensitive_and_aliases_resolve() {
     let s = Server::demo();
     bounded(LIMIT, async {
         let mut l = connect(&s.url()).await;
-        assert_eq!(
-            search_dns(&mut l, GROUPS, Scope::Subtree, "(memberuid=alice)").await,
-            vec![STAFF]
-        );
-        assert_eq!(
-            search_dns(&mut l, GROUPS, Scope::Subtree, "(MEMBERUID=bob)").await,
-            vec![STAFF]
-        );
+        assert_eq!(search_dns(&mut l, GROUPS, Scope::Subtree, "(memberuid=alice)").await, vec![STAFF]);
+        assert_eq!(search_dns(&mut l, GROUPS, Scope::Subtree, "(MEMBERUID=bob)").await, vec![STAFF]);
         // memberUid uses caseExactIA5Match: the value's case matters.
-        assert_eq!(
-            search_dns(&mut l, GROUPS, Scope::Subtree, "(memberUid=Alice)").await,
-            Vec::<String>::new()
-        );
+        assert_eq!(search_dns(&mut l, GROUPS, Scope::Subtree, "(memberUid=Alice)").await, Vec::<String>::new());
         // uid uses caseIgnoreMatch.
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(UID=ALICE)").await, vec![ALICE]);
         assert_eq!(
-            search_dns(&mut l, SUFFIX, Scope::Subtree, "(UID=ALICE)").await,
-            vec![ALICE]
-        );
-        assert_eq!(
-            search_dns(
-                &mut l,
-                SUFFIX,
-                Scope::Subtree,
-                "(objectclass=INETORGPERSON)"
-            )
-            .await,
+            search_dns(&mut l, SUFFIX, Scope::Subtree, "(objectclass=INETORGPERSON)").await,
             sorted(&[ALICE, BOB, CHENWEI])
         );
         let (es, _) = search(&mut l, ALICE, Scope::Base, "(objectClass=*)", &["CN"]).await;
         assert_eq!(names(&es[0]), vec!["cn"]);
         assert_eq!(one(&es[0], "cn"), "Alice Liddell");
         // Aliases: commonName is cn, surname is sn, userid is uid.
-        assert_eq!(
-            search_dns(&mut l, SUFFIX, Scope::Subtree, "(commonName=Alice Liddell)").await,
-            vec![ALICE]
-        );
-        assert_eq!(
-            search_dns(&mut l, SUFFIX, Scope::Subtree, "(surname=Baker)").await,
-            vec![BOB]
-        );
-        assert_eq!(
-            search_dns(&mut l, SUFFIX, Scope::Subtree, "(userid=chenwei)").await,
-            vec![CHENWEI]
-        );
-        let (es, _) = search(
-            &mut l,
-            ALICE,
-            Scope::Base,
-            "(objectClass=*)",
-            &["commonName"],
-        )
-        .await;
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(commonName=Alice Liddell)").await, vec![ALICE]);
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(surname=Baker)").await, vec![BOB]);
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(userid=chenwei)").await, vec![CHENWEI]);
+        let (es, _) = search(&mut l, ALICE, Scope::Base, "(objectClass=*)", &["commonName"]).await;
         assert_eq!(names(&es[0]), vec!["cn"]);
         // caseIgnoreMatch folds case and insignificant spaces.
-        assert_eq!(
-            search_dns(&mut l, SUFFIX, Scope::Subtree, "(cn=  alice   LIDDELL )").await,
-            vec![ALICE]
-        );
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(cn=  alice   LIDDELL )").await, vec![ALICE]);
     })
     .await;
 }
@@ -617,20 +433,11 @@ async fn every_filter_type() {
     bounded(LIMIT, async {
         let mut l = connect(&s.url()).await;
         let cases: &[(&str, &[&str])] = &[
-            (
-                "(&(objectClass=posixAccount)(gidNumber=10001))",
-                &[ALICE, BOB],
-            ),
+            ("(&(objectClass=posixAccount)(gidNumber=10001))", &[ALICE, BOB]),
             ("(|(uid=alice)(uid=chenwei))", &[ALICE, CHENWEI]),
-            (
-                "(&(objectClass=posixAccount)(!(uid=alice)))",
-                &[BOB, CHENWEI],
-            ),
+            ("(&(objectClass=posixAccount)(!(uid=alice)))", &[BOB, CHENWEI]),
             ("(!(objectClass=*))", &[]),
-            (
-                "(&(uid=alice)(|(sn=Liddell)(sn=Baker))(!(mail=bob@example.org)))",
-                &[ALICE],
-            ),
+            ("(&(uid=alice)(|(sn=Liddell)(sn=Baker))(!(mail=bob@example.org)))", &[ALICE]),
             ("(uid=bob)", &[BOB]),
             ("(gidNumber=10002)", &[CHENWEI, STUDENTS]),
             // Substrings, indexed (uid, cn, mail) and not (sn, homeDirectory).
@@ -667,10 +474,7 @@ async fn every_filter_type() {
             ("(cn:caseIgnoreMatch:=alice liddell)", &[ALICE]),
             ("(uid:caseExactMatch:=ALICE)", &[]),
             ("(cn:dn:=people)", &[]),
-            (
-                "(member=UID=Alice,OU=People,DC=Example,DC=Org)",
-                &[IT_ADMINS],
-            ),
+            ("(member=UID=Alice,OU=People,DC=Example,DC=Org)", &[IT_ADMINS]),
             // Unicode.
             ("(cn=陈伟)", &[CHENWEI]),
             ("(cn=Chen Wei)", &[CHENWEI]),
@@ -725,10 +529,7 @@ async fn extensible_match_with_another_rule_on_an_indexed_attribute() {
             ("(cn:caseExactMatch:=Alice Liddell)", &[ALICE]),
             ("(cn:2.5.13.5:=Bob Baker)", &[BOB]),
             ("(mail:caseExactIA5Match:=alice@example.org)", &[ALICE]),
-            (
-                "(&(objectClass=inetOrgPerson)(cn:caseExactMatch:=Chen Wei))",
-                &[CHENWEI],
-            ),
+            ("(&(objectClass=inetOrgPerson)(cn:caseExactMatch:=Chen Wei))", &[CHENWEI]),
         ];
         for (filter, want) in cases {
             let got = search_dns(&mut l, SUFFIX, Scope::Subtree, filter).await;
@@ -760,12 +561,7 @@ async fn client_size_limit() {
         let mut l = connect(&s.url()).await;
         let ldap3::SearchResult(es, res) = l
             .with_search_options(SearchOptions::new().sizelimit(2))
-            .search(
-                SUFFIX,
-                Scope::Subtree,
-                "(objectClass=inetOrgPerson)",
-                vec!["1.1"],
-            )
+            .search(SUFFIX, Scope::Subtree, "(objectClass=inetOrgPerson)", vec!["1.1"])
             .await
             .expect("search");
         assert_eq!(res.rc, 4, "{res}");
@@ -773,12 +569,7 @@ async fn client_size_limit() {
         // A limit equal to the number of matches is not exceeded.
         let ldap3::SearchResult(es, res) = l
             .with_search_options(SearchOptions::new().sizelimit(3))
-            .search(
-                SUFFIX,
-                Scope::Subtree,
-                "(objectClass=inetOrgPerson)",
-                vec!["1.1"],
-            )
+            .search(SUFFIX, Scope::Subtree, "(objectClass=inetOrgPerson)", vec!["1.1"])
             .await
             .expect("search");
         assert_eq!(res.rc, 0, "{res}");
@@ -793,10 +584,7 @@ async fn server_size_limit_applies_to_all_but_root() {
     bounded(LIMIT, async {
         let url = s.url();
         let filter = "(objectClass=inetOrgPerson)";
-        for mut l in [
-            connect(&url).await,
-            connect_as(&url, NSLCD, "nslcd-secret").await,
-        ] {
+        for mut l in [connect(&url).await, connect_as(&url, NSLCD, "nslcd-secret").await] {
             let (es, res) = search(&mut l, SUFFIX, Scope::Subtree, filter, &["1.1"]).await;
             assert_eq!(res.rc, 4, "{res}");
             assert_eq!(es.len(), 2);
@@ -821,52 +609,23 @@ async fn missing_and_invalid_bases() {
     let s = Server::demo();
     bounded(LIMIT, async {
         let mut l = connect(&s.url()).await;
-        let (es, res) = search(
-            &mut l,
-            "uid=nobody,ou=people,dc=example,dc=org",
-            Scope::Subtree,
-            "(objectClass=*)",
-            &[],
-        )
-        .await;
+        let (es, res) =
+            search(&mut l, "uid=nobody,ou=people,dc=example,dc=org", Scope::Subtree, "(objectClass=*)", &[]).await;
         assert_eq!(res.rc, 32, "{res}");
         assert_eq!(res.matched, PEOPLE);
         assert!(es.is_empty());
-        let (_, res) = search(
-            &mut l,
-            "cn=x,uid=nobody,ou=people,dc=example,dc=org",
-            Scope::Base,
-            "(objectClass=*)",
-            &[],
-        )
-        .await;
+        let (_, res) =
+            search(&mut l, "cn=x,uid=nobody,ou=people,dc=example,dc=org", Scope::Base, "(objectClass=*)", &[]).await;
         assert_eq!((res.rc, res.matched.as_str()), (32, PEOPLE));
-        let (es, res) = search(
-            &mut l,
-            "dc=other,dc=com",
-            Scope::Subtree,
-            "(objectClass=*)",
-            &[],
-        )
-        .await;
+        let (es, res) = search(&mut l, "dc=other,dc=com", Scope::Subtree, "(objectClass=*)", &[]).await;
         assert_eq!(res.rc, 32, "{res}");
         assert_eq!(res.matched, "");
         assert!(es.is_empty());
-        let (es, res) = search(
-            &mut l,
-            "this is not a dn",
-            Scope::Subtree,
-            "(objectClass=*)",
-            &[],
-        )
-        .await;
+        let (es, res) = search(&mut l, "this is not a dn", Scope::Subtree, "(objectClass=*)", &[]).await;
         assert_eq!(res.rc, 34, "{res}");
         assert!(es.is_empty());
         // The connection is still fine.
-        assert_eq!(
-            search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=alice)").await,
-            vec![ALICE]
-        );
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=alice)").await, vec![ALICE]);
     })
     .await;
 }
@@ -883,36 +642,16 @@ async fn binds() {
         let mut root = connect_as(&url, ROOT_DN, ROOT_PW).await;
         assert_eq!(whoami(&mut root).await, format!("dn:{ROOT_DN}"));
         // DNs are compared normalized.
-        assert_eq!(
-            common::bind_rc(&url, "CN=Admin, DC=Example, DC=Org", ROOT_PW).await,
-            0
-        );
-        assert_eq!(
-            common::bind_rc(
-                &url,
-                "UID=alice,ou=People,dc=example,dc=org",
-                "alice-secret"
-            )
-            .await,
-            0
-        );
+        assert_eq!(common::bind_rc(&url, "CN=Admin, DC=Example, DC=Org", ROOT_PW).await, 0);
+        assert_eq!(common::bind_rc(&url, "UID=alice,ou=People,dc=example,dc=org", "alice-secret").await, 0);
         let mut alice = connect_as(&url, ALICE, "alice-secret").await;
-        assert_eq!(
-            whoami(&mut alice).await,
-            "dn:uid=alice,ou=people,dc=example,dc=org"
-        );
+        assert_eq!(whoami(&mut alice).await, "dn:uid=alice,ou=people,dc=example,dc=org");
         let mut anon = connect(&url).await;
         assert_eq!(whoami(&mut anon).await, "");
         assert_eq!(common::bind_rc(&url, ALICE, "wrong").await, 49);
         assert_eq!(common::bind_rc(&url, ROOT_DN, "wrong").await, 49);
-        assert_eq!(
-            common::bind_rc(&url, "uid=nobody,ou=people,dc=example,dc=org", "x").await,
-            49
-        );
-        assert_eq!(
-            common::bind_rc(&url, "uid=nobody,dc=elsewhere", "x").await,
-            49
-        );
+        assert_eq!(common::bind_rc(&url, "uid=nobody,ou=people,dc=example,dc=org", "x").await, 49);
+        assert_eq!(common::bind_rc(&url, "uid=nobody,dc=elsewhere", "x").await, 49);
         // An entry without a password cannot bind.
         assert_eq!(common::bind_rc(&url, PEOPLE, "x").await, 49);
         assert_eq!(common::bind_rc(&url, ALICE, "").await, 53);
@@ -955,10 +694,7 @@ async fn ldapwhoami_as_root() {
     let s = Server::demo();
     let out = s.ldap_tool("ldapwhoami", &["-x", "-D", ROOT_DN, "-w", ROOT_PW]);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim_end(),
-        "dn:cn=admin,dc=example,dc=org"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "dn:cn=admin,dc=example,dc=org");
     let out = s.ldap_tool("ldapwhoami", &["-x", "-D", ROOT_DN, "-w", "wrong"]);
     assert_eq!(out.status.code(), Some(49), "{out:?}");
     let out = s.ldap_tool("ldapwhoami", &["-x"]);
@@ -975,13 +711,8 @@ async fn unknown_extended_operation() {
     let s = Server::demo();
     bounded(LIMIT, async {
         let mut l = connect(&s.url()).await;
-        let ldap3::result::ExopResult(_, res) = l
-            .extended(Exop {
-                name: Some("1.2.3.4.5.6.7".into()),
-                val: Some(b"x".to_vec()),
-            })
-            .await
-            .expect("exop");
+        let ldap3::result::ExopResult(_, res) =
+            l.extended(Exop { name: Some("1.2.3.4.5.6.7".into()), val: Some(b"x".to_vec()) }).await.expect("exop");
         assert_eq!(res.rc, 2, "{res}");
         assert_eq!(whoami(&mut l).await, "");
     })
@@ -993,11 +724,7 @@ async fn critical_controls() {
     let s = Server::demo();
     bounded(LIMIT, async {
         let mut l = connect(&s.url()).await;
-        let ctrl = |crit| RawControl {
-            ctype: "1.2.3.4.5.6.7.8".into(),
-            crit,
-            val: None,
-        };
+        let ctrl = |crit| RawControl { ctype: "1.2.3.4.5.6.7.8".into(), crit, val: None };
         let ldap3::SearchResult(es, res) = l
             .with_controls(ctrl(true))
             .search(SUFFIX, Scope::Subtree, "(uid=alice)", vec!["1.1"])
@@ -1013,20 +740,12 @@ async fn critical_controls() {
         assert_eq!(res.rc, 0, "{res}");
         assert_eq!(es.len(), 1);
         // A critical unknown control on a bind is refused too, and the bind does not happen.
-        let res = l
-            .with_controls(ctrl(true))
-            .simple_bind(ALICE, "alice-secret")
-            .await
-            .expect("bind");
+        let res = l.with_controls(ctrl(true)).simple_bind(ALICE, "alice-secret").await.expect("bind");
         assert_eq!(res.rc, 12, "{res}");
         assert_eq!(whoami(&mut l).await, "");
         // ManageDsaIT is supported: critical is fine.
         let ldap3::SearchResult(es, res) = l
-            .with_controls(RawControl {
-                ctype: "2.16.840.1.113730.3.4.2".into(),
-                crit: true,
-                val: None,
-            })
+            .with_controls(RawControl { ctype: "2.16.840.1.113730.3.4.2".into(), crit: true, val: None })
             .search(SUFFIX, Scope::Subtree, "(uid=alice)", vec!["1.1"])
             .await
             .expect("search");
@@ -1041,10 +760,7 @@ async fn critical_controls() {
 
 fn dave() -> Vec<(&'static str, HashSet<&'static str>)> {
     vec![
-        (
-            "objectClass",
-            HashSet::from(["inetOrgPerson", "posixAccount"]),
-        ),
+        ("objectClass", HashSet::from(["inetOrgPerson", "posixAccount"])),
         ("uid", HashSet::from(["dave"])),
         ("cn", HashSet::from(["Dave Duck"])),
         ("sn", HashSet::from(["Duck"])),
@@ -1071,89 +787,50 @@ async fn writes_by_root() {
         assert_eq!(es[0].dn, DAVE);
         assert_eq!(one(&es[0], "cn"), "Dave Duck");
         assert!(attr(&es[0], "userPassword").is_none());
-        assert_eq!(
-            search_dns(&mut anon, SUFFIX, Scope::Subtree, "(uidNumber>=10004)").await,
-            vec![DAVE]
-        );
-        assert_eq!(
-            search_dns(&mut anon, SUFFIX, Scope::Subtree, "(cn=dav*)").await,
-            vec![DAVE]
-        );
+        assert_eq!(search_dns(&mut anon, SUFFIX, Scope::Subtree, "(uidNumber>=10004)").await, vec![DAVE]);
+        assert_eq!(search_dns(&mut anon, SUFFIX, Scope::Subtree, "(cn=dav*)").await, vec![DAVE]);
         // The cleartext password was stored hashed; binding with it works.
         assert_eq!(common::bind_rc(&url, DAVE, "dave-secret").await, 0);
         assert_eq!(common::bind_rc(&url, DAVE, "dave-secreT").await, 49);
         // Again: already exists (also with a differently written DN).
         let res = root.add(DAVE, dave()).await.expect("add");
         assert_eq!(res.rc, 68, "{res}");
-        let res = root
-            .add("UID=Dave,ou=People,dc=example,dc=org", dave())
-            .await
-            .expect("add");
+        let res = root.add("UID=Dave,ou=People,dc=example,dc=org", dave()).await.expect("add");
         assert_eq!(res.rc, 68, "{res}");
         // Missing parent: noSuchObject with the deepest existing ancestor.
-        let res = root
-            .add("uid=dave,ou=nowhere,ou=people,dc=example,dc=org", dave())
-            .await
-            .expect("add");
+        let res = root.add("uid=dave,ou=nowhere,ou=people,dc=example,dc=org", dave()).await.expect("add");
         assert_eq!(res.rc, 32, "{res}");
         assert_eq!(res.matched, PEOPLE);
-        let res = root
-            .add("uid=dave,ou=nowhere,dc=example,dc=org", dave())
-            .await
-            .expect("add");
+        let res = root.add("uid=dave,ou=nowhere,dc=example,dc=org", dave()).await.expect("add");
         assert_eq!((res.rc, res.matched.as_str()), (32, SUFFIX));
-        let res = root
-            .add("uid=dave,dc=other,dc=com", dave())
-            .await
-            .expect("add");
+        let res = root.add("uid=dave,dc=other,dc=com", dave()).await.expect("add");
         assert_eq!(res.rc, 32, "{res}");
         let res = root.add("not a dn", dave()).await.expect("add");
         assert_eq!(res.rc, 34, "{res}");
 
         // Not root: insufficientAccessRights.
-        let res = anon
-            .add("uid=eve,ou=people,dc=example,dc=org", dave())
-            .await
-            .expect("add");
+        let res = anon.add("uid=eve,ou=people,dc=example,dc=org", dave()).await.expect("add");
         assert_eq!(res.rc, 50, "{res}");
         let mut alice = connect_as(&url, ALICE, "alice-secret").await;
-        let res = alice
-            .add("uid=eve,ou=people,dc=example,dc=org", dave())
-            .await
-            .expect("add");
+        let res = alice.add("uid=eve,ou=people,dc=example,dc=org", dave()).await.expect("add");
         assert_eq!(res.rc, 50, "{res}");
         assert_eq!(alice.delete(BOB).await.expect("delete").rc, 50);
         assert_eq!(anon.delete(BOB).await.expect("delete").rc, 50);
-        assert_eq!(
-            search_dns(&mut anon, SUFFIX, Scope::Subtree, "(uid=eve)").await,
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            search_dns(&mut anon, SUFFIX, Scope::Subtree, "(uid=bob)").await,
-            vec![BOB]
-        );
+        assert_eq!(search_dns(&mut anon, SUFFIX, Scope::Subtree, "(uid=eve)").await, Vec::<String>::new());
+        assert_eq!(search_dns(&mut anon, SUFFIX, Scope::Subtree, "(uid=bob)").await, vec![BOB]);
         // Delete: non-leaf refused, leaf removed, missing one is noSuchObject.
         assert_eq!(root.delete(PEOPLE).await.expect("delete").rc, 66);
         assert_eq!(root.delete(DAVE).await.expect("delete").rc, 0);
         let (es, res) = search(&mut anon, DAVE, Scope::Base, "(objectClass=*)", &[]).await;
         assert_eq!((res.rc, es.len()), (32, 0));
-        assert_eq!(
-            search_dns(&mut anon, SUFFIX, Scope::Subtree, "(uid=dave)").await,
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            search_dns(&mut anon, SUFFIX, Scope::Subtree, "(cn=dav*)").await,
-            Vec::<String>::new()
-        );
+        assert_eq!(search_dns(&mut anon, SUFFIX, Scope::Subtree, "(uid=dave)").await, Vec::<String>::new());
+        assert_eq!(search_dns(&mut anon, SUFFIX, Scope::Subtree, "(cn=dav*)").await, Vec::<String>::new());
         assert_eq!(common::bind_rc(&url, DAVE, "dave-secret").await, 49);
         let res = root.delete(DAVE).await.expect("delete");
         assert_eq!((res.rc, res.matched.as_str()), (32, PEOPLE));
         // Adding it again after the delete works.
         assert_eq!(root.add(DAVE, dave()).await.expect("add").rc, 0);
-        assert_eq!(
-            search_dns(&mut anon, SUFFIX, Scope::Subtree, "(uid=dave)").await,
-            vec![DAVE]
-        );
+        assert_eq!(search_dns(&mut anon, SUFFIX, Scope::Subtree, "(uid=dave)").await, vec![DAVE]);
     })
     .await;
     // Offline: the stored value is an argon2id hash, not the cleartext.
@@ -1161,23 +838,11 @@ async fn writes_by_root() {
     let out = s.birch_bounded(&["export"], Duration::from_secs(30));
     assert!(out.status.success(), "{out:?}");
     let ldif = String::from_utf8(out.stdout).expect("utf-8 export");
-    assert!(
-        !ldif.contains("dave-secret"),
-        "cleartext password stored:\n{ldif}"
-    );
-    let record = ldif
-        .split("\n\n")
-        .find(|r| r.starts_with(&format!("dn: {DAVE}\n")))
-        .expect("dave exported");
-    let pw: Vec<&str> = record
-        .lines()
-        .filter(|l| l.to_ascii_lowercase().starts_with("userpassword:"))
-        .collect();
+    assert!(!ldif.contains("dave-secret"), "cleartext password stored:\n{ldif}");
+    let record = ldif.split("\n\n").find(|r| r.starts_with(&format!("dn: {DAVE}\n"))).expect("dave exported");
+    let pw: Vec<&str> = record.lines().filter(|l| l.to_ascii_lowercase().starts_with("userpassword:")).collect();
     assert_eq!(pw.len(), 1, "{record}");
-    assert!(
-        pw[0].starts_with("userPassword: {ARGON2}$argon2id$"),
-        "{record}"
-    );
+    assert!(pw[0].starts_with("userPassword: {ARGON2}$argon2id$"), "{record}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1190,8 +855,7 @@ async fn garbage_closes_only_that_connection() {
     bounded(LIMIT, async {
         let mut alice = connect_as(&s.url(), ALICE, "alice-secret").await;
         let mut raw = Raw::connect(s.port).await;
-        raw.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .await;
+        raw.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
         raw.expect_closed().await;
         // Bytes that start like a SEQUENCE but hold junk.
         let mut raw = Raw::connect(s.port).await;
@@ -1202,10 +866,7 @@ async fn garbage_closes_only_that_connection() {
         raw.write(&[0x30, 0x80, 0x02, 0x01, 0x01, 0x00, 0x00]).await;
         raw.expect_closed().await;
         assert_eq!(whoami(&mut alice).await, format!("dn:{ALICE}"));
-        assert_eq!(
-            search_dns(&mut alice, SUFFIX, Scope::Subtree, "(uid=bob)").await,
-            vec![BOB]
-        );
+        assert_eq!(search_dns(&mut alice, SUFFIX, Scope::Subtree, "(uid=bob)").await, vec![BOB]);
     })
     .await;
 }
@@ -1223,10 +884,7 @@ async fn oversized_pdu_header_closes_at_once() {
         let mut raw = Raw::connect(s.port).await;
         raw.write(&[0x30, 0x83, 0x40, 0x00, 0x01]).await;
         raw.expect_closed().await;
-        assert_eq!(
-            search_dns(&mut other, SUFFIX, Scope::Subtree, "(uid=alice)").await,
-            vec![ALICE]
-        );
+        assert_eq!(search_dns(&mut other, SUFFIX, Scope::Subtree, "(uid=alice)").await, vec![ALICE]);
     })
     .await;
 }
@@ -1242,15 +900,9 @@ async fn truncated_pdu_then_close() {
             raw.write(&bytes[..bytes.len() - cut]).await;
             drop(raw);
         }
-        assert_eq!(
-            search_dns(&mut other, SUFFIX, Scope::Subtree, "(uid=alice)").await,
-            vec![ALICE]
-        );
+        assert_eq!(search_dns(&mut other, SUFFIX, Scope::Subtree, "(uid=alice)").await, vec![ALICE]);
         let mut fresh = connect(&s.url()).await;
-        assert_eq!(
-            search_dns(&mut fresh, SUFFIX, Scope::Subtree, "(uid=bob)").await,
-            vec![BOB]
-        );
+        assert_eq!(search_dns(&mut fresh, SUFFIX, Scope::Subtree, "(uid=bob)").await, vec![BOB]);
     })
     .await;
 }
@@ -1261,10 +913,7 @@ async fn non_utf8_bind_dn_is_a_protocol_error_and_the_connection_survives() {
     bounded(LIMIT, async {
         let mut raw = Raw::connect(s.port).await;
         let mut bytes = encode(vec![bind_msg(5, "cn=XX", "pw")]);
-        let pos = bytes
-            .windows(5)
-            .position(|w| w == b"cn=XX")
-            .expect("dn bytes");
+        let pos = bytes.windows(5).position(|w| w == b"cn=XX").expect("dn bytes");
         bytes[pos + 3] = 0xff;
         bytes[pos + 4] = 0xfe;
         raw.write(&bytes).await;
@@ -1287,14 +936,10 @@ async fn non_utf8_bind_dn_is_a_protocol_error_and_the_connection_survives() {
             other => panic!("expected an ExtendedResponse, got {other:?}"),
         }
         // And a real bind still works on the same connection.
-        raw.write(&encode(vec![bind_msg(7, ALICE, "alice-secret")]))
-            .await;
+        raw.write(&encode(vec![bind_msg(7, ALICE, "alice-secret")])).await;
         let m = raw.recv_msg().await;
         assert_eq!(m.msgid, 7);
-        assert!(
-            matches!(&m.op, LdapOp::BindResponse(r) if r.res.code == LdapResultCode::Success),
-            "{m:?}"
-        );
+        assert!(matches!(&m.op, LdapOp::BindResponse(r) if r.res.code == LdapResultCode::Success), "{m:?}");
     })
     .await;
 }
@@ -1332,7 +977,10 @@ async fn bind_with_protocol_version_2_is_refused() {
         raw.write(&encode(vec![whoami_msg(2)])).await;
         let r = raw.recv_msg().await;
         assert_eq!(r.msgid, 2);
-        assert!(matches!(&r.op, LdapOp::ExtendedResponse(x) if x.value.as_deref().unwrap_or_default().is_empty()), "{r:?}");
+        assert!(
+            matches!(&r.op, LdapOp::ExtendedResponse(x) if x.value.as_deref().unwrap_or_default().is_empty()),
+            "{r:?}"
+        );
     })
     .await;
 }
@@ -1343,13 +991,9 @@ async fn add_with_an_attribute_without_values_is_a_protocol_error() {
     let s = Server::demo();
     bounded(LIMIT, async {
         let mut raw = Raw::connect(s.port).await;
-        raw.write(&encode(vec![bind_msg(1, ROOT_DN, ROOT_PW)]))
-            .await;
+        raw.write(&encode(vec![bind_msg(1, ROOT_DN, ROOT_PW)])).await;
         let r = raw.recv_msg().await;
-        assert!(
-            matches!(&r.op, LdapOp::BindResponse(b) if b.res.code == LdapResultCode::Success),
-            "{r:?}"
-        );
+        assert!(matches!(&r.op, LdapOp::BindResponse(b) if b.res.code == LdapResultCode::Success), "{r:?}");
         let attr = |t: &str, v: &[&str]| ldap3_proto::proto::LdapPartialAttribute {
             atype: t.into(),
             vals: v.iter().map(|x| x.as_bytes().to_vec()).collect(),
@@ -1358,23 +1002,15 @@ async fn add_with_an_attribute_without_values_is_a_protocol_error() {
             msgid: 2,
             op: LdapOp::AddRequest(ldap3_proto::proto::LdapAddRequest {
                 dn: "uid=empty,ou=people,dc=example,dc=org".into(),
-                attributes: vec![
-                    attr("objectClass", &["account"]),
-                    attr("uid", &["empty"]),
-                    attr("description", &[]),
-                ],
+                attributes: vec![attr("objectClass", &["account"]), attr("uid", &["empty"]), attr("description", &[])],
             }),
             ctrl: vec![],
         };
         raw.write(&encode(vec![add])).await;
         let r = raw.recv_msg().await;
         assert_eq!(r.msgid, 2);
-        assert!(
-            matches!(&r.op, LdapOp::AddResponse(x) if x.code == LdapResultCode::ProtocolError),
-            "{r:?}"
-        );
-        raw.write(&encode(vec![search_msg(3, SUFFIX, "(uid=empty)")]))
-            .await;
+        assert!(matches!(&r.op, LdapOp::AddResponse(x) if x.code == LdapResultCode::ProtocolError), "{r:?}");
+        raw.write(&encode(vec![search_msg(3, SUFFIX, "(uid=empty)")])).await;
         let r = raw.recv_msg().await;
         assert!(
             matches!(&r.op, LdapOp::SearchResultDone(x) if x.code == LdapResultCode::Success),
@@ -1389,11 +1025,7 @@ async fn unbind_closes_the_connection_without_a_response() {
     let s = Server::demo();
     bounded(LIMIT, async {
         let mut raw = Raw::connect(s.port).await;
-        let unbind = LdapMsg {
-            msgid: 2,
-            op: LdapOp::UnbindRequest,
-            ctrl: vec![],
-        };
+        let unbind = LdapMsg { msgid: 2, op: LdapOp::UnbindRequest, ctrl: vec![] };
         raw.write(&encode(vec![whoami_msg(1), unbind])).await;
         let r = raw.recv_msg().await;
         assert_eq!(r.msgid, 1, "{r:?}");
@@ -1442,35 +1074,18 @@ async fn abandoned_search_sends_no_result() {
     const USERS: usize = 1000;
     let mut s = Server::offline("");
     let ldif = s.dir().join("users.ldif");
-    std::fs::write(
-        &ldif,
-        common::users_ldif(USERS, |_| "{SSHA}i4gvXpGd4gYaurq5q0k//nw+lJlso9tr".into()),
-    )
-    .unwrap();
+    std::fs::write(&ldif, common::users_ldif(USERS, |_| "{SSHA}i4gvXpGd4gYaurq5q0k//nw+lJlso9tr".into())).unwrap();
     let out = s.birch_bounded(&["import", ldif.to_str().unwrap()], Duration::from_secs(60));
     assert!(out.status.success(), "import: {out:?}");
     s.start_existing();
     bounded(LIMIT, async {
         let mut raw = Raw::connect(s.port).await;
-        raw.write(&encode(vec![bind_msg(1, ROOT_DN, ROOT_PW)]))
-            .await;
+        raw.write(&encode(vec![bind_msg(1, ROOT_DN, ROOT_PW)])).await;
         let m = raw.recv_msg().await;
-        assert!(
-            matches!(&m.op, LdapOp::BindResponse(r) if r.res.code == LdapResultCode::Success),
-            "{m:?}"
-        );
+        assert!(matches!(&m.op, LdapOp::BindResponse(r) if r.res.code == LdapResultCode::Success), "{m:?}");
         // One write: the search, the abandon of it, a WhoAmI.
-        let abandon = LdapMsg {
-            msgid: 3,
-            op: LdapOp::AbandonRequest(2),
-            ctrl: vec![],
-        };
-        raw.write(&encode(vec![
-            search_msg(2, SUFFIX, "(objectClass=*)"),
-            abandon,
-            whoami_msg(4),
-        ]))
-        .await;
+        let abandon = LdapMsg { msgid: 3, op: LdapOp::AbandonRequest(2), ctrl: vec![] };
+        raw.write(&encode(vec![search_msg(2, SUFFIX, "(objectClass=*)"), abandon, whoami_msg(4)])).await;
         let mut entries = 0usize;
         let mut whoami_seen = false;
         for _ in 0..USERS + 10 {
@@ -1492,8 +1107,7 @@ async fn abandoned_search_sends_no_result() {
         assert!(whoami_seen, "no WhoAmI response");
         assert!(entries < USERS + 2, "all {entries} entries were sent");
         // The connection goes on; the abandoned search still says nothing.
-        raw.write(&encode(vec![search_msg(5, SUFFIX, "(uid=user00001)")]))
-            .await;
+        raw.write(&encode(vec![search_msg(5, SUFFIX, "(uid=user00001)")])).await;
         for _ in 0..USERS + 10 {
             let m = raw.recv_msg().await;
             match (m.msgid, &m.op) {
@@ -1511,11 +1125,7 @@ async fn abandoned_search_sends_no_result() {
         // A client that goes away in the middle of a large search does not disturb others.
         for _ in 0..3 {
             let mut gone = Raw::connect(s.port).await;
-            gone.write(&encode(vec![
-                bind_msg(1, ROOT_DN, ROOT_PW),
-                search_msg(2, SUFFIX, "(objectClass=*)"),
-            ]))
-            .await;
+            gone.write(&encode(vec![bind_msg(1, ROOT_DN, ROOT_PW), search_msg(2, SUFFIX, "(objectClass=*)")])).await;
             let _ = gone.recv_msg().await;
             let _ = gone.recv_msg().await;
             drop(gone);
@@ -1539,13 +1149,7 @@ async fn pipelined_searches_on_one_connection() {
             (14, "(memberUid=alice)", sorted(&[STAFF])),
             (15, "(objectClass=posixGroup)", sorted(&[STAFF, STUDENTS])),
         ];
-        raw.write(&encode(
-            searches
-                .iter()
-                .map(|(id, f, _)| search_msg(*id, SUFFIX, f))
-                .collect(),
-        ))
-        .await;
+        raw.write(&encode(searches.iter().map(|(id, f, _)| search_msg(*id, SUFFIX, f)).collect())).await;
         let mut got: BTreeMap<i32, Vec<String>> = BTreeMap::new();
         let mut done: BTreeMap<i32, LdapResultCode> = BTreeMap::new();
         for _ in 0..100 {
@@ -1554,10 +1158,7 @@ async fn pipelined_searches_on_one_connection() {
             }
             let m = raw.recv_msg().await;
             assert!((11..=15).contains(&m.msgid), "{m:?}");
-            assert!(
-                !done.contains_key(&m.msgid),
-                "message after SearchResultDone: {m:?}"
-            );
+            assert!(!done.contains_key(&m.msgid), "message after SearchResultDone: {m:?}");
             match m.op {
                 LdapOp::SearchResultEntry(e) => got.entry(m.msgid).or_default().push(e.dn),
                 LdapOp::SearchResultDone(r) => {
@@ -1589,14 +1190,8 @@ async fn many_concurrent_connections() {
                 let mut l = connect_as(&url, NSLCD, "nslcd-secret").await;
                 for i in 0..20usize {
                     let uid = ["alice", "bob", "chenwei"][(c + i) % 3];
-                    let (es, res) = search(
-                        &mut l,
-                        SUFFIX,
-                        Scope::Subtree,
-                        &format!("(uid={uid})"),
-                        &["uid", "uidNumber"],
-                    )
-                    .await;
+                    let (es, res) =
+                        search(&mut l, SUFFIX, Scope::Subtree, &format!("(uid={uid})"), &["uid", "uidNumber"]).await;
                     assert_eq!(res.rc, 0, "{res}");
                     assert_eq!(es.len(), 1, "connection {c} search {i}");
                     assert_eq!(es[0].dn, format!("uid={uid},ou=people,dc=example,dc=org"));

@@ -32,10 +32,7 @@ pub fn birch_bin() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
 }
 
 impl Server {
@@ -52,13 +49,7 @@ impl Server {
     /// Starts a server with extra TOML config lines.
     pub fn start_with(extra: &str, demo: bool) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Server {
-            child: None,
-            port: free_port(),
-            dir,
-            extra: extra.to_string(),
-            demo,
-        };
+        let mut s = Server { child: None, port: free_port(), dir, extra: extra.to_string(), demo };
         s.write_config();
         s.spawn();
         s
@@ -103,11 +94,13 @@ impl Server {
         if self.demo {
             cmd.arg("--demo");
         }
+        // The server's log goes to a file in the temp dir; a failing test prints it.
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
         let child = cmd
             .env("BIRCH_ROOT_PASSWORD", ROOT_PW)
             .env("BIRCH_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn birch");
         self.child = Some(child);
@@ -149,10 +142,7 @@ impl Server {
     /// SIGTERM and wait for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         let mut c = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(s)) = c.try_wait() {
@@ -179,12 +169,7 @@ impl Server {
 
     /// Runs an ldap-utils command (`ldapsearch`, `ldapwhoami`, ...) against this server.
     pub fn ldap_tool(&self, tool: &str, args: &[&str]) -> std::process::Output {
-        Command::new(tool)
-            .arg("-H")
-            .arg(self.url())
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{tool}: {e}"))
+        Command::new(tool).arg("-H").arg(self.url()).args(args).output().unwrap_or_else(|e| panic!("{tool}: {e}"))
     }
 
     /// The temporary directory of this server.
@@ -193,9 +178,21 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Where the server's standard error goes.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("birch.log")
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        if std::thread::panicking() {
+            if let Ok(log) = std::fs::read_to_string(self.log_path()) {
+                eprintln!("--- birch log ({}) ---\n{log}--- end of birch log ---", self.log_path().display());
+            }
+        }
     }
 }
 
@@ -221,10 +218,7 @@ impl Lines {
                 }
             }
         });
-        Lines {
-            rx,
-            seen: Vec::new(),
-        }
+        Lines { rx, seen: Vec::new() }
     }
 
     /// Reads lines until one contains `needle`; returns the lines read by this call
@@ -260,13 +254,7 @@ impl Server {
     /// [`Server::start_existing`].
     pub fn offline(extra: &str) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Server {
-            child: None,
-            port: free_port(),
-            dir,
-            extra: extra.to_string(),
-            demo: false,
-        };
+        let s = Server { child: None, port: free_port(), dir, extra: extra.to_string(), demo: false };
         s.write_config();
         s
     }
@@ -333,10 +321,7 @@ impl Server {
         match rx.recv_timeout(timeout) {
             Ok(out) => out.expect("wait for birch"),
             Err(_) => {
-                let _ = Command::new("kill")
-                    .arg("-KILL")
-                    .arg(pid.to_string())
-                    .status();
+                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
                 panic!("`birch {}` did not exit within {timeout:?}", args.join(" "));
             }
         }
@@ -359,17 +344,13 @@ pub const OP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Runs a test body with an overall bound so that a hanging server fails the test
 /// instead of hanging the suite.
 pub async fn bounded<F: std::future::Future>(limit: Duration, f: F) -> F::Output {
-    tokio::time::timeout(limit, f)
-        .await
-        .unwrap_or_else(|_| panic!("test did not finish within {limit:?}"))
+    tokio::time::timeout(limit, f).await.unwrap_or_else(|_| panic!("test did not finish within {limit:?}"))
 }
 
 /// An anonymous ldap3 connection (its driver runs on the current runtime).
 pub async fn connect(url: &str) -> ldap3::Ldap {
     let settings = ldap3::LdapConnSettings::new().set_conn_timeout(Duration::from_secs(10));
-    let (conn, ldap) = ldap3::LdapConnAsync::with_settings(settings, url)
-        .await
-        .expect("connect");
+    let (conn, ldap) = ldap3::LdapConnAsync::with_settings(settings, url).await.expect("connect");
     ldap3::drive!(conn);
     ldap
 }
@@ -377,11 +358,7 @@ pub async fn connect(url: &str) -> ldap3::Ldap {
 /// A connection bound as `dn`; asserts the bind succeeded.
 pub async fn connect_as(url: &str, dn: &str, pw: &str) -> ldap3::Ldap {
     let mut ldap = connect(url).await;
-    let res = ldap
-        .with_timeout(OP_TIMEOUT)
-        .simple_bind(dn, pw)
-        .await
-        .expect("bind");
+    let res = ldap.with_timeout(OP_TIMEOUT).simple_bind(dn, pw).await.expect("bind");
     assert_eq!(res.rc, 0, "bind as {dn}: {res}");
     ldap
 }
@@ -389,11 +366,7 @@ pub async fn connect_as(url: &str, dn: &str, pw: &str) -> ldap3::Ldap {
 /// Result code of a simple bind on a fresh connection.
 pub async fn bind_rc(url: &str, dn: &str, pw: &str) -> u32 {
     let mut ldap = connect(url).await;
-    let res = ldap
-        .with_timeout(OP_TIMEOUT)
-        .simple_bind(dn, pw)
-        .await
-        .expect("bind");
+    let res = ldap.with_timeout(OP_TIMEOUT).simple_bind(dn, pw).await.expect("bind");
     let _ = ldap.unbind().await;
     res.rc
 }
@@ -406,27 +379,13 @@ pub async fn search(
     filter: &str,
     attrs: &[&str],
 ) -> (Vec<ldap3::SearchEntry>, ldap3::LdapResult) {
-    let ldap3::SearchResult(entries, res) = ldap
-        .with_timeout(OP_TIMEOUT)
-        .search(base, scope, filter, attrs.to_vec())
-        .await
-        .expect("search");
-    (
-        entries
-            .into_iter()
-            .map(ldap3::SearchEntry::construct)
-            .collect(),
-        res,
-    )
+    let ldap3::SearchResult(entries, res) =
+        ldap.with_timeout(OP_TIMEOUT).search(base, scope, filter, attrs.to_vec()).await.expect("search");
+    (entries.into_iter().map(ldap3::SearchEntry::construct).collect(), res)
 }
 
 /// The DNs of a search that must succeed (rc 0), sorted.
-pub async fn search_dns(
-    ldap: &mut ldap3::Ldap,
-    base: &str,
-    scope: ldap3::Scope,
-    filter: &str,
-) -> Vec<String> {
+pub async fn search_dns(ldap: &mut ldap3::Ldap, base: &str, scope: ldap3::Scope, filter: &str) -> Vec<String> {
     let (entries, res) = search(ldap, base, scope, filter, &["1.1"]).await;
     assert_eq!(res.rc, 0, "search {filter} under {base}: {res}");
     let mut dns: Vec<String> = entries.into_iter().map(|e| e.dn).collect();

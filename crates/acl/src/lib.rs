@@ -34,9 +34,7 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy {
-            secret: ["userpassword".to_string()].into_iter().collect(),
-        }
+        Policy { secret: ["userpassword".to_string()].into_iter().collect() }
     }
 }
 
@@ -63,11 +61,7 @@ mod tests {
     #[test]
     fn passwords_are_never_readable() {
         let p = Policy::default();
-        for s in [
-            Subject::Anonymous,
-            Subject::Root,
-            Subject::User("uid=a".into()),
-        ] {
+        for s in [Subject::Anonymous, Subject::Root, Subject::User("uid=a".into())] {
             assert!(!p.allows(&s, Access::Read, "uid=a", "userpassword"));
             assert!(p.allows(&s, Access::Read, "uid=a", "cn"));
         }

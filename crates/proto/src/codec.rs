@@ -12,9 +12,7 @@ use ldap3_lber::common::TagClass;
 use ldap3_lber::parse::Parser;
 use ldap3_lber::structure::{StructureTag, PL};
 use ldap3_lber::write as lber_write;
-use ldap3_proto::proto::{
-    LdapBindResponse, LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode,
-};
+use ldap3_proto::proto::{LdapBindResponse, LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Deepest BER nesting accepted (filters nest).
@@ -75,9 +73,7 @@ fn read_header(buf: &[u8]) -> Result<Option<(usize, u64)>, ProtoError> {
         return Ok(None);
     };
     if tag != 0x30 {
-        return Err(ProtoError::Malformed(format!(
-            "expected a SEQUENCE, got tag 0x{tag:02x}"
-        )));
+        return Err(ProtoError::Malformed(format!("expected a SEQUENCE, got tag 0x{tag:02x}")));
     }
     let Some(&first) = buf.get(1) else {
         return Ok(None);
@@ -87,21 +83,15 @@ fn read_header(buf: &[u8]) -> Result<Option<(usize, u64)>, ProtoError> {
     }
     let n = usize::from(first & 0x7f);
     if n == 0 {
-        return Err(ProtoError::Malformed(
-            "indefinite length is not allowed".into(),
-        ));
+        return Err(ProtoError::Malformed("indefinite length is not allowed".into()));
     }
     if n > 4 {
-        return Err(ProtoError::Malformed(format!(
-            "length of {n} octets is too long"
-        )));
+        return Err(ProtoError::Malformed(format!("length of {n} octets is too long")));
     }
     let Some(octets) = buf.get(2..2 + n) else {
         return Ok(None);
     };
-    let len = octets
-        .iter()
-        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    let len = octets.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
     Ok(Some((2 + n, len)))
 }
 
@@ -110,21 +100,17 @@ fn peek_ids(tag: &StructureTag) -> (Option<i64>, Option<u64>) {
     let PL::C(children) = &tag.payload else {
         return (None, None);
     };
-    let msgid = children
-        .first()
-        .and_then(|t| match (&t.class, t.id, &t.payload) {
-            (TagClass::Universal, 2, PL::P(bytes)) if !bytes.is_empty() && bytes.len() <= 8 => {
-                let mut v: i64 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
-                for &b in bytes {
-                    v = (v << 8) | i64::from(b);
-                }
-                Some(v)
+    let msgid = children.first().and_then(|t| match (&t.class, t.id, &t.payload) {
+        (TagClass::Universal, 2, PL::P(bytes)) if !bytes.is_empty() && bytes.len() <= 8 => {
+            let mut v: i64 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
+            for &b in bytes {
+                v = (v << 8) | i64::from(b);
             }
-            _ => None,
-        });
-    let op = children
-        .get(1)
-        .and_then(|t| (t.class == TagClass::Application).then_some(t.id));
+            Some(v)
+        }
+        _ => None,
+    });
+    let op = children.get(1).and_then(|t| (t.class == TagClass::Application).then_some(t.id));
     (msgid, op)
 }
 
@@ -138,10 +124,7 @@ impl Decoder for BirchCodec {
         };
         let total = header as u64 + len;
         if total > self.max_pdu as u64 {
-            return Err(ProtoError::TooLarge {
-                len: total,
-                max: self.max_pdu,
-            });
+            return Err(ProtoError::TooLarge { len: total, max: self.max_pdu });
         }
         let total = total as usize;
         if buf.len() < total {
@@ -151,32 +134,20 @@ impl Decoder for BirchCodec {
         let frame = &buf[..total];
         let tag = match Parser::new(MAX_BER_DEPTH).parse(frame) {
             Ok(([], tag)) => tag,
-            Ok(_) => {
-                return Err(ProtoError::Malformed(
-                    "trailing bytes inside the PDU".into(),
-                ))
-            }
+            Ok(_) => return Err(ProtoError::Malformed("trailing bytes inside the PDU".into())),
             Err(e) => return Err(ProtoError::Malformed(format!("BER: {e:?}"))),
         };
         buf.advance(total);
         let (msgid, op_tag) = peek_ids(&tag);
-        let valid_id = msgid
-            .filter(|&m| (1..=i64::from(i32::MAX)).contains(&m))
-            .map(|m| m as i32);
+        let valid_id = msgid.filter(|&m| (1..=i64::from(i32::MAX)).contains(&m)).map(|m| m as i32);
         if valid_id.is_none() {
-            return Ok(Some(Decoded::Invalid {
-                msgid: None,
-                op_tag,
-                reason: "invalid message id".into(),
-            }));
+            return Ok(Some(Decoded::Invalid { msgid: None, op_tag, reason: "invalid message id".into() }));
         }
         match LdapMsg::try_from(tag) {
             Ok(msg) => Ok(Some(Decoded::Msg(msg))),
-            Err(e) => Ok(Some(Decoded::Invalid {
-                msgid: valid_id,
-                op_tag,
-                reason: format!("undecodable request: {e:?}"),
-            })),
+            Err(e) => {
+                Ok(Some(Decoded::Invalid { msgid: valid_id, op_tag, reason: format!("undecodable request: {e:?}") }))
+            }
         }
     }
 }
@@ -212,21 +183,14 @@ pub fn request_tag(op: &LdapOp) -> Option<u64> {
 /// `None` for requests without a response (unbind, abandon) and unknown tags.
 pub fn response_op(request_tag: u64, res: LdapResult) -> Option<LdapOp> {
     Some(match request_tag {
-        0 => LdapOp::BindResponse(LdapBindResponse {
-            res,
-            saslcreds: None,
-        }),
+        0 => LdapOp::BindResponse(LdapBindResponse { res, saslcreds: None }),
         3 => LdapOp::SearchResultDone(res),
         6 => LdapOp::ModifyResponse(res),
         8 => LdapOp::AddResponse(res),
         10 => LdapOp::DelResponse(res),
         12 => LdapOp::ModifyDNResponse(res),
         14 => LdapOp::CompareResult(res),
-        23 => LdapOp::ExtendedResponse(LdapExtendedResponse {
-            res,
-            name: None,
-            value: None,
-        }),
+        23 => LdapOp::ExtendedResponse(LdapExtendedResponse { res, name: None, value: None }),
         _ => return None,
     })
 }
@@ -241,11 +205,7 @@ pub fn response_for_invalid(msgid: i32, op_tag: Option<u64>, message: &str) -> O
         referral: vec![],
     };
     let op = response_op(op_tag?, res)?;
-    Some(LdapMsg {
-        msgid,
-        op,
-        ctrl: vec![],
-    })
+    Some(LdapMsg { msgid, op, ctrl: vec![] })
 }
 
 #[cfg(test)]
@@ -289,21 +249,14 @@ mod tests {
     #[test]
     fn oversized_header_is_refused_at_once() {
         let mut buf = BytesMut::from(&[0x30u8, 0x84, 0x7f, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(
-            BirchCodec::new(4096).decode(&mut buf),
-            Err(ProtoError::TooLarge { .. })
-        ));
+        assert!(matches!(BirchCodec::new(4096).decode(&mut buf), Err(ProtoError::TooLarge { .. })));
     }
 
     #[test]
     fn garbage_and_indefinite_length_are_errors() {
         let mut c = BirchCodec::new(4096);
-        assert!(c
-            .decode(&mut BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]))
-            .is_err());
-        assert!(c
-            .decode(&mut BytesMut::from(&[0x30u8, 0x80, 0, 0][..]))
-            .is_err());
+        assert!(c.decode(&mut BytesMut::from(&b"GET / HTTP/1.1\r\n"[..])).is_err());
+        assert!(c.decode(&mut BytesMut::from(&[0x30u8, 0x80, 0, 0][..])).is_err());
         // Garbage inside a well-formed SEQUENCE: an error, or an invalid message without id
         // (which the server answers by closing the connection).
         match c.decode(&mut BytesMut::from(&[0x30u8, 0x03, 0xff, 0xff, 0xff][..])) {

@@ -51,11 +51,7 @@ mod tests {
 
     #[test]
     fn unknown_controls_keep_oid_and_criticality() {
-        let c = LdapControl::Unknown {
-            oid: "1.2.3".into(),
-            criticality: true,
-            value: None,
-        };
+        let c = LdapControl::Unknown { oid: "1.2.3".into(), criticality: true, value: None };
         assert_eq!(control_oid(&c), "1.2.3");
         assert!(is_critical(&c));
         let m = LdapControl::ManageDsaIT { criticality: false };

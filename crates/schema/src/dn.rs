@@ -68,9 +68,7 @@ impl Dn {
             match sep {
                 Some('+') => continue,
                 Some(_) => {
-                    rdns.push(Rdn {
-                        avas: std::mem::take(&mut avas),
-                    });
+                    rdns.push(Rdn { avas: std::mem::take(&mut avas) });
                     if rest.trim().is_empty() {
                         return Err(DnError::EmptyRdn);
                     }
@@ -90,9 +88,7 @@ impl Dn {
 
     /// The parent DN (the root's parent is the root).
     pub fn parent(&self) -> Dn {
-        Dn {
-            rdns: self.rdns.iter().skip(1).cloned().collect(),
-        }
+        Dn { rdns: self.rdns.iter().skip(1).cloned().collect() }
     }
 
     /// The schema-normalized string form: canonical attribute names, values normalized by
@@ -113,15 +109,12 @@ impl Dn {
                         a.value.to_ascii_lowercase()
                     } else {
                         let rule = match schema.rule(&canon) {
-                            crate::MatchingRule::DistinguishedName => {
-                                crate::MatchingRule::CaseIgnore
-                            }
+                            crate::MatchingRule::DistinguishedName => crate::MatchingRule::CaseIgnore,
                             r => r,
                         };
                         match rule.normalize(a.value.as_bytes()) {
-                            Some(v) => String::from_utf8(v).unwrap_or_else(|e| {
-                                String::from_utf8_lossy(e.as_bytes()).into_owned()
-                            }),
+                            Some(v) => String::from_utf8(v)
+                                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
                             None => crate::matching::fold_spaces(&a.value, true),
                         }
                     };
@@ -191,15 +184,9 @@ pub fn escape_value_into(value: &str, out: &mut String) {
 /// Parses `type=value` up to the next unescaped `,`, `;` or `+`; returns the AVA, the
 /// separator found and the rest.
 fn parse_ava(s: &str) -> Result<(Ava, Option<char>, &str), DnError> {
-    let eq = s
-        .find('=')
-        .ok_or_else(|| DnError::MissingEquals(s.to_string()))?;
+    let eq = s.find('=').ok_or_else(|| DnError::MissingEquals(s.to_string()))?;
     let attr = s[..eq].trim();
-    if attr.is_empty()
-        || !attr
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    {
+    if attr.is_empty() || !attr.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
         return Err(DnError::BadAttributeType(attr.to_string()));
     }
     if attr.contains([',', '+', ';']) {
@@ -212,28 +199,14 @@ fn parse_ava(s: &str) -> Result<(Ava, Option<char>, &str), DnError> {
 
     // `#hex` BER-encoded value.
     if bytes.first() == Some(&b'#') {
-        let end = bytes
-            .iter()
-            .position(|&b| b == b',' || b == b';' || b == b'+')
-            .unwrap_or(bytes.len());
+        let end = bytes.iter().position(|&b| b == b',' || b == b';' || b == b'+').unwrap_or(bytes.len());
         let hex = trimmed[..end].trim_end();
         if !is_hex_form(hex) {
             return Err(DnError::BadHex(hex.to_string()));
         }
         let sep = trimmed[end..].chars().next();
-        let rest = if end < bytes.len() {
-            &raw[lead + end + 1..]
-        } else {
-            ""
-        };
-        return Ok((
-            Ava {
-                attr: attr.to_string(),
-                value: hex.to_string(),
-            },
-            sep,
-            rest,
-        ));
+        let rest = if end < bytes.len() { &raw[lead + end + 1..] } else { "" };
+        return Ok((Ava { attr: attr.to_string(), value: hex.to_string() }, sep, rest));
     }
 
     // Quoted value (RFC 1779 legacy form).
@@ -250,8 +223,7 @@ fn parse_ava(s: &str) -> Result<(Ava, Option<char>, &str), DnError> {
                     break;
                 }
                 Some(b'\\') => {
-                    let (b, used) =
-                        unescape(&bytes[i..]).ok_or_else(|| DnError::BadEscape(s.to_string()))?;
+                    let (b, used) = unescape(&bytes[i..]).ok_or_else(|| DnError::BadEscape(s.to_string()))?;
                     value.push(b);
                     i += used;
                 }
@@ -275,8 +247,7 @@ fn parse_ava(s: &str) -> Result<(Ava, Option<char>, &str), DnError> {
                 break;
             }
             b'\\' => {
-                let (b, used) =
-                    unescape(&bytes[i..]).ok_or_else(|| DnError::BadEscape(s.to_string()))?;
+                let (b, used) = unescape(&bytes[i..]).ok_or_else(|| DnError::BadEscape(s.to_string()))?;
                 value.push(b);
                 last_significant = value.len();
                 i += used;
@@ -293,14 +264,7 @@ fn parse_ava(s: &str) -> Result<(Ava, Option<char>, &str), DnError> {
     value.truncate(last_significant);
     let value = String::from_utf8(value).map_err(|_| DnError::NotUtf8)?;
     let rest = &trimmed[i..];
-    Ok((
-        Ava {
-            attr: attr.to_string(),
-            value,
-        },
-        sep,
-        rest,
-    ))
+    Ok((Ava { attr: attr.to_string(), value }, sep, rest))
 }
 
 /// Decodes one escape starting at `\`; returns the byte and how many input bytes it used.
@@ -312,10 +276,7 @@ fn unescape(b: &[u8]) -> Option<(u8, usize)> {
         let lo = (d as char).to_digit(16)?;
         return Some(((hi * 16 + lo) as u8, 3));
     }
-    if matches!(
-        c,
-        b' ' | b'"' | b'#' | b'+' | b',' | b';' | b'<' | b'=' | b'>' | b'\\'
-    ) {
+    if matches!(c, b' ' | b'"' | b'#' | b'+' | b',' | b';' | b'<' | b'=' | b'>' | b'\\') {
         return Some((c, 2));
     }
     None
@@ -332,10 +293,7 @@ mod tests {
 
     #[test]
     fn normalizes_aliases_case_and_spaces() {
-        assert_eq!(
-            norm("UID=Alice , OU=People,DC=Example,dc=org"),
-            "uid=alice,ou=people,dc=example,dc=org"
-        );
+        assert_eq!(norm("UID=Alice , OU=People,DC=Example,dc=org"), "uid=alice,ou=people,dc=example,dc=org");
         assert_eq!(norm("commonName=John  Smith,dc=x"), "cn=john smith,dc=x");
         assert_eq!(norm("cn=b+uid=a,dc=x"), norm("uid=A+cn=B,dc=x"));
         assert_eq!(norm(""), "");
@@ -350,10 +308,7 @@ mod tests {
         assert_eq!(d.rdns[0].avas[0].value, "陈");
         let d = Dn::parse("cn=\"a,b\",dc=x").unwrap();
         assert_eq!(d.rdns[0].avas[0].value, "a,b");
-        assert_eq!(
-            Dn::parse(r"cn=\ lead\ ,dc=x").unwrap().rdns[0].avas[0].value,
-            " lead "
-        );
+        assert_eq!(Dn::parse(r"cn=\ lead\ ,dc=x").unwrap().rdns[0].avas[0].value, " lead ");
     }
 
     #[test]

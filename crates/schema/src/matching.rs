@@ -51,20 +51,13 @@ impl MatchingRule {
             | "caseexactorderingmatch"
             | "2.5.13.6" => Self::CaseExact,
             "integermatch" | "2.5.13.14" | "integerorderingmatch" | "2.5.13.15" => Self::Integer,
-            "numericstringmatch" | "2.5.13.8" | "numericstringsubstringsmatch" | "2.5.13.10" => {
-                Self::NumericString
+            "numericstringmatch" | "2.5.13.8" | "numericstringsubstringsmatch" | "2.5.13.10" => Self::NumericString,
+            "telephonenumbermatch" | "2.5.13.20" | "telephonenumbersubstringsmatch" | "2.5.13.21" => {
+                Self::TelephoneNumber
             }
-            "telephonenumbermatch"
-            | "2.5.13.20"
-            | "telephonenumbersubstringsmatch"
-            | "2.5.13.21" => Self::TelephoneNumber,
-            "distinguishednamematch" | "2.5.13.1" | "uniquemembermatch" | "2.5.13.23" => {
-                Self::DistinguishedName
-            }
+            "distinguishednamematch" | "2.5.13.1" | "uniquemembermatch" | "2.5.13.23" => Self::DistinguishedName,
             "booleanmatch" | "2.5.13.13" => Self::Boolean,
-            "octetstringmatch" | "2.5.13.17" | "octetstringorderingmatch" | "2.5.13.18" => {
-                Self::OctetString
-            }
+            "octetstringmatch" | "2.5.13.17" | "octetstringorderingmatch" | "2.5.13.18" => Self::OctetString,
             "generalizedtimematch" | "2.5.13.27" | "generalizedtimeorderingmatch" | "2.5.13.28" => {
                 Self::GeneralizedTime
             }
@@ -86,17 +79,10 @@ impl MatchingRule {
                 let s = std::str::from_utf8(value).ok()?;
                 Some(fold_spaces(s, false).into_bytes())
             }
-            Self::Integer => {
-                normalize_integer(std::str::from_utf8(value).ok()?).map(String::into_bytes)
-            }
+            Self::Integer => normalize_integer(std::str::from_utf8(value).ok()?).map(String::into_bytes),
             Self::NumericString => {
                 let s = std::str::from_utf8(value).ok()?;
-                Some(
-                    s.chars()
-                        .filter(|c| *c != ' ')
-                        .collect::<String>()
-                        .into_bytes(),
-                )
+                Some(s.chars().filter(|c| *c != ' ').collect::<String>().into_bytes())
             }
             Self::TelephoneNumber => {
                 let s = std::str::from_utf8(value).ok()?;
@@ -124,10 +110,7 @@ impl MatchingRule {
 
     /// Whether the rule folds case (substring components are folded the same way).
     pub fn folds_case(self) -> bool {
-        matches!(
-            self,
-            Self::CaseIgnore | Self::ObjectIdentifier | Self::TelephoneNumber
-        )
+        matches!(self, Self::CaseIgnore | Self::ObjectIdentifier | Self::TelephoneNumber)
     }
 
     /// Orders two normalized values of this rule.
@@ -180,11 +163,7 @@ fn normalize_integer(s: &str) -> Option<String> {
     if trimmed.is_empty() {
         return Some("0".to_string());
     }
-    Some(if neg {
-        format!("-{trimmed}")
-    } else {
-        trimmed.to_string()
-    })
+    Some(if neg { format!("-{trimmed}") } else { trimmed.to_string() })
 }
 
 /// Compares two canonical decimal integers without parsing (they may exceed i128).

@@ -41,11 +41,7 @@ impl Schema {
     /// The built-in standard schema.
     pub fn builtin() -> Schema {
         let mut types = Vec::new();
-        for line in builtin::ATTRIBUTE_TYPES
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-        {
+        for line in builtin::ATTRIBUTE_TYPES.lines().map(str::trim).filter(|l| !l.is_empty()) {
             let f: Vec<&str> = line.split_whitespace().collect();
             let names: Vec<String> = f[1].split(',').map(str::to_string).collect();
             let rule = MatchingRule::from_name(f[2]).unwrap_or(MatchingRule::CaseIgnore);
@@ -59,10 +55,7 @@ impl Schema {
                 no_user_modification: f[3].contains('n'),
             });
         }
-        let object_classes = builtin::OBJECT_CLASSES
-            .split_whitespace()
-            .map(str::to_ascii_lowercase)
-            .collect();
+        let object_classes = builtin::OBJECT_CLASSES.split_whitespace().map(str::to_ascii_lowercase).collect();
         Self::from_parts(types, object_classes)
     }
 
@@ -75,11 +68,7 @@ impl Schema {
                 by_name.insert(n.to_ascii_lowercase(), i);
             }
         }
-        Schema {
-            types,
-            by_name,
-            object_classes,
-        }
+        Schema { types, by_name, object_classes }
     }
 
     /// Looks up an attribute type by name or OID, case-insensitively. Attribute options
@@ -89,9 +78,7 @@ impl Schema {
         if let Some(&i) = self.by_name.get(base) {
             return Some(&self.types[i]);
         }
-        self.by_name
-            .get(&base.to_ascii_lowercase())
-            .map(|&i| &self.types[i])
+        self.by_name.get(&base.to_ascii_lowercase()).map(|&i| &self.types[i])
     }
 
     /// The canonical (lower-cased primary) name of an attribute; unknown names are
@@ -105,8 +92,7 @@ impl Schema {
 
     /// The matching rule of an attribute; unknown attributes compare case-insensitively.
     pub fn rule(&self, canonical: &str) -> MatchingRule {
-        self.attr(canonical)
-            .map_or(MatchingRule::CaseIgnore, |t| t.rule)
+        self.attr(canonical).map_or(MatchingRule::CaseIgnore, |t| t.rule)
     }
 
     /// Whether the object class is known.
@@ -119,9 +105,7 @@ impl Schema {
         match rule {
             MatchingRule::DistinguishedName => {
                 let s = std::str::from_utf8(value).ok()?;
-                crate::dn::Dn::parse(s)
-                    .ok()
-                    .map(|d| d.normalize(self).into_bytes())
+                crate::dn::Dn::parse(s).ok().map(|d| d.normalize(self).into_bytes())
             }
             r => r.normalize(value),
         }

@@ -101,11 +101,7 @@ impl Default for IndexSection {
 impl Default for Argon2Section {
     fn default() -> Self {
         let p = crate::password::Argon2Params::default();
-        Argon2Section {
-            m_cost_kib: p.m_cost_kib,
-            t_cost: p.t_cost,
-            parallelism: p.p,
-        }
+        Argon2Section { m_cost_kib: p.m_cost_kib, t_cost: p.t_cost, parallelism: p.p }
     }
 }
 
@@ -114,25 +110,13 @@ impl Default for Argon2Section {
 pub enum ConfigError {
     /// The file could not be read.
     #[error("{path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     /// The file is not valid TOML or has a bad key/value.
     #[error("{path}:{line}:{column}: {message}")]
-    Parse {
-        path: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Parse { path: String, line: usize, column: usize, message: String },
     /// A value is well-formed but unusable.
     #[error("{path}: {field}: {message}")]
-    Invalid {
-        path: String,
-        field: &'static str,
-        message: String,
-    },
+    Invalid { path: String, field: &'static str, message: String },
 }
 
 impl Config {
@@ -142,10 +126,7 @@ impl Config {
             return Ok(Config::default());
         };
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
         Self::parse(&text, &shown)
     }
 
@@ -161,28 +142,16 @@ impl Config {
                     (line, column)
                 })
                 .unwrap_or((0, 0));
-            ConfigError::Parse {
-                path: origin.to_string(),
-                line,
-                column,
-                message: e.message().to_string(),
-            }
+            ConfigError::Parse { path: origin.to_string(), line, column, message: e.message().to_string() }
         })?;
         cfg.validate(origin)?;
         Ok(cfg)
     }
 
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let bad = |field, message: String| ConfigError::Invalid {
-            path: origin.to_string(),
-            field,
-            message,
-        };
+        let bad = |field, message: String| ConfigError::Invalid { path: origin.to_string(), field, message };
         if let Err(e) = self.listen.parse::<std::net::SocketAddr>() {
-            return Err(bad(
-                "listen",
-                format!("{:?} is not an address:port ({e})", self.listen),
-            ));
+            return Err(bad("listen", format!("{:?} is not an address:port ({e})", self.listen)));
         }
         match birch_schema::Dn::parse(&self.suffix) {
             Ok(d) if !d.is_root() => {}
@@ -203,9 +172,7 @@ impl Config {
 
     /// The root DN, defaulted from the suffix.
     pub fn root_dn(&self) -> String {
-        self.root_dn
-            .clone()
-            .unwrap_or_else(|| format!("cn=admin,{}", self.suffix))
+        self.root_dn.clone().unwrap_or_else(|| format!("cn=admin,{}", self.suffix))
     }
 
     /// argon2 parameters for new hashes.
@@ -231,20 +198,12 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_field() {
-        let e = Config::parse(
-            "listen = \"127.0.0.1:1\"\nsize_limit = \"many\"\n",
-            "birch.toml",
-        )
-        .unwrap_err()
-        .to_string();
+        let e =
+            Config::parse("listen = \"127.0.0.1:1\"\nsize_limit = \"many\"\n", "birch.toml").unwrap_err().to_string();
         assert!(e.starts_with("birch.toml:2:"), "{e}");
-        let e = Config::parse("nonsense = 1\n", "birch.toml")
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse("nonsense = 1\n", "birch.toml").unwrap_err().to_string();
         assert!(e.contains("birch.toml:1:") && e.contains("nonsense"), "{e}");
-        let e = Config::parse("suffix = \"not a dn\"\n", "birch.toml")
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse("suffix = \"not a dn\"\n", "birch.toml").unwrap_err().to_string();
         assert!(e.contains("suffix"), "{e}");
     }
 }

@@ -33,19 +33,15 @@ pub struct ServerCtx {
 impl ServerCtx {
     /// Verifies a password against a stored value on the bounded hashing pool.
     /// `stored = None` runs a dummy verification of equal cost and fails.
-    pub async fn verify_password(
-        self: &Arc<Self>,
-        stored: Option<Vec<Vec<u8>>>,
-        password: Vec<u8>,
-    ) -> bool {
+    pub async fn verify_password(self: &Arc<Self>, stored: Option<Vec<Vec<u8>>>, password: Vec<u8>) -> bool {
         let Ok(_permit) = self.hash_permits.acquire().await else {
             return false;
         };
         let params = self.argon2.clone();
         tokio::task::spawn_blocking(move || match stored {
-            Some(values) if !values.is_empty() => values
-                .iter()
-                .any(|v| password::verify(v, &password) == Verification::Match),
+            Some(values) if !values.is_empty() => {
+                values.iter().any(|v| password::verify(v, &password) == Verification::Match)
+            }
             _ => {
                 password::dummy_verify(&params);
                 false

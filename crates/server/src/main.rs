@@ -82,14 +82,10 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve { config, demo } => {
             let cfg = config::Config::load(config.as_deref())?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(server::run(cfg, demo))
         }
-        Command::Import { config, file } => {
-            offline::import(&config::Config::load(config.as_deref())?, &file)
-        }
+        Command::Import { config, file } => offline::import(&config::Config::load(config.as_deref())?, &file),
         Command::Export { config, output } => {
             offline::export(&config::Config::load(config.as_deref())?, output.as_deref())
         }
@@ -99,10 +95,7 @@ fn main() -> Result<()> {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             let pw = line.trim_end_matches(['\r', '\n']);
-            println!(
-                "{}",
-                password::hash_argon2id(pw.as_bytes(), &cfg.argon2_params())?
-            );
+            println!("{}", password::hash_argon2id(pw.as_bytes(), &cfg.argon2_params())?);
             Ok(())
         }
     }

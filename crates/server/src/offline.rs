@@ -14,23 +14,11 @@ use std::sync::Arc;
 pub fn open_store(cfg: &Config) -> Result<(Store, Arc<Schema>)> {
     let schema = Arc::new(Schema::builtin());
     let idx = IndexConfig::new(&schema, &cfg.index.equality, &cfg.index.substring);
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("data_dir {}", cfg.data_dir.display()))?;
-    let store =
-        Store::open(&cfg.data_dir, schema.clone(), idx, cfg.cache_mb << 20).with_context(|| {
-            format!(
-                "cannot open the store in {} (is another birch using it?)",
-                cfg.data_dir.display()
-            )
-        })?;
-    if store
-        .meta_get(birch_store::store::META_IMPORT_INCOMPLETE)?
-        .is_some()
-    {
-        bail!(
-            "{}: an import was interrupted; remove the directory and import again",
-            cfg.data_dir.display()
-        );
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("data_dir {}", cfg.data_dir.display()))?;
+    let store = Store::open(&cfg.data_dir, schema.clone(), idx, cfg.cache_mb << 20)
+        .with_context(|| format!("cannot open the store in {} (is another birch using it?)", cfg.data_dir.display()))?;
+    if store.meta_get(birch_store::store::META_IMPORT_INCOMPLETE)?.is_some() {
+        bail!("{}: an import was interrupted; remove the directory and import again", cfg.data_dir.display());
     }
     Ok((store, schema))
 }
@@ -53,19 +41,12 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
         let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
         let (line, dn) = match &rec {
             LdifRecord::Content { line, dn, .. } => (*line, dn),
-            other => bail!(
-                "{shown}:{}: change records are not supported by import yet",
-                other.line()
-            ),
+            other => bail!("{shown}:{}: change records are not supported by import yet", other.line()),
         };
-        let parsed =
-            Dn::parse(dn).map_err(|e| anyhow::anyhow!("{shown}:{line}: dn {dn:?}: {e}"))?;
+        let parsed = Dn::parse(dn).map_err(|e| anyhow::anyhow!("{shown}:{line}: dn {dn:?}: {e}"))?;
         let ndn = parsed.normalize(&schema);
         if ndn != suffix_ndn && !ndn.ends_with(&format!(",{suffix_ndn}")) {
-            bail!(
-                "{shown}:{line}: dn {dn:?} is outside the suffix {}",
-                cfg.suffix
-            );
+            bail!("{shown}:{line}: dn {dn:?} is outside the suffix {}", cfg.suffix);
         }
         if seen.contains(&ndn) || store.id_of(&ndn)?.is_some() {
             bail!("{shown}:{line}: dn {dn:?}: entry already exists");
@@ -90,28 +71,19 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
         };
         let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::with_capacity(attrs.len());
         for (name, value) in attrs {
-            let value = if schema.canonical(&name) == "userpassword"
-                && !crate::password::is_hashed(&value)
-            {
+            let value = if schema.canonical(&name) == "userpassword" && !crate::password::is_hashed(&value) {
                 crate::password::hash_argon2id(&value, &params)?.into_bytes()
             } else {
                 value
             };
             grouped.push((name, vec![value]));
         }
-        let entry = store
-            .make_entry(&dn, grouped)
-            .map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+        let entry = store.make_entry(&dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
         let is_suffix = entry.ndn == suffix_ndn;
-        loader
-            .add(entry, is_suffix)
-            .map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+        loader.add(entry, is_suffix).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
     }
     loader.finish()?;
-    eprintln!(
-        "imported {count} entries from {shown} in {:.2}s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("imported {count} entries from {shown} in {:.2}s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -119,24 +91,15 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
 pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
     let (store, _) = open_store(cfg)?;
     let out: Box<dyn Write> = match output {
-        Some(p) => Box::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        ),
+        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(1 << 20, out);
     ldif::write_version(&mut out)?;
     for e in store.walk()? {
         let e = e?;
-        let attrs: Vec<(&str, &[u8])> = e
-            .attrs
-            .iter()
-            .flat_map(|a| {
-                a.values
-                    .iter()
-                    .map(move |v| (a.name.as_str(), v.as_slice()))
-            })
-            .collect();
+        let attrs: Vec<(&str, &[u8])> =
+            e.attrs.iter().flat_map(|a| a.values.iter().map(move |v| (a.name.as_str(), v.as_slice()))).collect();
         ldif::write_entry(&mut out, &e.dn, &attrs)?;
     }
     out.flush()?;

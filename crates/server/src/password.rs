@@ -26,11 +26,7 @@ pub struct Argon2Params {
 
 impl Default for Argon2Params {
     fn default() -> Self {
-        Argon2Params {
-            m_cost_kib: 19456,
-            t_cost: 2,
-            p: 1,
-        }
+        Argon2Params { m_cost_kib: 19456, t_cost: 2, p: 1 }
     }
 }
 
@@ -51,17 +47,14 @@ pub enum Verification {
 }
 
 fn hasher(params: &Argon2Params) -> Result<Argon2<'static>, PasswordError> {
-    let p = Params::new(params.m_cost_kib, params.t_cost, params.p, None)
-        .map_err(|e| PasswordError(e.to_string()))?;
+    let p = Params::new(params.m_cost_kib, params.t_cost, params.p, None).map_err(|e| PasswordError(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
 }
 
 /// Hashes a password as `{ARGON2}$argon2id$v=19$m=..,t=..,p=..$salt$hash`.
 pub fn hash_argon2id(password: &[u8], params: &Argon2Params) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut OsRng);
-    let hash = hasher(params)?
-        .hash_password(password, &salt)
-        .map_err(|e| PasswordError(e.to_string()))?;
+    let hash = hasher(params)?.hash_password(password, &salt).map_err(|e| PasswordError(e.to_string()))?;
     Ok(format!("{{ARGON2}}{hash}"))
 }
 
@@ -76,11 +69,7 @@ fn split_scheme(value: &[u8]) -> Option<(String, &[u8])> {
     }
     let end = value.iter().position(|&b| b == b'}')?;
     let scheme = std::str::from_utf8(&value[1..end]).ok()?;
-    if scheme.is_empty()
-        || !scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return None;
     }
     Some((scheme.to_ascii_uppercase(), &value[end + 1..]))
@@ -149,11 +138,7 @@ pub fn dummy_verify(params: &Argon2Params) {
 pub fn generate_password() -> String {
     use rand::distributions::Alphanumeric;
     use rand::Rng;
-    rand::rngs::OsRng
-        .sample_iter(&Alphanumeric)
-        .take(20)
-        .map(char::from)
-        .collect()
+    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(20).map(char::from).collect()
 }
 
 #[cfg(test)]
@@ -176,26 +161,15 @@ mod tests {
     fn slappasswd_vectors_verify() {
         for v in VECTORS {
             assert_eq!(verify(v.as_bytes(), b"secret"), Verification::Match, "{v}");
-            assert_eq!(
-                verify(v.as_bytes(), b"Secret"),
-                Verification::Mismatch,
-                "{v}"
-            );
+            assert_eq!(verify(v.as_bytes(), b"Secret"), Verification::Mismatch, "{v}");
         }
     }
 
     #[test]
     fn argon2id_round_trip() {
-        let p = Argon2Params {
-            m_cost_kib: 1024,
-            t_cost: 1,
-            p: 1,
-        };
+        let p = Argon2Params { m_cost_kib: 1024, t_cost: 1, p: 1 };
         let h = hash_argon2id(b"pw", &p).unwrap();
-        assert!(
-            h.starts_with("{ARGON2}$argon2id$v=19$m=1024,t=1,p=1$"),
-            "{h}"
-        );
+        assert!(h.starts_with("{ARGON2}$argon2id$v=19$m=1024,t=1,p=1$"), "{h}");
         assert_eq!(verify(h.as_bytes(), b"pw"), Verification::Match);
         assert_eq!(verify(h.as_bytes(), b"px"), Verification::Mismatch);
         assert!(is_hashed(h.as_bytes()));
@@ -204,24 +178,12 @@ mod tests {
 
     #[test]
     fn unknown_and_malformed_values() {
-        assert_eq!(
-            verify(b"{CRYPT}$1$EWaCQxmS$CBeJlxZxifst.N8v4JjWE.", b"secret"),
-            Verification::UnknownScheme
-        );
+        assert_eq!(verify(b"{CRYPT}$1$EWaCQxmS$CBeJlxZxifst.N8v4JjWE.", b"secret"), Verification::UnknownScheme);
         assert_eq!(verify(b"{NOPE}xyz", b"secret"), Verification::UnknownScheme);
-        assert_eq!(
-            verify(b"{SSHA}!!!notbase64", b"secret"),
-            Verification::Mismatch
-        );
+        assert_eq!(verify(b"{SSHA}!!!notbase64", b"secret"), Verification::Mismatch);
         assert_eq!(verify(b"{SSHA}AAAA", b"secret"), Verification::Mismatch);
-        assert_eq!(
-            verify(b"{ARGON2}garbage", b"secret"),
-            Verification::Mismatch
-        );
-        assert_eq!(
-            verify(b"{sha}5en6G6MezRroT3XKqkdPOmY/BfQ=", b"secret"),
-            Verification::Match
-        );
+        assert_eq!(verify(b"{ARGON2}garbage", b"secret"), Verification::Mismatch);
+        assert_eq!(verify(b"{sha}5en6G6MezRroT3XKqkdPOmY/BfQ=", b"secret"), Verification::Match);
     }
 
     #[test]

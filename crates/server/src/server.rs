@@ -34,12 +34,8 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
     }
     let root_hash = root_password_hash(&store, &cfg)?;
     store.flush()?;
-    let root_ndn = Dn::parse(&cfg.root_dn())
-        .context("root_dn")?
-        .normalize(&schema);
-    let listener = TcpListener::bind(&cfg.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let root_ndn = Dn::parse(&cfg.root_dn()).context("root_dn")?.normalize(&schema);
+    let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let ctx = Arc::new(ServerCtx {
         argon2: cfg.argon2_params(),
         hash_permits: Semaphore::new(cfg.hash_threads),
@@ -53,10 +49,7 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
     });
     let local = listener.local_addr()?;
     tracing::info!(listen = %local, suffix = %ctx.config.suffix, entries = store.len(), "birch is serving");
-    eprintln!(
-        "birch listening on ldap://{local}/ (suffix {})",
-        ctx.config.suffix
-    );
+    eprintln!("birch listening on ldap://{local}/ (suffix {})", ctx.config.suffix);
 
     let shutdown = CancellationToken::new();
     let connections = TaskTracker::new();
@@ -124,10 +117,7 @@ fn ensure_suffix(store: &Store, cfg: &Config, suffix: &Dn) -> Result<()> {
         "ou" => &["top", "organizationalUnit"],
         _ => &["top", "extensibleObject"],
     };
-    attrs.push((
-        "objectClass".into(),
-        classes.iter().map(|c| c.as_bytes().to_vec()).collect(),
-    ));
+    attrs.push(("objectClass".into(), classes.iter().map(|c| c.as_bytes().to_vec()).collect()));
     attrs.push((rdn.attr.clone(), vec![rdn.value.clone().into_bytes()]));
     if attr == "dc" {
         attrs.push(("o".into(), vec![rdn.value.clone().into_bytes()]));
@@ -169,12 +159,7 @@ fn root_password_hash(store: &Store, cfg: &Config) -> Result<Vec<u8>> {
     let params = cfg.argon2_params();
     if let Some(h) = &cfg.root_password_hash {
         let h = h.trim();
-        return Ok(if h.starts_with('{') {
-            h.to_string()
-        } else {
-            format!("{{ARGON2}}{h}")
-        }
-        .into_bytes());
+        return Ok(if h.starts_with('{') { h.to_string() } else { format!("{{ARGON2}}{h}") }.into_bytes());
     }
     if let Ok(pw) = std::env::var(ENV_ROOT_PASSWORD) {
         if !pw.is_empty() {
@@ -182,14 +167,9 @@ fn root_password_hash(store: &Store, cfg: &Config) -> Result<Vec<u8>> {
         }
     }
     if let Some(path) = &cfg.root_password_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("root_password_file {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("root_password_file {}", path.display()))?;
         let pw = text.lines().next().unwrap_or("").trim_end();
-        anyhow::ensure!(
-            !pw.is_empty(),
-            "root_password_file {}: first line is empty",
-            path.display()
-        );
+        anyhow::ensure!(!pw.is_empty(), "root_password_file {}: first line is empty", path.display());
         return Ok(password::hash_argon2id(pw.as_bytes(), &params)?.into_bytes());
     }
     if let Some(h) = store.meta_get(META_ROOT_HASH)? {
@@ -199,6 +179,9 @@ fn root_password_hash(store: &Store, cfg: &Config) -> Result<Vec<u8>> {
     let hash = password::hash_argon2id(pw.as_bytes(), &params)?;
     store.meta_set(META_ROOT_HASH, hash.as_bytes())?;
     store.flush()?;
-    eprintln!("Generated a root password for {} (shown only once; only its hash is stored):\n\n    {pw}\n", cfg.root_dn());
+    eprintln!(
+        "Generated a root password for {} (shown only once; only its hash is stored):\n\n    {pw}\n",
+        cfg.root_dn()
+    );
     Ok(hash.into_bytes())
 }

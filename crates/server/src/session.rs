@@ -6,9 +6,7 @@ use crate::context::ServerCtx;
 use crate::ops;
 use birch_acl::Subject;
 use birch_proto::codec::{response_for_invalid, BirchCodec, Decoded};
-use birch_proto::ldap3_proto::proto::{
-    LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode,
-};
+use birch_proto::ldap3_proto::proto::{LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,29 +29,17 @@ pub struct Session {
 
 impl Session {
     fn new(peer: SocketAddr) -> Session {
-        Session {
-            peer,
-            identity: Mutex::new((Subject::Anonymous, String::new())),
-            running: Mutex::new(HashMap::new()),
-        }
+        Session { peer, identity: Mutex::new((Subject::Anonymous, String::new())), running: Mutex::new(HashMap::new()) }
     }
 
     /// The current authorization subject.
     pub fn subject(&self) -> Subject {
-        self.identity
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .clone()
+        self.identity.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
     }
 
     /// The bound DN as the client gave it ("" when anonymous).
     pub fn bound_dn(&self) -> String {
-        self.identity
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .1
-            .clone()
+        self.identity.lock().unwrap_or_else(|p| p.into_inner()).1.clone()
     }
 
     /// Sets the identity after a bind.
@@ -63,27 +49,16 @@ impl Session {
 
     fn register(&self, msgid: i32) -> CancellationToken {
         let t = CancellationToken::new();
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(msgid, t.clone());
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(msgid, t.clone());
         t
     }
 
     fn finish(&self, msgid: i32) {
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&msgid);
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&msgid);
     }
 
     fn abandon(&self, msgid: i32) {
-        if let Some(t) = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&msgid)
-        {
+        if let Some(t) = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&msgid) {
             t.cancel();
         }
     }
@@ -93,12 +68,7 @@ impl Session {
 pub type Responder = mpsc::Sender<LdapMsg>;
 
 /// Serves one connection until the client leaves, sends garbage, or the server stops.
-pub async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    ctx: Arc<ServerCtx>,
-    shutdown: CancellationToken,
-) {
+pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let max = ctx.config.max_pdu_bytes;
@@ -136,11 +106,7 @@ pub async fn serve_connection(
                 let _ = tx.send(disconnect_notice(&e.to_string())).await;
                 break;
             }
-            Some(Ok(Decoded::Invalid {
-                msgid,
-                op_tag,
-                reason,
-            })) => {
+            Some(Ok(Decoded::Invalid { msgid, op_tag, reason })) => {
                 tracing::warn!(%peer, ?msgid, reason = %reason, "undecodable request");
                 match msgid.and_then(|id| response_for_invalid(id, op_tag, &reason)) {
                     Some(resp) => {

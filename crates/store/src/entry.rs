@@ -44,12 +44,7 @@ impl Entry {
     }
 
     /// Adds values to the attribute `canonical` (created with `name` if absent).
-    pub fn add_values(
-        &mut self,
-        name: &str,
-        canonical: &str,
-        values: impl IntoIterator<Item = Vec<u8>>,
-    ) {
+    pub fn add_values(&mut self, name: &str, canonical: &str, values: impl IntoIterator<Item = Vec<u8>>) {
         match self.get_mut(canonical) {
             Some(a) => a.values.extend(values),
             None => self.attrs.push(Attribute {
@@ -105,18 +100,9 @@ impl Entry {
             for _ in 0..nv {
                 values.push(r.bytes()?.to_vec());
             }
-            attrs.push(Attribute {
-                name,
-                canonical,
-                values,
-            });
+            attrs.push(Attribute { name, canonical, values });
         }
-        Ok(Entry {
-            dn,
-            ndn,
-            parent,
-            attrs,
-        })
+        Ok(Entry { dn, ndn, parent, attrs })
     }
 }
 
@@ -157,11 +143,7 @@ impl<'a> Reader<'a> {
     }
     fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
         let len = self.varint()? as usize;
-        let end = self
-            .pos
-            .checked_add(len)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(truncated)?;
+        let end = self.pos.checked_add(len).filter(|&e| e <= self.buf.len()).ok_or_else(truncated)?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -186,23 +168,9 @@ mod tests {
             "[a-zA-Z][a-zA-Z0-9-]{0,10}",
             proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..5),
         )
-            .prop_map(|(name, values)| Attribute {
-                canonical: name.to_ascii_lowercase(),
-                name,
-                values,
-            });
-        (
-            "\\PC{0,30}",
-            "\\PC{0,30}",
-            any::<u64>(),
-            proptest::collection::vec(attr, 0..8),
-        )
-            .prop_map(|(dn, ndn, parent, attrs)| Entry {
-                dn,
-                ndn,
-                parent,
-                attrs,
-            })
+            .prop_map(|(name, values)| Attribute { canonical: name.to_ascii_lowercase(), name, values });
+        ("\\PC{0,30}", "\\PC{0,30}", any::<u64>(), proptest::collection::vec(attr, 0..8))
+            .prop_map(|(dn, ndn, parent, attrs)| Entry { dn, ndn, parent, attrs })
     }
 
     proptest! {
@@ -223,11 +191,7 @@ mod tests {
             dn: "cn=x".into(),
             ndn: "cn=x".into(),
             parent: 7,
-            attrs: vec![Attribute {
-                name: "commonName".into(),
-                canonical: "cn".into(),
-                values: vec![b"x".to_vec()],
-            }],
+            attrs: vec![Attribute { name: "commonName".into(), canonical: "cn".into(), values: vec![b"x".to_vec()] }],
         };
         assert_eq!(Entry::decode(&e.encode()).unwrap(), e);
     }

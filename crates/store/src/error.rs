@@ -21,6 +21,9 @@ pub enum StoreError {
     /// The entry has children.
     #[error("entry has children: {0}")]
     NotLeaf(String),
+    /// A move would put an entry below itself.
+    #[error("cannot move an entry below itself: {0}")]
+    Loop(String),
     /// A DN is malformed.
     #[error(transparent)]
     Dn(#[from] birch_schema::DnError),

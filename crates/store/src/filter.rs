@@ -36,31 +36,13 @@ pub enum Filter {
     /// Negation.
     Not(Box<Filter>),
     /// Equality (also approximate match and extensible match with a known rule).
-    Equality {
-        attr: String,
-        rule: MatchingRule,
-        value: Vec<u8>,
-    },
+    Equality { attr: String, rule: MatchingRule, value: Vec<u8> },
     /// Substrings; components normalized like values but not trimmed.
-    Substring {
-        attr: String,
-        rule: MatchingRule,
-        initial: Option<Vec<u8>>,
-        any: Vec<Vec<u8>>,
-        fin: Option<Vec<u8>>,
-    },
+    Substring { attr: String, rule: MatchingRule, initial: Option<Vec<u8>>, any: Vec<Vec<u8>>, fin: Option<Vec<u8>> },
     /// `>=`.
-    GreaterOrEqual {
-        attr: String,
-        rule: MatchingRule,
-        value: Vec<u8>,
-    },
+    GreaterOrEqual { attr: String, rule: MatchingRule, value: Vec<u8> },
     /// `<=`.
-    LessOrEqual {
-        attr: String,
-        rule: MatchingRule,
-        value: Vec<u8>,
-    },
+    LessOrEqual { attr: String, rule: MatchingRule, value: Vec<u8> },
     /// Presence.
     Present { attr: String },
     /// Always Undefined (unknown attribute or object class, invalid assertion value).
@@ -75,12 +57,7 @@ impl Filter {
 
     /// Builds an equality filter, normalizing the assertion value with `rule` if given,
     /// else with the attribute's equality rule.
-    pub fn equality(
-        schema: &Schema,
-        attr: &str,
-        value: &[u8],
-        rule: Option<MatchingRule>,
-    ) -> Filter {
+    pub fn equality(schema: &Schema, attr: &str, value: &[u8], rule: Option<MatchingRule>) -> Filter {
         let Some((attr, attr_rule)) = Self::resolve(schema, attr) else {
             return Filter::Undefined;
         };
@@ -98,13 +75,7 @@ impl Filter {
     }
 
     /// Builds a substring filter.
-    pub fn substring(
-        schema: &Schema,
-        attr: &str,
-        initial: Option<&[u8]>,
-        any: &[&[u8]],
-        fin: Option<&[u8]>,
-    ) -> Filter {
+    pub fn substring(schema: &Schema, attr: &str, initial: Option<&[u8]>, any: &[&[u8]], fin: Option<&[u8]>) -> Filter {
         let Some((attr, rule)) = Self::resolve(schema, attr) else {
             return Filter::Undefined;
         };
@@ -135,13 +106,7 @@ impl Filter {
                 None => return Filter::Undefined,
             }
         }
-        Filter::Substring {
-            attr,
-            rule,
-            initial,
-            any: anys,
-            fin,
-        }
+        Filter::Substring { attr, rule, initial, any: anys, fin }
     }
 
     /// Builds a `>=` (`ge = true`) or `<=` filter.
@@ -201,28 +166,18 @@ impl Filter {
                     Tri::False
                 }
             }
-            Filter::Equality { attr, rule, value } => any_value(entry, attr, |v| {
-                schema
-                    .normalize_value(*rule, v)
-                    .is_some_and(|n| &n == value)
-            }),
+            Filter::Equality { attr, rule, value } => {
+                any_value(entry, attr, |v| schema.normalize_value(*rule, v).is_some_and(|n| &n == value))
+            }
             Filter::GreaterOrEqual { attr, rule, value } => any_value(entry, attr, |v| {
-                schema
-                    .normalize_value(*rule, v)
-                    .is_some_and(|n| rule.compare_normalized(&n, value) != Ordering::Less)
+                schema.normalize_value(*rule, v).is_some_and(|n| rule.compare_normalized(&n, value) != Ordering::Less)
             }),
             Filter::LessOrEqual { attr, rule, value } => any_value(entry, attr, |v| {
                 schema
                     .normalize_value(*rule, v)
                     .is_some_and(|n| rule.compare_normalized(&n, value) != Ordering::Greater)
             }),
-            Filter::Substring {
-                attr,
-                rule,
-                initial,
-                any,
-                fin,
-            } => any_value(entry, attr, |v| {
+            Filter::Substring { attr, rule, initial, any, fin } => any_value(entry, attr, |v| {
                 schema
                     .normalize_value(*rule, v)
                     .is_some_and(|n| substring_match(&n, initial.as_deref(), any, fin.as_deref()))
@@ -266,12 +221,7 @@ fn any_value(entry: &Entry, attr: &str, pred: impl Fn(&[u8]) -> bool) -> Tri {
 }
 
 /// Matches `initial*any*...*final` against a normalized value.
-pub fn substring_match(
-    v: &[u8],
-    initial: Option<&[u8]>,
-    any: &[Vec<u8>],
-    fin: Option<&[u8]>,
-) -> bool {
+pub fn substring_match(v: &[u8], initial: Option<&[u8]>, any: &[Vec<u8>], fin: Option<&[u8]>) -> bool {
     let mut rest = v;
     if let Some(i) = initial {
         match rest.strip_prefix(i) {
@@ -332,35 +282,13 @@ mod tests {
     fn equality_substring_ordering() {
         let s = Schema::builtin();
         let e = entry();
-        assert_eq!(
-            Filter::equality(&s, "UID", b"ALICE", None).eval(&e, &s),
-            Tri::True
-        );
-        assert_eq!(
-            Filter::equality(&s, "commonName", b"alice liddell", None).eval(&e, &s),
-            Tri::True
-        );
-        assert_eq!(
-            Filter::equality(&s, "memberuid", b"bob", None).eval(&e, &s),
-            Tri::False,
-            "caseExactIA5"
-        );
-        assert_eq!(
-            Filter::substring(&s, "cn", Some(b"ali"), &[b"e l"], Some(b"DELL")).eval(&e, &s),
-            Tri::True
-        );
-        assert_eq!(
-            Filter::substring(&s, "cn", Some(b"lid"), &[], None).eval(&e, &s),
-            Tri::False
-        );
-        assert_eq!(
-            Filter::ordering(&s, "uidNumber", b"999", true).eval(&e, &s),
-            Tri::True
-        );
-        assert_eq!(
-            Filter::ordering(&s, "uidNumber", b"999", false).eval(&e, &s),
-            Tri::False
-        );
+        assert_eq!(Filter::equality(&s, "UID", b"ALICE", None).eval(&e, &s), Tri::True);
+        assert_eq!(Filter::equality(&s, "commonName", b"alice liddell", None).eval(&e, &s), Tri::True);
+        assert_eq!(Filter::equality(&s, "memberuid", b"bob", None).eval(&e, &s), Tri::False, "caseExactIA5");
+        assert_eq!(Filter::substring(&s, "cn", Some(b"ali"), &[b"e l"], Some(b"DELL")).eval(&e, &s), Tri::True);
+        assert_eq!(Filter::substring(&s, "cn", Some(b"lid"), &[], None).eval(&e, &s), Tri::False);
+        assert_eq!(Filter::ordering(&s, "uidNumber", b"999", true).eval(&e, &s), Tri::True);
+        assert_eq!(Filter::ordering(&s, "uidNumber", b"999", false).eval(&e, &s), Tri::False);
         assert_eq!(Filter::present(&s, "mail").eval(&e, &s), Tri::False);
     }
 
@@ -370,10 +298,7 @@ mod tests {
         let e = entry();
         let f = Filter::equality(&s, "noSuchAttr", b"x", None);
         assert_eq!(f.eval(&e, &s), Tri::Undefined);
-        assert_eq!(
-            Filter::Not(Box::new(f.clone())).eval(&e, &s),
-            Tri::Undefined
-        );
+        assert_eq!(Filter::Not(Box::new(f.clone())).eval(&e, &s), Tri::Undefined);
         let oc = Filter::equality(&s, "objectClass", b"noSuchClass", None);
         assert_eq!(Filter::Not(Box::new(oc)).eval(&e, &s), Tri::Undefined);
         let or = Filter::Or(vec![f, Filter::present(&s, "uid")]);
@@ -382,18 +307,8 @@ mod tests {
 
     #[test]
     fn substring_components_in_order() {
-        assert!(substring_match(
-            b"abcdef",
-            Some(b"ab"),
-            &[b"cd".to_vec()],
-            Some(b"ef")
-        ));
-        assert!(!substring_match(
-            b"abcdef",
-            Some(b"abc"),
-            &[b"cd".to_vec()],
-            None
-        ));
+        assert!(substring_match(b"abcdef", Some(b"ab"), &[b"cd".to_vec()], Some(b"ef")));
+        assert!(!substring_match(b"abcdef", Some(b"abc"), &[b"cd".to_vec()], None));
         assert!(!substring_match(b"abc", Some(b"ab"), &[], Some(b"bc")));
     }
 }

@@ -37,17 +37,7 @@ impl IndexConfig {
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        let eq = [
-            "objectclass",
-            "uid",
-            "cn",
-            "mail",
-            "uidnumber",
-            "gidnumber",
-            "memberuid",
-            "member",
-            "uniquemember",
-        ];
+        let eq = ["objectclass", "uid", "cn", "mail", "uidnumber", "gidnumber", "memberuid", "member", "uniquemember"];
         let sub = ["uid", "cn", "mail"];
         IndexConfig {
             equality: eq.iter().map(|s| s.to_string()).collect(),

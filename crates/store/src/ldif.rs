@@ -166,13 +166,7 @@ pub struct LdifReader<R: BufRead> {
 impl<R: BufRead> LdifReader<R> {
     /// Reads LDIF from `input`.
     pub fn new(input: R) -> Self {
-        LdifReader {
-            input,
-            line_no: 0,
-            pending: None,
-            started: false,
-            done: false,
-        }
+        LdifReader { input, line_no: 0, pending: None, started: false, done: false }
     }
 
     /// The next physical line without its line terminator (LF or CRLF).
@@ -184,10 +178,7 @@ impl<R: BufRead> LdifReader<R> {
         let n = self
             .input
             .read_until(b'\n', &mut buf)
-            .map_err(|e| LdifError {
-                line: self.line_no + 1,
-                message: format!("read error: {e}"),
-            })?;
+            .map_err(|e| LdifError { line: self.line_no + 1, message: format!("read error: {e}") })?;
         if n == 0 {
             return Ok(None);
         }
@@ -217,8 +208,7 @@ impl<R: BufRead> LdifReader<R> {
         if text.first() == Some(&b' ') {
             return Err(LdifError {
                 line: no,
-                message: "continuation line (starting with a space) without a line to continue"
-                    .into(),
+                message: "continuation line (starting with a space) without a line to continue".into(),
             });
         }
         if text.is_empty() {
@@ -226,9 +216,7 @@ impl<R: BufRead> LdifReader<R> {
         }
         loop {
             match self.physical()? {
-                Some((_, next)) if next.first() == Some(&b' ') => {
-                    text.extend_from_slice(&next[1..])
-                }
+                Some((_, next)) if next.first() == Some(&b' ') => text.extend_from_slice(&next[1..]),
                 Some(other) => {
                     self.pending = Some(other);
                     break;
@@ -319,10 +307,7 @@ pub fn parse_str(s: &str) -> Result<Vec<LdifRecord>, LdifError> {
 }
 
 fn err(line: &Line, message: impl Into<String>) -> LdifError {
-    LdifError {
-        line: line.no,
-        message: message.into(),
-    }
+    LdifError { line: line.no, message: message.into() }
 }
 
 /// Whether `name` is an attribute description: a descriptor (`[A-Za-z][A-Za-z0-9-]*`) or
@@ -332,11 +317,8 @@ fn valid_attr_name(name: &str) -> bool {
     let base = parts.next().unwrap_or("");
     let descr = base.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
         && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    let oid = base
-        .split('.')
-        .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()));
-    (descr || oid)
-        && parts.all(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    let oid = base.split('.').all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()));
+    (descr || oid) && parts.all(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// Skips leading spaces (RFC 2849 FILL).
@@ -348,9 +330,7 @@ fn skip_fill(b: &[u8]) -> &[u8] {
 /// Decodes a base64 value, ignoring spaces.
 fn decode_b64(line: &Line, name: &str, b64: &[u8]) -> Result<Vec<u8>, LdifError> {
     let b64: Vec<u8> = b64.iter().copied().filter(|b| *b != b' ').collect();
-    STANDARD
-        .decode(&b64)
-        .map_err(|e| err(line, format!("{name}: invalid base64 value ({e})")))
+    STANDARD.decode(&b64).map_err(|e| err(line, format!("{name}: invalid base64 value ({e})")))
 }
 
 /// Splits `name: value` or `name:: base64` into name and value bytes; refuses `name:< url`.
@@ -364,8 +344,7 @@ fn split_line(line: &Line) -> Result<(String, Vec<u8>), LdifError> {
             ),
         )
     })?;
-    let name = std::str::from_utf8(&line.text[..colon])
-        .map_err(|_| err(line, "attribute name is not valid UTF-8"))?;
+    let name = std::str::from_utf8(&line.text[..colon]).map_err(|_| err(line, "attribute name is not valid UTF-8"))?;
     if !valid_attr_name(name) {
         return Err(err(
             line,
@@ -399,12 +378,7 @@ fn utf8(line: &Line, what: &str, v: Vec<u8>) -> Result<String, LdifError> {
 /// Checks a `control: oid [true|false] [: value | :: base64]` line (the value is ignored).
 fn check_control(line: &Line) -> Result<(), LdifError> {
     let bad = |why: &str| {
-        err(
-            line,
-            format!(
-                "malformed control line ({why}); expected \"control: OID [true|false] [: value]\""
-            ),
-        )
+        err(line, format!("malformed control line ({why}); expected \"control: OID [true|false] [: value]\""))
     };
     let colon = line.text.iter().position(|&b| b == b':').unwrap_or(0);
     let rest = &line.text[colon + 1..];
@@ -412,19 +386,11 @@ fn check_control(line: &Line) -> Result<(), LdifError> {
         return Err(bad("the OID must be given as plain text"));
     }
     let rest = skip_fill(rest);
-    let oid_end = rest
-        .iter()
-        .position(|&b| b == b' ' || b == b':')
-        .unwrap_or(rest.len());
+    let oid_end = rest.iter().position(|&b| b == b' ' || b == b':').unwrap_or(rest.len());
     let oid = &rest[..oid_end];
-    let oid_ok = oid
-        .split(|&b| b == b'.')
-        .all(|arc| !arc.is_empty() && arc.iter().all(|b| b.is_ascii_digit()));
+    let oid_ok = oid.split(|&b| b == b'.').all(|arc| !arc.is_empty() && arc.iter().all(|b| b.is_ascii_digit()));
     if !oid_ok {
-        return Err(bad(&format!(
-            "{:?} is not a numeric OID",
-            String::from_utf8_lossy(oid)
-        )));
+        return Err(bad(&format!("{:?} is not a numeric OID", String::from_utf8_lossy(oid))));
     }
     let mut rest = skip_fill(&rest[oid_end..]);
     let word_end = rest.iter().position(|&b| b == b':').unwrap_or(rest.len());
@@ -437,10 +403,9 @@ fn check_control(line: &Line) -> Result<(), LdifError> {
     match rest {
         [] => Ok(()),
         [b':', b':', b64 @ ..] => decode_b64(line, "control", b64).map(|_| ()),
-        [b':', v @ ..] if skip_fill(v).first() == Some(&b'<') => Err(err(
-            line,
-            "control: file URLs are not supported (\"control: OID :< URL\")",
-        )),
+        [b':', v @ ..] if skip_fill(v).first() == Some(&b'<') => {
+            Err(err(line, "control: file URLs are not supported (\"control: OID :< URL\")"))
+        }
         [b':', ..] => Ok(()),
         _ => Err(bad("unexpected text after the OID")),
     }
@@ -448,17 +413,11 @@ fn check_control(line: &Line) -> Result<(), LdifError> {
 
 fn parse_record(lines: &[Line]) -> Result<LdifRecord, LdifError> {
     let Some((first, mut rest)) = lines.split_first() else {
-        return Err(LdifError {
-            line: 0,
-            message: "empty record".into(),
-        });
+        return Err(LdifError { line: 0, message: "empty record".into() });
     };
     let (name, value) = split_line(first)?;
     if !name.eq_ignore_ascii_case("dn") {
-        return Err(err(
-            first,
-            format!("record must start with \"dn:\", found \"{name}:\""),
-        ));
+        return Err(err(first, format!("record must start with \"dn:\", found \"{name}:\"")));
     }
     let dn = utf8(first, "dn", value)?;
     let line = first.no;
@@ -490,22 +449,14 @@ fn parse_record(lines: &[Line]) -> Result<LdifRecord, LdifError> {
         if body.is_empty() {
             return Err(err(first, format!("entry {dn:?} has no attributes")));
         }
-        return Ok(LdifRecord::Content {
-            line,
-            dn,
-            attrs: attrs_of(body)?,
-        });
+        return Ok(LdifRecord::Content { line, dn, attrs: attrs_of(body)? });
     };
     match ct.trim_ascii_end().to_ascii_lowercase().as_str() {
         "add" => {
             if body.is_empty() {
                 return Err(err(ct_line, "changetype add without attributes"));
             }
-            Ok(LdifRecord::Add {
-                line,
-                dn,
-                attrs: attrs_of(body)?,
-            })
+            Ok(LdifRecord::Add { line, dn, attrs: attrs_of(body)? })
         }
         "delete" => {
             if let Some(l) = body.first() {
@@ -513,16 +464,9 @@ fn parse_record(lines: &[Line]) -> Result<LdifRecord, LdifError> {
             }
             Ok(LdifRecord::Delete { line, dn })
         }
-        "modify" => Ok(LdifRecord::Modify {
-            line,
-            dn,
-            mods: mods_of(body)?,
-        }),
+        "modify" => Ok(LdifRecord::Modify { line, dn, mods: mods_of(body)? }),
         "modrdn" | "moddn" => moddn_of(line, dn, ct_line, body),
-        _ => Err(err(
-            ct_line,
-            format!("unknown changetype {ct:?} (expected add, delete, modify, modrdn or moddn)"),
-        )),
+        _ => Err(err(ct_line, format!("unknown changetype {ct:?} (expected add, delete, modify, modrdn or moddn)"))),
     }
 }
 
@@ -532,10 +476,7 @@ fn attrs_of(lines: &[Line]) -> Result<Vec<LdifAttr>, LdifError> {
         .map(|l| {
             let (n, v) = split_line(l)?;
             if n.eq_ignore_ascii_case("dn") {
-                return Err(err(
-                    l,
-                    "a second \"dn:\" in one record (missing blank line?)",
-                ));
+                return Err(err(l, "a second \"dn:\" in one record (missing blank line?)"));
             }
             Ok((n, v))
         })
@@ -552,12 +493,7 @@ fn mods_of(lines: &[Line]) -> Result<Vec<LdifMod>, LdifError> {
             "delete" => LdifModOp::Delete,
             "replace" => LdifModOp::Replace,
             "increment" => LdifModOp::Increment,
-            _ => {
-                return Err(err(
-                    l,
-                    format!("expected add:, delete:, replace: or increment:, found \"{n}:\""),
-                ))
-            }
+            _ => return Err(err(l, format!("expected add:, delete:, replace: or increment:, found \"{n}:\""))),
         };
         let attr = utf8(l, "attribute name", v)?;
         if !valid_attr_name(&attr) {
@@ -567,10 +503,7 @@ fn mods_of(lines: &[Line]) -> Result<Vec<LdifMod>, LdifError> {
         i += 1;
         loop {
             let Some(vl) = lines.get(i) else {
-                return Err(err(
-                    l,
-                    format!("\"{n}: {attr}\" is not terminated by a \"-\" line"),
-                ));
+                return Err(err(l, format!("\"{n}: {attr}\" is not terminated by a \"-\" line")));
             };
             i += 1;
             if vl.text.trim_ascii_end() == b"-" {
@@ -593,12 +526,7 @@ fn mods_of(lines: &[Line]) -> Result<Vec<LdifMod>, LdifError> {
     Ok(mods)
 }
 
-fn moddn_of(
-    line: usize,
-    dn: String,
-    ct_line: &Line,
-    body: &[Line],
-) -> Result<LdifRecord, LdifError> {
+fn moddn_of(line: usize, dn: String, ct_line: &Line, body: &[Line]) -> Result<LdifRecord, LdifError> {
     let mut new_rdn = None;
     let mut delete_old_rdn = None;
     let mut new_superior = None;
@@ -614,10 +542,7 @@ fn moddn_of(
                     other => {
                         return Err(err(
                             l,
-                            format!(
-                                "deleteoldrdn must be 0 or 1, found {:?}",
-                                String::from_utf8_lossy(other)
-                            ),
+                            format!("deleteoldrdn must be 0 or 1, found {:?}", String::from_utf8_lossy(other)),
                         ))
                     }
                 };
@@ -643,15 +568,8 @@ fn moddn_of(
         Some(_) => return Err(err(ct_line, "modrdn with an empty newrdn")),
         None => return Err(err(ct_line, "modrdn without \"newrdn:\"")),
     };
-    let delete_old_rdn =
-        delete_old_rdn.ok_or_else(|| err(ct_line, "modrdn without \"deleteoldrdn:\""))?;
-    Ok(LdifRecord::ModDn {
-        line,
-        dn,
-        new_rdn,
-        delete_old_rdn,
-        new_superior,
-    })
+    let delete_old_rdn = delete_old_rdn.ok_or_else(|| err(ct_line, "modrdn without \"deleteoldrdn:\""))?;
+    Ok(LdifRecord::ModDn { line, dn, new_rdn, delete_old_rdn, new_superior })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -663,11 +581,7 @@ fn is_safe(v: &[u8]) -> bool {
     match v.first() {
         None => true,
         Some(b' ' | b':' | b'<') => false,
-        Some(_) => {
-            v.last() != Some(&b' ')
-                && v.iter()
-                    .all(|&b| (1..=127).contains(&b) && b != b'\n' && b != b'\r')
-        }
+        Some(_) => v.last() != Some(&b' ') && v.iter().all(|&b| (1..=127).contains(&b) && b != b'\n' && b != b'\r'),
     }
 }
 
@@ -702,21 +616,15 @@ fn invalid_input(message: String) -> std::io::Error {
 }
 
 /// Checks that attribute lines can be written and read back as the same attributes.
-fn check_attr_names<'a>(
-    names: impl Iterator<Item = &'a str>,
-    after_changetype: bool,
-) -> std::io::Result<()> {
+fn check_attr_names<'a>(names: impl Iterator<Item = &'a str>, after_changetype: bool) -> std::io::Result<()> {
     for (i, name) in names.enumerate() {
         if !valid_attr_name(name) {
-            return Err(invalid_input(format!(
-                "cannot write LDIF: invalid attribute name {name:?}"
-            )));
+            return Err(invalid_input(format!("cannot write LDIF: invalid attribute name {name:?}")));
         }
         let reserved = name.eq_ignore_ascii_case("dn")
             || (i == 0
                 && !after_changetype
-                && (name.eq_ignore_ascii_case("changetype")
-                    || name.eq_ignore_ascii_case("control")));
+                && (name.eq_ignore_ascii_case("changetype") || name.eq_ignore_ascii_case("control")));
         if reserved {
             return Err(invalid_input(format!(
                 "cannot write LDIF: attribute {name:?} would be read as a record keyword"
@@ -733,15 +641,9 @@ fn check_attr_names<'a>(
 /// 76 columns (continuation lines begin with one space). Fails with `InvalidInput`, writing
 /// nothing, if there are no attributes or a name could not be read back as written (invalid
 /// characters, `dn`, or `changetype`/`control` as the first attribute).
-pub fn write_entry<W: Write>(
-    out: &mut W,
-    dn: &str,
-    attrs: &[(&str, &[u8])],
-) -> std::io::Result<()> {
+pub fn write_entry<W: Write>(out: &mut W, dn: &str, attrs: &[(&str, &[u8])]) -> std::io::Result<()> {
     if attrs.is_empty() {
-        return Err(invalid_input(format!(
-            "cannot write LDIF: entry {dn:?} has no attributes"
-        )));
+        return Err(invalid_input(format!("cannot write LDIF: entry {dn:?} has no attributes")));
     }
     check_attr_names(attrs.iter().map(|(n, _)| *n), false)?;
     write_line(out, "dn", dn.as_bytes())?;
@@ -758,17 +660,12 @@ pub fn write_entry<W: Write>(
 pub fn write_record<W: Write>(out: &mut W, record: &LdifRecord) -> std::io::Result<()> {
     match record {
         LdifRecord::Content { dn, attrs, .. } => {
-            let attrs: Vec<(&str, &[u8])> = attrs
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_slice()))
-                .collect();
+            let attrs: Vec<(&str, &[u8])> = attrs.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
             write_entry(out, dn, &attrs)
         }
         LdifRecord::Add { dn, attrs, .. } => {
             if attrs.is_empty() {
-                return Err(invalid_input(format!(
-                    "cannot write LDIF: add of {dn:?} has no attributes"
-                )));
+                return Err(invalid_input(format!("cannot write LDIF: add of {dn:?} has no attributes")));
             }
             // After the changetype line, "changetype"/"control" are ordinary names.
             check_attr_names(attrs.iter().map(|(n, _)| n.as_str()), true)?;
@@ -787,10 +684,7 @@ pub fn write_record<W: Write>(out: &mut W, record: &LdifRecord) -> std::io::Resu
         LdifRecord::Modify { dn, mods, .. } => {
             for m in mods {
                 if !valid_attr_name(&m.attr) {
-                    return Err(invalid_input(format!(
-                        "cannot write LDIF: invalid attribute name {:?}",
-                        m.attr
-                    )));
+                    return Err(invalid_input(format!("cannot write LDIF: invalid attribute name {:?}", m.attr)));
                 }
             }
             write_line(out, "dn", dn.as_bytes())?;
@@ -804,26 +698,14 @@ pub fn write_record<W: Write>(out: &mut W, record: &LdifRecord) -> std::io::Resu
             }
             out.write_all(b"\n")
         }
-        LdifRecord::ModDn {
-            dn,
-            new_rdn,
-            delete_old_rdn,
-            new_superior,
-            ..
-        } => {
+        LdifRecord::ModDn { dn, new_rdn, delete_old_rdn, new_superior, .. } => {
             if new_rdn.is_empty() {
-                return Err(invalid_input(format!(
-                    "cannot write LDIF: modrdn of {dn:?} has an empty newrdn"
-                )));
+                return Err(invalid_input(format!("cannot write LDIF: modrdn of {dn:?} has an empty newrdn")));
             }
             write_line(out, "dn", dn.as_bytes())?;
             write_line(out, "changetype", b"modrdn")?;
             write_line(out, "newrdn", new_rdn.as_bytes())?;
-            write_line(
-                out,
-                "deleteoldrdn",
-                if *delete_old_rdn { b"1" } else { b"0" },
-            )?;
+            write_line(out, "deleteoldrdn", if *delete_old_rdn { b"1" } else { b"0" })?;
             if let Some(sup) = new_superior {
                 write_line(out, "newsuperior", sup.as_bytes())?;
             }
@@ -864,11 +746,7 @@ mod tests {
     fn assert_error(text: &str, line: usize, needle: &str) {
         let e = error(text);
         assert_eq!(e.line, line, "wrong line for {text:?}: {e}");
-        assert!(
-            e.message.contains(needle),
-            "message {:?} lacks {needle:?}",
-            e.message
-        );
+        assert!(e.message.contains(needle), "message {:?} lacks {needle:?}", e.message);
         assert!(e.to_string().starts_with(&format!("line {line}: ")));
     }
 
@@ -905,18 +783,14 @@ mod tests {
         let recs = parse_str("dn: cn=a\ncn: a\n").unwrap();
         assert_eq!(content(&recs[0]).0, 1);
         assert_eq!(parse_str("version: 1\n").unwrap(), vec![]);
-        assert_eq!(
-            parse_str("version: 1\n\n# only comments\n\n").unwrap(),
-            vec![]
-        );
+        assert_eq!(parse_str("version: 1\n\n# only comments\n\n").unwrap(), vec![]);
         assert_eq!(parse_str("").unwrap(), vec![]);
         assert_eq!(parse_str("\n\n\n").unwrap(), vec![]);
         // A byte order mark is skipped.
         let recs = parse_str("\u{feff}version: 1\n\ndn: cn=a\ncn: a\n").unwrap();
         assert_eq!(content(&recs[0]).0, 3);
         // Comments between records and inside records are dropped.
-        let recs =
-            parse_str("# c\ndn: cn=a\n# inside\ncn: a\n# after\n\n# x\ndn: cn=b\ncn: b").unwrap();
+        let recs = parse_str("# c\ndn: cn=a\n# inside\ncn: a\n# after\n\n# x\ndn: cn=b\ncn: b").unwrap();
         assert_eq!(recs.len(), 2);
         assert_eq!(content(&recs[0]).2, [attr("cn", b"a")]);
         assert_eq!(content(&recs[1]).0, 8);
@@ -1006,13 +880,7 @@ mod tests {
                 new_superior: None,
             }
         );
-        assert_eq!(
-            recs[3],
-            LdifRecord::Delete {
-                line: 34,
-                dn: "cn=b,ou=y,dc=x".into()
-            }
-        );
+        assert_eq!(recs[3], LdifRecord::Delete { line: 34, dn: "cn=b,ou=y,dc=x".into() });
         assert_eq!(
             recs[4],
             LdifRecord::Add {
@@ -1021,14 +889,7 @@ mod tests {
                 attrs: vec![attr("cn", b"c"), attr("changetype", b"x")],
             }
         );
-        assert_eq!(
-            recs[5],
-            LdifRecord::Modify {
-                line: 46,
-                dn: "cn=d,dc=x".into(),
-                mods: vec![]
-            }
-        );
+        assert_eq!(recs[5], LdifRecord::Modify { line: 46, dn: "cn=d,dc=x".into(), mods: vec![] });
     }
 
     #[test]
@@ -1043,17 +904,9 @@ mod tests {
 
     #[test]
     fn line_without_colon() {
-        assert_error(
-            "dn: cn=a\ncn: a\n\ndn: cn=b\nnocolon\n",
-            5,
-            "without a colon",
-        );
+        assert_error("dn: cn=a\ncn: a\n\ndn: cn=b\nnocolon\n", 5, "without a colon");
         assert_error("nocolon\n", 1, "without a colon");
-        assert_error(
-            "dn: cn=a\nchangetype: modify\nadd: cn\ncn: x\n-x\n",
-            5,
-            "colon",
-        );
+        assert_error("dn: cn=a\nchangetype: modify\nadd: cn\ncn: x\n-x\n", 5, "colon");
     }
 
     #[test]
@@ -1065,20 +918,10 @@ mod tests {
 
     #[test]
     fn invalid_attribute_names() {
-        for name in [
-            "bad name", "c_n", "1cn", "cn;", "-cn", "cn;a_b", "1..2", ".1", "é", "",
-        ] {
-            assert_error(
-                &format!("dn: cn=a\nsn: x\n{name}: x\n"),
-                3,
-                "invalid attribute name",
-            );
+        for name in ["bad name", "c_n", "1cn", "cn;", "-cn", "cn;a_b", "1..2", ".1", "é", ""] {
+            assert_error(&format!("dn: cn=a\nsn: x\n{name}: x\n"), 3, "invalid attribute name");
         }
-        assert_error(
-            "dn: cn=a\nchangetype: modify\nadd: bad_name\nbad_name: x\n-\n",
-            3,
-            "invalid attribute name",
-        );
+        assert_error("dn: cn=a\nchangetype: modify\nadd: bad_name\nbad_name: x\n-\n", 3, "invalid attribute name");
         assert_error("dn: cn=a\ncn : x\n", 2, "invalid attribute name");
         assert_error("dn: cn=a\nc\u{ff}n: x\n", 2, "invalid attribute name");
     }
@@ -1092,11 +935,7 @@ mod tests {
         assert_eq!(e.line, 3);
         assert!(e.message.contains("jpegPhoto"), "{e}");
         assert!(e.message.contains("file URLs are not supported"), "{e}");
-        assert_error(
-            "dn:< file:///x\ncn: a\n",
-            1,
-            "dn: file URLs are not supported",
-        );
+        assert_error("dn:< file:///x\ncn: a\n", 1, "dn: file URLs are not supported");
         // dn:: must decode to UTF-8.
         assert_error("dn:: /w==\ncn: a\n", 1, "dn is not valid UTF-8");
         assert!(parse_str("dn: cn=\u{e9}\ncn: a\n").is_ok());
@@ -1105,116 +944,52 @@ mod tests {
     #[test]
     fn versions() {
         assert_error("version: 2\ndn: cn=a\ncn: a\n", 1, "version");
-        assert_error(
-            "# hello\nversion: 0\n\ndn: cn=a\ncn: a\n",
-            2,
-            "only version 1",
-        );
+        assert_error("# hello\nversion: 0\n\ndn: cn=a\ncn: a\n", 2, "only version 1");
     }
 
     #[test]
     fn records_without_attributes() {
         assert_error("dn: cn=a\n", 1, "no attributes");
         assert_error("dn: cn=a\ncn: a\n\ndn: cn=b\n\n", 4, "no attributes");
-        assert_error(
-            "dn: cn=a\n# comment\n\ndn: cn=b\ncn: b\n",
-            1,
-            "no attributes",
-        );
+        assert_error("dn: cn=a\n# comment\n\ndn: cn=b\ncn: b\n", 1, "no attributes");
         assert_error("dn: cn=a\nchangetype: add\n", 2, "without attributes");
         assert!(parse_str("dn: cn=a\nchangetype: delete\n").is_ok());
-        assert_error(
-            "dn: cn=a\nchangetype: delete\ncn: a\n",
-            3,
-            "delete takes no",
-        );
+        assert_error("dn: cn=a\nchangetype: delete\ncn: a\n", 3, "delete takes no");
         assert_error("dn: cn=a\ncn: a\ndn: cn=b\n", 3, "second \"dn:\"");
         assert_error("dn: cn=a\nchangetype: add\ncn: a\nDN: cn=b\n", 4, "second");
     }
 
     #[test]
     fn changetype_errors() {
-        assert_error(
-            "dn: cn=a\ncn: a\n\ndn: cn=b\nchangetype: frobnicate\n",
-            5,
-            "unknown changetype \"frobnicate\"",
-        );
-        assert_error(
-            "dn: cn=a\nchangetype:: /w==\n",
-            2,
-            "changetype is not valid UTF-8",
-        );
+        assert_error("dn: cn=a\ncn: a\n\ndn: cn=b\nchangetype: frobnicate\n", 5, "unknown changetype \"frobnicate\"");
+        assert_error("dn: cn=a\nchangetype:: /w==\n", 2, "changetype is not valid UTF-8");
     }
 
     #[test]
     fn control_errors() {
-        assert_error(
-            "dn: cn=a\ncontrol: 1.2.3\ncn: a\n",
-            2,
-            "without a following \"changetype:\"",
-        );
-        assert_error(
-            "dn: cn=a\ncontrol: abc\nchangetype: delete\n",
-            2,
-            "numeric OID",
-        );
-        assert_error(
-            "dn: cn=a\ncontrol: 1.2.3 maybe\nchangetype: delete\n",
-            2,
-            "criticality",
-        );
-        assert_error(
-            "dn: cn=a\ncontrol: 1.2.3 true:: !!\nchangetype: delete\n",
-            2,
-            "base64",
-        );
-        assert_error(
-            "dn: cn=a\ncontrol:: MS4y\nchangetype: delete\n",
-            2,
-            "plain text",
-        );
-        assert_error(
-            "dn: cn=a\ncontrol: 1.2.3 :< file:///x\nchangetype: delete\n",
-            2,
-            "file URLs",
-        );
-        assert_error(
-            "dn: cn=a\ncontrol: 1.2.3 true x\nchangetype: delete\n",
-            2,
-            "criticality",
-        );
+        assert_error("dn: cn=a\ncontrol: 1.2.3\ncn: a\n", 2, "without a following \"changetype:\"");
+        assert_error("dn: cn=a\ncontrol: abc\nchangetype: delete\n", 2, "numeric OID");
+        assert_error("dn: cn=a\ncontrol: 1.2.3 maybe\nchangetype: delete\n", 2, "criticality");
+        assert_error("dn: cn=a\ncontrol: 1.2.3 true:: !!\nchangetype: delete\n", 2, "base64");
+        assert_error("dn: cn=a\ncontrol:: MS4y\nchangetype: delete\n", 2, "plain text");
+        assert_error("dn: cn=a\ncontrol: 1.2.3 :< file:///x\nchangetype: delete\n", 2, "file URLs");
+        assert_error("dn: cn=a\ncontrol: 1.2.3 true x\nchangetype: delete\n", 2, "criticality");
     }
 
     #[test]
     fn modify_errors() {
         // Missing "-" at the end of the record: reported at the block's first line.
-        assert_error(
-            "dn: cn=a\nchangetype: modify\nadd: mail\nmail: x\n",
-            3,
-            "not terminated by a \"-\"",
-        );
+        assert_error("dn: cn=a\nchangetype: modify\nadd: mail\nmail: x\n", 3, "not terminated by a \"-\"");
         // Missing "-" before the next block: reported where the "-" was expected.
-        assert_error(
-            "dn: cn=a\nchangetype: modify\nadd: mail\nmail: x\nreplace: sn\nsn: y\n-\n",
-            5,
-            "missing \"-\"",
-        );
+        assert_error("dn: cn=a\nchangetype: modify\nadd: mail\nmail: x\nreplace: sn\nsn: y\n-\n", 5, "missing \"-\"");
         // Value line for another attribute.
-        assert_error(
-            "dn: cn=a\nchangetype: modify\nadd: mail\ncn: x\n-\n",
-            4,
-            "attribute names must match",
-        );
+        assert_error("dn: cn=a\nchangetype: modify\nadd: mail\ncn: x\n-\n", 4, "attribute names must match");
         assert_error(
             "dn: cn=a\nchangetype: modify\nfrob: mail\n-\n",
             3,
             "expected add:, delete:, replace: or increment:",
         );
-        assert_error(
-            "dn: cn=a\nchangetype: modify\ndelete: mail\n-\nmail: x\n",
-            5,
-            "expected add:",
-        );
+        assert_error("dn: cn=a\nchangetype: modify\ndelete: mail\n-\nmail: x\n", 5, "expected add:");
         // Name match is case-insensitive; a "-" with trailing spaces is accepted.
         let recs = parse_str("dn: cn=a\nchangetype: modify\nadd: mail\nMAIL: x\n-  \n").unwrap();
         assert!(matches!(&recs[0], LdifRecord::Modify { mods, .. } if mods.len() == 1));
@@ -1222,41 +997,13 @@ mod tests {
 
     #[test]
     fn modrdn_errors() {
-        assert_error(
-            "dn: cn=a\nchangetype: modrdn\nnewrdn: cn=b\ndeleteoldrdn: 2\n",
-            4,
-            "deleteoldrdn must be 0 or 1",
-        );
-        assert_error(
-            "dn: cn=a\nchangetype: modrdn\nnewrdn: cn=b\ndeleteoldrdn: yes\n",
-            4,
-            "deleteoldrdn",
-        );
-        assert_error(
-            "dn: cn=a\nchangetype: modrdn\ndeleteoldrdn: 1\n",
-            2,
-            "without \"newrdn:\"",
-        );
-        assert_error(
-            "dn: cn=a\nchangetype: modrdn\nnewrdn: cn=b\n",
-            2,
-            "without \"deleteoldrdn:\"",
-        );
-        assert_error(
-            "dn: cn=a\nchangetype: moddn\nnewrdn:\ndeleteoldrdn: 1\n",
-            2,
-            "empty newrdn",
-        );
-        assert_error(
-            "dn: cn=a\nchangetype: modrdn\nnewrdn: cn=b\nnewrdn: cn=c\ndeleteoldrdn: 1\n",
-            4,
-            "given twice",
-        );
-        assert_error(
-            "dn: cn=a\nchangetype: modrdn\nnewrdn: cn=b\ndeleteoldrdn: 1\ncn: x\n",
-            5,
-            "unexpected \"cn:\"",
-        );
+        assert_error("dn: cn=a\nchangetype: modrdn\nnewrdn: cn=b\ndeleteoldrdn: 2\n", 4, "deleteoldrdn must be 0 or 1");
+        assert_error("dn: cn=a\nchangetype: modrdn\nnewrdn: cn=b\ndeleteoldrdn: yes\n", 4, "deleteoldrdn");
+        assert_error("dn: cn=a\nchangetype: modrdn\ndeleteoldrdn: 1\n", 2, "without \"newrdn:\"");
+        assert_error("dn: cn=a\nchangetype: modrdn\nnewrdn: cn=b\n", 2, "without \"deleteoldrdn:\"");
+        assert_error("dn: cn=a\nchangetype: moddn\nnewrdn:\ndeleteoldrdn: 1\n", 2, "empty newrdn");
+        assert_error("dn: cn=a\nchangetype: modrdn\nnewrdn: cn=b\nnewrdn: cn=c\ndeleteoldrdn: 1\n", 4, "given twice");
+        assert_error("dn: cn=a\nchangetype: modrdn\nnewrdn: cn=b\ndeleteoldrdn: 1\ncn: x\n", 5, "unexpected \"cn:\"");
     }
 
     #[test]
@@ -1368,12 +1115,8 @@ mod tests {
         let binary: Vec<u8> = (0..=255).collect();
         let long_name = format!("a{}", "b".repeat(100));
         let dn = format!("cn={},dc=example,dc=com", "ü".repeat(80));
-        let attrs: [(&str, &[u8]); 4] = [
-            ("description", long.as_bytes()),
-            ("jpegPhoto", &binary),
-            (&long_name, b"v"),
-            ("cn", b"short"),
-        ];
+        let attrs: [(&str, &[u8]); 4] =
+            [("description", long.as_bytes()), ("jpegPhoto", &binary), (&long_name, b"v"), ("cn", b"short")];
         let text = written(&dn, &attrs);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.iter().all(|l| l.len() <= LINE_WIDTH), "{text}");
@@ -1392,53 +1135,27 @@ mod tests {
         assert_eq!(written("cn=a", &[("cn", v.as_bytes())]).lines().count(), 3);
         let v = "y".repeat(LINE_WIDTH - 3);
         let text = written("cn=a", &[("cn", v.as_bytes())]);
-        assert_eq!(
-            text,
-            format!("dn: cn=a\ncn: {}\n y\n\n", &v[..LINE_WIDTH - 4])
-        );
+        assert_eq!(text, format!("dn: cn=a\ncn: {}\n y\n\n", &v[..LINE_WIDTH - 4]));
     }
 
     #[test]
     fn write_record_round_trips_change_records() {
         let records = vec![
-            LdifRecord::Content {
-                line: 3,
-                dn: "cn=a".into(),
-                attrs: vec![attr("cn", b"a"), attr("x", b" y")],
-            },
+            LdifRecord::Content { line: 3, dn: "cn=a".into(), attrs: vec![attr("cn", b"a"), attr("x", b" y")] },
             LdifRecord::Add {
                 line: 7,
                 dn: "cn=b".into(),
                 attrs: vec![attr("control", b"c"), attr("cn;lang-de", "ö".as_bytes())],
             },
-            LdifRecord::Delete {
-                line: 12,
-                dn: "cn=ü".into(),
-            },
+            LdifRecord::Delete { line: 12, dn: "cn=ü".into() },
             LdifRecord::Modify {
                 line: 15,
                 dn: "cn=c".into(),
                 mods: vec![
-                    LdifMod {
-                        op: LdifModOp::Add,
-                        attr: "mail".into(),
-                        values: vec![b"a@x".to_vec(), b":b".to_vec()],
-                    },
-                    LdifMod {
-                        op: LdifModOp::Delete,
-                        attr: "sn".into(),
-                        values: vec![],
-                    },
-                    LdifMod {
-                        op: LdifModOp::Replace,
-                        attr: "2.5.4.3".into(),
-                        values: vec![b"".to_vec()],
-                    },
-                    LdifMod {
-                        op: LdifModOp::Increment,
-                        attr: "n".into(),
-                        values: vec![b"1".to_vec()],
-                    },
+                    LdifMod { op: LdifModOp::Add, attr: "mail".into(), values: vec![b"a@x".to_vec(), b":b".to_vec()] },
+                    LdifMod { op: LdifModOp::Delete, attr: "sn".into(), values: vec![] },
+                    LdifMod { op: LdifModOp::Replace, attr: "2.5.4.3".into(), values: vec![b"".to_vec()] },
+                    LdifMod { op: LdifModOp::Increment, attr: "n".into(), values: vec![b"1".to_vec()] },
                 ],
             },
             LdifRecord::ModDn {
@@ -1455,38 +1172,24 @@ mod tests {
                 delete_old_rdn: false,
                 new_superior: None,
             },
-            LdifRecord::Modify {
-                line: 41,
-                dn: "cn=g".into(),
-                mods: vec![],
-            },
+            LdifRecord::Modify { line: 41, dn: "cn=g".into(), mods: vec![] },
         ];
         let mut out = Vec::new();
         write_version(&mut out).unwrap();
         for r in &records {
             write_record(&mut out, r).unwrap();
         }
-        let back: Vec<LdifRecord> = LdifReader::new(out.as_slice())
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let back: Vec<LdifRecord> = LdifReader::new(out.as_slice()).collect::<Result<_, _>>().unwrap();
         assert_eq!(back, records, "{}", String::from_utf8_lossy(&out));
 
         let mut sink = Vec::new();
         let bad = LdifRecord::Modify {
             line: 1,
             dn: "cn=a".into(),
-            mods: vec![LdifMod {
-                op: LdifModOp::Add,
-                attr: "a b".into(),
-                values: vec![],
-            }],
+            mods: vec![LdifMod { op: LdifModOp::Add, attr: "a b".into(), values: vec![] }],
         };
         assert!(write_record(&mut sink, &bad).is_err());
-        let bad = LdifRecord::Add {
-            line: 1,
-            dn: "cn=a".into(),
-            attrs: vec![],
-        };
+        let bad = LdifRecord::Add { line: 1, dn: "cn=a".into(), attrs: vec![] };
         assert!(write_record(&mut sink, &bad).is_err());
         assert!(sink.is_empty());
     }
@@ -1523,9 +1226,7 @@ mod tests {
 
     fn name_strategy() -> impl Strategy<Value = String> {
         "[a-zA-Z][a-zA-Z0-9-]{0,12}".prop_filter("reserved LDIF keyword", |n| {
-            !["dn", "changetype", "control"]
-                .iter()
-                .any(|k| n.eq_ignore_ascii_case(k))
+            !["dn", "changetype", "control"].iter().any(|k| n.eq_ignore_ascii_case(k))
         })
     }
 

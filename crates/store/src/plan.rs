@@ -21,31 +21,18 @@ pub enum Plan {
 const SMALL_ENOUGH: usize = 16;
 
 /// Plans a filter against the index tree.
-pub fn plan(
-    filter: &Filter,
-    tree: &sled::Tree,
-    cfg: &IndexConfig,
-    schema: &Schema,
-) -> Result<Plan, StoreError> {
+pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig, schema: &Schema) -> Result<Plan, StoreError> {
     Ok(match filter {
         Filter::Undefined => Plan::Ids(Vec::new()),
         // Index keys are normalized with the attribute's own equality rule; an extensible
         // match with another rule cannot use them.
-        Filter::Equality { attr, value, rule }
-            if cfg.equality.contains(attr) && *rule == schema.rule(attr) =>
-        {
+        Filter::Equality { attr, value, rule } if cfg.equality.contains(attr) && *rule == schema.rule(attr) => {
             Plan::Ids(postings::read(tree, &index::eq_prefix(attr, value))?)
         }
         Filter::Present { attr } if attr != "objectclass" && cfg.equality.contains(attr) => {
             Plan::Ids(postings::read(tree, &index::pres_prefix(attr))?)
         }
-        Filter::Substring {
-            attr,
-            initial,
-            any,
-            fin,
-            ..
-        } if cfg.substring.contains(attr) => {
+        Filter::Substring { attr, initial, any, fin, .. } if cfg.substring.contains(attr) => {
             let mut parts: Vec<Vec<u8>> = Vec::new();
             if let Some(i) = initial {
                 parts.push([&[ANCHOR_START][..], i].concat());

@@ -43,8 +43,7 @@ pub fn encode(ids: &[u64]) -> Vec<u8> {
 
 /// Decodes a chunk value.
 pub fn decode(v: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    v.chunks_exact(8)
-        .map(|c| u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+    v.chunks_exact(8).map(|c| u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
 }
 
 /// Reads the whole posting list of `prefix`, sorted.
@@ -84,101 +83,95 @@ fn first(tree: &sled::Tree, prefix: &[u8]) -> Result<Option<Chunk>, StoreError> 
     Ok(None)
 }
 
-/// Writes for a chunk whose (non-empty) ids changed: split in halves when too large,
-/// re-keyed when its first id changed.
-fn rewrite(prefix: &[u8], old_key: Option<Vec<u8>>, ids: Vec<u64>, out: &mut Vec<ChunkWrite>) {
-    let parts: Vec<&[u64]> = if ids.len() > CHUNK {
-        let (a, b) = ids.split_at(ids.len() / 2);
-        vec![a, b]
-    } else {
-        vec![&ids[..]]
+/// Writes for a chunk whose ids changed: removed when empty, split into balanced pieces of
+/// at most [`CHUNK`] ids when too large, re-keyed when its first id changed.
+fn rewrite(prefix: &[u8], old_key: Option<Vec<u8>>, ids: &[u64], out: &mut Vec<ChunkWrite>) {
+    let pieces = ids.len().div_ceil(CHUNK);
+    let parts: Vec<&[u64]> = match pieces {
+        0 => vec![],
+        1 => vec![ids],
+        _ => ids.chunks(ids.len().div_ceil(pieces)).collect(),
     };
     let keys: Vec<Vec<u8>> = parts.iter().map(|p| chunk_key(prefix, p[0])).collect();
     if let Some(k) = old_key {
         if !keys.contains(&k) {
-            out.push(ChunkWrite {
-                key: k,
-                value: None,
-            });
+            out.push(ChunkWrite { key: k, value: None });
         }
     }
     for (key, part) in keys.into_iter().zip(parts) {
-        out.push(ChunkWrite {
-            key,
-            value: Some(encode(part)),
-        });
+        out.push(ChunkWrite { key, value: Some(encode(part)) });
     }
 }
 
-/// The writes that add `id` to the posting list of `prefix`. Callers serialize writers.
-pub fn plan_insert(
+/// The chunk an id belongs to: the one with the greatest start <= id, else the first one
+/// (an id smaller than every chunk joins the first), else none.
+fn owner(tree: &sled::Tree, prefix: &[u8], id: u64) -> Result<Option<Chunk>, StoreError> {
+    match locate(tree, prefix, id)? {
+        Some(c) => Ok(Some(c)),
+        None => first(tree, prefix),
+    }
+}
+
+/// The writes that add `adds` to and remove `removes` from the posting list of `prefix`,
+/// rewriting only the chunks those ids fall in. Callers serialize writers and apply the
+/// writes before planning the same prefix again.
+pub fn plan_changes(
     tree: &sled::Tree,
     prefix: &[u8],
-    id: u64,
+    adds: &[u64],
+    removes: &[u64],
 ) -> Result<Vec<ChunkWrite>, StoreError> {
-    let found = match locate(tree, prefix, id)? {
-        Some(c) => Some(c),
-        None => first(tree, prefix)?,
-    };
-    let mut out = Vec::new();
-    match found {
-        Some((key, mut ids)) => {
-            match ids.binary_search(&id) {
-                Ok(_) => return Ok(out),
-                Err(pos) => ids.insert(pos, id),
+    // Affected chunks by key (None: the prefix has no chunk yet) with their ids.
+    let mut chunks: std::collections::BTreeMap<Option<Vec<u8>>, Vec<u64>> = Default::default();
+    for (&id, add) in removes.iter().map(|i| (i, false)).chain(adds.iter().map(|i| (i, true))) {
+        let key = match owner(tree, prefix, id)? {
+            Some((key, ids)) => {
+                chunks.entry(Some(key.clone())).or_insert(ids);
+                Some(key)
             }
-            rewrite(prefix, Some(key), ids, &mut out);
+            None => None,
+        };
+        let ids = chunks.entry(key).or_default();
+        match (ids.binary_search(&id), add) {
+            (Err(pos), true) => ids.insert(pos, id),
+            (Ok(pos), false) => {
+                ids.remove(pos);
+            }
+            _ => {}
         }
-        None => rewrite(prefix, None, vec![id], &mut out),
+    }
+    let mut out = Vec::new();
+    for (key, ids) in chunks {
+        rewrite(prefix, key, &ids, &mut out);
     }
     Ok(out)
+}
+
+/// The writes that add `id` to the posting list of `prefix`.
+pub fn plan_insert(tree: &sled::Tree, prefix: &[u8], id: u64) -> Result<Vec<ChunkWrite>, StoreError> {
+    plan_changes(tree, prefix, &[id], &[])
 }
 
 /// The writes that remove `id` from the posting list of `prefix`.
-pub fn plan_remove(
-    tree: &sled::Tree,
-    prefix: &[u8],
-    id: u64,
-) -> Result<Vec<ChunkWrite>, StoreError> {
-    let mut out = Vec::new();
-    if let Some((key, mut ids)) = locate(tree, prefix, id)? {
-        if let Ok(pos) = ids.binary_search(&id) {
-            ids.remove(pos);
-            if ids.is_empty() {
-                out.push(ChunkWrite { key, value: None });
-            } else {
-                rewrite(prefix, Some(key), ids, &mut out);
-            }
-        }
-    }
-    Ok(out)
+pub fn plan_remove(tree: &sled::Tree, prefix: &[u8], id: u64) -> Result<Vec<ChunkWrite>, StoreError> {
+    plan_changes(tree, prefix, &[], &[id])
 }
 
 /// Bulk append of sorted ids that are all greater than every id already under `prefix`
 /// (true during import, whose ids only grow). Returns the writes.
-pub fn plan_append(
-    tree: &sled::Tree,
-    prefix: &[u8],
-    ids: &[u64],
-) -> Result<Vec<ChunkWrite>, StoreError> {
+pub fn plan_append(tree: &sled::Tree, prefix: &[u8], ids: &[u64]) -> Result<Vec<ChunkWrite>, StoreError> {
     let mut out = Vec::new();
     let mut rest = ids;
     if let Some((key, mut last)) = last(tree, prefix)? {
         let room = CHUNK.saturating_sub(last.len()).min(rest.len());
         if room > 0 {
             last.extend_from_slice(&rest[..room]);
-            out.push(ChunkWrite {
-                key,
-                value: Some(encode(&last)),
-            });
+            out.push(ChunkWrite { key, value: Some(encode(&last)) });
             rest = &rest[room..];
         }
     }
     for part in rest.chunks(CHUNK) {
-        out.push(ChunkWrite {
-            key: chunk_key(prefix, part[0]),
-            value: Some(encode(part)),
-        });
+        out.push(ChunkWrite { key: chunk_key(prefix, part[0]), value: Some(encode(part)) });
     }
     Ok(out)
 }
@@ -228,6 +221,30 @@ mod tests {
             for kv in tree.scan_prefix(&prefix) {
                 let (_, v) = kv.unwrap();
                 prop_assert!(v.len() / 8 <= CHUNK && !v.is_empty());
+            }
+        }
+
+        #[test]
+        fn batched_changes_behave_like_set_operations(
+            rounds in proptest::collection::vec((proptest::collection::btree_set(0u64..3000, 0..700), proptest::collection::btree_set(0u64..3000, 0..300)), 1..6)
+        ) {
+            let db = sled::Config::new().temporary(true).open().unwrap();
+            let tree = db.open_tree("t").unwrap();
+            let prefix = b"p\x00cn\x00".to_vec();
+            let mut model = BTreeSet::new();
+            for (adds, removes) in rounds {
+                let adds: Vec<u64> = adds.difference(&removes).copied().collect();
+                let removes: Vec<u64> = removes.into_iter().collect();
+                apply(&tree, plan_changes(&tree, &prefix, &adds, &removes).unwrap());
+                for r in &removes { model.remove(r); }
+                model.extend(adds);
+                prop_assert_eq!(read(&tree, &prefix).unwrap(), model.iter().copied().collect::<Vec<_>>());
+            }
+            for kv in tree.scan_prefix(&prefix) {
+                let (k, v) = kv.unwrap();
+                let ids: Vec<u64> = decode(&v).collect();
+                prop_assert!(!ids.is_empty() && ids.len() <= CHUNK);
+                prop_assert_eq!(&k[prefix.len()..], &ids[0].to_be_bytes()[..]);
             }
         }
     }

@@ -60,16 +60,8 @@ pub const META_IMPORT_INCOMPLETE: &str = "import_incomplete";
 
 impl Store {
     /// Opens (or creates) the store in `path`. `cache_bytes` bounds sled's page cache.
-    pub fn open(
-        path: &Path,
-        schema: Arc<Schema>,
-        cfg: IndexConfig,
-        cache_bytes: u64,
-    ) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .open()?;
+    pub fn open(path: &Path, schema: Arc<Schema>, cfg: IndexConfig, cache_bytes: u64) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
         let inner = Inner {
             entries: db.open_tree("entries")?,
             dn2id: db.open_tree("dn2id")?,
@@ -83,9 +75,7 @@ impl Store {
             sync_requested: AtomicU64::new(0),
             sync_done: Mutex::new(0),
         };
-        Ok(Store {
-            inner: Arc::new(inner),
-        })
+        Ok(Store { inner: Arc::new(inner) })
     }
 
     /// The schema the store normalizes with.
@@ -105,18 +95,10 @@ impl Store {
 
     /// Builds an entry from a DN and attributes: normalizes the DN, resolves canonical
     /// attribute names and merges attributes that name the same type.
-    pub fn make_entry(
-        &self,
-        dn: &str,
-        attrs: Vec<(String, Vec<Vec<u8>>)>,
-    ) -> Result<Entry, StoreError> {
+    pub fn make_entry(&self, dn: &str, attrs: Vec<(String, Vec<Vec<u8>>)>) -> Result<Entry, StoreError> {
         let parsed = Dn::parse(dn)?;
-        let mut entry = Entry {
-            dn: parsed.to_string(),
-            ndn: parsed.normalize(self.schema()),
-            parent: 0,
-            attrs: Vec::new(),
-        };
+        let mut entry =
+            Entry { dn: parsed.to_string(), ndn: parsed.normalize(self.schema()), parent: 0, attrs: Vec::new() };
         for (name, values) in attrs {
             let canonical = self.schema().canonical(&name);
             entry.add_values(&name, &canonical, values);
@@ -126,11 +108,7 @@ impl Store {
 
     /// Id of the entry with this normalized DN.
     pub fn id_of(&self, ndn: &str) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .inner
-            .dn2id
-            .get(ndn.as_bytes())?
-            .and_then(|v| decode_id(&v)))
+        Ok(self.inner.dn2id.get(ndn.as_bytes())?.and_then(|v| decode_id(&v)))
     }
 
     /// Loads an entry by id.
@@ -164,14 +142,7 @@ impl Store {
 
     /// Whether the entry has children.
     pub fn has_children(&self, id: u64) -> Result<bool, StoreError> {
-        Ok(self
-            .inner
-            .children
-            .scan_prefix(id.to_be_bytes())
-            .keys()
-            .next()
-            .transpose()?
-            .is_some())
+        Ok(self.inner.children.scan_prefix(id.to_be_bytes()).keys().next().transpose()?.is_some())
     }
 
     /// Ids of the entry's children.
@@ -186,85 +157,165 @@ impl Store {
     }
 
     /// Adds an entry in one transaction. Its parent must exist unless `is_suffix`.
-    /// Not durable until [`Store::flush`] returns.
+    /// Not durable until [`Store::sync`] returns.
     pub fn add(&self, mut entry: Entry, is_suffix: bool) -> Result<u64, StoreError> {
-        let parent_ndn = parent_ndn(&entry.ndn);
-        let _guard = self
-            .inner
-            .write_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _guard = self.write_guard();
         if self.inner.dn2id.contains_key(entry.ndn.as_bytes())? {
             return Err(StoreError::AlreadyExists(entry.dn));
         }
         entry.parent = if is_suffix {
             0
         } else {
-            self.id_of(parent_ndn)?
-                .ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?
+            self.id_of(parent_ndn(&entry.ndn))?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?
         };
         let id = self.inner.db.generate_id()? + 1;
-        let writes = self.index_writes(&entry, id, postings::plan_insert)?;
-        let encoded = entry.encode();
-        let idb = id.to_be_bytes();
-        let child_key = child_key(entry.parent, id);
-        let i = &self.inner;
-        (&i.entries, &i.dn2id, &i.children, &i.index)
-            .transaction(|(te, td, tc, ti)| {
-                te.insert(&idb, encoded.as_slice())?;
-                td.insert(entry.ndn.as_bytes(), &idb)?;
-                if !is_suffix {
-                    tc.insert(&child_key, &[])?;
-                }
-                apply_chunk_writes(ti, &writes)?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(tx_error)?;
+        let mut ws = WriteSet::default();
+        ws.put_entry(self, id, None, Some(&entry));
+        self.commit(ws)?;
         Ok(id)
     }
 
-    /// Deletes a leaf entry in one transaction. Not durable until [`Store::flush`].
-    pub fn delete(&self, ndn: &str) -> Result<(), StoreError> {
-        let _guard = self
-            .inner
-            .write_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let (id, entry) = self
-            .get_by_ndn(ndn)?
-            .ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+    /// Deletes a leaf entry in one transaction and returns it. Not durable until
+    /// [`Store::sync`].
+    pub fn delete(&self, ndn: &str) -> Result<Entry, StoreError> {
+        let _guard = self.write_guard();
+        let (id, entry) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
         if self.has_children(id)? {
             return Err(StoreError::NotLeaf(entry.dn));
         }
-        let writes = self.index_writes(&entry, id, postings::plan_remove)?;
-        let i = &self.inner;
-        let child_key = child_key(entry.parent, id);
-        (&i.entries, &i.dn2id, &i.children, &i.index)
-            .transaction(|(te, td, tc, ti)| {
-                te.remove(&id.to_be_bytes())?;
-                td.remove(ndn.as_bytes())?;
-                tc.remove(&child_key)?;
-                apply_chunk_writes(ti, &writes)?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(tx_error)?;
-        Ok(())
+        let mut ws = WriteSet::default();
+        ws.put_entry(self, id, Some(&entry), None);
+        self.commit(ws)?;
+        Ok(entry)
     }
 
-    /// The posting-list chunk writes that add (or remove) entry `id` to (from) every index
-    /// it belongs to. Runs under the writer lock, so what it reads cannot change before
-    /// the transaction applies it.
-    fn index_writes(
-        &self,
-        entry: &Entry,
-        id: u64,
-        plan: postings::PlanFn,
-    ) -> Result<Vec<ChunkWrite>, StoreError> {
-        let mut writes = Vec::new();
-        for prefix in index::entry_prefixes(entry, &self.inner.cfg, self.schema()) {
-            writes.extend(plan(&self.inner.index, &prefix, id)?);
+    /// Deletes an entry and everything below it in one transaction (the Tree Delete
+    /// control); returns how many entries went.
+    pub fn delete_subtree(&self, ndn: &str) -> Result<usize, StoreError> {
+        let _guard = self.write_guard();
+        let (id, entry) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+        let mut ws = WriteSet::default();
+        let mut stack = vec![(id, entry)];
+        let mut count = 0;
+        while let Some((id, e)) = stack.pop() {
+            for c in self.children(id)? {
+                if let Some(ce) = self.get(c)? {
+                    stack.push((c, ce));
+                }
+            }
+            ws.put_entry(self, id, Some(&e), None);
+            count += 1;
         }
-        Ok(writes)
+        self.commit(ws)?;
+        Ok(count)
+    }
+
+    /// Changes one entry in one transaction: `change` edits a copy of the entry (its DN
+    /// stays); the indexes follow. Returns the entry before and after.
+    pub fn modify<E: From<StoreError>>(
+        &self,
+        ndn: &str,
+        change: impl FnOnce(&mut Entry) -> Result<(), E>,
+    ) -> Result<(Entry, Entry), E> {
+        let _guard = self.write_guard();
+        let (id, old) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+        let mut new = old.clone();
+        change(&mut new)?;
+        new.dn.clone_from(&old.dn);
+        new.ndn.clone_from(&old.ndn);
+        new.parent = old.parent;
+        let mut ws = WriteSet::default();
+        ws.put_entry(self, id, Some(&old), Some(&new));
+        self.commit(ws)?;
+        Ok((old, new))
+    }
+
+    /// Renames and/or moves an entry with its whole subtree in one transaction (Modify
+    /// DN). `new_dn` is the entry's new DN; `change` adjusts its attributes (RDN values).
+    /// Descendants keep their ids and attributes; their DNs follow. Returns the entry
+    /// before and after.
+    pub fn rename<E: From<StoreError>>(
+        &self,
+        ndn: &str,
+        new_dn: &Dn,
+        change: impl FnOnce(&mut Entry) -> Result<(), E>,
+    ) -> Result<(Entry, Entry), E> {
+        let _guard = self.write_guard();
+        let (id, old) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+        let new_ndn = new_dn.normalize(self.schema());
+        if new_ndn != old.ndn && self.inner.dn2id.contains_key(new_ndn.as_bytes()).map_err(StoreError::from)? {
+            return Err(StoreError::AlreadyExists(new_dn.to_string()).into());
+        }
+        let new_parent_ndn = parent_ndn(&new_ndn);
+        let new_parent = if old.parent == 0 {
+            0
+        } else {
+            if new_parent_ndn == old.ndn || new_parent_ndn.ends_with(&format!(",{}", old.ndn)) {
+                return Err(StoreError::Loop(new_dn.to_string()).into());
+            }
+            self.id_of(new_parent_ndn)?.ok_or_else(|| StoreError::NoParent(new_dn.to_string()))?
+        };
+        let mut new = old.clone();
+        change(&mut new)?;
+        new.dn = new_dn.to_string();
+        new.ndn = new_ndn;
+        new.parent = new_parent;
+        let mut ws = WriteSet::default();
+        ws.put_entry(self, id, Some(&old), Some(&new));
+        let depth = Dn::parse(&old.dn).map_err(StoreError::from)?.rdns.len();
+        let mut stack = self.children(id)?;
+        while let Some(cid) = stack.pop() {
+            stack.extend(self.children(cid)?);
+            let Some(child) = self.get(cid)? else { continue };
+            let mut parsed = Dn::parse(&child.dn).map_err(StoreError::from)?;
+            parsed.rdns.truncate(parsed.rdns.len().saturating_sub(depth));
+            parsed.rdns.extend(new_dn.rdns.iter().cloned());
+            let mut moved = child.clone();
+            moved.dn = parsed.to_string();
+            moved.ndn = parsed.normalize(self.schema());
+            ws.put_entry(self, cid, Some(&child), Some(&moved));
+        }
+        self.commit(ws)?;
+        Ok((old, new))
+    }
+
+    fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.write_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies a write set in one sled transaction. Called under the writer lock, so the
+    /// posting-list chunks read to plan the index writes cannot change meanwhile.
+    fn commit(&self, ws: WriteSet) -> Result<(), StoreError> {
+        let mut index_writes = Vec::new();
+        for (prefix, (adds, removes)) in &ws.index {
+            index_writes.extend(postings::plan_changes(&self.inner.index, prefix, adds, removes)?);
+        }
+        let i = &self.inner;
+        (&i.entries, &i.dn2id, &i.children, &i.index)
+            .transaction(|(te, td, tc, ti)| {
+                for (id, value) in &ws.entries {
+                    match value {
+                        Some(v) => te.insert(&id.to_be_bytes(), v.as_slice())?,
+                        None => te.remove(&id.to_be_bytes())?,
+                    };
+                }
+                for (ndn, id) in &ws.dn2id {
+                    match id {
+                        Some(id) => td.insert(ndn.as_slice(), &id.to_be_bytes())?,
+                        None => td.remove(ndn.as_slice())?,
+                    };
+                }
+                for (key, present) in &ws.children {
+                    if *present {
+                        tc.insert(key, &[])?;
+                    } else {
+                        tc.remove(key)?;
+                    }
+                }
+                apply_chunk_writes(ti, &index_writes)?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(tx_error)
     }
 
     /// Makes every change so far durable (fsync).
@@ -281,11 +332,7 @@ impl Store {
     /// (spacejam/sled#1308).
     pub fn sync(&self) -> Result<(), StoreError> {
         let ticket = self.inner.sync_requested.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut done = self
-            .inner
-            .sync_done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut done = self.inner.sync_done.lock().unwrap_or_else(|p| p.into_inner());
         if *done >= ticket {
             return Ok(());
         }
@@ -318,20 +365,12 @@ impl Store {
     }
 
     /// Starts a search below the base entry `(base_id, base)`.
-    pub fn search(
-        &self,
-        base_id: u64,
-        base: &Entry,
-        scope: Scope,
-        filter: Filter,
-    ) -> Result<SearchIter, StoreError> {
+    pub fn search(&self, base_id: u64, base: &Entry, scope: Scope, filter: Filter) -> Result<SearchIter, StoreError> {
         let source = match scope {
             Scope::Base => Source::Ids(vec![base_id].into_iter()),
             _ => match self.plan(&filter)? {
                 Plan::Ids(ids) => Source::Ids(ids.into_iter()),
-                Plan::Scan if scope == Scope::One => {
-                    Source::Ids(self.children(base_id)?.into_iter())
-                }
+                Plan::Scan if scope == Scope::One => Source::Ids(self.children(base_id)?.into_iter()),
                 Plan::Scan if base.parent == 0 => Source::All(Box::new(self.inner.entries.iter())),
                 Plan::Scan => {
                     let mut stack = self.children(base_id)?;
@@ -342,14 +381,7 @@ impl Store {
                 }
             },
         };
-        Ok(SearchIter {
-            store: self.clone(),
-            filter,
-            scope,
-            base_id,
-            base_ndn: base.ndn.clone(),
-            source,
-        })
+        Ok(SearchIter { store: self.clone(), filter, scope, base_id, base_ndn: base.ndn.clone(), source })
     }
 
     /// Iterates over all entries, parents before children (for export).
@@ -363,10 +395,7 @@ impl Store {
             }
         }
         roots.reverse();
-        Ok(Walk {
-            store: self.clone(),
-            stack: roots,
-        })
+        Ok(Walk { store: self.clone(), stack: roots })
     }
 
     /// Checks that the DN, children and attribute indexes agree with the entries;
@@ -392,18 +421,10 @@ impl Store {
             }
         }
         if self.inner.dn2id.len() != count {
-            problems.push(format!(
-                "dn2id has {} keys for {count} entries",
-                self.inner.dn2id.len()
-            ));
+            problems.push(format!("dn2id has {} keys for {count} entries", self.inner.dn2id.len()));
         }
-        let actual_children: Result<std::collections::BTreeSet<Vec<u8>>, _> = self
-            .inner
-            .children
-            .iter()
-            .keys()
-            .map(|k| k.map(|k| k.to_vec()))
-            .collect();
+        let actual_children: Result<std::collections::BTreeSet<Vec<u8>>, _> =
+            self.inner.children.iter().keys().map(|k| k.map(|k| k.to_vec())).collect();
         if actual_children? != expected_children {
             problems.push("children index disagrees with entries".into());
         }
@@ -415,10 +436,7 @@ impl Store {
                 continue;
             };
             let ids: Vec<u64> = postings::decode(&v).collect();
-            if ids.is_empty()
-                || ids[0] != start
-                || !ids.windows(2).all(|w| w[0] < w[1])
-                || ids.len() > postings::CHUNK
+            if ids.is_empty() || ids[0] != start || !ids.windows(2).all(|w| w[0] < w[1]) || ids.len() > postings::CHUNK
             {
                 problems.push(format!("malformed posting chunk {:?}", k.as_ref()));
             }
@@ -445,6 +463,50 @@ impl Store {
             entries: Vec::new(),
             children: Vec::new(),
             postings: Default::default(),
+        }
+    }
+}
+
+/// Everything one write operation changes, applied in one transaction by `Store::commit`.
+#[derive(Default)]
+struct WriteSet {
+    entries: Vec<(u64, Option<Vec<u8>>)>,
+    dn2id: Vec<(Vec<u8>, Option<u64>)>,
+    children: Vec<([u8; 16], bool)>,
+    /// Posting-list changes by index prefix: (ids added, ids removed).
+    index: std::collections::BTreeMap<Vec<u8>, (Vec<u64>, Vec<u64>)>,
+}
+
+impl WriteSet {
+    /// Records entry `id` changing from `old` to `new` (`None`: absent): the entry, its DN
+    /// and parent links, and the difference of its index memberships.
+    fn put_entry(&mut self, store: &Store, id: u64, old: Option<&Entry>, new: Option<&Entry>) {
+        let prefixes = |e: Option<&Entry>| {
+            e.map(|e| index::entry_prefixes(e, &store.inner.cfg, store.schema())).unwrap_or_default()
+        };
+        let (before, after) = (prefixes(old), prefixes(new));
+        for p in before.difference(&after) {
+            self.index.entry(p.clone()).or_default().1.push(id);
+        }
+        for p in after.difference(&before) {
+            self.index.entry(p.clone()).or_default().0.push(id);
+        }
+        self.entries.push((id, new.map(Entry::encode)));
+        if let Some(o) = old {
+            if new.is_none_or(|n| n.ndn != o.ndn) {
+                self.dn2id.push((o.ndn.clone().into_bytes(), None));
+            }
+            if o.parent != 0 && new.is_none_or(|n| n.parent != o.parent) {
+                self.children.push((child_key(o.parent, id), false));
+            }
+        }
+        if let Some(n) = new {
+            if old.is_none_or(|o| o.ndn != n.ndn) {
+                self.dn2id.push((n.ndn.clone().into_bytes(), Some(id)));
+            }
+            if n.parent != 0 && old.is_none_or(|o| o.parent != n.parent) {
+                self.children.push((child_key(n.parent, id), true));
+            }
         }
     }
 }
@@ -542,13 +604,10 @@ impl SearchIter {
             }
             Source::All(it) => {
                 let kv = it.next()?;
-                Some(kv.map_err(StoreError::from).and_then(|(k, v)| {
-                    Ok(Some((
-                        decode_id(&k).unwrap_or_default(),
-                        Entry::decode(&v)?,
-                        true,
-                    )))
-                }))
+                Some(
+                    kv.map_err(StoreError::from)
+                        .and_then(|(k, v)| Ok(Some((decode_id(&k).unwrap_or_default(), Entry::decode(&v)?, true)))),
+                )
             }
             Source::Dfs(stack) => {
                 let id = stack.pop()?;
@@ -661,10 +720,7 @@ impl BulkLoader {
             let p = parent_ndn(&entry.ndn);
             match self.new_ids.get(p) {
                 Some(&id) => id,
-                None => self
-                    .store
-                    .id_of(p)?
-                    .ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?,
+                None => self.store.id_of(p)?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?,
             }
         };
         // Ids only grow, so every posting list is appended to.
@@ -724,21 +780,12 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(
-            dir.path(),
-            Arc::new(Schema::builtin()),
-            IndexConfig::default(),
-            16 << 20,
-        )
-        .unwrap();
+        let s = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 16 << 20).unwrap();
         (dir, s)
     }
 
     fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, Vec<Vec<u8>>)> {
-        pairs
-            .iter()
-            .map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()]))
-            .collect()
+        pairs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect()
     }
 
     #[test]
@@ -750,29 +797,16 @@ mod tests {
     #[test]
     fn add_search_delete() {
         let (_d, s) = store();
-        let root = s
-            .make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")]))
-            .unwrap();
+        let root = s.make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")])).unwrap();
         let root_id = s.add(root, true).unwrap();
-        let e = s
-            .make_entry(
-                "uid=a,dc=x",
-                attrs(&[("objectClass", "account"), ("uid", "a")]),
-            )
-            .unwrap();
+        let e = s.make_entry("uid=a,dc=x", attrs(&[("objectClass", "account"), ("uid", "a")])).unwrap();
         s.add(e.clone(), false).unwrap();
         assert!(matches!(s.add(e, false), Err(StoreError::AlreadyExists(_))));
-        let orphan = s
-            .make_entry("uid=b,ou=none,dc=x", attrs(&[("uid", "b")]))
-            .unwrap();
+        let orphan = s.make_entry("uid=b,ou=none,dc=x", attrs(&[("uid", "b")])).unwrap();
         assert!(matches!(s.add(orphan, false), Err(StoreError::NoParent(_))));
         let base = s.get(root_id).unwrap().unwrap();
         let f = Filter::equality(s.schema(), "uid", b"A", None);
-        let found: Vec<_> = s
-            .search(root_id, &base, Scope::Sub, f)
-            .unwrap()
-            .map(|e| e.unwrap().dn)
-            .collect();
+        let found: Vec<_> = s.search(root_id, &base, Scope::Sub, f).unwrap().map(|e| e.unwrap().dn).collect();
         assert_eq!(found, vec!["uid=a,dc=x"]);
         assert!(matches!(s.delete("dc=x"), Err(StoreError::NotLeaf(_))));
         s.delete("uid=a,dc=x").unwrap();

@@ -22,20 +22,8 @@ struct Person {
 }
 
 fn person() -> impl Strategy<Value = Person> {
-    (
-        value(),
-        proptest::collection::vec(value(), 1..3),
-        proptest::option::of(value()),
-        0u16..20,
-        any::<bool>(),
-    )
-        .prop_map(|(uid, cn, sn, uid_number, posix)| Person {
-            uid,
-            cn,
-            sn,
-            uid_number,
-            posix,
-        })
+    (value(), proptest::collection::vec(value(), 1..3), proptest::option::of(value()), 0u16..20, any::<bool>())
+        .prop_map(|(uid, cn, sn, uid_number, posix)| Person { uid, cn, sn, uid_number, posix })
 }
 
 fn leaf(schema: &'static Schema) -> impl Strategy<Value = Filter> {
@@ -43,12 +31,7 @@ fn leaf(schema: &'static Schema) -> impl Strategy<Value = Filter> {
         value().prop_map(move |v| Filter::equality(schema, "uid", v.as_bytes(), None)),
         value().prop_map(move |v| Filter::equality(schema, "commonName", v.as_bytes(), None)),
         value().prop_map(move |v| Filter::equality(schema, "sn", v.as_bytes(), None)),
-        Just(Filter::equality(
-            schema,
-            "objectClass",
-            b"posixAccount",
-            None
-        )),
+        Just(Filter::equality(schema, "objectClass", b"posixAccount", None)),
         Just(Filter::equality(schema, "noSuchAttribute", b"a", None)),
         (
             proptest::option::of("[ab]{1,3}"),
@@ -57,21 +40,9 @@ fn leaf(schema: &'static Schema) -> impl Strategy<Value = Filter> {
         )
             .prop_map(move |(i, any, f)| {
                 let any: Vec<&[u8]> = any.iter().map(|s| s.as_bytes()).collect();
-                Filter::substring(
-                    schema,
-                    "cn",
-                    i.as_deref().map(str::as_bytes),
-                    &any,
-                    f.as_deref().map(str::as_bytes),
-                )
+                Filter::substring(schema, "cn", i.as_deref().map(str::as_bytes), &any, f.as_deref().map(str::as_bytes))
             }),
-        "[ab]{1,3}".prop_map(move |v| Filter::substring(
-            schema,
-            "uid",
-            None,
-            &[v.as_bytes()],
-            None
-        )),
+        "[ab]{1,3}".prop_map(move |v| Filter::substring(schema, "uid", None, &[v.as_bytes()], None)),
         Just(Filter::present(schema, "sn")),
         Just(Filter::present(schema, "uid")),
         (0u16..20, any::<bool>()).prop_map(move |(n, ge)| Filter::ordering(

@@ -20,10 +20,7 @@ pub struct Selection {
 impl Selection {
     /// Parses the requested attribute list.
     pub fn new(requested: &[String], schema: &Schema) -> Selection {
-        let mut s = Selection {
-            all_user: requested.is_empty(),
-            ..Selection::default()
-        };
+        let mut s = Selection { all_user: requested.is_empty(), ..Selection::default() };
         for r in requested {
             match r.as_str() {
                 "*" => s.all_user = true,
@@ -66,17 +63,10 @@ pub fn project(
     entry
         .attrs
         .iter()
-        .filter(|a| {
-            sel.wants(&a.canonical, schema)
-                && policy.allows(subject, Access::Read, &entry.ndn, &a.canonical)
-        })
+        .filter(|a| sel.wants(&a.canonical, schema) && policy.allows(subject, Access::Read, &entry.ndn, &a.canonical))
         .map(|a| LdapPartialAttribute {
             atype: a.name.clone(),
-            vals: if types_only {
-                Vec::new()
-            } else {
-                a.values.clone()
-            },
+            vals: if types_only { Vec::new() } else { a.values.clone() },
         })
         .collect()
 }

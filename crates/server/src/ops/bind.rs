@@ -4,23 +4,14 @@ use super::{result, store_failure};
 use crate::context::ServerCtx;
 use crate::session::Session;
 use birch_acl::Subject;
-use birch_proto::ldap3_proto::proto::{
-    LdapBindCred, LdapBindRequest, LdapBindResponse, LdapResultCode,
-};
+use birch_proto::ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapBindResponse, LdapResultCode};
 use birch_schema::Dn;
 use std::sync::Arc;
 
 /// Handles a bind request. A bind first resets the connection to anonymous.
-pub async fn handle(
-    ctx: &Arc<ServerCtx>,
-    session: &Session,
-    req: LdapBindRequest,
-) -> LdapBindResponse {
+pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> LdapBindResponse {
     let res = bind(ctx, session, req).await;
-    LdapBindResponse {
-        res,
-        saslcreds: None,
-    }
+    LdapBindResponse { res, saslcreds: None }
 }
 
 async fn bind(
@@ -30,20 +21,12 @@ async fn bind(
 ) -> birch_proto::ldap3_proto::proto::LdapResult {
     session.set_identity(Subject::Anonymous, String::new());
     if req.version != 3 {
-        return result(
-            LdapResultCode::ProtocolError,
-            "",
-            "requested protocol version not allowed",
-        );
+        return result(LdapResultCode::ProtocolError, "", "requested protocol version not allowed");
     }
     let password = match req.cred {
         LdapBindCred::Simple(p) => p,
         LdapBindCred::SASL(_) | LdapBindCred::Unsupported => {
-            return result(
-                LdapResultCode::AuthMethodNotSupported,
-                "",
-                "SASL bind is not supported",
-            );
+            return result(LdapResultCode::AuthMethodNotSupported, "", "SASL bind is not supported");
         }
     };
     let peer = session.peer;
@@ -57,11 +40,7 @@ async fn bind(
         return result(LdapResultCode::InvalidCredentials, "", "");
     }
     if password.is_empty() {
-        return result(
-            LdapResultCode::UnwillingToPerform,
-            "",
-            "unauthenticated bind (DN with no password) disallowed",
-        );
+        return result(LdapResultCode::UnwillingToPerform, "", "unauthenticated bind (DN with no password) disallowed");
     }
     let Ok(dn) = Dn::parse(&req.dn) else {
         return result(LdapResultCode::InvalidDNSyntax, "", "invalid DN");

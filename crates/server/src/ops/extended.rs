@@ -11,18 +11,10 @@ use std::sync::Arc;
 pub const SUPPORTED_EXTENSIONS: &[&str] = &[oids::WHOAMI];
 
 /// Handles an extended request.
-pub async fn handle(
-    _ctx: &Arc<ServerCtx>,
-    session: &Session,
-    req: LdapExtendedRequest,
-) -> LdapExtendedResponse {
+pub async fn handle(_ctx: &Arc<ServerCtx>, session: &Session, req: LdapExtendedRequest) -> LdapExtendedResponse {
     if req.name == oids::WHOAMI {
         let dn = session.bound_dn();
-        let authzid = if dn.is_empty() {
-            String::new()
-        } else {
-            format!("dn:{dn}")
-        };
+        let authzid = if dn.is_empty() { String::new() } else { format!("dn:{dn}") };
         return LdapExtendedResponse {
             res: result(LdapResultCode::Success, "", ""),
             name: None,
@@ -30,11 +22,7 @@ pub async fn handle(
         };
     }
     LdapExtendedResponse {
-        res: result(
-            LdapResultCode::ProtocolError,
-            "",
-            &format!("{}: extended operation not supported", req.name),
-        ),
+        res: result(LdapResultCode::ProtocolError, "", &format!("{}: extended operation not supported", req.name)),
         name: None,
         value: None,
     }

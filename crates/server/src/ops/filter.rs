@@ -11,9 +11,7 @@ pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool)
     let attr_of = |a: &str| schema.attr(a).map(|t| t.canonical.as_str());
     let hidden = |a: &str| attr_of(a).is_some_and(|c| !readable(c));
     match f {
-        LdapFilter::And(fs) => {
-            Filter::And(fs.iter().map(|f| convert(f, schema, readable)).collect())
-        }
+        LdapFilter::And(fs) => Filter::And(fs.iter().map(|f| convert(f, schema, readable)).collect()),
         LdapFilter::Or(fs) => Filter::Or(fs.iter().map(|f| convert(f, schema, readable)).collect()),
         LdapFilter::Not(f) => Filter::Not(Box::new(convert(f, schema, readable))),
         LdapFilter::Equality(a, _)
@@ -27,9 +25,7 @@ pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool)
             Filter::Undefined
         }
         LdapFilter::Extensible(m) if m.type_.as_deref().is_some_and(hidden) => Filter::Undefined,
-        LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) => {
-            Filter::equality(schema, a, v.as_bytes(), None)
-        }
+        LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) => Filter::equality(schema, a, v.as_bytes(), None),
         LdapFilter::Substring(a, s) => {
             let any: Vec<&[u8]> = s.any.iter().map(|v| v.as_bytes()).collect();
             Filter::substring(
@@ -79,32 +75,19 @@ mod tests {
         let f = parse_ldap_filter_str("(cn:1.2.3.4:=x)").unwrap();
         assert_eq!(convert(&f, &s, &all), Filter::Undefined);
         let f = parse_ldap_filter_str("(cn:caseExactMatch:=Alice)").unwrap();
-        assert!(matches!(
-            convert(&f, &s, &all),
-            Filter::Equality {
-                rule: MatchingRule::CaseExact,
-                ..
-            }
-        ));
+        assert!(matches!(convert(&f, &s, &all), Filter::Equality { rule: MatchingRule::CaseExact, .. }));
     }
 
     #[test]
     fn unreadable_attributes_become_undefined() {
         let s = Schema::builtin();
         let no_pw = |a: &str| a != "userpassword";
-        for text in [
-            "(userPassword=*)",
-            "(userpassword=x*)",
-            "(userPassword>=a)",
-            "(userPassword:octetStringMatch:=x)",
-        ] {
+        for text in ["(userPassword=*)", "(userpassword=x*)", "(userPassword>=a)", "(userPassword:octetStringMatch:=x)"]
+        {
             let f = parse_ldap_filter_str(text).unwrap();
             assert_eq!(convert(&f, &s, &no_pw), Filter::Undefined, "{text}");
         }
         let f = parse_ldap_filter_str("(!(userPassword=*))").unwrap();
-        assert_eq!(
-            convert(&f, &s, &no_pw),
-            Filter::Not(Box::new(Filter::Undefined))
-        );
+        assert_eq!(convert(&f, &s, &no_pw), Filter::Not(Box::new(Filter::Undefined)));
     }
 }

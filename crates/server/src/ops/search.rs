@@ -7,8 +7,7 @@ use crate::context::ServerCtx;
 use crate::session::{Responder, Session};
 use birch_acl::{Access, Subject};
 use birch_proto::ldap3_proto::proto::{
-    LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchResultEntry,
-    LdapSearchScope,
+    LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchResultEntry, LdapSearchScope,
 };
 use birch_schema::Dn;
 use birch_store::{Scope, Tri};
@@ -33,13 +32,7 @@ pub async fn handle(
     let done = run(ctx, session, msgid, req, tx, cancel).await;
     if let Some(res) = done {
         if !cancel.is_cancelled() {
-            let _ = tx
-                .send(LdapMsg {
-                    msgid,
-                    op: LdapOp::SearchResultDone(res),
-                    ctrl: vec![],
-                })
-                .await;
+            let _ = tx.send(LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl: vec![] }).await;
         }
     }
 }
@@ -64,25 +57,9 @@ async fn run(
         }
         let dse = rootdse::entry(ctx);
         if filter.eval(&dse, schema) == Tri::True {
-            let attributes = attrs::project(
-                &dse,
-                &sel,
-                schema,
-                &ctx.policy,
-                &Subject::Root,
-                req.typesonly,
-            );
-            let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry {
-                dn: String::new(),
-                attributes,
-            });
-            tx.send(LdapMsg {
-                msgid,
-                op: msg,
-                ctrl: vec![],
-            })
-            .await
-            .ok()?;
+            let attributes = attrs::project(&dse, &sel, schema, &ctx.policy, &Subject::Root, req.typesonly);
+            let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: String::new(), attributes });
+            tx.send(LdapMsg { msgid, op: msg, ctrl: vec![] }).await.ok()?;
         }
         return Some(result(LdapResultCode::Success, "", ""));
     }
@@ -109,8 +86,7 @@ async fn run(
     let size_limit = effective_limit(req.sizelimit, ctx.config.size_limit, is_root);
     let time_limit = effective_limit(req.timelimit, ctx.config.time_limit as usize, is_root);
     let deadline = time_limit.map(|s| Instant::now() + Duration::from_secs(s as u64));
-    let wants_computed =
-        sel.all_operational || sel.names.iter().any(|n| COMPUTED.contains(&n.as_str()));
+    let wants_computed = sel.all_operational || sel.names.iter().any(|n| COMPUTED.contains(&n.as_str()));
 
     let mut iter = match ctx.store.search(base_id, &base, scope, filter) {
         Ok(it) => it,
@@ -139,22 +115,12 @@ async fn run(
         if size_limit.is_some_and(|l| sent >= l) {
             return Some(result(LdapResultCode::SizeLimitExceeded, "", ""));
         }
-        let mut attributes =
-            attrs::project(&entry, &sel, schema, &ctx.policy, &subject, req.typesonly);
+        let mut attributes = attrs::project(&entry, &sel, schema, &ctx.policy, &subject, req.typesonly);
         if wants_computed {
             add_computed(ctx, &entry, &sel, req.typesonly, &mut attributes);
         }
-        let op = LdapOp::SearchResultEntry(LdapSearchResultEntry {
-            dn: entry.dn,
-            attributes,
-        });
-        tx.send(LdapMsg {
-            msgid,
-            op,
-            ctrl: vec![],
-        })
-        .await
-        .ok()?;
+        let op = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: entry.dn, attributes });
+        tx.send(LdapMsg { msgid, op, ctrl: vec![] }).await.ok()?;
         sent += 1;
     }
     if cancel.is_cancelled() {
@@ -180,20 +146,12 @@ fn add_computed(
         if sel.all_operational || sel.names.contains(canonical) {
             out.push(birch_proto::ldap3_proto::proto::LdapPartialAttribute {
                 atype: name.to_string(),
-                vals: if types_only {
-                    vec![]
-                } else {
-                    vec![value.into_bytes()]
-                },
+                vals: if types_only { vec![] } else { vec![value.into_bytes()] },
             });
         }
     };
     push("entryDN", "entrydn", entry.dn.clone());
-    push(
-        "subschemaSubentry",
-        "subschemasubentry",
-        "cn=Subschema".to_string(),
-    );
+    push("subschemaSubentry", "subschemasubentry", "cn=Subschema".to_string());
     if sel.all_operational || sel.names.contains("hassubordinates") {
         let has = ctx
             .store
@@ -202,11 +160,7 @@ fn add_computed(
             .flatten()
             .map(|id| ctx.store.has_children(id).unwrap_or(false))
             .unwrap_or(false);
-        push(
-            "hasSubordinates",
-            "hassubordinates",
-            if has { "TRUE" } else { "FALSE" }.to_string(),
-        );
+        push("hasSubordinates", "hassubordinates", if has { "TRUE" } else { "FALSE" }.to_string());
     }
 }
 

@@ -11,23 +11,30 @@ use std::sync::Arc;
 
 /// Parses the target DN of a write and checks that the subject may write it: the DN and
 /// its normalized form, or the result to answer.
-fn writable_target(
-    ctx: &ServerCtx,
-    session: &Session,
-    dn: &str,
-) -> Result<(Dn, String), LdapResult> {
+pub(crate) fn writable_target(ctx: &ServerCtx, session: &Session, dn: &str) -> Result<(Dn, String), LdapResult> {
     let Ok(dn) = Dn::parse(dn) else {
         return Err(result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"));
     };
     let ndn = dn.normalize(&ctx.schema);
     if !ctx.policy.may_write_entry(&session.subject(), &ndn) {
-        return Err(result(
-            LdapResultCode::InsufficentAccessRights,
-            "",
-            "no write access",
-        ));
+        return Err(result(LdapResultCode::InsufficentAccessRights, "", "no write access"));
     }
     Ok((dn, ndn))
+}
+
+/// Why a write failed: an LDAP result to answer, or a store error.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Answer with this code and message.
+    Ldap(LdapResultCode, String),
+    /// The store failed (or reported a missing or existing entry).
+    Store(StoreError),
+}
+
+impl From<StoreError> for WriteError {
+    fn from(e: StoreError) -> Self {
+        WriteError::Store(e)
+    }
 }
 
 /// Handles an Add: acknowledged only once the entry is durable.
@@ -37,20 +44,12 @@ pub async fn add(ctx: &Arc<ServerCtx>, session: &Session, req: LdapAddRequest) -
         Err(r) => return r,
     };
     if !(ndn == ctx.suffix_ndn || ndn.ends_with(&format!(",{}", ctx.suffix_ndn))) {
-        return result(
-            LdapResultCode::NoSuchObject,
-            "",
-            "the entry is outside the naming context",
-        );
+        return result(LdapResultCode::NoSuchObject, "", "the entry is outside the naming context");
     }
     let mut attrs = Vec::with_capacity(req.attributes.len());
     for a in req.attributes {
         if a.vals.is_empty() {
-            return result(
-                LdapResultCode::ProtocolError,
-                "",
-                &format!("{}: no values", a.atype),
-            );
+            return result(LdapResultCode::ProtocolError, "", &format!("{}: no values", a.atype));
         }
         let mut vals = a.vals;
         if ctx.schema.canonical(&a.atype) == "userpassword" {
@@ -67,24 +66,14 @@ pub async fn add(ctx: &Arc<ServerCtx>, session: &Session, req: LdapAddRequest) -
     };
     let is_suffix = ndn == ctx.suffix_ndn;
     let store = ctx.store.clone();
-    let added = tokio::task::spawn_blocking(move || {
-        store
-            .add(entry, is_suffix)
-            .and_then(|id| store.sync().map(|()| id))
-    })
-    .await;
+    let added =
+        tokio::task::spawn_blocking(move || store.add(entry, is_suffix).and_then(|id| store.sync().map(|()| id))).await;
     match added {
         Ok(Ok(_)) => {}
-        Ok(Err(StoreError::AlreadyExists(_))) => {
-            return result(LdapResultCode::EntryAlreadyExists, "", "")
-        }
+        Ok(Err(StoreError::AlreadyExists(_))) => return result(LdapResultCode::EntryAlreadyExists, "", ""),
         Ok(Err(StoreError::NoParent(_))) => {
             let matched = ctx.store.matched_dn(&dn).unwrap_or_default();
-            return result(
-                LdapResultCode::NoSuchObject,
-                &matched,
-                "parent does not exist",
-            );
+            return result(LdapResultCode::NoSuchObject, &matched, "parent does not exist");
         }
         Ok(Err(e)) => return store_failure(&e),
         Err(_) => return result(LdapResultCode::OperationsError, "", "internal error"),
@@ -95,10 +84,7 @@ pub async fn add(ctx: &Arc<ServerCtx>, session: &Session, req: LdapAddRequest) -
 
 /// Hashes cleartext password values with argon2id on the hashing pool; hashed values
 /// (`{SCHEME}...`) are kept as they are.
-async fn hash_cleartext(
-    ctx: &Arc<ServerCtx>,
-    vals: Vec<Vec<u8>>,
-) -> Result<Vec<Vec<u8>>, LdapResult> {
+pub(crate) async fn hash_cleartext(ctx: &Arc<ServerCtx>, vals: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, LdapResult> {
     let Ok(_permit) = ctx.hash_permits.acquire().await else {
         return Err(result(LdapResultCode::Busy, "", "shutting down"));
     };
@@ -117,24 +103,23 @@ async fn hash_cleartext(
     .await;
     match hashed {
         Ok(Ok(v)) => Ok(v),
-        _ => Err(result(
-            LdapResultCode::OperationsError,
-            "",
-            "password hashing failed",
-        )),
+        _ => Err(result(LdapResultCode::OperationsError, "", "password hashing failed")),
     }
 }
 
 /// Handles a Delete of a leaf entry: acknowledged only once durable.
-pub async fn delete(ctx: &Arc<ServerCtx>, session: &Session, dn_str: &str) -> LdapResult {
+pub async fn delete(ctx: &Arc<ServerCtx>, session: &Session, dn_str: &str, tree: bool) -> LdapResult {
     let (dn, ndn) = match writable_target(ctx, session, dn_str) {
         Ok(t) => t,
         Err(r) => return r,
     };
     let store = ctx.store.clone();
     let target = ndn.clone();
-    match tokio::task::spawn_blocking(move || store.delete(&target).and_then(|()| store.sync()))
-        .await
+    match tokio::task::spawn_blocking(move || {
+        if tree { store.delete_subtree(&target).map(|_| ()) } else { store.delete(&target).map(|_| ()) }
+            .and_then(|()| store.sync())
+    })
+    .await
     {
         Ok(Ok(())) => {}
         Ok(Err(StoreError::NoSuchEntry(_))) => {
@@ -142,11 +127,7 @@ pub async fn delete(ctx: &Arc<ServerCtx>, session: &Session, dn_str: &str) -> Ld
             return result(LdapResultCode::NoSuchObject, &matched, "");
         }
         Ok(Err(StoreError::NotLeaf(_))) => {
-            return result(
-                LdapResultCode::NotAllowedOnNonLeaf,
-                "",
-                "subordinate objects must be deleted first",
-            )
+            return result(LdapResultCode::NotAllowedOnNonLeaf, "", "subordinate objects must be deleted first")
         }
         Ok(Err(e)) => return store_failure(&e),
         Err(_) => return result(LdapResultCode::OperationsError, "", "internal error"),

@@ -1,0 +1,37 @@
+//! Compare (RFC 4511 section 4.10): compareTrue (6) / compareFalse (5) by the attribute's
+//! equality rule.
+
+use super::{result, store_failure};
+use crate::context::ServerCtx;
+use crate::session::Session;
+use birch_acl::Access;
+use birch_proto::ldap3_proto::proto::{LdapCompareRequest, LdapResult, LdapResultCode};
+use birch_schema::Dn;
+use std::sync::Arc;
+
+/// Handles a Compare.
+pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapCompareRequest) -> LdapResult {
+    let Ok(dn) = Dn::parse(&req.dn) else {
+        return result(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
+    };
+    let Some(t) = ctx.schema.attr(&req.atype) else {
+        return result(LdapResultCode::UndefinedAttributeType, "", &format!("{}: attribute type undefined", req.atype));
+    };
+    let ndn = dn.normalize(&ctx.schema);
+    let entry = match ctx.store.get_by_ndn(&ndn) {
+        Ok(Some((_, e))) => e,
+        Ok(None) => return result(LdapResultCode::NoSuchObject, &ctx.store.matched_dn(&dn).unwrap_or_default(), ""),
+        Err(e) => return store_failure(&e),
+    };
+    if !ctx.policy.allows(&session.subject(), Access::Read, &ndn, &t.canonical) {
+        return result(LdapResultCode::InsufficentAccessRights, "", "");
+    }
+    let Some(attr) = entry.get(&t.canonical) else {
+        return result(LdapResultCode::NoSuchAttribute, "", "");
+    };
+    let Some(want) = ctx.schema.normalize_value(t.rule, &req.val) else {
+        return result(LdapResultCode::CompareFalse, "", "");
+    };
+    let equal = attr.values.iter().any(|v| ctx.schema.normalize_value(t.rule, v).is_some_and(|n| n == want));
+    result(if equal { LdapResultCode::CompareTrue } else { LdapResultCode::CompareFalse }, "", "")
+}

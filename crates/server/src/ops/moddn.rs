@@ -1,0 +1,105 @@
+//! Modify DN (RFC 4511 section 4.9): rename, and move with newSuperior; a whole subtree
+//! moves in one transaction.
+
+use super::modify::check_rdn_and_classes;
+use super::write::{writable_target, WriteError};
+use super::{result, store_failure};
+use crate::context::ServerCtx;
+use crate::session::Session;
+use birch_proto::ldap3_proto::proto::{LdapModifyDNRequest, LdapResult, LdapResultCode};
+use birch_schema::Dn;
+use birch_store::StoreError;
+use std::sync::Arc;
+
+/// Handles a Modify DN.
+pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapModifyDNRequest) -> LdapResult {
+    let (dn, ndn) = match writable_target(ctx, session, &req.dn) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let new_rdn = match Dn::parse(&req.newrdn) {
+        Ok(d) if d.rdns.len() == 1 => d.rdns[0].clone(),
+        _ => return result(LdapResultCode::InvalidDNSyntax, "", "invalid new RDN"),
+    };
+    if ndn == ctx.suffix_ndn {
+        return result(LdapResultCode::UnwillingToPerform, "", "cannot rename the suffix entry");
+    }
+    let parent = match &req.new_superior {
+        Some(s) => match Dn::parse(s) {
+            Ok(p) => p,
+            Err(_) => return result(LdapResultCode::InvalidDNSyntax, "", "invalid new superior"),
+        },
+        None => dn.parent(),
+    };
+    let parent_ndn = parent.normalize(&ctx.schema);
+    if !(parent_ndn == ctx.suffix_ndn || parent_ndn.ends_with(&format!(",{}", ctx.suffix_ndn))) {
+        return result(LdapResultCode::NoSuchObject, "", "new superior is outside the naming context");
+    }
+    if !ctx.policy.may_write_entry(&session.subject(), &parent_ndn) {
+        return result(LdapResultCode::InsufficentAccessRights, "", "no write access to the new superior");
+    }
+    let mut new_dn = parent.clone();
+    new_dn.rdns.insert(0, new_rdn.clone());
+    let old_rdn = dn.rdns[0].clone();
+    let delete_old = req.deleteoldrdn;
+    let (store, schema, target, moved_to) = (ctx.store.clone(), ctx.schema.clone(), ndn.clone(), new_dn.clone());
+    let outcome = tokio::task::spawn_blocking(move || {
+        store.rename(&target, &moved_to, |e| {
+            let value_eq = |attr: &str, a: &[u8], b: &[u8]| {
+                let rule = schema.rule(attr);
+                schema.normalize_value(rule, a).unwrap_or_else(|| a.to_vec())
+                    == schema.normalize_value(rule, b).unwrap_or_else(|| b.to_vec())
+            };
+            if delete_old {
+                for ava in &old_rdn.avas {
+                    let canonical = schema.canonical(&ava.attr);
+                    let kept_by_new = new_rdn.avas.iter().any(|n| {
+                        schema.canonical(&n.attr) == canonical
+                            && value_eq(&canonical, n.value.as_bytes(), ava.value.as_bytes())
+                    });
+                    if kept_by_new {
+                        continue;
+                    }
+                    if let Some(a) = e.get_mut(&canonical) {
+                        a.values.retain(|v| !value_eq(&canonical, v, ava.value.as_bytes()));
+                    }
+                }
+                e.attrs.retain(|a| !a.values.is_empty());
+            }
+            for ava in &new_rdn.avas {
+                let canonical = schema.canonical(&ava.attr);
+                let present = e
+                    .get(&canonical)
+                    .is_some_and(|a| a.values.iter().any(|v| value_eq(&canonical, v, ava.value.as_bytes())));
+                if !present {
+                    e.add_values(&ava.attr, &canonical, [ava.value.clone().into_bytes()]);
+                }
+            }
+            let mut renamed = e.clone();
+            renamed.dn = moved_to.to_string();
+            check_rdn_and_classes(&renamed, &schema)
+        })?;
+        store.sync().map_err(WriteError::from)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => {
+            tracing::info!(target: "birch::audit", event = "modrdn", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn, new_dn = %new_dn);
+            result(LdapResultCode::Success, "", "")
+        }
+        Ok(Err(WriteError::Ldap(code, text))) => result(code, "", &text),
+        Ok(Err(WriteError::Store(StoreError::NoSuchEntry(_)))) => {
+            result(LdapResultCode::NoSuchObject, &ctx.store.matched_dn(&dn).unwrap_or_default(), "")
+        }
+        Ok(Err(WriteError::Store(StoreError::AlreadyExists(_)))) => result(LdapResultCode::EntryAlreadyExists, "", ""),
+        Ok(Err(WriteError::Store(StoreError::NoParent(_)))) => {
+            let matched = ctx.store.matched_dn(&new_dn).unwrap_or_default();
+            result(LdapResultCode::NoSuchObject, &matched, "new superior does not exist")
+        }
+        Ok(Err(WriteError::Store(StoreError::Loop(_)))) => {
+            result(LdapResultCode::UnwillingToPerform, "", "cannot move an entry below itself")
+        }
+        Ok(Err(WriteError::Store(e))) => store_failure(&e),
+        Err(_) => result(LdapResultCode::OperationsError, "", "internal error"),
+    }
+}

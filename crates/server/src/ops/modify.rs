@@ -1,0 +1,215 @@
+//! Modify (RFC 4511 section 4.6, RFC 4525 increment): all changes of one request are applied
+//! to a copy of the entry and committed in one transaction, or none is.
+
+use super::write::{hash_cleartext, writable_target, WriteError};
+use super::{result, store_failure};
+use crate::context::ServerCtx;
+use crate::session::Session;
+use birch_proto::ldap3_proto::proto::{LdapModify, LdapModifyRequest, LdapModifyType, LdapResult, LdapResultCode};
+use birch_schema::{MatchingRule, Schema};
+use birch_store::{Entry, StoreError};
+use std::sync::Arc;
+
+/// Handles a Modify; `permissive` is the Permissive Modify control (adding a present value or
+/// deleting an absent one is then not an error).
+pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapModifyRequest, permissive: bool) -> LdapResult {
+    let (dn, ndn) = match writable_target(ctx, session, &req.dn) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let mut changes = req.changes;
+    for c in &mut changes {
+        let is_password = ctx.schema.canonical(&c.modification.atype) == "userpassword";
+        if is_password && matches!(c.operation, LdapModifyType::Add | LdapModifyType::Replace) {
+            match hash_cleartext(ctx, std::mem::take(&mut c.modification.vals)).await {
+                Ok(v) => c.modification.vals = v,
+                Err(r) => return r,
+            }
+        }
+    }
+    let store = ctx.store.clone();
+    let schema = ctx.schema.clone();
+    let target = ndn.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        store.modify(&target, |e| apply_changes(e, &changes, &schema, permissive))?;
+        store.sync().map_err(WriteError::from)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => {
+            tracing::info!(target: "birch::audit", event = "modify", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn);
+            result(LdapResultCode::Success, "", "")
+        }
+        Ok(Err(WriteError::Ldap(code, text))) => result(code, "", &text),
+        Ok(Err(WriteError::Store(StoreError::NoSuchEntry(_)))) => {
+            result(LdapResultCode::NoSuchObject, &ctx.store.matched_dn(&dn).unwrap_or_default(), "")
+        }
+        Ok(Err(WriteError::Store(e))) => store_failure(&e),
+        Err(_) => result(LdapResultCode::OperationsError, "", "internal error"),
+    }
+}
+
+fn fail(code: LdapResultCode, text: String) -> WriteError {
+    WriteError::Ldap(code, text)
+}
+
+/// Normalized form of a value for equality under `rule` (raw bytes when invalid).
+fn norm(schema: &Schema, rule: MatchingRule, v: &[u8]) -> Vec<u8> {
+    schema.normalize_value(rule, v).unwrap_or_else(|| v.to_vec())
+}
+
+/// Applies the changes of one Modify request to an entry, with OpenLDAP's result codes.
+pub fn apply_changes(
+    e: &mut Entry,
+    changes: &[LdapModify],
+    schema: &Schema,
+    permissive: bool,
+) -> Result<(), WriteError> {
+    for c in changes {
+        let name = &c.modification.atype;
+        let Some(t) = schema.attr(name) else {
+            return Err(fail(LdapResultCode::UndefinedAttributeType, format!("{name}: attribute type undefined")));
+        };
+        let (canonical, rule) = (t.canonical.clone(), t.rule);
+        if t.no_user_modification {
+            return Err(fail(LdapResultCode::ConstraintViolation, format!("{name}: no user modification allowed")));
+        }
+        let vals = &c.modification.vals;
+        let present: Vec<Vec<u8>> =
+            e.get(&canonical).map(|a| a.values.iter().map(|v| norm(schema, rule, v)).collect()).unwrap_or_default();
+        match c.operation {
+            LdapModifyType::Add => {
+                if vals.is_empty() {
+                    return Err(fail(LdapResultCode::ProtocolError, format!("modify/add: {name}: no values given")));
+                }
+                let mut seen = present.clone();
+                let mut new = Vec::new();
+                for (i, v) in vals.iter().enumerate() {
+                    let n = norm(schema, rule, v);
+                    if seen.contains(&n) {
+                        if permissive {
+                            continue;
+                        }
+                        return Err(fail(
+                            LdapResultCode::AttributeOrValueExists,
+                            format!("modify/add: {name}: value #{i} already exists"),
+                        ));
+                    }
+                    seen.push(n);
+                    new.push(v.clone());
+                }
+                e.add_values(name, &canonical, new);
+            }
+            LdapModifyType::Delete => {
+                if present.is_empty() {
+                    if permissive {
+                        continue;
+                    }
+                    return Err(fail(
+                        LdapResultCode::NoSuchAttribute,
+                        format!("modify/delete: {name}: no such attribute"),
+                    ));
+                }
+                if vals.is_empty() {
+                    e.attrs.retain(|a| a.canonical != canonical);
+                    continue;
+                }
+                let gone: Vec<Vec<u8>> = vals.iter().map(|v| norm(schema, rule, v)).collect();
+                if let Some((i, _)) = gone.iter().enumerate().find(|(_, g)| !present.contains(g)) {
+                    if !permissive {
+                        return Err(fail(
+                            LdapResultCode::NoSuchAttribute,
+                            format!("modify/delete: {name}: value #{i} not found"),
+                        ));
+                    }
+                }
+                if let Some(a) = e.get_mut(&canonical) {
+                    a.values.retain(|v| !gone.contains(&norm(schema, rule, v)));
+                }
+            }
+            LdapModifyType::Replace => {
+                e.attrs.retain(|a| a.canonical != canonical);
+                let mut seen = Vec::new();
+                let mut new = Vec::new();
+                for (i, v) in vals.iter().enumerate() {
+                    let n = norm(schema, rule, v);
+                    if seen.contains(&n) {
+                        return Err(fail(
+                            LdapResultCode::AttributeOrValueExists,
+                            format!("modify/replace: {name}: value #{i} provided more than once"),
+                        ));
+                    }
+                    seen.push(n);
+                    new.push(v.clone());
+                }
+                if !new.is_empty() {
+                    e.add_values(name, &canonical, new);
+                }
+            }
+            LdapModifyType::Increment => increment(e, name, &canonical, rule, vals)?,
+        }
+        e.attrs.retain(|a| !a.values.is_empty());
+    }
+    check_rdn_and_classes(e, schema)
+}
+
+/// RFC 4525: adds the (single, integer) value to every value of an integer attribute.
+fn increment(
+    e: &mut Entry,
+    name: &str,
+    canonical: &str,
+    rule: MatchingRule,
+    vals: &[Vec<u8>],
+) -> Result<(), WriteError> {
+    if rule != MatchingRule::Integer {
+        return Err(fail(
+            LdapResultCode::ConstraintViolation,
+            format!("modify/increment: {name}: no integer ordering"),
+        ));
+    }
+    let delta = match vals {
+        [v] => std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<i128>().ok()),
+        _ => None,
+    };
+    let Some(delta) = delta else {
+        return Err(fail(LdapResultCode::InvalidAttributeSyntax, format!("modify/increment: {name}: invalid syntax")));
+    };
+    let Some(a) = e.get_mut(canonical) else {
+        return Err(fail(LdapResultCode::NoSuchAttribute, format!("modify/increment: {name}: no such attribute")));
+    };
+    for v in &mut a.values {
+        let cur = std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<i128>().ok());
+        let Some(next) = cur.and_then(|c| c.checked_add(delta)) else {
+            return Err(fail(
+                LdapResultCode::ConstraintViolation,
+                format!("modify/increment: {name}: value out of range"),
+            ));
+        };
+        *v = next.to_string().into_bytes();
+    }
+    Ok(())
+}
+
+/// The values of the entry's RDN must stay in the entry (64 namingViolation, as slapd
+/// answers) and it must keep an object class (65 objectClassViolation).
+pub fn check_rdn_and_classes(e: &Entry, schema: &Schema) -> Result<(), WriteError> {
+    if e.get("objectclass").is_none() {
+        return Err(fail(LdapResultCode::ObjectClassViolation, "no objectClass attribute".into()));
+    }
+    let dn = birch_schema::Dn::parse(&e.dn).map_err(|e| WriteError::Store(e.into()))?;
+    if let Some(rdn) = dn.rdns.first() {
+        for ava in &rdn.avas {
+            let canonical = schema.canonical(&ava.attr);
+            let rule = schema.rule(&canonical);
+            let want = norm(schema, rule, ava.value.as_bytes());
+            let has = e.get(&canonical).is_some_and(|a| a.values.iter().any(|v| norm(schema, rule, v) == want));
+            if !has {
+                return Err(fail(
+                    LdapResultCode::NamingViolation,
+                    format!("value of naming attribute '{}' is not present in entry", ava.attr),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
