@@ -44,6 +44,9 @@ pub struct IndexSection {
     pub equality: Vec<String>,
     /// Substring (trigram) indexes.
     pub substring: Vec<String>,
+    /// Attributes whose values must be unique in the directory (writes that would
+    /// duplicate one get constraintViolation); they are equality-indexed too.
+    pub unique: Vec<String>,
 }
 
 /// `[argon2]`: hashing parameters.
@@ -94,6 +97,7 @@ impl Default for IndexSection {
                 "uniqueMember",
             ]),
             substring: s(&["uid", "cn", "mail"]),
+            unique: s(&["uid", "uidNumber", "mail"]),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// Opens the store named by the config; refuses a store left incomplete by an import.
 pub fn open_store(cfg: &Config) -> Result<(Store, Arc<Schema>)> {
     let schema = Arc::new(Schema::builtin());
-    let idx = IndexConfig::new(&schema, &cfg.index.equality, &cfg.index.substring);
+    let idx = IndexConfig::new(&schema, &cfg.index.equality, &cfg.index.substring, &cfg.index.unique);
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("data_dir {}", cfg.data_dir.display()))?;
     let store = Store::open(&cfg.data_dir, schema.clone(), idx, cfg.cache_mb << 20)
         .with_context(|| format!("cannot open the store in {} (is another birch using it?)", cfg.data_dir.display()))?;

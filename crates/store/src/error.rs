@@ -21,6 +21,14 @@ pub enum StoreError {
     /// The entry has children.
     #[error("entry has children: {0}")]
     NotLeaf(String),
+    /// A unique attribute's value is already taken by another entry.
+    #[error("{attr}: value {value:?} is already in use")]
+    NotUnique {
+        /// The attribute (canonical name).
+        attr: String,
+        /// The normalized value.
+        value: String,
+    },
     /// A move would put an entry below itself.
     #[error("cannot move an entry below itself: {0}")]
     Loop(String),

@@ -23,15 +23,27 @@ pub struct IndexConfig {
     pub equality: HashSet<String>,
     /// Substring (trigram) indexes.
     pub substring: HashSet<String>,
+    /// Attributes whose values must be unique within the store (they are also
+    /// equality-indexed, which is how uniqueness is checked).
+    pub unique: HashSet<String>,
 }
 
 impl IndexConfig {
     /// Builds a config from attribute names, canonicalized through the schema.
-    pub fn new(schema: &Schema, equality: &[String], substring: &[String]) -> IndexConfig {
+    pub fn new(schema: &Schema, equality: &[String], substring: &[String], unique: &[String]) -> IndexConfig {
+        let unique: HashSet<String> = unique.iter().map(|a| schema.canonical(a)).collect();
         IndexConfig {
-            equality: equality.iter().map(|a| schema.canonical(a)).collect(),
+            equality: equality.iter().map(|a| schema.canonical(a)).chain(unique.iter().cloned()).collect(),
             substring: substring.iter().map(|a| schema.canonical(a)).collect(),
+            unique,
         }
+    }
+
+    /// The attribute of an equality index prefix, if the prefix is one.
+    pub fn eq_prefix_attr(prefix: &[u8]) -> Option<&str> {
+        let rest = prefix.strip_prefix(&[EQ])?;
+        let end = rest.iter().position(|&b| b == 0)?;
+        std::str::from_utf8(&rest[..end]).ok()
     }
 }
 
@@ -42,6 +54,7 @@ impl Default for IndexConfig {
         IndexConfig {
             equality: eq.iter().map(|s| s.to_string()).collect(),
             substring: sub.iter().map(|s| s.to_string()).collect(),
+            unique: ["uid", "uidnumber", "mail"].iter().map(|s| s.to_string()).collect(),
         }
     }
 }

@@ -279,6 +279,23 @@ impl Store {
         Ok((old, new))
     }
 
+    /// Refuses a change that would give a unique attribute's value to two entries.
+    fn check_unique(&self, prefix: &[u8], adds: &[u64], removes: &[u64]) -> Result<(), StoreError> {
+        let Some(attr) = IndexConfig::eq_prefix_attr(prefix) else { return Ok(()) };
+        if adds.is_empty() || !self.inner.cfg.unique.contains(attr) {
+            return Ok(());
+        }
+        let others = postings::read(&self.inner.index, prefix)?.into_iter().filter(|id| !removes.contains(id)).count();
+        if others + adds.len() > 1 {
+            let value = &prefix[attr.len() + 2..prefix.len() - 1];
+            return Err(StoreError::NotUnique {
+                attr: attr.to_string(),
+                value: String::from_utf8_lossy(value).into_owned(),
+            });
+        }
+        Ok(())
+    }
+
     fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
         self.inner.write_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -288,6 +305,7 @@ impl Store {
     fn commit(&self, ws: WriteSet) -> Result<(), StoreError> {
         let mut index_writes = Vec::new();
         for (prefix, (adds, removes)) in &ws.index {
+            self.check_unique(prefix, adds, removes)?;
             index_writes.extend(postings::plan_changes(&self.inner.index, prefix, adds, removes)?);
         }
         let i = &self.inner;
@@ -810,6 +828,30 @@ mod tests {
         assert_eq!(found, vec!["uid=a,dc=x"]);
         assert!(matches!(s.delete("dc=x"), Err(StoreError::NotLeaf(_))));
         s.delete("uid=a,dc=x").unwrap();
+        assert!(s.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unique_attributes_refuse_duplicates() {
+        let (_d, s) = store();
+        s.add(s.make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")])).unwrap(), true).unwrap();
+        s.add(s.make_entry("cn=a,dc=x", attrs(&[("objectClass", "account"), ("uid", "same")])).unwrap(), false)
+            .unwrap();
+        let dup = s.make_entry("cn=b,dc=x", attrs(&[("objectClass", "account"), ("uid", "SAME")])).unwrap();
+        assert!(matches!(s.add(dup, false), Err(StoreError::NotUnique { .. })));
+        s.add(s.make_entry("cn=b,dc=x", attrs(&[("objectClass", "account"), ("uid", "other")])).unwrap(), false)
+            .unwrap();
+        let r: Result<_, StoreError> = s.modify("cn=b,dc=x", |e| {
+            e.get_mut("uid").unwrap().values = vec![b"same".to_vec()];
+            Ok(())
+        });
+        assert!(matches!(r, Err(StoreError::NotUnique { .. })));
+        // An entry may keep (re-write) its own value.
+        let r: Result<_, StoreError> = s.modify("cn=a,dc=x", |e| {
+            e.get_mut("uid").unwrap().values = vec![b"Same".to_vec()];
+            Ok(())
+        });
+        assert!(r.is_ok());
         assert!(s.check().unwrap().is_empty());
     }
 }

@@ -74,7 +74,9 @@ proptest! {
     #[test]
     fn indexed_plan_matches_full_scan(people in proptest::collection::vec(person(), 1..40), filters in proptest::collection::vec(filter(schema()), 1..8)) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 8 << 20).unwrap();
+        // Random values repeat: no uniqueness constraint here.
+        let cfg = IndexConfig { unique: Default::default(), ..IndexConfig::default() };
+        let store = Store::open(dir.path(), Arc::new(Schema::builtin()), cfg, 8 << 20).unwrap();
         let root = store.make_entry("dc=x", vec![("objectClass".into(), vec![b"domain".to_vec()]), ("dc".into(), vec![b"x".to_vec()])]).unwrap();
         let root_id = store.add(root, true).unwrap();
         let mut all = Vec::new();

@@ -83,6 +83,15 @@ pub fn response_op(req: &LdapOp, res: LdapResult) -> Option<LdapOp> {
 
 /// Maps a store failure to an LDAP result (and logs unexpected ones).
 pub fn store_failure(e: &birch_store::StoreError) -> LdapResult {
-    tracing::error!(error = %e, "store error");
-    result(LdapResultCode::OperationsError, "", "internal storage error")
+    match e {
+        birch_store::StoreError::NotUnique { attr, .. } => result(
+            LdapResultCode::ConstraintViolation,
+            "",
+            &format!("{attr}: value is already in use by another entry"),
+        ),
+        _ => {
+            tracing::error!(error = %e, "store error");
+            result(LdapResultCode::OperationsError, "", "internal storage error")
+        }
+    }
 }
