@@ -2,11 +2,17 @@
 //!
 //! - [`codec`]: BER framing with a PDU size limit checked on the header, and undecodable
 //!   requests surfaced as [`codec::Decoded::Invalid`] so the server can answer them.
+//! - [`result`]: building `LDAPResult`s and reading result codes.
 //! - [`control`]: OIDs and criticality of decoded controls.
 //! - [`oids`]: OIDs of the controls, extended operations and features Birch knows.
+//!
+//! `ldap3_proto` is re-exported so that every crate uses the same message types.
 
 pub mod codec;
 pub mod control;
 pub mod oids;
+pub mod result;
 
+pub use codec::{response_for_invalid, BirchCodec, Decoded, ProtoError};
+pub use ldap3_lber;
 pub use ldap3_proto;

@@ -178,25 +178,25 @@ impl Store {
     /// Deletes a leaf entry in one transaction and returns it. Not durable until
     /// [`Store::sync`].
     pub fn delete(&self, ndn: &str) -> Result<Entry, StoreError> {
-        let _guard = self.write_guard();
-        let (id, entry) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
-        if self.has_children(id)? {
-            return Err(StoreError::NotLeaf(entry.dn));
-        }
-        let mut ws = WriteSet::default();
-        ws.put_entry(self, id, Some(&entry), None);
-        self.commit(ws)?;
-        Ok(entry)
+        self.delete_checked(ndn, false, |_| Ok::<(), StoreError>(()))
     }
 
-    /// Deletes an entry and everything below it in one transaction (the Tree Delete
-    /// control); returns how many entries went.
-    pub fn delete_subtree(&self, ndn: &str) -> Result<usize, StoreError> {
+    /// Deletes an entry (with `subtree`, everything below it too, as the Tree Delete
+    /// control asks) in one transaction, after `check` accepted the entry; returns it.
+    pub fn delete_checked<E: From<StoreError>>(
+        &self,
+        ndn: &str,
+        subtree: bool,
+        check: impl FnOnce(&Entry) -> Result<(), E>,
+    ) -> Result<Entry, E> {
         let _guard = self.write_guard();
         let (id, entry) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+        check(&entry)?;
+        if !subtree && self.has_children(id)? {
+            return Err(StoreError::NotLeaf(entry.dn).into());
+        }
         let mut ws = WriteSet::default();
-        let mut stack = vec![(id, entry)];
-        let mut count = 0;
+        let mut stack = vec![(id, entry.clone())];
         while let Some((id, e)) = stack.pop() {
             for c in self.children(id)? {
                 if let Some(ce) = self.get(c)? {
@@ -204,10 +204,9 @@ impl Store {
                 }
             }
             ws.put_entry(self, id, Some(&e), None);
-            count += 1;
         }
         self.commit(ws)?;
-        Ok(count)
+        Ok(entry)
     }
 
     /// Changes one entry in one transaction: `change` edits a copy of the entry (its DN

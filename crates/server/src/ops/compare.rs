@@ -1,6 +1,8 @@
 //! Compare (RFC 4511 section 4.10): compareTrue (6) / compareFalse (5) by the attribute's
 //! equality rule.
 
+use super::controls::RequestControls;
+use super::write::WriteError;
 use super::{result, store_failure};
 use crate::context::ServerCtx;
 use crate::session::Session;
@@ -10,7 +12,12 @@ use birch_schema::Dn;
 use std::sync::Arc;
 
 /// Handles a Compare.
-pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapCompareRequest) -> LdapResult {
+pub async fn handle(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    req: LdapCompareRequest,
+    controls: Arc<RequestControls>,
+) -> LdapResult {
     let Ok(dn) = Dn::parse(&req.dn) else {
         return result(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
     };
@@ -23,6 +30,9 @@ pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapCompareReq
         Ok(None) => return result(LdapResultCode::NoSuchObject, &ctx.store.matched_dn(&dn).unwrap_or_default(), ""),
         Err(e) => return store_failure(&e),
     };
+    if let Err(WriteError::Ldap(code, text)) = controls.check_assertion(&entry, &ctx.schema) {
+        return result(code, "", &text);
+    }
     if !ctx.policy.allows(&session.subject(), Access::Read, &ndn, &t.canonical) {
         return result(LdapResultCode::InsufficentAccessRights, "", "");
     }

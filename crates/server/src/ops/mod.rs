@@ -3,6 +3,7 @@
 pub mod attrs;
 pub mod bind;
 pub mod compare;
+pub mod controls;
 pub mod extended;
 pub mod filter;
 pub mod moddn;
@@ -18,8 +19,14 @@ use birch_proto::ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult, LdapResultCod
 use tokio_util::sync::CancellationToken;
 
 /// Controls the server recognizes (advertised in the rootDSE).
-pub const SUPPORTED_CONTROLS: &[&str] =
-    &[birch_proto::oids::MANAGE_DSA_IT, birch_proto::oids::TREE_DELETE, birch_proto::oids::PERMISSIVE_MODIFY];
+pub const SUPPORTED_CONTROLS: &[&str] = &[
+    birch_proto::oids::MANAGE_DSA_IT,
+    birch_proto::oids::TREE_DELETE,
+    birch_proto::oids::PERMISSIVE_MODIFY,
+    birch_proto::oids::ASSERTION,
+    birch_proto::oids::PRE_READ,
+    birch_proto::oids::POST_READ,
+];
 
 /// Runs one request and sends its response(s).
 pub async fn dispatch(
@@ -38,36 +45,53 @@ pub async fn dispatch(
         }
         return;
     }
-    let op = match msg.op {
-        LdapOp::BindRequest(req) => Some(LdapOp::BindResponse(bind::handle(ctx, session, req).await)),
-        LdapOp::SearchRequest(req) => {
-            search::handle(ctx, session, msgid, req, tx, cancel).await;
-            None
+    let controls = match controls::RequestControls::parse(ctx, &session.subject(), &msg.ctrl) {
+        Ok(c) => std::sync::Arc::new(c),
+        Err(res) => {
+            if let Some(op) = response_op(&msg.op, res) {
+                let _ = tx.send(LdapMsg { msgid, op, ctrl: vec![] }).await;
+            }
+            return;
         }
-        LdapOp::ExtendedRequest(req) => Some(LdapOp::ExtendedResponse(extended::handle(ctx, session, req).await)),
-        LdapOp::AddRequest(req) => Some(LdapOp::AddResponse(write::add(ctx, session, req).await)),
+    };
+    let (op, ctrl) = match msg.op {
+        LdapOp::BindRequest(req) => (Some(LdapOp::BindResponse(bind::handle(ctx, session, req).await)), vec![]),
+        LdapOp::SearchRequest(req) => {
+            search::handle(ctx, session, msgid, req, tx, cancel, &controls).await;
+            (None, vec![])
+        }
+        LdapOp::ExtendedRequest(req) => {
+            (Some(LdapOp::ExtendedResponse(extended::handle(ctx, session, req).await)), vec![])
+        }
+        LdapOp::AddRequest(req) => {
+            let (res, ctrl) = write::add(ctx, session, req, controls).await;
+            (Some(LdapOp::AddResponse(res)), ctrl)
+        }
         LdapOp::DelRequest(dn) => {
-            let tree = has_control(&msg.ctrl, birch_proto::oids::TREE_DELETE);
-            Some(LdapOp::DelResponse(write::delete(ctx, session, &dn, tree).await))
+            let (res, ctrl) = write::delete(ctx, session, &dn, controls).await;
+            (Some(LdapOp::DelResponse(res)), ctrl)
         }
         LdapOp::ModifyRequest(req) => {
-            let permissive = has_control(&msg.ctrl, birch_proto::oids::PERMISSIVE_MODIFY);
-            Some(LdapOp::ModifyResponse(modify::handle(ctx, session, req, permissive).await))
+            let (res, ctrl) = modify::handle(ctx, session, req, controls).await;
+            (Some(LdapOp::ModifyResponse(res)), ctrl)
         }
-        LdapOp::ModifyDNRequest(req) => Some(LdapOp::ModifyDNResponse(moddn::handle(ctx, session, req).await)),
-        LdapOp::CompareRequest(req) => Some(LdapOp::CompareResult(compare::handle(ctx, session, req).await)),
-        other => response_op(&other, result(LdapResultCode::UnwillingToPerform, "", "operation not implemented yet")),
+        LdapOp::ModifyDNRequest(req) => {
+            let (res, ctrl) = moddn::handle(ctx, session, req, controls).await;
+            (Some(LdapOp::ModifyDNResponse(res)), ctrl)
+        }
+        LdapOp::CompareRequest(req) => {
+            (Some(LdapOp::CompareResult(compare::handle(ctx, session, req, controls).await)), vec![])
+        }
+        other => (
+            response_op(&other, result(LdapResultCode::UnwillingToPerform, "", "operation not implemented yet")),
+            vec![],
+        ),
     };
     if let Some(op) = op {
         if !cancel.is_cancelled() {
-            let _ = tx.send(LdapMsg { msgid, op, ctrl: vec![] }).await;
+            let _ = tx.send(LdapMsg { msgid, op, ctrl }).await;
         }
     }
-}
-
-/// Whether the request carries the control `oid`.
-fn has_control(ctrls: &[birch_proto::ldap3_proto::control::LdapControl], oid: &str) -> bool {
-    ctrls.iter().any(|c| control_oid(c) == oid)
 }
 
 /// Builds an LDAPResult.

@@ -1,50 +1,71 @@
 //! Modify DN (RFC 4511 section 4.9): rename, and move with newSuperior; a whole subtree
 //! moves in one transaction.
 
+use super::controls::RequestControls;
 use super::modify::check_rdn_and_classes;
-use super::write::{writable_target, WriteError};
-use super::{result, store_failure};
+use super::result;
+use super::write::{writable_target, write_failure, WriteError};
 use crate::context::ServerCtx;
 use crate::session::Session;
+use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapModifyDNRequest, LdapResult, LdapResultCode};
 use birch_schema::Dn;
 use birch_store::StoreError;
 use std::sync::Arc;
 
-/// Handles a Modify DN.
-pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapModifyDNRequest) -> LdapResult {
+/// Handles a Modify DN (Assertion and Pre-/Post-Read apply).
+pub async fn handle(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    req: LdapModifyDNRequest,
+    controls: Arc<RequestControls>,
+) -> (LdapResult, Vec<LdapControl>) {
     let (dn, ndn) = match writable_target(ctx, session, &req.dn) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return (r, vec![]),
     };
+    let r = rename(ctx, session, &req, &dn, &ndn, controls).await;
+    r.unwrap_or_else(|e| (e, vec![]))
+}
+
+async fn rename(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    req: &LdapModifyDNRequest,
+    dn: &Dn,
+    ndn: &str,
+    controls: Arc<RequestControls>,
+) -> Result<(LdapResult, Vec<LdapControl>), LdapResult> {
     let new_rdn = match Dn::parse(&req.newrdn) {
         Ok(d) if d.rdns.len() == 1 => d.rdns[0].clone(),
-        _ => return result(LdapResultCode::InvalidDNSyntax, "", "invalid new RDN"),
+        _ => return Err(result(LdapResultCode::InvalidDNSyntax, "", "invalid new RDN")),
     };
     if ndn == ctx.suffix_ndn {
-        return result(LdapResultCode::UnwillingToPerform, "", "cannot rename the suffix entry");
+        return Err(result(LdapResultCode::UnwillingToPerform, "", "cannot rename the suffix entry"));
     }
     let parent = match &req.new_superior {
         Some(s) => match Dn::parse(s) {
             Ok(p) => p,
-            Err(_) => return result(LdapResultCode::InvalidDNSyntax, "", "invalid new superior"),
+            Err(_) => return Err(result(LdapResultCode::InvalidDNSyntax, "", "invalid new superior")),
         },
         None => dn.parent(),
     };
     let parent_ndn = parent.normalize(&ctx.schema);
     if !(parent_ndn == ctx.suffix_ndn || parent_ndn.ends_with(&format!(",{}", ctx.suffix_ndn))) {
-        return result(LdapResultCode::NoSuchObject, "", "new superior is outside the naming context");
+        return Err(result(LdapResultCode::NoSuchObject, "", "new superior is outside the naming context"));
     }
     if !ctx.policy.may_write_entry(&session.subject(), &parent_ndn) {
-        return result(LdapResultCode::InsufficentAccessRights, "", "no write access to the new superior");
+        return Err(result(LdapResultCode::InsufficentAccessRights, "", "no write access to the new superior"));
     }
     let mut new_dn = parent.clone();
     new_dn.rdns.insert(0, new_rdn.clone());
     let old_rdn = dn.rdns[0].clone();
     let delete_old = req.deleteoldrdn;
-    let (store, schema, target, moved_to) = (ctx.store.clone(), ctx.schema.clone(), ndn.clone(), new_dn.clone());
+    let (store, schema, target, moved_to) = (ctx.store.clone(), ctx.schema.clone(), ndn.to_string(), new_dn.clone());
+    let ctl = controls.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        store.rename(&target, &moved_to, |e| {
+        let changed = store.rename(&target, &moved_to, |e| {
+            ctl.check_assertion(e, &schema)?;
             let value_eq = |attr: &str, a: &[u8], b: &[u8]| {
                 let rule = schema.rule(attr);
                 schema.normalize_value(rule, a).unwrap_or_else(|| a.to_vec())
@@ -79,27 +100,21 @@ pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapModifyDNRe
             renamed.dn = moved_to.to_string();
             check_rdn_and_classes(&renamed, &schema)
         })?;
-        store.sync().map_err(WriteError::from)
+        store.sync()?;
+        Ok::<_, WriteError>(changed)
     })
     .await;
     match outcome {
-        Ok(Ok(())) => {
+        Ok(Ok((old, new))) => {
             tracing::info!(target: "birch::audit", event = "modrdn", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn, new_dn = %new_dn);
-            result(LdapResultCode::Success, "", "")
+            let ctrls = controls.read_responses(ctx, &session.subject(), Some(&old), Some(&new));
+            Ok((result(LdapResultCode::Success, "", ""), ctrls))
         }
-        Ok(Err(WriteError::Ldap(code, text))) => result(code, "", &text),
-        Ok(Err(WriteError::Store(StoreError::NoSuchEntry(_)))) => {
-            result(LdapResultCode::NoSuchObject, &ctx.store.matched_dn(&dn).unwrap_or_default(), "")
-        }
-        Ok(Err(WriteError::Store(StoreError::AlreadyExists(_)))) => result(LdapResultCode::EntryAlreadyExists, "", ""),
         Ok(Err(WriteError::Store(StoreError::NoParent(_)))) => {
             let matched = ctx.store.matched_dn(&new_dn).unwrap_or_default();
-            result(LdapResultCode::NoSuchObject, &matched, "new superior does not exist")
+            Err(result(LdapResultCode::NoSuchObject, &matched, "new superior does not exist"))
         }
-        Ok(Err(WriteError::Store(StoreError::Loop(_)))) => {
-            result(LdapResultCode::UnwillingToPerform, "", "cannot move an entry below itself")
-        }
-        Ok(Err(WriteError::Store(e))) => store_failure(&e),
-        Err(_) => result(LdapResultCode::OperationsError, "", "internal error"),
+        Ok(Err(e)) => Err(write_failure(ctx, dn, e)),
+        Err(_) => Err(result(LdapResultCode::OperationsError, "", "internal error")),
     }
 }

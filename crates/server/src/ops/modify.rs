@@ -1,21 +1,28 @@
 //! Modify (RFC 4511 section 4.6, RFC 4525 increment): all changes of one request are applied
 //! to a copy of the entry and committed in one transaction, or none is.
 
-use super::write::{hash_cleartext, writable_target, WriteError};
-use super::{result, store_failure};
+use super::controls::RequestControls;
+use super::result;
+use super::write::{hash_cleartext, writable_target, write_failure, WriteError};
 use crate::context::ServerCtx;
 use crate::session::Session;
+use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapModify, LdapModifyRequest, LdapModifyType, LdapResult, LdapResultCode};
 use birch_schema::{MatchingRule, Schema};
-use birch_store::{Entry, StoreError};
+use birch_store::Entry;
 use std::sync::Arc;
 
-/// Handles a Modify; `permissive` is the Permissive Modify control (adding a present value or
-/// deleting an absent one is then not an error).
-pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapModifyRequest, permissive: bool) -> LdapResult {
+/// Handles a Modify. With Permissive Modify, adding a present value or deleting an absent
+/// one is not an error; Assertion and Pre-/Post-Read apply.
+pub async fn handle(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    req: LdapModifyRequest,
+    controls: Arc<RequestControls>,
+) -> (LdapResult, Vec<LdapControl>) {
     let (dn, ndn) = match writable_target(ctx, session, &req.dn) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return (r, vec![]),
     };
     let mut changes = req.changes;
     for c in &mut changes {
@@ -23,29 +30,31 @@ pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapModifyRequ
         if is_password && matches!(c.operation, LdapModifyType::Add | LdapModifyType::Replace) {
             match hash_cleartext(ctx, std::mem::take(&mut c.modification.vals)).await {
                 Ok(v) => c.modification.vals = v,
-                Err(r) => return r,
+                Err(r) => return (r, vec![]),
             }
         }
     }
     let store = ctx.store.clone();
     let schema = ctx.schema.clone();
     let target = ndn.clone();
+    let ctl = controls.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        store.modify(&target, |e| apply_changes(e, &changes, &schema, permissive))?;
-        store.sync().map_err(WriteError::from)
+        let changed = store.modify(&target, |e| {
+            ctl.check_assertion(e, &schema)?;
+            apply_changes(e, &changes, &schema, ctl.permissive)
+        })?;
+        store.sync()?;
+        Ok::<_, WriteError>(changed)
     })
     .await;
     match outcome {
-        Ok(Ok(())) => {
+        Ok(Ok((old, new))) => {
             tracing::info!(target: "birch::audit", event = "modify", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn);
-            result(LdapResultCode::Success, "", "")
+            let ctrls = controls.read_responses(ctx, &session.subject(), Some(&old), Some(&new));
+            (result(LdapResultCode::Success, "", ""), ctrls)
         }
-        Ok(Err(WriteError::Ldap(code, text))) => result(code, "", &text),
-        Ok(Err(WriteError::Store(StoreError::NoSuchEntry(_)))) => {
-            result(LdapResultCode::NoSuchObject, &ctx.store.matched_dn(&dn).unwrap_or_default(), "")
-        }
-        Ok(Err(WriteError::Store(e))) => store_failure(&e),
-        Err(_) => result(LdapResultCode::OperationsError, "", "internal error"),
+        Ok(Err(e)) => (write_failure(ctx, &dn, e), vec![]),
+        Err(_) => (result(LdapResultCode::OperationsError, "", "internal error"), vec![]),
     }
 }
 

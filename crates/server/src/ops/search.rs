@@ -2,6 +2,7 @@
 //! abandon, attribute selection and access control per entry.
 
 use super::attrs::{self, Selection};
+use super::controls::RequestControls;
 use super::{filter, result, rootdse, store_failure};
 use crate::context::ServerCtx;
 use crate::session::{Responder, Session};
@@ -28,8 +29,9 @@ pub async fn handle(
     req: LdapSearchRequest,
     tx: &Responder,
     cancel: &CancellationToken,
+    controls: &RequestControls,
 ) {
-    let done = run(ctx, session, msgid, req, tx, cancel).await;
+    let done = run(ctx, session, msgid, req, tx, cancel, controls).await;
     if let Some(res) = done {
         if !cancel.is_cancelled() {
             let _ = tx.send(LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl: vec![] }).await;
@@ -44,6 +46,7 @@ async fn run(
     req: LdapSearchRequest,
     tx: &Responder,
     cancel: &CancellationToken,
+    controls: &RequestControls,
 ) -> Option<LdapResult> {
     let subject = session.subject();
     let schema = &ctx.schema;
@@ -76,6 +79,11 @@ async fn run(
         }
         Err(e) => return Some(store_failure(&e)),
     };
+    if let Some(assertion) = &controls.assertion {
+        if assertion.eval(&base, schema) != Tri::True {
+            return Some(result(LdapResultCode::AssertionFailed, "", "assertion control failed"));
+        }
+    }
     let scope = match req.scope {
         LdapSearchScope::Base => Scope::Base,
         LdapSearchScope::OneLevel => Scope::One,

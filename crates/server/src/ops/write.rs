@@ -1,9 +1,11 @@
 //! Add and Delete (the write issue completes modify, modify DN and compare).
 
+use super::controls::RequestControls;
 use super::{result, store_failure};
 use crate::context::ServerCtx;
 use crate::password;
 use crate::session::Session;
+use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapAddRequest, LdapResult, LdapResultCode};
 use birch_schema::Dn;
 use birch_store::StoreError;
@@ -37,49 +39,78 @@ impl From<StoreError> for WriteError {
     }
 }
 
+/// Maps a failed write to its LDAP result; `dn` is the target (for matchedDN).
+pub(crate) fn write_failure(ctx: &ServerCtx, dn: &Dn, e: WriteError) -> LdapResult {
+    match e {
+        WriteError::Ldap(code, text) => result(code, "", &text),
+        WriteError::Store(StoreError::NoSuchEntry(_) | StoreError::NoParent(_)) => {
+            let matched = ctx.store.matched_dn(dn).unwrap_or_default();
+            result(LdapResultCode::NoSuchObject, &matched, "")
+        }
+        WriteError::Store(StoreError::AlreadyExists(_)) => result(LdapResultCode::EntryAlreadyExists, "", ""),
+        WriteError::Store(StoreError::NotLeaf(_)) => {
+            result(LdapResultCode::NotAllowedOnNonLeaf, "", "subordinate objects must be deleted first")
+        }
+        WriteError::Store(StoreError::Loop(_)) => {
+            result(LdapResultCode::UnwillingToPerform, "", "cannot move an entry below itself")
+        }
+        WriteError::Store(e) => store_failure(&e),
+    }
+}
+
 /// Handles an Add: acknowledged only once the entry is durable.
-pub async fn add(ctx: &Arc<ServerCtx>, session: &Session, req: LdapAddRequest) -> LdapResult {
+pub async fn add(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    req: LdapAddRequest,
+    controls: Arc<RequestControls>,
+) -> (LdapResult, Vec<LdapControl>) {
     let (dn, ndn) = match writable_target(ctx, session, &req.dn) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return (r, vec![]),
     };
+    if controls.assertion.is_some() {
+        return (result(LdapResultCode::ProtocolError, "", "the assertion control does not apply to add"), vec![]);
+    }
     if !(ndn == ctx.suffix_ndn || ndn.ends_with(&format!(",{}", ctx.suffix_ndn))) {
-        return result(LdapResultCode::NoSuchObject, "", "the entry is outside the naming context");
+        return (result(LdapResultCode::NoSuchObject, "", "the entry is outside the naming context"), vec![]);
     }
     let mut attrs = Vec::with_capacity(req.attributes.len());
     for a in req.attributes {
         if a.vals.is_empty() {
-            return result(LdapResultCode::ProtocolError, "", &format!("{}: no values", a.atype));
+            return (result(LdapResultCode::ProtocolError, "", &format!("{}: no values", a.atype)), vec![]);
         }
         let mut vals = a.vals;
         if ctx.schema.canonical(&a.atype) == "userpassword" {
             match hash_cleartext(ctx, vals).await {
                 Ok(v) => vals = v,
-                Err(r) => return r,
+                Err(r) => return (r, vec![]),
             }
         }
         attrs.push((a.atype, vals));
     }
     let entry = match ctx.store.make_entry(&req.dn, attrs) {
         Ok(e) => e,
-        Err(e) => return store_failure(&e),
+        Err(e) => return (store_failure(&e), vec![]),
     };
     let is_suffix = ndn == ctx.suffix_ndn;
     let store = ctx.store.clone();
-    let added =
-        tokio::task::spawn_blocking(move || store.add(entry, is_suffix).and_then(|id| store.sync().map(|()| id))).await;
-    match added {
-        Ok(Ok(_)) => {}
-        Ok(Err(StoreError::AlreadyExists(_))) => return result(LdapResultCode::EntryAlreadyExists, "", ""),
-        Ok(Err(StoreError::NoParent(_))) => {
-            let matched = ctx.store.matched_dn(&dn).unwrap_or_default();
-            return result(LdapResultCode::NoSuchObject, &matched, "parent does not exist");
+    let added = entry.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        store.add(entry, is_suffix)?;
+        store.sync()?;
+        Ok::<_, WriteError>(())
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => {
+            tracing::info!(target: "birch::audit", event = "add", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn);
+            let ctrls = controls.read_responses(ctx, &session.subject(), None, Some(&added));
+            (result(LdapResultCode::Success, "", ""), ctrls)
         }
-        Ok(Err(e)) => return store_failure(&e),
-        Err(_) => return result(LdapResultCode::OperationsError, "", "internal error"),
+        Ok(Err(e)) => (write_failure(ctx, &dn, e), vec![]),
+        Err(_) => (result(LdapResultCode::OperationsError, "", "internal error"), vec![]),
     }
-    tracing::info!(target: "birch::audit", event = "add", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn);
-    result(LdapResultCode::Success, "", "")
 }
 
 /// Hashes cleartext password values with argon2id on the hashing pool; hashed values
@@ -107,31 +138,32 @@ pub(crate) async fn hash_cleartext(ctx: &Arc<ServerCtx>, vals: Vec<Vec<u8>>) -> 
     }
 }
 
-/// Handles a Delete of a leaf entry: acknowledged only once durable.
-pub async fn delete(ctx: &Arc<ServerCtx>, session: &Session, dn_str: &str, tree: bool) -> LdapResult {
+/// Handles a Delete (of a leaf, or of a subtree with Tree Delete): acknowledged only once
+/// durable.
+pub async fn delete(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    dn_str: &str,
+    controls: Arc<RequestControls>,
+) -> (LdapResult, Vec<LdapControl>) {
     let (dn, ndn) = match writable_target(ctx, session, dn_str) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return (r, vec![]),
     };
-    let store = ctx.store.clone();
-    let target = ndn.clone();
-    match tokio::task::spawn_blocking(move || {
-        if tree { store.delete_subtree(&target).map(|_| ()) } else { store.delete(&target).map(|_| ()) }
-            .and_then(|()| store.sync())
+    let (store, schema, ctl) = (ctx.store.clone(), ctx.schema.clone(), controls.clone());
+    let outcome = tokio::task::spawn_blocking(move || {
+        let gone = store.delete_checked(&ndn, ctl.tree_delete, |e| ctl.check_assertion(e, &schema))?;
+        store.sync()?;
+        Ok::<_, WriteError>(gone)
     })
-    .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(StoreError::NoSuchEntry(_))) => {
-            let matched = ctx.store.matched_dn(&dn).unwrap_or_default();
-            return result(LdapResultCode::NoSuchObject, &matched, "");
+    .await;
+    match outcome {
+        Ok(Ok(gone)) => {
+            tracing::info!(target: "birch::audit", event = "delete", peer = %session.peer, by = %session.bound_dn(), dn = %dn_str, subtree = controls.tree_delete);
+            let ctrls = controls.read_responses(ctx, &session.subject(), Some(&gone), None);
+            (result(LdapResultCode::Success, "", ""), ctrls)
         }
-        Ok(Err(StoreError::NotLeaf(_))) => {
-            return result(LdapResultCode::NotAllowedOnNonLeaf, "", "subordinate objects must be deleted first")
-        }
-        Ok(Err(e)) => return store_failure(&e),
-        Err(_) => return result(LdapResultCode::OperationsError, "", "internal error"),
+        Ok(Err(e)) => (write_failure(ctx, &dn, e), vec![]),
+        Err(_) => (result(LdapResultCode::OperationsError, "", "internal error"), vec![]),
     }
-    tracing::info!(target: "birch::audit", event = "delete", peer = %session.peer, by = %session.bound_dn(), dn = %dn_str);
-    result(LdapResultCode::Success, "", "")
 }

@@ -1,0 +1,94 @@
+//! Request controls of write operations (and the Assertion control of search/compare):
+//! Assertion (RFC 4528), Pre-/Post-Read (RFC 4527), Permissive Modify, Tree Delete.
+
+use super::attrs::{self, Selection};
+use super::filter;
+use super::result;
+use super::write::WriteError;
+use crate::context::ServerCtx;
+use birch_acl::{Access, Subject};
+use birch_proto::ldap3_proto::control::LdapControl;
+use birch_proto::ldap3_proto::proto::{LdapResult, LdapResultCode, LdapSearchResultEntry};
+use birch_proto::{control::control_oid, oids, values};
+use birch_store::{Entry, Filter, Tri};
+
+/// The controls of one request that change how it runs.
+#[derive(Default)]
+pub struct RequestControls {
+    /// The Assertion control's filter, resolved.
+    pub assertion: Option<Filter>,
+    /// Pre-Read: the attributes to return as they were before the change.
+    pub pre_read: Option<Selection>,
+    /// Post-Read: the attributes to return as they are after the change.
+    pub post_read: Option<Selection>,
+    /// Permissive Modify.
+    pub permissive: bool,
+    /// Tree Delete.
+    pub tree_delete: bool,
+}
+
+impl RequestControls {
+    /// Decodes the controls; a malformed control value is a protocolError.
+    pub fn parse(ctx: &ServerCtx, subject: &Subject, ctrls: &[LdapControl]) -> Result<RequestControls, LdapResult> {
+        let mut rc = RequestControls::default();
+        let bad = |what: &str| result(LdapResultCode::ProtocolError, "", &format!("{what} control value is malformed"));
+        for c in ctrls {
+            let oid = control_oid(c);
+            let value = match c {
+                LdapControl::Unknown { value, .. } => value.as_deref(),
+                _ => None,
+            };
+            match oid.as_str() {
+                oids::ASSERTION => {
+                    let f = value.and_then(values::assertion_filter).ok_or_else(|| bad("assertion"))?;
+                    let readable = |a: &str| ctx.policy.allows(subject, Access::Read, "", a);
+                    rc.assertion = Some(filter::convert(&f, &ctx.schema, &readable));
+                }
+                oids::PRE_READ | oids::POST_READ => {
+                    let list = value.and_then(values::read_attributes).ok_or_else(|| bad("read entry"))?;
+                    let sel = Some(Selection::new(&list, &ctx.schema));
+                    if oid == oids::PRE_READ {
+                        rc.pre_read = sel;
+                    } else {
+                        rc.post_read = sel;
+                    }
+                }
+                oids::PERMISSIVE_MODIFY => rc.permissive = true,
+                oids::TREE_DELETE => rc.tree_delete = true,
+                _ => {}
+            }
+        }
+        Ok(rc)
+    }
+
+    /// RFC 4528: the change goes ahead only if the entry matches the assertion
+    /// (122 assertionFailed otherwise).
+    pub fn check_assertion(&self, e: &Entry, schema: &birch_schema::Schema) -> Result<(), WriteError> {
+        match &self.assertion {
+            Some(f) if f.eval(e, schema) != Tri::True => {
+                Err(WriteError::Ldap(LdapResultCode::AssertionFailed, "assertion control failed".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The Pre-/Post-Read response controls for an entry before and after a change.
+    pub fn read_responses(
+        &self,
+        ctx: &ServerCtx,
+        subject: &Subject,
+        before: Option<&Entry>,
+        after: Option<&Entry>,
+    ) -> Vec<LdapControl> {
+        let mut out = Vec::new();
+        let mut one = |oid: &str, sel: &Option<Selection>, e: Option<&Entry>| {
+            if let (Some(sel), Some(e)) = (sel, e) {
+                let attributes = attrs::project(e, sel, &ctx.schema, &ctx.policy, subject, false);
+                out.push(values::read_entry_control(oid, LdapSearchResultEntry { dn: e.dn.clone(), attributes }));
+            }
+        };
+        one(oids::PRE_READ, &self.pre_read, before);
+        one(oids::POST_READ, &self.post_read, after);
+        out
+    }
+}
