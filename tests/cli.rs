@@ -431,3 +431,67 @@ async fn hash_password_output_works_as_root_password_hash() {
     .await;
     s.stop();
 }
+
+// ---------------------------------------------------------------------------------------
+// import of change records
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn import_applies_change_records_in_order() {
+    let (s, _) = base_store();
+    let changes = "\
+dn: uid=a,ou=people,dc=example,dc=org
+changetype: add
+objectClass: account
+uid: a
+description: one
+
+dn: uid=a,ou=people,dc=example,dc=org
+changetype: modify
+replace: description
+description: two
+-
+add: host
+host: ws1
+
+dn: uid=a,ou=people,dc=example,dc=org
+changetype: modrdn
+newrdn: uid=b
+deleteoldrdn: 1
+
+dn: uid=c,ou=people,dc=example,dc=org
+objectClass: account
+uid: c
+
+dn: uid=c,ou=people,dc=example,dc=org
+changetype: delete
+";
+    let file = write_file(&s, "changes.ldif", changes.as_bytes());
+    let out = import(&s, &file);
+    assert!(out.status.success(), "change import: {}", text(&out.stderr));
+    let after = text(&export(&s));
+    assert!(!after.contains("uid=a,"), "{after}");
+    assert!(!after.contains("uid=c,"), "{after}");
+    let b = after.split("\n\n").find(|r| r.starts_with("dn: uid=b,ou=people")).expect("renamed entry");
+    assert!(b.contains("description: two") && b.contains("host: ws1") && b.contains("uid: b"), "{b}");
+    assert!(!b.contains("uid: a") && !b.contains("description: one"), "{b}");
+    let check = s.birch_bounded(&["check"], CMD);
+    assert!(check.status.success(), "check: {}", text(&check.stdout));
+
+    // A failing record stops the import with file:line; the records before it stay applied.
+    let bad = "\
+dn: uid=b,ou=people,dc=example,dc=org
+changetype: modify
+replace: description
+description: three
+
+dn: uid=nobody,ou=people,dc=example,dc=org
+changetype: delete
+";
+    let file = write_file(&s, "bad.ldif", bad.as_bytes());
+    let out = import(&s, &file);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.ldif:6:"), "{err}");
+    assert!(text(&export(&s)).contains("description: three"));
+}

@@ -9,14 +9,20 @@
 
 use bytes::{Buf, BytesMut};
 use ldap3_lber::common::TagClass;
-use ldap3_lber::parse::Parser;
+use ldap3_lber::parse::{Parser, DEFAULT_MAX_BER_DEPTH};
 use ldap3_lber::structure::{StructureTag, PL};
 use ldap3_lber::write as lber_write;
 use ldap3_proto::proto::{LdapBindResponse, LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode};
 use tokio_util::codec::{Decoder, Encoder};
 
-/// Deepest BER nesting accepted (filters nest).
-const MAX_BER_DEPTH: usize = 128;
+use crate::result::ldap_result;
+
+/// BER tag of the LDAPMessage envelope: universal, constructed, SEQUENCE.
+const SEQUENCE_TAG: u8 = 0x30;
+/// Most length octets accepted in a long-form length (4 octets: up to 4 GiB).
+const MAX_LENGTH_OCTETS: usize = 4;
+/// Deepest BER nesting accepted (filters nest); the same limit as `ldap3_proto`'s codec.
+const MAX_BER_DEPTH: usize = DEFAULT_MAX_BER_DEPTH;
 
 /// Why the byte stream cannot continue.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +30,7 @@ pub enum ProtoError {
     /// The PDU announces more bytes than the configured maximum.
     #[error("request of {len} bytes exceeds the maximum PDU size of {max} bytes")]
     TooLarge {
-        /// Announced size.
+        /// Announced size, header included.
         len: u64,
         /// Configured maximum.
         max: usize,
@@ -42,7 +48,8 @@ pub enum ProtoError {
 pub enum Decoded {
     /// A valid LDAP message.
     Msg(LdapMsg),
-    /// A well-framed message that is not a valid LDAP request.
+    /// A well-framed BER message that is not a valid LDAP message. The connection can go
+    /// on: answer it with [`response_for_invalid`] when `msgid` is known, else disconnect.
     Invalid {
         /// Its message id, when present and in 1..=2^31-1.
         msgid: Option<i32>,
@@ -64,6 +71,11 @@ impl BirchCodec {
     pub fn new(max_pdu: usize) -> Self {
         BirchCodec { max_pdu }
     }
+
+    /// The largest PDU accepted, in bytes.
+    pub fn max_pdu(&self) -> usize {
+        self.max_pdu
+    }
 }
 
 /// Reads a BER SEQUENCE header: returns (header length, content length), `None` if more
@@ -72,7 +84,7 @@ fn read_header(buf: &[u8]) -> Result<Option<(usize, u64)>, ProtoError> {
     let Some(&tag) = buf.first() else {
         return Ok(None);
     };
-    if tag != 0x30 {
+    if tag != SEQUENCE_TAG {
         return Err(ProtoError::Malformed(format!("expected a SEQUENCE, got tag 0x{tag:02x}")));
     }
     let Some(&first) = buf.get(1) else {
@@ -85,7 +97,7 @@ fn read_header(buf: &[u8]) -> Result<Option<(usize, u64)>, ProtoError> {
     if n == 0 {
         return Err(ProtoError::Malformed("indefinite length is not allowed".into()));
     }
-    if n > 4 {
+    if n > MAX_LENGTH_OCTETS {
         return Err(ProtoError::Malformed(format!("length of {n} octets is too long")));
     }
     let Some(octets) = buf.get(2..2 + n) else {
@@ -95,23 +107,28 @@ fn read_header(buf: &[u8]) -> Result<Option<(usize, u64)>, ProtoError> {
     Ok(Some((2 + n, len)))
 }
 
-/// Reads the message id (if valid) and the operation tag of an LDAPMessage.
+/// Reads the message id (the leading INTEGER, two's complement) and the operation's
+/// APPLICATION tag number of an LDAPMessage.
 fn peek_ids(tag: &StructureTag) -> (Option<i64>, Option<u64>) {
     let PL::C(children) = &tag.payload else {
         return (None, None);
     };
     let msgid = children.first().and_then(|t| match (&t.class, t.id, &t.payload) {
-        (TagClass::Universal, 2, PL::P(bytes)) if !bytes.is_empty() && bytes.len() <= 8 => {
-            let mut v: i64 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
-            for &b in bytes {
-                v = (v << 8) | i64::from(b);
-            }
-            Some(v)
-        }
+        (TagClass::Universal, 2, PL::P(bytes)) => ber_integer(bytes),
         _ => None,
     });
     let op = children.get(1).and_then(|t| (t.class == TagClass::Application).then_some(t.id));
     (msgid, op)
+}
+
+/// A BER INTEGER's value, `None` if empty or wider than 64 bits.
+fn ber_integer(bytes: &[u8]) -> Option<i64> {
+    let first = *bytes.first()?;
+    if bytes.len() > 8 {
+        return None;
+    }
+    let init: i64 = if first & 0x80 != 0 { -1 } else { 0 };
+    Some(bytes.iter().fold(init, |v, &b| (v << 8) | i64::from(b)))
 }
 
 impl Decoder for BirchCodec {
@@ -122,31 +139,30 @@ impl Decoder for BirchCodec {
         let Some((header, len)) = read_header(buf)? else {
             return Ok(None);
         };
+        // header <= 6 and len < 2^32: no overflow.
         let total = header as u64 + len;
-        if total > self.max_pdu as u64 {
-            return Err(ProtoError::TooLarge { len: total, max: self.max_pdu });
-        }
-        let total = total as usize;
+        let total = match usize::try_from(total) {
+            Ok(t) if t <= self.max_pdu => t,
+            _ => return Err(ProtoError::TooLarge { len: total, max: self.max_pdu }),
+        };
         if buf.len() < total {
             buf.reserve(total - buf.len());
             return Ok(None);
         }
-        let frame = &buf[..total];
-        let tag = match Parser::new(MAX_BER_DEPTH).parse(frame) {
+        let tag = match Parser::new(MAX_BER_DEPTH).parse(&buf[..total]) {
             Ok(([], tag)) => tag,
             Ok(_) => return Err(ProtoError::Malformed("trailing bytes inside the PDU".into())),
             Err(e) => return Err(ProtoError::Malformed(format!("BER: {e:?}"))),
         };
         buf.advance(total);
         let (msgid, op_tag) = peek_ids(&tag);
-        let valid_id = msgid.filter(|&m| (1..=i64::from(i32::MAX)).contains(&m)).map(|m| m as i32);
-        if valid_id.is_none() {
+        let Some(msgid) = msgid.filter(|&m| m >= 1).and_then(|m| i32::try_from(m).ok()) else {
             return Ok(Some(Decoded::Invalid { msgid: None, op_tag, reason: "invalid message id".into() }));
-        }
+        };
         match LdapMsg::try_from(tag) {
             Ok(msg) => Ok(Some(Decoded::Msg(msg))),
             Err(e) => {
-                Ok(Some(Decoded::Invalid { msgid: valid_id, op_tag, reason: format!("undecodable request: {e:?}") }))
+                Ok(Some(Decoded::Invalid { msgid: Some(msgid), op_tag, reason: format!("undecodable request: {e:?}") }))
             }
         }
     }
@@ -162,7 +178,7 @@ impl Encoder<LdapMsg> for BirchCodec {
     }
 }
 
-/// The APPLICATION tag number of a request operation.
+/// The APPLICATION tag number of a request operation; `None` for response operations.
 pub fn request_tag(op: &LdapOp) -> Option<u64> {
     Some(match op {
         LdapOp::BindRequest(_) => 0,
@@ -198,20 +214,18 @@ pub fn response_op(request_tag: u64, res: LdapResult) -> Option<LdapOp> {
 /// The protocolError response to an undecodable request with operation tag `op_tag`;
 /// `None` when the request has no response (unbind, abandon) or its type is unknown.
 pub fn response_for_invalid(msgid: i32, op_tag: Option<u64>, message: &str) -> Option<LdapMsg> {
-    let res = LdapResult {
-        code: LdapResultCode::ProtocolError,
-        matcheddn: String::new(),
-        message: message.to_string(),
-        referral: vec![],
-    };
-    let op = response_op(op_tag?, res)?;
+    let op = response_op(op_tag?, ldap_result(LdapResultCode::ProtocolError, "", message))?;
     Some(LdapMsg { msgid, op, ctrl: vec![] })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ldap3_proto::proto::{LdapBindCred, LdapBindRequest};
+    use ldap3_proto::control::LdapControl;
+    use ldap3_proto::proto::{
+        LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapExtendedRequest, LdapFilter, LdapSearchRequest,
+        LdapSearchResultEntry, LdapSearchScope,
+    };
     use proptest::prelude::*;
 
     fn encode(msg: LdapMsg) -> BytesMut {
@@ -232,66 +246,266 @@ mod tests {
         }
     }
 
+    fn search(msgid: i32, filter: LdapFilter) -> LdapMsg {
+        LdapMsg {
+            msgid,
+            op: LdapOp::SearchRequest(LdapSearchRequest {
+                base: "dc=example,dc=org".into(),
+                scope: LdapSearchScope::Subtree,
+                aliases: LdapDerefAliases::Never,
+                sizelimit: 10,
+                timelimit: 0,
+                typesonly: false,
+                filter,
+                attrs: vec!["cn".into(), "+".into()],
+            }),
+            ctrl: vec![LdapControl::ManageDsaIT { criticality: true }],
+        }
+    }
+
+    /// A primitive BER element.
+    fn prim(class: TagClass, id: u64, bytes: &[u8]) -> StructureTag {
+        StructureTag { class, id, payload: PL::P(bytes.to_vec()) }
+    }
+
+    /// A constructed BER element.
+    fn cons(class: TagClass, id: u64, children: Vec<StructureTag>) -> StructureTag {
+        StructureTag { class, id, payload: PL::C(children) }
+    }
+
+    /// An LDAPMessage envelope around `msgid` bytes and `op`, encoded.
+    fn envelope(msgid: &[u8], op: StructureTag) -> BytesMut {
+        let mut buf = BytesMut::new();
+        let msg = cons(TagClass::Universal, 16, vec![prim(TagClass::Universal, 2, msgid), op]);
+        lber_write::encode_into(&mut buf, msg).unwrap();
+        buf
+    }
+
+    fn decode_one(bytes: &[u8]) -> Result<Option<Decoded>, ProtoError> {
+        BirchCodec::new(1 << 16).decode(&mut BytesMut::from(bytes))
+    }
+
     #[test]
-    fn round_trips_and_waits_for_whole_frames() {
-        let mut buf = encode(bind(7, "cn=a"));
-        let full = buf.clone();
-        let mut part = BytesMut::from(&full[..full.len() - 1]);
+    fn messages_round_trip() {
+        let msgs = vec![
+            bind(1, "cn=a,dc=example,dc=org"),
+            bind(i32::MAX, ""),
+            LdapMsg { msgid: 2, op: LdapOp::UnbindRequest, ctrl: vec![] },
+            LdapMsg { msgid: 3, op: LdapOp::AbandonRequest(2), ctrl: vec![] },
+            search(
+                4,
+                LdapFilter::And(vec![
+                    LdapFilter::Equality("uid".into(), "alice".into()),
+                    LdapFilter::Not(Box::new(LdapFilter::Present("mail".into()))),
+                ]),
+            ),
+            LdapMsg {
+                msgid: 5,
+                op: LdapOp::ExtendedRequest(LdapExtendedRequest { name: crate::oids::WHOAMI.into(), value: None }),
+                ctrl: vec![],
+            },
+            LdapMsg {
+                msgid: 6,
+                op: LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: "cn=a".into(), attributes: vec![] }),
+                ctrl: vec![],
+            },
+            response_for_invalid(7, Some(3), "bad").unwrap(),
+        ];
+        // All in one buffer: each decode takes exactly one frame.
+        let mut buf = BytesMut::new();
         let mut c = BirchCodec::new(1 << 20);
-        assert!(c.decode(&mut part).unwrap().is_none());
-        match c.decode(&mut buf).unwrap() {
-            Some(Decoded::Msg(m)) => assert_eq!(m, bind(7, "cn=a")),
-            other => panic!("{other:?}"),
+        for m in &msgs {
+            c.encode(m.clone(), &mut buf).unwrap();
+        }
+        for m in &msgs {
+            match c.decode(&mut buf).unwrap() {
+                Some(Decoded::Msg(got)) => assert_eq!(&got, m),
+                other => panic!("{other:?}"),
+            }
         }
         assert!(buf.is_empty());
+        assert!(c.decode(&mut buf).unwrap().is_none());
+    }
+
+    #[test]
+    fn truncated_frames_wait_for_more_bytes() {
+        let full = encode(bind(7, "cn=a"));
+        let mut c = BirchCodec::new(1 << 20);
+        for cut in 0..full.len() {
+            let mut part = BytesMut::from(&full[..cut]);
+            assert!(c.decode(&mut part).unwrap().is_none(), "cut at {cut}");
+            assert_eq!(part.len(), cut, "nothing consumed");
+        }
+        // Fed byte by byte, the message comes out once complete.
+        let mut buf = BytesMut::new();
+        for (i, &b) in full.iter().enumerate() {
+            buf.extend_from_slice(&[b]);
+            let got = c.decode(&mut buf).unwrap();
+            assert_eq!(got.is_some(), i + 1 == full.len());
+        }
     }
 
     #[test]
     fn oversized_header_is_refused_at_once() {
         let mut buf = BytesMut::from(&[0x30u8, 0x84, 0x7f, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(BirchCodec::new(4096).decode(&mut buf), Err(ProtoError::TooLarge { .. })));
-    }
-
-    #[test]
-    fn garbage_and_indefinite_length_are_errors() {
-        let mut c = BirchCodec::new(4096);
-        assert!(c.decode(&mut BytesMut::from(&b"GET / HTTP/1.1\r\n"[..])).is_err());
-        assert!(c.decode(&mut BytesMut::from(&[0x30u8, 0x80, 0, 0][..])).is_err());
-        // Garbage inside a well-formed SEQUENCE: an error, or an invalid message without id
-        // (which the server answers by closing the connection).
-        match c.decode(&mut BytesMut::from(&[0x30u8, 0x03, 0xff, 0xff, 0xff][..])) {
-            Err(_) | Ok(Some(Decoded::Invalid { msgid: None, .. })) => {}
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn non_utf8_dn_is_invalid_with_msgid_and_op() {
-        let mut buf = encode(bind(5, "cn=XX"));
-        let pos = buf.windows(5).position(|w| w == b"cn=XX").unwrap();
-        buf[pos + 3] = 0xff;
-        buf[pos + 4] = 0xfe;
-        match BirchCodec::new(4096).decode(&mut buf).unwrap() {
-            Some(Decoded::Invalid { msgid, op_tag, .. }) => {
-                assert_eq!(msgid, Some(5));
-                assert_eq!(op_tag, Some(0));
-                let resp = response_for_invalid(5, op_tag, "x").unwrap();
-                assert!(matches!(resp.op, LdapOp::BindResponse(_)));
+        match BirchCodec::new(4096).decode(&mut buf) {
+            Err(ProtoError::TooLarge { len, max }) => {
+                assert_eq!(len, 0x7fff_ffff + 6);
+                assert_eq!(max, 4096);
             }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn negative_msgid_is_invalid_without_id() {
-        let mut buf = encode(bind(1, "cn=a"));
-        // msgid INTEGER is at bytes 2..5: 02 01 01 -> 02 01 ff (-1)
-        assert_eq!(&buf[2..5], &[0x02, 0x01, 0x01]);
-        buf[4] = 0xff;
-        match BirchCodec::new(4096).decode(&mut buf).unwrap() {
-            Some(Decoded::Invalid { msgid: None, .. }) => {}
+    fn size_limit_counts_the_header() {
+        let full = encode(bind(1, "cn=a"));
+        let n = full.len();
+        let mut ok = full.clone();
+        assert!(matches!(BirchCodec::new(n).decode(&mut ok), Ok(Some(Decoded::Msg(_)))));
+        let mut big = full.clone();
+        assert!(matches!(BirchCodec::new(n - 1).decode(&mut big), Err(ProtoError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn garbage_wrong_tag_and_bad_lengths_are_errors() {
+        assert!(decode_one(b"GET / HTTP/1.1\r\n").is_err());
+        // An APPLICATION tag where the SEQUENCE should be.
+        assert!(matches!(decode_one(&[0x60, 0x00]), Err(ProtoError::Malformed(_))));
+        // Indefinite length.
+        assert!(matches!(decode_one(&[0x30, 0x80, 0, 0]), Err(ProtoError::Malformed(_))));
+        // Five length octets.
+        assert!(matches!(decode_one(&[0x30, 0x85, 0, 0, 0, 0, 1, 0]), Err(ProtoError::Malformed(_))));
+        // An inner element running past the end of the envelope: the BER parser keeps the
+        // complete prefix, leaving no message id; or it fails. Either way no reply is possible.
+        match decode_one(&[0x30, 0x03, 0xff, 0xff, 0xff]) {
+            Err(_) | Ok(Some(Decoded::Invalid { msgid: None, .. })) => {}
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn non_utf8_bind_dn_is_invalid_with_msgid_and_op() {
+        let op = cons(
+            TagClass::Application,
+            0,
+            vec![
+                prim(TagClass::Universal, 2, &[3]),
+                prim(TagClass::Universal, 4, b"cn=\xff\xfe"),
+                prim(TagClass::Context, 0, b"pw"),
+            ],
+        );
+        let mut buf = envelope(&[5], op);
+        match BirchCodec::new(4096).decode(&mut buf).unwrap() {
+            Some(Decoded::Invalid { msgid, op_tag, .. }) => {
+                assert_eq!(msgid, Some(5));
+                assert_eq!(op_tag, Some(0));
+                let resp = response_for_invalid(5, op_tag, "x").unwrap();
+                assert_eq!(resp.msgid, 5);
+                match resp.op {
+                    LdapOp::BindResponse(r) => assert_eq!(r.res.code, LdapResultCode::ProtocolError),
+                    other => panic!("{other:?}"),
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(buf.is_empty(), "the invalid frame is consumed");
+    }
+
+    #[test]
+    fn non_utf8_filter_value_is_invalid_search() {
+        let mut buf = encode(search(9, LdapFilter::Equality("cn".into(), "XX".into())));
+        let pos = buf.windows(2).position(|w| w == b"XX").unwrap();
+        buf[pos] = 0xc3;
+        buf[pos + 1] = 0x28;
+        match BirchCodec::new(4096).decode(&mut buf).unwrap() {
+            Some(Decoded::Invalid { msgid: Some(9), op_tag: Some(3), .. }) => {
+                let resp = response_for_invalid(9, Some(3), "x").unwrap();
+                assert!(matches!(resp.op, LdapOp::SearchResultDone(_)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_operation_is_invalid_without_response() {
+        let mut buf = envelope(&[4], cons(TagClass::Application, 30, vec![]));
+        match BirchCodec::new(4096).decode(&mut buf).unwrap() {
+            Some(Decoded::Invalid { msgid: Some(4), op_tag: Some(30), .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(response_for_invalid(4, Some(30), "x").is_none());
+        assert!(response_for_invalid(4, None, "x").is_none());
+    }
+
+    #[test]
+    fn bad_message_ids_are_invalid_without_id() {
+        // -1, 0, -2^31, 2^31 and an empty INTEGER.
+        for id in [&[0xff][..], &[0x00], &[0x80, 0, 0, 0], &[0x00, 0x80, 0, 0, 0], &[]] {
+            let mut buf = envelope(id, cons(TagClass::Application, 2, vec![]));
+            // An unbind is a primitive NULL-like element; constructed or not, the id decides.
+            match BirchCodec::new(4096).decode(&mut buf).unwrap() {
+                Some(Decoded::Invalid { msgid: None, op_tag: Some(2), .. }) => {}
+                other => panic!("{id:?}: {other:?}"),
+            }
+        }
+        // The same change on an encoded request: msgid 1 becomes -1.
+        let mut buf = encode(bind(1, "cn=a"));
+        assert_eq!(&buf[2..5], &[0x02, 0x01, 0x01]);
+        buf[4] = 0xff;
+        assert!(matches!(
+            BirchCodec::new(4096).decode(&mut buf).unwrap(),
+            Some(Decoded::Invalid { msgid: None, op_tag: Some(0), .. })
+        ));
+        // The largest id is fine.
+        let mut buf = envelope(&[0x7f, 0xff, 0xff, 0xff], prim(TagClass::Application, 2, &[]));
+        match BirchCodec::new(4096).decode(&mut buf).unwrap() {
+            Some(Decoded::Msg(m)) => assert_eq!((m.msgid, m.op), (i32::MAX, LdapOp::UnbindRequest)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_request_tag_has_the_right_response() {
+        for (tag, expect) in [
+            (0, Some("BindResponse")),
+            (2, None),
+            (3, Some("SearchResultDone")),
+            (6, Some("ModifyResponse")),
+            (8, Some("AddResponse")),
+            (10, Some("DelResponse")),
+            (12, Some("ModifyDNResponse")),
+            (14, Some("CompareResult")),
+            (16, None),
+            (23, Some("ExtendedResponse")),
+            (1, None),
+        ] {
+            let got = response_for_invalid(1, Some(tag), "m").map(|m| format!("{:?}", m.op));
+            match (got, expect) {
+                (None, None) => {}
+                (Some(g), Some(e)) => assert!(g.starts_with(e), "{tag}: {g}"),
+                (g, e) => panic!("{tag}: {g:?} vs {e:?}"),
+            }
+        }
+    }
+
+    /// Arbitrary BER trees (tag numbers below 31, which the parser reads in one octet).
+    fn ber_tree() -> impl Strategy<Value = StructureTag> {
+        let class = prop_oneof![
+            Just(TagClass::Universal),
+            Just(TagClass::Application),
+            Just(TagClass::Context),
+            Just(TagClass::Private)
+        ];
+        let leaf = (class.clone(), 0u64..31, proptest::collection::vec(any::<u8>(), 0..12))
+            .prop_map(|(c, id, b)| StructureTag { class: c, id, payload: PL::P(b) });
+        leaf.prop_recursive(6, 48, 6, move |inner| {
+            (class.clone(), 0u64..31, proptest::collection::vec(inner, 0..6)).prop_map(|(c, id, v)| StructureTag {
+                class: c,
+                id,
+                payload: PL::C(v),
+            })
+        })
     }
 
     proptest! {
@@ -308,8 +522,30 @@ mod tests {
         }
 
         #[test]
-        fn prefixed_valid_message_bytes_never_panic(cut in 0usize..40, flip in 0usize..40, val in any::<u8>()) {
-            let mut buf = encode(bind(3, "uid=alice,ou=people,dc=example,dc=org"));
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            // A valid envelope and message id around arbitrary bytes, so the BER parser and
+            // the LDAP conversion both see them.
+            let mut bytes = vec![0x30, 0x81, (body.len() + 3) as u8, 0x02, 0x01, 0x01];
+            bytes.extend_from_slice(&body);
+            let _ = decode_one(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_ber_operations_never_panic(op in ber_tree(), ctrls in proptest::option::of(ber_tree())) {
+            let mut children = vec![prim(TagClass::Universal, 2, &[1]), op];
+            children.extend(ctrls);
+            let mut buf = BytesMut::new();
+            lber_write::encode_into(&mut buf, cons(TagClass::Universal, 16, children)).unwrap();
+            match BirchCodec::new(1 << 20).decode(&mut buf) {
+                Ok(Some(Decoded::Msg(m))) => prop_assert_eq!(m.msgid, 1),
+                Ok(Some(Decoded::Invalid { msgid, .. })) => prop_assert_eq!(msgid, Some(1)),
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+
+        #[test]
+        fn mutated_requests_never_panic(cut in 0usize..40, flip in 0usize..60, val in any::<u8>()) {
+            let mut buf = encode(search(3, LdapFilter::Substring("cn".into(), "a*b*c".into())));
             if flip < buf.len() { buf[flip] = val; }
             let mut part = BytesMut::from(&buf[..buf.len().saturating_sub(cut)]);
             let _ = BirchCodec::new(1024).decode(&mut part);

@@ -2,18 +2,21 @@
 
 use ldap3_proto::control::LdapControl;
 
-/// The OID of a decoded control.
+use crate::oids;
+
+/// The OID of a decoded control, the one `ldap3_proto` 0.9.0 maps to its variant (or the
+/// one received, for controls it does not know).
 pub fn control_oid(c: &LdapControl) -> String {
     match c {
-        LdapControl::SyncRequest { .. } => "1.3.6.1.4.1.4203.1.9.1.1",
-        LdapControl::SyncState { .. } => "1.3.6.1.4.1.4203.1.9.1.2",
-        LdapControl::SyncDone { .. } => "1.3.6.1.4.1.4203.1.9.1.3",
+        LdapControl::SyncRequest { .. } => oids::SYNC_REQUEST,
+        LdapControl::SyncState { .. } => oids::SYNC_STATE,
+        LdapControl::SyncDone { .. } => oids::SYNC_DONE,
         LdapControl::AdDirsync { .. } => "1.2.840.113556.1.4.841",
-        LdapControl::SimplePagedResults { .. } => "1.2.840.113556.1.4.319",
-        LdapControl::ManageDsaIT { .. } => "2.16.840.1.113730.3.4.2",
-        LdapControl::ServerSort { .. } => "1.2.840.113556.1.4.473",
-        LdapControl::ServerSortResult { .. } => "1.2.840.113556.1.4.474",
-        LdapControl::PasswordPolicyRequest { .. } => "1.3.6.1.4.1.42.2.27.8.5.1",
+        LdapControl::SimplePagedResults { .. } => oids::PAGED_RESULTS,
+        LdapControl::ManageDsaIT { .. } => oids::MANAGE_DSA_IT,
+        LdapControl::ServerSort { .. } => oids::SERVER_SORT,
+        LdapControl::ServerSortResult { .. } => oids::SERVER_SORT_RESULT,
+        LdapControl::PasswordPolicyRequest { .. } => oids::PASSWORD_POLICY,
         LdapControl::SearchOptions { .. } => "1.2.840.113556.1.4.1338",
         LdapControl::ShowDeleted { .. } => "1.2.840.113556.1.4.417",
         LdapControl::SdFlags { .. } => "1.2.840.113556.1.4.801",
@@ -24,8 +27,8 @@ pub fn control_oid(c: &LdapControl) -> String {
 }
 
 /// Whether a control was marked critical. `ldap3_proto` drops the criticality of some
-/// controls when decoding (paged results, sort, sync state/done); they count as
-/// non-critical.
+/// controls when decoding (sync state/done, dirsync, paged results, sort request and
+/// result); they count as non-critical.
 pub fn is_critical(c: &LdapControl) -> bool {
     match c {
         LdapControl::SyncRequest { criticality, .. }
@@ -48,14 +51,74 @@ pub fn is_critical(c: &LdapControl) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ldap3_lber::structure::PL;
+    use ldap3_lber::structures::{ASNTag, Tag};
+    use ldap3_proto::control::{ServerSortRequet, ServerSortResult};
+    use ldap3_proto::proto::{LdapResultCode, SyncRequestMode, SyncStateValue};
+
+    /// One control of every variant.
+    fn all_variants() -> Vec<LdapControl> {
+        vec![
+            LdapControl::SyncRequest {
+                criticality: true,
+                mode: SyncRequestMode::RefreshOnly,
+                cookie: None,
+                reload_hint: false,
+            },
+            LdapControl::SyncState { state: SyncStateValue::Add, entry_uuid: uuid::Uuid::nil(), cookie: None },
+            LdapControl::SyncDone { cookie: None, refresh_deletes: false },
+            LdapControl::AdDirsync { flags: 0, max_bytes: 0, cookie: None },
+            LdapControl::SimplePagedResults { size: 10, cookie: vec![] },
+            LdapControl::ManageDsaIT { criticality: false },
+            LdapControl::ServerSort {
+                sort_requests: vec![ServerSortRequet {
+                    attribute_name: "cn".into(),
+                    ordering_rule: None,
+                    reverse_order: false,
+                }],
+            },
+            LdapControl::ServerSortResult {
+                sort_result: ServerSortResult { result_code: LdapResultCode::Success, attribute_type: None },
+            },
+            LdapControl::PasswordPolicyRequest { criticality: false },
+            LdapControl::SearchOptions { criticality: true, flags: 2 },
+            LdapControl::ShowDeleted { criticality: false },
+            LdapControl::SdFlags { criticality: true, flags: 7 },
+            LdapControl::ExtendedDn { criticality: false, format: 1 },
+            LdapControl::Unknown { oid: "1.2.3".into(), criticality: true, value: None },
+        ]
+    }
+
+    /// The OID `ldap3_proto` writes on the wire for a control.
+    fn wire_oid(c: &LdapControl) -> String {
+        let tag: Tag = c.clone().into();
+        let PL::C(children) = tag.into_structure().payload else {
+            panic!("a control is a SEQUENCE");
+        };
+        let PL::P(oid) = &children[0].payload else {
+            panic!("the OID is an OCTET STRING");
+        };
+        String::from_utf8(oid.clone()).unwrap()
+    }
 
     #[test]
-    fn unknown_controls_keep_oid_and_criticality() {
-        let c = LdapControl::Unknown { oid: "1.2.3".into(), criticality: true, value: None };
-        assert_eq!(control_oid(&c), "1.2.3");
-        assert!(is_critical(&c));
-        let m = LdapControl::ManageDsaIT { criticality: false };
-        assert_eq!(control_oid(&m), "2.16.840.1.113730.3.4.2");
-        assert!(!is_critical(&m));
+    fn oids_match_what_ldap3_proto_encodes() {
+        for c in all_variants() {
+            assert_eq!(control_oid(&c), wire_oid(&c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn criticality_survives_where_ldap3_proto_keeps_it() {
+        for c in all_variants() {
+            let tag: Tag = c.clone().into();
+            let decoded = LdapControl::try_from(tag.into_structure()).unwrap();
+            assert_eq!(is_critical(&decoded), is_critical(&c), "{c:?}");
+        }
+        let u = LdapControl::Unknown { oid: "1.2.3".into(), criticality: true, value: None };
+        assert_eq!(control_oid(&u), "1.2.3");
+        assert!(is_critical(&u));
+        assert!(!is_critical(&LdapControl::ManageDsaIT { criticality: false }));
+        assert!(is_critical(&LdapControl::ManageDsaIT { criticality: true }));
     }
 }

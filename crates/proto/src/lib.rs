@@ -5,6 +5,7 @@
 //! - [`result`]: building `LDAPResult`s and reading result codes.
 //! - [`control`]: OIDs and criticality of decoded controls.
 //! - [`oids`]: OIDs of the controls, extended operations and features Birch knows.
+//! - [`values`]: BER values of the Assertion and Pre-/Post-Read controls.
 //!
 //! `ldap3_proto` is re-exported so that every crate uses the same message types.
 
@@ -12,6 +13,7 @@ pub mod codec;
 pub mod control;
 pub mod oids;
 pub mod result;
+pub mod values;
 
 pub use codec::{response_for_invalid, BirchCodec, Decoded, ProtoError};
 pub use ldap3_lber;

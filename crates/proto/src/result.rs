@@ -5,12 +5,7 @@ use ldap3_proto::proto::{LdapResult, LdapResultCode};
 /// An `LDAPResult` with `code`, matched DN `matched` and diagnostic `message`, and no
 /// referrals.
 pub fn ldap_result(code: LdapResultCode, matched: &str, message: &str) -> LdapResult {
-    LdapResult {
-        code,
-        matcheddn: matched.to_string(),
-        message: message.to_string(),
-        referral: Vec::new(),
-    }
+    LdapResult { code, matcheddn: matched.to_string(), message: message.to_string(), referral: Vec::new() }
 }
 
 /// A plain `success` result.

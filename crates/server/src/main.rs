@@ -70,7 +70,18 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+/// Runs the command; errors are printed as one readable chain (`birch: context: cause`).
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("birch: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")

@@ -41,7 +41,10 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
         let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
         let (line, dn) = match &rec {
             LdifRecord::Content { line, dn, .. } => (*line, dn),
-            other => bail!("{shown}:{}: change records are not supported by import yet", other.line()),
+            _ => {
+                drop(seen);
+                return apply_changes(cfg, &store, &schema, &shown, open()?);
+            }
         };
         let parsed = Dn::parse(dn).map_err(|e| anyhow::anyhow!("{shown}:{line}: dn {dn:?}: {e}"))?;
         let ndn = parsed.normalize(&schema);
@@ -84,6 +87,96 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
     }
     loader.finish()?;
     eprintln!("imported {count} entries from {shown} in {:.2}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Applies an LDIF file with change records (add/delete/modify/modrdn/moddn; content
+/// records count as adds) record by record, each in its own transaction, like `ldapmodify`:
+/// the first failing record stops the import with `file:line`, and the records before it stay
+/// applied.
+fn apply_changes(
+    cfg: &Config,
+    store: &Store,
+    schema: &Schema,
+    shown: &str,
+    records: LdifReader<BufReader<std::fs::File>>,
+) -> Result<()> {
+    use crate::ops::moddn::rename_attributes;
+    use crate::ops::modify::apply_changes as apply_mods;
+    use crate::ops::write::WriteError;
+    use birch_proto::ldap3_proto::proto::{LdapModify, LdapModifyType, LdapPartialAttribute};
+    use birch_store::ldif::LdifModOp;
+
+    let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(schema);
+    let params = cfg.argon2_params();
+    let hash = |name: &str, v: Vec<u8>| -> Result<Vec<u8>> {
+        Ok(if schema.canonical(name) == "userpassword" && !crate::password::is_hashed(&v) {
+            crate::password::hash_argon2id(&v, &params)?.into_bytes()
+        } else {
+            v
+        })
+    };
+    let fail = |line: usize, e: WriteError| match e {
+        WriteError::Ldap(code, text) => anyhow::anyhow!("{shown}:{line}: {code:?}: {text}"),
+        WriteError::Store(e) => anyhow::anyhow!("{shown}:{line}: {e}"),
+    };
+    let mut applied = 0usize;
+    for rec in records {
+        let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
+        let line = rec.line();
+        let dn = Dn::parse(rec.dn()).map_err(|e| anyhow::anyhow!("{shown}:{line}: dn {:?}: {e}", rec.dn()))?;
+        let ndn = dn.normalize(schema);
+        match rec {
+            LdifRecord::Content { dn: text, attrs, .. } | LdifRecord::Add { dn: text, attrs, .. } => {
+                let mut grouped = Vec::with_capacity(attrs.len());
+                for (name, value) in attrs {
+                    let value = hash(&name, value)?;
+                    grouped.push((name, vec![value]));
+                }
+                let entry = store.make_entry(&text, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+                store.add(entry, ndn == suffix_ndn).map_err(|e| fail(line, e.into()))?;
+            }
+            LdifRecord::Delete { .. } => {
+                store.delete(&ndn).map_err(|e| fail(line, e.into()))?;
+            }
+            LdifRecord::Modify { mods, .. } => {
+                let mut changes = Vec::with_capacity(mods.len());
+                for m in mods {
+                    let operation = match m.op {
+                        LdifModOp::Add => LdapModifyType::Add,
+                        LdifModOp::Delete => LdapModifyType::Delete,
+                        LdifModOp::Replace => LdapModifyType::Replace,
+                        LdifModOp::Increment => LdapModifyType::Increment,
+                    };
+                    let vals = if matches!(m.op, LdifModOp::Add | LdifModOp::Replace) {
+                        m.values.into_iter().map(|v| hash(&m.attr, v)).collect::<Result<Vec<_>>>()?
+                    } else {
+                        m.values
+                    };
+                    changes.push(LdapModify { operation, modification: LdapPartialAttribute { atype: m.attr, vals } });
+                }
+                store.modify(&ndn, |e| apply_mods(e, &changes, schema, false)).map_err(|e| fail(line, e))?;
+            }
+            LdifRecord::ModDn { new_rdn, delete_old_rdn, new_superior, .. } => {
+                let rdn = match Dn::parse(&new_rdn) {
+                    Ok(d) if d.rdns.len() == 1 => d.rdns[0].clone(),
+                    _ => bail!("{shown}:{line}: newrdn {new_rdn:?} is not one RDN"),
+                };
+                let mut new_dn = match &new_superior {
+                    Some(s) => Dn::parse(s).map_err(|e| anyhow::anyhow!("{shown}:{line}: newsuperior {s:?}: {e}"))?,
+                    None => dn.parent(),
+                };
+                new_dn.rdns.insert(0, rdn.clone());
+                let old_rdn = dn.rdns.first().cloned().ok_or_else(|| anyhow::anyhow!("{shown}:{line}: empty dn"))?;
+                store
+                    .rename(&ndn, &new_dn, |e| rename_attributes(e, &old_rdn, &rdn, delete_old_rdn, &new_dn, schema))
+                    .map_err(|e| fail(line, e))?;
+            }
+        }
+        applied += 1;
+    }
+    store.flush()?;
+    eprintln!("applied {applied} change records from {shown}");
     Ok(())
 }
 

@@ -502,8 +502,10 @@ fn mods_of(lines: &[Line]) -> Result<Vec<LdifMod>, LdifError> {
         let mut values = Vec::new();
         i += 1;
         loop {
+            // RFC 2849 wants a "-" after every modification; like ldapmodify, a missing one
+            // at the very end of the record is accepted.
             let Some(vl) = lines.get(i) else {
-                return Err(err(l, format!("\"{n}: {attr}\" is not terminated by a \"-\" line")));
+                break;
             };
             i += 1;
             if vl.text.trim_ascii_end() == b"-" {
@@ -979,7 +981,11 @@ mod tests {
     #[test]
     fn modify_errors() {
         // Missing "-" at the end of the record: reported at the block's first line.
-        assert_error("dn: cn=a\nchangetype: modify\nadd: mail\nmail: x\n", 3, "not terminated by a \"-\"");
+        // Like ldapmodify, a missing "-" at the very end of a record is accepted.
+        let recs = parse_str("dn: cn=a\nchangetype: modify\nadd: mail\nmail: x\n").unwrap();
+        assert!(
+            matches!(&recs[0], LdifRecord::Modify { mods, .. } if mods.len() == 1 && mods[0].values == vec![b"x".to_vec()])
+        );
         // Missing "-" before the next block: reported where the "-" was expected.
         assert_error("dn: cn=a\nchangetype: modify\nadd: mail\nmail: x\nreplace: sn\nsn: y\n-\n", 5, "missing \"-\"");
         // Value line for another attribute.

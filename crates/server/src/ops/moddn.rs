@@ -9,7 +9,8 @@ use crate::context::ServerCtx;
 use crate::session::Session;
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapModifyDNRequest, LdapResult, LdapResultCode};
-use birch_schema::Dn;
+use birch_schema::{Dn, Rdn, Schema};
+use birch_store::Entry;
 use birch_store::StoreError;
 use std::sync::Arc;
 
@@ -66,39 +67,7 @@ async fn rename(
     let outcome = tokio::task::spawn_blocking(move || {
         let changed = store.rename(&target, &moved_to, |e| {
             ctl.check_assertion(e, &schema)?;
-            let value_eq = |attr: &str, a: &[u8], b: &[u8]| {
-                let rule = schema.rule(attr);
-                schema.normalize_value(rule, a).unwrap_or_else(|| a.to_vec())
-                    == schema.normalize_value(rule, b).unwrap_or_else(|| b.to_vec())
-            };
-            if delete_old {
-                for ava in &old_rdn.avas {
-                    let canonical = schema.canonical(&ava.attr);
-                    let kept_by_new = new_rdn.avas.iter().any(|n| {
-                        schema.canonical(&n.attr) == canonical
-                            && value_eq(&canonical, n.value.as_bytes(), ava.value.as_bytes())
-                    });
-                    if kept_by_new {
-                        continue;
-                    }
-                    if let Some(a) = e.get_mut(&canonical) {
-                        a.values.retain(|v| !value_eq(&canonical, v, ava.value.as_bytes()));
-                    }
-                }
-                e.attrs.retain(|a| !a.values.is_empty());
-            }
-            for ava in &new_rdn.avas {
-                let canonical = schema.canonical(&ava.attr);
-                let present = e
-                    .get(&canonical)
-                    .is_some_and(|a| a.values.iter().any(|v| value_eq(&canonical, v, ava.value.as_bytes())));
-                if !present {
-                    e.add_values(&ava.attr, &canonical, [ava.value.clone().into_bytes()]);
-                }
-            }
-            let mut renamed = e.clone();
-            renamed.dn = moved_to.to_string();
-            check_rdn_and_classes(&renamed, &schema)
+            rename_attributes(e, &old_rdn, &new_rdn, delete_old, &moved_to, &schema)
         })?;
         store.sync()?;
         Ok::<_, WriteError>(changed)
@@ -117,4 +86,48 @@ async fn rename(
         Ok(Err(e)) => Err(write_failure(ctx, dn, e)),
         Err(_) => Err(result(LdapResultCode::OperationsError, "", "internal error")),
     }
+}
+
+/// Adjusts an entry's attributes for a new RDN: the new RDN's values are added, the old
+/// RDN's values removed when `delete_old` (unless the new RDN keeps them); then checks the
+/// entry under its new DN.
+pub fn rename_attributes(
+    e: &mut Entry,
+    old_rdn: &Rdn,
+    new_rdn: &Rdn,
+    delete_old: bool,
+    new_dn: &Dn,
+    schema: &Schema,
+) -> Result<(), WriteError> {
+    let value_eq = |attr: &str, a: &[u8], b: &[u8]| {
+        let rule = schema.rule(attr);
+        schema.normalize_value(rule, a).unwrap_or_else(|| a.to_vec())
+            == schema.normalize_value(rule, b).unwrap_or_else(|| b.to_vec())
+    };
+    if delete_old {
+        for ava in &old_rdn.avas {
+            let canonical = schema.canonical(&ava.attr);
+            let kept_by_new = new_rdn.avas.iter().any(|n| {
+                schema.canonical(&n.attr) == canonical && value_eq(&canonical, n.value.as_bytes(), ava.value.as_bytes())
+            });
+            if kept_by_new {
+                continue;
+            }
+            if let Some(a) = e.get_mut(&canonical) {
+                a.values.retain(|v| !value_eq(&canonical, v, ava.value.as_bytes()));
+            }
+        }
+        e.attrs.retain(|a| !a.values.is_empty());
+    }
+    for ava in &new_rdn.avas {
+        let canonical = schema.canonical(&ava.attr);
+        let present =
+            e.get(&canonical).is_some_and(|a| a.values.iter().any(|v| value_eq(&canonical, v, ava.value.as_bytes())));
+        if !present {
+            e.add_values(&ava.attr, &canonical, [ava.value.clone().into_bytes()]);
+        }
+    }
+    let mut renamed = e.clone();
+    renamed.dn = new_dn.to_string();
+    check_rdn_and_classes(&renamed, schema)
 }
