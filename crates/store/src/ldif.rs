@@ -501,12 +501,9 @@ fn mods_of(lines: &[Line]) -> Result<Vec<LdifMod>, LdifError> {
         }
         let mut values = Vec::new();
         i += 1;
-        loop {
-            // RFC 2849 wants a "-" after every modification; like ldapmodify, a missing one
-            // at the very end of the record is accepted.
-            let Some(vl) = lines.get(i) else {
-                break;
-            };
+        // RFC 2849 wants a "-" after every modification; like ldapmodify, a missing one at
+        // the very end of the record is accepted.
+        while let Some(vl) = lines.get(i) {
             i += 1;
             if vl.text.trim_ascii_end() == b"-" {
                 break;
