@@ -105,6 +105,7 @@ pub const ATTRIBUTE_TYPES: &str = "
 1.3.6.1.1.16.4 entryUUID octetStringMatch son
 1.3.6.1.1.20 entryDN distinguishedNameMatch son
 2.5.18.9 hasSubordinates booleanMatch son
+1.2.840.113556.1.2.102 memberOf distinguishedNameMatch o
 1.3.6.1.4.1.453.16.2.103 numSubordinates integerMatch son
 1.3.6.1.4.1.1466.101.120.16 ldapSyntaxes objectIdentifierMatch o
 2.5.21.5 attributeTypes objectIdentifierMatch o

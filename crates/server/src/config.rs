@@ -95,6 +95,7 @@ impl Default for IndexSection {
                 "memberUid",
                 "member",
                 "uniqueMember",
+                "memberOf",
             ]),
             substring: s(&["uid", "cn", "mail"]),
             unique: s(&["uid", "uidNumber", "mail"]),

@@ -36,6 +36,8 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     // Pass 1: validate.
     let mut seen: HashSet<String> = HashSet::new();
+    // memberOf of every member, gathered from the groups (which may come after their members).
+    let mut member_of: std::collections::HashMap<String, Vec<String>> = Default::default();
     let mut count = 0usize;
     for rec in open()? {
         let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
@@ -60,6 +62,15 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
                 bail!("{shown}:{line}: dn {dn:?}: parent entry does not exist (parents must come before children)");
             }
         }
+        if let LdifRecord::Content { attrs, .. } = &rec {
+            for (name, value) in attrs {
+                if matches!(schema.canonical(name).as_str(), "member" | "uniquemember") {
+                    if let Some(m) = schema.normalize_value(birch_schema::MatchingRule::DistinguishedName, value) {
+                        member_of.entry(String::from_utf8_lossy(&m).into_owned()).or_default().push(dn.clone());
+                    }
+                }
+            }
+        }
         seen.insert(ndn);
         count += 1;
     }
@@ -81,7 +92,12 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
             };
             grouped.push((name, vec![value]));
         }
-        let entry = store.make_entry(&dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+        let mut entry = store.make_entry(&dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+        // memberOf is the server's: whatever the file says is replaced by the groups' view.
+        entry.attrs.retain(|a| a.canonical != "memberof");
+        if let Some(groups) = member_of.remove(&entry.ndn) {
+            entry.add_values("memberOf", "memberof", groups.into_iter().map(String::into_bytes));
+        }
         let is_suffix = entry.ndn == suffix_ndn;
         loader.add(entry, is_suffix).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
     }

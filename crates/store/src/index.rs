@@ -26,6 +26,8 @@ pub struct IndexConfig {
     /// Attributes whose values must be unique within the store (they are also
     /// equality-indexed, which is how uniqueness is checked).
     pub unique: HashSet<String>,
+    /// Keep `memberOf` and group references current (see [`crate::groups`]).
+    pub maintain_groups: bool,
 }
 
 impl IndexConfig {
@@ -36,6 +38,7 @@ impl IndexConfig {
             equality: equality.iter().map(|a| schema.canonical(a)).chain(unique.iter().cloned()).collect(),
             substring: substring.iter().map(|a| schema.canonical(a)).collect(),
             unique,
+            maintain_groups: true,
         }
     }
 
@@ -49,12 +52,24 @@ impl IndexConfig {
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        let eq = ["objectclass", "uid", "cn", "mail", "uidnumber", "gidnumber", "memberuid", "member", "uniquemember"];
+        let eq = [
+            "objectclass",
+            "uid",
+            "cn",
+            "mail",
+            "uidnumber",
+            "gidnumber",
+            "memberuid",
+            "member",
+            "uniquemember",
+            "memberof",
+        ];
         let sub = ["uid", "cn", "mail"];
         IndexConfig {
             equality: eq.iter().map(|s| s.to_string()).collect(),
             substring: sub.iter().map(|s| s.to_string()).collect(),
             unique: ["uid", "uidnumber", "mail"].iter().map(|s| s.to_string()).collect(),
+            maintain_groups: true,
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod entry;
 pub mod error;
 pub mod filter;
+pub mod groups;
 pub mod index;
 pub mod ldif;
 pub mod plan;

@@ -170,7 +170,7 @@ impl Store {
         };
         let id = self.inner.db.generate_id()? + 1;
         let mut ws = WriteSet::default();
-        ws.put_entry(self, id, None, Some(&entry));
+        ws.put_entry(id, None, Some(&entry));
         self.commit(ws)?;
         Ok(id)
     }
@@ -203,7 +203,7 @@ impl Store {
                     stack.push((c, ce));
                 }
             }
-            ws.put_entry(self, id, Some(&e), None);
+            ws.put_entry(id, Some(&e), None);
         }
         self.commit(ws)?;
         Ok(entry)
@@ -224,7 +224,7 @@ impl Store {
         new.ndn.clone_from(&old.ndn);
         new.parent = old.parent;
         let mut ws = WriteSet::default();
-        ws.put_entry(self, id, Some(&old), Some(&new));
+        ws.put_entry(id, Some(&old), Some(&new));
         self.commit(ws)?;
         Ok((old, new))
     }
@@ -260,7 +260,7 @@ impl Store {
         new.ndn = new_ndn;
         new.parent = new_parent;
         let mut ws = WriteSet::default();
-        ws.put_entry(self, id, Some(&old), Some(&new));
+        ws.put_entry(id, Some(&old), Some(&new));
         let depth = Dn::parse(&old.dn).map_err(StoreError::from)?.rdns.len();
         let mut stack = self.children(id)?;
         while let Some(cid) = stack.pop() {
@@ -272,7 +272,7 @@ impl Store {
             let mut moved = child.clone();
             moved.dn = parsed.to_string();
             moved.ndn = parsed.normalize(self.schema());
-            ws.put_entry(self, cid, Some(&child), Some(&moved));
+            ws.put_entry(cid, Some(&child), Some(&moved));
         }
         self.commit(ws)?;
         Ok((old, new))
@@ -295,13 +295,26 @@ impl Store {
         Ok(())
     }
 
+    /// The index tree (for the group maintenance).
+    pub(crate) fn inner_index(&self) -> &sled::Tree {
+        &self.inner.index
+    }
+
     fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
         self.inner.write_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Applies a write set in one sled transaction. Called under the writer lock, so the
     /// posting-list chunks read to plan the index writes cannot change meanwhile.
-    fn commit(&self, ws: WriteSet) -> Result<(), StoreError> {
+    fn commit(&self, mut ws: WriteSet) -> Result<(), StoreError> {
+        if self.inner.cfg.maintain_groups {
+            self.maintain_groups(&mut ws)?;
+        }
+        let mut ws_low = Lowered::default();
+        for (id, (old, new)) in &ws.changes {
+            ws_low.entry(self, *id, old.as_ref(), new.as_ref());
+        }
+        let ws = ws_low;
         let mut index_writes = Vec::new();
         for (prefix, (adds, removes)) in &ws.index {
             self.check_unique(prefix, adds, removes)?;
@@ -484,9 +497,35 @@ impl Store {
     }
 }
 
-/// Everything one write operation changes, applied in one transaction by `Store::commit`.
+/// Everything one write operation changes: entry id → (stored entry before, entry after),
+/// `None` for absent. Applied in one transaction by `Store::commit`.
 #[derive(Default)]
-struct WriteSet {
+pub(crate) struct WriteSet {
+    pub(crate) changes: std::collections::BTreeMap<u64, (Option<Entry>, Option<Entry>)>,
+}
+
+impl WriteSet {
+    /// Records entry `id` changing from `old` to `new`; a second change of the same entry
+    /// keeps the first `old` (what is stored).
+    pub(crate) fn put_entry(&mut self, id: u64, old: Option<&Entry>, new: Option<&Entry>) {
+        match self.changes.entry(id) {
+            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().1 = new.cloned(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert((old.cloned(), new.cloned()));
+            }
+        }
+    }
+
+    /// The entry `id` as this write set leaves it so far: `Some(None)` if it is deleted,
+    /// `None` if the write set does not touch it.
+    pub(crate) fn current(&self, id: u64) -> Option<Option<&Entry>> {
+        self.changes.get(&id).map(|(_, new)| new.as_ref())
+    }
+}
+
+/// The tree-level writes of a write set.
+#[derive(Default)]
+struct Lowered {
     entries: Vec<(u64, Option<Vec<u8>>)>,
     dn2id: Vec<(Vec<u8>, Option<u64>)>,
     children: Vec<([u8; 16], bool)>,
@@ -494,10 +533,10 @@ struct WriteSet {
     index: std::collections::BTreeMap<Vec<u8>, (Vec<u64>, Vec<u64>)>,
 }
 
-impl WriteSet {
-    /// Records entry `id` changing from `old` to `new` (`None`: absent): the entry, its DN
-    /// and parent links, and the difference of its index memberships.
-    fn put_entry(&mut self, store: &Store, id: u64, old: Option<&Entry>, new: Option<&Entry>) {
+impl Lowered {
+    /// Entry `id` changing from `old` to `new`: the entry, its DN and parent links, and the
+    /// difference of its index memberships.
+    fn entry(&mut self, store: &Store, id: u64, old: Option<&Entry>, new: Option<&Entry>) {
         let prefixes = |e: Option<&Entry>| {
             e.map(|e| index::entry_prefixes(e, &store.inner.cfg, store.schema())).unwrap_or_default()
         };

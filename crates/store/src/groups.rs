@@ -1,0 +1,172 @@
+//! Groups that maintain themselves, inside the same transaction as the change that causes
+//! it (like OpenLDAP's memberof and refint overlays together):
+//! - `memberOf` on each member of a groupOfNames/groupOfUniqueNames lists the group's DN;
+//!   it follows member additions and removals and renames of the group;
+//! - deleting or renaming an entry removes or rewrites `member`/`uniqueMember` values that
+//!   point at it;
+//! - renaming an entry's `uid` rewrites `memberUid` values of posix groups.
+
+use crate::entry::Entry;
+use crate::index;
+use crate::postings;
+use crate::store::{Store, WriteSet};
+use crate::StoreError;
+use birch_schema::MatchingRule;
+use std::collections::BTreeSet;
+
+/// Attributes that hold member DNs.
+const MEMBER_ATTRS: [&str; 2] = ["member", "uniquemember"];
+/// The attribute listing an entry's groups.
+const MEMBER_OF: &str = "memberof";
+
+impl Store {
+    /// Extends a write set with the group maintenance its changes call for.
+    pub(crate) fn maintain_groups(&self, ws: &mut WriteSet) -> Result<(), StoreError> {
+        let primary: Vec<(u64, Option<Entry>, Option<Entry>)> =
+            ws.changes.iter().map(|(id, (o, n))| (*id, o.clone(), n.clone())).collect();
+        for (id, old, new) in primary {
+            self.follow_membership(ws, old.as_ref(), new.as_ref())?;
+            if let Some(old) = &old {
+                let renamed_to = new.as_ref().filter(|n| n.ndn != old.ndn);
+                if new.is_none() || renamed_to.is_some() {
+                    self.fix_references(ws, id, old, renamed_to)?;
+                }
+                if let Some(new) = &new {
+                    self.follow_uid(ws, id, old, new)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Normalized DNs of a group's members.
+    fn members(&self, e: Option<&Entry>) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for attr in MEMBER_ATTRS {
+            if let Some(a) = e.and_then(|e| e.get(attr)) {
+                for v in &a.values {
+                    if let Some(n) = self.schema().normalize_value(MatchingRule::DistinguishedName, v) {
+                        out.insert(String::from_utf8_lossy(&n).into_owned());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// memberOf of members added to, removed from, or kept by a (possibly renamed) group.
+    fn follow_membership(&self, ws: &mut WriteSet, old: Option<&Entry>, new: Option<&Entry>) -> Result<(), StoreError> {
+        let (before, after) = (self.members(old), self.members(new));
+        if before.is_empty() && after.is_empty() {
+            return Ok(());
+        }
+        let renamed = matches!((old, new), (Some(o), Some(n)) if o.ndn != n.ndn);
+        for m in before.difference(&after) {
+            let gone = old.map(|o| o.ndn.clone()).unwrap_or_default();
+            self.edit(ws, m, |e| self.remove_dn_value(e, MEMBER_OF, &gone))?;
+        }
+        for m in after.iter().filter(|m| renamed || !before.contains(*m)) {
+            let (gone, dn) = (old.map(|o| o.ndn.clone()), new.map(|n| n.dn.clone()).unwrap_or_default());
+            self.edit(ws, m, |e| {
+                if let Some(gone) = &gone {
+                    self.remove_dn_value(e, MEMBER_OF, gone);
+                }
+                if !self.has_dn_value(e, MEMBER_OF, &dn) {
+                    e.add_values("memberOf", MEMBER_OF, [dn.clone().into_bytes()]);
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Group values pointing at an entry that is deleted or renamed.
+    fn fix_references(
+        &self,
+        ws: &mut WriteSet,
+        id: u64,
+        old: &Entry,
+        renamed_to: Option<&Entry>,
+    ) -> Result<(), StoreError> {
+        for attr in MEMBER_ATTRS {
+            for gid in postings::read(self.inner_index(), &index::eq_prefix(attr, old.ndn.as_bytes()))? {
+                if gid == id {
+                    continue;
+                }
+                self.edit_id(ws, gid, |g| {
+                    self.remove_dn_value(g, attr, &old.ndn);
+                    if let Some(n) = renamed_to {
+                        g.add_values(attr, attr, [n.dn.clone().into_bytes()]);
+                    }
+                    g.attrs.retain(|a| !a.values.is_empty());
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// memberUid values following a changed uid (one old value replaced by one new one).
+    fn follow_uid(&self, ws: &mut WriteSet, id: u64, old: &Entry, new: &Entry) -> Result<(), StoreError> {
+        let uids = |e: &Entry| -> Vec<Vec<u8>> { e.get("uid").map(|a| a.values.clone()).unwrap_or_default() };
+        let (before, after) = (uids(old), uids(new));
+        let gone: Vec<&Vec<u8>> = before.iter().filter(|v| !after.contains(v)).collect();
+        let came: Vec<&Vec<u8>> = after.iter().filter(|v| !before.contains(v)).collect();
+        let ([gone], [came]) = (gone.as_slice(), came.as_slice()) else { return Ok(()) };
+        let rule = self.schema().rule("memberuid");
+        let Some(key) = self.schema().normalize_value(rule, gone) else { return Ok(()) };
+        for gid in postings::read(self.inner_index(), &index::eq_prefix("memberuid", &key))? {
+            if gid == id {
+                continue;
+            }
+            self.edit_id(ws, gid, |g| {
+                if let Some(a) = g.get_mut("memberuid") {
+                    for v in a.values.iter_mut() {
+                        if self.schema().normalize_value(rule, v).as_deref() == Some(key.as_slice()) {
+                            v.clone_from(came);
+                        }
+                    }
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn has_dn_value(&self, e: &Entry, attr: &str, dn: &str) -> bool {
+        let target = self.schema().normalize_value(MatchingRule::DistinguishedName, dn.as_bytes());
+        e.get(attr).is_some_and(|a| {
+            a.values.iter().any(|v| self.schema().normalize_value(MatchingRule::DistinguishedName, v) == target)
+        })
+    }
+
+    fn remove_dn_value(&self, e: &mut Entry, attr: &str, ndn: &str) {
+        if let Some(a) = e.get_mut(attr) {
+            a.values.retain(|v| {
+                self.schema().normalize_value(MatchingRule::DistinguishedName, v).as_deref() != Some(ndn.as_bytes())
+            });
+        }
+        e.attrs.retain(|a| !a.values.is_empty());
+    }
+
+    /// Edits the entry with normalized DN `ndn` as this write set leaves it (skipped when
+    /// it does not exist or is being deleted).
+    fn edit(&self, ws: &mut WriteSet, ndn: &str, f: impl FnOnce(&mut Entry)) -> Result<(), StoreError> {
+        match self.id_of(ndn)? {
+            Some(id) => self.edit_id(ws, id, f),
+            None => Ok(()),
+        }
+    }
+
+    fn edit_id(&self, ws: &mut WriteSet, id: u64, f: impl FnOnce(&mut Entry)) -> Result<(), StoreError> {
+        let (stored, current) = match ws.current(id) {
+            Some(None) => return Ok(()),
+            Some(Some(cur)) => (None, cur.clone()),
+            None => match self.get(id)? {
+                Some(e) => (Some(e.clone()), e),
+                None => return Ok(()),
+            },
+        };
+        let mut next = current;
+        f(&mut next);
+        ws.put_entry(id, stored.as_ref(), Some(&next));
+        Ok(())
+    }
+}
