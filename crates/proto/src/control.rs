@@ -112,8 +112,12 @@ mod tests {
     fn criticality_survives_where_ldap3_proto_keeps_it() {
         for c in all_variants() {
             let tag: Tag = c.clone().into();
-            let decoded = LdapControl::try_from(tag.into_structure()).unwrap();
-            assert_eq!(is_critical(&decoded), is_critical(&c), "{c:?}");
+            match LdapControl::try_from(tag.into_structure()) {
+                Ok(decoded) => assert_eq!(is_critical(&decoded), is_critical(&c), "{c:?}"),
+                // ldap3_proto 0.9.0 cannot decode the sort result control it encodes; a
+                // server only sends that one.
+                Err(e) => assert!(matches!(c, LdapControl::ServerSortResult { .. }), "{c:?}: {e:?}"),
+            }
         }
         let u = LdapControl::Unknown { oid: "1.2.3".into(), criticality: true, value: None };
         assert_eq!(control_oid(&u), "1.2.3");

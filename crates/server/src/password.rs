@@ -1,19 +1,27 @@
 //! userPassword values in OpenLDAP's `{SCHEME}value` form: argon2id hashing, and
-//! verification of the schemes a campus slapd leaves behind.
+//! verification of the schemes an OpenLDAP server leaves behind.
+//!
+//! Verified schemes (names case-insensitive): `{ARGON2}` (PHC strings of argon2id, argon2i
+//! or argon2d with the parameters they carry), `{SHA}`, `{SSHA}`, `{SHA256}`, `{SSHA256}`,
+//! `{SHA512}`, `{SSHA512}`, and cleartext (a value without a scheme). Every comparison is
+//! constant-time; a malformed stored value never matches and never panics.
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 
-/// argon2id cost parameters. The default (m = 19456 KiB, t = 2, p = 1) is OWASP's minimum
-/// recommendation and the `gen_campus_ldif.py --hash argon2` default; one hash costs about
-/// 20-25 ms of one core.
+/// argon2id cost parameters for new hashes.
+///
+/// The default (m = 19456 KiB, t = 2, p = 1) is OWASP's minimum recommendation for
+/// argon2id; one hash costs about 20-25 ms of one core. (OpenLDAP's argon2 module defaults
+/// to m = 4096 KiB, t = 3, p = 1; its hashes verify whatever the parameters here.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Argon2Params {
     /// Memory cost in KiB.
@@ -32,64 +40,84 @@ impl Default for Argon2Params {
 
 /// A password could not be hashed.
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct PasswordError(String);
+pub enum PasswordError {
+    /// The argon2 parameters are out of range (e.g. m < 8 * p, t = 0).
+    #[error("invalid argon2 parameters: {0}")]
+    Params(String),
+    /// Hashing failed.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
 
 /// Outcome of checking a password against a stored value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verification {
     /// The password is right.
     Match,
-    /// The password is wrong (or the stored value is malformed).
+    /// The password is wrong, or the stored value is malformed.
     Mismatch,
-    /// The stored value uses a scheme Birch cannot verify.
+    /// The stored value uses a scheme Birch cannot verify (`{CRYPT}`, `{MD5}`, ...).
     UnknownScheme,
 }
 
+/// Largest argon2 memory cost of a stored hash that is verified: 2 GiB, RFC 9106's
+/// first recommended setting. A user who may write their own userPassword must not be
+/// able to make a bind allocate without bound; such values never match.
+pub const MAX_VERIFY_M_COST_KIB: u32 = 2 * 1024 * 1024;
+/// Largest memory cost times passes (KiB) of a stored argon2 hash that is verified.
+pub const MAX_VERIFY_WORK_KIB: u64 = 4 * 1024 * 1024;
+/// Largest argon2 parallelism of a stored hash that is verified.
+pub const MAX_VERIFY_LANES: u32 = 64;
+
+/// Base64 as OpenLDAP writes it (standard alphabet), read leniently: padding optional and
+/// non-zero trailing bits accepted, as other tools produce them.
+const B64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
 fn hasher(params: &Argon2Params) -> Result<Argon2<'static>, PasswordError> {
-    let p = Params::new(params.m_cost_kib, params.t_cost, params.p, None).map_err(|e| PasswordError(e.to_string()))?;
+    let p = Params::new(params.m_cost_kib, params.t_cost, params.p, None)
+        .map_err(|e| PasswordError::Params(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
 }
 
-/// Hashes a password as `{ARGON2}$argon2id$v=19$m=..,t=..,p=..$salt$hash`.
+/// Hashes a password as `{ARGON2}$argon2id$v=19$m=..,t=..,p=..$salt$hash` with a random
+/// 16-byte salt and a 32-byte output, a value OpenLDAP's argon2 module also verifies.
 pub fn hash_argon2id(password: &[u8], params: &Argon2Params) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut OsRng);
-    let hash = hasher(params)?.hash_password(password, &salt).map_err(|e| PasswordError(e.to_string()))?;
+    let hash = hasher(params)?.hash_password(password, &salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
     Ok(format!("{{ARGON2}}{hash}"))
 }
 
-/// Whether a value carries a `{SCHEME}` prefix (is already hashed).
+/// Whether a value carries a `{SCHEME}` prefix (is already hashed), as OpenLDAP decides
+/// it: a `{`, a non-empty scheme name, then `}`.
 pub fn is_hashed(value: &[u8]) -> bool {
     split_scheme(value).is_some()
 }
 
+/// Splits `{SCHEME}rest` into the upper-cased scheme name and `rest`.
 fn split_scheme(value: &[u8]) -> Option<(String, &[u8])> {
-    if value.first() != Some(&b'{') {
+    let inner = value.strip_prefix(b"{")?;
+    let end = inner.iter().position(|&b| b == b'}')?;
+    let scheme = std::str::from_utf8(&inner[..end]).ok()?;
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
         return None;
     }
-    let end = value.iter().position(|&b| b == b'}')?;
-    let scheme = std::str::from_utf8(&value[1..end]).ok()?;
-    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return None;
-    }
-    Some((scheme.to_ascii_uppercase(), &value[end + 1..]))
+    Some((scheme.to_ascii_uppercase(), &inner[end + 1..]))
 }
 
-/// Checks `password` against a stored userPassword value in constant time per scheme.
+/// Checks `password` against a stored userPassword value. Comparisons are constant-time;
+/// malformed values (bad base64, too short, unparsable or oversized argon2 strings) give
+/// [`Verification::Mismatch`], schemes Birch does not know [`Verification::UnknownScheme`].
 pub fn verify(stored: &[u8], password: &[u8]) -> Verification {
     let Some((scheme, rest)) = split_scheme(stored) else {
-        return match_if(stored.ct_eq(password).into());
+        return cleartext_match(stored, password);
     };
     match scheme.as_str() {
-        "ARGON2" => {
-            let Ok(s) = std::str::from_utf8(rest) else {
-                return Verification::Mismatch;
-            };
-            let Ok(parsed) = PasswordHash::new(s) else {
-                return Verification::Mismatch;
-            };
-            match_if(Argon2::default().verify_password(password, &parsed).is_ok())
-        }
+        "ARGON2" => argon2_match(rest, password),
         "SHA" => digest_match::<Sha1>(rest, password, false),
         "SSHA" => digest_match::<Sha1>(rest, password, true),
         "SHA256" => digest_match::<Sha256>(rest, password, false),
@@ -108,13 +136,46 @@ fn match_if(ok: bool) -> Verification {
     }
 }
 
-/// `{SHA*}`: base64(digest); `{SSHA*}`: base64(digest(password + salt) + salt).
+/// A cleartext value. `subtle`'s slice comparison returns early on a length difference,
+/// so both sides are hashed first: the comparison then takes the same time whatever the
+/// lengths and contents.
+fn cleartext_match(stored: &[u8], password: &[u8]) -> Verification {
+    match_if(Sha256::digest(stored).ct_eq(&Sha256::digest(password)).into())
+}
+
+/// `{ARGON2}`: a PHC string; argon2's verifier compares outputs in constant time.
+fn argon2_match(phc: &[u8], password: &[u8]) -> Verification {
+    let Ok(phc) = std::str::from_utf8(phc) else {
+        return Verification::Mismatch;
+    };
+    let Ok(parsed) = PasswordHash::new(phc.trim_ascii()) else {
+        return Verification::Mismatch;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return Verification::Mismatch;
+    };
+    let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
+    if params.m_cost() > MAX_VERIFY_M_COST_KIB || work > MAX_VERIFY_WORK_KIB || params.p_cost() > MAX_VERIFY_LANES {
+        tracing::warn!(
+            m = params.m_cost(),
+            t = params.t_cost(),
+            p = params.p_cost(),
+            "stored argon2 hash exceeds the verification limits; it never matches"
+        );
+        return Verification::Mismatch;
+    }
+    match_if(Argon2::default().verify_password(password, &parsed).is_ok())
+}
+
+/// `{SHA*}`: base64(digest(password)); `{SSHA*}`: base64(digest(password + salt) + salt)
+/// with a non-empty salt (as OpenLDAP requires).
 fn digest_match<D: Digest>(b64: &[u8], password: &[u8], salted: bool) -> Verification {
-    let Ok(raw) = STANDARD.decode(b64.trim_ascii()) else {
+    let Ok(raw) = B64.decode(b64.trim_ascii()) else {
         return Verification::Mismatch;
     };
     let n = <D as Digest>::output_size();
-    if raw.len() < n || (!salted && raw.len() != n) {
+    let well_formed = if salted { raw.len() > n } else { raw.len() == n };
+    if !well_formed {
         return Verification::Mismatch;
     }
     let (expected, salt) = raw.split_at(n);
@@ -124,8 +185,10 @@ fn digest_match<D: Digest>(b64: &[u8], password: &[u8], salted: bool) -> Verific
     match_if(d.finalize().as_slice().ct_eq(expected).into())
 }
 
-/// Spends the time of one argon2 verification and fails: a bind to an unknown DN must
-/// cost what a bind to an existing argon2 account costs.
+/// Spends the time of one argon2 verification: a bind to an unknown DN must cost what a
+/// bind to an existing argon2 account costs. The hash verified against is made once, on
+/// the first call, with that call's `params` (the configured ones, fixed for the life of
+/// the process).
 pub fn dummy_verify(params: &Argon2Params) {
     static DUMMY: OnceLock<Option<String>> = OnceLock::new();
     let stored = DUMMY.get_or_init(|| hash_argon2id(b"birch-dummy-password", params).ok());
@@ -144,52 +207,243 @@ pub fn generate_password() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    /// Made by OpenLDAP's slappasswd 2.5 (from shared/fixtures/hash-vectors.tsv), cleartext "secret".
-    const VECTORS: &[&str] = &[
-        "{SSHA}i4gvXpGd4gYaurq5q0k//nw+lJlso9tr",
-        "{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=",
-        "{SSHA256}zV7QJPBzLACp5MkbYFK9JhbmE9zYZjbfamTumUTqSa5qlL7G3i7UXA==",
-        "{SSHA512}uMQfYTbGPcQfRAAVptMEng6nHutm+yejSnowQwPKdP5dj78SQtwtOhf7i4oJu51/t9wfsVHDDav83c7yQuG61+zXSzPyaNSc",
-        "{SHA256}K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols=",
-        "{SHA512}vSsar3708Jvp9Szi2NWZZ02Bqp1qRCFpbcTZPdBhnWgs5WtNZKnvCXdhztmeD2cmW192CF5bDufKRpayrW/isg==",
-        "{ARGON2}$argon2i$v=19$m=4096,t=3,p=1$lLEJ2MWxVCM3FMAQVsT7vQ$b/GoW7vrrdqAsntUvDtTEWI60Dmye3K63kWfZc9Y+sE",
-        "secret",
+    /// Rows of shared/fixtures/hash-vectors.tsv (OpenLDAP slappasswd 2.5) whose scheme
+    /// Birch verifies: (cleartext, stored value).
+    const VERIFIED: &[(&str, &str)] = &[
+        ("secret", "{SSHA}i4gvXpGd4gYaurq5q0k//nw+lJlso9tr"),
+        ("secret", "{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ="),
+        ("secret", "{SSHA256}zV7QJPBzLACp5MkbYFK9JhbmE9zYZjbfamTumUTqSa5qlL7G3i7UXA=="),
+        (
+            "secret",
+            "{SSHA512}uMQfYTbGPcQfRAAVptMEng6nHutm+yejSnowQwPKdP5dj78SQtwtOhf7i4oJu51/t9wfsVHDDav83c7yQuG61+zXSzPyaNSc",
+        ),
+        ("secret", "{SHA256}K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols="),
+        ("secret", "{SHA512}vSsar3708Jvp9Szi2NWZZ02Bqp1qRCFpbcTZPdBhnWgs5WtNZKnvCXdhztmeD2cmW192CF5bDufKRpayrW/isg=="),
+        (
+            "secret",
+            "{ARGON2}$argon2i$v=19$m=4096,t=3,p=1$lLEJ2MWxVCM3FMAQVsT7vQ$b/GoW7vrrdqAsntUvDtTEWI60Dmye3K63kWfZc9Y+sE",
+        ),
+        ("pw-user00001", "{SSHA}yEBK6f7xkTTMBXLqm+4E9pEcvIBdt8MT"),
+        ("pw-user00001", "{SHA}HigW7lLYmNNY6H3Pqt2h1Yr5BSI="),
+        ("pw-user00001", "{SSHA256}DUNr/vNaXXsVgz7CJHkdvsdEDO28+PAIXCji5Vdc5NpTek+mSeQVfw=="),
+        (
+            "pw-user00001",
+            "{SSHA512}YYuE5rrhp2IJMloKuLTLCiKe6avECOzEWbOwI0DP9RNrxEhtEp96ZxjG0nUHpqjAw+fXd6FOOt8YYaRi3KN0xO1/w5nmUIdN",
+        ),
+        ("pw-user00001", "{SHA256}qroxAd4Xzegq/T7r1ZNl/Xwrk26pXBcz+rEZ2Y4sOC8="),
+        (
+            "pw-user00001",
+            "{SHA512}BI9ClIK/3Tsy0R4QoXWfO28NOupqp1s92H9HGCBmLEfEK2z1WH/I6JJLYkMWPMPkInhiq4SX3wI740C2H9ZJ8Q==",
+        ),
+        (
+            "pw-user00001",
+            "{ARGON2}$argon2i$v=19$m=4096,t=3,p=1$w6p6/T6b/0VA6wItsPw3qw$gfY70IGXX5Bej69UwLXEfjgO+mW44bOkm2bP6v6kQTE",
+        ),
+        ("Ünïcødé-密码-1", "{SSHA}fBRnMz8rPA9EmIyB/Vg2pFa42CqWsvwj"),
+        ("Ünïcødé-密码-1", "{SHA}8KbCxeK/ruDyKH7M2nvHQjkNaNI="),
+        ("Ünïcødé-密码-1", "{SSHA256}wJljdhF5aWeRAMSUaSTyY1L8CPEgF4BXwYNAhPkdB05D7XBMUSPTjg=="),
+        (
+            "Ünïcødé-密码-1",
+            "{SSHA512}7qRX32fYgNqVrGkrPhXhfhTVVlXOxO9yB5iBLImNV8VsRhRKliBCz6a2FBunUBEvSsHg0anAKTVBMKsDz5KQlRSl0vLBZIUk",
+        ),
+        ("Ünïcødé-密码-1", "{SHA256}yQQgKTZ258sK0+DimUm46bpXM9g70Wcuj5unBkRpZKQ="),
+        (
+            "Ünïcødé-密码-1",
+            "{SHA512}u7QyrcBgcB2ELDEDCAUFX+0BM2DVGJrOgIWw8shewWZ/TOHhiQq05/sOs0Q9X6gI6UbrxTMPmoAHPgk9EzZl2w==",
+        ),
+        (
+            "Ünïcødé-密码-1",
+            "{ARGON2}$argon2i$v=19$m=4096,t=3,p=1$n2o6xKe8nA1H4T1ZnsUPkA$T8X9R4kVDKP6jb5L3uqRREhO2tq25qkiiDxN+FbNYUQ",
+        ),
     ];
+
+    /// The other rows of the fixture ({CRYPT}, {MD5}, {SMD5}): not verified yet.
+    const NOT_YET: &[(&str, &str)] = &[
+        ("secret", "{SMD5}QSjLq/J9454J9Pz5g6w5wpQxFqo="),
+        ("secret", "{MD5}Xr4ilOzQ4PCOq3aQ0qbuaQ=="),
+        ("secret", "{CRYPT}$1$EWaCQxmS$CBeJlxZxifst.N8v4JjWE."),
+        ("secret", "{CRYPT}$5$vmWmW80f214HF9ik$kJTnUNPIjvTrk7Dr.EG7v6BDB8BFk5JuHtsYbKBVUj/"),
+        ("secret", "{CRYPT}$6$IOZwqxLWykKHuhMj$sjkQaKROcMHbMCsXMrldpIFEAtLFm4ETHUpP5gITQrEGR9mjgoYhljg4PC7j.b6IUTnJv.4Cg1jzQJPWJpSGY0"),
+        ("pw-user00001", "{SMD5}+OCTJMN96kXhdkbG/5B5RFMNa3s="),
+        ("pw-user00001", "{MD5}ZvjKY0xhad0utCZ0Ltpy5w=="),
+        ("pw-user00001", "{CRYPT}$1$GeTzkr8p$sSIuhyG/4vha28Eu6Qh8y/"),
+        ("pw-user00001", "{CRYPT}$5$vQootdmU6rTPlaQt$N5hzSkxOCHWPukViIsehk.XD2yqu10p76cMKHdAJO24"),
+        ("pw-user00001", "{CRYPT}$6$ccxD7fRqFhqYBNLb$Fsko.zUZ9Ut2AOhfcppQavZl98TeRLCs35S8dZcbeWYkda6zsuNKyp890r7/CrczpDKSbiz651pZegcy1wJXg0"),
+        ("Ünïcødé-密码-1", "{SMD5}NEjDFUcvtWKjvxtQsqxpOXe1/Gg="),
+        ("Ünïcødé-密码-1", "{MD5}z/z/kwtvvemZfoO2WaDicA=="),
+        ("Ünïcødé-密码-1", "{CRYPT}$1$pv1CcF5U$VeWvcR16cMPOQuASfw.yy1"),
+        ("Ünïcødé-密码-1", "{CRYPT}$5$qlCZEKWNcX9ytVek$WOmY6OE896lm67FXK/4lWTXiOj.THOBjFha8gr6jeP4"),
+        ("Ünïcødé-密码-1", "{CRYPT}$6$FNwdKcd2WTuHRt17$LPMj4rRxvKTb7C7hZAf6eSAApY7QimaPPz1Yeijd0f.o8LwAxLQfA9Phv1egAyG4D9LU8zZDtZDfnYvxB9iOi."),
+        ("secret", "{CRYPT}$2b$06$fHZAHgzPkyjNMoU7RkjISejDXerGQ1/qeIqDBaUPnrCsurwvbOHF2"),
+        ("secret", "{CRYPT}$2a$06$ickYDgFbVJBAovjgShoQ1eMkayFctP8AU8qoaMhO2mILOsD.DlaUq"),
+        ("pw-user00001", "{CRYPT}$2b$06$4A7Ia0vDNhAvDwX.nA.Nr.22jPbq9Wtvc4v8x3tcHmpBxkuG.dT2e"),
+        ("pw-user00001", "{CRYPT}$2a$06$uNwCovjmj1oKyF2rFFjhuukwodoMNQROruhFc6Yu6iaTT8MeWEFHm"),
+        ("Ünïcødé-密码-1", "{CRYPT}$2b$06$8lGF00lFZq/7YiGm3wHIE.hAWinxB70gKLRFQS0x5kj8arZSZDfCS"),
+        ("Ünïcødé-密码-1", "{CRYPT}$2a$06$pQfsluzMNWL.mLxchZu4/ebwl42.dOCDkIQ2gwreh6UhWd1LK.T4e"),
+    ];
+
+    /// Cheap parameters for tests.
+    const FAST: Argon2Params = Argon2Params { m_cost_kib: 1024, t_cost: 1, p: 1 };
+
+    /// `value` with one character of its encoded part changed (to another base64 char).
+    fn flipped(value: &str) -> String {
+        let mut bytes = value.as_bytes().to_vec();
+        let i = bytes.len() - 5;
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(bytes).unwrap()
+    }
 
     #[test]
     fn slappasswd_vectors_verify() {
-        for v in VECTORS {
-            assert_eq!(verify(v.as_bytes(), b"secret"), Verification::Match, "{v}");
-            assert_eq!(verify(v.as_bytes(), b"Secret"), Verification::Mismatch, "{v}");
+        for (clear, stored) in VERIFIED {
+            assert_eq!(verify(stored.as_bytes(), clear.as_bytes()), Verification::Match, "{stored}");
+            assert_eq!(verify(stored.as_bytes(), b"wrong"), Verification::Mismatch, "{stored}");
+            assert_eq!(verify(flipped(stored).as_bytes(), clear.as_bytes()), Verification::Mismatch, "{stored}");
+            assert!(is_hashed(stored.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn other_fixture_schemes_are_unknown() {
+        for (clear, stored) in NOT_YET {
+            assert_eq!(verify(stored.as_bytes(), clear.as_bytes()), Verification::UnknownScheme, "{stored}");
+            assert!(is_hashed(stored.as_bytes()));
+        }
+        for stored in ["{PBKDF2-SHA512}10000$abc$def", "{pbkdf2}x", "{NOPE}xyz", "{crypt}$6$x$y"] {
+            assert_eq!(verify(stored.as_bytes(), b"secret"), Verification::UnknownScheme, "{stored}");
+        }
+    }
+
+    #[test]
+    fn scheme_names_are_case_insensitive() {
+        assert_eq!(verify(b"{sha}5en6G6MezRroT3XKqkdPOmY/BfQ=", b"secret"), Verification::Match);
+        assert_eq!(verify(b"{Ssha}i4gvXpGd4gYaurq5q0k//nw+lJlso9tr", b"secret"), Verification::Match);
+        assert_eq!(
+            verify(
+                b"{argon2}$argon2i$v=19$m=4096,t=3,p=1$lLEJ2MWxVCM3FMAQVsT7vQ$b/GoW7vrrdqAsntUvDtTEWI60Dmye3K63kWfZc9Y+sE",
+                b"secret"
+            ),
+            Verification::Match
+        );
+    }
+
+    #[test]
+    fn unpadded_base64_is_accepted() {
+        assert_eq!(verify(b"{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ", b"secret"), Verification::Match);
+    }
+
+    #[test]
+    fn cleartext_values_compare_exactly() {
+        assert_eq!(verify(b"secret", b"secret"), Verification::Match);
+        assert_eq!(verify(b"secret", b"secret "), Verification::Mismatch);
+        assert_eq!(verify(b"secret", b"Secret"), Verification::Mismatch);
+        assert_eq!(verify(b"", b""), Verification::Match);
+        assert_eq!(verify(b"", b"x"), Verification::Mismatch);
+        // Not a scheme prefix: cleartext.
+        for v in [&b"{}abc"[..], b"{abc", b"{a b}c", b"\xff\xfe"] {
+            assert!(!is_hashed(v));
+            assert_eq!(verify(v, v), Verification::Match);
+            assert_eq!(verify(v, b"other"), Verification::Mismatch);
         }
     }
 
     #[test]
     fn argon2id_round_trip() {
-        let p = Argon2Params { m_cost_kib: 1024, t_cost: 1, p: 1 };
-        let h = hash_argon2id(b"pw", &p).unwrap();
+        let h = hash_argon2id(b"pw", &FAST).unwrap();
         assert!(h.starts_with("{ARGON2}$argon2id$v=19$m=1024,t=1,p=1$"), "{h}");
+        // 16-byte salt and 32-byte output, unpadded base64.
+        let parts: Vec<&str> = h.split('$').collect();
+        assert_eq!(parts[4].len(), 22, "{h}");
+        assert_eq!(parts[5].len(), 43, "{h}");
         assert_eq!(verify(h.as_bytes(), b"pw"), Verification::Match);
         assert_eq!(verify(h.as_bytes(), b"px"), Verification::Mismatch);
+        assert_eq!(verify(h.as_bytes(), b""), Verification::Mismatch);
         assert!(is_hashed(h.as_bytes()));
         assert!(!is_hashed(b"plain"));
+        assert_ne!(h, hash_argon2id(b"pw", &FAST).unwrap(), "salts differ");
+        let utf8 = hash_argon2id("Ünïcødé-密码-1".as_bytes(), &FAST).unwrap();
+        assert_eq!(verify(utf8.as_bytes(), "Ünïcødé-密码-1".as_bytes()), Verification::Match);
     }
 
     #[test]
-    fn unknown_and_malformed_values() {
-        assert_eq!(verify(b"{CRYPT}$1$EWaCQxmS$CBeJlxZxifst.N8v4JjWE.", b"secret"), Verification::UnknownScheme);
-        assert_eq!(verify(b"{NOPE}xyz", b"secret"), Verification::UnknownScheme);
-        assert_eq!(verify(b"{SSHA}!!!notbase64", b"secret"), Verification::Mismatch);
-        assert_eq!(verify(b"{SSHA}AAAA", b"secret"), Verification::Mismatch);
-        assert_eq!(verify(b"{ARGON2}garbage", b"secret"), Verification::Mismatch);
-        assert_eq!(verify(b"{sha}5en6G6MezRroT3XKqkdPOmY/BfQ=", b"secret"), Verification::Match);
+    fn invalid_params_are_an_error() {
+        assert!(matches!(
+            hash_argon2id(b"pw", &Argon2Params { m_cost_kib: 1024, t_cost: 0, p: 1 }),
+            Err(PasswordError::Params(_))
+        ));
+        assert!(hash_argon2id(b"pw", &Argon2Params { m_cost_kib: 1, t_cost: 1, p: 1 }).is_err());
+    }
+
+    #[test]
+    fn malformed_values_mismatch() {
+        for v in [
+            &b"{SSHA}"[..],
+            b"{SSHA}!!!notbase64",
+            b"{SSHA}AAAA",
+            // Exactly a SHA-1 digest long: no salt.
+            b"{SSHA}5en6G6MezRroT3XKqkdPOmY/BfQ=",
+            b"{SHA}",
+            b"{SHA}AAAA",
+            b"{SHA}i4gvXpGd4gYaurq5q0k//nw+lJlso9tr",
+            b"{SHA256}5en6G6MezRroT3XKqkdPOmY/BfQ=",
+            b"{SSHA512}\xff\xfe",
+            b"{ARGON2}",
+            b"{ARGON2}garbage",
+            b"{ARGON2}\xff$argon2id",
+            b"{ARGON2}$argon2id$v=19$m=4096,t=3,p=1$",
+            b"{ARGON2}$argon2id$v=19$m=4096,t=3,p=1$lLEJ2MWxVCM3FMAQVsT7vQ",
+            b"{ARGON2}$argon2id$v=19$m=1,t=3,p=1$lLEJ2MWxVCM3FMAQVsT7vQ$b/GoW7vrrdqAsntUvDtTEWI60Dmye3K63kWfZc9Y+sE",
+            b"{ARGON2}$argon2id$v=19$m=4096,t=0,p=1$lLEJ2MWxVCM3FMAQVsT7vQ$b/GoW7vrrdqAsntUvDtTEWI60Dmye3K63kWfZc9Y+sE",
+            b"{ARGON2}$argon2id$v=99$m=4096,t=3,p=1$lLEJ2MWxVCM3FMAQVsT7vQ$b/GoW7vrrdqAsntUvDtTEWI60Dmye3K63kWfZc9Y+sE",
+            b"{ARGON2}$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E",
+            b"{ARGON2}$argon2i$v=19$m=4096,t=3,p=1$lLEJ2MWxVCM3FMAQVsT7vQ$b/GoW7vrrdqAsntUvDtTEWI60Dmye3K63kWfZc9Y",
+        ] {
+            assert_eq!(verify(v, b"secret"), Verification::Mismatch, "{}", String::from_utf8_lossy(v));
+        }
+    }
+
+    #[test]
+    fn oversized_argon2_costs_are_refused_without_hashing() {
+        // 4 TiB of memory, or 2^32-1 passes: verifying would exhaust the machine.
+        let salt_hash = "lLEJ2MWxVCM3FMAQVsT7vQ$b/GoW7vrrdqAsntUvDtTEWI60Dmye3K63kWfZc9Y+sE";
+        for params in ["m=4294967295,t=1,p=1", "m=4096,t=4294967295,p=1", "m=2097152,t=3,p=1", "m=65536,t=3,p=1000"] {
+            let v = format!("{{ARGON2}}$argon2id$v=19${params}${salt_hash}");
+            let start = std::time::Instant::now();
+            assert_eq!(verify(v.as_bytes(), b"secret"), Verification::Mismatch, "{v}");
+            assert!(start.elapsed() < std::time::Duration::from_secs(1), "{v}");
+        }
+    }
+
+    #[test]
+    fn dummy_verify_runs() {
+        dummy_verify(&FAST);
+        dummy_verify(&FAST);
     }
 
     #[test]
     fn generated_passwords_differ() {
         let a = generate_password();
         assert_eq!(a.len(), 20);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_ne!(a, generate_password());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_stored_values_never_panic(
+            scheme in prop_oneof![
+                Just(""), Just("{SSHA}"), Just("{SHA}"), Just("{SHA256}"), Just("{SSHA512}"),
+                Just("{ARGON2}"), Just("{ARGON2}$argon2id$v=19$"), Just("{X}")
+            ],
+            rest in proptest::collection::vec(any::<u8>(), 0..80),
+            password in proptest::collection::vec(any::<u8>(), 0..20),
+        ) {
+            let mut stored = scheme.as_bytes().to_vec();
+            stored.extend_from_slice(&rest);
+            let _ = verify(&stored, &password);
+            let _ = is_hashed(&stored);
+        }
     }
 }
