@@ -34,6 +34,13 @@ impl ServerCtx {
     /// Verifies a password against a stored value on the bounded hashing pool.
     /// `stored = None` runs a dummy verification of equal cost and fails.
     pub async fn verify_password(self: &Arc<Self>, stored: Option<Vec<Vec<u8>>>, password: Vec<u8>) -> bool {
+        // Salted SHA and the like cost about a microsecond: verify them right here. Only
+        // argon2 (tens of milliseconds) goes to the bounded pool.
+        if let Some(values) = &stored {
+            if !values.is_empty() && !values.iter().any(|v| password::is_expensive(v)) {
+                return values.iter().any(|v| password::verify(v, &password) == Verification::Match);
+            }
+        }
         let Ok(_permit) = self.hash_permits.acquire().await else {
             return false;
         };

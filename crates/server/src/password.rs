@@ -109,6 +109,12 @@ fn split_scheme(value: &[u8]) -> Option<(String, &[u8])> {
     Some((scheme.to_ascii_uppercase(), &inner[end + 1..]))
 }
 
+/// Whether verifying this stored value is expensive (argon2), so that it belongs on the
+/// bounded hashing pool rather than on an async worker.
+pub fn is_expensive(stored: &[u8]) -> bool {
+    stored.len() >= 8 && stored[..8].eq_ignore_ascii_case(b"{ARGON2}")
+}
+
 /// Checks `password` against a stored userPassword value. Comparisons are constant-time;
 /// malformed values (bad base64, too short, unparsable or oversized argon2 strings) give
 /// [`Verification::Mismatch`], schemes Birch does not know [`Verification::UnknownScheme`].
@@ -207,6 +213,14 @@ pub fn generate_password() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_argon2_is_expensive() {
+        assert!(is_expensive(b"{ARGON2}$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"));
+        assert!(is_expensive(b"{argon2}$argon2i$x"));
+        assert!(!is_expensive(b"{SSHA}i4gvXpGd4gYaurq5q0k//nw+lJlso9tr"));
+        assert!(!is_expensive(b"secret"));
+    }
     use proptest::prelude::*;
 
     /// Rows of shared/fixtures/hash-vectors.tsv (OpenLDAP slappasswd 2.5) whose scheme
