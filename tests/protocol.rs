@@ -1237,3 +1237,50 @@ async fn a_thousand_connections_open_at_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_maintains_operational_attributes() {
+    let s = Server::demo();
+    bounded(LIMIT, async {
+        let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
+        let dn = "uid=opattr,ou=people,dc=example,dc=org";
+        let add = root
+            .add(dn, vec![("objectClass", HashSet::from(["account"])), ("uid", HashSet::from(["opattr"]))])
+            .await
+            .expect("add");
+        assert_eq!(add.rc, 0);
+        let ops = ["entryUUID", "creatorsName", "createTimestamp", "modifiersName", "modifyTimestamp"];
+        let (es, _) = search(&mut root, dn, Scope::Base, "(objectClass=*)", &ops).await;
+        let e = &es[0];
+        assert_eq!(e.attrs["creatorsName"], vec![ROOT_DN.to_string()]);
+        assert_eq!(e.attrs["entryUUID"][0].len(), 36);
+        let created = e.attrs["createTimestamp"][0].clone();
+        assert!(created.len() == 15 && created.ends_with('Z'), "{created}");
+        // Not returned for "*".
+        let (es, _) = search(&mut root, dn, Scope::Base, "(objectClass=*)", &["*"]).await;
+        assert!(!es[0].attrs.contains_key("createTimestamp"), "{:?}", es[0].attrs);
+        // A modify stamps the modifier; the creation stays.
+        let m = root.modify(dn, vec![ldap3::Mod::Add("host", HashSet::from(["ws1"]))]).await.expect("modify");
+        assert_eq!(m.rc, 0);
+        let (es, _) = search(&mut root, dn, Scope::Base, "(objectClass=*)", &ops).await;
+        assert_eq!(es[0].attrs["modifiersName"], vec![ROOT_DN.to_string()]);
+        assert_eq!(es[0].attrs["createTimestamp"], vec![created]);
+        // Clients may not provide them.
+        let bad = root
+            .add(
+                "uid=opattr2,ou=people,dc=example,dc=org",
+                vec![
+                    ("objectClass", HashSet::from(["account"])),
+                    ("uid", HashSet::from(["opattr2"])),
+                    ("createTimestamp", HashSet::from(["20200101000000Z"])),
+                ],
+            )
+            .await
+            .expect("add");
+        assert_eq!(bad.rc, 19, "{bad}");
+        let bad =
+            root.modify(dn, vec![ldap3::Mod::Replace("modifyTimestamp", HashSet::from(["20200101000000Z"]))]).await;
+        assert_eq!(bad.expect("modify").rc, 19);
+    })
+    .await;
+}

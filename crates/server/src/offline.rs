@@ -78,6 +78,8 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
     // Pass 2: write.
     let params = cfg.argon2_params();
     let mut loader = store.bulk_loader(50_000);
+    // Like slapadd: entries without them get entryUUID and creation stamps by the root DN.
+    let creator = cfg.root_dn();
     for rec in open()? {
         let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
         let LdifRecord::Content { line, dn, attrs } = rec else {
@@ -93,6 +95,7 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
             grouped.push((name, vec![value]));
         }
         let mut entry = store.make_entry(&dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+        crate::ops::operational::on_add(&mut entry, &creator);
         // memberOf is the server's: whatever the file says is replaced by the groups' view.
         entry.attrs.retain(|a| a.canonical != "memberof");
         if let Some(groups) = member_of.remove(&entry.ndn) {
@@ -149,7 +152,8 @@ fn apply_changes(
                     let value = hash(&name, value)?;
                     grouped.push((name, vec![value]));
                 }
-                let entry = store.make_entry(&text, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+                let mut entry = store.make_entry(&text, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+                crate::ops::operational::on_add(&mut entry, &cfg.root_dn());
                 store.add(entry, ndn == suffix_ndn).map_err(|e| fail(line, e.into()))?;
             }
             LdifRecord::Delete { .. } => {

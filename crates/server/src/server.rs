@@ -122,7 +122,8 @@ fn ensure_suffix(store: &Store, cfg: &Config, suffix: &Dn) -> Result<()> {
     if attr == "dc" {
         attrs.push(("o".into(), vec![rdn.value.clone().into_bytes()]));
     }
-    let entry = store.make_entry(&cfg.suffix, attrs)?;
+    let mut entry = store.make_entry(&cfg.suffix, attrs)?;
+    crate::ops::operational::on_add(&mut entry, &cfg.root_dn());
     store.add(entry, true)?;
     tracing::info!(suffix = %cfg.suffix, "created the suffix entry");
     Ok(())
@@ -148,7 +149,9 @@ fn load_demo_data(store: &Store, cfg: &Config, suffix_ndn: &str) -> Result<()> {
             };
             grouped.push((name, vec![value]));
         }
-        store.add(store.make_entry(&dn, grouped)?, false)?;
+        let mut entry = store.make_entry(&dn, grouped)?;
+        crate::ops::operational::on_add(&mut entry, &cfg.root_dn());
+        store.add(entry, false)?;
     }
     tracing::info!("loaded the demo campus");
     Ok(())

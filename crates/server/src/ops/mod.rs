@@ -8,6 +8,7 @@ pub mod extended;
 pub mod filter;
 pub mod moddn;
 pub mod modify;
+pub mod operational;
 pub mod rootdse;
 pub mod search;
 pub mod write;

@@ -64,9 +64,11 @@ async fn rename(
     let delete_old = req.deleteoldrdn;
     let (store, schema, target, moved_to) = (ctx.store.clone(), ctx.schema.clone(), ndn.to_string(), new_dn.clone());
     let ctl = controls.clone();
+    let by = session.bound_dn();
     let outcome = tokio::task::spawn_blocking(move || {
         let changed = store.rename(&target, &moved_to, |e| {
             ctl.check_assertion(e, &schema)?;
+            super::operational::on_modify(e, &by);
             rename_attributes(e, &old_rdn, &new_rdn, delete_old, &moved_to, &schema)
         })?;
         store.sync()?;

@@ -38,10 +38,13 @@ pub async fn handle(
     let schema = ctx.schema.clone();
     let target = ndn.clone();
     let ctl = controls.clone();
+    let by = session.bound_dn();
     let outcome = tokio::task::spawn_blocking(move || {
         let changed = store.modify(&target, |e| {
             ctl.check_assertion(e, &schema)?;
-            apply_changes(e, &changes, &schema, ctl.permissive)
+            apply_changes(e, &changes, &schema, ctl.permissive)?;
+            super::operational::on_modify(e, &by);
+            Ok::<(), WriteError>(())
         })?;
         store.sync()?;
         Ok::<_, WriteError>(changed)

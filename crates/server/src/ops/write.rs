@@ -1,6 +1,7 @@
 //! Add and Delete (the write issue completes modify, modify DN and compare).
 
 use super::controls::RequestControls;
+use super::operational;
 use super::{result, store_failure};
 use crate::context::ServerCtx;
 use crate::password;
@@ -75,6 +76,10 @@ pub async fn add(
     if !(ndn == ctx.suffix_ndn || ndn.ends_with(&format!(",{}", ctx.suffix_ndn))) {
         return (result(LdapResultCode::NoSuchObject, "", "the entry is outside the naming context"), vec![]);
     }
+    if let Some(name) = operational::forbidden_in_add(req.attributes.iter().map(|a| a.atype.as_str()), &ctx.schema) {
+        let text = format!("{name}: no user modification allowed");
+        return (result(LdapResultCode::ConstraintViolation, "", &text), vec![]);
+    }
     let mut attrs = Vec::with_capacity(req.attributes.len());
     for a in req.attributes {
         if a.vals.is_empty() {
@@ -89,10 +94,11 @@ pub async fn add(
         }
         attrs.push((a.atype, vals));
     }
-    let entry = match ctx.store.make_entry(&req.dn, attrs) {
+    let mut entry = match ctx.store.make_entry(&req.dn, attrs) {
         Ok(e) => e,
         Err(e) => return (store_failure(&e), vec![]),
     };
+    operational::on_add(&mut entry, &session.bound_dn());
     let is_suffix = ndn == ctx.suffix_ndn;
     let store = ctx.store.clone();
     let added = entry.clone();
