@@ -28,7 +28,16 @@ pub struct ServerCtx {
     pub argon2: Argon2Params,
     /// Bounds concurrent hashing so a bind storm cannot take every blocking thread.
     pub hash_permits: Semaphore,
+    /// Searches hold it shared for their duration; subtree moves and tree deletes hold it
+    /// exclusively, so a search sees such a change wholly or not at all. Single-entry writes
+    /// do not take it (each entry is read atomically anyway).
+    pub tree_lock: Arc<tokio::sync::RwLock<()>>,
 }
+
+/// How long a subtree move or tree delete waits for running searches before answering
+/// busy (51); new searches queue behind a waiting subtree change, so this also bounds how
+/// long they can stall.
+pub const TREE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl ServerCtx {
     /// Verifies a password against a stored value on the bounded hashing pool.

@@ -39,6 +39,7 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
     let ctx = Arc::new(ServerCtx {
         argon2: cfg.argon2_params(),
         hash_permits: Semaphore::new(cfg.hash_threads),
+        tree_lock: Arc::new(tokio::sync::RwLock::new(())),
         config: cfg,
         store: store.clone(),
         schema,

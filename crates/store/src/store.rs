@@ -644,7 +644,7 @@ impl SearchIter {
             && e.ndn.as_bytes()[e.ndn.len() - self.base_ndn.len() - 1] == b',';
         match self.scope {
             Scope::Base => id == self.base_id,
-            Scope::One => e.parent == self.base_id,
+            Scope::One => e.parent == self.base_id && parent_ndn(&e.ndn) == self.base_ndn,
             Scope::Sub => id == self.base_id || below,
             Scope::Children => below,
         }
@@ -652,17 +652,17 @@ impl SearchIter {
 
     /// The next candidate; `Ok(None)` skips an id whose entry vanished meanwhile.
     #[allow(clippy::type_complexity)]
-    fn next_candidate(&mut self) -> Option<Result<Option<(u64, Entry, bool)>, StoreError>> {
+    fn next_candidate(&mut self) -> Option<Result<Option<(u64, Entry)>, StoreError>> {
         match &mut self.source {
             Source::Ids(it) => {
                 let id = it.next()?;
-                Some(self.store.get(id).map(|e| e.map(|e| (id, e, true))))
+                Some(self.store.get(id).map(|e| e.map(|e| (id, e))))
             }
             Source::All(it) => {
                 let kv = it.next()?;
                 Some(
                     kv.map_err(StoreError::from)
-                        .and_then(|(k, v)| Ok(Some((decode_id(&k).unwrap_or_default(), Entry::decode(&v)?, true)))),
+                        .and_then(|(k, v)| Ok(Some((decode_id(&k).unwrap_or_default(), Entry::decode(&v)?)))),
                 )
             }
             Source::Dfs(stack) => {
@@ -677,7 +677,7 @@ impl SearchIter {
                         Err(e) => return Some(Err(e)),
                     }
                 }
-                Some(self.store.get(id).map(|e| e.map(|e| (id, e, false))))
+                Some(self.store.get(id).map(|e| e.map(|e| (id, e))))
             }
         }
     }
@@ -688,12 +688,13 @@ impl SearchIter {
     /// candidate that does not match, `None` when the search is exhausted. Lets a caller
     /// check limits and cancellation even while long stretches of candidates fail.
     pub fn step(&mut self) -> Option<Result<Option<Entry>, StoreError>> {
-        let (id, entry, check_scope) = match self.next_candidate()? {
+        let (id, entry) = match self.next_candidate()? {
             Ok(Some(c)) => c,
             Ok(None) => return Some(Ok(None)),
             Err(e) => return Some(Err(e)),
         };
-        if check_scope && !self.in_scope(id, &entry) {
+        // Always checked: an entry may have moved since the candidates were planned.
+        if !self.in_scope(id, &entry) {
             return Some(Ok(None));
         }
         if self.filter.eval(&entry, self.store.schema()) == Tri::True {

@@ -41,6 +41,25 @@ async fn rename(
         Ok(d) if d.rdns.len() == 1 => d.rdns[0].clone(),
         _ => return Err(result(LdapResultCode::InvalidDNSyntax, "", "invalid new RDN")),
     };
+    for ava in &new_rdn.avas {
+        match ctx.schema.attr(&ava.attr) {
+            None => {
+                return Err(result(
+                    LdapResultCode::UndefinedAttributeType,
+                    "",
+                    &format!("{}: attribute type undefined", ava.attr),
+                ))
+            }
+            Some(t) if t.no_user_modification => {
+                return Err(result(
+                    LdapResultCode::ConstraintViolation,
+                    "",
+                    &format!("{}: no user modification allowed", ava.attr),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     if ndn == ctx.suffix_ndn {
         return Err(result(LdapResultCode::UnwillingToPerform, "", "cannot rename the suffix entry"));
     }
@@ -65,7 +84,9 @@ async fn rename(
     let (store, schema, target, moved_to) = (ctx.store.clone(), ctx.schema.clone(), ndn.to_string(), new_dn.clone());
     let ctl = controls.clone();
     let by = session.bound_dn();
+    let tree = super::write::tree_write(ctx).await?;
     let outcome = tokio::task::spawn_blocking(move || {
+        let _tree = tree;
         let changed = store.rename(&target, &moved_to, |e| {
             ctl.check_assertion(e, &schema)?;
             super::operational::on_modify(e, &by);

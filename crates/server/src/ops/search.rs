@@ -71,6 +71,9 @@ async fn run(
         return Some(result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"));
     };
     let base_ndn = base_dn.normalize(schema);
+    // Subtree moves and tree deletes wait until this search is done (taken before the base
+    // is looked up, so base and subtree are seen in the same state).
+    let _tree = ctx.tree_lock.clone().read_owned().await;
     let (base_id, base) = match ctx.store.get_by_ndn(&base_ndn) {
         Ok(Some(found)) => found,
         Ok(None) => {

@@ -59,6 +59,15 @@ pub(crate) fn write_failure(ctx: &ServerCtx, dn: &Dn, e: WriteError) -> LdapResu
     }
 }
 
+/// Takes the tree lock exclusively for a subtree change, waiting at most
+/// [`crate::context::TREE_LOCK_WAIT`] for running searches (51 busy after that).
+pub(crate) async fn tree_write(ctx: &ServerCtx) -> Result<tokio::sync::OwnedRwLockWriteGuard<()>, LdapResult> {
+    match tokio::time::timeout(crate::context::TREE_LOCK_WAIT, ctx.tree_lock.clone().write_owned()).await {
+        Ok(g) => Ok(g),
+        Err(_) => Err(result(LdapResultCode::Busy, "", "searches are running over this subtree; try again")),
+    }
+}
+
 /// Handles an Add: acknowledged only once the entry is durable.
 pub async fn add(
     ctx: &Arc<ServerCtx>,
@@ -156,8 +165,17 @@ pub async fn delete(
         Ok(t) => t,
         Err(r) => return (r, vec![]),
     };
+    let tree = if controls.tree_delete {
+        match tree_write(ctx).await {
+            Ok(g) => Some(g),
+            Err(r) => return (r, vec![]),
+        }
+    } else {
+        None
+    };
     let (store, schema, ctl) = (ctx.store.clone(), ctx.schema.clone(), controls.clone());
     let outcome = tokio::task::spawn_blocking(move || {
+        let _tree = tree;
         let gone = store.delete_checked(&ndn, ctl.tree_delete, |e| ctl.check_assertion(e, &schema))?;
         store.sync()?;
         Ok::<_, WriteError>(gone)
