@@ -1424,3 +1424,104 @@ async fn subtree_move_racing_kill_9_is_all_or_nothing() {
     s.stop();
     check_ok(&s, 4 + LAB_SIZE);
 }
+
+// ---------------------------------------------------------------------------------------
+// Groups that maintain themselves
+// ---------------------------------------------------------------------------------------
+
+const ADMINS: &str = "cn=it-admins,ou=groups,dc=example,dc=org";
+
+/// The memberOf values of an entry (operational: asked for by name), lower-cased, sorted.
+async fn member_of(l: &mut Ldap, dn: &str) -> Vec<String> {
+    let (es, res) = search(l, dn, Scope::Base, "(objectClass=*)", &["memberOf"]).await;
+    assert_eq!(res.rc, 0, "{dn}: {res}");
+    let mut v: Vec<String> =
+        es[0].attrs.get("memberOf").cloned().unwrap_or_default().into_iter().map(|s| s.to_ascii_lowercase()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn member_of_follows_group_changes() {
+    let s = Server::demo();
+    let url = s.url();
+    bounded(LIMIT, async {
+        let mut l = root(&url).await;
+        // The demo group has alice; memberOf is not a user attribute.
+        assert_eq!(member_of(&mut l, ALICE).await, vec![ADMINS]);
+        assert!(!entry_attrs(&mut l, ALICE).await.expect("alice").contains_key("memberof"));
+        let filter = format!("(memberOf={ADMINS})");
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, &filter).await, vec![ALICE]);
+
+        // Adding and removing members.
+        assert_eq!(modify(&mut l, ADMINS, vec![Mod::Add("member", HashSet::from([BOB]))]).await.rc, 0);
+        assert_eq!(member_of(&mut l, BOB).await, vec![ADMINS]);
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, &filter).await, sorted_dns(&[ALICE, BOB]));
+        assert_eq!(modify(&mut l, ADMINS, vec![Mod::Delete("member", HashSet::from([ALICE]))]).await.rc, 0);
+        assert!(member_of(&mut l, ALICE).await.is_empty());
+
+        // A new groupOfUniqueNames.
+        const NET: &str = "cn=netadmins,ou=groups,dc=example,dc=org";
+        let add = l
+            .add(
+                NET,
+                vec![
+                    ("objectClass", HashSet::from(["groupOfUniqueNames"])),
+                    ("cn", HashSet::from(["netadmins"])),
+                    ("uniqueMember", HashSet::from([BOB, CHENWEI])),
+                ],
+            )
+            .await
+            .expect("add group");
+        assert_eq!(add.rc, 0);
+        assert_eq!(member_of(&mut l, BOB).await, vec![ADMINS, NET]);
+        assert_eq!(member_of(&mut l, CHENWEI).await, vec![NET]);
+
+        // Renaming a group rewrites its members' memberOf.
+        const OPS: &str = "cn=ops,ou=groups,dc=example,dc=org";
+        assert_eq!(moddn(&mut l, NET, "cn=ops", true, None).await.rc, 0);
+        assert_eq!(member_of(&mut l, CHENWEI).await, vec![OPS]);
+
+        // Deleting a group removes it from its members' memberOf.
+        assert_eq!(delete(&mut l, OPS, None).await.rc, 0);
+        assert!(member_of(&mut l, CHENWEI).await.is_empty());
+        assert_eq!(member_of(&mut l, BOB).await, vec![ADMINS]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn member_references_follow_renames_and_deletes() {
+    let s = Server::demo();
+    let url = s.url();
+    bounded(LIMIT, async {
+        let mut l = root(&url).await;
+        // Renaming a member rewrites the group's member value; memberOf stays.
+        const ALICIA: &str = "uid=alicia,ou=people,dc=example,dc=org";
+        assert_eq!(moddn(&mut l, ALICE, "uid=alicia", true, None).await.rc, 0);
+        assert_eq!(values(&mut l, ADMINS, "member").await, vec![ALICIA]);
+        assert_eq!(member_of(&mut l, ALICIA).await, vec![ADMINS]);
+        // The uid rename also rewrote memberUid of the posix group.
+        assert_eq!(values(&mut l, STAFF, "memberUid").await, vec!["alicia", "bob"]);
+
+        // Moving a member to another branch.
+        const MOVED: &str = "uid=alicia,ou=services,dc=example,dc=org";
+        assert_eq!(moddn(&mut l, ALICIA, "uid=alicia", true, Some(SERVICES)).await.rc, 0);
+        assert_eq!(values(&mut l, ADMINS, "member").await, vec![MOVED]);
+
+        // Deleting a member removes the value.
+        assert_eq!(modify(&mut l, ADMINS, vec![Mod::Add("member", HashSet::from([BOB]))]).await.rc, 0);
+        assert_eq!(delete(&mut l, MOVED, None).await.rc, 0);
+        assert_eq!(values(&mut l, ADMINS, "member").await, vec![BOB]);
+    })
+    .await;
+    let mut s = s;
+    s.stop();
+    check_ok(&s, 10);
+}
+
+fn sorted_dns(v: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
