@@ -1,14 +1,23 @@
 //! birch-schema: attribute types, object classes, matching rules and DN normalization.
 //!
-//! This crate is pure (no I/O). The foundation ships a built-in table of the standard attribute
-//! types and object classes (core, cosine, inetOrgPerson, nis); the schema issue replaces the table
-//! with definitions parsed from `schema/` files, keeping this API.
+//! This crate does no I/O except [`Schema::load`], which reads a schema directory. The standard
+//! schema is defined by the files of the repository's `schema/` directory (OpenLDAP `.schema`
+//! syntax, see docs/schema.md), which are also built into the binary ([`Schema::builtin`]).
+
+#![warn(missing_docs)]
 
 pub mod builtin;
 pub mod dn;
+pub mod error;
 pub mod matching;
+pub mod parse;
 pub mod registry;
+pub mod rules;
 
+pub use builtin::{Profile, UnknownProfile};
 pub use dn::{Ava, Dn, DnError, Rdn};
+pub use error::SchemaError;
 pub use matching::MatchingRule;
-pub use registry::{AttributeType, Schema};
+pub use parse::{AttributeTypeDef, Definition, ObjectClassDef, ObjectClassKind, Usage};
+pub use registry::{AttributeType, ObjectClass, Schema, StructuralError};
+pub use rules::{MatchingRuleInfo, RuleUsage, SyntaxInfo};

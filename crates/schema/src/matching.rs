@@ -28,42 +28,10 @@ pub enum MatchingRule {
 }
 
 impl MatchingRule {
-    /// Resolves an RFC 4517 matching-rule name or OID to a rule.
+    /// Resolves a matching-rule name or OID (any rule of [`crate::rules::MATCHING_RULES`]:
+    /// equality, ordering or substrings) to the comparison that implements it.
     pub fn from_name(name: &str) -> Option<MatchingRule> {
-        let n = name.to_ascii_lowercase();
-        Some(match n.as_str() {
-            "caseignorematch"
-            | "2.5.13.2"
-            | "caseignoreia5match"
-            | "1.3.6.1.4.1.1466.109.114.2"
-            | "caseignoresubstringsmatch"
-            | "2.5.13.4"
-            | "caseignoreorderingmatch"
-            | "2.5.13.3"
-            | "caseignoreia5substringsmatch"
-            | "1.3.6.1.4.1.1466.109.114.3" => Self::CaseIgnore,
-            "caseexactmatch"
-            | "2.5.13.5"
-            | "caseexactia5match"
-            | "1.3.6.1.4.1.1466.109.114.1"
-            | "caseexactsubstringsmatch"
-            | "2.5.13.7"
-            | "caseexactorderingmatch"
-            | "2.5.13.6" => Self::CaseExact,
-            "integermatch" | "2.5.13.14" | "integerorderingmatch" | "2.5.13.15" => Self::Integer,
-            "numericstringmatch" | "2.5.13.8" | "numericstringsubstringsmatch" | "2.5.13.10" => Self::NumericString,
-            "telephonenumbermatch" | "2.5.13.20" | "telephonenumbersubstringsmatch" | "2.5.13.21" => {
-                Self::TelephoneNumber
-            }
-            "distinguishednamematch" | "2.5.13.1" | "uniquemembermatch" | "2.5.13.23" => Self::DistinguishedName,
-            "booleanmatch" | "2.5.13.13" => Self::Boolean,
-            "octetstringmatch" | "2.5.13.17" | "octetstringorderingmatch" | "2.5.13.18" => Self::OctetString,
-            "generalizedtimematch" | "2.5.13.27" | "generalizedtimeorderingmatch" | "2.5.13.28" => {
-                Self::GeneralizedTime
-            }
-            "objectidentifiermatch" | "2.5.13.0" => Self::ObjectIdentifier,
-            _ => return None,
-        })
+        crate::rules::matching_rule(name).map(|r| r.kind)
     }
 
     /// Normalizes a value for equality and indexing; `None` if the value is not valid for

@@ -1,19 +1,27 @@
-//! The schema registry: attribute-type lookup by any name or OID, value normalization.
+//! The schema registry: attribute types and object classes resolved from parsed definitions,
+//! lookup by any name or OID, inheritance, value normalization.
 
-use crate::builtin;
+use crate::builtin::{self, Profile};
+use crate::error::SchemaError;
 use crate::matching::MatchingRule;
-use std::collections::{HashMap, HashSet};
+use crate::parse::{AttributeTypeDef, Definition, ObjectClassDef, ObjectClassKind, Parser, Usage};
+use crate::rules::{self, MatchingRuleInfo, RuleUsage, SyntaxInfo};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
 
-/// One attribute type.
+/// One attribute type, with what it inherits from its supertypes resolved.
 #[derive(Debug, Clone)]
 pub struct AttributeType {
     /// Numeric OID.
     pub oid: String,
     /// NAMEs, the first is the primary name.
     pub names: Vec<String>,
-    /// Lower-cased primary name: the key under which the store keeps and indexes values.
+    /// Lower-cased primary name (the OID if the type has no name): the key under which the
+    /// store keeps and indexes values.
     pub canonical: String,
-    /// Equality (and ordering/substring) behaviour.
+    /// The comparison for equality (filters, compare, index keys): the EQUALITY rule, inherited
+    /// from the supertype when absent; for a type with no EQUALITY rule at all, the natural
+    /// comparison of its syntax (see [`SyntaxInfo::fallback`]).
     pub rule: MatchingRule,
     /// SINGLE-VALUE.
     pub single_value: bool,
@@ -21,6 +29,62 @@ pub struct AttributeType {
     pub operational: bool,
     /// NO-USER-MODIFICATION.
     pub no_user_modification: bool,
+    /// Canonical name of the direct supertype (SUP).
+    pub sup: Option<String>,
+    /// The EQUALITY rule, inherited when absent; `None` when neither the type nor a supertype
+    /// has one (RFC 4512: equality assertions on it are then Undefined).
+    pub equality: Option<MatchingRule>,
+    /// The ORDERING rule, inherited when absent.
+    pub ordering: Option<MatchingRule>,
+    /// The SUBSTR rule, inherited when absent.
+    pub substr: Option<MatchingRule>,
+    /// The syntax OID, inherited when absent.
+    pub syntax: String,
+    /// The syntax's `{length}` bound, inherited with the syntax.
+    pub syntax_len: Option<u32>,
+    /// USAGE.
+    pub usage: Usage,
+    /// COLLECTIVE.
+    pub collective: bool,
+    /// OBSOLETE.
+    pub obsolete: bool,
+    /// The definition as written (its `Display` is the RFC 4512 form for `attributeTypes`).
+    pub definition: AttributeTypeDef,
+}
+
+/// One object class, with its superclasses and attributes resolved to canonical names.
+#[derive(Debug, Clone)]
+pub struct ObjectClass {
+    /// Numeric OID.
+    pub oid: String,
+    /// NAMEs, the first is the primary name.
+    pub names: Vec<String>,
+    /// Lower-cased primary name (the OID if the class has no name).
+    pub canonical: String,
+    /// ABSTRACT, STRUCTURAL or AUXILIARY.
+    pub kind: ObjectClassKind,
+    /// Canonical names of the direct superclasses; `top` when the definition names none.
+    pub sup: Vec<String>,
+    /// Canonical names of the attribute types the class itself requires (not its superclasses).
+    pub must: Vec<String>,
+    /// Canonical names of the attribute types the class itself allows.
+    pub may: Vec<String>,
+    /// OBSOLETE.
+    pub obsolete: bool,
+    /// The definition as written (its `Display` is the RFC 4512 form for `objectClasses`).
+    pub definition: ObjectClassDef,
+}
+
+/// Why an entry's object classes do not give it one structural class (see
+/// [`Schema::structural_class`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StructuralError {
+    /// No structural class among the classes and their superclasses.
+    #[error("no structural object class provided")]
+    Missing,
+    /// Two structural classes, neither a superclass of the other.
+    #[error("invalid structural object class chain ({0}/{1})")]
+    Chains(String, String),
 }
 
 /// Attribute types and object classes the server knows.
@@ -28,7 +92,9 @@ pub struct AttributeType {
 pub struct Schema {
     types: Vec<AttributeType>,
     by_name: HashMap<String, usize>,
-    object_classes: HashSet<String>,
+    subtypes: Vec<Vec<usize>>,
+    classes: Vec<ObjectClass>,
+    class_by_name: HashMap<String, usize>,
 }
 
 impl Default for Schema {
@@ -38,37 +104,97 @@ impl Default for Schema {
 }
 
 impl Schema {
-    /// The built-in standard schema.
+    /// The standard schema of the default profile (RFC 2307), from the schema files built into
+    /// the binary: core, cosine, inetorgperson, nis and birch.
     pub fn builtin() -> Schema {
-        let mut types = Vec::new();
-        for line in builtin::ATTRIBUTE_TYPES.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let names: Vec<String> = f[1].split(',').map(str::to_string).collect();
-            let rule = MatchingRule::from_name(f[2]).unwrap_or(MatchingRule::CaseIgnore);
-            types.push(AttributeType {
-                oid: f[0].to_string(),
-                canonical: names[0].to_ascii_lowercase(),
-                names,
-                rule,
-                single_value: f[3].contains('s'),
-                operational: f[3].contains('o'),
-                no_user_modification: f[3].contains('n'),
-            });
-        }
-        let object_classes = builtin::OBJECT_CLASSES.split_whitespace().map(str::to_ascii_lowercase).collect();
-        Self::from_parts(types, object_classes)
+        Self::embedded(Profile::default())
     }
 
-    /// Builds a schema from attribute types and object-class names.
-    pub fn from_parts(types: Vec<AttributeType>, object_classes: HashSet<String>) -> Schema {
-        let mut by_name = HashMap::new();
-        for (i, t) in types.iter().enumerate() {
-            by_name.insert(t.oid.clone(), i);
-            for n in &t.names {
-                by_name.insert(n.to_ascii_lowercase(), i);
+    /// The standard schema of a profile, from the schema files built into the binary.
+    pub fn embedded(profile: Profile) -> Schema {
+        builtin::schema(profile)
+    }
+
+    /// Loads the standard files of `profile` from `dir` (a standard file missing from `dir` is
+    /// taken from the copy built into the binary), then every other `*.schema` file of `dir` in
+    /// name order, so that a site can drop in its own extensions. Files of the other profile
+    /// (e.g. `rfc2307bis.schema` under the RFC 2307 profile) are not loaded.
+    pub fn load(dir: &Path, profile: Profile) -> Result<Schema, SchemaError> {
+        let dir_err = |e: std::io::Error| SchemaError::new(&dir.display().to_string(), 0, e.to_string());
+        let mut extra = Vec::new();
+        let mut present = HashSet::new();
+        for entry in std::fs::read_dir(dir).map_err(dir_err)? {
+            let path = entry.map_err(dir_err)?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+            if !name.ends_with(".schema") || !path.is_file() {
+                continue;
+            }
+            if builtin::STANDARD_FILES.iter().any(|(n, _)| *n == name) {
+                present.insert(name);
+            } else {
+                extra.push((name, path));
             }
         }
-        Schema { types, by_name, object_classes }
+        extra.sort();
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|e| SchemaError::new(&path.display().to_string(), 0, e.to_string()))
+        };
+        let mut sources = Vec::new();
+        for name in profile.files() {
+            if present.contains(*name) {
+                let path = dir.join(name);
+                sources.push((path.display().to_string(), read(&path)?));
+            } else {
+                sources.push((name.to_string(), builtin::text(name).unwrap_or_default().to_string()));
+            }
+        }
+        for (_, path) in extra {
+            sources.push((path.display().to_string(), read(&path)?));
+        }
+        Self::from_sources(sources.iter().map(|(f, t)| (f.as_str(), t.as_str())))
+    }
+
+    /// Builds a schema from `(file name, text)` pairs, parsed in order (macros defined by
+    /// `objectidentifier` carry over to later files); a definition may refer to one of any file.
+    pub fn from_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Schema, SchemaError> {
+        let mut parser = Parser::new();
+        let mut defs = Vec::new();
+        for (file, text) in sources {
+            defs.extend(parser.parse(file, text)?);
+        }
+        Self::from_definitions(defs)
+    }
+
+    /// Builds a schema from parsed definitions, checking that every reference resolves.
+    pub fn from_definitions(defs: Vec<Definition>) -> Result<Schema, SchemaError> {
+        let mut attr_defs = Vec::new();
+        let mut class_defs = Vec::new();
+        for d in defs {
+            match d {
+                Definition::AttributeType(a) => attr_defs.push(a),
+                Definition::ObjectClass(c) => class_defs.push(c),
+            }
+        }
+        let mut oids: HashMap<String, String> = HashMap::new();
+        let mut claim_oid = |oid: &str, label: &str, file: &str, line: usize| match oids.get(oid) {
+            Some(other) => Err(SchemaError::new(file, line, format!("{label}: duplicate OID {oid} (also {other})"))),
+            None => {
+                oids.insert(oid.to_string(), format!("{label} at {file}:{line}"));
+                Ok(())
+            }
+        };
+        for a in &attr_defs {
+            claim_oid(&a.oid, &a.label(), &a.file, a.line)?;
+        }
+        for c in &class_defs {
+            claim_oid(&c.oid, &c.label(), &c.file, c.line)?;
+        }
+        let (types, by_name, subtypes) = resolve_attribute_types(attr_defs)?;
+        let mut schema = Schema { types, by_name, subtypes, classes: Vec::new(), class_by_name: HashMap::new() };
+        let (classes, class_by_name) = resolve_object_classes(&schema, class_defs)?;
+        schema.classes = classes;
+        schema.class_by_name = class_by_name;
+        Ok(schema)
     }
 
     /// Looks up an attribute type by name or OID, case-insensitively. Attribute options
@@ -90,14 +216,15 @@ impl Schema {
         }
     }
 
-    /// The matching rule of an attribute; unknown attributes compare case-insensitively.
+    /// The equality matching rule of an attribute ([`AttributeType::rule`]); unknown
+    /// attributes compare case-insensitively.
     pub fn rule(&self, canonical: &str) -> MatchingRule {
         self.attr(canonical).map_or(MatchingRule::CaseIgnore, |t| t.rule)
     }
 
-    /// Whether the object class is known.
+    /// Whether the object class is known (by name or OID, case-insensitively).
     pub fn has_object_class(&self, name: &str) -> bool {
-        self.object_classes.contains(&name.to_ascii_lowercase())
+        self.object_class(name).is_some()
     }
 
     /// Normalizes a value of the attribute for equality and index keys.
@@ -111,10 +238,351 @@ impl Schema {
         }
     }
 
-    /// All attribute types.
+    /// All attribute types, in the order they were defined.
     pub fn attribute_types(&self) -> &[AttributeType] {
         &self.types
     }
+
+    /// The canonical names of an attribute type and of all its subtypes, transitively, the type
+    /// itself first (`name` gives name, cn, sn, c, l, ...): the attributes a filter on the type
+    /// matches (RFC 4511 section 4.5.1.7). Empty for an unknown type.
+    pub fn subtypes(&self, name: &str) -> Vec<&str> {
+        let Some(t) = self.attr(name) else { return Vec::new() };
+        let Some(&root) = self.by_name.get(&t.oid) else { return Vec::new() };
+        let mut out = vec![root];
+        let mut i = 0;
+        while let Some(&at) = out.get(i) {
+            out.extend(self.subtypes[at].iter().copied());
+            i += 1;
+        }
+        out.into_iter().map(|i| self.types[i].canonical.as_str()).collect()
+    }
+
+    /// Whether `sub` is `sup` or one of its subtypes.
+    pub fn is_subtype(&self, sub: &str, sup: &str) -> bool {
+        let Some(target) = self.attr(sup).map(|t| t.oid.as_str()) else { return false };
+        let mut current = self.attr(sub);
+        while let Some(t) = current {
+            if t.oid == target {
+                return true;
+            }
+            current = t.sup.as_deref().and_then(|s| self.attr(s));
+        }
+        false
+    }
+
+    /// Looks up an object class by name or OID, case-insensitively.
+    pub fn object_class(&self, name: &str) -> Option<&ObjectClass> {
+        let name = name.trim();
+        if let Some(&i) = self.class_by_name.get(name) {
+            return Some(&self.classes[i]);
+        }
+        self.class_by_name.get(&name.to_ascii_lowercase()).map(|&i| &self.classes[i])
+    }
+
+    /// All object classes, in the order they were defined.
+    pub fn object_classes(&self) -> &[ObjectClass] {
+        &self.classes
+    }
+
+    /// The class and all its superclasses, transitively: the class first, then nearer
+    /// superclasses before farther ones, each once (inetOrgPerson gives inetOrgPerson,
+    /// organizationalPerson, person, top). Empty for an unknown class.
+    pub fn superclasses(&self, name: &str) -> Vec<&ObjectClass> {
+        let mut out: Vec<&ObjectClass> = self.object_class(name).into_iter().collect();
+        let mut i = 0;
+        while let Some(c) = out.get(i).copied() {
+            for s in &c.sup {
+                if let Some(sc) = self.object_class(s) {
+                    if !out.iter().any(|o| std::ptr::eq(*o, sc)) {
+                        out.push(sc);
+                    }
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// The attributes an entry of these object classes must and may have: the union of MUST
+    /// and of MAY over the classes and all their superclasses, as canonical attribute names. An
+    /// attribute both required and allowed is only in the first set. Unknown classes add
+    /// nothing (validating that the classes exist is the caller's business).
+    pub fn must_may(&self, classes: &[&str]) -> (BTreeSet<String>, BTreeSet<String>) {
+        let mut must = BTreeSet::new();
+        let mut may = BTreeSet::new();
+        for name in classes {
+            for c in self.superclasses(name) {
+                must.extend(c.must.iter().cloned());
+                may.extend(c.may.iter().cloned());
+            }
+        }
+        may.retain(|a| !must.contains(a));
+        (must, may)
+    }
+
+    /// The structural object class of an entry with these object classes (X.501: the most
+    /// subordinate structural class, of which every other structural class present is a
+    /// superclass). Unknown classes are ignored.
+    pub fn structural_class(&self, classes: &[&str]) -> Result<&ObjectClass, StructuralError> {
+        let mut best: Option<&ObjectClass> = None;
+        for name in classes {
+            let Some(c) = self.object_class(name) else { continue };
+            if c.kind != ObjectClassKind::Structural {
+                continue;
+            }
+            best = Some(match best {
+                None => c,
+                Some(b) if self.superclasses(&c.oid).iter().any(|s| s.oid == b.oid) => c,
+                Some(b) if self.superclasses(&b.oid).iter().any(|s| s.oid == c.oid) => b,
+                Some(b) => return Err(StructuralError::Chains(b.names_or_oid(), c.names_or_oid())),
+            });
+        }
+        best.ok_or(StructuralError::Missing)
+    }
+
+    /// The matching rules Birch implements (for `matchingRules` in cn=Subschema).
+    pub fn matching_rules(&self) -> &'static [MatchingRuleInfo] {
+        rules::MATCHING_RULES
+    }
+
+    /// The syntaxes Birch knows (for `ldapSyntaxes` in cn=Subschema).
+    pub fn syntaxes(&self) -> &'static [SyntaxInfo] {
+        rules::SYNTAXES
+    }
+}
+
+impl ObjectClass {
+    fn names_or_oid(&self) -> String {
+        self.names.first().cloned().unwrap_or_else(|| self.oid.clone())
+    }
+}
+
+fn canonical_of(names: &[String], oid: &str) -> String {
+    names.first().map_or_else(|| oid.to_string(), |n| n.to_ascii_lowercase())
+}
+
+type Resolved = (Vec<AttributeType>, HashMap<String, usize>, Vec<Vec<usize>>);
+
+fn resolve_attribute_types(defs: Vec<AttributeTypeDef>) -> Result<Resolved, SchemaError> {
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for (i, d) in defs.iter().enumerate() {
+        by_name.insert(d.oid.clone(), i);
+    }
+    for (i, d) in defs.iter().enumerate() {
+        for n in &d.names {
+            if let Some(&j) = by_name.get(&n.to_ascii_lowercase()) {
+                let o = &defs[j];
+                return Err(SchemaError::new(
+                    &d.file,
+                    d.line,
+                    format!("{}: duplicate NAME '{n}' (also {} at {}:{})", d.label(), o.label(), o.file, o.line),
+                ));
+            }
+            by_name.insert(n.to_ascii_lowercase(), i);
+        }
+    }
+    let err = |d: &AttributeTypeDef, msg: String| SchemaError::new(&d.file, d.line, format!("{}: {msg}", d.label()));
+    let mut parent = vec![None; defs.len()];
+    for (i, d) in defs.iter().enumerate() {
+        if let Some(sup) = &d.sup {
+            match by_name.get(&sup.to_ascii_lowercase()) {
+                Some(&p) => parent[i] = Some(p),
+                None => return Err(err(d, format!("unknown SUP '{sup}'"))),
+            }
+        }
+    }
+    // Resolve supertypes before subtypes; a SUP chain that loops is an error.
+    let mut order = Vec::with_capacity(defs.len());
+    let mut state = vec![0u8; defs.len()]; // 0 new, 1 on the current chain, 2 done
+    for (start, def) in defs.iter().enumerate() {
+        let mut chain = Vec::new();
+        let mut at = Some(start);
+        while let Some(i) = at {
+            match state[i] {
+                2 => break,
+                1 => return Err(err(def, "its SUP chain loops".to_string())),
+                _ => {
+                    state[i] = 1;
+                    chain.push(i);
+                    at = parent[i];
+                }
+            }
+        }
+        for &i in chain.iter().rev() {
+            state[i] = 2;
+            order.push(i);
+        }
+    }
+    let mut resolved: Vec<Option<AttributeType>> = vec![None; defs.len()];
+    for i in order {
+        let d = &defs[i];
+        let sup = parent[i].and_then(|p| resolved[p].as_ref());
+        let rule =
+            |name: &Option<String>, usage: RuleUsage, keyword: &str| -> Result<Option<MatchingRule>, SchemaError> {
+                let Some(name) = name else { return Ok(None) };
+                let Some(r) = rules::matching_rule(name) else {
+                    return Err(err(d, format!("unknown matching rule '{name}' in {keyword}")));
+                };
+                if r.usage != usage {
+                    return Err(err(d, format!("'{name}' is not an {keyword} matching rule")));
+                }
+                Ok(Some(r.kind))
+            };
+        let equality = rule(&d.equality, RuleUsage::Equality, "EQUALITY")?.or(sup.and_then(|s| s.equality));
+        let ordering = rule(&d.ordering, RuleUsage::Ordering, "ORDERING")?.or(sup.and_then(|s| s.ordering));
+        let substr = rule(&d.substr, RuleUsage::Substrings, "SUBSTR")?.or(sup.and_then(|s| s.substr));
+        let (syntax, syntax_len) = match (&d.syntax, sup) {
+            (Some(s), _) => (s.clone(), d.syntax_len),
+            (None, Some(s)) => (s.syntax.clone(), s.syntax_len),
+            (None, None) => return Err(err(d, "has neither SYNTAX nor SUP".to_string())),
+        };
+        let Some(syntax_info) = rules::syntax(&syntax) else {
+            return Err(err(d, format!("unknown SYNTAX {syntax}")));
+        };
+        if let Some(s) = sup {
+            if s.usage != d.usage {
+                return Err(err(
+                    d,
+                    format!("USAGE {} differs from that of its SUP '{}'", d.usage.as_str(), s.canonical),
+                ));
+            }
+            if s.collective && !d.collective {
+                return Err(err(d, format!("a subtype of the collective '{}' must be COLLECTIVE", s.canonical)));
+            }
+        }
+        if d.no_user_modification && !d.usage.is_operational() {
+            return Err(err(d, "NO-USER-MODIFICATION requires an operational USAGE".to_string()));
+        }
+        if d.collective && d.usage.is_operational() {
+            return Err(err(d, "COLLECTIVE requires USAGE userApplications".to_string()));
+        }
+        resolved[i] = Some(AttributeType {
+            oid: d.oid.clone(),
+            names: d.names.clone(),
+            canonical: canonical_of(&d.names, &d.oid),
+            rule: equality.unwrap_or(syntax_info.fallback),
+            single_value: d.single_value,
+            operational: d.usage.is_operational(),
+            no_user_modification: d.no_user_modification,
+            sup: sup.map(|s| s.canonical.clone()),
+            equality,
+            ordering,
+            substr,
+            syntax,
+            syntax_len,
+            usage: d.usage,
+            collective: d.collective,
+            obsolete: d.obsolete,
+            definition: d.clone(),
+        });
+    }
+    let types: Vec<AttributeType> = resolved.into_iter().flatten().collect();
+    let mut subtypes = vec![Vec::new(); types.len()];
+    for (i, p) in parent.iter().enumerate() {
+        if let Some(p) = p {
+            subtypes[*p].push(i);
+        }
+    }
+    Ok((types, by_name, subtypes))
+}
+
+fn resolve_object_classes(
+    schema: &Schema,
+    defs: Vec<ObjectClassDef>,
+) -> Result<(Vec<ObjectClass>, HashMap<String, usize>), SchemaError> {
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for (i, d) in defs.iter().enumerate() {
+        by_name.insert(d.oid.clone(), i);
+    }
+    for (i, d) in defs.iter().enumerate() {
+        for n in &d.names {
+            if let Some(&j) = by_name.get(&n.to_ascii_lowercase()) {
+                let o = &defs[j];
+                return Err(SchemaError::new(
+                    &d.file,
+                    d.line,
+                    format!("{}: duplicate NAME '{n}' (also {} at {}:{})", d.label(), o.label(), o.file, o.line),
+                ));
+            }
+            by_name.insert(n.to_ascii_lowercase(), i);
+        }
+    }
+    let err = |d: &ObjectClassDef, msg: String| SchemaError::new(&d.file, d.line, format!("{}: {msg}", d.label()));
+    let top = by_name.get("2.5.6.0").copied();
+    let mut parents: Vec<Vec<usize>> = Vec::with_capacity(defs.len());
+    for (i, d) in defs.iter().enumerate() {
+        let mut ps = Vec::new();
+        for s in &d.sup {
+            match by_name.get(&s.to_ascii_lowercase()) {
+                Some(&p) => ps.push(p),
+                None => return Err(err(d, format!("unknown SUP '{s}'"))),
+            }
+        }
+        if ps.is_empty() {
+            ps.extend(top.filter(|&t| t != i));
+        }
+        for &p in &ps {
+            let (kind, pkind) = (d.kind, defs[p].kind);
+            let allowed = pkind == ObjectClassKind::Abstract || pkind == kind;
+            if !allowed {
+                return Err(err(
+                    d,
+                    format!(
+                        "a {} class cannot have the {} superclass '{}'",
+                        kind.as_str(),
+                        pkind.as_str(),
+                        canonical_of(&defs[p].names, &defs[p].oid)
+                    ),
+                ));
+            }
+        }
+        parents.push(ps);
+    }
+    // A superclass chain must not loop.
+    let mut state = vec![0u8; defs.len()];
+    fn visit(i: usize, parents: &[Vec<usize>], state: &mut [u8]) -> bool {
+        match state[i] {
+            2 => true,
+            1 => false,
+            _ => {
+                state[i] = 1;
+                let ok = parents[i].iter().all(|&p| visit(p, parents, state));
+                state[i] = 2;
+                ok
+            }
+        }
+    }
+    for (i, d) in defs.iter().enumerate() {
+        if !visit(i, &parents, &mut state) {
+            return Err(err(d, "its SUP chain loops".to_string()));
+        }
+    }
+    let mut classes = Vec::with_capacity(defs.len());
+    for (i, d) in defs.iter().enumerate() {
+        let attrs = |list: &[String], keyword: &str| -> Result<Vec<String>, SchemaError> {
+            list.iter()
+                .map(|a| {
+                    schema
+                        .attr(a)
+                        .map(|t| t.canonical.clone())
+                        .ok_or_else(|| err(d, format!("unknown {keyword} attribute '{a}'")))
+                })
+                .collect()
+        };
+        classes.push(ObjectClass {
+            oid: d.oid.clone(),
+            names: d.names.clone(),
+            canonical: canonical_of(&d.names, &d.oid),
+            kind: d.kind,
+            sup: parents[i].iter().map(|&p| canonical_of(&defs[p].names, &defs[p].oid)).collect(),
+            must: attrs(&d.must, "MUST")?,
+            may: attrs(&d.may, "MAY")?,
+            obsolete: d.obsolete,
+            definition: d.clone(),
+        });
+    }
+    Ok((classes, by_name))
 }
 
 #[cfg(test)]
@@ -128,8 +596,21 @@ mod tests {
         assert_eq!(s.canonical("2.5.4.3"), "cn");
         assert_eq!(s.canonical("CN;lang-en"), "cn");
         assert_eq!(s.canonical("memberuid"), "memberuid");
+        assert_eq!(s.canonical("NoSuchThing;binary"), "nosuchthing");
         assert_eq!(s.rule("uidnumber"), MatchingRule::Integer);
+        assert_eq!(s.rule("nosuchthing"), MatchingRule::CaseIgnore);
         assert!(s.has_object_class("PosixAccount"));
+        assert!(s.has_object_class("2.5.6.6"));
         assert!(!s.has_object_class("nonsense"));
+    }
+
+    #[test]
+    fn types_without_equality_use_their_syntax() {
+        let s = Schema::builtin();
+        let jpeg = s.attr("jpegPhoto").unwrap();
+        assert_eq!((jpeg.equality, jpeg.rule), (None, MatchingRule::OctetString));
+        assert_eq!(s.rule("facsimileTelephoneNumber"), MatchingRule::TelephoneNumber);
+        assert_eq!(s.rule("namingContexts"), MatchingRule::DistinguishedName);
+        assert_eq!(s.rule("supportedLDAPVersion"), MatchingRule::Integer);
     }
 }
