@@ -1284,3 +1284,31 @@ async fn the_server_maintains_operational_attributes() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_class_filters_match_superclasses() {
+    let s = Server::demo();
+    bounded(LIMIT, async {
+        let mut l = connect(&s.url()).await;
+        let people = sorted(&[
+            "uid=alice,ou=people,dc=example,dc=org",
+            "uid=bob,ou=people,dc=example,dc=org",
+            "uid=chenwei,ou=people,dc=example,dc=org",
+        ]);
+        // inetOrgPerson -> organizationalPerson -> person -> top, by name, alias case and OID.
+        for f in [
+            "(objectClass=person)",
+            "(objectclass=PERSON)",
+            "(objectClass=2.5.6.6)",
+            "(objectClass=organizationalPerson)",
+        ] {
+            assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, f).await, people, "{f}");
+        }
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(objectClass=top)").await.len(), 11);
+        assert_eq!(
+            search_dns(&mut l, SUFFIX, Scope::Subtree, "(&(objectClass=person)(!(objectClass=posixAccount)))").await,
+            Vec::<String>::new()
+        );
+    })
+    .await;
+}

@@ -63,10 +63,12 @@ impl Filter {
         };
         let rule = rule.unwrap_or(attr_rule);
         if attr == "objectclass" {
-            match std::str::from_utf8(value) {
-                Ok(v) if schema.has_object_class(v.trim()) => {}
-                _ => return Filter::Undefined,
-            }
+            // Object classes compare by class: names, aliases and OIDs resolve to the
+            // class, and an entry matches its classes' superclasses too (slapd does the same).
+            return match std::str::from_utf8(value).ok().and_then(|v| schema.object_class(v)) {
+                Some(c) => Filter::Equality { attr, rule, value: c.canonical.clone().into_bytes() },
+                None => Filter::Undefined,
+            };
         }
         match schema.normalize_value(rule, value) {
             Some(value) => Filter::Equality { attr, rule, value },
@@ -165,6 +167,13 @@ impl Filter {
                 } else {
                     Tri::False
                 }
+            }
+            Filter::Equality { attr, value, .. } if attr == "objectclass" => {
+                let want = String::from_utf8_lossy(value);
+                any_value(entry, attr, |v| {
+                    let name = String::from_utf8_lossy(v);
+                    schema.superclasses(&name).iter().any(|c| c.canonical == want)
+                })
             }
             Filter::Equality { attr, rule, value } => {
                 any_value(entry, attr, |v| schema.normalize_value(*rule, v).is_some_and(|n| &n == value))

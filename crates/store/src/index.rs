@@ -126,6 +126,16 @@ pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTre
         if eq {
             keys.insert(pres_prefix(&a.canonical));
         }
+        if eq && a.canonical == "objectclass" {
+            // An entry is indexed under each of its classes and their superclasses, by
+            // canonical class name, as objectClass equality filters match.
+            for v in &a.values {
+                for c in schema.superclasses(&String::from_utf8_lossy(v)) {
+                    keys.insert(eq_prefix(&a.canonical, c.canonical.as_bytes()));
+                }
+            }
+            continue;
+        }
         for v in &a.values {
             let Some(n) = schema.normalize_value(rule, v) else {
                 continue;
