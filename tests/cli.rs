@@ -495,3 +495,44 @@ changetype: delete
     assert!(err.contains("bad.ldif:6:"), "{err}");
     assert!(text(&export(&s)).contains("description: three"));
 }
+
+// ---------------------------------------------------------------------------------------
+// schema directory
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_broken_schema_file_stops_the_server_with_file_and_line() {
+    let schema_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        schema_dir.path().join("broken.schema"),
+        "# a campus extension with a typo\n\nattributetype ( 1.3.6.1.4.1.99999.9 NAME 'oops'\n  EQUALITY noSuchMatch )\n",
+    )
+    .expect("write schema");
+    let s = Server::offline(&format!("schema_dir = \"{}\"", schema_dir.path().display()));
+    let out = s.birch_bounded(&["serve"], CMD);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("broken.schema:3"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_campus_extension_in_the_schema_dir_is_used() {
+    let schema_dir = tempfile::tempdir().expect("tempdir");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/campus.schema");
+    std::fs::copy(&example, schema_dir.path().join("campus.schema")).expect("copy example");
+    let mut s = Server::offline(&format!("schema_dir = \"{}\"", schema_dir.path().display()));
+    let ldif = "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: example\n\n\
+                dn: uid=s1,dc=example,dc=org\nobjectClass: inetOrgPerson\nobjectClass: campusPerson\nuid: s1\ncn: S One\nsn: One\nstudentNumber: 2024 0001\n\n";
+    let file = write_file(&s, "campus.ldif", ldif.as_bytes());
+    let out = import(&s, &file);
+    assert!(out.status.success(), "import: {}", text(&out.stderr));
+    s.start_existing();
+    bounded(LIMIT, async {
+        let mut l = connect(&s.url()).await;
+        // numericStringMatch: spaces are insignificant; the class is known.
+        for f in ["(studentNumber=20240001)", "(objectClass=campusPerson)"] {
+            assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, f).await, vec!["uid=s1,dc=example,dc=org"], "{f}");
+        }
+    })
+    .await;
+}

@@ -30,6 +30,12 @@ pub struct Config {
     pub cache_mb: u64,
     /// Threads that hash and verify passwords (the bounded pool).
     pub hash_threads: usize,
+    /// A directory of schema files (`*.schema`, OpenLDAP syntax): the standard files found
+    /// there replace the built-in copies, and every other file is loaded after them in name
+    /// order. Unset: the built-in schema.
+    pub schema_dir: Option<PathBuf>,
+    /// `rfc2307` (posixGroup structural, the default) or `rfc2307bis`.
+    pub schema_profile: String,
     /// Attribute indexes.
     pub index: IndexSection,
     /// argon2id parameters for newly hashed passwords.
@@ -75,6 +81,8 @@ impl Default for Config {
             time_limit: 3600,
             cache_mb: 256,
             hash_threads: 2,
+            schema_dir: None,
+            schema_profile: "rfc2307".into(),
             index: IndexSection::default(),
             argon2: Argon2Section::default(),
         }
@@ -169,10 +177,22 @@ impl Config {
         if self.max_pdu_bytes < 1024 {
             return Err(bad("max_pdu_bytes", "must be at least 1024".into()));
         }
+        if self.schema_profile.parse::<birch_schema::Profile>().is_err() {
+            return Err(bad("schema_profile", format!("{:?} is not rfc2307 or rfc2307bis", self.schema_profile)));
+        }
         if self.hash_threads == 0 {
             return Err(bad("hash_threads", "must be at least 1".into()));
         }
         Ok(())
+    }
+
+    /// The schema in force: the built-in files of the profile, or those of `schema_dir`.
+    pub fn schema(&self) -> Result<birch_schema::Schema, birch_schema::SchemaError> {
+        let profile = self.schema_profile.parse::<birch_schema::Profile>().unwrap_or_default();
+        match &self.schema_dir {
+            Some(dir) => birch_schema::Schema::load(dir, profile),
+            None => Ok(birch_schema::Schema::embedded(profile)),
+        }
     }
 
     /// The root DN, defaulted from the suffix.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// Opens the store named by the config; refuses a store left incomplete by an import.
 pub fn open_store(cfg: &Config) -> Result<(Store, Arc<Schema>)> {
-    let schema = Arc::new(Schema::builtin());
+    let schema = Arc::new(cfg.schema()?);
     let idx = IndexConfig::new(&schema, &cfg.index.equality, &cfg.index.substring, &cfg.index.unique);
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("data_dir {}", cfg.data_dir.display()))?;
     let store = Store::open(&cfg.data_dir, schema.clone(), idx, cfg.cache_mb << 20)
