@@ -1312,3 +1312,40 @@ async fn object_class_filters_match_superclasses() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subschema_is_published_and_computed_attributes_are_returned() {
+    let s = Server::demo();
+    bounded(LIMIT, async {
+        let mut l = connect(&s.url()).await;
+        let want = ["attributeTypes", "objectClasses", "ldapSyntaxes", "matchingRules", "matchingRuleUse"];
+        let (es, res) = search(&mut l, "cn=Subschema", Scope::Base, "(objectClass=subschema)", &want).await;
+        assert_eq!(res.rc, 0, "{res}");
+        assert_eq!(es.len(), 1);
+        let e = &es[0];
+        for a in want {
+            assert!(e.attrs.get(a).is_some_and(|v| !v.is_empty()), "{a} missing");
+        }
+        assert!(e.attrs["attributeTypes"].iter().any(|d| d.starts_with("( 2.5.4.3 NAME ( 'cn' 'commonName' )")));
+        assert!(e.attrs["objectClasses"].iter().any(|d| d.contains("NAME 'inetOrgPerson'")));
+        // Operational: not returned for "*".
+        let (es, _) = search(&mut l, "cn=subschema", Scope::Base, "(objectClass=*)", &["*"]).await;
+        assert!(!es[0].attrs.contains_key("attributeTypes"));
+        // The same through ldapsearch, as tools such as Directory Studio read it.
+        let out = s.ldap_tool("ldapsearch", &["-x", "-LLL", "-b", "cn=Subschema", "-s", "base", "objectClasses"]);
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("objectClasses: ( 2.5.6.6 NAME 'person'"));
+
+        let ops = ["structuralObjectClass", "numSubordinates", "hasSubordinates", "subschemaSubentry"];
+        let (es, _) = search(&mut l, "ou=people,dc=example,dc=org", Scope::Base, "(objectClass=*)", &ops).await;
+        assert_eq!(es[0].attrs["structuralObjectClass"], vec!["organizationalUnit"]);
+        assert_eq!(es[0].attrs["numSubordinates"], vec!["3"]);
+        assert_eq!(es[0].attrs["hasSubordinates"], vec!["TRUE"]);
+        assert_eq!(es[0].attrs["subschemaSubentry"], vec!["cn=Subschema"]);
+        let (es, _) =
+            search(&mut l, "uid=alice,ou=people,dc=example,dc=org", Scope::Base, "(objectClass=*)", &ops).await;
+        assert_eq!(es[0].attrs["structuralObjectClass"], vec!["inetOrgPerson"]);
+        assert_eq!(es[0].attrs["numSubordinates"], vec!["0"]);
+    })
+    .await;
+}

@@ -11,6 +11,7 @@ pub mod modify;
 pub mod operational;
 pub mod rootdse;
 pub mod search;
+pub mod subschema;
 pub mod write;
 
 use crate::context::ServerCtx;

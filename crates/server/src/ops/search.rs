@@ -3,7 +3,7 @@
 
 use super::attrs::{self, Selection};
 use super::controls::RequestControls;
-use super::{filter, result, rootdse, store_failure};
+use super::{filter, result, rootdse, store_failure, subschema};
 use crate::context::ServerCtx;
 use crate::session::{Responder, Session};
 use birch_acl::{Access, Subject};
@@ -71,6 +71,18 @@ async fn run(
         return Some(result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"));
     };
     let base_ndn = base_dn.normalize(schema);
+    if base_ndn == subschema::NDN {
+        // The subschema subentry: only base (or subtree) scope includes it; readable by anyone.
+        if matches!(req.scope, LdapSearchScope::Base | LdapSearchScope::Subtree) {
+            let e = subschema::entry(schema);
+            if filter.eval(&e, schema) == Tri::True {
+                let attributes = attrs::project(&e, &sel, schema, &ctx.policy, &Subject::Root, req.typesonly);
+                let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: e.dn, attributes });
+                tx.send(LdapMsg { msgid, op: msg, ctrl: vec![] }).await.ok()?;
+            }
+        }
+        return Some(result(LdapResultCode::Success, "", ""));
+    }
     // Subtree moves and tree deletes wait until this search is done (taken before the base
     // is looked up, so base and subtree are seen in the same state).
     let _tree = ctx.tree_lock.clone().read_owned().await;
@@ -144,7 +156,8 @@ async fn run(
 }
 
 /// Operational attributes computed on the fly rather than stored.
-const COMPUTED: &[&str] = &["entrydn", "subschemasubentry", "hassubordinates"];
+const COMPUTED: &[&str] =
+    &["entrydn", "subschemasubentry", "hassubordinates", "numsubordinates", "structuralobjectclass"];
 
 fn add_computed(
     ctx: &ServerCtx,
@@ -163,15 +176,28 @@ fn add_computed(
     };
     push("entryDN", "entrydn", entry.dn.clone());
     push("subschemaSubentry", "subschemasubentry", "cn=Subschema".to_string());
-    if sel.all_operational || sel.names.contains("hassubordinates") {
-        let has = ctx
+    let wants = |c: &str| sel.all_operational || sel.names.contains(c);
+    if wants("hassubordinates") || wants("numsubordinates") {
+        let children = ctx
             .store
             .id_of(&entry.ndn)
             .ok()
             .flatten()
-            .map(|id| ctx.store.has_children(id).unwrap_or(false))
-            .unwrap_or(false);
-        push("hasSubordinates", "hassubordinates", if has { "TRUE" } else { "FALSE" }.to_string());
+            .and_then(|id| ctx.store.children(id).ok())
+            .map_or(0, |c| c.len());
+        push("hasSubordinates", "hassubordinates", if children > 0 { "TRUE" } else { "FALSE" }.to_string());
+        push("numSubordinates", "numsubordinates", children.to_string());
+    }
+    if wants("structuralobjectclass") {
+        let classes: Vec<String> = entry
+            .get("objectclass")
+            .map(|a| a.values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect())
+            .unwrap_or_default();
+        let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+        if let Ok(c) = ctx.schema.structural_class(&names) {
+            let name = c.names.first().cloned().unwrap_or_else(|| c.oid.clone());
+            push("structuralObjectClass", "structuralobjectclass", name);
+        }
     }
 }
 
