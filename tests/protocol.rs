@@ -1349,3 +1349,22 @@ async fn subschema_is_published_and_computed_attributes_are_returned() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_on_a_supertype_match_its_subtypes() {
+    let s = Server::demo();
+    bounded(LIMIT, async {
+        let mut l = connect(&s.url()).await;
+        // name is the supertype of cn, sn, givenName, ou, ...
+        let alice = vec!["uid=alice,ou=people,dc=example,dc=org".to_string()];
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(name=Liddell)").await, alice, "sn");
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(name=alice liddell)").await, alice, "cn");
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(name=Alic*)").await, alice, "givenName/cn substrings");
+        assert_eq!(
+            search_dns(&mut l, SUFFIX, Scope::Subtree, "(name=people)").await,
+            vec!["ou=people,dc=example,dc=org".to_string()],
+            "ou"
+        );
+    })
+    .await;
+}

@@ -7,9 +7,18 @@ use birch_store::Filter;
 /// Resolves a protocol filter. Unknown attributes, object classes and matching rules
 /// become `Filter::Undefined`, and so does any assertion on an attribute the subject may
 /// not read (a filter must not become an oracle for, say, password hashes).
+///
+/// An assertion on a supertype covers its subtypes: `(name=x)` matches cn, sn, givenName...
 pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool) -> Filter {
     let attr_of = |a: &str| schema.attr(a).map(|t| t.canonical.as_str());
     let hidden = |a: &str| attr_of(a).is_some_and(|c| !readable(c));
+    let over = |a: &str, build: &dyn Fn(&str) -> Filter| -> Filter {
+        let subs = schema.subtypes(a);
+        if subs.len() <= 1 {
+            return build(a);
+        }
+        Filter::Or(subs.into_iter().filter(|s| readable(s)).map(build).collect())
+    };
     match f {
         LdapFilter::And(fs) => Filter::And(fs.iter().map(|f| convert(f, schema, readable)).collect()),
         LdapFilter::Or(fs) => Filter::Or(fs.iter().map(|f| convert(f, schema, readable)).collect()),
@@ -25,20 +34,17 @@ pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool)
             Filter::Undefined
         }
         LdapFilter::Extensible(m) if m.type_.as_deref().is_some_and(hidden) => Filter::Undefined,
-        LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) => Filter::equality(schema, a, v.as_bytes(), None),
+        LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) => {
+            over(a, &|t| Filter::equality(schema, t, v.as_bytes(), None))
+        }
         LdapFilter::Substring(a, s) => {
             let any: Vec<&[u8]> = s.any.iter().map(|v| v.as_bytes()).collect();
-            Filter::substring(
-                schema,
-                a,
-                s.initial.as_deref().map(str::as_bytes),
-                &any,
-                s.final_.as_deref().map(str::as_bytes),
-            )
+            let (initial, fin) = (s.initial.as_deref().map(str::as_bytes), s.final_.as_deref().map(str::as_bytes));
+            over(a, &|t| Filter::substring(schema, t, initial, &any, fin))
         }
-        LdapFilter::GreaterOrEqual(a, v) => Filter::ordering(schema, a, v.as_bytes(), true),
-        LdapFilter::LessOrEqual(a, v) => Filter::ordering(schema, a, v.as_bytes(), false),
-        LdapFilter::Present(a) => Filter::present(schema, a),
+        LdapFilter::GreaterOrEqual(a, v) => over(a, &|t| Filter::ordering(schema, t, v.as_bytes(), true)),
+        LdapFilter::LessOrEqual(a, v) => over(a, &|t| Filter::ordering(schema, t, v.as_bytes(), false)),
+        LdapFilter::Present(a) => over(a, &|t| Filter::present(schema, t)),
         LdapFilter::Extensible(m) => {
             if m.dn_attributes {
                 return Filter::Undefined;
