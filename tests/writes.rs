@@ -794,12 +794,17 @@ async fn modify_dn_renames() {
         assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=bob)").await, vec![ROBERT]);
         assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=robert)").await, vec![ROBERT]);
 
-        // To another naming attribute whose value is already there: no duplicate.
+        // To another naming attribute whose value is already there. Deleting the old RDN value
+        // would remove uid, which posixAccount and shadowAccount require: 65, as slapd answers.
         const CHEN_CN: &str = "cn=Chen Wei,ou=people,dc=example,dc=org";
-        assert_eq!(moddn(&mut l, CHENWEI, "cn=Chen Wei", true, None).await.rc, 0);
+        let before = entry_attrs(&mut l, CHENWEI).await.expect("chenwei");
+        assert_eq!(moddn(&mut l, CHENWEI, "cn=Chen Wei", true, None).await.rc, 65);
+        assert_eq!(entry_attrs(&mut l, CHENWEI).await, Some(before));
+        // Keeping it works, and the existing cn value is not duplicated.
+        assert_eq!(moddn(&mut l, CHENWEI, "cn=Chen Wei", false, None).await.rc, 0);
         let e = entry_attrs(&mut l, CHEN_CN).await.expect("renamed chenwei");
         assert_eq!(e["cn"], ["Chen Wei", "陈伟"]);
-        assert!(!e.contains_key("uid"), "old RDN value kept: {e:?}");
+        assert_eq!(e["uid"], ["chenwei"]);
         assert_eq!(search_dns(&mut l, PEOPLE, Scope::OneLevel, "(cn=chen wei)").await, vec![CHEN_CN]);
     })
     .await;
@@ -1524,4 +1529,140 @@ fn sorted_dns(v: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
     v.sort();
     v
+}
+
+// ---------------------------------------------------------------------------------------
+// Schema enforcement on writes
+// ---------------------------------------------------------------------------------------
+
+/// A DN and its attributes, as `Ldap::add` takes them.
+type AddRequest = (&'static str, Vec<(&'static str, HashSet<&'static str>)>);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_are_checked_against_the_schema() {
+    let s = Server::demo();
+    let url = s.url();
+    bounded(LIMIT, async {
+        let mut l = root(&url).await;
+        let add = |dn: &'static str, attrs: Vec<(&'static str, Vec<&'static str>)>| {
+            let attrs: Vec<(&str, HashSet<&str>)> =
+                attrs.into_iter().map(|(a, v)| (a, v.into_iter().collect::<HashSet<_>>())).collect();
+            (dn, attrs)
+        };
+        let person = |extra: Vec<(&'static str, Vec<&'static str>)>| {
+            let mut a = vec![("objectClass", vec!["person"]), ("cn", vec!["Pat"]), ("sn", vec!["Doe"])];
+            a.extend(extra);
+            add("cn=Pat,ou=people,dc=example,dc=org", a)
+        };
+        let cases: Vec<(AddRequest, u32, &str)> = vec![
+            (person(vec![("fooBar", vec!["x"])]), 17, "unknown attribute"),
+            (person(vec![("uid", vec!["pat"])]), 65, "attribute not allowed by person"),
+            (person(vec![("objectClass", vec!["noSuchClass"])]), 21, "unknown object class"),
+            (
+                add("cn=Pat,ou=people,dc=example,dc=org", vec![("objectClass", vec!["person"]), ("cn", vec!["Pat"])]),
+                65,
+                "MUST sn missing",
+            ),
+            (
+                add(
+                    "cn=Pat,ou=people,dc=example,dc=org",
+                    vec![("objectClass", vec!["posixAccount"]), ("cn", vec!["Pat"])],
+                ),
+                65,
+                "no structural class",
+            ),
+            (
+                add(
+                    "cn=Pat,ou=people,dc=example,dc=org",
+                    vec![
+                        ("objectClass", vec!["person", "organizationalUnit"]),
+                        ("cn", vec!["Pat"]),
+                        ("sn", vec!["D"]),
+                        ("ou", vec!["x"]),
+                    ],
+                ),
+                65,
+                "two structural chains",
+            ),
+            (
+                person(vec![
+                    ("objectClass", vec!["posixAccount"]),
+                    ("uid", vec!["pat"]),
+                    ("uidNumber", vec!["abc"]),
+                    ("gidNumber", vec!["1"]),
+                    ("homeDirectory", vec!["/h"]),
+                ]),
+                21,
+                "integer syntax",
+            ),
+            (
+                person(vec![
+                    ("objectClass", vec!["posixAccount"]),
+                    ("uid", vec!["pat"]),
+                    ("uidNumber", vec!["1", "2"]),
+                    ("gidNumber", vec!["1"]),
+                    ("homeDirectory", vec!["/h"]),
+                ]),
+                19,
+                "single value",
+            ),
+            (
+                add(
+                    "cn=Pat,ou=people,dc=example,dc=org",
+                    vec![("objectClass", vec!["person"]), ("cn", vec!["Other"]), ("sn", vec!["D"])],
+                ),
+                64,
+                "RDN value missing",
+            ),
+            (
+                person(vec![("objectClass", vec!["extensibleObject"]), ("uid", vec!["pat"])]),
+                0,
+                "extensibleObject allows any attribute",
+            ),
+        ];
+        for ((dn, attrs), code, why) in cases {
+            let res = l.add(dn, attrs).await.expect("add");
+            assert_eq!(res.rc, code, "{why}: {res}");
+            if code == 0 {
+                assert_eq!(delete(&mut l, dn, None).await.rc, 0);
+            }
+        }
+        // Modify: a MUST attribute cannot go, nor the structural class change; syntax is checked.
+        assert_eq!(modify(&mut l, ALICE, vec![Mod::Delete("sn", HashSet::new())]).await.rc, 65);
+        assert_eq!(modify(&mut l, ALICE, vec![Mod::Replace("uidNumber", HashSet::from(["abc"]))]).await.rc, 21);
+        assert_eq!(
+            modify(
+                &mut l,
+                ALICE,
+                vec![
+                    Mod::Delete("objectClass", HashSet::from(["inetOrgPerson"])),
+                    Mod::Add("objectClass", HashSet::from(["account"]))
+                ]
+            )
+            .await
+            .rc,
+            69
+        );
+        assert_eq!(
+            modify(&mut l, ALICE, vec![Mod::Add("objectClass", HashSet::from(["extensibleObject"]))]).await.rc,
+            0
+        );
+    })
+    .await;
+}
+
+#[test]
+fn import_checks_the_schema_unless_told_not_to() {
+    let s = Server::offline("");
+    let ldif = "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: example\n\n\
+                dn: cn=x,dc=example,dc=org\nobjectClass: person\ncn: x\n\n";
+    let file = s.dir().join("bad.ldif");
+    std::fs::write(&file, ldif).expect("write");
+    let path = file.to_str().expect("utf-8");
+    let out = s.birch_bounded(&["import", path], CMD);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.ldif:7:") && err.contains("'sn'"), "{err}");
+    let out = s.birch_bounded(&["import", "--no-schema-check", path], CMD);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

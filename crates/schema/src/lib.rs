@@ -13,6 +13,7 @@ pub mod matching;
 pub mod parse;
 pub mod registry;
 pub mod rules;
+pub mod validate;
 
 pub use builtin::{Profile, UnknownProfile};
 pub use dn::{Ava, Dn, DnError, Rdn};
@@ -21,3 +22,4 @@ pub use matching::MatchingRule;
 pub use parse::{AttributeTypeDef, Definition, ObjectClassDef, ObjectClassKind, Usage};
 pub use registry::{AttributeType, ObjectClass, Schema, StructuralError};
 pub use rules::{MatchingRuleInfo, RuleUsage, SyntaxInfo};
+pub use validate::{AttrView, Violation};

@@ -43,6 +43,9 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Do not check entries against the schema (like `slapadd -s`).
+        #[arg(long)]
+        no_schema_check: bool,
         /// The LDIF file.
         file: PathBuf,
     },
@@ -96,7 +99,9 @@ fn run() -> Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(server::run(cfg, demo))
         }
-        Command::Import { config, file } => offline::import(&config::Config::load(config.as_deref())?, &file),
+        Command::Import { config, file, no_schema_check } => {
+            offline::import(&config::Config::load(config.as_deref())?, &file, !no_schema_check)
+        }
         Command::Export { config, output } => {
             offline::export(&config::Config::load(config.as_deref())?, output.as_deref())
         }

@@ -25,7 +25,7 @@ pub fn open_store(cfg: &Config) -> Result<(Store, Arc<Schema>)> {
 
 /// Imports an LDIF file: a first pass checks every record (syntax, DNs, duplicates,
 /// parents, inside the suffix); only then a second pass writes, in large batches.
-pub fn import(cfg: &Config, file: &Path) -> Result<()> {
+pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     let (store, schema) = open_store(cfg)?;
     let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(&schema);
     let shown = file.display().to_string();
@@ -60,6 +60,16 @@ pub fn import(cfg: &Config, file: &Path) -> Result<()> {
             let parent = parsed.parent().normalize(&schema);
             if !seen.contains(&parent) && store.id_of(&parent)?.is_none() {
                 bail!("{shown}:{line}: dn {dn:?}: parent entry does not exist (parents must come before children)");
+            }
+        }
+        if let (true, LdifRecord::Content { attrs, .. }) = (schema_check, &rec) {
+            let grouped: Vec<(String, Vec<Vec<u8>>)> =
+                attrs.iter().map(|(n, v)| (n.clone(), vec![v.clone()])).collect();
+            let entry = store.make_entry(dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+            if let Err(crate::ops::write::WriteError::Ldap(code, text)) =
+                crate::ops::write::check_schema(&schema, &entry)
+            {
+                bail!("{shown}:{line}: dn {dn:?}: {text} ({code:?}; --no-schema-check skips this check)");
             }
         }
         if let LdifRecord::Content { attrs, .. } = &rec {

@@ -152,5 +152,6 @@ pub fn rename_attributes(
     }
     let mut renamed = e.clone();
     renamed.dn = new_dn.to_string();
-    check_rdn_and_classes(&renamed, schema)
+    check_rdn_and_classes(&renamed, schema)?;
+    super::write::check_schema(schema, &renamed)
 }

@@ -42,8 +42,17 @@ pub async fn handle(
     let outcome = tokio::task::spawn_blocking(move || {
         let changed = store.modify(&target, |e| {
             ctl.check_assertion(e, &schema)?;
+            let before = structural_class(&schema, e);
             apply_changes(e, &changes, &schema, ctl.permissive)?;
             super::operational::on_modify(e, &by);
+            let after = structural_class(&schema, e);
+            if after.is_some() && after != before {
+                return Err(WriteError::Ldap(
+                    LdapResultCode::ObjectClassModsProhibited,
+                    "structural object class modification not allowed".into(),
+                ));
+            }
+            super::write::check_schema(&schema, e)?;
             Ok::<(), WriteError>(())
         })?;
         store.sync()?;
@@ -59,6 +68,14 @@ pub async fn handle(
         Ok(Err(e)) => (write_failure(ctx, &dn, e), vec![]),
         Err(_) => (result(LdapResultCode::OperationsError, "", "internal error"), vec![]),
     }
+}
+
+/// The canonical name of an entry's structural object class, if it has one.
+fn structural_class(schema: &Schema, e: &Entry) -> Option<String> {
+    let classes: Vec<String> =
+        e.get("objectclass")?.values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+    let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+    schema.structural_class(&names).ok().map(|c| c.canonical.clone())
 }
 
 fn fail(code: LdapResultCode, text: String) -> WriteError {

@@ -59,6 +59,24 @@ pub(crate) fn write_failure(ctx: &ServerCtx, dn: &Dn, e: WriteError) -> LdapResu
     }
 }
 
+/// Checks an entry against the schema (OpenLDAP's result codes and messages).
+pub fn check_schema(schema: &birch_schema::Schema, e: &birch_store::Entry) -> Result<(), WriteError> {
+    use birch_schema::Violation;
+    let dn = Dn::parse(&e.dn).map_err(|err| WriteError::Store(err.into()))?;
+    let view: Vec<birch_schema::AttrView<'_>> =
+        e.attrs.iter().map(|a| (a.name.as_str(), a.canonical.as_str(), a.values.as_slice())).collect();
+    schema.validate_entry(&dn, &view).map_err(|v| {
+        let code = match v {
+            Violation::UndefinedAttribute(_) => LdapResultCode::UndefinedAttributeType,
+            Violation::Syntax(..) => LdapResultCode::InvalidAttributeSyntax,
+            Violation::ObjectClass(_) => LdapResultCode::ObjectClassViolation,
+            Violation::SingleValue(_) => LdapResultCode::ConstraintViolation,
+            Violation::Naming(_) => LdapResultCode::NamingViolation,
+        };
+        WriteError::Ldap(code, v.to_string())
+    })
+}
+
 /// Takes the tree lock exclusively for a subtree change, waiting at most
 /// [`crate::context::TREE_LOCK_WAIT`] for running searches (51 busy after that).
 pub(crate) async fn tree_write(ctx: &ServerCtx) -> Result<tokio::sync::OwnedRwLockWriteGuard<()>, LdapResult> {
@@ -108,6 +126,9 @@ pub async fn add(
         Err(e) => return (store_failure(&e), vec![]),
     };
     operational::on_add(&mut entry, &session.bound_dn());
+    if let Err(e) = check_schema(&ctx.schema, &entry) {
+        return (write_failure(ctx, &dn, e), vec![]);
+    }
     let is_suffix = ndn == ctx.suffix_ndn;
     let store = ctx.store.clone();
     let added = entry.clone();
