@@ -362,26 +362,71 @@ fn canonical_of(names: &[String], oid: &str) -> String {
     names.first().map_or_else(|| oid.to_string(), |n| n.to_ascii_lowercase())
 }
 
-type Resolved = (Vec<AttributeType>, HashMap<String, usize>, Vec<Vec<usize>>);
+/// What the name index needs of a definition.
+trait Named {
+    fn oid(&self) -> &str;
+    fn names(&self) -> &[String];
+    fn label(&self) -> String;
+    fn place(&self) -> (&str, usize);
+}
 
-fn resolve_attribute_types(defs: Vec<AttributeTypeDef>) -> Result<Resolved, SchemaError> {
+impl Named for AttributeTypeDef {
+    fn oid(&self) -> &str {
+        &self.oid
+    }
+    fn names(&self) -> &[String] {
+        &self.names
+    }
+    fn label(&self) -> String {
+        AttributeTypeDef::label(self)
+    }
+    fn place(&self) -> (&str, usize) {
+        (&self.file, self.line)
+    }
+}
+
+impl Named for ObjectClassDef {
+    fn oid(&self) -> &str {
+        &self.oid
+    }
+    fn names(&self) -> &[String] {
+        &self.names
+    }
+    fn label(&self) -> String {
+        ObjectClassDef::label(self)
+    }
+    fn place(&self) -> (&str, usize) {
+        (&self.file, self.line)
+    }
+}
+
+/// OID and lower-cased NAME → index; a NAME defined twice is an error naming both places.
+fn name_index<D: Named>(defs: &[D]) -> Result<HashMap<String, usize>, SchemaError> {
     let mut by_name: HashMap<String, usize> = HashMap::new();
     for (i, d) in defs.iter().enumerate() {
-        by_name.insert(d.oid.clone(), i);
+        by_name.insert(d.oid().to_string(), i);
     }
     for (i, d) in defs.iter().enumerate() {
-        for n in &d.names {
+        for n in d.names() {
             if let Some(&j) = by_name.get(&n.to_ascii_lowercase()) {
                 let o = &defs[j];
+                let ((file, line), (ofile, oline)) = (d.place(), o.place());
                 return Err(SchemaError::new(
-                    &d.file,
-                    d.line,
-                    format!("{}: duplicate NAME '{n}' (also {} at {}:{})", d.label(), o.label(), o.file, o.line),
+                    file,
+                    line,
+                    format!("{}: duplicate NAME '{n}' (also {} at {ofile}:{oline})", d.label(), o.label()),
                 ));
             }
             by_name.insert(n.to_ascii_lowercase(), i);
         }
     }
+    Ok(by_name)
+}
+
+type Resolved = (Vec<AttributeType>, HashMap<String, usize>, Vec<Vec<usize>>);
+
+fn resolve_attribute_types(defs: Vec<AttributeTypeDef>) -> Result<Resolved, SchemaError> {
+    let by_name = name_index(&defs)?;
     let err = |d: &AttributeTypeDef, msg: String| SchemaError::new(&d.file, d.line, format!("{}: {msg}", d.label()));
     let mut parent = vec![None; defs.len()];
     for (i, d) in defs.iter().enumerate() {
@@ -491,23 +536,7 @@ fn resolve_object_classes(
     schema: &Schema,
     defs: Vec<ObjectClassDef>,
 ) -> Result<(Vec<ObjectClass>, HashMap<String, usize>), SchemaError> {
-    let mut by_name: HashMap<String, usize> = HashMap::new();
-    for (i, d) in defs.iter().enumerate() {
-        by_name.insert(d.oid.clone(), i);
-    }
-    for (i, d) in defs.iter().enumerate() {
-        for n in &d.names {
-            if let Some(&j) = by_name.get(&n.to_ascii_lowercase()) {
-                let o = &defs[j];
-                return Err(SchemaError::new(
-                    &d.file,
-                    d.line,
-                    format!("{}: duplicate NAME '{n}' (also {} at {}:{})", d.label(), o.label(), o.file, o.line),
-                ));
-            }
-            by_name.insert(n.to_ascii_lowercase(), i);
-        }
-    }
+    let by_name = name_index(&defs)?;
     let err = |d: &ObjectClassDef, msg: String| SchemaError::new(&d.file, d.line, format!("{}: {msg}", d.label()));
     let top = by_name.get("2.5.6.0").copied();
     let mut parents: Vec<Vec<usize>> = Vec::with_capacity(defs.len());
