@@ -1368,3 +1368,40 @@ async fn filters_on_a_supertype_match_its_subtypes() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unicode_case_folding_in_filters_and_dns() {
+    let s = Server::demo();
+    bounded(LIMIT, async {
+        let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
+        let dn = "cn=Zoë Ångström,ou=people,dc=example,dc=org";
+        let add = root
+            .add(
+                dn,
+                vec![
+                    ("objectClass", HashSet::from(["person"])),
+                    ("cn", HashSet::from(["Zoë Ångström", "ΣΟΦΊΑ"])),
+                    ("sn", HashSet::from(["Ångström"])),
+                ],
+            )
+            .await
+            .expect("add");
+        assert_eq!(add.rc, 0, "{add}");
+        let want = vec![dn.to_string()];
+        for f in ["(cn=ZOË ÅNGSTRÖM)", "(cn=zoë  ångström)", "(sn=ångström)", "(cn=σοφία)", "(cn=*ÖM)", "(cn=zo*)"]
+        {
+            assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, f).await, want, "{f}");
+        }
+        // The DN itself compares case-insensitively, non-ASCII included.
+        let (es, res) =
+            search(&mut root, "CN=ZOË ÅNGSTRÖM,OU=People,DC=Example,DC=Org", Scope::Base, "(objectClass=*)", &["1.1"])
+                .await;
+        assert_eq!(res.rc, 0, "{res}");
+        assert_eq!(es[0].dn, dn);
+        assert_eq!(
+            root.compare("cn=zoë ångström,ou=people,dc=example,dc=org", "sn", "ÅNGSTRÖM").await.expect("compare").0.rc,
+            6
+        );
+    })
+    .await;
+}
