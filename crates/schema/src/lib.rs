@@ -22,4 +22,4 @@ pub use matching::MatchingRule;
 pub use parse::{AttributeTypeDef, Definition, ObjectClassDef, ObjectClassKind, Usage};
 pub use registry::{AttributeType, ObjectClass, Schema, StructuralError};
 pub use rules::{MatchingRuleInfo, RuleUsage, SyntaxInfo};
-pub use validate::{AttrView, Violation};
+pub use validate::{AttrView, ClassRules, ValidationCache, Violation};

@@ -41,13 +41,53 @@ impl Violation {
 /// One attribute of the entry being checked: name as written, canonical name, values.
 pub type AttrView<'a> = (&'a str, &'a str, &'a [Vec<u8>]);
 
+/// What an entry's object classes allow: computed once per set of classes.
+#[derive(Debug, Clone)]
+pub struct ClassRules {
+    must: std::collections::BTreeSet<String>,
+    may: std::collections::BTreeSet<String>,
+    extensible: bool,
+}
+
+/// Class rules by set of object-class values, for checking many entries (an import): entries
+/// share a handful of class combinations.
+#[derive(Debug, Default)]
+pub struct ValidationCache {
+    rules: std::collections::HashMap<Vec<Vec<u8>>, ClassRules>,
+}
+
+impl ValidationCache {
+    /// [`Schema::validate_entry`], reusing the class rules of earlier entries.
+    pub fn validate(&mut self, schema: &Schema, dn: &Dn, attrs: &[AttrView<'_>]) -> Result<(), Violation> {
+        let classes = object_classes(attrs)?;
+        let rules = match self.rules.get(classes) {
+            Some(r) => r,
+            None => {
+                let r = schema.class_rules(classes)?;
+                self.rules.entry(classes.to_vec()).or_insert(r)
+            }
+        };
+        schema.validate_with(rules, dn, attrs)
+    }
+}
+
+fn object_classes<'a>(attrs: &[AttrView<'a>]) -> Result<&'a [Vec<u8>], Violation> {
+    match attrs.iter().find(|(_, c, v)| *c == "objectclass" && !v.is_empty()) {
+        Some((_, _, classes)) => Ok(classes),
+        None => Err(Violation::ObjectClass("no objectClass attribute".into())),
+    }
+}
+
 impl Schema {
     /// Checks an entry: object classes, MUST/MAY (extensibleObject allows anything),
     /// SINGLE-VALUE, value syntaxes, and that the RDN's values are present.
     pub fn validate_entry(&self, dn: &Dn, attrs: &[AttrView<'_>]) -> Result<(), Violation> {
-        let Some((_, _, classes)) = attrs.iter().find(|(_, c, v)| *c == "objectclass" && !v.is_empty()) else {
-            return Err(Violation::ObjectClass("no objectClass attribute".into()));
-        };
+        let rules = self.class_rules(object_classes(attrs)?)?;
+        self.validate_with(&rules, dn, attrs)
+    }
+
+    /// The rules of a set of object-class values: all known, exactly one structural chain.
+    pub fn class_rules(&self, classes: &[Vec<u8>]) -> Result<ClassRules, Violation> {
         let mut names = Vec::with_capacity(classes.len());
         for (i, v) in classes.iter().enumerate() {
             let name = std::str::from_utf8(v).map_err(|_| Violation::Syntax("objectClass".into(), i))?;
@@ -65,6 +105,12 @@ impl Schema {
         }
         let extensible = names.iter().any(|n| self.superclasses(n).iter().any(|c| c.canonical == "extensibleobject"));
         let (must, may) = self.must_may(&names);
+        Ok(ClassRules { must, may, extensible })
+    }
+
+    /// Checks an entry's attributes against the rules of its classes.
+    pub fn validate_with(&self, rules: &ClassRules, dn: &Dn, attrs: &[AttrView<'_>]) -> Result<(), Violation> {
+        let ClassRules { must, may, extensible } = rules;
         for (name, canonical, values) in attrs {
             let Some(t) = self.attr(name) else { return Err(Violation::UndefinedAttribute(name.to_string())) };
             for (i, v) in values.iter().enumerate() {
@@ -79,7 +125,7 @@ impl Schema {
                 return Err(Violation::ObjectClass(format!("attribute '{name}' not allowed")));
             }
         }
-        for m in &must {
+        for m in must {
             if !attrs.iter().any(|(_, c, v)| c == m && !v.is_empty()) {
                 let shown = self.attr(m).and_then(|t| t.names.first().cloned()).unwrap_or_else(|| m.clone());
                 return Err(Violation::ObjectClass(format!("object class requires attribute '{shown}'")));

@@ -38,6 +38,7 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     let mut seen: HashSet<String> = HashSet::new();
     // memberOf of every member, gathered from the groups (which may come after their members).
     let mut member_of: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut validation = birch_schema::ValidationCache::default();
     let mut count = 0usize;
     for rec in open()? {
         let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
@@ -67,7 +68,7 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
                 attrs.iter().map(|(n, v)| (n.clone(), vec![v.clone()])).collect();
             let entry = store.make_entry(dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
             if let Err(crate::ops::write::WriteError::Ldap(code, text)) =
-                crate::ops::write::check_schema(&schema, &entry)
+                crate::ops::write::check_schema_cached(&schema, &entry, &mut validation)
             {
                 bail!("{shown}:{line}: dn {dn:?}: {text} ({code:?}; --no-schema-check skips this check)");
             }

@@ -61,11 +61,20 @@ pub(crate) fn write_failure(ctx: &ServerCtx, dn: &Dn, e: WriteError) -> LdapResu
 
 /// Checks an entry against the schema (OpenLDAP's result codes and messages).
 pub fn check_schema(schema: &birch_schema::Schema, e: &birch_store::Entry) -> Result<(), WriteError> {
+    check_schema_cached(schema, e, &mut birch_schema::ValidationCache::default())
+}
+
+/// [`check_schema`] reusing the object-class rules of earlier entries (for imports).
+pub fn check_schema_cached(
+    schema: &birch_schema::Schema,
+    e: &birch_store::Entry,
+    cache: &mut birch_schema::ValidationCache,
+) -> Result<(), WriteError> {
     use birch_schema::Violation;
     let dn = Dn::parse(&e.dn).map_err(|err| WriteError::Store(err.into()))?;
     let view: Vec<birch_schema::AttrView<'_>> =
         e.attrs.iter().map(|a| (a.name.as_str(), a.canonical.as_str(), a.values.as_slice())).collect();
-    schema.validate_entry(&dn, &view).map_err(|v| {
+    cache.validate(schema, &dn, &view).map_err(|v| {
         let code = match v {
             Violation::UndefinedAttribute(_) => LdapResultCode::UndefinedAttributeType,
             Violation::Syntax(..) => LdapResultCode::InvalidAttributeSyntax,
