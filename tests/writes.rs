@@ -1666,3 +1666,56 @@ fn import_checks_the_schema_unless_told_not_to() {
     let out = s.birch_bounded(&["import", "--no-schema-check", path], CMD);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+// ---------------------------------------------------------------------------------------
+// Password Modify (RFC 3062)
+// ---------------------------------------------------------------------------------------
+
+/// What an ldap-utils command printed, both streams (ldappasswd prints results on stdout).
+fn both(out: &std::process::Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_modify_with_ldappasswd() {
+    let s = Server::demo();
+    let url = s.url();
+    let run = |args: &[&str]| s.ldap_tool("ldappasswd", &[&["-x"], args].concat());
+    // Self change with the old password, then the new one works and the old does not.
+    let out = run(&["-D", ALICE, "-w", "alice-secret", "-a", "alice-secret", "-s", "alice-new"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Self change without the old password (the user is bound).
+    let out = run(&["-D", BOB, "-w", "bob-secret", "-s", "bob-new"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A wrong old password: 53, as slapd answers.
+    let out = run(&["-D", ALICE, "-w", "alice-new", "-a", "wrong", "-s", "x"]);
+    assert!(!out.status.success());
+    assert!(both(&out).contains("(53)"), "{}", both(&out));
+    // Someone else's password: 50; anonymous: 53.
+    let out = run(&["-D", ALICE, "-w", "alice-new", "-s", "x", BOB]);
+    assert!(both(&out).contains("(50)"), "{}", both(&out));
+    let out = run(&["-s", "x"]);
+    assert!(both(&out).contains("(53)"), "{}", both(&out));
+    // An admin reset with a generated password, printed by ldappasswd.
+    let out = run(&["-D", ROOT_DN, "-w", ROOT_PW, CHENWEI]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let generated = stdout.trim().strip_prefix("New password: ").expect("generated password").to_string();
+    assert_eq!(generated.len(), 20);
+    bounded(LIMIT, async {
+        assert_eq!(common::bind_rc(&url, ALICE, "alice-new").await, 0);
+        assert_eq!(common::bind_rc(&url, ALICE, "alice-secret").await, 49);
+        assert_eq!(common::bind_rc(&url, BOB, "bob-new").await, 0);
+        assert_eq!(common::bind_rc(&url, CHENWEI, &generated).await, 0);
+        assert_eq!(common::bind_rc(&url, CHENWEI, "chenwei-secret").await, 49);
+        // The stored value is argon2id, never readable.
+        let mut l = root(&url).await;
+        assert!(values(&mut l, ALICE, "userPassword").await.is_empty());
+    })
+    .await;
+    let mut s = s;
+    s.stop();
+    let ldif = export(&s);
+    let alice = ldif.split("\n\n").find(|r| r.starts_with(&format!("dn: {ALICE}"))).expect("alice exported");
+    assert!(alice.contains("userPassword: {ARGON2}$argon2id$"), "{alice}");
+}

@@ -1,4 +1,5 @@
-//! Extended operations: WhoAmI (RFC 4532); anything else is a protocolError.
+//! Extended operations: WhoAmI (RFC 4532), Password Modify (RFC 3062); anything else is a
+//! protocolError.
 
 use super::result;
 use crate::context::ServerCtx;
@@ -8,10 +9,13 @@ use birch_proto::oids;
 use std::sync::Arc;
 
 /// Extended operations the server supports (advertised in the rootDSE).
-pub const SUPPORTED_EXTENSIONS: &[&str] = &[oids::WHOAMI];
+pub const SUPPORTED_EXTENSIONS: &[&str] = &[oids::WHOAMI, oids::PASSWORD_MODIFY];
 
 /// Handles an extended request.
-pub async fn handle(_ctx: &Arc<ServerCtx>, session: &Session, req: LdapExtendedRequest) -> LdapExtendedResponse {
+pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapExtendedRequest) -> LdapExtendedResponse {
+    if req.name == oids::PASSWORD_MODIFY {
+        return super::passmod::handle(ctx, session, &req).await;
+    }
     if req.name == oids::WHOAMI {
         let dn = session.bound_dn();
         let authzid = if dn.is_empty() { String::new() } else { format!("dn:{dn}") };

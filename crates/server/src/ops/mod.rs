@@ -9,6 +9,7 @@ pub mod filter;
 pub mod moddn;
 pub mod modify;
 pub mod operational;
+pub mod passmod;
 pub mod rootdse;
 pub mod search;
 pub mod subschema;
