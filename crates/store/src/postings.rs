@@ -19,9 +19,6 @@ pub struct ChunkWrite {
     pub value: Option<Vec<u8>>,
 }
 
-/// Plans the chunk writes of one id change under one prefix ([`plan_insert`], [`plan_remove`]).
-pub type PlanFn = fn(&sled::Tree, &[u8], u64) -> Result<Vec<ChunkWrite>, StoreError>;
-
 /// A stored chunk: its key and its ids.
 type Chunk = (Vec<u8>, Vec<u64>);
 
@@ -147,16 +144,6 @@ pub fn plan_changes(
     Ok(out)
 }
 
-/// The writes that add `id` to the posting list of `prefix`.
-pub fn plan_insert(tree: &sled::Tree, prefix: &[u8], id: u64) -> Result<Vec<ChunkWrite>, StoreError> {
-    plan_changes(tree, prefix, &[id], &[])
-}
-
-/// The writes that remove `id` from the posting list of `prefix`.
-pub fn plan_remove(tree: &sled::Tree, prefix: &[u8], id: u64) -> Result<Vec<ChunkWrite>, StoreError> {
-    plan_changes(tree, prefix, &[], &[id])
-}
-
 /// Bulk append of sorted ids that are all greater than every id already under `prefix`
 /// (true during import, whose ids only grow). Returns the writes.
 pub fn plan_append(tree: &sled::Tree, prefix: &[u8], ids: &[u64]) -> Result<Vec<ChunkWrite>, StoreError> {
@@ -185,6 +172,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+
+    fn plan_insert(tree: &sled::Tree, prefix: &[u8], id: u64) -> Result<Vec<ChunkWrite>, StoreError> {
+        plan_changes(tree, prefix, &[id], &[])
+    }
+
+    fn plan_remove(tree: &sled::Tree, prefix: &[u8], id: u64) -> Result<Vec<ChunkWrite>, StoreError> {
+        plan_changes(tree, prefix, &[], &[id])
+    }
 
     fn apply(tree: &sled::Tree, writes: Vec<ChunkWrite>) {
         for w in writes {
