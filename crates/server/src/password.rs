@@ -56,7 +56,7 @@ pub enum Verification {
     Match,
     /// The password is wrong, or the stored value is malformed.
     Mismatch,
-    /// The stored value uses a scheme Birch cannot verify (`{CRYPT}`, `{MD5}`, ...).
+    /// The stored value uses a scheme Birch cannot verify (`{PBKDF2-*}`, DES crypt, ...).
     UnknownScheme,
 }
 
@@ -112,7 +112,8 @@ fn split_scheme(value: &[u8]) -> Option<(String, &[u8])> {
 /// Whether verifying this stored value is expensive (argon2), so that it belongs on the
 /// bounded hashing pool rather than on an async worker.
 pub fn is_expensive(stored: &[u8]) -> bool {
-    stored.len() >= 8 && stored[..8].eq_ignore_ascii_case(b"{ARGON2}")
+    let starts = |p: &[u8]| stored.len() >= p.len() && stored[..p.len()].eq_ignore_ascii_case(p);
+    starts(b"{ARGON2}") || starts(b"{CRYPT}")
 }
 
 /// Checks `password` against a stored userPassword value. Comparisons are constant-time;
@@ -130,6 +131,9 @@ pub fn verify(stored: &[u8], password: &[u8]) -> Verification {
         "SSHA256" => digest_match::<Sha256>(rest, password, true),
         "SHA512" => digest_match::<Sha512>(rest, password, false),
         "SSHA512" => digest_match::<Sha512>(rest, password, true),
+        "MD5" => digest_match::<md5::Md5>(rest, password, false),
+        "SMD5" => digest_match::<md5::Md5>(rest, password, true),
+        "CRYPT" => crypt_match(rest, password),
         _ => Verification::UnknownScheme,
     }
 }
@@ -171,6 +175,31 @@ fn argon2_match(phc: &[u8], password: &[u8]) -> Verification {
         return Verification::Mismatch;
     }
     match_if(Argon2::default().verify_password(password, &parsed).is_ok())
+}
+
+/// Highest bcrypt cost verified: each step doubles the work, and a stored hash must not
+/// be able to make every bind take minutes.
+const MAX_BCRYPT_COST: u32 = 16;
+
+/// `{CRYPT}`: the crypt(3) forms slapd leaves behind — MD5 (`$1$`), SHA-256 (`$5$`),
+/// SHA-512 (`$6$`) and bcrypt (`$2a$`, `$2b$`, `$2y$`), verified by the `pwhash` crate.
+fn crypt_match(hash: &[u8], password: &[u8]) -> Verification {
+    let Ok(hash) = std::str::from_utf8(hash) else {
+        return Verification::Mismatch;
+    };
+    let hash = hash.trim();
+    if !["$1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
+        return Verification::UnknownScheme;
+    }
+    if hash.starts_with("$2") {
+        let cost = hash.get(4..6).and_then(|c| c.parse::<u32>().ok());
+        if cost.is_none_or(|c| c > MAX_BCRYPT_COST) {
+            return Verification::Mismatch;
+        }
+    }
+    // pwhash compares the computed and stored hashes itself; the inputs are public
+    // (salt, cost) but for the password, whose timing it does not leak beyond the hash.
+    match_if(pwhash::unix::verify(password, hash))
 }
 
 /// `{SHA*}`: base64(digest(password)); `{SSHA*}`: base64(digest(password + salt) + salt)
@@ -273,8 +302,8 @@ mod tests {
         ),
     ];
 
-    /// The other rows of the fixture ({CRYPT}, {MD5}, {SMD5}): not verified yet.
-    const NOT_YET: &[(&str, &str)] = &[
+    /// The {CRYPT} (md5/sha256/sha512-crypt, bcrypt), {MD5} and {SMD5} rows of the fixture.
+    const LEGACY: &[(&str, &str)] = &[
         ("secret", "{SMD5}QSjLq/J9454J9Pz5g6w5wpQxFqo="),
         ("secret", "{MD5}Xr4ilOzQ4PCOq3aQ0qbuaQ=="),
         ("secret", "{CRYPT}$1$EWaCQxmS$CBeJlxZxifst.N8v4JjWE."),
@@ -320,12 +349,22 @@ mod tests {
     }
 
     #[test]
-    fn other_fixture_schemes_are_unknown() {
-        for (clear, stored) in NOT_YET {
-            assert_eq!(verify(stored.as_bytes(), clear.as_bytes()), Verification::UnknownScheme, "{stored}");
+    fn crypt_and_md5_vectors_verify() {
+        for (clear, stored) in LEGACY {
+            assert_eq!(verify(stored.as_bytes(), clear.as_bytes()), Verification::Match, "{stored}");
+            assert_eq!(verify(stored.as_bytes(), b"wrong"), Verification::Mismatch, "{stored}");
             assert!(is_hashed(stored.as_bytes()));
         }
-        for stored in ["{PBKDF2-SHA512}10000$abc$def", "{pbkdf2}x", "{NOPE}xyz", "{crypt}$6$x$y"] {
+        assert!(is_expensive(b"{CRYPT}$6$x$y"));
+        assert_eq!(
+            verify(b"{CRYPT}$2b$31$fHZAHgzPkyjNMoU7RkjISejDXerGQ1/qeIqDBaUPnrCsurwvbOHF2", b"secret"),
+            Verification::Mismatch
+        );
+    }
+
+    #[test]
+    fn other_schemes_are_unknown() {
+        for stored in ["{PBKDF2-SHA512}10000$abc$def", "{pbkdf2}x", "{NOPE}xyz", "{CRYPT}abDES"] {
             assert_eq!(verify(stored.as_bytes(), b"secret"), Verification::UnknownScheme, "{stored}");
         }
     }
