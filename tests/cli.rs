@@ -536,3 +536,31 @@ async fn a_campus_extension_in_the_schema_dir_is_used() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_legacy_hashes_verify_on_bind() {
+    // Values made by slappasswd / crypt(3) for the cleartext "secret" (shared/fixtures/hash-vectors.tsv).
+    let hashes = [
+        "{SSHA}i4gvXpGd4gYaurq5q0k//nw+lJlso9tr",
+        "{MD5}Xr4ilOzQ4PCOq3aQ0qbuaQ==",
+        "{SMD5}QSjLq/J9454J9Pz5g6w5wpQxFqo=",
+        "{CRYPT}$1$EWaCQxmS$CBeJlxZxifst.N8v4JjWE.",
+        "{CRYPT}$5$vmWmW80f214HF9ik$kJTnUNPIjvTrk7Dr.EG7v6BDB8BFk5JuHtsYbKBVUj/",
+        "{CRYPT}$6$IOZwqxLWykKHuhMj$sjkQaKROcMHbMCsXMrldpIFEAtLFm4ETHUpP5gITQrEGR9mjgoYhljg4PC7j.b6IUTnJv.4Cg1jzQJPWJpSGY0",
+        "{CRYPT}$2b$06$fHZAHgzPkyjNMoU7RkjISejDXerGQ1/qeIqDBaUPnrCsurwvbOHF2",
+    ];
+    let mut s = Server::offline("");
+    let ldif = common::users_ldif(hashes.len(), |i| hashes[i - 1].to_string());
+    let file = write_file(&s, "legacy.ldif", ldif.as_bytes());
+    let out = import(&s, &file);
+    assert!(out.status.success(), "import: {}", text(&out.stderr));
+    s.start_existing();
+    bounded(LIMIT, async {
+        for (i, h) in hashes.iter().enumerate() {
+            let dn = user_dn(i + 1);
+            assert_eq!(common::bind_rc(&s.url(), &dn, "secret").await, 0, "{h}");
+            assert_eq!(common::bind_rc(&s.url(), &dn, "Secret").await, 49, "{h}");
+        }
+    })
+    .await;
+}
