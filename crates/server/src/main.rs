@@ -37,8 +37,9 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Load an LDIF file into the store, offline (like slapadd). All-or-nothing: the
-    /// whole file is checked before anything is written.
+    /// Load an LDIF file into the store, offline (like slapadd). A file of content records is
+    /// checked whole before anything is written; change records are applied one by one, like
+    /// ldapmodify.
     Import {
         /// Configuration file (TOML).
         #[arg(long, short)]
