@@ -2,6 +2,8 @@
 //! hand-built BER.
 mod common;
 
+use common::demo::{ALICE, BOB, CHENWEI, GROUPS, IT_ADMINS, NSLCD, PEOPLE, STAFF, STUDENTS};
+
 use common::{bounded, connect, connect_as, search, search_dns, sorted, Server, ROOT_DN, ROOT_PW, SUFFIX};
 use futures_util::StreamExt;
 use ldap3::controls::RawControl;
@@ -19,15 +21,6 @@ use tokio::net::TcpStream;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::{Encoder, Framed};
 
-const ALICE: &str = "uid=alice,ou=people,dc=example,dc=org";
-const BOB: &str = "uid=bob,ou=people,dc=example,dc=org";
-const CHENWEI: &str = "uid=chenwei,ou=people,dc=example,dc=org";
-const NSLCD: &str = "cn=nslcd,ou=services,dc=example,dc=org";
-const PEOPLE: &str = "ou=people,dc=example,dc=org";
-const GROUPS: &str = "ou=groups,dc=example,dc=org";
-const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=org";
-const STUDENTS: &str = "cn=students,ou=groups,dc=example,dc=org";
-const IT_ADMINS: &str = "cn=it-admins,ou=groups,dc=example,dc=org";
 const WHOAMI_OID: &str = "1.3.6.1.4.1.4203.1.11.3";
 const NOTICE_OID: &str = "1.3.6.1.4.1.1466.20036";
 const LIMIT: Duration = Duration::from_secs(60);

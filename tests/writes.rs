@@ -3,6 +3,8 @@
 //! Delete control, and the durability of modifies and subtree moves across `kill -9`.
 mod common;
 
+use common::demo::{ALICE, BOB, CHENWEI, GROUPS, NSLCD, PEOPLE, SERVICES, STAFF};
+
 use common::{bounded, connect, connect_as, search, search_dns, Server, OP_TIMEOUT, ROOT_DN, ROOT_PW, SUFFIX};
 use ldap3::controls::RawControl;
 use ldap3::{Ldap, LdapResult, Mod, Scope};
@@ -14,14 +16,6 @@ use std::time::{Duration, Instant};
 const LIMIT: Duration = Duration::from_secs(50);
 const CMD: Duration = Duration::from_secs(30);
 
-const ALICE: &str = "uid=alice,ou=people,dc=example,dc=org";
-const BOB: &str = "uid=bob,ou=people,dc=example,dc=org";
-const CHENWEI: &str = "uid=chenwei,ou=people,dc=example,dc=org";
-const NSLCD: &str = "cn=nslcd,ou=services,dc=example,dc=org";
-const PEOPLE: &str = "ou=people,dc=example,dc=org";
-const GROUPS: &str = "ou=groups,dc=example,dc=org";
-const SERVICES: &str = "ou=services,dc=example,dc=org";
-const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=org";
 const LAB: &str = "ou=lab,dc=example,dc=org";
 const LAB_MOVED: &str = "ou=lab,ou=groups,dc=example,dc=org";
 const LAB_SIZE: usize = 1000;

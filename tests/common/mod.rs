@@ -415,3 +415,27 @@ pub fn users_ldif(n: usize, password: impl Fn(usize) -> String) -> String {
     }
     s
 }
+
+/// DNs of the demo campus (`birch serve --demo`, see crates/server/src/demo.rs).
+pub mod demo {
+    /// uid=alice (password alice-secret), member of it-admins and staff.
+    pub const ALICE: &str = "uid=alice,ou=people,dc=example,dc=org";
+    /// uid=bob (password bob-secret), member of staff.
+    pub const BOB: &str = "uid=bob,ou=people,dc=example,dc=org";
+    /// uid=chenwei (password chenwei-secret, cn 陈伟), member of students.
+    pub const CHENWEI: &str = "uid=chenwei,ou=people,dc=example,dc=org";
+    /// The workstation service account (password nslcd-secret).
+    pub const NSLCD: &str = "cn=nslcd,ou=services,dc=example,dc=org";
+    /// ou=people.
+    pub const PEOPLE: &str = "ou=people,dc=example,dc=org";
+    /// ou=groups.
+    pub const GROUPS: &str = "ou=groups,dc=example,dc=org";
+    /// ou=services.
+    pub const SERVICES: &str = "ou=services,dc=example,dc=org";
+    /// The posixGroup staff (memberUid alice, bob).
+    pub const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=org";
+    /// The posixGroup students (memberUid chenwei).
+    pub const STUDENTS: &str = "cn=students,ou=groups,dc=example,dc=org";
+    /// The groupOfNames it-admins (member alice).
+    pub const IT_ADMINS: &str = "cn=it-admins,ou=groups,dc=example,dc=org";
+}
