@@ -310,32 +310,31 @@ impl Store {
         if self.inner.cfg.maintain_groups {
             self.maintain_groups(&mut ws)?;
         }
-        let mut ws_low = Lowered::default();
+        let mut low = Lowered::default();
         for (id, (old, new)) in &ws.changes {
-            ws_low.entry(self, *id, old.as_ref(), new.as_ref());
+            low.entry(self, *id, old.as_ref(), new.as_ref());
         }
-        let ws = ws_low;
         let mut index_writes = Vec::new();
-        for (prefix, (adds, removes)) in &ws.index {
+        for (prefix, (adds, removes)) in &low.index {
             self.check_unique(prefix, adds, removes)?;
             index_writes.extend(postings::plan_changes(&self.inner.index, prefix, adds, removes)?);
         }
         let i = &self.inner;
         (&i.entries, &i.dn2id, &i.children, &i.index)
             .transaction(|(te, td, tc, ti)| {
-                for (id, value) in &ws.entries {
+                for (id, value) in &low.entries {
                     match value {
                         Some(v) => te.insert(&id.to_be_bytes(), v.as_slice())?,
                         None => te.remove(&id.to_be_bytes())?,
                     };
                 }
-                for (ndn, id) in &ws.dn2id {
+                for (ndn, id) in &low.dn2id {
                     match id {
                         Some(id) => td.insert(ndn.as_slice(), &id.to_be_bytes())?,
                         None => td.remove(ndn.as_slice())?,
                     };
                 }
-                for (key, present) in &ws.children {
+                for (key, present) in &low.children {
                     if *present {
                         tc.insert(key, &[])?;
                     } else {
