@@ -6,12 +6,14 @@
 //! - [`control`]: OIDs and criticality of decoded controls.
 //! - [`oids`]: OIDs of the controls, extended operations and features Birch knows.
 //! - [`values`]: BER values of the Assertion and Pre-/Post-Read controls.
+//! - [`ppolicy`]: the password policy response control.
 //!
 //! `ldap3_proto` is re-exported so that every crate uses the same message types.
 
 pub mod codec;
 pub mod control;
 pub mod oids;
+pub mod ppolicy;
 pub mod result;
 pub mod values;
 
