@@ -231,11 +231,32 @@ pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
 }
 
 /// Checks index consistency; exits non-zero when something disagrees.
+/// Prints every userPassword value whose scheme Birch cannot verify (such an account
+/// cannot bind until an administrator sets a new password); returns how many there are.
+fn report_unknown_schemes(store: &birch_store::Store) -> Result<usize> {
+    let mut n = 0;
+    for e in store.walk()? {
+        let e = e?;
+        for v in e.get("userpassword").map(|a| a.values.as_slice()).unwrap_or_default() {
+            if let Some(scheme) = crate::password::unknown_scheme(v) {
+                println!("warning: {}: userPassword uses the unknown scheme {{{scheme}}}: it never verifies", e.dn);
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
 pub fn check(cfg: &Config) -> Result<()> {
     let (store, _) = open_store(cfg)?;
     let problems = store.check()?;
+    let unknown = report_unknown_schemes(&store)?;
     if problems.is_empty() {
-        println!("ok: {} entries, indexes agree", store.len());
+        let note = match unknown {
+            0 => String::new(),
+            n => format!("; {n} userPassword value(s) with an unknown scheme never verify (listed above)"),
+        };
+        println!("ok: {} entries, indexes agree{note}", store.len());
         return Ok(());
     }
     for p in &problems {

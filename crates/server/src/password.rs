@@ -3,7 +3,10 @@
 //!
 //! Verified schemes (names case-insensitive): `{ARGON2}` (PHC strings of argon2id, argon2i
 //! or argon2d with the parameters they carry), `{SHA}`, `{SSHA}`, `{SHA256}`, `{SSHA256}`,
-//! `{SHA512}`, `{SSHA512}`, and cleartext (a value without a scheme). Every comparison is
+//! `{SHA512}`, `{SSHA512}`, `{MD5}`, `{SMD5}`, `{CRYPT}` (md5/sha256/sha512-crypt, bcrypt),
+//! `{PBKDF2}`/`{PBKDF2-SHA1}`/`{PBKDF2-SHA256}`/`{PBKDF2-SHA512}` (OpenLDAP pw-pbkdf2 and
+//! 389-DS 2.x), `{PBKDF2_SHA256}` (389-DS 1.x), and cleartext (a value without a scheme).
+//! Every comparison is
 //! constant-time; a malformed stored value never matches and never panics.
 
 use argon2::password_hash::rand_core::OsRng;
@@ -109,11 +112,27 @@ fn split_scheme(value: &[u8]) -> Option<(String, &[u8])> {
     Some((scheme.to_ascii_uppercase(), &inner[end + 1..]))
 }
 
+/// The scheme name of a stored value Birch cannot verify (for `birch check`), if it is one.
+pub fn unknown_scheme(stored: &[u8]) -> Option<String> {
+    let (scheme, rest) = split_scheme(stored)?;
+    let known = match scheme.as_str() {
+        "CRYPT" => CRYPT_PREFIXES.iter().any(|p| rest.trim_ascii_start().starts_with(p.as_bytes())),
+        s => KNOWN_SCHEMES.contains(&s),
+    };
+    (!known).then_some(scheme)
+}
+
+/// Whether a stored value should be replaced by argon2id once its password is known: any
+/// scheme but `{ARGON2}` (an argon2 hash with other parameters is kept: it is as strong).
+pub fn is_legacy(stored: &[u8]) -> bool {
+    !matches!(split_scheme(stored), Some((scheme, _)) if scheme == "ARGON2")
+}
+
 /// Whether verifying this stored value is expensive (argon2), so that it belongs on the
 /// bounded hashing pool rather than on an async worker.
 pub fn is_expensive(stored: &[u8]) -> bool {
     let starts = |p: &[u8]| stored.len() >= p.len() && stored[..p.len()].eq_ignore_ascii_case(p);
-    starts(b"{ARGON2}") || starts(b"{CRYPT}")
+    starts(b"{ARGON2}") || starts(b"{CRYPT}") || starts(b"{PBKDF2")
 }
 
 /// Checks `password` against a stored userPassword value. Comparisons are constant-time;
@@ -134,6 +153,10 @@ pub fn verify(stored: &[u8], password: &[u8]) -> Verification {
         "MD5" => digest_match::<md5::Md5>(rest, password, false),
         "SMD5" => digest_match::<md5::Md5>(rest, password, true),
         "CRYPT" => crypt_match(rest, password),
+        "PBKDF2" | "PBKDF2-SHA1" => pbkdf2_match(Prf::Sha1, rest, password),
+        "PBKDF2-SHA256" => pbkdf2_match(Prf::Sha256, rest, password),
+        "PBKDF2-SHA512" => pbkdf2_match(Prf::Sha512, rest, password),
+        "PBKDF2_SHA256" => pbkdf2_389_match(rest, password),
         _ => Verification::UnknownScheme,
     }
 }
@@ -177,6 +200,27 @@ fn argon2_match(phc: &[u8], password: &[u8]) -> Verification {
     match_if(Argon2::default().verify_password(password, &parsed).is_ok())
 }
 
+/// The crypt(3) forms verified.
+const CRYPT_PREFIXES: [&str; 6] = ["$1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$"];
+
+/// The `{SCHEME}` names [`verify`] knows, but `{CRYPT}` (which depends on the value).
+const KNOWN_SCHEMES: &[&str] = &[
+    "ARGON2",
+    "SHA",
+    "SSHA",
+    "SHA256",
+    "SSHA256",
+    "SHA512",
+    "SSHA512",
+    "MD5",
+    "SMD5",
+    "PBKDF2",
+    "PBKDF2-SHA1",
+    "PBKDF2-SHA256",
+    "PBKDF2-SHA512",
+    "PBKDF2_SHA256",
+];
+
 /// Highest bcrypt cost verified: each step doubles the work, and a stored hash must not
 /// be able to make every bind take minutes.
 const MAX_BCRYPT_COST: u32 = 16;
@@ -188,7 +232,7 @@ fn crypt_match(hash: &[u8], password: &[u8]) -> Verification {
         return Verification::Mismatch;
     };
     let hash = hash.trim();
-    if !["$1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
+    if !CRYPT_PREFIXES.iter().any(|p| hash.starts_with(p)) {
         return Verification::UnknownScheme;
     }
     if hash.starts_with("$2") {
@@ -200,6 +244,65 @@ fn crypt_match(hash: &[u8], password: &[u8]) -> Verification {
     // pwhash compares the computed and stored hashes itself; the inputs are public
     // (salt, cost) but for the password, whose timing it does not leak beyond the hash.
     match_if(pwhash::unix::verify(password, hash))
+}
+
+/// Most PBKDF2 iterations verified (about a second of one core for SHA-512): a stored
+/// value must not be able to make every bind take minutes.
+const MAX_PBKDF2_ROUNDS: u32 = 1_000_000;
+
+/// "Adapted base64" of passlib and OpenLDAP's pw-pbkdf2 module: `.` for `+`, no padding.
+fn ab64_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let std: Vec<u8> = text.iter().map(|&b| if b == b'.' { b'+' } else { b }).collect();
+    B64.decode(std).ok()
+}
+
+/// The HMAC digest of a PBKDF2 value.
+#[derive(Clone, Copy)]
+enum Prf {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+fn pbkdf2_check(prf: Prf, password: &[u8], salt: &[u8], rounds: u32, expected: &[u8]) -> Verification {
+    if rounds == 0 || rounds > MAX_PBKDF2_ROUNDS || expected.is_empty() || expected.len() > 1024 {
+        return Verification::Mismatch;
+    }
+    let mut out = vec![0u8; expected.len()];
+    match prf {
+        Prf::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, rounds, &mut out),
+        Prf::Sha256 => pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, rounds, &mut out),
+        Prf::Sha512 => pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, rounds, &mut out),
+    }
+    match_if(out.ct_eq(expected).into())
+}
+
+/// `{PBKDF2-SHA*}` as OpenLDAP's pw-pbkdf2 module and 389-DS 2.x write it:
+/// `rounds$ab64(salt)$ab64(key)`.
+fn pbkdf2_match(prf: Prf, rest: &[u8], password: &[u8]) -> Verification {
+    let mut parts = rest.trim_ascii().split(|b| *b == b'$');
+    let (Some(rounds), Some(salt), Some(key), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Verification::Mismatch;
+    };
+    let rounds = std::str::from_utf8(rounds).ok().and_then(|r| r.parse::<u32>().ok());
+    match (rounds, ab64_decode(salt), ab64_decode(key)) {
+        (Some(rounds), Some(salt), Some(key)) => pbkdf2_check(prf, password, &salt, rounds, &key),
+        _ => Verification::Mismatch,
+    }
+}
+
+/// 389-DS 1.x `{PBKDF2_SHA256}`: base64 of a 4-byte big-endian round count, a 64-byte
+/// salt and a 256-byte key.
+fn pbkdf2_389_match(rest: &[u8], password: &[u8]) -> Verification {
+    let cleaned: Vec<u8> = rest.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let Ok(raw) = B64.decode(cleaned) else {
+        return Verification::Mismatch;
+    };
+    if raw.len() != 4 + 64 + 256 {
+        return Verification::Mismatch;
+    }
+    let rounds = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+    pbkdf2_check(Prf::Sha256, password, &raw[4..68], rounds, &raw[68..])
 }
 
 /// `{SHA*}`: base64(digest(password)); `{SSHA*}`: base64(digest(password + salt) + salt)
@@ -327,6 +430,16 @@ mod tests {
         ("Ünïcødé-密码-1", "{CRYPT}$2a$06$pQfsluzMNWL.mLxchZu4/ebwl42.dOCDkIQ2gwreh6UhWd1LK.T4e"),
     ];
 
+    /// PBKDF2 values made with Python's hashlib (an independent implementation), in the
+    /// forms of OpenLDAP's pw-pbkdf2 module, 389-DS 2.x and 389-DS 1.x.
+    const PBKDF2: &[(&str, &str)] = &[
+        ("secret", "{PBKDF2-SHA512}1000$AAECAwQFBgcICQoLDA0ODw$8ltlLe5cI6KNrWOmMFkTi2iE7fEXJKJJR9lhjd/xSn68.xOqzv2h20C4IDv/enqlx8f6AaRHE.6XnvHKXKhAjA"),
+        ("secret", "{PBKDF2-SHA256}1200$AAECAwQFBgcICQoLDA0ODw$ozqfvH3vCQvPtLvRIHRRF8b8MpaoBebF2YHcpsec4kM"),
+        ("secret", "{PBKDF2-SHA1}1000$AAECAwQFBgcICQoLDA0ODw$sFSyXPFcXgkxACFLfL2dSbbhY6k"),
+        ("secret", "{PBKDF2}800$AAECAwQFBgcICQoLDA0ODw$f5ssqck39oZIiu9/TcLTLCR9j7U"),
+        ("secret", "{PBKDF2_SHA256}AAAH0AAHDhUcIyoxOD9GTVRbYmlwd36FjJOaoaivtr3Ey9LZ4Ofu9fwDChEYHyYtNDtCSVBXXmVsc3qBiI+WnaSrsrl0isKz2hGwnPZJaaogW+kMzbT0DBarzafc1bIgd+v8a5da1cZSe8ZMj2FpKTofhBqFd6cGVSEH29Wbk2IcOMr9mlhjl+8aJ4VJqfwpnv8Es9aTDlQazgt8UXsi4HjD2FfqaFYzFtAbbKzImjf1HApK8VjrgeYZZevrmyfovlHTrpuk9ApOwIAfeqt623EHo8tFuLl9HIiacLX6uwT02m9JVfJmzAn/r4/4xUJoj3AGmqziX5taLUqyoNEJrkTRDEd8Yw054uVB3UBtyTdPpt2D92Q9UZbHpXIk5bk1f8IjDdGirhM+tpEEsWNv7aa+C2tjifDwKpwTNXsQSPAf23ro"),
+    ];
+
     /// Cheap parameters for tests.
     const FAST: Argon2Params = Argon2Params { m_cost_kib: 1024, t_cost: 1, p: 1 };
 
@@ -363,8 +476,32 @@ mod tests {
     }
 
     #[test]
+    fn pbkdf2_vectors_verify() {
+        for (clear, stored) in PBKDF2 {
+            assert_eq!(verify(stored.as_bytes(), clear.as_bytes()), Verification::Match, "{stored}");
+            assert_eq!(verify(stored.as_bytes(), b"wrong"), Verification::Mismatch, "{stored}");
+            assert_eq!(verify(flipped(stored).as_bytes(), clear.as_bytes()), Verification::Mismatch, "{stored}");
+            assert!(is_expensive(stored.as_bytes()) && is_legacy(stored.as_bytes()));
+        }
+        // Malformed values and round counts beyond the cap never match.
+        for stored in [
+            "{PBKDF2-SHA512}10000$abc$",
+            "{pbkdf2}x",
+            "{PBKDF2-SHA256}4000000000$AAECAwQ$AAECAwQ",
+            "{PBKDF2_SHA256}AAAA",
+        ] {
+            assert_eq!(verify(stored.as_bytes(), b"secret"), Verification::Mismatch, "{stored}");
+        }
+    }
+
+    #[test]
     fn other_schemes_are_unknown() {
-        for stored in ["{PBKDF2-SHA512}10000$abc$def", "{pbkdf2}x", "{NOPE}xyz", "{CRYPT}abDES"] {
+        for (_, stored) in VERIFIED.iter().chain(LEGACY).chain(PBKDF2) {
+            assert_eq!(unknown_scheme(stored.as_bytes()), None, "{stored}");
+        }
+        assert_eq!(unknown_scheme(b"cleartext"), None);
+        for stored in ["{SASL}alice@EXAMPLE.ORG", "{K5KEY}x", "{NOPE}xyz", "{CRYPT}abDES"] {
+            assert!(unknown_scheme(stored.as_bytes()).is_some(), "{stored}");
             assert_eq!(verify(stored.as_bytes(), b"secret"), Verification::UnknownScheme, "{stored}");
         }
     }
