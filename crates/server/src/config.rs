@@ -40,6 +40,16 @@ pub struct Config {
     pub index: IndexSection,
     /// argon2id parameters for newly hashed passwords.
     pub argon2: Argon2Section,
+    /// After a successful bind with a legacy hash (`{SSHA}`, `{CRYPT}`, ...), store the
+    /// password as argon2id instead.
+    pub rehash_on_bind: bool,
+    /// DN of the `pwdPolicy` entry for accounts without a pwdPolicySubentry (OpenLDAP's
+    /// `ppolicy_default`); unset or missing: the `[ppolicy]` section.
+    pub ppolicy_default: Option<String>,
+    /// The built-in default password policy.
+    pub ppolicy: crate::ppolicy::Policy,
+    /// Failed-bind rate limits.
+    pub rate_limit: crate::ppolicy::ratelimit::RateLimitSection,
 }
 
 /// `[index]`: which attributes are indexed.
@@ -85,6 +95,10 @@ impl Default for Config {
             schema_profile: "rfc2307".into(),
             index: IndexSection::default(),
             argon2: Argon2Section::default(),
+            rehash_on_bind: true,
+            ppolicy_default: None,
+            ppolicy: crate::ppolicy::Policy::default(),
+            rate_limit: Default::default(),
         }
     }
 }
@@ -173,6 +187,17 @@ impl Config {
         }
         if let Some(r) = &self.root_dn {
             birch_schema::Dn::parse(r).map_err(|e| bad("root_dn", e.to_string()))?;
+        }
+        if let Some(p) = &self.ppolicy_default {
+            birch_schema::Dn::parse(p).map_err(|e| bad("ppolicy_default", e.to_string()))?;
+        }
+        if self.ppolicy.check_quality > 2 {
+            return Err(bad("ppolicy.check_quality", "must be 0, 1 or 2".into()));
+        }
+        let r = &self.rate_limit;
+        let usable = |rate: f64| rate.is_finite() && rate >= 0.0;
+        if !usable(r.per_address_per_minute) || !usable(r.per_dn_per_minute) {
+            return Err(bad("rate_limit", "rates must be finite and not negative".into()));
         }
         if self.max_pdu_bytes < 1024 {
             return Err(bad("max_pdu_bytes", "must be at least 1024".into()));

@@ -32,6 +32,8 @@ pub struct ServerCtx {
     /// exclusively, so a search sees such a change wholly or not at all. Single-entry writes
     /// do not take it (each entry is read atomically anyway).
     pub tree_lock: Arc<tokio::sync::RwLock<()>>,
+    /// Failed-bind rate limits per address and per DN.
+    pub limiter: crate::ppolicy::ratelimit::FailureLimiter,
 }
 
 /// How long a subtree move or tree delete waits for running searches before answering
@@ -40,30 +42,32 @@ pub struct ServerCtx {
 pub const TREE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl ServerCtx {
-    /// Verifies a password against a stored value on the bounded hashing pool.
-    /// `stored = None` runs a dummy verification of equal cost and fails.
-    pub async fn verify_password(self: &Arc<Self>, stored: Option<Vec<Vec<u8>>>, password: Vec<u8>) -> bool {
+    /// Verifies a password against stored values on the bounded hashing pool: the index of
+    /// the value that matched. `stored = None` (or empty) runs a dummy verification of equal
+    /// cost and fails.
+    pub async fn verify_password(self: &Arc<Self>, stored: Option<Vec<Vec<u8>>>, password: Vec<u8>) -> Option<usize> {
+        let find = |values: &[Vec<u8>], password: &[u8]| {
+            values.iter().position(|v| password::verify(v, password) == Verification::Match)
+        };
         // Salted SHA and the like cost about a microsecond: verify them right here. Only
-        // argon2 (tens of milliseconds) goes to the bounded pool.
+        // argon2, crypt(3) and PBKDF2 go to the bounded pool.
         if let Some(values) = &stored {
             if !values.is_empty() && !values.iter().any(|v| password::is_expensive(v)) {
-                return values.iter().any(|v| password::verify(v, &password) == Verification::Match);
+                return find(values, &password);
             }
         }
         let Ok(_permit) = self.hash_permits.acquire().await else {
-            return false;
+            return None;
         };
         let params = self.argon2.clone();
         tokio::task::spawn_blocking(move || match stored {
-            Some(values) if !values.is_empty() => {
-                values.iter().any(|v| password::verify(v, &password) == Verification::Match)
-            }
+            Some(values) if !values.is_empty() => find(&values, &password),
             _ => {
                 password::dummy_verify(&params);
-                false
+                None
             }
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or(None)
     }
 }

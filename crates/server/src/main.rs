@@ -6,6 +6,7 @@ mod demo;
 mod offline;
 mod ops;
 mod password;
+mod ppolicy;
 mod server;
 mod session;
 

@@ -40,6 +40,7 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
         argon2: cfg.argon2_params(),
         hash_permits: Semaphore::new(cfg.hash_threads),
         tree_lock: Arc::new(tokio::sync::RwLock::new(())),
+        limiter: crate::ppolicy::ratelimit::FailureLimiter::new(&cfg.rate_limit),
         config: cfg,
         store: store.clone(),
         schema,

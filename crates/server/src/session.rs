@@ -25,11 +25,29 @@ pub struct Session {
     identity: Mutex<(Subject, String)>,
     /// Running operations by message id, for Abandon.
     running: Mutex<HashMap<i32, CancellationToken>>,
+    /// The bound user must change their password before anything else (pwdReset under
+    /// pwdMustChange).
+    must_change: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
     fn new(peer: SocketAddr) -> Session {
-        Session { peer, identity: Mutex::new((Subject::Anonymous, String::new())), running: Mutex::new(HashMap::new()) }
+        Session {
+            peer,
+            identity: Mutex::new((Subject::Anonymous, String::new())),
+            running: Mutex::new(HashMap::new()),
+            must_change: Default::default(),
+        }
+    }
+
+    /// Whether the session is restricted to changing its password.
+    pub fn must_change(&self) -> bool {
+        self.must_change.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Restricts (or frees) the session until the password is changed.
+    pub fn set_must_change(&self, on: bool) {
+        self.must_change.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The current authorization subject.
@@ -45,6 +63,7 @@ impl Session {
     /// Sets the identity after a bind.
     pub fn set_identity(&self, subject: Subject, dn: String) {
         *self.identity.lock().unwrap_or_else(|p| p.into_inner()) = (subject, dn);
+        self.set_must_change(false);
     }
 
     fn register(&self, msgid: i32) -> CancellationToken {

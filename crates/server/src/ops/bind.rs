@@ -1,66 +1,184 @@
-//! Simple bind (RFC 4511 section 4.2, RFC 4513 section 5.1).
+//! Simple bind (RFC 4511 section 4.2, RFC 4513 section 5.1) under the password policy:
+//! rate limits first (no hash spent on a throttled address or DN), then lock and validity
+//! checks, the password, and what the policy makes of the outcome (failure counting and
+//! lockout, expiry warnings and grace binds, must-change after a reset). Legacy hashes are
+//! replaced by argon2id after a successful bind when `rehash_on_bind` is set.
 
+use super::controls::RequestControls;
 use super::{result, store_failure};
 use crate::context::ServerCtx;
+use crate::password;
+use crate::ppolicy::{self, Account};
 use crate::session::Session;
 use birch_acl::Subject;
-use birch_proto::ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapBindResponse, LdapResultCode};
+use birch_proto::ldap3_proto::control::LdapControl;
+use birch_proto::ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapBindResponse, LdapResult, LdapResultCode};
+use birch_proto::ppolicy::{PolicyError, PolicyResponse};
 use birch_schema::Dn;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-/// Handles a bind request. A bind first resets the connection to anonymous.
-pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> LdapBindResponse {
-    let res = bind(ctx, session, req).await;
-    LdapBindResponse { res, saslcreds: None }
-}
-
-async fn bind(
+/// Handles a bind request. A bind first resets the connection to anonymous. The password
+/// policy response control is returned when the request carried the request control.
+pub async fn handle(
     ctx: &Arc<ServerCtx>,
     session: &Session,
     req: LdapBindRequest,
-) -> birch_proto::ldap3_proto::proto::LdapResult {
+    controls: &RequestControls,
+) -> (LdapBindResponse, Vec<LdapControl>) {
+    let (res, policy) = bind(ctx, session, req).await;
+    let ctrl = if controls.ppolicy { vec![policy.control()] } else { vec![] };
+    (LdapBindResponse { res, saslcreds: None }, ctrl)
+}
+
+fn invalid(policy: PolicyResponse) -> (LdapResult, PolicyResponse) {
+    (result(LdapResultCode::InvalidCredentials, "", ""), policy)
+}
+
+async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> (LdapResult, PolicyResponse) {
+    let none = PolicyResponse::default();
     session.set_identity(Subject::Anonymous, String::new());
     if req.version != 3 {
-        return result(LdapResultCode::ProtocolError, "", "requested protocol version not allowed");
+        return (result(LdapResultCode::ProtocolError, "", "requested protocol version not allowed"), none);
     }
     let password = match req.cred {
         LdapBindCred::Simple(p) => p,
         LdapBindCred::SASL(_) | LdapBindCred::Unsupported => {
-            return result(LdapResultCode::AuthMethodNotSupported, "", "SASL bind is not supported");
+            return (result(LdapResultCode::AuthMethodNotSupported, "", "SASL bind is not supported"), none);
         }
     };
     let peer = session.peer;
     if req.dn.is_empty() {
         if password.is_empty() {
-            return result(LdapResultCode::Success, "", "");
+            return (result(LdapResultCode::Success, "", ""), none);
         }
         // OpenLDAP's "disallow bind_anon_cred": a password with no name is refused, so a
         // client that lost its DN never silently becomes anonymous.
         tracing::warn!(target: "birch::audit", event = "bind_failed", %peer, dn = "", reason = "password without DN");
-        return result(LdapResultCode::InvalidCredentials, "", "");
+        return invalid(none);
     }
     if password.is_empty() {
-        return result(LdapResultCode::UnwillingToPerform, "", "unauthenticated bind (DN with no password) disallowed");
+        return (
+            result(LdapResultCode::UnwillingToPerform, "", "unauthenticated bind (DN with no password) disallowed"),
+            none,
+        );
     }
     let Ok(dn) = Dn::parse(&req.dn) else {
-        return result(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
+        return (result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"), none);
     };
     let ndn = dn.normalize(&ctx.schema);
-    let (subject, stored) = if ndn == ctx.root_ndn {
-        (Subject::Root, Some(vec![ctx.root_hash.clone()]))
-    } else {
-        let stored = match ctx.store.get_by_ndn(&ndn) {
-            Ok(found) => found.and_then(|(_, e)| e.get("userpassword").map(|a| a.values.clone())),
-            Err(e) => return store_failure(&e),
-        };
-        (Subject::User(ndn.clone()), stored)
+    let fail = |reason: &str| {
+        ctx.limiter.failed(peer.ip(), &ndn);
+        tracing::warn!(target: "birch::audit", event = "bind_failed", %peer, dn = %req.dn, reason);
     };
-    if ctx.verify_password(stored, password.into_bytes()).await {
-        tracing::info!(target: "birch::audit", event = "bind", %peer, dn = %req.dn);
-        session.set_identity(subject, req.dn);
-        result(LdapResultCode::Success, "", "")
-    } else {
-        tracing::warn!(target: "birch::audit", event = "bind_failed", %peer, dn = %req.dn, reason = "invalid credentials");
-        result(LdapResultCode::InvalidCredentials, "", "")
+    if let Some(why) = ctx.limiter.refusal(peer.ip(), &ndn) {
+        tracing::warn!(target: "birch::audit", event = "bind_throttled", %peer, dn = %req.dn, reason = why);
+        return (result(LdapResultCode::InvalidCredentials, "", "too many failed binds; try again later"), none);
+    }
+    let password = password.into_bytes();
+    if ndn == ctx.root_ndn {
+        if ctx.verify_password(Some(vec![ctx.root_hash.clone()]), password).await.is_none() {
+            fail("invalid credentials");
+            return invalid(none);
+        }
+        tracing::info!(target: "birch::audit", event = "bind", %peer, dn = %req.dn, root = true);
+        session.set_identity(Subject::Root, req.dn);
+        return (result(LdapResultCode::Success, "", ""), none);
+    }
+    let entry = match ctx.store.get_by_ndn(&ndn) {
+        Ok(found) => found.map(|(_, e)| e),
+        Err(e) => return (store_failure(&e), none),
+    };
+    let Some(entry) = entry else {
+        // Unknown DN: spend what a real verification costs, answer as for a wrong password.
+        ctx.verify_password(None, password).await;
+        fail("no such entry");
+        return invalid(none);
+    };
+    let stored = entry.get("userpassword").map(|a| a.values.clone());
+    let policy = ppolicy::policy_for(&ctx.store, &ctx.schema, &ctx.config, &entry);
+    let account = Account::read(&entry);
+    if let Some(why) = account.locked(&policy, SystemTime::now()) {
+        fail(why);
+        return invalid(PolicyResponse::error(PolicyError::AccountLocked));
+    }
+    let Some(matched) = ctx.verify_password(stored.clone(), password.clone()).await else {
+        fail("invalid credentials");
+        record_failure(ctx, &ndn, &req.dn, peer, &policy).await;
+        return invalid(none);
+    };
+    let now = SystemTime::now();
+    let success = account.after_success(&policy, now);
+    if let Some(error) = success.refused {
+        fail("password expired");
+        return invalid(PolicyResponse::error(error));
+    }
+    if success.writes() {
+        let (store, target, s) = (ctx.store.clone(), ndn.clone(), success.clone());
+        match tokio::task::spawn_blocking(move || ppolicy::record_success(&store, &target, &s, now)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return (store_failure(&e), none),
+            Err(_) => return (result(LdapResultCode::OperationsError, "", "internal error"), none),
+        }
+        if success.clear_expired_lock {
+            tracing::info!(target: "birch::audit", event = "account_unlocked", %peer, dn = %req.dn, reason = "lockout duration over");
+        }
+    }
+    if ctx.config.rehash_on_bind {
+        if let Some(old) = stored.as_ref().and_then(|v| v.get(matched)).filter(|v| password::is_legacy(v)) {
+            rehash(ctx, &ndn, &req.dn, old.clone(), password).await;
+        }
+    }
+    tracing::info!(target: "birch::audit", event = "bind", %peer, dn = %req.dn, must_change = success.must_change, grace = success.use_grace);
+    session.set_identity(Subject::User(ndn), req.dn);
+    session.set_must_change(success.must_change);
+    let error = success.must_change.then_some(PolicyError::ChangeAfterReset);
+    (result(LdapResultCode::Success, "", ""), PolicyResponse { warning: success.warning, error })
+}
+
+/// Counts a failed bind against the entry (lockout) and logs a lock it causes.
+async fn record_failure(
+    ctx: &Arc<ServerCtx>,
+    ndn: &str,
+    dn: &str,
+    peer: std::net::SocketAddr,
+    policy: &ppolicy::Policy,
+) {
+    let (store, target, p) = (ctx.store.clone(), ndn.to_string(), policy.clone());
+    match tokio::task::spawn_blocking(move || ppolicy::record_failure(&store, &target, &p, SystemTime::now())).await {
+        Ok(Ok(true)) => {
+            tracing::warn!(target: "birch::audit", event = "account_locked", %peer, %dn, failures = policy.max_failure);
+        }
+        Ok(Ok(false)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, %dn, "cannot record a failed bind"),
+        Err(e) => tracing::error!(error = %e, %dn, "cannot record a failed bind"),
+    }
+}
+
+/// Replaces the legacy value that matched with an argon2id hash of the same password. A
+/// failure is logged and leaves the old value (the bind has succeeded either way).
+async fn rehash(ctx: &Arc<ServerCtx>, ndn: &str, dn: &str, old: Vec<u8>, password: Vec<u8>) {
+    let Some(hashed) = super::write::hash_cleartext(ctx, vec![password]).await.ok().and_then(|v| v.into_iter().next())
+    else {
+        tracing::error!(%dn, "cannot rehash a legacy password");
+        return;
+    };
+    let (store, target) = (ctx.store.clone(), ndn.to_string());
+    let outcome = tokio::task::spawn_blocking(move || {
+        store.modify(&target, |e| {
+            if let Some(a) = e.get_mut("userpassword") {
+                for v in a.values.iter_mut().filter(|v| **v == old) {
+                    v.clone_from(&hashed);
+                }
+            }
+            Ok::<(), birch_store::StoreError>(())
+        })?;
+        store.sync()
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => tracing::info!(target: "birch::audit", event = "password_rehashed", %dn, scheme = "ARGON2"),
+        Ok(Err(e)) => tracing::error!(error = %e, %dn, "cannot rehash a legacy password"),
+        Err(e) => tracing::error!(error = %e, %dn, "cannot rehash a legacy password"),
     }
 }

@@ -25,6 +25,8 @@ pub struct RequestControls {
     pub permissive: bool,
     /// Tree Delete.
     pub tree_delete: bool,
+    /// The password policy request control: answer with the response control.
+    pub ppolicy: bool,
 }
 
 impl RequestControls {
@@ -55,6 +57,14 @@ impl RequestControls {
                 }
                 oids::PERMISSIVE_MODIFY => rc.permissive = true,
                 oids::TREE_DELETE => rc.tree_delete = true,
+                oids::PASSWORD_POLICY if value.is_some_and(|v| !v.is_empty()) => {
+                    return Err(result(
+                        LdapResultCode::ProtocolError,
+                        "",
+                        "passwordPolicyRequest control value not empty",
+                    ));
+                }
+                oids::PASSWORD_POLICY => rc.ppolicy = true,
                 _ => {}
             }
         }

@@ -11,11 +11,20 @@ use std::sync::Arc;
 /// Extended operations the server supports (advertised in the rootDSE).
 pub const SUPPORTED_EXTENSIONS: &[&str] = &[oids::WHOAMI, oids::PASSWORD_MODIFY];
 
-/// Handles an extended request.
-pub async fn handle(ctx: &Arc<ServerCtx>, session: &Session, req: LdapExtendedRequest) -> LdapExtendedResponse {
+/// Handles an extended request; returns the response and its controls.
+pub async fn handle(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    req: LdapExtendedRequest,
+    controls: &super::controls::RequestControls,
+) -> (LdapExtendedResponse, Vec<birch_proto::ldap3_proto::control::LdapControl>) {
     if req.name == oids::PASSWORD_MODIFY {
-        return super::passmod::handle(ctx, session, &req).await;
+        return super::passmod::handle(ctx, session, &req, controls).await;
     }
+    (answer(session, req), vec![])
+}
+
+fn answer(session: &Session, req: LdapExtendedRequest) -> LdapExtendedResponse {
     if req.name == oids::WHOAMI {
         let dn = session.bound_dn();
         let authzid = if dn.is_empty() { String::new() } else { format!("dn:{dn}") };

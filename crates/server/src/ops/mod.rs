@@ -29,6 +29,7 @@ pub const SUPPORTED_CONTROLS: &[&str] = &[
     birch_proto::oids::ASSERTION,
     birch_proto::oids::PRE_READ,
     birch_proto::oids::POST_READ,
+    birch_proto::oids::PASSWORD_POLICY,
 ];
 
 /// Runs one request and sends its response(s).
@@ -58,13 +59,31 @@ pub async fn dispatch(
         }
     };
     let (op, ctrl) = match msg.op {
-        LdapOp::BindRequest(req) => (Some(LdapOp::BindResponse(bind::handle(ctx, session, req).await)), vec![]),
+        LdapOp::BindRequest(req) => {
+            let (res, ctrl) = bind::handle(ctx, session, req, &controls).await;
+            (Some(LdapOp::BindResponse(res)), ctrl)
+        }
+        ref op if session.must_change() && !allowed_before_change(op, session) => {
+            let res = result(
+                LdapResultCode::InsufficentAccessRights,
+                "",
+                "Operations are restricted to bind/unbind/abandon/StartTLS/modify password",
+            );
+            let ctrl = if controls.ppolicy {
+                vec![birch_proto::ppolicy::PolicyResponse::error(birch_proto::ppolicy::PolicyError::ChangeAfterReset)
+                    .control()]
+            } else {
+                vec![]
+            };
+            (response_op(op, res), ctrl)
+        }
         LdapOp::SearchRequest(req) => {
             search::handle(ctx, session, msgid, req, tx, cancel, &controls).await;
             (None, vec![])
         }
         LdapOp::ExtendedRequest(req) => {
-            (Some(LdapOp::ExtendedResponse(extended::handle(ctx, session, req).await)), vec![])
+            let (res, ctrl) = extended::handle(ctx, session, req, &controls).await;
+            (Some(LdapOp::ExtendedResponse(res)), ctrl)
         }
         LdapOp::AddRequest(req) => {
             let (res, ctrl) = write::add(ctx, session, req, controls).await;
@@ -94,6 +113,20 @@ pub async fn dispatch(
         if !cancel.is_cancelled() {
             let _ = tx.send(LdapMsg { msgid, op, ctrl }).await;
         }
+    }
+}
+
+/// What a session that must change its password may still do (OpenLDAP ppolicy): bind,
+/// WhoAmI, StartTLS, Password Modify, and a modify of its own userPassword only.
+fn allowed_before_change(op: &LdapOp, session: &Session) -> bool {
+    use birch_proto::oids;
+    match op {
+        LdapOp::ExtendedRequest(r) => [oids::PASSWORD_MODIFY, oids::WHOAMI, oids::START_TLS].contains(&r.name.as_str()),
+        LdapOp::ModifyRequest(r) => {
+            r.dn.eq_ignore_ascii_case(&session.bound_dn())
+                && r.changes.iter().all(|c| c.modification.atype.eq_ignore_ascii_case("userPassword"))
+        }
+        _ => false,
     }
 }
 

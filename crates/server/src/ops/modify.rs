@@ -5,6 +5,7 @@ use super::controls::RequestControls;
 use super::result;
 use super::write::{hash_cleartext, writable_target, write_failure, WriteError};
 use crate::context::ServerCtx;
+use crate::ppolicy::{self, change, Account, Changer, Policy};
 use crate::session::Session;
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapModify, LdapModifyRequest, LdapModifyType, LdapResult, LdapResultCode};
@@ -25,15 +26,11 @@ pub async fn handle(
         Err(r) => return (r, vec![]),
     };
     let mut changes = req.changes;
-    for c in &mut changes {
-        let is_password = ctx.schema.canonical(&c.modification.atype) == "userpassword";
-        if is_password && matches!(c.operation, LdapModifyType::Add | LdapModifyType::Replace) {
-            match hash_cleartext(ctx, std::mem::take(&mut c.modification.vals)).await {
-                Ok(v) => c.modification.vals = v,
-                Err(r) => return (r, vec![]),
-            }
-        }
-    }
+    let password = match password_changes(ctx, session, &ndn, &mut changes).await {
+        Ok(p) => p,
+        Err(r) => return (r, vec![]),
+    };
+    let owner_changes = matches!(password, Some((_, Changer::Owner)));
     let store = ctx.store.clone();
     let schema = ctx.schema.clone();
     let target = ndn.clone();
@@ -43,7 +40,14 @@ pub async fn handle(
         let changed = store.modify(&target, |e| {
             ctl.check_assertion(e, &schema)?;
             let before = structural_class(&schema, e);
+            let old_password = e.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
             apply_changes(e, &changes, &schema, ctl.permissive)?;
+            if let Some((policy, changer)) = &password {
+                let new_password = e.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
+                if new_password != old_password {
+                    ppolicy::change::record(e, policy, *changer, &old_password, std::time::SystemTime::now());
+                }
+            }
             super::operational::on_modify(e, &by);
             let after = structural_class(&schema, e);
             if after.is_some() && after != before {
@@ -62,11 +66,91 @@ pub async fn handle(
     match outcome {
         Ok(Ok((old, new))) => {
             tracing::info!(target: "birch::audit", event = "modify", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn);
+            audit_account_changes(session, &req.dn, &old, &new);
+            if owner_changes {
+                session.set_must_change(false);
+            }
             let ctrls = controls.read_responses(ctx, &session.subject(), Some(&old), Some(&new));
             (result(LdapResultCode::Success, "", ""), ctrls)
         }
         Ok(Err(e)) => (write_failure(ctx, &dn, e), vec![]),
         Err(_) => (result(LdapResultCode::OperationsError, "", "internal error"), vec![]),
+    }
+}
+
+/// Prepares the userPassword changes of a Modify under the password policy: a delete of
+/// the old password given in cleartext is turned into a delete of the stored value it
+/// verifies against (as OpenLDAP does), new cleartext values are checked (quality, age,
+/// reuse) and hashed. Returns the policy and who changes, when the password changes.
+async fn password_changes(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    ndn: &str,
+    changes: &mut [LdapModify],
+) -> Result<Option<(Policy, Changer)>, LdapResult> {
+    let touches = |c: &LdapModify| ctx.schema.canonical(&c.modification.atype) == "userpassword";
+    if !changes.iter().any(touches) {
+        return Ok(None);
+    }
+    let Ok(Some((_, entry))) = ctx.store.get_by_ndn(ndn) else {
+        return Ok(None); // the modify itself answers noSuchObject
+    };
+    let policy = ppolicy::policy_for(&ctx.store, &ctx.schema, &ctx.config, &entry);
+    let changer = Changer::of(&session.subject(), ndn);
+    let account = Account::read(&entry);
+    let stored = entry.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
+    let mut old_supplied = false;
+    for c in changes.iter_mut().filter(|c| touches(c)) {
+        match c.operation {
+            LdapModifyType::Delete => {
+                for v in &mut c.modification.vals {
+                    old_supplied = true;
+                    if !stored.contains(v) {
+                        let matched = ctx.verify_password(Some(stored.clone()), v.clone()).await;
+                        if let Some(s) = matched.and_then(|i| stored.get(i)) {
+                            v.clone_from(s);
+                        }
+                    }
+                }
+            }
+            LdapModifyType::Add | LdapModifyType::Replace => {
+                let now = std::time::SystemTime::now();
+                for v in &c.modification.vals {
+                    let refusal = match change::check(&policy, &account, changer, old_supplied, v, now) {
+                        Err(r) => Some(r),
+                        Ok(()) => match super::passmod::reuse_check(ctx, &policy, &entry, changer, v).await {
+                            Ok(Ok(())) => None,
+                            Ok(Err(r)) => Some(r),
+                            Err((res, _)) => return Err(res),
+                        },
+                    };
+                    if let Some(r) = refusal {
+                        return Err(result(r.code, "", r.message));
+                    }
+                }
+                c.modification.vals = hash_cleartext(ctx, std::mem::take(&mut c.modification.vals)).await?;
+            }
+            LdapModifyType::Increment => {}
+        }
+    }
+    Ok(Some((policy, changer)))
+}
+
+/// Logs the account state changes an administrator makes by hand: a lock set (or the
+/// disabling value) and a lock removed.
+fn audit_account_changes(session: &Session, dn: &str, old: &Entry, new: &Entry) {
+    let lock = |e: &Entry| e.get("pwdaccountlockedtime").and_then(|a| a.values.first().cloned());
+    let (before, after) = (lock(old), lock(new));
+    if before == after {
+        return;
+    }
+    let (peer, by) = (session.peer, session.bound_dn());
+    match after {
+        Some(v) if v == ppolicy::gentime::DISABLED.as_bytes() => {
+            tracing::warn!(target: "birch::audit", event = "account_disabled", %peer, %dn, %by);
+        }
+        Some(_) => tracing::warn!(target: "birch::audit", event = "account_locked", %peer, %dn, %by),
+        None => tracing::info!(target: "birch::audit", event = "account_unlocked", %peer, %dn, %by),
     }
 }
 

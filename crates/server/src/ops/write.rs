@@ -121,20 +121,16 @@ pub async fn add(
         if a.vals.is_empty() {
             return (result(LdapResultCode::ProtocolError, "", &format!("{}: no values", a.atype)), vec![]);
         }
-        let mut vals = a.vals;
-        if ctx.schema.canonical(&a.atype) == "userpassword" {
-            match hash_cleartext(ctx, vals).await {
-                Ok(v) => vals = v,
-                Err(r) => return (r, vec![]),
-            }
-        }
-        attrs.push((a.atype, vals));
+        attrs.push((a.atype, a.vals));
     }
     let mut entry = match ctx.store.make_entry(&req.dn, attrs) {
         Ok(e) => e,
         Err(e) => return (store_failure(&e), vec![]),
     };
     operational::on_add(&mut entry, &session.bound_dn());
+    if let Err(r) = initial_password(ctx, session, &ndn, &mut entry).await {
+        return (r, vec![]);
+    }
     if let Err(e) = check_schema(&ctx.schema, &entry) {
         return (write_failure(ctx, &dn, e), vec![]);
     }
@@ -156,6 +152,33 @@ pub async fn add(
         Ok(Err(e)) => (write_failure(ctx, &dn, e), vec![]),
         Err(_) => (result(LdapResultCode::OperationsError, "", "internal error"), vec![]),
     }
+}
+
+/// Checks a new entry's userPassword against its password policy, hashes it, and records
+/// pwdChangedTime (and pwdReset when the policy wants a change at first login).
+async fn initial_password(
+    ctx: &Arc<ServerCtx>,
+    session: &Session,
+    ndn: &str,
+    entry: &mut birch_store::Entry,
+) -> Result<(), LdapResult> {
+    use crate::ppolicy::{self, change, Changer};
+    let Some(values) = entry.get("userpassword").map(|a| a.values.clone()) else {
+        return Ok(());
+    };
+    let policy = ppolicy::policy_for(&ctx.store, &ctx.schema, &ctx.config, entry);
+    let changer = Changer::of(&session.subject(), ndn);
+    let now = std::time::SystemTime::now();
+    for v in &values {
+        change::check(&policy, &ppolicy::Account::default(), changer, false, v, now)
+            .map_err(|r| result(r.code, "", r.message))?;
+    }
+    let hashed = hash_cleartext(ctx, values).await?;
+    if let Some(a) = entry.get_mut("userpassword") {
+        a.values = hashed;
+    }
+    change::record(entry, &policy, changer, &[], now);
+    Ok(())
 }
 
 /// Hashes cleartext password values with argon2id on the hashing pool; hashed values

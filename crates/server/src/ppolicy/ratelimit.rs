@@ -1,0 +1,175 @@
+//! Brute-force defence in front of the hashing: token buckets of failed binds per source
+//! address and per target DN. A failed bind takes a token from both buckets; while either
+//! is empty, binds from that address or to that DN are refused without verifying anything.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// `[rate_limit]`: bucket sizes and refill rates. A burst of 0 turns that limit off.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSection {
+    /// Failed binds a source address may make at once.
+    pub per_address_burst: u32,
+    /// Failed binds per minute a source address regains.
+    pub per_address_per_minute: f64,
+    /// Failed binds against one DN at once.
+    pub per_dn_burst: u32,
+    /// Failed binds per minute one DN regains.
+    pub per_dn_per_minute: f64,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        RateLimitSection {
+            per_address_burst: 100,
+            per_address_per_minute: 60.0,
+            per_dn_burst: 20,
+            per_dn_per_minute: 2.0,
+        }
+    }
+}
+
+/// Most buckets kept per kind; beyond it, full (idle) buckets are dropped, and if that is
+/// not enough the oldest half goes, so an attacker with many addresses cannot grow memory.
+const MAX_BUCKETS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+struct Buckets<K> {
+    burst: f64,
+    per_sec: f64,
+    map: HashMap<K, Bucket>,
+}
+
+impl<K: Hash + Eq + Clone> Buckets<K> {
+    fn new(burst: u32, per_minute: f64) -> Self {
+        Buckets { burst: f64::from(burst), per_sec: per_minute.max(0.0) / 60.0, map: HashMap::new() }
+    }
+
+    fn level(&self, b: &Bucket, now: Instant) -> f64 {
+        (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * self.per_sec).min(self.burst)
+    }
+
+    fn allows(&self, key: &K, now: Instant) -> bool {
+        self.burst == 0.0 || self.map.get(key).is_none_or(|b| self.level(b, now) >= 1.0)
+    }
+
+    fn take(&mut self, key: &K, now: Instant) {
+        if self.burst == 0.0 {
+            return;
+        }
+        let tokens = self.map.get(key).map_or(self.burst, |b| self.level(b, now));
+        self.map.insert(key.clone(), Bucket { tokens: (tokens - 1.0).max(0.0), at: now });
+        if self.map.len() > MAX_BUCKETS {
+            let (burst, per_sec) = (self.burst, self.per_sec);
+            self.map.retain(|_, b| (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec) < burst);
+            if self.map.len() > MAX_BUCKETS / 2 {
+                let mut by_age: Vec<(Instant, K)> = self.map.iter().map(|(k, b)| (b.at, k.clone())).collect();
+                by_age.sort_by_key(|(at, _)| *at);
+                let excess = by_age.len() - MAX_BUCKETS / 2;
+                for (_, k) in by_age.into_iter().take(excess) {
+                    self.map.remove(&k);
+                }
+            }
+        }
+    }
+}
+
+/// The failed-bind limiter shared by all sessions.
+pub struct FailureLimiter {
+    by_address: Mutex<Buckets<IpAddr>>,
+    by_dn: Mutex<Buckets<String>>,
+}
+
+impl FailureLimiter {
+    /// A limiter with the configured buckets.
+    pub fn new(cfg: &RateLimitSection) -> FailureLimiter {
+        FailureLimiter {
+            by_address: Mutex::new(Buckets::new(cfg.per_address_burst, cfg.per_address_per_minute)),
+            by_dn: Mutex::new(Buckets::new(cfg.per_dn_burst, cfg.per_dn_per_minute)),
+        }
+    }
+
+    /// Why a bind from `address` to `ndn` must be refused now, if it must.
+    pub fn refusal(&self, address: IpAddr, ndn: &str) -> Option<&'static str> {
+        let now = Instant::now();
+        if !self.by_address.lock().unwrap_or_else(|p| p.into_inner()).allows(&address, now) {
+            return Some("too many failed binds from this address");
+        }
+        if !self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).allows(&ndn.to_string(), now) {
+            return Some("too many failed binds for this DN");
+        }
+        None
+    }
+
+    /// Counts a failed bind.
+    pub fn failed(&self, address: IpAddr, ndn: &str) {
+        let now = Instant::now();
+        self.by_address.lock().unwrap_or_else(|p| p.into_inner()).take(&address, now);
+        self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).take(&ndn.to_string(), now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_bucket_empties_and_refills() {
+        let mut b = Buckets::<u8>::new(3, 60.0);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(b.allows(&1, t0));
+            b.take(&1, t0);
+        }
+        assert!(!b.allows(&1, t0));
+        assert!(b.allows(&2, t0), "other keys are not affected");
+        assert!(b.allows(&1, t0 + Duration::from_millis(1000)), "one token per second comes back");
+    }
+
+    #[test]
+    fn zero_burst_disables_the_limit() {
+        let mut b = Buckets::<u8>::new(0, 0.0);
+        for _ in 0..100 {
+            b.take(&1, Instant::now());
+        }
+        assert!(b.allows(&1, Instant::now()));
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let mut b = Buckets::<u32>::new(5, 0.0);
+        let t = Instant::now();
+        for k in 0..(MAX_BUCKETS as u32 + 10) {
+            b.take(&k, t);
+        }
+        assert!(b.map.len() <= MAX_BUCKETS);
+    }
+
+    #[test]
+    fn limiter_checks_address_and_dn() {
+        let l = FailureLimiter::new(&RateLimitSection {
+            per_address_burst: 2,
+            per_address_per_minute: 0.0,
+            per_dn_burst: 1,
+            per_dn_per_minute: 0.0,
+        });
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        l.failed(a, "uid=x");
+        assert!(l.refusal(b, "uid=x").is_some(), "the DN's bucket is empty");
+        assert!(l.refusal(a, "uid=y").is_none());
+        l.failed(a, "uid=y");
+        assert!(l.refusal(a, "uid=z").is_some(), "the address's bucket is empty");
+    }
+}
