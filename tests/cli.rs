@@ -2,7 +2,7 @@
 //! errors, the generated root password.
 mod common;
 
-use common::{bounded, connect, connect_as, search, search_dns, Server, ROOT_DN, ROOT_PW, SUFFIX};
+use common::{bounded, connect_as, search, search_dns, Server, ROOT_DN, ROOT_PW, SUFFIX};
 use ldap3::Scope;
 use std::collections::HashSet;
 use std::io::Write;
@@ -77,9 +77,9 @@ async fn import_a_generated_ldif_then_serve_it() {
         assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(uidNumber=21000)").await, vec![user_dn(1000)]);
         assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(cn=User 99*)").await.len(), 11);
         assert_eq!(search_dns(&mut root, PEOPLE, Scope::OneLevel, "(sn=Imported)").await.len(), 1000);
-        // The default size limit (500) applies to anonymous searches.
-        let mut anon = connect(&url).await;
-        let (es, res) = search(&mut anon, PEOPLE, Scope::OneLevel, "(objectClass=*)", &["1.1"]).await;
+        // The default size limit (500) applies to users' searches.
+        let mut user = connect_as(&url, &user_dn(1), "pw-user00001").await;
+        let (es, res) = search(&mut user, PEOPLE, Scope::OneLevel, "(objectClass=*)", &["1.1"]).await;
         assert_eq!((res.rc, es.len()), (4, 500));
         // {SSHA} hashes from slappasswd verify.
         assert_eq!(common::bind_rc(&url, &user_dn(1), "pw-user00001").await, 0);
@@ -240,7 +240,7 @@ async fn export_import_export_is_byte_identical() {
     copy.start_existing();
     let url = copy.url();
     bounded(LIMIT, async {
-        let mut l = connect(&url).await;
+        let mut l = connect_as(&url, ROOT_DN, ROOT_PW).await;
         let (es, res) =
             search(&mut l, "cn=Smith\\, John,ou=people,dc=example,dc=org", Scope::Base, "(objectClass=*)", &[]).await;
         assert_eq!((res.rc, es.len()), (0, 1));
@@ -278,7 +278,7 @@ async fn offline_commands_refuse_a_running_store() {
     let out = import(&s, &file);
     assert!(!out.status.success(), "import while serving succeeded");
     bounded(LIMIT, async {
-        let mut l = connect(&s.url()).await;
+        let mut l = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
         assert!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=ok1)").await.is_empty());
         assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=alice)").await.len(), 1);
     })
@@ -386,7 +386,7 @@ async fn generated_root_password_is_printed_once_and_kept() {
     bounded(LIMIT, async {
         assert_eq!(common::bind_rc(&url, ROOT_DN, &pw).await, 0);
         assert_eq!(common::bind_rc(&url, ROOT_DN, "not-it").await, 49);
-        let mut l = connect(&url).await;
+        let mut l = connect_as(&url, ROOT_DN, &pw).await;
         assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(ou=people)").await, vec![PEOPLE]);
     })
     .await;
@@ -528,7 +528,7 @@ async fn a_campus_extension_in_the_schema_dir_is_used() {
     assert!(out.status.success(), "import: {}", text(&out.stderr));
     s.start_existing();
     bounded(LIMIT, async {
-        let mut l = connect(&s.url()).await;
+        let mut l = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
         // numericStringMatch: spaces are insignificant; the class is known.
         for f in ["(studentNumber=20240001)", "(objectClass=campusPerson)"] {
             assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, f).await, vec!["uid=s1,dc=example,dc=org"], "{f}");

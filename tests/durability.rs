@@ -2,7 +2,7 @@
 //! cleanly while clients are busy, a graceful stop keeps everything.
 mod common;
 
-use common::{bounded, connect, connect_as, search, search_dns, Server, ROOT_DN, ROOT_PW, SUFFIX};
+use common::{bounded, connect_as, search, search_dns, Server, ROOT_DN, ROOT_PW, SUFFIX};
 use ldap3::Scope;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -135,7 +135,7 @@ async fn sigterm_while_clients_search_exits_zero() {
             let mut l = if c % 2 == 0 {
                 connect_as(&url, "cn=nslcd,ou=services,dc=example,dc=org", "nslcd-secret").await
             } else {
-                connect(&url).await
+                connect_as(&url, "uid=bob,ou=people,dc=example,dc=org", "bob-secret").await
             };
             let mut done = 0usize;
             // Bounded: the server's exit ends the loop long before this.
@@ -186,7 +186,7 @@ async fn sigterm_while_clients_search_exits_zero() {
     // The data directory is fine: it restarts and serves.
     s.start_existing();
     bounded(LIMIT, async {
-        let mut l = connect(&url).await;
+        let mut l = common::reader(&url).await;
         assert_eq!(
             search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=alice)").await,
             vec!["uid=alice,ou=people,dc=example,dc=org"]
@@ -219,7 +219,7 @@ async fn graceful_stop_keeps_everything() {
     let present: Vec<usize> = (0..50).collect();
     bounded(LIMIT, async {
         verify_users(&url, &present, &[]).await;
-        let mut l = connect(&url).await;
+        let mut l = common::reader(&url).await;
         assert!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=bob)").await.is_empty());
         let (es, res) =
             search(&mut l, "uid=bob,ou=people,dc=example,dc=org", Scope::Base, "(objectClass=*)", &[]).await;

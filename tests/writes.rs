@@ -454,13 +454,14 @@ async fn modify_result_codes() {
         assert_eq!(res.rc, 32, "{res}");
         assert_eq!(res.matched.to_ascii_lowercase(), SUFFIX);
 
-        // Only the root DN writes.
-        let mut alice = connect_as(&url, ALICE, "alice-secret").await;
-        let res = modify(&mut alice, ALICE, vec![Mod::Replace("sn", set(&["Hacked"]))]).await;
+        // Not without the right: sn is not self-service (bob is not an admin), anonymous
+        // clients must authenticate first.
+        let mut bob = connect_as(&url, BOB, "bob-secret").await;
+        let res = modify(&mut bob, BOB, vec![Mod::Replace("sn", set(&["Hacked"]))]).await;
         assert_eq!(res.rc, 50, "{res}");
         let mut anon = connect(&url).await;
         let res = modify(&mut anon, BOB, vec![Mod::Replace("sn", set(&["Hacked"]))]).await;
-        assert_eq!(res.rc, 50, "{res}");
+        assert_eq!(res.rc, 8, "{res}");
         assert_eq!(values(&mut l, ALICE, "sn").await, ["Liddell"]);
         assert_eq!(values(&mut l, BOB, "sn").await, ["Baker"]);
 
@@ -645,7 +646,7 @@ async fn concurrent_increments_are_exact() {
         for r in 0..4usize {
             let (url, done) = (url.clone(), done.clone());
             readers.push(tokio::spawn(async move {
-                let mut l = connect(&url).await;
+                let mut l = common::reader(&url).await;
                 let mut last = START;
                 let mut reads = 0usize;
                 for _ in 0..1_000_000 {
@@ -710,8 +711,11 @@ async fn compare_result_codes() {
     let url = s.url();
     bounded(LIMIT, async {
         let mut l = root(&url).await;
+        let mut nslcd = common::reader(&url).await;
+        // Anonymous clients may not compare anything; the entry's existence is not disclosed.
         let mut anon = connect(&url).await;
-        for c in [&mut l, &mut anon] {
+        assert_eq!(compare(&mut anon, ALICE, "cn", "Alice Liddell").await.rc, 32);
+        for c in [&mut l, &mut nslcd] {
             for (dn, attr, val, rc) in [
                 (ALICE, "cn", "Alice Liddell", 6),
                 (ALICE, "cn", "alice   LIDDELL", 6),
@@ -743,7 +747,7 @@ async fn compare_result_codes() {
         assert_eq!((out.status.code(), text(&out.stdout).trim()), (Some(6), "TRUE"), "{out:?}");
         let out = s.ldap_tool("ldapcompare", &args("cn:Bob Baker"));
         assert_eq!((out.status.code(), text(&out.stdout).trim()), (Some(5), "FALSE"), "{out:?}");
-        let out = s.ldap_tool("ldapcompare", &["-x", CHENWEI, "cn::6ZmI5Lyf"]);
+        let out = s.ldap_tool("ldapcompare", &["-x", "-D", NSLCD, "-w", "nslcd-secret", CHENWEI, "cn::6ZmI5Lyf"]);
         assert_eq!((out.status.code(), text(&out.stdout).trim()), (Some(6), "TRUE"), "{out:?}");
     })
     .await;
@@ -878,9 +882,11 @@ async fn modify_dn_errors() {
         // A unique value of another entry (bob renamed to uid=alice under ou=services).
         let res = moddn(&mut l, BOB, "uid=alice", true, Some(SERVICES)).await;
         assert_eq!(res.rc, 19, "{res}");
-        // Only the root DN.
-        let mut alice = connect_as(&url, ALICE, "alice-secret").await;
-        let res = moddn(&mut alice, ALICE, "uid=alice2", true, None).await;
+        // Not without the right (bob is not an admin; nobody renames their own entry).
+        let mut bob = connect_as(&url, BOB, "bob-secret").await;
+        let res = moddn(&mut bob, BOB, "uid=bob2", true, None).await;
+        assert_eq!(res.rc, 50, "{res}");
+        let res = moddn(&mut bob, ALICE, "uid=alice2", true, None).await;
         assert_eq!(res.rc, 50, "{res}");
         // Nothing moved.
         assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(objectClass=*)").await, people);
@@ -1141,9 +1147,9 @@ async fn tree_delete_control() {
         let res = delete(&mut l, PEOPLE, None).await;
         assert_eq!(res.rc, 66, "{res}");
         assert_eq!(children(&mut l, PEOPLE).await, 3);
-        // Only the root DN, control or not.
-        let mut alice = connect_as(&url, ALICE, "alice-secret").await;
-        assert_eq!(delete(&mut alice, PEOPLE, Some(true)).await.rc, 50);
+        // Not without the right, control or not (bob is not an admin).
+        let mut bob = connect_as(&url, BOB, "bob-secret").await;
+        assert_eq!(delete(&mut bob, PEOPLE, Some(true)).await.rc, 50);
         assert_eq!(children(&mut l, PEOPLE).await, 3);
 
         let res = delete(&mut l, PEOPLE, Some(true)).await;

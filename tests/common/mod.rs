@@ -363,6 +363,13 @@ pub async fn connect_as(url: &str, dn: &str, pw: &str) -> ldap3::Ldap {
     ldap
 }
 
+/// A connection bound as the demo's workstation service account (`cn=nslcd`), the way
+/// nslcd and SSSD read the directory: under the campus policy it reads POSIX, personal and
+/// directory attributes of every entry, and anonymous clients read nothing.
+pub async fn reader(url: &str) -> ldap3::Ldap {
+    connect_as(url, demo::NSLCD, "nslcd-secret").await
+}
+
 /// Result code of a simple bind on a fresh connection.
 pub async fn bind_rc(url: &str, dn: &str, pw: &str) -> u32 {
     let mut ldap = connect(url).await;

@@ -1,10 +1,22 @@
 //! birch-acl: the access-control evaluator. Pure: no I/O, decisions from the inputs only.
 //!
-//! The foundation policy: the root DN may do everything; everyone else may read every
-//! attribute that is not secret; secret attributes (`userPassword`) are never returned to
-//! anyone, the root DN included. The access-control issue replaces this with a rule language.
+//! A [`Policy`] is an ordered list of rules in OpenLDAP's `olcAccess` syntax (see
+//! [`rules`] and docs/acl.md). For a request — who ([`Requester`]), which entry
+//! ([`Target`]), which attribute (or the pseudo-attributes `entry` and `children`), which
+//! [`Privilege`] — the first rule whose target matches decides through its first `by`
+//! clause that matches the subject (`continue` and `break` let evaluation go on when that
+//! clause does not grant). No matching rule: denied. The root DN may do everything but
+//! read, search or compare secret attributes (`userPassword`), which nobody may.
+//!
+//! Group membership is resolved by the caller once per bind (the requester carries its
+//! groups), so evaluation needs no directory access.
 
+pub mod rules;
+
+use rules::{Control, DnScope, Who};
+pub use rules::{Resolver, Rule};
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 /// Who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,63 +29,298 @@ pub enum Subject {
     User(String),
 }
 
-/// What is asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Read an attribute's values.
-    Read,
-    /// Add, change or remove entries and values.
-    Write,
+/// The requester of an operation: subject, groups and connection properties.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    /// The bound subject.
+    pub subject: Subject,
+    /// Normalized DNs of the groups the subject belongs to (directly or through nested
+    /// groups), of those the policy names.
+    pub groups: HashSet<String>,
+    /// The client's address.
+    pub peer: Option<IpAddr>,
+    /// Security strength of the connection (0 cleartext; TLS reports its cipher's).
+    pub ssf: u32,
 }
 
-/// The access policy.
+impl Requester {
+    /// A requester with no groups, from nowhere in particular, in cleartext.
+    pub fn new(subject: Subject) -> Requester {
+        Requester { subject, groups: HashSet::new(), peer: None, ssf: 0 }
+    }
+}
+
+/// One kind of access, as operations need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Privilege {
+    /// Learn that the entry exists (from an error).
+    Disclose,
+    /// Use the attribute to authenticate (bind).
+    Auth,
+    /// Compare a value.
+    Compare,
+    /// Use the attribute in a search filter.
+    Search,
+    /// Read values.
+    Read,
+    /// Add values (or entries, on `entry`/`children`).
+    Add,
+    /// Delete values (or entries).
+    Delete,
+    /// Add one's own DN as a value (selfwrite).
+    AddSelf,
+    /// Delete one's own DN as a value (selfwrite).
+    DeleteSelf,
+}
+
+/// An access level: a set of privileges. Each named level includes those below it
+/// (`none < disclose < auth < compare < search < read < add|delete|selfwrite < write`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Level(u16);
+
+const D: u16 = 1;
+const A: u16 = 2;
+const C: u16 = 4;
+const S: u16 = 8;
+const R: u16 = 16;
+const WADD: u16 = 32;
+const WDEL: u16 = 64;
+const SADD: u16 = 128;
+const SDEL: u16 = 256;
+
+impl Level {
+    /// No access.
+    pub const NONE: Level = Level(0);
+    /// Errors may reveal the entry.
+    pub const DISCLOSE: Level = Level(D);
+    /// Bind with the attribute.
+    pub const AUTH: Level = Level(D | A);
+    /// Compare.
+    pub const COMPARE: Level = Level(D | A | C);
+    /// Search filters.
+    pub const SEARCH: Level = Level(D | A | C | S);
+    /// Read.
+    pub const READ: Level = Level(D | A | C | S | R);
+    /// Read and add.
+    pub const ADD: Level = Level(D | A | C | S | R | WADD);
+    /// Read and delete.
+    pub const DELETE: Level = Level(D | A | C | S | R | WDEL);
+    /// Read, add and delete.
+    pub const WRITE: Level = Level(D | A | C | S | R | WADD | WDEL | SADD | SDEL);
+    /// Read, and add or delete one's own DN only.
+    pub const SELFWRITE: Level = Level(D | A | C | S | R | SADD | SDEL);
+
+    /// Whether the level grants a privilege.
+    pub fn grants(self, p: Privilege) -> bool {
+        let bits = match p {
+            Privilege::Disclose => D,
+            Privilege::Auth => A,
+            Privilege::Compare => C,
+            Privilege::Search => S,
+            Privilege::Read => R,
+            Privilege::Add => WADD,
+            Privilege::Delete => WDEL,
+            Privilege::AddSelf => SADD,
+            Privilege::DeleteSelf => SDEL,
+        };
+        self.0 & bits != 0
+    }
+}
+
+/// The entry a request is about, as the evaluator sees it.
+pub trait Target {
+    /// Its normalized DN.
+    fn ndn(&self) -> &str;
+    /// Whether it matches the policy's filter number `index` (see [`Resolver::filter`]).
+    fn matches_filter(&self, index: usize) -> bool;
+    /// Whether attribute `attr` (canonical) holds a DN value equal to `ndn` (normalized).
+    fn has_dn_value(&self, attr: &str, ndn: &str) -> bool;
+}
+
+/// A rule that could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} in ACL rule {rule:?}")]
+pub struct RuleError {
+    /// The rule text.
+    pub rule: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A compiled access policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    rules: Vec<Rule>,
+    groups: Vec<String>,
     secret: HashSet<String>,
 }
 
-impl Default for Policy {
-    fn default() -> Self {
-        Policy { secret: ["userpassword".to_string()].into_iter().collect() }
+/// Whether `ndn` is `base` or below it.
+fn under(ndn: &str, base: &str) -> bool {
+    base.is_empty()
+        || ndn.len() >= base.len()
+            && ndn.ends_with(base)
+            && (ndn.len() == base.len() || ndn.as_bytes()[ndn.len() - base.len() - 1] == b',')
+}
+
+/// The parent of a normalized DN ("" for a top entry). Commas inside values are escaped
+/// in normalized DNs, so the first unescaped comma ends the RDN.
+fn parent(ndn: &str) -> &str {
+    let bytes = ndn.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b',' => return &ndn[i + 1..],
+            _ => i += 1,
+        }
     }
+    ""
 }
 
 impl Policy {
-    /// Whether `subject` may have `access` to attribute `attr` (canonical name) of the
-    /// entry `target` (normalized DN).
-    pub fn allows(&self, subject: &Subject, access: Access, _target: &str, attr: &str) -> bool {
-        match access {
-            Access::Read => !self.secret.contains(attr),
-            Access::Write => *subject == Subject::Root,
-        }
+    /// Compiles rules, resolving names with `resolve`.
+    pub fn compile<S: AsRef<str>>(texts: &[S], resolve: &mut dyn Resolver) -> Result<Policy, RuleError> {
+        let rules = texts.iter().map(|t| rules::parse(t.as_ref(), resolve)).collect::<Result<Vec<_>, _>>()?;
+        let mut groups: Vec<String> = rules
+            .iter()
+            .flat_map(|r| r.by.iter())
+            .filter_map(|b| match &b.who {
+                Who::Group(g) => Some(g.clone()),
+                _ => None,
+            })
+            .collect();
+        groups.sort();
+        groups.dedup();
+        Ok(Policy { rules, groups, secret: ["userpassword".to_string()].into_iter().collect() })
     }
 
-    /// Whether `subject` may write the entry `target` at all (add, delete, rename).
-    pub fn may_write_entry(&self, subject: &Subject, _target: &str) -> bool {
-        *subject == Subject::Root
+    /// The groups the rules name: the caller resolves the requester's membership in these.
+    pub fn groups(&self) -> &[String] {
+        &self.groups
+    }
+
+    /// The number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there is no rule (everything but the root DN is denied).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Whether `who` has `need` on attribute `attr` (canonical name, or `entry` /
+    /// `children`) of `target`.
+    pub fn check(&self, who: &Requester, target: &dyn Target, attr: &str, need: Privilege) -> bool {
+        if self.secret.contains(attr) && matches!(need, Privilege::Read | Privilege::Search | Privilege::Compare) {
+            return false;
+        }
+        if who.subject == Subject::Root {
+            return true;
+        }
+        let ndn = target.ndn();
+        'rules: for rule in &self.rules {
+            let w = &rule.what;
+            if let Some(attrs) = &w.attrs {
+                if !attrs.iter().any(|a| a == attr) {
+                    continue;
+                }
+            }
+            let mut captures: Vec<String> = Vec::new();
+            let dn_ok = match &w.dn {
+                DnScope::Any => true,
+                DnScope::Base(b) => ndn == b,
+                DnScope::Subtree(b) => under(ndn, b),
+                DnScope::Children(b) => ndn != b && under(ndn, b),
+                DnScope::One(b) => !ndn.is_empty() && parent(ndn) == b,
+                DnScope::Regex(re) => match re.captures(ndn) {
+                    Some(c) => {
+                        captures = c.iter().map(|m| m.map_or(String::new(), |m| m.as_str().to_string())).collect();
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if !dn_ok || w.filter.is_some_and(|f| !target.matches_filter(f)) {
+                continue;
+            }
+            for clause in &rule.by {
+                if !self.who_matches(clause, who, target, &captures) {
+                    continue;
+                }
+                if clause.level.grants(need) {
+                    return true;
+                }
+                match clause.control {
+                    Control::Stop => return false,
+                    Control::Continue => continue,
+                    Control::Break => continue 'rules,
+                }
+            }
+            return false;
+        }
+        false
+    }
+
+    fn who_matches(&self, clause: &rules::By, who: &Requester, target: &dyn Target, captures: &[String]) -> bool {
+        if clause.ssf > who.ssf {
+            return false;
+        }
+        if let Some((net, bits)) = clause.peer {
+            if !who.peer.is_some_and(|p| in_network(p, net, bits)) {
+                return false;
+            }
+        }
+        let me = match &who.subject {
+            Subject::User(n) => Some(n.as_str()),
+            _ => None,
+        };
+        match &clause.who {
+            Who::Any => true,
+            Who::Anonymous => who.subject == Subject::Anonymous,
+            Who::Users => me.is_some(),
+            Who::SelfEntry => me == Some(target.ndn()),
+            Who::DnExact(d) if d.contains('$') => me.is_some_and(|m| m == substitute(d, captures)),
+            Who::DnExact(d) => me == Some(d.as_str()),
+            Who::DnSubtree(b) => me.is_some_and(|m| under(m, b)),
+            Who::DnOne(b) => me.is_some_and(|m| parent(m) == b),
+            Who::Group(g) => me.is_some() && who.groups.contains(g),
+            Who::DnAttr(a) => me.is_some_and(|m| target.has_dn_value(a, m)),
+        }
+    }
+}
+
+/// `$1`..`$9` replaced by the captures of a `dn.regex` target.
+fn substitute(pattern: &str, captures: &[String]) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' {
+            if let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                chars.next();
+                out.push_str(captures.get(d as usize).map_or("", String::as_str));
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn in_network(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (addr, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - u32::from(bits)) };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_never_readable() {
-        let p = Policy::default();
-        for s in [Subject::Anonymous, Subject::Root, Subject::User("uid=a".into())] {
-            assert!(!p.allows(&s, Access::Read, "uid=a", "userpassword"));
-            assert!(p.allows(&s, Access::Read, "uid=a", "cn"));
-        }
-    }
-
-    #[test]
-    fn only_root_writes() {
-        let p = Policy::default();
-        assert!(p.may_write_entry(&Subject::Root, "uid=a"));
-        assert!(p.allows(&Subject::Root, Access::Write, "uid=a", "cn"));
-        assert!(!p.may_write_entry(&Subject::Anonymous, "uid=a"));
-        assert!(!p.may_write_entry(&Subject::User("uid=a".into()), "uid=a"));
-        assert!(!p.allows(&Subject::User("uid=a".into()), Access::Write, "uid=a", "cn"));
-    }
-}
+mod tests;

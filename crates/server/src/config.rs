@@ -50,6 +50,59 @@ pub struct Config {
     pub ppolicy: crate::ppolicy::Policy,
     /// Failed-bind rate limits.
     pub rate_limit: crate::ppolicy::ratelimit::RateLimitSection,
+    /// Access control.
+    pub access: AccessSection,
+    /// Search size limits by kind of requester.
+    pub limits: LimitsSection,
+}
+
+/// `[access]`: the rules, or the campus policy's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessSection {
+    /// Rules in OpenLDAP olcAccess syntax, in order; unset: the campus policy.
+    pub rules: Option<Vec<String>>,
+    /// Campus policy: anonymous clients may read POSIX account and group attributes.
+    pub anonymous_posix: bool,
+    /// Campus policy: attributes owners may change in their own entry.
+    pub self_service: Vec<String>,
+    /// Campus policy: the group that may do everything (default `cn=it-admins,ou=groups,<suffix>`).
+    pub admins: Option<String>,
+    /// Campus policy: the group that resets passwords and unlocks accounts (default
+    /// `cn=helpdesk,ou=groups,<suffix>`).
+    pub helpdesk: Option<String>,
+    /// Campus policy: the subtree of service accounts (default `ou=services,<suffix>`).
+    pub services: Option<String>,
+}
+
+impl Default for AccessSection {
+    fn default() -> Self {
+        AccessSection {
+            rules: None,
+            anonymous_posix: false,
+            self_service: vec!["loginShell".into(), "displayName".into(), "telephoneNumber".into()],
+            admins: None,
+            helpdesk: None,
+            services: None,
+        }
+    }
+}
+
+/// `[limits]`: search size limits by requester (0 = unlimited). Authenticated users get
+/// `size_limit`; the root DN and the admins group are never limited.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Anonymous clients.
+    pub anonymous: usize,
+    /// Accounts under the services subtree (nslcd/SSSD enumerate every account).
+    pub services: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection { anonymous: 100, services: 0 }
+    }
 }
 
 /// `[index]`: which attributes are indexed.
@@ -99,6 +152,8 @@ impl Default for Config {
             ppolicy_default: None,
             ppolicy: crate::ppolicy::Policy::default(),
             rate_limit: Default::default(),
+            access: AccessSection::default(),
+            limits: LimitsSection::default(),
         }
     }
 }
@@ -190,6 +245,15 @@ impl Config {
         }
         if let Some(p) = &self.ppolicy_default {
             birch_schema::Dn::parse(p).map_err(|e| bad("ppolicy_default", e.to_string()))?;
+        }
+        for (field, dn) in [
+            ("access.admins", &self.access.admins),
+            ("access.helpdesk", &self.access.helpdesk),
+            ("access.services", &self.access.services),
+        ] {
+            if let Some(dn) = dn {
+                birch_schema::Dn::parse(dn).map_err(|e| bad(field, e.to_string()))?;
+            }
         }
         if self.ppolicy.check_quality > 2 {
             return Err(bad("ppolicy.check_quality", "must be 0, 1 or 2".into()));

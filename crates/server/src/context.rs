@@ -2,7 +2,6 @@
 
 use crate::config::Config;
 use crate::password::{self, Argon2Params, Verification};
-use birch_acl::Policy;
 use birch_schema::Schema;
 use birch_store::Store;
 use std::sync::Arc;
@@ -16,8 +15,8 @@ pub struct ServerCtx {
     pub store: Store,
     /// The schema.
     pub schema: Arc<Schema>,
-    /// The access policy.
-    pub policy: Policy,
+    /// The access policy in force (replaced as a whole on reload).
+    pub access: std::sync::RwLock<Arc<crate::access::Access>>,
     /// Normalized root DN.
     pub root_ndn: String,
     /// Normalized suffix.
@@ -42,6 +41,11 @@ pub struct ServerCtx {
 pub const TREE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl ServerCtx {
+    /// The access policy in force.
+    pub fn access(&self) -> Arc<crate::access::Access> {
+        self.access.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Verifies a password against stored values on the bounded hashing pool: the index of
     /// the value that matched. `stored = None` (or empty) runs a dummy verification of equal
     /// cost and fails.

@@ -1,5 +1,6 @@
 //! The `birch` command: serve, import, export, check, hash-password.
 
+mod access;
 mod config;
 mod context;
 mod demo;

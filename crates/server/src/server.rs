@@ -4,7 +4,6 @@ use crate::config::Config;
 use crate::context::ServerCtx;
 use crate::{demo, offline, password, session};
 use anyhow::{Context, Result};
-use birch_acl::Policy;
 use birch_schema::Dn;
 use birch_store::Store;
 use std::sync::Arc;
@@ -36,6 +35,7 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
     store.flush()?;
     let root_ndn = Dn::parse(&cfg.root_dn()).context("root_dn")?.normalize(&schema);
     let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let access = crate::access::Access::compile(&cfg, &schema).context("access.rules")?;
     let ctx = Arc::new(ServerCtx {
         argon2: cfg.argon2_params(),
         hash_permits: Semaphore::new(cfg.hash_threads),
@@ -44,7 +44,7 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
         config: cfg,
         store: store.clone(),
         schema,
-        policy: Policy::default(),
+        access: std::sync::RwLock::new(Arc::new(access)),
         root_ndn,
         suffix_ndn,
         root_hash,

@@ -28,6 +28,8 @@ pub struct Session {
     /// The bound user must change their password before anything else (pwdReset under
     /// pwdMustChange).
     must_change: std::sync::atomic::AtomicBool,
+    /// The policy's groups the bound subject belongs to (resolved at bind).
+    groups: Mutex<Arc<std::collections::HashSet<String>>>,
 }
 
 impl Session {
@@ -37,7 +39,23 @@ impl Session {
             identity: Mutex::new((Subject::Anonymous, String::new())),
             running: Mutex::new(HashMap::new()),
             must_change: Default::default(),
+            groups: Mutex::new(Arc::default()),
         }
+    }
+
+    /// The requester of an operation on this connection, for access control.
+    pub fn requester(&self) -> birch_acl::Requester {
+        birch_acl::Requester {
+            subject: self.subject(),
+            groups: (**self.groups.lock().unwrap_or_else(|p| p.into_inner())).clone(),
+            peer: Some(self.peer.ip()),
+            ssf: 0,
+        }
+    }
+
+    /// Records the groups of the bound subject.
+    pub fn set_groups(&self, groups: std::collections::HashSet<String>) {
+        *self.groups.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(groups);
     }
 
     /// Whether the session is restricted to changing its password.
@@ -64,6 +82,7 @@ impl Session {
     pub fn set_identity(&self, subject: Subject, dn: String) {
         *self.identity.lock().unwrap_or_else(|p| p.into_inner()) = (subject, dn);
         self.set_must_change(false);
+        self.set_groups(Default::default());
     }
 
     fn register(&self, msgid: i32) -> CancellationToken {

@@ -1,6 +1,5 @@
 //! Attribute selection for search results (RFC 4511 section 4.5.1.8, RFC 3673 `+`).
 
-use birch_acl::{Access, Policy, Subject};
 use birch_proto::ldap3_proto::proto::LdapPartialAttribute;
 use birch_schema::Schema;
 use birch_store::Entry;
@@ -50,20 +49,19 @@ impl Selection {
     }
 }
 
-/// Builds the attributes of one search result entry: selected, readable by `subject`,
-/// values dropped when `types_only`.
+/// Builds the attributes of one search result entry: selected, `readable` (canonical name;
+/// the access policy's decision), values dropped when `types_only`.
 pub fn project(
     entry: &Entry,
     sel: &Selection,
     schema: &Schema,
-    policy: &Policy,
-    subject: &Subject,
+    readable: &dyn Fn(&str) -> bool,
     types_only: bool,
 ) -> Vec<LdapPartialAttribute> {
     entry
         .attrs
         .iter()
-        .filter(|a| sel.wants(&a.canonical, schema) && policy.allows(subject, Access::Read, &entry.ndn, &a.canonical))
+        .filter(|a| sel.wants(&a.canonical, schema) && readable(&a.canonical))
         .map(|a| LdapPartialAttribute {
             atype: a.name.clone(),
             vals: if types_only { Vec::new() } else { a.values.clone() },

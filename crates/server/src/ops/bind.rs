@@ -95,7 +95,15 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
         fail("no such entry");
         return invalid(none);
     };
-    let stored = entry.get("userpassword").map(|a| a.values.clone());
+    // The access policy decides who may authenticate with the entry's password (auth).
+    let access = ctx.access();
+    let mut anonymous = session.requester();
+    anonymous.subject = Subject::Anonymous;
+    let stored = if access.check(&anonymous, &entry, "userpassword", birch_acl::Privilege::Auth) {
+        entry.get("userpassword").map(|a| a.values.clone())
+    } else {
+        None
+    };
     let policy = ppolicy::policy_for(&ctx.store, &ctx.schema, &ctx.config, &entry);
     let account = Account::read(&entry);
     if let Some(why) = account.locked(&policy, SystemTime::now()) {
@@ -130,7 +138,9 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
         }
     }
     tracing::info!(target: "birch::audit", event = "bind", %peer, dn = %req.dn, must_change = success.must_change, grace = success.use_grace);
+    let groups = access.groups_of(&ctx.store, &ndn);
     session.set_identity(Subject::User(ndn), req.dn);
+    session.set_groups(groups);
     session.set_must_change(success.must_change);
     let error = success.must_change.then_some(PolicyError::ChangeAfterReset);
     (result(LdapResultCode::Success, "", ""), PolicyResponse { warning: success.warning, error })

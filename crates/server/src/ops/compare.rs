@@ -6,7 +6,7 @@ use super::write::WriteError;
 use super::{result, store_failure};
 use crate::context::ServerCtx;
 use crate::session::Session;
-use birch_acl::Access;
+use birch_acl::Privilege;
 use birch_proto::ldap3_proto::proto::{LdapCompareRequest, LdapResult, LdapResultCode};
 use birch_schema::Dn;
 use std::sync::Arc;
@@ -30,11 +30,16 @@ pub async fn handle(
         Ok(None) => return result(LdapResultCode::NoSuchObject, &ctx.store.matched_dn(&dn).unwrap_or_default(), ""),
         Err(e) => return store_failure(&e),
     };
-    if let Err(WriteError::Ldap(code, text)) = controls.check_assertion(&entry, &ctx.schema) {
-        return result(code, "", &text);
+    let (who, access) = (session.requester(), ctx.access());
+    if !access.check(&who, &entry, &t.canonical, Privilege::Compare) {
+        // Without the right, the entry's existence is revealed only under `disclose`.
+        if access.check(&who, &entry, "entry", Privilege::Disclose) {
+            return result(LdapResultCode::InsufficentAccessRights, "", "");
+        }
+        return result(LdapResultCode::NoSuchObject, "", "");
     }
-    if !ctx.policy.allows(&session.subject(), Access::Read, &ndn, &t.canonical) {
-        return result(LdapResultCode::InsufficentAccessRights, "", "");
+    if let Err(WriteError::Ldap(code, text)) = controls.check_assertion(&entry, &ctx.schema, &access, &who) {
+        return result(code, "", &text);
     }
     let Some(attr) = entry.get(&t.canonical) else {
         return result(LdapResultCode::NoSuchAttribute, "", "");

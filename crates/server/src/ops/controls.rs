@@ -6,7 +6,7 @@ use super::filter;
 use super::result;
 use super::write::WriteError;
 use crate::context::ServerCtx;
-use birch_acl::{Access, Subject};
+use birch_acl::{Privilege, Requester};
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapResult, LdapResultCode, LdapSearchResultEntry};
 use birch_proto::{control::control_oid, oids, values};
@@ -31,7 +31,7 @@ pub struct RequestControls {
 
 impl RequestControls {
     /// Decodes the controls; a malformed control value is a protocolError.
-    pub fn parse(ctx: &ServerCtx, subject: &Subject, ctrls: &[LdapControl]) -> Result<RequestControls, LdapResult> {
+    pub fn parse(ctx: &ServerCtx, ctrls: &[LdapControl]) -> Result<RequestControls, LdapResult> {
         let mut rc = RequestControls::default();
         let bad = |what: &str| result(LdapResultCode::ProtocolError, "", &format!("{what} control value is malformed"));
         for c in ctrls {
@@ -43,8 +43,8 @@ impl RequestControls {
             match oid.as_str() {
                 oids::ASSERTION => {
                     let f = value.and_then(values::assertion_filter).ok_or_else(|| bad("assertion"))?;
-                    let readable = |a: &str| ctx.policy.allows(subject, Access::Read, "", a);
-                    rc.assertion = Some(filter::convert(&f, &ctx.schema, &readable));
+                    // Access to the attributes is checked per entry, like a search filter's.
+                    rc.assertion = Some(filter::convert(&f, &ctx.schema, &|_| true));
                 }
                 oids::PRE_READ | oids::POST_READ => {
                     let list = value.and_then(values::read_attributes).ok_or_else(|| bad("read entry"))?;
@@ -73,9 +73,15 @@ impl RequestControls {
 
     /// RFC 4528: the change goes ahead only if the entry matches the assertion
     /// (122 assertionFailed otherwise).
-    pub fn check_assertion(&self, e: &Entry, schema: &birch_schema::Schema) -> Result<(), WriteError> {
+    pub fn check_assertion(
+        &self,
+        e: &Entry,
+        schema: &birch_schema::Schema,
+        access: &crate::access::Access,
+        who: &Requester,
+    ) -> Result<(), WriteError> {
         match &self.assertion {
-            Some(f) if f.eval(e, schema) != Tri::True => {
+            Some(f) if filter::visible(f, e, access, who).eval(e, schema) != Tri::True => {
                 Err(WriteError::Ldap(LdapResultCode::AssertionFailed, "assertion control failed".into()))
             }
             _ => Ok(()),
@@ -86,14 +92,16 @@ impl RequestControls {
     pub fn read_responses(
         &self,
         ctx: &ServerCtx,
-        subject: &Subject,
+        who: &Requester,
         before: Option<&Entry>,
         after: Option<&Entry>,
     ) -> Vec<LdapControl> {
         let mut out = Vec::new();
         let mut one = |oid: &str, sel: &Option<Selection>, e: Option<&Entry>| {
             if let (Some(sel), Some(e)) = (sel, e) {
-                let attributes = attrs::project(e, sel, &ctx.schema, &ctx.policy, subject, false);
+                let access = ctx.access();
+                let readable = |a: &str| access.check(who, e, a, Privilege::Read);
+                let attributes = attrs::project(e, sel, &ctx.schema, &readable, false);
                 out.push(values::read_entry_control(oid, LdapSearchResultEntry { dn: e.dn.clone(), attributes }));
             }
         };

@@ -2,7 +2,7 @@
 
 use birch_proto::ldap3_proto::proto::LdapFilter;
 use birch_schema::{MatchingRule, Schema};
-use birch_store::Filter;
+use birch_store::{Entry, Filter};
 
 /// Resolves a protocol filter. Unknown attributes, object classes and matching rules
 /// become `Filter::Undefined`, and so does any assertion on an attribute the subject may
@@ -61,6 +61,61 @@ pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool)
                 None => Filter::Undefined,
             }
         }
+    }
+}
+
+/// The attributes a filter asserts on (canonical names, with repeats).
+pub fn attributes<'a>(f: &'a Filter, out: &mut Vec<&'a str>) {
+    match f {
+        Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| attributes(f, out)),
+        Filter::Not(f) => attributes(f, out),
+        Filter::Equality { attr, .. }
+        | Filter::Substring { attr, .. }
+        | Filter::GreaterOrEqual { attr, .. }
+        | Filter::LessOrEqual { attr, .. }
+        | Filter::Present { attr } => out.push(attr),
+        Filter::Undefined => {}
+    }
+}
+
+/// The filter with every assertion on an attribute in `hidden` replaced by Undefined.
+pub fn mask(f: &Filter, hidden: &[&str]) -> Filter {
+    match f {
+        Filter::And(fs) => Filter::And(fs.iter().map(|f| mask(f, hidden)).collect()),
+        Filter::Or(fs) => Filter::Or(fs.iter().map(|f| mask(f, hidden)).collect()),
+        Filter::Not(f) => Filter::Not(Box::new(mask(f, hidden))),
+        Filter::Equality { attr, .. }
+        | Filter::Substring { attr, .. }
+        | Filter::GreaterOrEqual { attr, .. }
+        | Filter::LessOrEqual { attr, .. }
+        | Filter::Present { attr }
+            if hidden.contains(&attr.as_str()) =>
+        {
+            Filter::Undefined
+        }
+        other => other.clone(),
+    }
+}
+
+/// The filter as `who` may apply it to `entry`: assertions on attributes it may not
+/// search become Undefined, so a filter is never an oracle for hidden values. Kleene logic
+/// is monotone, so an entry the masked filter matches also matches the full one: the store
+/// can plan and pre-filter with the full filter.
+pub fn visible<'a>(
+    f: &'a Filter,
+    entry: &Entry,
+    access: &crate::access::Access,
+    who: &birch_acl::Requester,
+) -> std::borrow::Cow<'a, Filter> {
+    let mut attrs = Vec::new();
+    attributes(f, &mut attrs);
+    attrs.sort_unstable();
+    attrs.dedup();
+    attrs.retain(|a| !access.check(who, entry, a, birch_acl::Privilege::Search));
+    if attrs.is_empty() {
+        std::borrow::Cow::Borrowed(f)
+    } else {
+        std::borrow::Cow::Owned(mask(f, &attrs))
     }
 }
 

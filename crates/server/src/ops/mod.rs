@@ -49,7 +49,7 @@ pub async fn dispatch(
         }
         return;
     }
-    let controls = match controls::RequestControls::parse(ctx, &session.subject(), &msg.ctrl) {
+    let controls = match controls::RequestControls::parse(ctx, &msg.ctrl) {
         Ok(c) => std::sync::Arc::new(c),
         Err(res) => {
             if let Some(op) = response_op(&msg.op, res) {

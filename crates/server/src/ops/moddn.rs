@@ -4,7 +4,7 @@
 use super::controls::RequestControls;
 use super::modify::check_rdn_and_classes;
 use super::result;
-use super::write::{writable_target, write_failure, WriteError};
+use super::write::{require, require_on_parent, target_dn, write_failure, WriteError};
 use crate::context::ServerCtx;
 use crate::session::Session;
 use birch_proto::ldap3_proto::control::LdapControl;
@@ -21,7 +21,7 @@ pub async fn handle(
     req: LdapModifyDNRequest,
     controls: Arc<RequestControls>,
 ) -> (LdapResult, Vec<LdapControl>) {
-    let (dn, ndn) = match writable_target(ctx, session, &req.dn) {
+    let (dn, ndn) = match target_dn(ctx, &req.dn) {
         Ok(t) => t,
         Err(r) => return (r, vec![]),
     };
@@ -74,9 +74,12 @@ async fn rename(
     if !(parent_ndn == ctx.suffix_ndn || parent_ndn.ends_with(&format!(",{}", ctx.suffix_ndn))) {
         return Err(result(LdapResultCode::NoSuchObject, "", "new superior is outside the naming context"));
     }
-    if !ctx.policy.may_write_entry(&session.subject(), &parent_ndn) {
-        return Err(result(LdapResultCode::InsufficentAccessRights, "", "no write access to the new superior"));
-    }
+    let (who, access) = (session.requester(), ctx.access());
+    // Write on the entry, delete below the old parent, add below the new one (checked on
+    // the entry inside the write).
+    require_on_parent(ctx, &access, &who, &dn.parent().normalize(&ctx.schema), birch_acl::Privilege::Delete)
+        .and_then(|()| require_on_parent(ctx, &access, &who, &parent_ndn, birch_acl::Privilege::Add))
+        .map_err(|e| write_failure(ctx, dn, e))?;
     let mut new_dn = parent.clone();
     new_dn.rdns.insert(0, new_rdn.clone());
     let old_rdn = dn.rdns[0].clone();
@@ -84,11 +87,14 @@ async fn rename(
     let (store, schema, target, moved_to) = (ctx.store.clone(), ctx.schema.clone(), ndn.to_string(), new_dn.clone());
     let ctl = controls.clone();
     let by = session.bound_dn();
+    let (who2, access2) = (who.clone(), access.clone());
     let tree = super::write::tree_write(ctx).await?;
     let outcome = tokio::task::spawn_blocking(move || {
         let _tree = tree;
         let changed = store.rename(&target, &moved_to, |e| {
-            ctl.check_assertion(e, &schema)?;
+            require(&access2, &who2, e, "entry", birch_acl::Privilege::Add)?;
+            require(&access2, &who2, e, "entry", birch_acl::Privilege::Delete)?;
+            ctl.check_assertion(e, &schema, &access2, &who2)?;
             super::operational::on_modify(e, &by);
             rename_attributes(e, &old_rdn, &new_rdn, delete_old, &moved_to, &schema)
         })?;
@@ -99,7 +105,7 @@ async fn rename(
     match outcome {
         Ok(Ok((old, new))) => {
             tracing::info!(target: "birch::audit", event = "modrdn", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn, new_dn = %new_dn);
-            let ctrls = controls.read_responses(ctx, &session.subject(), Some(&old), Some(&new));
+            let ctrls = controls.read_responses(ctx, &who, Some(&old), Some(&new));
             Ok((result(LdapResultCode::Success, "", ""), ctrls))
         }
         Ok(Err(WriteError::Store(StoreError::NoParent(_)))) => {

@@ -3,7 +3,7 @@
 
 use super::controls::RequestControls;
 use super::result;
-use super::write::{hash_cleartext, writable_target, write_failure, WriteError};
+use super::write::{hash_cleartext, require, target_dn, write_failure, WriteError};
 use crate::context::ServerCtx;
 use crate::ppolicy::{self, change, Account, Changer, Policy};
 use crate::session::Session;
@@ -21,7 +21,7 @@ pub async fn handle(
     req: LdapModifyRequest,
     controls: Arc<RequestControls>,
 ) -> (LdapResult, Vec<LdapControl>) {
-    let (dn, ndn) = match writable_target(ctx, session, &req.dn) {
+    let (dn, ndn) = match target_dn(ctx, &req.dn) {
         Ok(t) => t,
         Err(r) => return (r, vec![]),
     };
@@ -36,9 +36,12 @@ pub async fn handle(
     let target = ndn.clone();
     let ctl = controls.clone();
     let by = session.bound_dn();
+    let (who, access) = (session.requester(), ctx.access());
+    let (who2, access2) = (who.clone(), access.clone());
     let outcome = tokio::task::spawn_blocking(move || {
         let changed = store.modify(&target, |e| {
-            ctl.check_assertion(e, &schema)?;
+            check_access(&access2, &who2, e, &changes, &schema)?;
+            ctl.check_assertion(e, &schema, &access2, &who2)?;
             let before = structural_class(&schema, e);
             let old_password = e.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
             apply_changes(e, &changes, &schema, ctl.permissive)?;
@@ -70,12 +73,54 @@ pub async fn handle(
             if owner_changes {
                 session.set_must_change(false);
             }
-            let ctrls = controls.read_responses(ctx, &session.subject(), Some(&old), Some(&new));
+            let ctrls = controls.read_responses(ctx, &who, Some(&old), Some(&new));
             (result(LdapResultCode::Success, "", ""), ctrls)
         }
         Ok(Err(e)) => (write_failure(ctx, &dn, e), vec![]),
         Err(_) => (result(LdapResultCode::OperationsError, "", "internal error"), vec![]),
     }
+}
+
+/// Checks that `who` may make every change of a Modify to `e` (before the changes): adding
+/// values needs add, deleting needs delete, replacing and incrementing need both. Adding or
+/// deleting only one's own DN is allowed under selfwrite.
+fn check_access(
+    access: &crate::access::Access,
+    who: &birch_acl::Requester,
+    e: &Entry,
+    changes: &[LdapModify],
+    schema: &Schema,
+) -> Result<(), WriteError> {
+    use birch_acl::Privilege;
+    let own_dn = |vals: &[Vec<u8>]| match &who.subject {
+        birch_acl::Subject::User(me) => {
+            !vals.is_empty()
+                && vals.iter().all(|v| {
+                    schema.normalize_value(MatchingRule::DistinguishedName, v).is_some_and(|n| n == me.as_bytes())
+                })
+        }
+        _ => false,
+    };
+    for c in changes {
+        let Some(attr) = schema.attr(&c.modification.atype).map(|t| t.canonical.clone()) else {
+            continue; // apply_changes answers undefinedAttributeType
+        };
+        let vals = &c.modification.vals;
+        let needs: &[(Privilege, Privilege)] = match c.operation {
+            LdapModifyType::Add => &[(Privilege::Add, Privilege::AddSelf)],
+            LdapModifyType::Delete => &[(Privilege::Delete, Privilege::DeleteSelf)],
+            LdapModifyType::Replace | LdapModifyType::Increment => {
+                &[(Privilege::Add, Privilege::Add), (Privilege::Delete, Privilege::Delete)]
+            }
+        };
+        for &(need, as_self) in needs {
+            let allowed = access.check(who, e, &attr, need) || own_dn(vals) && access.check(who, e, &attr, as_self);
+            if !allowed {
+                require(access, who, e, &attr, need)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Prepares the userPassword changes of a Modify under the password policy: a delete of

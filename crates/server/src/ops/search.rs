@@ -6,7 +6,7 @@ use super::controls::RequestControls;
 use super::{filter, result, rootdse, store_failure, subschema};
 use crate::context::ServerCtx;
 use crate::session::{Responder, Session};
-use birch_acl::{Access, Subject};
+use birch_acl::{Privilege, Requester, Subject};
 use birch_proto::ldap3_proto::proto::{
     LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchResultEntry, LdapSearchScope,
 };
@@ -48,11 +48,13 @@ async fn run(
     cancel: &CancellationToken,
     controls: &RequestControls,
 ) -> Option<LdapResult> {
-    let subject = session.subject();
+    let who = session.requester();
+    let access = ctx.access();
     let schema = &ctx.schema;
-    let readable = |attr: &str| ctx.policy.allows(&subject, Access::Read, "", attr);
-    let filter = filter::convert(&req.filter, schema, &readable);
+    // Access to the filter's attributes is decided per entry (filter::visible).
+    let filter = filter::convert(&req.filter, schema, &|_| true);
     let sel = Selection::new(&req.attrs, schema);
+    let everything = |_: &str| true;
 
     if req.base.trim().is_empty() {
         if req.scope != LdapSearchScope::Base {
@@ -60,7 +62,7 @@ async fn run(
         }
         let dse = rootdse::entry(ctx);
         if filter.eval(&dse, schema) == Tri::True {
-            let attributes = attrs::project(&dse, &sel, schema, &ctx.policy, &Subject::Root, req.typesonly);
+            let attributes = attrs::project(&dse, &sel, schema, &everything, req.typesonly);
             let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: String::new(), attributes });
             tx.send(LdapMsg { msgid, op: msg, ctrl: vec![] }).await.ok()?;
         }
@@ -76,7 +78,7 @@ async fn run(
         if matches!(req.scope, LdapSearchScope::Base | LdapSearchScope::Subtree) {
             let e = subschema::entry(schema);
             if filter.eval(&e, schema) == Tri::True {
-                let attributes = attrs::project(&e, &sel, schema, &ctx.policy, &Subject::Root, req.typesonly);
+                let attributes = attrs::project(&e, &sel, schema, &everything, req.typesonly);
                 let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: e.dn, attributes });
                 tx.send(LdapMsg { msgid, op: msg, ctrl: vec![] }).await.ok()?;
             }
@@ -94,8 +96,16 @@ async fn run(
         }
         Err(e) => return Some(store_failure(&e)),
     };
+    if !access.check(&who, &base, "entry", Privilege::Search) {
+        // A base the requester may not see answers as if it did not exist, unless the
+        // policy lets it learn that the entry exists.
+        if access.check(&who, &base, "entry", Privilege::Disclose) {
+            return Some(result(LdapResultCode::InsufficentAccessRights, "", ""));
+        }
+        return Some(result(LdapResultCode::NoSuchObject, "", ""));
+    }
     if let Some(assertion) = &controls.assertion {
-        if assertion.eval(&base, schema) != Tri::True {
+        if filter::visible(assertion, &base, &access, &who).eval(&base, schema) != Tri::True {
             return Some(result(LdapResultCode::AssertionFailed, "", "assertion control failed"));
         }
     }
@@ -105,13 +115,13 @@ async fn run(
         LdapSearchScope::Subtree => Scope::Sub,
         LdapSearchScope::Children => Scope::Children,
     };
-    let is_root = subject == Subject::Root;
-    let size_limit = effective_limit(req.sizelimit, ctx.config.size_limit, is_root);
-    let time_limit = effective_limit(req.timelimit, ctx.config.time_limit as usize, is_root);
+    let unlimited = unlimited(ctx, &who);
+    let size_limit = effective_limit(req.sizelimit, size_limit_for(ctx, &who), unlimited);
+    let time_limit = effective_limit(req.timelimit, ctx.config.time_limit as usize, unlimited);
     let deadline = time_limit.map(|s| Instant::now() + Duration::from_secs(s as u64));
     let wants_computed = sel.all_operational || sel.names.iter().any(|n| COMPUTED.contains(&n.as_str()));
 
-    let mut iter = match ctx.store.search(base_id, &base, scope, filter) {
+    let mut iter = match ctx.store.search(base_id, &base, scope, filter.clone()) {
         Ok(it) => it,
         Err(e) => return Some(store_failure(&e)),
     };
@@ -135,10 +145,16 @@ async fn run(
             Some(Ok(None)) => continue,
             Some(Err(e)) => return Some(store_failure(&e)),
         };
+        if !access.check(&who, &entry, "entry", Privilege::Read)
+            || filter::visible(&filter, &entry, &access, &who).eval(&entry, schema) != Tri::True
+        {
+            continue;
+        }
         if size_limit.is_some_and(|l| sent >= l) {
             return Some(result(LdapResultCode::SizeLimitExceeded, "", ""));
         }
-        let mut attributes = attrs::project(&entry, &sel, schema, &ctx.policy, &subject, req.typesonly);
+        let readable = |a: &str| access.check(&who, &entry, a, Privilege::Read);
+        let mut attributes = attrs::project(&entry, &sel, schema, &readable, req.typesonly);
         if wants_computed {
             add_computed(ctx, &entry, &sel, req.typesonly, &mut attributes);
         }
@@ -201,11 +217,49 @@ fn add_computed(
     }
 }
 
-/// The limit in force: the client's, capped by the server's for everyone but the root DN.
+/// Whether the requester's searches are never limited by the server: the root DN and the
+/// campus admins group.
+fn unlimited(ctx: &ServerCtx, who: &Requester) -> bool {
+    match &who.subject {
+        Subject::Root => true,
+        Subject::User(_) => {
+            let admins = ctx
+                .config
+                .access
+                .admins
+                .clone()
+                .unwrap_or_else(|| format!("cn=it-admins,ou=groups,{}", ctx.config.suffix));
+            Dn::parse(&admins).is_ok_and(|d| who.groups.contains(&d.normalize(&ctx.schema)))
+        }
+        Subject::Anonymous => false,
+    }
+}
+
+/// The server's size limit for a requester: `[limits]` for anonymous clients and service
+/// accounts, `size_limit` for other users.
+fn size_limit_for(ctx: &ServerCtx, who: &Requester) -> usize {
+    match &who.subject {
+        Subject::Anonymous => ctx.config.limits.anonymous,
+        Subject::User(ndn) => {
+            let services =
+                ctx.config.access.services.clone().unwrap_or_else(|| format!("ou=services,{}", ctx.config.suffix));
+            let under =
+                Dn::parse(&services).map(|d| d.normalize(&ctx.schema)).is_ok_and(|s| ndn.ends_with(&format!(",{s}")));
+            if under {
+                ctx.config.limits.services
+            } else {
+                ctx.config.size_limit
+            }
+        }
+        Subject::Root => 0,
+    }
+}
+
+/// The limit in force: the client's, capped by the server's unless `unlimited`.
 /// `None` is unlimited.
-fn effective_limit(client: i32, server: usize, is_root: bool) -> Option<usize> {
+fn effective_limit(client: i32, server: usize, unlimited: bool) -> Option<usize> {
     let client = usize::try_from(client).ok().filter(|&c| c > 0);
-    let server = (!is_root && server > 0).then_some(server);
+    let server = (!unlimited && server > 0).then_some(server);
     match (client, server) {
         (Some(c), Some(s)) => Some(c.min(s)),
         (c, s) => c.or(s),

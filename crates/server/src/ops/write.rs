@@ -3,26 +3,56 @@
 use super::controls::RequestControls;
 use super::operational;
 use super::{result, store_failure};
+use crate::access::Access;
 use crate::context::ServerCtx;
 use crate::password;
 use crate::session::Session;
+use birch_acl::{Privilege, Requester};
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapAddRequest, LdapResult, LdapResultCode};
 use birch_schema::Dn;
 use birch_store::StoreError;
 use std::sync::Arc;
 
-/// Parses the target DN of a write and checks that the subject may write it: the DN and
-/// its normalized form, or the result to answer.
-pub(crate) fn writable_target(ctx: &ServerCtx, session: &Session, dn: &str) -> Result<(Dn, String), LdapResult> {
+/// Parses the target DN of a write: the DN and its normalized form, or the result to answer.
+pub(crate) fn target_dn(ctx: &ServerCtx, dn: &str) -> Result<(Dn, String), LdapResult> {
     let Ok(dn) = Dn::parse(dn) else {
         return Err(result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"));
     };
     let ndn = dn.normalize(&ctx.schema);
-    if !ctx.policy.may_write_entry(&session.subject(), &ndn) {
-        return Err(result(LdapResultCode::InsufficentAccessRights, "", "no write access"));
-    }
     Ok((dn, ndn))
+}
+
+/// Requires a privilege on an attribute (or `entry`/`children`) of an entry: a denial is
+/// strongAuthRequired for anonymous clients and insufficientAccessRights otherwise.
+pub(crate) fn require(
+    access: &Access,
+    who: &Requester,
+    entry: &birch_store::Entry,
+    attr: &str,
+    need: Privilege,
+) -> Result<(), WriteError> {
+    if access.check(who, entry, attr, need) {
+        return Ok(());
+    }
+    let res = crate::access::denied(who, &format!("insufficient access: {need:?} on {attr}"));
+    Err(WriteError::Ldap(res.code, res.message))
+}
+
+/// Requires `need` on `children` of the parent of `dn` (adds and deletes below it). A
+/// missing parent is left to the store (noSuchObject with the matched DN).
+pub(crate) fn require_on_parent(
+    ctx: &ServerCtx,
+    access: &Access,
+    who: &Requester,
+    parent_ndn: &str,
+    need: Privilege,
+) -> Result<(), WriteError> {
+    match ctx.store.get_by_ndn(parent_ndn) {
+        Ok(Some((_, parent))) => require(access, who, &parent, "children", need),
+        Ok(None) => Ok(()),
+        Err(e) => Err(WriteError::Store(e)),
+    }
 }
 
 /// Why a write failed: an LDAP result to answer, or a store error.
@@ -102,7 +132,7 @@ pub async fn add(
     req: LdapAddRequest,
     controls: Arc<RequestControls>,
 ) -> (LdapResult, Vec<LdapControl>) {
-    let (dn, ndn) = match writable_target(ctx, session, &req.dn) {
+    let (dn, ndn) = match target_dn(ctx, &req.dn) {
         Ok(t) => t,
         Err(r) => return (r, vec![]),
     };
@@ -127,6 +157,15 @@ pub async fn add(
         Ok(e) => e,
         Err(e) => return (store_failure(&e), vec![]),
     };
+    let (who, access) = (session.requester(), ctx.access());
+    let allowed = require_on_parent(ctx, &access, &who, &dn.parent().normalize(&ctx.schema), Privilege::Add)
+        .and_then(|()| require(&access, &who, &entry, "entry", Privilege::Add))
+        .and_then(|()| {
+            entry.attrs.iter().try_for_each(|a| require(&access, &who, &entry, &a.canonical, Privilege::Add))
+        });
+    if let Err(e) = allowed {
+        return (write_failure(ctx, &dn, e), vec![]);
+    }
     operational::on_add(&mut entry, &session.bound_dn());
     if let Err(r) = initial_password(ctx, session, &ndn, &mut entry).await {
         return (r, vec![]);
@@ -146,7 +185,7 @@ pub async fn add(
     match outcome {
         Ok(Ok(())) => {
             tracing::info!(target: "birch::audit", event = "add", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn);
-            let ctrls = controls.read_responses(ctx, &session.subject(), None, Some(&added));
+            let ctrls = controls.read_responses(ctx, &who, None, Some(&added));
             (result(LdapResultCode::Success, "", ""), ctrls)
         }
         Ok(Err(e)) => (write_failure(ctx, &dn, e), vec![]),
@@ -214,10 +253,14 @@ pub async fn delete(
     dn_str: &str,
     controls: Arc<RequestControls>,
 ) -> (LdapResult, Vec<LdapControl>) {
-    let (dn, ndn) = match writable_target(ctx, session, dn_str) {
+    let (dn, ndn) = match target_dn(ctx, dn_str) {
         Ok(t) => t,
         Err(r) => return (r, vec![]),
     };
+    let (who, access) = (session.requester(), ctx.access());
+    if let Err(e) = require_on_parent(ctx, &access, &who, &dn.parent().normalize(&ctx.schema), Privilege::Delete) {
+        return (write_failure(ctx, &dn, e), vec![]);
+    }
     let tree = if controls.tree_delete {
         match tree_write(ctx).await {
             Ok(g) => Some(g),
@@ -227,9 +270,13 @@ pub async fn delete(
         None
     };
     let (store, schema, ctl) = (ctx.store.clone(), ctx.schema.clone(), controls.clone());
+    let (who2, access2) = (who.clone(), access.clone());
     let outcome = tokio::task::spawn_blocking(move || {
         let _tree = tree;
-        let gone = store.delete_checked(&ndn, ctl.tree_delete, |e| ctl.check_assertion(e, &schema))?;
+        let gone = store.delete_checked(&ndn, ctl.tree_delete, |e| {
+            require(&access2, &who2, e, "entry", Privilege::Delete)?;
+            ctl.check_assertion(e, &schema, &access2, &who2)
+        })?;
         store.sync()?;
         Ok::<_, WriteError>(gone)
     })
@@ -237,7 +284,7 @@ pub async fn delete(
     match outcome {
         Ok(Ok(gone)) => {
             tracing::info!(target: "birch::audit", event = "delete", peer = %session.peer, by = %session.bound_dn(), dn = %dn_str, subtree = controls.tree_delete);
-            let ctrls = controls.read_responses(ctx, &session.subject(), Some(&gone), None);
+            let ctrls = controls.read_responses(ctx, &who, Some(&gone), None);
             (result(LdapResultCode::Success, "", ""), ctrls)
         }
         Ok(Err(e)) => (write_failure(ctx, &dn, e), vec![]),

@@ -1,0 +1,108 @@
+//! The campus policy: the rules Birch enforces when the configuration names none (and the
+//! policy of `--demo`). docs/acl.md explains each rule.
+//!
+//! - `userPassword`: auth by anyone, write by its owner, the admins and the helpdesk, read
+//!   by nobody (the evaluator never lets anyone read it).
+//! - Account state (`pwdAccountLockedTime`...): the helpdesk may unlock; owners may look.
+//! - Personal attributes: read by the owner, the admins and the service accounts.
+//! - POSIX attributes and group memberships: read by service accounts and every
+//!   authenticated user (and anonymously with `anonymous_posix`).
+//! - A short list of self-service attributes the owner may change.
+//! - Everything else: read by authenticated users. Anonymous: nothing (the rootDSE and
+//!   cn=Subschema are always readable).
+//! - The admins group may do everything.
+
+use crate::config::Config;
+
+/// Attributes with personal data.
+pub const PERSONAL: &[&str] = &[
+    "mail",
+    "telephoneNumber",
+    "mobile",
+    "homePhone",
+    "pager",
+    "facsimileTelephoneNumber",
+    "postalAddress",
+    "homePostalAddress",
+    "postalCode",
+    "street",
+    "jpegPhoto",
+    "photo",
+    "employeeNumber",
+    "displayName",
+    "preferredLanguage",
+    "roomNumber",
+    "labeledURI",
+];
+
+/// Attributes login needs (RFC 2307 accounts and groups).
+pub const POSIX: &[&str] = &[
+    "uid",
+    "uidNumber",
+    "gidNumber",
+    "homeDirectory",
+    "loginShell",
+    "gecos",
+    "memberUid",
+    "member",
+    "uniqueMember",
+    "memberOf",
+    "cn",
+    "objectClass",
+];
+
+/// Password policy state: visible to the owner and the helpdesk.
+const ACCOUNT_STATE: &[&str] = &[
+    "pwdFailureTime",
+    "pwdChangedTime",
+    "pwdReset",
+    "pwdGraceUseTime",
+    "pwdPolicySubentry",
+    "pwdStartTime",
+    "pwdEndTime",
+];
+
+/// The policy's rules for this configuration.
+pub fn rules(cfg: &Config) -> Vec<String> {
+    let suffix = &cfg.suffix;
+    let admins = cfg.access.admins.clone().unwrap_or_else(|| format!("cn=it-admins,ou=groups,{suffix}"));
+    let helpdesk = cfg.access.helpdesk.clone().unwrap_or_else(|| format!("cn=helpdesk,ou=groups,{suffix}"));
+    let services = cfg.access.services.clone().unwrap_or_else(|| format!("ou=services,{suffix}"));
+    let is_self_service = |a: &&str| cfg.access.self_service.iter().any(|s| s.eq_ignore_ascii_case(a));
+    let split = |list: &[&str]| -> (Vec<String>, Vec<String>) {
+        let (mine, rest): (Vec<&str>, Vec<&str>) = list.iter().copied().partition(is_self_service);
+        (mine.into_iter().map(String::from).collect(), rest.into_iter().map(String::from).collect())
+    };
+    let (personal_self, personal) = split(PERSONAL);
+    let (posix_self, posix) = split(POSIX);
+    let other_self: Vec<String> = cfg
+        .access
+        .self_service
+        .iter()
+        .filter(|a| !PERSONAL.iter().chain(POSIX).any(|p| p.eq_ignore_ascii_case(a)))
+        .cloned()
+        .collect();
+    let anon = if cfg.access.anonymous_posix { " by anonymous read" } else { "" };
+    let svc = format!("by dn.subtree=\"{services}\" read");
+    let mut out = vec![
+        format!("to * by group=\"{admins}\" write by * none break"),
+        format!("to attrs=userPassword by self write by group=\"{helpdesk}\" write by anonymous auth by * none"),
+        "to attrs=pwdHistory by * none".to_string(),
+        format!("to attrs=pwdAccountLockedTime by group=\"{helpdesk}\" write by self read by * none"),
+        format!("to attrs={} by group=\"{helpdesk}\" read by self read by * none", ACCOUNT_STATE.join(",")),
+    ];
+    if !personal_self.is_empty() {
+        out.push(format!("to attrs={} by self write {svc} by * none", personal_self.join(",")));
+    }
+    out.push(format!("to attrs={} by self read {svc} by * none", personal.join(",")));
+    if !posix_self.is_empty() {
+        out.push(format!("to attrs={} by self write {svc} by users read{anon} by * none", posix_self.join(",")));
+    }
+    out.push(format!("to attrs={} {svc} by users read{anon} by * none", posix.join(",")));
+    if !other_self.is_empty() {
+        out.push(format!("to attrs={} by self write by users read by * none", other_self.join(",")));
+    }
+    out.push(format!("to attrs=entry {svc} by users read{anon} by * none"));
+    out.push("to * by users read by * none".to_string());
+    out
+}

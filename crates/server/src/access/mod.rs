@@ -1,0 +1,132 @@
+//! Access control in the server: compiles the configured rules (or the campus policy) with
+//! the schema, shows entries to the pure evaluator of `birch-acl`, resolves the requester's
+//! groups at bind time, and answers denied requests with slapd's result codes. See
+//! docs/acl.md.
+
+pub mod campus;
+
+use crate::config::Config;
+use birch_acl::{Policy, Privilege, Requester, Resolver, RuleError, Subject, Target};
+use birch_proto::ldap3_proto::proto::{LdapResult, LdapResultCode};
+use birch_schema::{Dn, MatchingRule, Schema};
+use birch_store::{Entry, Filter, Store, Tri};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Most levels of nested groups followed when resolving membership.
+const MAX_GROUP_DEPTH: usize = 16;
+
+/// The access policy in force, compiled against the schema.
+pub struct Access {
+    policy: Policy,
+    filters: Vec<Filter>,
+    schema: Arc<Schema>,
+}
+
+/// Resolves names in rules through the schema and compiles their filters.
+struct SchemaResolver<'a> {
+    schema: &'a Schema,
+    filters: Vec<Filter>,
+}
+
+impl Resolver for SchemaResolver<'_> {
+    fn attr(&self, name: &str) -> Option<String> {
+        self.schema.attr(name).map(|t| t.canonical.clone())
+    }
+
+    fn dn(&self, dn: &str) -> Result<String, String> {
+        Dn::parse(dn).map(|d| d.normalize(self.schema)).map_err(|e| format!("{dn:?}: {e}"))
+    }
+
+    fn filter(&mut self, text: &str) -> Result<usize, String> {
+        let parsed = birch_proto::ldap3_proto::parse_ldap_filter_str(text).map_err(|e| format!("{text}: {e:?}"))?;
+        self.filters.push(crate::ops::filter::convert(&parsed, self.schema, &|_| true));
+        Ok(self.filters.len() - 1)
+    }
+}
+
+/// An entry as the evaluator sees it.
+struct EntryTarget<'a> {
+    ndn: &'a str,
+    entry: Option<&'a Entry>,
+    access: &'a Access,
+}
+
+impl Target for EntryTarget<'_> {
+    fn ndn(&self) -> &str {
+        self.ndn
+    }
+
+    fn matches_filter(&self, index: usize) -> bool {
+        match (self.entry, self.access.filters.get(index)) {
+            (Some(e), Some(f)) => f.eval(e, &self.access.schema) == Tri::True,
+            _ => false,
+        }
+    }
+
+    fn has_dn_value(&self, attr: &str, ndn: &str) -> bool {
+        let Some(a) = self.entry.and_then(|e| e.get(attr)) else { return false };
+        a.values.iter().any(|v| {
+            self.access.schema.normalize_value(MatchingRule::DistinguishedName, v).is_some_and(|n| n == ndn.as_bytes())
+        })
+    }
+}
+
+impl Access {
+    /// Compiles the configured rules, or the campus policy when none are configured.
+    pub fn compile(cfg: &Config, schema: &Arc<Schema>) -> Result<Access, RuleError> {
+        let source = match &cfg.access.rules {
+            Some(rules) => rules.clone(),
+            None => campus::rules(cfg),
+        };
+        let mut resolver = SchemaResolver { schema, filters: Vec::new() };
+        let policy = Policy::compile(&source, &mut resolver)?;
+        Ok(Access { policy, filters: resolver.filters, schema: schema.clone() })
+    }
+
+    /// Whether `who` has `need` on `attr` (canonical, or `entry`/`children`) of `entry`.
+    pub fn check(&self, who: &Requester, entry: &Entry, attr: &str, need: Privilege) -> bool {
+        self.policy.check(who, &EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self }, attr, need)
+    }
+
+    /// The groups named by the policy that `ndn` belongs to, directly or through nested
+    /// groups (followed through `memberOf`, which the store maintains).
+    pub fn groups_of(&self, store: &Store, ndn: &str) -> HashSet<String> {
+        let wanted = self.policy.groups();
+        if wanted.is_empty() {
+            return HashSet::new();
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut frontier = vec![ndn.to_string()];
+        for _ in 0..MAX_GROUP_DEPTH {
+            let mut next = Vec::new();
+            for dn in frontier {
+                let Ok(Some((_, e))) = store.get_by_ndn(&dn) else { continue };
+                for v in e.get("memberof").map(|a| a.values.as_slice()).unwrap_or_default() {
+                    let Some(n) = self.schema.normalize_value(MatchingRule::DistinguishedName, v) else { continue };
+                    let group = String::from_utf8_lossy(&n).into_owned();
+                    if seen.insert(group.clone()) {
+                        next.push(group);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        seen.retain(|g| wanted.contains(g));
+        seen
+    }
+}
+
+/// The answer to a denied write: strongAuthRequired (8) for an anonymous client,
+/// insufficientAccessRights (50) otherwise, as slapd answers.
+pub fn denied(who: &Requester, text: &str) -> LdapResult {
+    let code = if who.subject == Subject::Anonymous {
+        LdapResultCode::StrongerAuthRequired
+    } else {
+        LdapResultCode::InsufficentAccessRights
+    };
+    super::ops::result(code, "", text)
+}
