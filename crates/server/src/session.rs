@@ -25,11 +25,18 @@ pub struct Session {
     identity: Mutex<(Subject, String)>,
     /// Running operations by message id, for Abandon.
     running: Mutex<HashMap<i32, CancellationToken>>,
+    /// Open paged searches (RFC 2696), by cookie.
+    pub paged: ops::paged::PagedSearches,
 }
 
 impl Session {
     fn new(peer: SocketAddr) -> Session {
-        Session { peer, identity: Mutex::new((Subject::Anonymous, String::new())), running: Mutex::new(HashMap::new()) }
+        Session {
+            peer,
+            identity: Mutex::new((Subject::Anonymous, String::new())),
+            running: Mutex::new(HashMap::new()),
+            paged: Default::default(),
+        }
     }
 
     /// The current authorization subject.
