@@ -327,7 +327,27 @@ mod tests {
         assert_eq!(d.parent().to_string(), "ou=people,dc=x");
     }
 
+    #[test]
+    fn unicode_values_fold_per_rfc_4518() {
+        assert_eq!(norm("CN=ÉMILE DUPONT,dc=x"), norm("cn=Émile Dupont,dc=x"));
+        assert_eq!(norm("cn=E\\CC\\81mile,dc=x"), norm("cn=émile,dc=x"), "decomposed accent");
+        assert_eq!(norm("cn=STRASSE,dc=x"), norm("cn=straße,dc=x"));
+        assert_eq!(norm("cn=ＡＢＣ,dc=x"), "cn=abc,dc=x");
+        assert_ne!(norm("cn=ı,dc=x"), norm("cn=i,dc=x"));
+    }
+
     proptest! {
+        #[test]
+        fn unicode_print_parse_normalize_is_stable(vals in proptest::collection::vec("[a-zA-Z ,+=ßİıÉé\u{0301}\u{00A8}\u{00AD}\u{00A0}陈伟ﬁＡ]{1,8}", 1..4)) {
+            let dn = Dn { rdns: vals.iter().map(|v| Rdn { avas: vec![Ava { attr: "cn".into(), value: v.trim().to_string() }] }).filter(|r| !r.avas[0].value.is_empty()).collect() };
+            let printed = dn.to_string();
+            let reparsed = Dn::parse(&printed).unwrap();
+            prop_assert_eq!(&reparsed, &dn);
+            let schema = Schema::builtin();
+            let n = dn.normalize(&schema);
+            prop_assert_eq!(Dn::parse(&n).unwrap().normalize(&schema), n);
+        }
+
         #[test]
         fn print_parse_is_stable(vals in proptest::collection::vec("\\PC{1,12}", 1..4)) {
             let dn = Dn { rdns: vals.iter().map(|v| Rdn { avas: vec![Ava { attr: "cn".into(), value: v.trim().to_string() }] }).filter(|r| !r.avas[0].value.is_empty() && !r.avas[0].value.starts_with('#')).collect() };

@@ -11,6 +11,7 @@ pub mod dn;
 pub mod error;
 pub mod matching;
 pub mod parse;
+pub mod prep;
 pub mod registry;
 pub mod rules;
 pub mod validate;

@@ -1,5 +1,6 @@
 //! Matching rules: value normalization for equality, ordering and substrings.
 
+use crate::prep;
 use std::cmp::Ordering;
 
 /// The matching behaviour of an attribute type (a simplified RFC 4517 matching-rule set).
@@ -39,28 +40,15 @@ impl MatchingRule {
     pub fn normalize(self, value: &[u8]) -> Option<Vec<u8>> {
         match self {
             Self::OctetString => Some(value.to_vec()),
-            Self::CaseIgnore | Self::ObjectIdentifier => {
-                let s = std::str::from_utf8(value).ok()?;
-                Some(fold_spaces(s, true).into_bytes())
-            }
-            Self::CaseExact | Self::GeneralizedTime => {
-                let s = std::str::from_utf8(value).ok()?;
-                Some(fold_spaces(s, false).into_bytes())
-            }
             Self::Integer => normalize_integer(std::str::from_utf8(value).ok()?).map(String::into_bytes),
-            Self::NumericString => {
+            Self::CaseIgnore
+            | Self::ObjectIdentifier
+            | Self::CaseExact
+            | Self::GeneralizedTime
+            | Self::NumericString
+            | Self::TelephoneNumber => {
                 let s = std::str::from_utf8(value).ok()?;
-                Some(s.chars().filter(|c| *c != ' ').collect::<String>().into_bytes())
-            }
-            Self::TelephoneNumber => {
-                let s = std::str::from_utf8(value).ok()?;
-                Some(
-                    s.chars()
-                        .filter(|c| *c != ' ' && *c != '-')
-                        .flat_map(char::to_lowercase)
-                        .collect::<String>()
-                        .into_bytes(),
-                )
+                prep::prepare(s, self.folds_case(), self.insignificant()).map(String::into_bytes)
             }
             Self::Boolean => {
                 let s = std::str::from_utf8(value).ok()?.trim();
@@ -77,8 +65,25 @@ impl MatchingRule {
     }
 
     /// Whether the rule folds case (substring components are folded the same way).
+    /// numericString has only digits and spaces; folding it is harmless and RFC 4518 asks
+    /// for it.
     pub fn folds_case(self) -> bool {
-        matches!(self, Self::CaseIgnore | Self::ObjectIdentifier | Self::TelephoneNumber)
+        matches!(self, Self::CaseIgnore | Self::ObjectIdentifier | Self::TelephoneNumber | Self::NumericString)
+    }
+
+    /// Which characters the rule ignores (RFC 4518 section 2.6).
+    pub fn insignificant(self) -> prep::Insignificant {
+        match self {
+            Self::NumericString => prep::Insignificant::AllSpaces,
+            Self::TelephoneNumber => prep::Insignificant::SpacesAndHyphens,
+            _ => prep::Insignificant::Space,
+        }
+    }
+
+    /// Whether values go through RFC 4518 string preparation with insignificant-space
+    /// handling, so substring assertions use the section 2.6.1 forms.
+    pub fn is_spaced_string(self) -> bool {
+        matches!(self, Self::CaseIgnore | Self::ObjectIdentifier | Self::CaseExact | Self::GeneralizedTime)
     }
 
     /// Orders two normalized values of this rule.
@@ -90,31 +95,24 @@ impl MatchingRule {
     }
 }
 
-/// RFC 4518 insignificant-space handling: trims and collapses runs of whitespace to one
-/// space; optionally folds case (full Unicode lower-casing).
+/// RFC 4518 preparation with insignificant-space handling, for a string that has no
+/// matching rule of its own (e.g. a DN value that its rule rejects): prohibited code points
+/// are kept as they are rather than refused.
 pub fn fold_spaces(s: &str, fold_case: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut pending_space = false;
-    for c in s.chars() {
-        if c.is_whitespace() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
+    prep::prepare(s, fold_case, prep::Insignificant::Space).unwrap_or_else(|| {
+        let mut out = String::with_capacity(s.len());
+        for w in s.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(w);
         }
         if fold_case {
-            if c.is_ascii() {
-                out.push(c.to_ascii_lowercase());
-            } else {
-                out.extend(c.to_lowercase());
-            }
+            out.to_lowercase()
         } else {
-            out.push(c);
+            out
         }
-    }
-    out
+    })
 }
 
 /// Canonical decimal form of an integer (no leading zeros, no `+`, `-0` is `0`).
@@ -158,6 +156,18 @@ mod tests {
         assert_eq!(r.normalize("ÉCOLE".as_bytes()).unwrap(), "école".as_bytes());
     }
 
+    const ALL_RULES: [MatchingRule; 9] = [
+        MatchingRule::CaseIgnore,
+        MatchingRule::CaseExact,
+        MatchingRule::Integer,
+        MatchingRule::NumericString,
+        MatchingRule::TelephoneNumber,
+        MatchingRule::Boolean,
+        MatchingRule::OctetString,
+        MatchingRule::GeneralizedTime,
+        MatchingRule::ObjectIdentifier,
+    ];
+
     #[test]
     fn integers_normalize_and_order() {
         let r = MatchingRule::Integer;
@@ -171,10 +181,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn normalization_is_idempotent(s in "\\PC{0,20}") {
-            for r in [MatchingRule::CaseIgnore, MatchingRule::CaseExact, MatchingRule::TelephoneNumber] {
+        fn normalization_is_idempotent(s in "\\PC{0,20}|[ -~\u{00A0}-\u{036F}\u{1E00}-\u{1FFF}\u{2000}-\u{218F}\u{3000}-\u{3020}\u{FB00}-\u{FB06}\u{FF01}-\u{FF65}]{0,20}") {
+            for r in ALL_RULES {
                 if let Some(n) = r.normalize(s.as_bytes()) {
-                    prop_assert_eq!(r.normalize(&n).unwrap(), n);
+                    prop_assert_eq!(r.normalize(&n), Some(n.clone()), "{:?}", r);
                 }
             }
         }

@@ -30,6 +30,8 @@ pub struct Session {
     must_change: std::sync::atomic::AtomicBool,
     /// The policy's groups the bound subject belongs to (resolved at bind).
     groups: Mutex<Arc<std::collections::HashSet<String>>>,
+    /// Open paged searches (RFC 2696), by cookie.
+    pub paged: ops::paged::PagedSearches,
 }
 
 impl Session {
@@ -40,6 +42,7 @@ impl Session {
             running: Mutex::new(HashMap::new()),
             must_change: Default::default(),
             groups: Mutex::new(Arc::default()),
+            paged: Default::default(),
         }
     }
 

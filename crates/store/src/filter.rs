@@ -2,7 +2,8 @@
 //! (RFC 4511 section 4.5.1.7).
 
 use crate::entry::Entry;
-use birch_schema::{matching::fold_spaces, MatchingRule, Schema};
+use birch_schema::prep::{self, Part};
+use birch_schema::{MatchingRule, Schema};
 use std::cmp::Ordering;
 
 /// Three-valued filter result.
@@ -37,7 +38,8 @@ pub enum Filter {
     Not(Box<Filter>),
     /// Equality (also approximate match and extensible match with a known rule).
     Equality { attr: String, rule: MatchingRule, value: Vec<u8> },
-    /// Substrings; components normalized like values but not trimmed.
+    /// Substrings; components prepared like values (RFC 4518), in the section 2.6.1 form
+    /// for the rules with insignificant spaces (see [`spaced_substrings`]).
     Substring { attr: String, rule: MatchingRule, initial: Option<Vec<u8>>, any: Vec<Vec<u8>>, fin: Option<Vec<u8>> },
     /// `>=`.
     GreaterOrEqual { attr: String, rule: MatchingRule, value: Vec<u8> },
@@ -81,29 +83,30 @@ impl Filter {
         let Some((attr, rule)) = Self::resolve(schema, attr) else {
             return Filter::Undefined;
         };
-        let norm = |v: &[u8]| -> Option<Vec<u8>> {
+        let norm = |v: &[u8], part: Part| -> Option<Vec<u8>> {
             match rule {
                 MatchingRule::OctetString => Some(v.to_vec()),
                 MatchingRule::NumericString | MatchingRule::TelephoneNumber => rule.normalize(v),
                 _ => {
                     let s = std::str::from_utf8(v).ok()?;
-                    Some(collapse_spaces(s, rule.folds_case()).into_bytes())
+                    let p = prep::prepare_component(s, rule.folds_case())?;
+                    Some(prep::substring_component(&p, part).into_bytes())
                 }
             }
         };
-        let initial = match initial.map(norm) {
+        let initial = match initial.map(|v| norm(v, Part::Initial)) {
             Some(None) => return Filter::Undefined,
             Some(Some(v)) => Some(v),
             None => None,
         };
-        let fin = match fin.map(norm) {
+        let fin = match fin.map(|v| norm(v, Part::Final)) {
             Some(None) => return Filter::Undefined,
             Some(Some(v)) => Some(v),
             None => None,
         };
         let mut anys = Vec::with_capacity(any.len());
         for a in any {
-            match norm(a) {
+            match norm(a, Part::Any) {
                 Some(v) => anys.push(v),
                 None => return Filter::Undefined,
             }
@@ -186,40 +189,52 @@ impl Filter {
                     .normalize_value(*rule, v)
                     .is_some_and(|n| rule.compare_normalized(&n, value) != Ordering::Greater)
             }),
-            Filter::Substring { attr, rule, initial, any, fin } => any_value(entry, attr, |v| {
-                schema
-                    .normalize_value(*rule, v)
-                    .is_some_and(|n| substring_match(&n, initial.as_deref(), any, fin.as_deref()))
-            }),
+            Filter::Substring { attr, rule, initial, any, fin } => {
+                let spaced = spaced_substrings(*rule);
+                // Components without inner spaces match the prepared value as they match its
+                // section 2.6.1 form: skip building that form (the common case).
+                let plain = spaced.then(|| plain_components(initial.as_deref(), any, fin.as_deref())).flatten();
+                any_value(entry, attr, |v| {
+                    let Some(n) = schema.normalize_value(*rule, v) else { return false };
+                    match plain {
+                        Some((i, f)) => substring_match(&n, i, any, f),
+                        None if spaced => {
+                            let form = prep::substring_form(&String::from_utf8_lossy(&n));
+                            substring_match(form.as_bytes(), initial.as_deref(), any, fin.as_deref())
+                        }
+                        None => substring_match(&n, initial.as_deref(), any, fin.as_deref()),
+                    }
+                })
+            }
         }
     }
 }
 
-/// Collapses whitespace runs to one space, keeping leading/trailing ones (substring
-/// components are not trimmed), optionally folding case.
-fn collapse_spaces(s: &str, fold_case: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut last_space = false;
-    for c in s.chars() {
-        if c.is_whitespace() {
-            if !last_space {
-                out.push(' ');
-            }
-            last_space = true;
-        } else {
-            last_space = false;
-            if fold_case {
-                out.extend(c.to_lowercase());
-            } else {
-                out.push(c);
-            }
-        }
-    }
-    // A component that is only spaces matches like a single space after value folding.
-    if out.trim().is_empty() {
-        return fold_spaces(&out, fold_case);
-    }
-    out
+/// Whether substring assertions of the rule compare the RFC 4518 section 2.6.1 forms (one
+/// leading and trailing space, two between words) rather than the prepared values.
+pub fn spaced_substrings(rule: MatchingRule) -> bool {
+    !matches!(rule, MatchingRule::OctetString | MatchingRule::NumericString | MatchingRule::TelephoneNumber)
+}
+
+/// The initial and final components without their section 2.6.1 outer space, when no
+/// component has another space: matching those against a prepared value is the same as
+/// matching the components against its section 2.6.1 form.
+#[allow(clippy::type_complexity)]
+fn plain_components<'a>(
+    initial: Option<&'a [u8]>,
+    any: &[Vec<u8>],
+    fin: Option<&'a [u8]>,
+) -> Option<(Option<&'a [u8]>, Option<&'a [u8]>)> {
+    let word = |w: &[u8]| !w.is_empty() && !w.contains(&b' ');
+    let i = match initial {
+        Some(i) => Some(i.strip_prefix(b" ").filter(|w| word(w))?),
+        None => None,
+    };
+    let f = match fin {
+        Some(f) => Some(f.strip_suffix(b" ").filter(|w| word(w))?),
+        None => None,
+    };
+    any.iter().all(|a| word(a)).then_some((i, f))
 }
 
 fn any_value(entry: &Entry, attr: &str, pred: impl Fn(&[u8]) -> bool) -> Tri {

@@ -32,14 +32,28 @@ pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig, schema: &Sche
         Filter::Present { attr } if attr != "objectclass" && cfg.equality.contains(attr) => {
             Plan::Ids(postings::read(tree, &index::pres_prefix(attr))?)
         }
-        Filter::Substring { attr, initial, any, fin, .. } if cfg.substring.contains(attr) => {
+        Filter::Substring { attr, rule, initial, any, fin } if cfg.substring.contains(attr) => {
+            // Index grams come from prepared values; a spaced component's words, joined by
+            // single spaces, are part of every value it matches.
+            let core = |c: &[u8]| -> Vec<u8> {
+                if crate::filter::spaced_substrings(*rule) {
+                    birch_schema::prep::substring_core(&String::from_utf8_lossy(c)).into_bytes()
+                } else {
+                    c.to_vec()
+                }
+            };
             let mut parts: Vec<Vec<u8>> = Vec::new();
             if let Some(i) = initial {
-                parts.push([&[ANCHOR_START][..], i].concat());
+                let c = core(i);
+                if birch_schema::prep::starts_with_mark(&String::from_utf8_lossy(&c)) {
+                    parts.push(c);
+                } else {
+                    parts.push([&[ANCHOR_START][..], &c].concat());
+                }
             }
-            parts.extend(any.iter().cloned());
+            parts.extend(any.iter().map(|a| core(a)));
             if let Some(f) = fin {
-                parts.push([&f[..], &[ANCHOR_END][..]].concat());
+                parts.push([&core(f)[..], &[ANCHOR_END][..]].concat());
             }
             let lists = parts
                 .iter()

@@ -410,7 +410,16 @@ impl Store {
                 }
             },
         };
-        Ok(SearchIter { store: self.clone(), filter, scope, base_id, base_ndn: base.ndn.clone(), source })
+        Ok(SearchIter {
+            store: self.clone(),
+            filter,
+            scope,
+            base_id,
+            base_ndn: base.ndn.clone(),
+            source,
+            last: None,
+            again: None,
+        })
     }
 
     /// Iterates over all entries, parents before children (for export).
@@ -634,6 +643,10 @@ pub struct SearchIter {
     base_id: u64,
     base_ndn: String,
     source: Source,
+    /// The id of the last match [`SearchIter::step`] returned.
+    last: Option<u64>,
+    /// An id to examine again before the source continues (see [`SearchIter::unstep`]).
+    again: Option<u64>,
 }
 
 impl SearchIter {
@@ -652,6 +665,9 @@ impl SearchIter {
     /// The next candidate; `Ok(None)` skips an id whose entry vanished meanwhile.
     #[allow(clippy::type_complexity)]
     fn next_candidate(&mut self) -> Option<Result<Option<(u64, Entry)>, StoreError>> {
+        if let Some(id) = self.again.take() {
+            return Some(self.store.get(id).map(|e| e.map(|e| (id, e))));
+        }
         match &mut self.source {
             Source::Ids(it) => {
                 let id = it.next()?;
@@ -697,10 +713,22 @@ impl SearchIter {
             return Some(Ok(None));
         }
         if self.filter.eval(&entry, self.store.schema()) == Tri::True {
+            self.last = Some(id);
             Some(Ok(Some(entry)))
         } else {
             Some(Ok(None))
         }
+    }
+}
+
+impl SearchIter {
+    /// Puts the last match back: the next [`SearchIter::step`] examines that entry again,
+    /// re-read from the store (so a change or delete in between is seen), then the search
+    /// goes on where it was. A paged search keeps its iterator between pages and calls this
+    /// for the match that did not fit in the page, so a whole walk reads each candidate
+    /// once.
+    pub fn unstep(&mut self) {
+        self.again = self.last.take();
     }
 }
 
@@ -867,6 +895,28 @@ mod tests {
         assert!(matches!(s.delete("dc=x"), Err(StoreError::NotLeaf(_))));
         s.delete("uid=a,dc=x").unwrap();
         assert!(s.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unstep_resumes_with_the_last_match_reread() {
+        let (_d, s) = store();
+        let root_id =
+            s.add(s.make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")])).unwrap(), true).unwrap();
+        for u in ["a", "b", "c"] {
+            let e = s.make_entry(&format!("uid={u},dc=x"), attrs(&[("objectClass", "account"), ("uid", u)])).unwrap();
+            s.add(e, false).unwrap();
+        }
+        let base = s.get(root_id).unwrap().unwrap();
+        let f = Filter::equality(s.schema(), "objectclass", b"account", None);
+        let mut it = s.search(root_id, &base, Scope::Sub, f).unwrap();
+        let first = it.next().unwrap().unwrap().dn;
+        let second = it.next().unwrap().unwrap().dn;
+        it.unstep();
+        // The put-back entry is read again: once deleted, it is skipped.
+        s.delete(&second).unwrap();
+        let rest: Vec<String> = it.map(|e| e.unwrap().dn).collect();
+        assert_eq!(rest.len(), 1);
+        assert!(![first.as_str(), second.as_str()].contains(&rest[0].as_str()));
     }
 
     #[test]

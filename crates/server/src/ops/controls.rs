@@ -1,8 +1,10 @@
 //! Request controls of write operations (and the Assertion control of search/compare):
-//! Assertion (RFC 4528), Pre-/Post-Read (RFC 4527), Permissive Modify, Tree Delete.
+//! Assertion (RFC 4528), Pre-/Post-Read (RFC 4527), Permissive Modify, Tree Delete; and
+//! Simple Paged Results (RFC 2696) of search.
 
 use super::attrs::{self, Selection};
 use super::filter;
+use super::paged::PagedRequest;
 use super::result;
 use super::write::WriteError;
 use crate::context::ServerCtx;
@@ -27,6 +29,8 @@ pub struct RequestControls {
     pub tree_delete: bool,
     /// The password policy request control: answer with the response control.
     pub ppolicy: bool,
+    /// Simple Paged Results (search only; ignored by other operations).
+    pub paged: Option<PagedRequest>,
 }
 
 impl RequestControls {
@@ -65,6 +69,15 @@ impl RequestControls {
                     ));
                 }
                 oids::PASSWORD_POLICY => rc.ppolicy = true,
+                oids::PAGED_RESULTS => {
+                    // ldap3_proto decodes this one itself (a malformed value makes the
+                    // whole request undecodable, answered with protocolError).
+                    if let LdapControl::SimplePagedResults { size, cookie } = c {
+                        let p = PagedRequest::from_control(*size, cookie)
+                            .map_err(|text| result(LdapResultCode::ProtocolError, "", text))?;
+                        rc.paged = Some(p);
+                    }
+                }
                 _ => {}
             }
         }

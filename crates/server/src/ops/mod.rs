@@ -9,6 +9,7 @@ pub mod filter;
 pub mod moddn;
 pub mod modify;
 pub mod operational;
+pub mod paged;
 pub mod passmod;
 pub mod rootdse;
 pub mod search;
@@ -30,6 +31,7 @@ pub const SUPPORTED_CONTROLS: &[&str] = &[
     birch_proto::oids::PRE_READ,
     birch_proto::oids::POST_READ,
     birch_proto::oids::PASSWORD_POLICY,
+    birch_proto::oids::PAGED_RESULTS,
 ];
 
 /// Runs one request and sends its response(s).

@@ -1,8 +1,9 @@
 //! Search (RFC 4511 section 4.5): base lookup, planning through the store, limits,
-//! abandon, attribute selection and access control per entry.
+//! abandon, attribute selection and access control per entry, and paging (RFC 2696).
 
 use super::attrs::{self, Selection};
 use super::controls::RequestControls;
+use super::paged::{self, CookieError, PagedSearch, SearchKey};
 use super::{filter, result, rootdse, store_failure, subschema};
 use crate::context::ServerCtx;
 use crate::session::{Responder, Session};
@@ -20,6 +21,19 @@ use tokio_util::sync::CancellationToken;
 /// cooperative yield to the runtime).
 const CHECK_EVERY: usize = 64;
 
+/// The end of a search: its result and, for a paged search, the cookie of the response
+/// control (empty on the last page).
+struct Done {
+    res: LdapResult,
+    cookie: Option<Vec<u8>>,
+}
+
+impl Done {
+    fn plain(code: LdapResultCode, matched: &str, message: &str) -> Option<Done> {
+        Some(Done { res: result(code, matched, message), cookie: None })
+    }
+}
+
 /// Runs a search, streaming entries and the final SearchResultDone. An abandoned search
 /// stops and sends nothing more.
 pub async fn handle(
@@ -32,9 +46,10 @@ pub async fn handle(
     controls: &RequestControls,
 ) {
     let done = run(ctx, session, msgid, req, tx, cancel, controls).await;
-    if let Some(res) = done {
+    if let Some(Done { res, cookie }) = done {
         if !cancel.is_cancelled() {
-            let _ = tx.send(LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl: vec![] }).await;
+            let ctrl = cookie.map(paged::response).into_iter().collect();
+            let _ = tx.send(LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl }).await;
         }
     }
 }
@@ -47,18 +62,27 @@ async fn run(
     tx: &Responder,
     cancel: &CancellationToken,
     controls: &RequestControls,
-) -> Option<LdapResult> {
+) -> Option<Done> {
     let who = session.requester();
+    let subject = who.subject.clone();
     let access = ctx.access();
     let schema = &ctx.schema;
     // Access to the filter's attributes is decided per entry (filter::visible).
     let filter = filter::convert(&req.filter, schema, &|_| true);
     let sel = Selection::new(&req.attrs, schema);
     let everything = |_: &str| true;
+    // RFC 2696 section 3: a first page at least as large as the client's size limit is
+    // the whole result; the control is ignored (as slapd does).
+    let client_limit = usize::try_from(req.sizelimit).ok().filter(|&l| l > 0);
+    let paging =
+        controls.paged.as_ref().filter(|p| !(p.cookie.is_empty() && client_limit.is_some_and(|l| p.size >= l)));
+    // Every result of a paged search that ran carries the response control.
+    let last_page =
+        |code, message: &str| Some(Done { res: result(code, "", message), cookie: paging.map(|_| Vec::new()) });
 
     if req.base.trim().is_empty() {
         if req.scope != LdapSearchScope::Base {
-            return Some(result(LdapResultCode::NoSuchObject, "", ""));
+            return Done::plain(LdapResultCode::NoSuchObject, "", "");
         }
         let dse = rootdse::entry(ctx);
         if filter.eval(&dse, schema) == Tri::True {
@@ -66,11 +90,11 @@ async fn run(
             let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: String::new(), attributes });
             tx.send(LdapMsg { msgid, op: msg, ctrl: vec![] }).await.ok()?;
         }
-        return Some(result(LdapResultCode::Success, "", ""));
+        return last_page(LdapResultCode::Success, "");
     }
 
     let Ok(base_dn) = Dn::parse(&req.base) else {
-        return Some(result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"));
+        return Done::plain(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
     };
     let base_ndn = base_dn.normalize(schema);
     if base_ndn == subschema::NDN {
@@ -83,30 +107,30 @@ async fn run(
                 tx.send(LdapMsg { msgid, op: msg, ctrl: vec![] }).await.ok()?;
             }
         }
-        return Some(result(LdapResultCode::Success, "", ""));
+        return last_page(LdapResultCode::Success, "");
     }
-    // Subtree moves and tree deletes wait until this search is done (taken before the base
-    // is looked up, so base and subtree are seen in the same state).
+    // Subtree moves and tree deletes wait until this search (or page) is done (taken
+    // before the base is looked up, so base and subtree are seen in the same state).
     let _tree = ctx.tree_lock.clone().read_owned().await;
     let (base_id, base) = match ctx.store.get_by_ndn(&base_ndn) {
         Ok(Some(found)) => found,
         Ok(None) => {
             let matched = ctx.store.matched_dn(&base_dn).unwrap_or_default();
-            return Some(result(LdapResultCode::NoSuchObject, &matched, ""));
+            return Done::plain(LdapResultCode::NoSuchObject, &matched, "");
         }
-        Err(e) => return Some(store_failure(&e)),
+        Err(e) => return Some(Done { res: store_failure(&e), cookie: None }),
     };
     if !access.check(&who, &base, "entry", Privilege::Search) {
         // A base the requester may not see answers as if it did not exist, unless the
         // policy lets it learn that the entry exists.
         if access.check(&who, &base, "entry", Privilege::Disclose) {
-            return Some(result(LdapResultCode::InsufficentAccessRights, "", ""));
+            return Done::plain(LdapResultCode::InsufficentAccessRights, "", "");
         }
-        return Some(result(LdapResultCode::NoSuchObject, "", ""));
+        return Done::plain(LdapResultCode::NoSuchObject, "", "");
     }
     if let Some(assertion) = &controls.assertion {
         if filter::visible(assertion, &base, &access, &who).eval(&base, schema) != Tri::True {
-            return Some(result(LdapResultCode::AssertionFailed, "", "assertion control failed"));
+            return Done::plain(LdapResultCode::AssertionFailed, "", "assertion control failed");
         }
     }
     let scope = match req.scope {
@@ -116,16 +140,44 @@ async fn run(
         LdapSearchScope::Children => Scope::Children,
     };
     let unlimited = unlimited(ctx, &who);
-    let size_limit = effective_limit(req.sizelimit, size_limit_for(ctx, &who), unlimited);
+    let requester_limit = size_limit_for(ctx, &who);
+    let server_limit = (!unlimited && requester_limit > 0).then_some(requester_limit);
+    // Unpaged, the size limit is the client's capped by the server's (for the requester,
+    // see `[limits]`). Paged, the client's limit counts the entries of all pages and the
+    // server's caps each page (docs/configuration.md, `size_limit`).
+    let (total_limit, page_limit) = match paging {
+        None => (effective_limit(req.sizelimit, requester_limit, unlimited), None),
+        Some(p) => (client_limit, Some(server_limit.map_or(p.size, |s| p.size.min(s)))),
+    };
     let time_limit = effective_limit(req.timelimit, ctx.config.time_limit as usize, unlimited);
     let deadline = time_limit.map(|s| Instant::now() + Duration::from_secs(s as u64));
     let wants_computed = sel.all_operational || sel.names.iter().any(|n| COMPUTED.contains(&n.as_str()));
 
-    let mut iter = match ctx.store.search(base_id, &base, scope, filter.clone()) {
-        Ok(it) => it,
-        Err(e) => return Some(store_failure(&e)),
+    let key = paging.map(|_| SearchKey::new(&req, &base_ndn, &subject));
+    let resumed = match (paging, &key) {
+        (Some(p), Some(key)) if !p.cookie.is_empty() => match session.paged.take(&p.cookie, key) {
+            Ok(search) => Some(search),
+            Err(CookieError::Malformed) => {
+                return Done::plain(LdapResultCode::ProtocolError, "", "paged results cookie is invalid")
+            }
+            Err(CookieError::Unknown) => {
+                return Done::plain(LdapResultCode::UnwillingToPerform, "", "paged results cookie is invalid or old")
+            }
+        },
+        _ => None,
     };
-    let mut sent = 0usize;
+    // Page size 0 abandons the paged search (its state was just taken out and is dropped).
+    if paging.is_some_and(|p| p.size == 0) {
+        return last_page(LdapResultCode::Success, "");
+    }
+    let (mut iter, mut sent) = match resumed {
+        Some(search) => (search.iter, search.sent),
+        None => match ctx.store.search(base_id, &base, scope, filter.clone()) {
+            Ok(it) => (it, 0),
+            Err(e) => return Some(Done { res: store_failure(&e), cookie: None }),
+        },
+    };
+    let mut page_sent = 0usize;
     let mut examined = 0usize;
     loop {
         examined += 1;
@@ -134,7 +186,7 @@ async fn run(
                 return None;
             }
             if deadline.is_some_and(|d| Instant::now() > d) {
-                return Some(result(LdapResultCode::TimeLimitExceeded, "", ""));
+                return last_page(LdapResultCode::TimeLimitExceeded, "");
             }
             // Store reads are synchronous: give other tasks on this worker a turn.
             tokio::task::yield_now().await;
@@ -143,15 +195,24 @@ async fn run(
             None => break,
             Some(Ok(Some(e))) => e,
             Some(Ok(None)) => continue,
-            Some(Err(e)) => return Some(store_failure(&e)),
+            Some(Err(e)) => return Some(Done { res: store_failure(&e), cookie: None }),
         };
         if !access.check(&who, &entry, "entry", Privilege::Read)
             || filter::visible(&filter, &entry, &access, &who).eval(&entry, schema) != Tri::True
         {
             continue;
         }
-        if size_limit.is_some_and(|l| sent >= l) {
-            return Some(result(LdapResultCode::SizeLimitExceeded, "", ""));
+        if let (Some(limit), Some(key)) = (page_limit, &key) {
+            if page_sent >= limit {
+                // The page is full and another entry matches: keep the search for the
+                // next page, starting with this entry.
+                iter.unstep();
+                let cookie = session.paged.park(PagedSearch { key: key.clone(), iter, sent });
+                return Some(Done { res: result(LdapResultCode::Success, "", ""), cookie: Some(cookie) });
+            }
+        }
+        if total_limit.is_some_and(|l| sent >= l) {
+            return last_page(LdapResultCode::SizeLimitExceeded, "");
         }
         let readable = |a: &str| access.check(&who, &entry, a, Privilege::Read);
         let mut attributes = attrs::project(&entry, &sel, schema, &readable, req.typesonly);
@@ -161,14 +222,15 @@ async fn run(
         let op = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: entry.dn, attributes });
         tx.send(LdapMsg { msgid, op, ctrl: vec![] }).await.ok()?;
         sent += 1;
+        page_sent += 1;
     }
     if cancel.is_cancelled() {
         return None;
     }
     if deadline.is_some_and(|d| Instant::now() > d) {
-        return Some(result(LdapResultCode::TimeLimitExceeded, "", ""));
+        return last_page(LdapResultCode::TimeLimitExceeded, "");
     }
-    Some(result(LdapResultCode::Success, "", ""))
+    last_page(LdapResultCode::Success, "")
 }
 
 /// Operational attributes computed on the fly rather than stored.
@@ -255,7 +317,7 @@ fn size_limit_for(ctx: &ServerCtx, who: &Requester) -> usize {
     }
 }
 
-/// The limit in force: the client's, capped by the server's unless `unlimited`.
+/// The limit in force: the client's, capped by the server's for everyone but the root DN.
 /// `None` is unlimited.
 fn effective_limit(client: i32, server: usize, unlimited: bool) -> Option<usize> {
     let client = usize::try_from(client).ok().filter(|&c| c > 0);
