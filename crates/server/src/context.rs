@@ -32,6 +32,8 @@ pub struct ServerCtx {
     /// exclusively, so a search sees such a change wholly or not at all. Single-entry writes
     /// do not take it (each entry is read atomically anyway).
     pub tree_lock: Arc<tokio::sync::RwLock<()>>,
+    /// TLS (StartTLS and LDAPS), when `[tls]` names a certificate.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 /// How long a subtree move or tree delete waits for running searches before answering

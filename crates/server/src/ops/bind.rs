@@ -1,4 +1,5 @@
-//! Simple bind (RFC 4511 section 4.2, RFC 4513 section 5.1).
+//! Simple bind (RFC 4511 section 4.2, RFC 4513 section 5.1); SASL binds go to
+//! [`crate::sasl_external`].
 
 use super::{result, store_failure};
 use crate::context::ServerCtx;
@@ -25,8 +26,9 @@ async fn bind(
     }
     let password = match req.cred {
         LdapBindCred::Simple(p) => p,
-        LdapBindCred::SASL(_) | LdapBindCred::Unsupported => {
-            return result(LdapResultCode::AuthMethodNotSupported, "", "SASL bind is not supported");
+        LdapBindCred::SASL(creds) => return crate::sasl_external::bind(ctx, session, creds).await,
+        LdapBindCred::Unsupported => {
+            return result(LdapResultCode::AuthMethodNotSupported, "", "authentication method not supported");
         }
     };
     let peer = session.peer;
