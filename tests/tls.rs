@@ -528,6 +528,10 @@ async fn starttls_sequencing() {
         let exts = entries[0].attrs.get("supportedExtension").cloned().unwrap_or_default();
         assert!(!exts.iter().any(|e| e == STARTTLS_OID), "{exts:?}");
         assert!(!entries[0].attrs.contains_key("supportedSASLMechanisms"));
+        // Where no listener asks for client certificates EXTERNAL does not exist: 7.
+        let mut t = tls_connect(&s, Some(ldaps), pki.client(None)).await;
+        let res = t.with_timeout(common::OP_TIMEOUT).sasl_external_bind().await.expect("EXTERNAL");
+        assert_eq!(res.rc, 7, "{res}");
 
         // A request sent right behind StartTLS is outstanding: operationsError, and both it
         // and the connection carry on in cleartext.

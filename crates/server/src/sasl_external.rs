@@ -21,7 +21,10 @@ const PLACEHOLDERS: &[&str] = &["CN", "UID", "O", "OU", "EMAIL", "DNS", "SUBJECT
 
 /// Handles a SASL bind (the connection is already anonymous).
 pub async fn bind(ctx: &ServerCtx, session: &Session, creds: SaslCredentials) -> LdapResult {
-    if !creds.mechanism.eq_ignore_ascii_case(EXTERNAL) {
+    // EXTERNAL exists only where some listener asks for client certificates (as the root
+    // DSE's supportedSASLMechanisms says).
+    let offered = ctx.tls.as_ref().is_some_and(|t| t.asks_client_certs());
+    if !offered || !creds.mechanism.eq_ignore_ascii_case(EXTERNAL) {
         let text = format!("SASL mechanism {} is not supported", creds.mechanism);
         return result(LdapResultCode::AuthMethodNotSupported, "", &text);
     }
