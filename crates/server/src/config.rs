@@ -257,7 +257,7 @@ pub enum ClientCerts {
 #[serde(tag = "rule", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ExternalRule {
     /// The certificate subject, read as an LDAP DN, names an existing entry (or the root DN).
-    Subject,
+    Subject {},
     /// A certificate with exactly this subject DN maps to `dn`.
     Map {
         /// The subject DN as an RFC 4514 string (compared attribute-type and case-insensitively).
@@ -330,7 +330,7 @@ impl TlsSection {
         }
         for rule in &self.sasl_external {
             match rule {
-                ExternalRule::Subject => {}
+                ExternalRule::Subject {} => {}
                 ExternalRule::Map { subject, dn } => {
                     birch_schema::Dn::parse(subject).map_err(|e| ("tls.sasl_external.subject", e.to_string()))?;
                     birch_schema::Dn::parse(dn).map_err(|e| ("tls.sasl_external.dn", e.to_string()))?;
@@ -354,6 +354,42 @@ mod tests {
         let c = Config::parse("", "t.toml").unwrap();
         assert_eq!(c.listen, "127.0.0.1:3389");
         assert_eq!(c.root_dn(), "cn=admin,dc=example,dc=org");
+    }
+
+    #[test]
+    fn tls_sections_parse_and_are_checked() {
+        let text = r#"
+[tls]
+cert_file = "s.crt"
+key_file = "s.key"
+ca_file = "ca.crt"
+ldaps_listen = "127.0.0.1:3636"
+client_certs = "optional"
+ldaps_client_certs = "required"
+[[tls.sasl_external]]
+rule = "map"
+subject = "CN=a,O=b"
+dn = "uid=a,dc=example,dc=org"
+[[tls.sasl_external]]
+rule = "search"
+base = "dc=example,dc=org"
+filter = "(&(objectClass=device)(cn={CN}))"
+[security]
+require_tls = { bind = true, write = true }
+"#;
+        let c = Config::parse(text, "t.toml").unwrap();
+        assert_eq!(c.tls.ldaps_client_certs(), ClientCerts::Required);
+        assert_eq!(c.tls.sasl_external.len(), 2);
+        assert!(c.security.require_tls.bind && c.security.require_tls.write && !c.security.require_tls.password_modify);
+        let bad = |t: &str| Config::parse(t, "t.toml").unwrap_err().to_string();
+        assert!(bad("[tls]\ncert_file = \"a\"\n").contains("key_file"));
+        assert!(bad("[tls]\nldaps_listen = \"127.0.0.1:1\"\n").contains("tls.ldaps_listen"));
+        let certs = "[tls]\ncert_file = \"a\"\nkey_file = \"b\"\n";
+        assert!(bad(&format!("{certs}client_certs = \"required\"\n")).contains("tls.ca_file"));
+        assert!(bad(&format!("{certs}client_certs = \"sometimes\"\n")).contains("sometimes"));
+        let rule = "[[tls.sasl_external]]\nrule = \"search\"\nbase = \"dc=x\"\nfilter = \"(cn={NAME})\"\n";
+        assert!(bad(&format!("{certs}{rule}")).contains("unknown placeholder {NAME}"));
+        assert!(bad(&format!("{certs}[[tls.sasl_external]]\nrule = \"subject\"\nextra = 1\n")).contains("extra"));
     }
 
     #[test]

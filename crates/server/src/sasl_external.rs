@@ -63,11 +63,11 @@ fn same_authzid(ctx: &ServerCtx, authzid: &[u8], dn: &str) -> bool {
 /// Finds the identity of a certificate: the subject and the DN (as stored) of the first
 /// rule that yields exactly one entry (or the root DN).
 pub fn map_certificate(ctx: &ServerCtx, cert: &ClientCert) -> Result<Option<(Subject, String)>, StoreError> {
-    let default = [ExternalRule::Subject];
+    let default = [ExternalRule::Subject {}];
     let rules = if ctx.config.tls.sasl_external.is_empty() { &default[..] } else { &ctx.config.tls.sasl_external };
     for rule in rules {
         let found = match rule {
-            ExternalRule::Subject => existing(ctx, &cert.subject)?,
+            ExternalRule::Subject {} => existing(ctx, &cert.subject)?,
             ExternalRule::Map { subject, dn } => {
                 let normalize = |s: &str| Dn::parse(s).map(|d| d.normalize(&ctx.schema)).ok();
                 match (normalize(subject), normalize(&cert.subject)) {

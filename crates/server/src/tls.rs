@@ -27,14 +27,14 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read.
-    #[error("{field} {path}: {source}")]
+    #[error("{field} {path}: {error}")]
     Read {
         /// The config key naming the file.
         field: &'static str,
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, so that a logged reload failure says it too).
+        error: std::io::Error,
     },
     /// A file holds no usable PEM item of the expected kind.
     #[error("{field} {path}: {message}")]
@@ -167,7 +167,7 @@ fn server_config(
 }
 
 fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { field, path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|error| TlsError::Read { field, path: path.display().to_string(), error })
 }
 
 fn read_certs(field: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
