@@ -196,6 +196,12 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
         let tx = &wire.tx;
         match frame {
             None => break,
+            // A TLS client that hangs up without close_notify (many do, after Unbind) is
+            // just gone; what it might have sent is lost either way.
+            Some(Err(birch_proto::codec::ProtoError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                tracing::debug!(%peer, "TLS connection closed without close_notify");
+                break;
+            }
             Some(Err(e)) => {
                 tracing::warn!(%peer, error = %e, "closing connection after bad input");
                 let _ = tx.send(disconnect_notice(&e.to_string())).await;
