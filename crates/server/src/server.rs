@@ -40,13 +40,14 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
     let root_hash = root_password_hash(&store, &cfg)?;
     store.flush()?;
     let root_ndn = Dn::parse(&cfg.root_dn()).context("root_dn")?.normalize(&schema);
-    let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let ldaps = match &cfg.tls.ldaps_listen {
         Some(addr) => {
             Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (tls.ldaps_listen)"))?)
         }
         None => None,
     };
+    // The plain listener last: once it answers, every listener is up.
+    let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let ctx = Arc::new(ServerCtx {
         argon2: cfg.argon2_params(),
         hash_permits: Semaphore::new(cfg.hash_threads),
@@ -80,7 +81,7 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
     loop {
         tokio::select! {
             _ = &mut signal => break,
-            accepted = accept(&listener, Listener::Ldap, &ldaps) => match accepted {
+            accepted = accept(&listener, &ldaps) => match accepted {
                 Ok((stream, peer, kind)) => {
                     connections.spawn(session::serve_connection(stream, peer, ctx.clone(), shutdown.child_token(), kind));
                 }
@@ -107,7 +108,6 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
 /// Accepts from the plain listener or, when there is one, the LDAPS listener.
 async fn accept(
     plain: &TcpListener,
-    kind: Listener,
     ldaps: &Option<TcpListener>,
 ) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr, Listener)> {
     let secure = async {
@@ -117,7 +117,7 @@ async fn accept(
         }
     };
     tokio::select! {
-        r = plain.accept() => r.map(|(s, a)| (s, a, kind)),
+        r = plain.accept() => r.map(|(s, a)| (s, a, Listener::Ldap)),
         r = secure => r.map(|(s, a)| (s, a, Listener::Ldaps)),
     }
 }
