@@ -54,6 +54,10 @@ pub struct Config {
     pub access: AccessSection,
     /// Search size limits by kind of requester.
     pub limits: LimitsSection,
+    /// Transport security: certificates, LDAPS, client certificates, SASL EXTERNAL.
+    pub tls: TlsSection,
+    /// Which operations need a TLS-protected connection.
+    pub security: SecuritySection,
 }
 
 /// `[access]`: the rules, or the campus policy's settings.
@@ -154,6 +158,8 @@ impl Default for Config {
             rate_limit: Default::default(),
             access: AccessSection::default(),
             limits: LimitsSection::default(),
+            tls: TlsSection::default(),
+            security: SecuritySection::default(),
         }
     }
 }
@@ -272,6 +278,7 @@ impl Config {
         if self.hash_threads == 0 {
             return Err(bad("hash_threads", "must be at least 1".into()));
         }
+        self.tls.validate().map_err(|(field, message)| bad(field, message))?;
         Ok(())
     }
 
@@ -299,6 +306,134 @@ impl Config {
     }
 }
 
+/// `[tls]`: certificates and the LDAPS listener. Without `cert_file` there is no TLS at all
+/// (no StartTLS, no LDAPS).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM file with the server certificate followed by its intermediates.
+    pub cert_file: Option<PathBuf>,
+    /// PEM file with the server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// PEM bundle of the CAs that client certificates are verified against.
+    pub ca_file: Option<PathBuf>,
+    /// Address of the LDAPS listener (TLS from the first byte); unset: none.
+    pub ldaps_listen: Option<String>,
+    /// Client certificates on StartTLS connections (and on LDAPS unless overridden).
+    pub client_certs: ClientCerts,
+    /// Client certificates on the LDAPS listener; unset: as `client_certs`.
+    pub ldaps_client_certs: Option<ClientCerts>,
+    /// How SASL EXTERNAL maps a client certificate to an entry, first match wins; empty:
+    /// the certificate subject is the entry's DN.
+    pub sasl_external: Vec<ExternalRule>,
+}
+
+/// Whether a listener asks for client certificates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCerts {
+    /// Never asked for.
+    #[default]
+    None,
+    /// Asked for; a client without one still connects, one with a bad one does not.
+    Optional,
+    /// A valid client certificate is needed to complete the handshake.
+    Required,
+}
+
+/// One `[[tls.sasl_external]]` rule mapping a client certificate to a DN.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "rule", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ExternalRule {
+    /// The certificate subject, read as an LDAP DN, names an existing entry (or the root DN).
+    Subject {},
+    /// A certificate with exactly this subject DN maps to `dn`.
+    Map {
+        /// The subject DN as an RFC 4514 string (compared attribute-type and case-insensitively).
+        subject: String,
+        /// The DN it stands for.
+        dn: String,
+    },
+    /// A subtree search below `base` with `filter`, whose `{CN}`, `{UID}`, `{O}`, `{OU}`,
+    /// `{EMAIL}`, `{DNS}` and `{SUBJECT}` are replaced by the certificate's values; exactly
+    /// one entry must match.
+    Search {
+        /// The search base.
+        base: String,
+        /// The filter template, e.g. `(&(objectClass=device)(cn={CN}))`.
+        filter: String,
+    },
+}
+
+/// `[security]`: requirements on the connection.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySection {
+    /// Operations refused with confidentialityRequired (13) on a cleartext connection.
+    pub require_tls: RequireTls,
+}
+
+/// `security.require_tls`: what needs TLS. All off by default.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RequireTls {
+    /// Simple binds with a name or password (anonymous binds stay allowed).
+    pub bind: bool,
+    /// Add, delete, modify and modify DN.
+    pub write: bool,
+    /// The Password Modify extended operation.
+    pub password_modify: bool,
+}
+
+impl TlsSection {
+    /// Whether TLS is configured at all.
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
+
+    /// The client certificate mode of the LDAPS listener.
+    pub fn ldaps_client_certs(&self) -> ClientCerts {
+        self.ldaps_client_certs.unwrap_or(self.client_certs)
+    }
+
+    /// Checks the combination of keys: the field at fault and why.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let missing = |field, what: &str| Err((field, format!("{what} needs tls.cert_file and tls.key_file")));
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err(("tls", "cert_file and key_file go together".into()));
+        }
+        if let Some(addr) = &self.ldaps_listen {
+            if !self.enabled() {
+                return missing("tls.ldaps_listen", "an LDAPS listener");
+            }
+            if let Err(e) = addr.parse::<std::net::SocketAddr>() {
+                return Err(("tls.ldaps_listen", format!("{addr:?} is not an address:port ({e})")));
+            }
+        }
+        let asks = self.client_certs != ClientCerts::None || self.ldaps_client_certs() != ClientCerts::None;
+        if asks && !self.enabled() {
+            return missing("tls.client_certs", "client certificates");
+        }
+        if asks && self.ca_file.is_none() {
+            return Err(("tls.ca_file", "client certificates need a CA bundle to verify them".into()));
+        }
+        for rule in &self.sasl_external {
+            match rule {
+                ExternalRule::Subject {} => {}
+                ExternalRule::Map { subject, dn } => {
+                    birch_schema::Dn::parse(subject).map_err(|e| ("tls.sasl_external.subject", e.to_string()))?;
+                    birch_schema::Dn::parse(dn).map_err(|e| ("tls.sasl_external.dn", e.to_string()))?;
+                }
+                ExternalRule::Search { base, filter } => {
+                    birch_schema::Dn::parse(base).map_err(|e| ("tls.sasl_external.base", e.to_string()))?;
+                    crate::sasl_external::check_template(filter).map_err(|e| ("tls.sasl_external.filter", e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +443,42 @@ mod tests {
         let c = Config::parse("", "t.toml").unwrap();
         assert_eq!(c.listen, "127.0.0.1:3389");
         assert_eq!(c.root_dn(), "cn=admin,dc=example,dc=org");
+    }
+
+    #[test]
+    fn tls_sections_parse_and_are_checked() {
+        let text = r#"
+[tls]
+cert_file = "s.crt"
+key_file = "s.key"
+ca_file = "ca.crt"
+ldaps_listen = "127.0.0.1:3636"
+client_certs = "optional"
+ldaps_client_certs = "required"
+[[tls.sasl_external]]
+rule = "map"
+subject = "CN=a,O=b"
+dn = "uid=a,dc=example,dc=org"
+[[tls.sasl_external]]
+rule = "search"
+base = "dc=example,dc=org"
+filter = "(&(objectClass=device)(cn={CN}))"
+[security]
+require_tls = { bind = true, write = true }
+"#;
+        let c = Config::parse(text, "t.toml").unwrap();
+        assert_eq!(c.tls.ldaps_client_certs(), ClientCerts::Required);
+        assert_eq!(c.tls.sasl_external.len(), 2);
+        assert!(c.security.require_tls.bind && c.security.require_tls.write && !c.security.require_tls.password_modify);
+        let bad = |t: &str| Config::parse(t, "t.toml").unwrap_err().to_string();
+        assert!(bad("[tls]\ncert_file = \"a\"\n").contains("key_file"));
+        assert!(bad("[tls]\nldaps_listen = \"127.0.0.1:1\"\n").contains("tls.ldaps_listen"));
+        let certs = "[tls]\ncert_file = \"a\"\nkey_file = \"b\"\n";
+        assert!(bad(&format!("{certs}client_certs = \"required\"\n")).contains("tls.ca_file"));
+        assert!(bad(&format!("{certs}client_certs = \"sometimes\"\n")).contains("sometimes"));
+        let rule = "[[tls.sasl_external]]\nrule = \"search\"\nbase = \"dc=x\"\nfilter = \"(cn={NAME})\"\n";
+        assert!(bad(&format!("{certs}{rule}")).contains("unknown placeholder {NAME}"));
+        assert!(bad(&format!("{certs}[[tls.sasl_external]]\nrule = \"subject\"\nextra = 1\n")).contains("extra"));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct ServerCtx {
     pub tree_lock: Arc<tokio::sync::RwLock<()>>,
     /// Failed-bind rate limits per address and per DN.
     pub limiter: crate::ppolicy::ratelimit::FailureLimiter,
+    /// TLS (StartTLS and LDAPS), when `[tls]` names a certificate.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 /// How long a subtree move or tree delete waits for running searches before answering

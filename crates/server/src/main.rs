@@ -1,4 +1,4 @@
-//! The `birch` command: serve, import, export, check, hash-password.
+//! The `birch` command: serve, import, export, check, reload, hash-password.
 
 mod access;
 mod config;
@@ -8,8 +8,10 @@ mod offline;
 mod ops;
 mod password;
 mod ppolicy;
+mod sasl_external;
 mod server;
 mod session;
+mod tls;
 
 use anyhow::Result;
 
@@ -67,6 +69,13 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Make the running server reload its TLS certificate and key (sends SIGHUP to the pid
+    /// in `<data_dir>/birch.pid`); a bad new file keeps the old one, and the server logs why.
+    Reload {
+        /// Configuration file (TOML), for the data directory.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Print the argon2id hash of a password read from standard input (for
     /// `root_password_hash`).
     HashPassword {
@@ -109,6 +118,7 @@ fn run() -> Result<()> {
             offline::export(&config::Config::load(config.as_deref())?, output.as_deref())
         }
         Command::Check { config } => offline::check(&config::Config::load(config.as_deref())?),
+        Command::Reload { config } => server::signal_reload(&config::Config::load(config.as_deref())?),
         Command::HashPassword { config } => {
             let cfg = config::Config::load(config.as_deref())?;
             let mut line = String::new();

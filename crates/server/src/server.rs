@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::context::ServerCtx;
+use crate::tls::{Listener, Tls};
 use crate::{demo, offline, password, session};
 use anyhow::{Context, Result};
 use birch_schema::Dn;
@@ -24,6 +25,10 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
         Ok(n) => tracing::debug!(limit = n, "open file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
     }
+    // Certificates first: a bad file stops the server before anything else happens.
+    let tls = Tls::load(&cfg.tls)?;
+    // Handle SIGHUP before anything can send it (its default action ends the process).
+    let hangups = hangup_signal()?;
     let (store, schema) = offline::open_store(&cfg)?;
     let suffix_dn = Dn::parse(&cfg.suffix).context("suffix")?;
     let suffix_ndn = suffix_dn.normalize(&schema);
@@ -34,6 +39,13 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
     let root_hash = root_password_hash(&store, &cfg)?;
     store.flush()?;
     let root_ndn = Dn::parse(&cfg.root_dn()).context("root_dn")?.normalize(&schema);
+    let ldaps = match &cfg.tls.ldaps_listen {
+        Some(addr) => {
+            Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (tls.ldaps_listen)"))?)
+        }
+        None => None,
+    };
+    // The plain listener last: once it answers, every listener is up.
     let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let access = crate::access::Access::compile(&cfg, &schema).context("access.rules")?;
     let ctx = Arc::new(ServerCtx {
@@ -48,10 +60,20 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
         root_ndn,
         suffix_ndn,
         root_hash,
+        tls,
     });
     let local = listener.local_addr()?;
     tracing::info!(listen = %local, suffix = %ctx.config.suffix, entries = store.len(), "birch is serving");
+    if let Some(l) = &ldaps {
+        let addr = l.local_addr()?;
+        tracing::info!(listen = %addr, "LDAPS listener");
+        eprintln!("birch listening on ldaps://{addr}/");
+    }
     eprintln!("birch listening on ldap://{local}/ (suffix {})", ctx.config.suffix);
+    let pid_file = PidFile::create(&ctx.config.data_dir);
+    if let Some(h) = hangups {
+        tokio::spawn(reload_on_hangup(h, ctx.clone()));
+    }
 
     let shutdown = CancellationToken::new();
     let connections = TaskTracker::new();
@@ -60,9 +82,9 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
     loop {
         tokio::select! {
             _ = &mut signal => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(session::serve_connection(stream, peer, ctx.clone(), shutdown.child_token()));
+            accepted = accept(&listener, &ldaps) => match accepted {
+                Ok((stream, peer, kind)) => {
+                    connections.spawn(session::serve_connection(stream, peer, ctx.clone(), shutdown.child_token(), kind));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -74,12 +96,107 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
     }
     tracing::info!("shutting down: no new connections, finishing operations in flight");
     drop(listener);
+    drop(ldaps);
     shutdown.cancel();
     connections.close();
     connections.wait().await;
     store.flush()?;
+    drop(pid_file);
     tracing::info!("store flushed; bye");
     Ok(())
+}
+
+/// Accepts from the plain listener or, when there is one, the LDAPS listener.
+async fn accept(
+    plain: &TcpListener,
+    ldaps: &Option<TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr, Listener)> {
+    let secure = async {
+        match ldaps {
+            Some(l) => l.accept().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = plain.accept() => r.map(|(s, a)| (s, a, Listener::Ldap)),
+        r = secure => r.map(|(s, a)| (s, a, Listener::Ldaps)),
+    }
+}
+
+/// The SIGHUP stream (`None` where there are no signals).
+#[cfg(unix)]
+fn hangup_signal() -> Result<Option<tokio::signal::unix::Signal>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    Ok(Some(signal(SignalKind::hangup()).context("cannot handle SIGHUP")?))
+}
+
+#[cfg(not(unix))]
+fn hangup_signal() -> Result<Option<()>> {
+    Ok(None)
+}
+
+/// Reloads the TLS certificate and key on every SIGHUP (`birch reload`).
+#[cfg(unix)]
+async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, ctx: Arc<ServerCtx>) {
+    while hangups.recv().await.is_some() {
+        match &ctx.tls {
+            None => tracing::info!("SIGHUP: no TLS configured, nothing to reload"),
+            Some(tls) => match tls.reload() {
+                Ok(()) => tracing::info!("reloaded the TLS certificate and key"),
+                Err(e) => tracing::warn!(error = %e, "TLS reload failed; keeping the certificate in use"),
+            },
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_hangup(_: (), _: Arc<ServerCtx>) {}
+
+/// `birch.pid` in the data directory while the server runs, for `birch reload`.
+struct PidFile(Option<std::path::PathBuf>);
+
+/// Name of the pid file inside the data directory.
+pub const PID_FILE: &str = "birch.pid";
+
+impl PidFile {
+    fn create(data_dir: &std::path::Path) -> PidFile {
+        let path = data_dir.join(PID_FILE);
+        match std::fs::write(&path, format!("{}\n", std::process::id())) {
+            Ok(()) => PidFile(Some(path)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the pid file; `birch reload` will not find this server");
+                PidFile(None)
+            }
+        }
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// `birch reload`: sends SIGHUP to the server whose pid file is in the data directory.
+#[cfg(unix)]
+pub fn signal_reload(cfg: &Config) -> Result<()> {
+    let path = cfg.data_dir.join(PID_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("{}: no running server found (is `birch serve` running with this config?)", path.display())
+    })?;
+    let pid: i32 = text.trim().parse().with_context(|| format!("{}: not a process id", path.display()))?;
+    let pid = rustix::process::Pid::from_raw(pid).with_context(|| format!("{}: not a process id", path.display()))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP)
+        .with_context(|| format!("cannot signal process {} from {}", pid.as_raw_nonzero(), path.display()))?;
+    eprintln!("birch: asked the server (pid {}) to reload its TLS certificate and key", pid.as_raw_nonzero());
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn signal_reload(_: &Config) -> Result<()> {
+    anyhow::bail!("`birch reload` needs a Unix system")
 }
 
 async fn shutdown_signal() {

@@ -1,18 +1,26 @@
 //! One client connection: reads requests, runs each operation as its own task (so a
 //! connection can have several outstanding operations), writes responses in order of
-//! completion through one writer task, and handles Abandon and Unbind.
+//! completion through one writer task, and handles Abandon, Unbind and StartTLS.
+//!
+//! A connection runs over any byte stream (TCP, or TLS over TCP): StartTLS stops the
+//! writer, takes the stream back and starts reader and writer again over TLS.
 
 use crate::context::ServerCtx;
 use crate::ops;
+use crate::tls::{self, Listener, TlsInfo};
 use birch_acl::Subject;
 use birch_proto::codec::{response_for_invalid, BirchCodec, Decoded};
-use birch_proto::ldap3_proto::proto::{LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode};
+use birch_proto::ldap3_proto::proto::{
+    LdapExtendedRequest, LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode,
+};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -32,6 +40,8 @@ pub struct Session {
     groups: Mutex<Arc<std::collections::HashSet<String>>>,
     /// Open paged searches (RFC 2696), by cookie.
     pub paged: ops::paged::PagedSearches,
+    /// Set once TLS is established (LDAPS, or after StartTLS).
+    tls: OnceLock<Arc<TlsInfo>>,
 }
 
 impl Session {
@@ -43,6 +53,7 @@ impl Session {
             must_change: Default::default(),
             groups: Mutex::new(Arc::default()),
             paged: Default::default(),
+            tls: OnceLock::new(),
         }
     }
 
@@ -52,7 +63,9 @@ impl Session {
             subject: self.subject(),
             groups: (**self.groups.lock().unwrap_or_else(|p| p.into_inner())).clone(),
             peer: Some(self.peer.ip()),
-            ssf: 0,
+            // rustls offers only AEAD suites of 128 or 256 bits; ACL rules ask `ssf=N`
+            // for "TLS required", so every TLS connection counts as 128.
+            ssf: if self.is_tls() { 128 } else { 0 },
         }
     }
 
@@ -88,6 +101,21 @@ impl Session {
         self.set_groups(Default::default());
     }
 
+    /// Whether the connection is protected by TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.get().is_some()
+    }
+
+    /// What the TLS handshake established (including the client certificate), if any.
+    pub fn tls_info(&self) -> Option<Arc<TlsInfo>> {
+        self.tls.get().cloned()
+    }
+
+    fn set_tls(&self, info: TlsInfo) {
+        tracing::debug!(peer = %self.peer, version = %info.version, cipher = %info.cipher, client_cert = ?info.client.as_ref().map(|c| &c.subject), "TLS established");
+        let _ = self.tls.set(Arc::new(info));
+    }
+
     fn register(&self, msgid: i32) -> CancellationToken {
         let t = CancellationToken::new();
         self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(msgid, t.clone());
@@ -108,40 +136,111 @@ impl Session {
 /// Sends responses of one connection.
 pub type Responder = mpsc::Sender<LdapMsg>;
 
-/// Serves one connection until the client leaves, sends garbage, or the server stops.
-pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
+/// A connection's byte stream: plain TCP or TLS over TCP.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+type BoxIo = Box<dyn Io>;
+
+type Writer = FramedWrite<WriteHalf<BoxIo>, BirchCodec>;
+
+/// A running connection over one stream: the request reader, the response channel and
+/// the writer task.
+struct Wire {
+    reader: FramedRead<ReadHalf<BoxIo>, BirchCodec>,
+    tx: Responder,
+    writer: JoinHandle<Option<Writer>>,
+}
+
+impl Wire {
+    fn start(io: BoxIo, max_pdu: usize) -> Wire {
+        let (rd, wr) = tokio::io::split(io);
+        let (tx, rx) = mpsc::channel::<LdapMsg>(256);
+        let writer = tokio::spawn(write_responses(FramedWrite::new(wr, BirchCodec::new(usize::MAX)), rx));
+        Wire { reader: FramedRead::new(rd, BirchCodec::new(max_pdu)), tx, writer }
+    }
+
+    /// Writes every queued response, stops the writer and hands the stream back; `None`
+    /// if writing failed. Call only when no operation holds a sender any more.
+    async fn into_stream(self) -> Option<BoxIo> {
+        drop(self.tx);
+        let writer = self.writer.await.ok()??;
+        Some(self.reader.into_inner().unsplit(writer.into_inner()))
+    }
+
+    /// Writes the remaining responses and waits for the writer to finish.
+    async fn close(self) {
+        drop(self.tx);
+        let _ = self.writer.await;
+    }
+}
+
+/// The writer task: batches whatever is ready into one write; returns the writer when the
+/// channel closes, `None` when the stream failed.
+async fn write_responses(mut w: Writer, mut rx: mpsc::Receiver<LdapMsg>) -> Option<Writer> {
+    while let Some(m) = rx.recv().await {
+        w.feed(m).await.ok()?;
+        while let Ok(m) = rx.try_recv() {
+            w.feed(m).await.ok()?;
+        }
+        w.flush().await.ok()?;
+    }
+    Some(w)
+}
+
+/// Serves one connection until the client leaves, sends garbage, or the server stops. On
+/// the LDAPS listener the TLS handshake comes first.
+pub async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<ServerCtx>,
+    shutdown: CancellationToken,
+    listener: Listener,
+) {
     let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
-    let max = ctx.config.max_pdu_bytes;
-    let mut reader = FramedRead::new(rd, BirchCodec::new(max));
-    let (tx, mut rx) = mpsc::channel::<LdapMsg>(256);
-    let writer = tokio::spawn(async move {
-        let mut w = FramedWrite::new(wr, BirchCodec::new(usize::MAX));
-        while let Some(m) = rx.recv().await {
-            if w.feed(m).await.is_err() {
-                return;
-            }
-            // Batch whatever else is ready into one write.
-            while let Ok(m) = rx.try_recv() {
-                if w.feed(m).await.is_err() {
+    let session = Arc::new(Session::new(peer));
+    let io: BoxIo = match (listener, &ctx.tls) {
+        (Listener::Ldap, _) => Box::new(stream),
+        (Listener::Ldaps, None) => return,
+        (Listener::Ldaps, Some(t)) => {
+            let shake = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = tls::handshake(t.acceptor(Listener::Ldaps), stream) => r,
+            };
+            match shake {
+                Ok((tls_stream, info)) => {
+                    session.set_tls(info);
+                    Box::new(tls_stream)
+                }
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "LDAPS handshake failed; connection closed");
                     return;
                 }
             }
-            if w.flush().await.is_err() {
-                return;
-            }
         }
-    });
-    let session = Arc::new(Session::new(peer));
+    };
+    serve(io, session, ctx, shutdown).await;
+}
+
+async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
+    let peer = session.peer;
+    let max = ctx.config.max_pdu_bytes;
+    let mut wire = Wire::start(io, max);
     let ops_tracker = TaskTracker::new();
-    tracing::debug!(%peer, "connection opened");
+    tracing::debug!(%peer, tls = session.is_tls(), "connection opened");
     loop {
         let frame = tokio::select! {
             _ = shutdown.cancelled() => break,
-            f = reader.next() => f,
+            f = wire.reader.next() => f,
         };
+        let tx = &wire.tx;
         match frame {
             None => break,
+            // A TLS client that hangs up without close_notify (many do, after Unbind) is
+            // just gone; what it might have sent is lost either way.
+            Some(Err(birch_proto::codec::ProtoError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                tracing::debug!(%peer, "TLS connection closed without close_notify");
+                break;
+            }
             Some(Err(e)) => {
                 tracing::warn!(%peer, error = %e, "closing connection after bad input");
                 let _ = tx.send(disconnect_notice(&e.to_string())).await;
@@ -164,6 +263,25 @@ pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Serv
             Some(Ok(Decoded::Msg(msg))) => match msg.op {
                 LdapOp::UnbindRequest => break,
                 LdapOp::AbandonRequest(id) => session.abandon(id),
+                LdapOp::ExtendedRequest(ref req) if req.name == birch_proto::oids::START_TLS => {
+                    let refusal = start_tls_refusal(&ctx, &session, req, &ops_tracker, &wire);
+                    let res = refusal.clone().unwrap_or_else(|| ops::result(LdapResultCode::Success, "", ""));
+                    if tx.send(start_tls_response(msg.msgid, res)).await.is_err() {
+                        break;
+                    }
+                    if refusal.is_some() {
+                        continue;
+                    }
+                    // No operation is outstanding, so this task holds the only sender: the
+                    // response above is the last cleartext PDU.
+                    match start_tls(wire, &session, &ctx, &shutdown).await {
+                        Some(upgraded) => wire = Wire::start(upgraded, max),
+                        None => {
+                            tracing::debug!(%peer, "connection closed");
+                            return;
+                        }
+                    }
+                }
                 _ => {
                     let msgid = msg.msgid;
                     let token = session.register(msgid);
@@ -179,9 +297,60 @@ pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Serv
     // Let in-flight operations finish and their responses go out.
     ops_tracker.close();
     ops_tracker.wait().await;
-    drop(tx);
-    let _ = writer.await;
+    wire.close().await;
     tracing::debug!(%peer, "connection closed");
+}
+
+/// Why a StartTLS request must be refused (RFC 4511 section 4.14.2), if it must.
+fn start_tls_refusal(
+    ctx: &ServerCtx,
+    session: &Session,
+    req: &LdapExtendedRequest,
+    ops_tracker: &TaskTracker,
+    wire: &Wire,
+) -> Option<LdapResult> {
+    let refuse = |code, text: &str| Some(ops::result(code, "", text));
+    if ctx.tls.is_none() {
+        return refuse(LdapResultCode::ProtocolError, "StartTLS is not configured on this server");
+    }
+    if req.value.is_some() {
+        return refuse(LdapResultCode::ProtocolError, "StartTLS takes no request value");
+    }
+    if session.is_tls() {
+        return refuse(LdapResultCode::OperationsError, "TLS already started");
+    }
+    if !ops_tracker.is_empty() || !wire.reader.read_buffer().is_empty() {
+        return refuse(LdapResultCode::OperationsError, "cannot start TLS with operations outstanding");
+    }
+    None
+}
+
+/// Hands the stream over to TLS after the StartTLS response is written; `None` when the
+/// handshake failed (only this connection closes) or the server is stopping.
+async fn start_tls(wire: Wire, session: &Session, ctx: &ServerCtx, shutdown: &CancellationToken) -> Option<BoxIo> {
+    let peer = session.peer;
+    let acceptor = ctx.tls.as_ref()?.acceptor(Listener::Ldap);
+    let io = wire.into_stream().await?;
+    let shake = tokio::select! {
+        _ = shutdown.cancelled() => return None,
+        r = tls::handshake(acceptor, io) => r,
+    };
+    match shake {
+        Ok((stream, info)) => {
+            session.set_tls(info);
+            Some(Box::new(stream))
+        }
+        Err(e) => {
+            tracing::info!(%peer, error = %e, "StartTLS handshake failed; connection closed");
+            None
+        }
+    }
+}
+
+/// The StartTLS extended response: its responseName is the StartTLS OID.
+fn start_tls_response(msgid: i32, res: LdapResult) -> LdapMsg {
+    let name = Some(birch_proto::oids::START_TLS.to_string());
+    LdapMsg { msgid, op: LdapOp::ExtendedResponse(LdapExtendedResponse { res, name, value: None }), ctrl: vec![] }
 }
 
 /// RFC 4511 section 4.4.1 Notice of Disconnection.

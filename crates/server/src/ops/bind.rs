@@ -3,6 +3,7 @@
 //! checks, the password, and what the policy makes of the outcome (failure counting and
 //! lockout, expiry warnings and grace binds, must-change after a reset). Legacy hashes are
 //! replaced by argon2id after a successful bind when `rehash_on_bind` is set.
+//! SASL binds go to [`crate::sasl_external`].
 
 use super::controls::RequestControls;
 use super::{result, store_failure};
@@ -43,8 +44,9 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     }
     let password = match req.cred {
         LdapBindCred::Simple(p) => p,
-        LdapBindCred::SASL(_) | LdapBindCred::Unsupported => {
-            return (result(LdapResultCode::AuthMethodNotSupported, "", "SASL bind is not supported"), none);
+        LdapBindCred::SASL(creds) => return (crate::sasl_external::bind(ctx, session, creds).await, none),
+        LdapBindCred::Unsupported => {
+            return (result(LdapResultCode::AuthMethodNotSupported, "", "authentication method not supported"), none);
         }
     };
     let peer = session.peer;

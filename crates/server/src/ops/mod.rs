@@ -51,6 +51,12 @@ pub async fn dispatch(
         }
         return;
     }
+    if let Some(res) = crate::tls::refusal(ctx, session, &msg.op) {
+        if let Some(op) = response_op(&msg.op, res) {
+            let _ = tx.send(LdapMsg { msgid, op, ctrl: vec![] }).await;
+        }
+        return;
+    }
     let controls = match controls::RequestControls::parse(ctx, &msg.ctrl) {
         Ok(c) => std::sync::Arc::new(c),
         Err(res) => {

@@ -15,7 +15,14 @@ pub fn entry(ctx: &ServerCtx) -> Entry {
     put("namingContexts", vec![ctx.config.suffix.clone()]);
     put("supportedLDAPVersion", v(&["3"]));
     put("supportedControl", v(super::SUPPORTED_CONTROLS));
-    put("supportedExtension", v(super::extended::SUPPORTED_EXTENSIONS));
+    let mut extensions = v(super::extended::SUPPORTED_EXTENSIONS);
+    if let Some(tls) = &ctx.tls {
+        extensions.push(birch_proto::oids::START_TLS.to_string());
+        if tls.asks_client_certs() {
+            put("supportedSASLMechanisms", v(&[crate::sasl_external::EXTERNAL]));
+        }
+    }
+    put("supportedExtension", extensions);
     put("supportedFeatures", v(&[birch_proto::oids::FEATURE_ALL_OPERATIONAL_ATTRIBUTES]));
     put("subschemaSubentry", v(&["cn=Subschema"]));
     put("vendorName", v(&["Birch"]));
