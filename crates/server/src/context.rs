@@ -11,6 +11,8 @@ use tokio::sync::Semaphore;
 pub struct ServerCtx {
     /// The configuration in force.
     pub config: Config,
+    /// The configuration file, re-read by a reload (None: built-in defaults).
+    pub config_path: Option<std::path::PathBuf>,
     /// The directory store.
     pub store: Store,
     /// The schema.

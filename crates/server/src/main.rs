@@ -109,7 +109,7 @@ fn run() -> Result<()> {
         Command::Serve { config, demo } => {
             let cfg = config::Config::load(config.as_deref())?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(server::run(cfg, demo))
+            rt.block_on(server::run(cfg, config, demo))
         }
         Command::Import { config, file, no_schema_check } => {
             offline::import(&config::Config::load(config.as_deref())?, &file, !no_schema_check)

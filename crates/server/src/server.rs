@@ -19,7 +19,7 @@ const META_ROOT_HASH: &str = "root_password_hash";
 pub const ENV_ROOT_PASSWORD: &str = "BIRCH_ROOT_PASSWORD";
 
 /// Runs the server until SIGINT/SIGTERM.
-pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
+pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo: bool) -> Result<()> {
     // One descriptor per client: take the hard limit, not the usual soft 1024.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!(limit = n, "open file limit"),
@@ -61,6 +61,7 @@ pub async fn run(cfg: Config, load_demo: bool) -> Result<()> {
         suffix_ndn,
         root_hash,
         tls,
+        config_path,
     });
     let local = listener.local_addr()?;
     tracing::info!(listen = %local, suffix = %ctx.config.suffix, entries = store.len(), "birch is serving");
@@ -135,10 +136,12 @@ fn hangup_signal() -> Result<Option<()>> {
     Ok(None)
 }
 
-/// Reloads the TLS certificate and key on every SIGHUP (`birch reload`).
+/// Reloads the TLS certificate and key and the access rules on every SIGHUP (`birch
+/// reload`); whatever fails to load is kept as it was, with a warning saying why.
 #[cfg(unix)]
 async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, ctx: Arc<ServerCtx>) {
     while hangups.recv().await.is_some() {
+        reload_access(&ctx);
         match &ctx.tls {
             None => tracing::info!("SIGHUP: no TLS configured, nothing to reload"),
             Some(tls) => match tls.reload() {
@@ -146,6 +149,24 @@ async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, ctx: Arc<Ser
                 Err(e) => tracing::warn!(error = %e, "TLS reload failed; keeping the certificate in use"),
             },
         }
+    }
+}
+
+/// Re-reads the configuration file and swaps in its access rules (only those: other
+/// settings need a restart).
+#[cfg(unix)]
+fn reload_access(ctx: &ServerCtx) {
+    let loaded = Config::load(ctx.config_path.as_deref()).map_err(anyhow::Error::from).and_then(|mut cfg| {
+        // The rules are compiled for the suffix in force.
+        cfg.suffix.clone_from(&ctx.config.suffix);
+        crate::access::Access::compile(&cfg, &ctx.schema).map_err(anyhow::Error::from)
+    });
+    match loaded {
+        Ok(access) => {
+            *ctx.access.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(access);
+            tracing::info!("reloaded the access rules");
+        }
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "access rules not reloaded; keeping the rules in force"),
     }
 }
 

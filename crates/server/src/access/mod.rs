@@ -130,3 +130,36 @@ pub fn denied(who: &Requester, text: &str) -> LdapResult {
     };
     super::ops::result(code, "", text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(dn: &str) -> Entry {
+        Entry { dn: dn.into(), ndn: dn.into(), parent: 0, attrs: vec![] }
+    }
+
+    fn user(ndn: &str, groups: &[&str]) -> Requester {
+        let mut r = Requester::new(Subject::User(ndn.into()));
+        r.groups = groups.iter().map(|g| g.to_string()).collect();
+        r
+    }
+
+    #[test]
+    fn the_campus_policy_compiles_and_decides() {
+        let schema = Arc::new(Schema::builtin());
+        let access = Access::compile(&Config::default(), &schema).expect("campus policy compiles");
+        let chenwei = entry("uid=chenwei,ou=people,dc=example,dc=org");
+        let help = user("uid=hana,ou=people,dc=example,dc=org", &["cn=helpdesk,ou=groups,dc=example,dc=org"]);
+        assert!(access.check(&help, &chenwei, "userpassword", Privilege::Add));
+        assert!(!access.check(&help, &chenwei, "userpassword", Privilege::Read));
+        assert!(access.check(&help, &chenwei, "pwdaccountlockedtime", Privilege::Delete));
+        assert!(!access.check(&help, &chenwei, "mail", Privilege::Read));
+        let bob = user("uid=bob,ou=people,dc=example,dc=org", &[]);
+        assert!(!access.check(&bob, &chenwei, "userpassword", Privilege::Add));
+        assert!(access.check(&bob, &chenwei, "uid", Privilege::Read));
+        let anon = Requester::new(Subject::Anonymous);
+        assert!(access.check(&anon, &chenwei, "userpassword", Privilege::Auth));
+        assert!(!access.check(&anon, &chenwei, "entry", Privilege::Read));
+    }
+}

@@ -74,9 +74,6 @@ async fn change(ctx: &Arc<ServerCtx>, session: &Session, req: &LdapExtendedReque
         return Err(plain(LdapResultCode::UnwillingToPerform, "the root DN's password is set in the configuration"));
     }
     let changer = Changer::of(&subject, &ndn);
-    if changer == Changer::Admin {
-        return Err(plain(LdapResultCode::InsufficentAccessRights, "insufficient access to change this password"));
-    }
     let entry = match ctx.store.get_by_ndn(&ndn) {
         Ok(Some((_, e))) => e,
         Ok(None) => {
@@ -84,6 +81,12 @@ async fn change(ctx: &Arc<ServerCtx>, session: &Session, req: &LdapExtendedReque
         }
         Err(e) => return Err((super::store_failure(&e), None)),
     };
+    // Changing a password is writing the entry's userPassword: under the campus policy its
+    // owner, the helpdesk and the admins may.
+    let (who, access) = (session.requester(), ctx.access());
+    if !access.check(&who, &entry, "userpassword", birch_acl::Privilege::Add) {
+        return Err(plain(LdapResultCode::InsufficentAccessRights, "insufficient access to change this password"));
+    }
     let policy = ppolicy::policy_for(&ctx.store, &ctx.schema, &ctx.config, &entry);
     let account = Account::read(&entry);
     let peer = session.peer;
