@@ -151,4 +151,53 @@ mod tests {
         let f = parse_ldap_filter_str("(!(userPassword=*))").unwrap();
         assert_eq!(convert(&f, &s, &no_pw), Filter::Not(Box::new(Filter::Undefined)));
     }
+
+    use proptest::prelude::*;
+
+    fn arb_filter() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            prop::sample::select(&["uid", "mail", "cn"][..]).prop_map(|a| format!("({a}=*)")),
+            (prop::sample::select(&["uid", "mail", "cn"][..]), prop::sample::select(&["bob", "x@y", "b*"][..]))
+                .prop_map(|(a, v)| format!("({a}={v})")),
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 1..3).prop_map(|v| format!("(&{})", v.concat())),
+                prop::collection::vec(inner.clone(), 1..3).prop_map(|v| format!("(|{})", v.concat())),
+                inner.prop_map(|f| format!("(!{f})")),
+            ]
+        })
+    }
+
+    fn entry(mail: Option<&str>) -> Entry {
+        let mut e = Entry { dn: "uid=bob,dc=x".into(), ndn: "uid=bob,dc=x".into(), parent: 0, attrs: vec![] };
+        e.add_values("uid", "uid", [b"bob".to_vec()]);
+        e.add_values("cn", "cn", [b"Bob".to_vec()]);
+        if let Some(m) = mail {
+            e.add_values("mail", "mail", [m.as_bytes().to_vec()]);
+        }
+        e
+    }
+
+    proptest! {
+        /// A filter on an attribute the requester may not search gives the same results as
+        /// the filter with that term Undefined, whatever the hidden values are: no oracle.
+        #[test]
+        fn hidden_attributes_are_undefined_terms(text in arb_filter(), mail in prop::option::of(prop::sample::select(&["x@y", "bob", "z"][..]))) {
+            let schema = std::sync::Arc::new(Schema::builtin());
+            let mut cfg = crate::config::Config::default();
+            cfg.suffix = "dc=x".into();
+            cfg.access.rules = Some(vec!["to attrs=mail by self read by * none".into(), "to * by users read".into()]);
+            let access = crate::access::Access::compile(&cfg, &schema).expect("rules");
+            let other = birch_acl::Requester::new(birch_acl::Subject::User("uid=alice,dc=x".into()));
+            let f = convert(&parse_ldap_filter_str(&text).expect("filter"), &schema, &|_| true);
+            let masked = mask(&f, &["mail"]);
+            let e = entry(mail);
+            let seen = visible(&f, &e, &access, &other).eval(&e, &schema);
+            prop_assert_eq!(seen, masked.eval(&e, &schema));
+            // ... and so the outcome does not depend on the hidden value.
+            let without = entry(None);
+            prop_assert_eq!(seen, visible(&f, &without, &access, &other).eval(&without, &schema));
+        }
+    }
 }
