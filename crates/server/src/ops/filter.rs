@@ -185,9 +185,11 @@ mod tests {
         #[test]
         fn hidden_attributes_are_undefined_terms(text in arb_filter(), mail in prop::option::of(prop::sample::select(&["x@y", "bob", "z"][..]))) {
             let schema = std::sync::Arc::new(Schema::builtin());
-            let mut cfg = crate::config::Config::default();
-            cfg.suffix = "dc=x".into();
-            cfg.access.rules = Some(vec!["to attrs=mail by self read by * none".into(), "to * by users read".into()]);
+            let access = crate::config::AccessSection {
+                rules: Some(vec!["to attrs=mail by self read by * none".into(), "to * by users read".into()]),
+                ..Default::default()
+            };
+            let cfg = crate::config::Config { suffix: "dc=x".into(), access, ..Default::default() };
             let access = crate::access::Access::compile(&cfg, &schema).expect("rules");
             let other = birch_acl::Requester::new(birch_acl::Subject::User("uid=alice,dc=x".into()));
             let f = convert(&parse_ldap_filter_str(&text).expect("filter"), &schema, &|_| true);
