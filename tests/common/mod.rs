@@ -31,7 +31,8 @@ pub fn birch_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_birch"))
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on (for a listener the test configures).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
 }
 

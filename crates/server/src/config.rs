@@ -54,6 +54,10 @@ pub struct Config {
     pub access: AccessSection,
     /// Search size limits by kind of requester.
     pub limits: LimitsSection,
+    /// The audit log.
+    pub audit: crate::audit::AuditSection,
+    /// The Prometheus endpoint.
+    pub metrics: crate::metrics::MetricsSection,
     /// Transport security: certificates, LDAPS, client certificates, SASL EXTERNAL.
     pub tls: TlsSection,
     /// Which operations need a TLS-protected connection.
@@ -158,6 +162,8 @@ impl Default for Config {
             rate_limit: Default::default(),
             access: AccessSection::default(),
             limits: LimitsSection::default(),
+            audit: Default::default(),
+            metrics: Default::default(),
             tls: TlsSection::default(),
             security: SecuritySection::default(),
         }
@@ -248,6 +254,11 @@ impl Config {
         }
         if let Some(r) = &self.root_dn {
             birch_schema::Dn::parse(r).map_err(|e| bad("root_dn", e.to_string()))?;
+        }
+        if let Some(m) = &self.metrics.listen {
+            if let Err(e) = m.parse::<std::net::SocketAddr>() {
+                return Err(bad("metrics.listen", format!("{m:?} is not an address:port ({e})")));
+            }
         }
         if let Some(p) = &self.ppolicy_default {
             birch_schema::Dn::parse(p).map_err(|e| bad("ppolicy_default", e.to_string()))?;

@@ -11,6 +11,8 @@ use tokio::sync::Semaphore;
 pub struct ServerCtx {
     /// The configuration in force.
     pub config: Config,
+    /// Operation counts, latencies, connections (Prometheus and cn=Monitor).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The configuration file, re-read by a reload (None: built-in defaults).
     pub config_path: Option<std::path::PathBuf>,
     /// The directory store.
@@ -64,7 +66,10 @@ impl ServerCtx {
                 return find(values, &password);
             }
         }
-        let Ok(_permit) = self.hash_permits.acquire().await else {
+        self.metrics.hash_waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let permit = self.hash_permits.acquire().await;
+        self.metrics.hash_waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let Ok(_permit) = permit else {
             return None;
         };
         let params = self.argon2.clone();

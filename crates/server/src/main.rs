@@ -1,9 +1,11 @@
 //! The `birch` command: serve, import, export, check, reload, hash-password.
 
 mod access;
+mod audit;
 mod config;
 mod context;
 mod demo;
+mod metrics;
 mod offline;
 mod ops;
 mod password;
@@ -69,12 +71,31 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Make the running server reload its TLS certificate and key (sends SIGHUP to the pid
-    /// in `<data_dir>/birch.pid`); a bad new file keeps the old one, and the server logs why.
+    /// Make the running server reload its TLS certificate and key and its access rules, and
+    /// reopen its audit log (sends SIGHUP to the pid in `<data_dir>/birch.pid`); whatever fails
+    /// to load is kept as it was, and the server logs why.
     Reload {
         /// Configuration file (TOML), for the data directory.
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+    /// Print audit records (JSON lines, oldest first), or successful writes as LDIF changes.
+    Audit {
+        /// Configuration file (TOML), for the audit file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Only records about this DN.
+        #[arg(long)]
+        dn: Option<String>,
+        /// Only records by this bound DN.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only records since this time: RFC 3339 (`2026-11-23T08:00:00Z`) or an age (`2h`, `3days`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Print successful writes as LDIF change records (for ldapmodify).
+        #[arg(long)]
+        ldif: bool,
     },
     /// Print the argon2id hash of a password read from standard input (for
     /// `root_password_hash`).
@@ -97,12 +118,14 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::prelude::*;
+    let text_filter = tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The audit layer sees every `birch::audit` event, whatever BIRCH_LOG lets through.
+    let audit_filter = tracing_subscriber::filter::Targets::new().with_target("birch::audit", tracing::Level::INFO);
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(text_filter))
+        .with(audit::AuditLayer.with_filter(audit_filter))
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -119,6 +142,25 @@ fn run() -> Result<()> {
         }
         Command::Check { config } => offline::check(&config::Config::load(config.as_deref())?),
         Command::Reload { config } => server::signal_reload(&config::Config::load(config.as_deref())?),
+        Command::Audit { config, dn, actor, since, ldif } => {
+            let cfg = config::Config::load(config.as_deref())?;
+            let path =
+                cfg.audit.path(&cfg.data_dir).ok_or_else(|| anyhow::anyhow!("audit.file: the audit log is off"))?;
+            let since = match since {
+                None => None,
+                Some(s) => Some(match humantime::parse_rfc3339_weak(&s) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        let age = humantime::parse_duration(&s)
+                            .map_err(|e| anyhow::anyhow!("--since {s:?}: not a time or an age ({e})"))?;
+                        std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::UNIX_EPOCH)
+                    }
+                }),
+            };
+            let q = audit::Query { dn, actor, since, ldif };
+            audit::query(&path, &q, &mut std::io::stdout().lock())?;
+            Ok(())
+        }
         Command::HashPassword { config } => {
             let cfg = config::Config::load(config.as_deref())?;
             let mut line = String::new();

@@ -33,6 +33,11 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     let suffix_dn = Dn::parse(&cfg.suffix).context("suffix")?;
     let suffix_ndn = suffix_dn.normalize(&schema);
     ensure_suffix(&store, &cfg, &suffix_dn)?;
+    if let Some(path) = cfg.audit.path(&cfg.data_dir) {
+        let log = crate::audit::AuditLog::open(&path, &cfg.audit)
+            .with_context(|| format!("audit.file: cannot open {}", path.display()))?;
+        crate::audit::install(Arc::new(log));
+    }
     if load_demo {
         load_demo_data(&store, &cfg, &suffix_ndn)?;
     }
@@ -62,6 +67,7 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         root_hash,
         tls,
         config_path,
+        metrics: Default::default(),
     });
     let local = listener.local_addr()?;
     tracing::info!(listen = %local, suffix = %ctx.config.suffix, entries = store.len(), "birch is serving");
@@ -77,6 +83,11 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     }
 
     let shutdown = CancellationToken::new();
+    if let Some(addr) = &ctx.config.metrics.listen {
+        let l = TcpListener::bind(addr).await.with_context(|| format!("metrics.listen: cannot listen on {addr}"))?;
+        tracing::info!(listen = %l.local_addr()?, "metrics endpoint (GET /metrics)");
+        tokio::spawn(crate::metrics::serve(l, ctx.clone(), shutdown.clone()));
+    }
     let connections = TaskTracker::new();
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -142,6 +153,11 @@ fn hangup_signal() -> Result<Option<()>> {
 async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, ctx: Arc<ServerCtx>) {
     while hangups.recv().await.is_some() {
         reload_access(&ctx);
+        if let Some(log) = crate::audit::installed() {
+            if let Err(e) = log.reopen() {
+                tracing::warn!(error = %e, "cannot reopen the audit log");
+            }
+        }
         match &ctx.tls {
             None => tracing::info!("SIGHUP: no TLS configured, nothing to reload"),
             Some(tls) => match tls.reload() {

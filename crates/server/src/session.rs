@@ -27,6 +27,8 @@ use tokio_util::task::TaskTracker;
 
 /// Per-connection state shared by the connection's operations.
 pub struct Session {
+    /// The connection's number (in logs and audit records).
+    pub id: u64,
     /// The client's address.
     pub peer: SocketAddr,
     /// Bound identity: the subject and the DN to report in WhoAmI.
@@ -46,7 +48,9 @@ pub struct Session {
 
 impl Session {
     fn new(peer: SocketAddr) -> Session {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Session {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             peer,
             identity: Mutex::new((Subject::Anonymous, String::new())),
             running: Mutex::new(HashMap::new()),
@@ -196,6 +200,7 @@ pub async fn serve_connection(
     shutdown: CancellationToken,
     listener: Listener,
 ) {
+    let _counted = ctx.metrics.connection();
     let _ = stream.set_nodelay(true);
     let session = Arc::new(Session::new(peer));
     let io: BoxIo = match (listener, &ctx.tls) {

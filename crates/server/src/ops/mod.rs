@@ -1,6 +1,7 @@
 //! Operation handlers, one module per operation.
 
 pub mod attrs;
+pub mod audited;
 pub mod bind;
 pub mod compare;
 pub mod controls;
@@ -8,6 +9,7 @@ pub mod extended;
 pub mod filter;
 pub mod moddn;
 pub mod modify;
+pub mod monitor;
 pub mod operational;
 pub mod paged;
 pub mod passmod;
@@ -51,8 +53,17 @@ pub async fn dispatch(
         }
         return;
     }
+    let summary = audited::summarize(&msg.op, session);
+    let kind = op_kind(&msg.op);
+    let started = std::time::Instant::now();
+    ctx.metrics.started(kind);
+    let mut search_code = None;
     if let Some(res) = crate::tls::refusal(ctx, session, &msg.op) {
-        if let Some(op) = response_op(&msg.op, res) {
+        let op = response_op(&msg.op, res);
+        if let Some(summary) = summary {
+            audited::record(summary, session, op.as_ref()).await;
+        }
+        if let Some(op) = op {
             let _ = tx.send(LdapMsg { msgid, op, ctrl: vec![] }).await;
         }
         return;
@@ -86,7 +97,7 @@ pub async fn dispatch(
             (response_op(op, res), ctrl)
         }
         LdapOp::SearchRequest(req) => {
-            search::handle(ctx, session, msgid, req, tx, cancel, &controls).await;
+            search_code = search::handle(ctx, session, msgid, req, tx, cancel, &controls).await;
             (None, vec![])
         }
         LdapOp::ExtendedRequest(req) => {
@@ -117,10 +128,33 @@ pub async fn dispatch(
             vec![],
         ),
     };
+    if let Some(summary) = summary {
+        audited::record(summary, session, op.as_ref()).await;
+    }
+    let code = op.as_ref().and_then(audited::result_code).or(search_code).unwrap_or(-1);
+    ctx.metrics.finished(kind, code, started.elapsed());
+    if kind == "bind" && code != 0 {
+        ctx.metrics.bind_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     if let Some(op) = op {
         if !cancel.is_cancelled() {
             let _ = tx.send(LdapMsg { msgid, op, ctrl }).await;
         }
+    }
+}
+
+/// The kind of a request, as metrics name it.
+fn op_kind(op: &LdapOp) -> &'static str {
+    match op {
+        LdapOp::BindRequest(_) => "bind",
+        LdapOp::SearchRequest(_) => "search",
+        LdapOp::ModifyRequest(_) => "modify",
+        LdapOp::AddRequest(_) => "add",
+        LdapOp::DelRequest(_) => "delete",
+        LdapOp::ModifyDNRequest(_) => "modrdn",
+        LdapOp::CompareRequest(_) => "compare",
+        LdapOp::ExtendedRequest(_) => "extended",
+        _ => "other",
     }
 }
 

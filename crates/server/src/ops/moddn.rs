@@ -104,7 +104,6 @@ async fn rename(
     .await;
     match outcome {
         Ok(Ok((old, new))) => {
-            tracing::info!(target: "birch::audit", event = "modrdn", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn, new_dn = %new_dn);
             let ctrls = controls.read_responses(ctx, &who, Some(&old), Some(&new));
             Ok((result(LdapResultCode::Success, "", ""), ctrls))
         }

@@ -68,7 +68,6 @@ pub async fn handle(
     .await;
     match outcome {
         Ok(Ok((old, new))) => {
-            tracing::info!(target: "birch::audit", event = "modify", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn);
             audit_account_changes(session, &req.dn, &old, &new);
             if owner_changes {
                 session.set_must_change(false);

@@ -4,7 +4,7 @@
 use super::attrs::{self, Selection};
 use super::controls::RequestControls;
 use super::paged::{self, CookieError, PagedSearch, SearchKey};
-use super::{filter, result, rootdse, store_failure, subschema};
+use super::{filter, monitor, result, rootdse, store_failure, subschema};
 use crate::context::ServerCtx;
 use crate::session::{Responder, Session};
 use birch_acl::{Privilege, Requester, Subject};
@@ -44,14 +44,15 @@ pub async fn handle(
     tx: &Responder,
     cancel: &CancellationToken,
     controls: &RequestControls,
-) {
+) -> Option<i32> {
     let done = run(ctx, session, msgid, req, tx, cancel, controls).await;
-    if let Some(Done { res, cookie }) = done {
-        if !cancel.is_cancelled() {
-            let ctrl = cookie.map(paged::response).into_iter().collect();
-            let _ = tx.send(LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl }).await;
-        }
+    let Done { res, cookie } = done?;
+    let code = birch_proto::result::code_number(&res.code);
+    if !cancel.is_cancelled() {
+        let ctrl = cookie.map(paged::response).into_iter().collect();
+        let _ = tx.send(LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl }).await;
     }
+    Some(code)
 }
 
 async fn run(
@@ -101,6 +102,27 @@ async fn run(
         // The subschema subentry: only base (or subtree) scope includes it; readable by anyone.
         if matches!(req.scope, LdapSearchScope::Base | LdapSearchScope::Subtree) {
             let e = subschema::entry(schema);
+            if filter.eval(&e, schema) == Tri::True {
+                let attributes = attrs::project(&e, &sel, schema, &everything, req.typesonly);
+                let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: e.dn, attributes });
+                tx.send(LdapMsg { msgid, op: msg, ctrl: vec![] }).await.ok()?;
+            }
+        }
+        return last_page(LdapResultCode::Success, "");
+    }
+    if monitor::contains(&base_ndn) {
+        // cn=Monitor: for the root DN and the admins group; as absent for anyone else.
+        let all = monitor::entries(ctx);
+        if !unlimited(ctx, &who) || !all.iter().any(|e| e.ndn == base_ndn) {
+            return last_page(LdapResultCode::NoSuchObject, "");
+        }
+        let scope = match req.scope {
+            LdapSearchScope::Base => Scope::Base,
+            LdapSearchScope::OneLevel => Scope::One,
+            LdapSearchScope::Subtree => Scope::Sub,
+            LdapSearchScope::Children => Scope::Children,
+        };
+        for e in all.into_iter().filter(|e| monitor::in_scope(&e.ndn, &base_ndn, scope)) {
             if filter.eval(&e, schema) == Tri::True {
                 let attributes = attrs::project(&e, &sel, schema, &everything, req.typesonly);
                 let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: e.dn, attributes });

@@ -184,7 +184,6 @@ pub async fn add(
     .await;
     match outcome {
         Ok(Ok(())) => {
-            tracing::info!(target: "birch::audit", event = "add", peer = %session.peer, by = %session.bound_dn(), dn = %req.dn);
             let ctrls = controls.read_responses(ctx, &who, None, Some(&added));
             (result(LdapResultCode::Success, "", ""), ctrls)
         }
@@ -283,7 +282,6 @@ pub async fn delete(
     .await;
     match outcome {
         Ok(Ok(gone)) => {
-            tracing::info!(target: "birch::audit", event = "delete", peer = %session.peer, by = %session.bound_dn(), dn = %dn_str, subtree = controls.tree_delete);
             let ctrls = controls.read_responses(ctx, &who, Some(&gone), None);
             (result(LdapResultCode::Success, "", ""), ctrls)
         }

@@ -1,0 +1,310 @@
+//! The audit log: every event logged under the `birch::audit` tracing target (binds and
+//! their failures, locks and unlocks, password changes, and one record per write operation
+//! with its result code and duration) is appended as one JSON line to a file.
+//!
+//! - A tracing layer ([`AuditLayer`]) turns the events into JSON lines, whatever `BIRCH_LOG`
+//!   filters out of the text log; it writes to the file the server opens at start.
+//! - Durability follows the store's: a write operation's record is appended before the
+//!   operation is acknowledged and [`AuditLog::sync`] makes it durable with the same group
+//!   commit idea (concurrent callers share one fsync).
+//! - Rotation: by size (`max_bytes`, keeping `keep` old files `audit.log.1`...), and a
+//!   SIGHUP (`birch reload`) reopens the file, for logrotate.
+//! - `birch audit` queries the files ([`query`]).
+
+use serde::Deserialize;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::Layer;
+
+/// `[audit]`: where audit records go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSection {
+    /// The audit file; unset: `audit.log` in the data directory. An empty path turns the
+    /// audit log off.
+    pub file: Option<PathBuf>,
+    /// Rotate when the file grows past this many bytes (0: never).
+    pub max_bytes: u64,
+    /// Rotated files kept.
+    pub keep: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection { file: None, max_bytes: 100 << 20, keep: 10 }
+    }
+}
+
+impl AuditSection {
+    /// The audit file for a data directory (None: off).
+    pub fn path(&self, data_dir: &Path) -> Option<PathBuf> {
+        match &self.file {
+            Some(p) if p.as_os_str().is_empty() => None,
+            Some(p) => Some(p.clone()),
+            None => Some(data_dir.join("audit.log")),
+        }
+    }
+}
+
+struct Sink {
+    out: BufWriter<File>,
+    size: u64,
+}
+
+/// An open audit file.
+pub struct AuditLog {
+    path: PathBuf,
+    max_bytes: u64,
+    keep: u32,
+    sink: Mutex<Sink>,
+    /// Records appended so far, and records known durable.
+    appended: AtomicU64,
+    synced: AtomicU64,
+    sync_lock: Mutex<()>,
+}
+
+fn open(path: &Path) -> std::io::Result<Sink> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let size = file.metadata()?.len();
+    Ok(Sink { out: BufWriter::with_capacity(64 << 10, file), size })
+}
+
+impl AuditLog {
+    /// Opens (creates) the audit file.
+    pub fn open(path: &Path, cfg: &AuditSection) -> std::io::Result<AuditLog> {
+        Ok(AuditLog {
+            path: path.to_path_buf(),
+            max_bytes: cfg.max_bytes,
+            keep: cfg.keep,
+            sink: Mutex::new(open(path)?),
+            appended: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            sync_lock: Mutex::new(()),
+        })
+    }
+
+    /// Appends one line (written through; made durable by [`sync`](Self::sync)).
+    pub fn append(&self, line: &str) {
+        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        if self.max_bytes > 0 && sink.size + line.len() as u64 + 1 > self.max_bytes && sink.size > 0 {
+            if let Err(e) = self.rotate(&mut sink) {
+                eprintln!("birch: audit log rotation failed: {e}");
+            }
+        }
+        // Each record reaches the file at once (readable by `birch audit` and tail -f);
+        // fsync is left to `sync`.
+        let written = sink.out.write_all(line.as_bytes()).and_then(|()| sink.out.write_all(b"\n"));
+        if written.and_then(|()| sink.out.flush()).is_ok() {
+            sink.size += line.len() as u64 + 1;
+            self.appended.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn rotate(&self, sink: &mut Sink) -> std::io::Result<()> {
+        sink.out.flush()?;
+        sink.out.get_ref().sync_data()?;
+        let name = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
+        for n in (1..self.keep).rev() {
+            if name(n).exists() {
+                std::fs::rename(name(n), name(n + 1))?;
+            }
+        }
+        if self.keep > 0 {
+            std::fs::rename(&self.path, name(1))?;
+        } else {
+            std::fs::remove_file(&self.path)?;
+        }
+        *sink = open(&self.path)?;
+        Ok(())
+    }
+
+    /// Reopens the file (after logrotate moved it away).
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        sink.out.flush()?;
+        *sink = open(&self.path)?;
+        Ok(())
+    }
+
+    /// Makes every record appended so far durable. Callers that arrive while an fsync runs
+    /// find their records covered by the next one (or by it).
+    pub fn sync(&self) -> std::io::Result<()> {
+        let target = self.appended.load(Ordering::SeqCst);
+        if self.synced.load(Ordering::SeqCst) >= target {
+            return Ok(());
+        }
+        let _one = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.synced.load(Ordering::SeqCst) >= target {
+            return Ok(());
+        }
+        let (file, upto) = {
+            let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+            sink.out.flush()?;
+            (sink.out.get_ref().try_clone()?, self.appended.load(Ordering::SeqCst))
+        };
+        file.sync_data()?;
+        self.synced.fetch_max(upto, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// The audit log the layer writes to, set once the server has opened it.
+static AUDIT: OnceLock<Arc<AuditLog>> = OnceLock::new();
+
+/// Installs the audit log the [`AuditLayer`] writes to (once per process).
+pub fn install(log: Arc<AuditLog>) {
+    let _ = AUDIT.set(log);
+}
+
+/// The installed audit log, if any.
+pub fn installed() -> Option<&'static Arc<AuditLog>> {
+    AUDIT.get()
+}
+
+/// A tracing layer that writes `birch::audit` events as JSON lines to the installed log.
+pub struct AuditLayer;
+
+struct JsonFields(serde_json::Map<String, serde_json::Value>);
+
+impl Visit for JsonFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_string(), format!("{value:?}").into());
+    }
+}
+
+impl<S: Subscriber> Layer<S> for AuditLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if event.metadata().target() != "birch::audit" {
+            return;
+        }
+        let Some(log) = AUDIT.get() else { return };
+        let mut fields = JsonFields(serde_json::Map::new());
+        fields
+            .0
+            .insert("time".into(), humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string().into());
+        fields.0.insert("level".into(), event.metadata().level().as_str().to_ascii_lowercase().into());
+        event.record(&mut fields);
+        log.append(&serde_json::Value::Object(fields.0).to_string());
+    }
+}
+
+/// What `birch audit` selects.
+#[derive(Debug, Default)]
+pub struct Query {
+    /// Records about this DN (case-insensitive, as written in the `dn` field).
+    pub dn: Option<String>,
+    /// Records by this actor (the bound DN, `by` field), case-insensitive.
+    pub actor: Option<String>,
+    /// Records at or after this time.
+    pub since: Option<std::time::SystemTime>,
+    /// Print write records as LDIF change records instead of JSON.
+    pub ldif: bool,
+}
+
+/// Prints the records of the audit files (oldest rotated file first) that match `q`.
+pub fn query(path: &Path, q: &Query, out: &mut dyn Write) -> std::io::Result<usize> {
+    let mut files: Vec<PathBuf> =
+        (1..1000).map(|n| PathBuf::from(format!("{}.{n}", path.display()))).take_while(|p| p.exists()).collect();
+    files.reverse();
+    files.push(path.to_path_buf());
+    let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_ascii_lowercase());
+    let (dn, actor) = (lower(&q.dn), lower(&q.actor));
+    let mut n = 0;
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        for line in text.lines() {
+            let Ok(serde_json::Value::Object(rec)) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let field = |k: &str| rec.get(k).and_then(|v| v.as_str()).unwrap_or("").to_ascii_lowercase();
+            if dn.as_ref().is_some_and(|d| field("dn") != *d) || actor.as_ref().is_some_and(|a| field("by") != *a) {
+                continue;
+            }
+            if let Some(since) = q.since {
+                let t = rec.get("time").and_then(|v| v.as_str()).and_then(|t| humantime::parse_rfc3339(t).ok());
+                if t.is_none_or(|t| t < since) {
+                    continue;
+                }
+            }
+            if q.ldif {
+                match rec.get("ldif").and_then(|v| v.as_str()) {
+                    Some(l) if rec.get("result").and_then(|v| v.as_u64()) == Some(0) => {
+                        writeln!(out, "# {} by {}", field("time"), field("by"))?;
+                        writeln!(out, "{l}")?;
+                    }
+                    _ => continue,
+                }
+            } else {
+                writeln!(out, "{line}")?;
+            }
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotates_by_size_and_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open(&path, &AuditSection { file: None, max_bytes: 100, keep: 2 }).unwrap();
+        for i in 0..10 {
+            log.append(&format!("{{\"n\":{i},\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}}"));
+        }
+        log.sync().unwrap();
+        assert!(path.exists() && dir.path().join("audit.log.1").exists() && dir.path().join("audit.log.2").exists());
+        assert!(!dir.path().join("audit.log.3").exists(), "only `keep` old files");
+        let mut out = Vec::new();
+        let n = query(&path, &Query::default(), &mut out).unwrap();
+        assert!(n >= 4, "{n}");
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with("{\"n\":9,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n"),
+            "oldest first, newest last"
+        );
+    }
+
+    #[test]
+    fn queries_by_dn_actor_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open(&path, &AuditSection::default()).unwrap();
+        log.append(r#"{"time":"2026-01-01T00:00:00Z","event":"modify","dn":"uid=a,dc=x","by":"cn=admin,dc=x","result":0,"ldif":"dn: uid=a,dc=x\nchangetype: modify\n"}"#);
+        log.append(
+            r#"{"time":"2026-06-01T00:00:00Z","event":"delete","dn":"uid=b,dc=x","by":"uid=a,dc=x","result":50}"#,
+        );
+        log.sync().unwrap();
+        let run = |q: Query| {
+            let mut out = Vec::new();
+            let n = query(&path, &q, &mut out).unwrap();
+            (n, String::from_utf8(out).unwrap())
+        };
+        assert_eq!(run(Query { dn: Some("UID=A,dc=x".into()), ..Query::default() }).0, 1);
+        assert_eq!(run(Query { actor: Some("uid=a,dc=x".into()), ..Query::default() }).0, 1);
+        let since = humantime::parse_rfc3339("2026-03-01T00:00:00Z").ok();
+        assert_eq!(run(Query { since, ..Query::default() }).0, 1);
+        let (n, text) = run(Query { ldif: true, ..Query::default() });
+        assert_eq!(n, 1, "only successful writes as LDIF");
+        assert!(text.contains("changetype: modify"), "{text}");
+    }
+}

@@ -1,0 +1,96 @@
+//! `cn=Monitor`: the server's figures as a read-only LDAP subtree, as slapd's back-monitor
+//! offers them (connections, operations initiated and completed per kind, entries, failed
+//! binds, the hashing queue, uptime). Readable by the root DN and the admins group only.
+//! The counters are operational attributes (`monitorCounter`, `monitorOpInitiated`,
+//! `monitorOpCompleted`): ask for them by name or with `+`.
+
+use crate::context::ServerCtx;
+use birch_store::Entry;
+use std::sync::atomic::Ordering;
+
+/// The normalized DN of the subtree's root.
+pub const NDN: &str = "cn=monitor";
+
+/// Whether a normalized DN is in the monitor subtree.
+pub fn contains(ndn: &str) -> bool {
+    ndn == NDN || ndn.ends_with(",cn=monitor")
+}
+
+fn entry(rdn: &str, parent: &str, classes: &[&str]) -> Entry {
+    let dn = if parent.is_empty() { rdn.to_string() } else { format!("{rdn},{parent}") };
+    let mut e = Entry { ndn: dn.to_ascii_lowercase(), dn, parent: 0, attrs: vec![] };
+    e.add_values("objectClass", "objectclass", classes.iter().map(|c| c.as_bytes().to_vec()));
+    let cn = rdn.strip_prefix("cn=").unwrap_or(rdn);
+    e.add_values("cn", "cn", [cn.as_bytes().to_vec()]);
+    e
+}
+
+fn counter(rdn: &str, parent: &str, value: impl ToString) -> Entry {
+    let mut e = entry(rdn, parent, &["monitorCounterObject"]);
+    e.add_values("monitorCounter", "monitorcounter", [value.to_string().into_bytes()]);
+    e
+}
+
+/// Every entry of the subtree, parents before children.
+pub fn entries(ctx: &ServerCtx) -> Vec<Entry> {
+    let m = &ctx.metrics;
+    let root = "cn=Monitor";
+    let mut out = Vec::new();
+    let mut server = entry(root, "", &["monitorServer"]);
+    server.add_values("description", "description", [format!("Birch {}", env!("CARGO_PKG_VERSION")).into_bytes()]);
+    out.push(server);
+    let conns = "cn=Connections,cn=Monitor";
+    out.push(entry("cn=Connections", root, &["monitorContainer"]));
+    out.push(counter("cn=Current", conns, m.connections.load(Ordering::Relaxed)));
+    out.push(counter("cn=Total", conns, m.connections_total.load(Ordering::Relaxed)));
+    let ops = "cn=Operations,cn=Monitor";
+    let counts = m.op_counts();
+    let mut all = entry("cn=Operations", root, &["monitorOperation"]);
+    all.add_values(
+        "monitorOpInitiated",
+        "monitoropinitiated",
+        [counts.iter().map(|c| c.initiated).sum::<u64>().to_string().into_bytes()],
+    );
+    all.add_values(
+        "monitorOpCompleted",
+        "monitoropcompleted",
+        [counts.iter().map(|c| c.completed).sum::<u64>().to_string().into_bytes()],
+    );
+    out.push(all);
+    for kind in ["bind", "search", "compare", "add", "delete", "modify", "modrdn", "extended"] {
+        let c = counts.iter().find(|c| c.op == kind);
+        let mut name = kind.to_string();
+        name[..1].make_ascii_uppercase();
+        let mut e = entry(&format!("cn={name}"), ops, &["monitorOperation"]);
+        e.add_values(
+            "monitorOpInitiated",
+            "monitoropinitiated",
+            [c.map_or(0, |c| c.initiated).to_string().into_bytes()],
+        );
+        e.add_values(
+            "monitorOpCompleted",
+            "monitoropcompleted",
+            [c.map_or(0, |c| c.completed).to_string().into_bytes()],
+        );
+        out.push(e);
+    }
+    let stats = "cn=Statistics,cn=Monitor";
+    out.push(entry("cn=Statistics", root, &["monitorContainer"]));
+    out.push(counter("cn=Entries", stats, ctx.store.len()));
+    out.push(counter("cn=Bind Failures", stats, m.bind_failures.load(Ordering::Relaxed)));
+    out.push(counter("cn=Hash Queue", stats, m.hash_waiting.load(Ordering::Relaxed).max(0)));
+    out.push(counter("cn=Uptime", stats, m.uptime().as_secs()));
+    out
+}
+
+/// Whether `ndn` is within `scope` of `base` (both normalized, in the monitor subtree).
+pub fn in_scope(ndn: &str, base: &str, scope: birch_store::Scope) -> bool {
+    let below = ndn.len() > base.len() && ndn.ends_with(&format!(",{base}"));
+    let depth = |s: &str| s.matches(',').count();
+    match scope {
+        birch_store::Scope::Base => ndn == base,
+        birch_store::Scope::One => below && depth(ndn) == depth(base) + 1,
+        birch_store::Scope::Sub => ndn == base || below,
+        birch_store::Scope::Children => below,
+    }
+}
