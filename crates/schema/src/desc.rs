@@ -68,11 +68,13 @@ pub fn options_suffix(desc: &str) -> String {
 /// same type, and every option of `sup` among those of `sub` (RFC 4512 section 2.5.2). `cn`
 /// covers `cn;lang-en`; `cn;lang-en` does not cover `cn`.
 pub fn covers(sup: &str, sub: &str) -> bool {
-    if base(sup) != base(sub) {
-        return false;
+    if sup == sub {
+        return true;
     }
-    let theirs: Vec<&str> = sub.split(';').skip(1).collect();
-    sup.split(';').skip(1).all(|o| theirs.contains(&o))
+    let Some(rest) = sub.strip_prefix(base(sup)).and_then(|r| r.strip_prefix(';')) else {
+        return false;
+    };
+    sup.split(';').skip(1).all(|o| rest.split(';').any(|t| t == o))
 }
 
 #[cfg(test)]
