@@ -20,6 +20,9 @@ pub enum Violation {
     /// an attribute no class allows (65 objectClassViolation).
     #[error("{0}")]
     ObjectClass(String),
+    /// Options on an attribute that takes none, `userPassword` (19 constraintViolation).
+    #[error("{0}: attribute options not allowed")]
+    NoOptions(String),
     /// Several values of a SINGLE-VALUE attribute (19 constraintViolation).
     #[error("attribute '{0}' cannot have multiple values")]
     SingleValue(String),
@@ -35,7 +38,7 @@ impl Violation {
             Violation::UndefinedAttribute(_) | Violation::BadOption(..) => 17,
             Violation::Syntax(..) => 21,
             Violation::ObjectClass(_) => 65,
-            Violation::SingleValue(_) => 19,
+            Violation::SingleValue(_) | Violation::NoOptions(_) => 19,
             Violation::Naming(_) => 64,
         }
     }
@@ -118,7 +121,13 @@ impl Schema {
             let Some(t) = self.attr(name) else { return Err(Violation::UndefinedAttribute(name.to_string())) };
             crate::desc::options(name).map_err(|e| Violation::BadOption(name.to_string(), e))?;
             // Rules are about the type: `cn;lang-en` is allowed, and satisfies MUST, as `cn`.
+            let tagged = canonical.contains(';');
             let canonical = crate::desc::base(canonical);
+            if tagged && canonical == "userpassword" {
+                // Only `userPassword` itself is hashed, checked by the password policy and
+                // verified by bind: a tagged password would be a cleartext side door.
+                return Err(Violation::NoOptions(name.to_string()));
+            }
             for (i, v) in values.iter().enumerate() {
                 if !valid_syntax(self, &t.syntax, v) {
                     return Err(Violation::Syntax(name.to_string(), i));
@@ -341,6 +350,8 @@ mod tests {
             (17, "cn;x-foo: AttributeDescription contains unrecognized option".into())
         );
         assert_eq!(person(vec![("cn;", vec!["a"])]).unwrap_err().code(), 17);
+        // No tagged passwords: only userPassword itself is hashed and verified.
+        assert_eq!(person(vec![("userPassword;lang-en", vec!["secret"])]).unwrap_err().code(), 19);
         // The RDN value must be an untagged value.
         let rdn = check("cn=A,dc=x", &[("objectClass", vec!["person"]), ("cn;lang-en", vec!["A"]), ("sn", vec!["B"])]);
         assert_eq!(rdn.unwrap_err().code(), 64);
