@@ -301,3 +301,71 @@ async fn access_rules_on_a_type_cover_its_tagged_descriptions() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tagged_attributes_round_trip_through_import_and_export() {
+    const CMD: Duration = Duration::from_secs(60);
+    let ldif = format!(
+        "version: 1\n\n\
+         dn: dc=example,dc=org\nobjectClass: domain\ndc: example\n\n\
+         dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n\
+         dn: {ANNE}\nobjectClass: inetOrgPerson\ncn: Anne Berg\ncn;lang-EN: Anne Hill\n\
+         CN;Lang-de: Anna Berg\nsn: Berg\ndescription;lang-de:: w4RydGVzdGUgUGVyc29u\n\
+         displayName;lang-ja;lang-en: Anne\n\n"
+    );
+    let mut a = Server::offline("");
+    let file = a.dir().join("tagged.ldif");
+    std::fs::write(&file, &ldif).expect("write ldif");
+    let out = a.birch_bounded(&["import", file.to_str().expect("utf-8 path")], CMD);
+    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+    let first = a.birch_bounded(&["export"], CMD);
+    assert!(first.status.success(), "export: {}", String::from_utf8_lossy(&first.stderr));
+    let text = String::from_utf8_lossy(&first.stdout).into_owned();
+    // Descriptions as written, values as given (base64 where LDIF needs it).
+    for line in [
+        "cn: Anne Berg\ncn;lang-EN: Anne Hill\nCN;Lang-de: Anna Berg\nsn: Berg\n",
+        "description;lang-de:: w4RydGVzdGUgUGVyc29u\n",
+        "displayName;lang-ja;lang-en: Anne\n",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
+    let b = Server::offline("");
+    let copy = b.dir().join("first.ldif");
+    std::fs::write(&copy, &first.stdout).expect("write export");
+    let out = b.birch_bounded(&["import", copy.to_str().expect("utf-8 path")], CMD);
+    assert!(out.status.success(), "re-import: {}", String::from_utf8_lossy(&out.stderr));
+    let second = b.birch_bounded(&["export"], CMD);
+    assert!(second.status.success());
+    assert!(first.stdout == second.stdout, "export → import → export differs:\n{text}");
+    // An unrecognized option is refused with the file and line.
+    let bad = a.dir().join("bad.ldif");
+    std::fs::write(&bad, ldif.replace("cn;lang-EN", "cn;x-foo")).expect("write ldif");
+    let c = Server::offline("");
+    let out = c.birch_bounded(&["import", bad.to_str().expect("utf-8 path")], CMD);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cn;x-foo: AttributeDescription contains unrecognized option"),
+        "{err}"
+    );
+
+    // Every index agrees with the entries.
+    let out = a.birch_bounded(&["check"], CMD);
+    assert!(out.status.success(), "check: {}", String::from_utf8_lossy(&out.stderr));
+    // Served: the tagged values are there, indexed under their type.
+    a.start_existing();
+    bounded(LIMIT, async {
+        let mut root = connect_as(&a.url(), ROOT_DN, ROOT_PW).await;
+        assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(cn=anne hill)").await, vec![ANNE.to_string()]);
+        assert_eq!(
+            read_attrs(&mut root, ANNE, &["description", "displayName;lang-en"]).await,
+            owned(&[("description;lang-de", &["Ärteste Person"]), ("displayName;lang-ja;lang-en", &["Anne"])])
+        );
+    })
+    .await;
+    let out = a.ldap_tool("ldapsearch", &["-x", "-LLL", "-D", ROOT_DN, "-w", ROOT_PW, "-b", ANNE, "-s", "base", "cn"]);
+    assert!(out.status.success(), "ldapsearch: {out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("dn: {ANNE}\ncn: Anne Berg\ncn;lang-EN: Anne Hill\nCN;Lang-de: Anna Berg\n\n")
+    );
+}
