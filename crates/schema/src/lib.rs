@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod builtin;
+pub mod desc;
 pub mod dn;
 pub mod error;
 pub mod matching;
@@ -17,6 +18,7 @@ pub mod rules;
 pub mod validate;
 
 pub use builtin::{Profile, UnknownProfile};
+pub use desc::OptionError;
 pub use dn::{Ava, Dn, DnError, Rdn};
 pub use error::SchemaError;
 pub use matching::MatchingRule;

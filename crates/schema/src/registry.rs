@@ -207,13 +207,16 @@ impl Schema {
         self.by_name.get(&base.to_ascii_lowercase()).map(|&i| &self.types[i])
     }
 
-    /// The canonical (lower-cased primary) name of an attribute; unknown names are
-    /// lower-cased as they are.
+    /// The canonical description of an attribute: the type's lower-cased primary name, then
+    /// its options normalized ([`crate::desc`]: `CN;Lang-EN` gives `cn;lang-en`,
+    /// `userCertificate;binary` gives `usercertificate`). Unknown types are lower-cased as
+    /// they are.
     pub fn canonical(&self, name: &str) -> String {
-        match self.attr(name) {
+        let base = match self.attr(name) {
             Some(t) => t.canonical.clone(),
-            None => name.split(';').next().unwrap_or(name).to_ascii_lowercase(),
-        }
+            None => crate::desc::base(name).to_ascii_lowercase(),
+        };
+        base + &crate::desc::options_suffix(name)
     }
 
     /// The equality matching rule of an attribute ([`AttributeType::rule`]); unknown
@@ -623,7 +626,8 @@ mod tests {
         let s = Schema::builtin();
         assert_eq!(s.canonical("commonName"), "cn");
         assert_eq!(s.canonical("2.5.4.3"), "cn");
-        assert_eq!(s.canonical("CN;lang-en"), "cn");
+        assert_eq!(s.canonical("CN;Lang-EN"), "cn;lang-en");
+        assert_eq!(s.canonical("userCertificate;binary"), "usercertificate");
         assert_eq!(s.canonical("memberuid"), "memberuid");
         assert_eq!(s.canonical("NoSuchThing;binary"), "nosuchthing");
         assert_eq!(s.rule("uidnumber"), MatchingRule::Integer);

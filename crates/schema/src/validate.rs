@@ -10,6 +10,9 @@ pub enum Violation {
     /// An attribute type the schema does not define (17 undefinedAttributeType).
     #[error("{0}: attribute type undefined")]
     UndefinedAttribute(String),
+    /// An attribute description with a refused option (17 undefinedAttributeType).
+    #[error("{0}: {1}")]
+    BadOption(String, crate::desc::OptionError),
     /// An unknown object class or a value that breaks its syntax (21 invalidAttributeSyntax).
     #[error("{0}: value #{1} invalid per syntax")]
     Syntax(String, usize),
@@ -17,6 +20,9 @@ pub enum Violation {
     /// an attribute no class allows (65 objectClassViolation).
     #[error("{0}")]
     ObjectClass(String),
+    /// Options on an attribute that takes none, `userPassword` (19 constraintViolation).
+    #[error("{0}: attribute options not allowed")]
+    NoOptions(String),
     /// Several values of a SINGLE-VALUE attribute (19 constraintViolation).
     #[error("attribute '{0}' cannot have multiple values")]
     SingleValue(String),
@@ -29,10 +35,10 @@ impl Violation {
     /// The LDAP result code (RFC 4511 numbering).
     pub fn code(&self) -> u32 {
         match self {
-            Violation::UndefinedAttribute(_) => 17,
+            Violation::UndefinedAttribute(_) | Violation::BadOption(..) => 17,
             Violation::Syntax(..) => 21,
             Violation::ObjectClass(_) => 65,
-            Violation::SingleValue(_) => 19,
+            Violation::SingleValue(_) | Violation::NoOptions(_) => 19,
             Violation::Naming(_) => 64,
         }
     }
@@ -113,6 +119,15 @@ impl Schema {
         let ClassRules { must, may, extensible } = rules;
         for (name, canonical, values) in attrs {
             let Some(t) = self.attr(name) else { return Err(Violation::UndefinedAttribute(name.to_string())) };
+            crate::desc::options(name).map_err(|e| Violation::BadOption(name.to_string(), e))?;
+            // Rules are about the type: `cn;lang-en` is allowed, and satisfies MUST, as `cn`.
+            let tagged = canonical.contains(';');
+            let canonical = crate::desc::base(canonical);
+            if tagged && canonical == "userpassword" {
+                // Only `userPassword` itself is hashed, checked by the password policy and
+                // verified by bind: a tagged password would be a cleartext side door.
+                return Err(Violation::NoOptions(name.to_string()));
+            }
             for (i, v) in values.iter().enumerate() {
                 if !valid_syntax(self, &t.syntax, v) {
                     return Err(Violation::Syntax(name.to_string(), i));
@@ -121,12 +136,12 @@ impl Schema {
             if t.single_value && values.len() > 1 {
                 return Err(Violation::SingleValue(name.to_string()));
             }
-            if !t.operational && !extensible && !must.contains(*canonical) && !may.contains(*canonical) {
+            if !t.operational && !extensible && !must.contains(canonical) && !may.contains(canonical) {
                 return Err(Violation::ObjectClass(format!("attribute '{name}' not allowed")));
             }
         }
         for m in must {
-            if !attrs.iter().any(|(_, c, v)| c == m && !v.is_empty()) {
+            if !attrs.iter().any(|(_, c, v)| crate::desc::base(c) == m && !v.is_empty()) {
                 let shown = self.attr(m).and_then(|t| t.names.first().cloned()).unwrap_or_else(|| m.clone());
                 return Err(Violation::ObjectClass(format!("object class requires attribute '{shown}'")));
             }
@@ -137,9 +152,11 @@ impl Schema {
         Ok(())
     }
 
+    /// The RDN's values must be values of the untagged type (`cn`, not `cn;lang-en`), as
+    /// slapd checks.
     fn check_rdn(&self, rdn: &Rdn, attrs: &[AttrView<'_>]) -> Result<(), Violation> {
         for ava in &rdn.avas {
-            let canonical = self.canonical(&ava.attr);
+            let canonical = self.canonical(crate::desc::base(&ava.attr));
             let rule = self.rule(&canonical);
             let want = self.normalize_value(rule, ava.value.as_bytes());
             let present = attrs
@@ -308,6 +325,36 @@ mod tests {
         assert_eq!(badint.unwrap_err().code(), 21);
         // extensibleObject allows any known attribute.
         assert_eq!(base(("objectClass", vec!["extensibleObject"])).map(|_| ()), Ok(()));
+    }
+
+    #[test]
+    fn tagged_attributes_count_as_their_type() {
+        let person = |extra: Vec<(&'static str, Vec<&'static str>)>| {
+            let mut a = vec![("objectClass", vec!["inetOrgPerson"]), ("cn", vec!["A"]), ("sn", vec!["B"])];
+            a.extend(extra);
+            check("cn=A,dc=x", &a)
+        };
+        assert_eq!(person(vec![("cn;lang-en", vec!["Anne"]), ("description;LANG-de", vec!["x"])]), Ok(()));
+        // SINGLE-VALUE counts per description, as slapd does.
+        assert_eq!(person(vec![("displayName", vec!["a"]), ("displayName;lang-en", vec!["b"])]), Ok(()));
+        assert_eq!(person(vec![("displayName;lang-en", vec!["a", "b"])]).unwrap_err().code(), 19);
+        // A tagged value satisfies MUST; it is allowed only where its type is.
+        let tagged_sn =
+            check("cn=A,dc=x", &[("objectClass", vec!["person"]), ("cn", vec!["A"]), ("sn;lang-en", vec!["B"])]);
+        assert_eq!(tagged_sn, Ok(()));
+        assert_eq!(person(vec![("uidNumber;lang-en", vec!["1"])]).unwrap_err().code(), 65);
+        // Unrecognized or malformed options: undefinedAttributeType.
+        let bad = person(vec![("cn;x-foo", vec!["a"])]).unwrap_err();
+        assert_eq!(
+            (bad.code(), bad.to_string()),
+            (17, "cn;x-foo: AttributeDescription contains unrecognized option".into())
+        );
+        assert_eq!(person(vec![("cn;", vec!["a"])]).unwrap_err().code(), 17);
+        // No tagged passwords: only userPassword itself is hashed and verified.
+        assert_eq!(person(vec![("userPassword;lang-en", vec!["secret"])]).unwrap_err().code(), 19);
+        // The RDN value must be an untagged value.
+        let rdn = check("cn=A,dc=x", &[("objectClass", vec!["person"]), ("cn;lang-en", vec!["A"]), ("sn", vec!["B"])]);
+        assert_eq!(rdn.unwrap_err().code(), 64);
     }
 
     #[test]

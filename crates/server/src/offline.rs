@@ -75,7 +75,7 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
         }
         if let LdifRecord::Content { attrs, .. } = &rec {
             for (name, value) in attrs {
-                if matches!(schema.canonical(name).as_str(), "member" | "uniquemember") {
+                if matches!(birch_schema::desc::base(&schema.canonical(name)), "member" | "uniquemember") {
                     if let Some(m) = schema.normalize_value(birch_schema::MatchingRule::DistinguishedName, value) {
                         member_of.entry(String::from_utf8_lossy(&m).into_owned()).or_default().push(dn.clone());
                     }
@@ -98,7 +98,9 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
         };
         let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::with_capacity(attrs.len());
         for (name, value) in attrs {
-            let value = if schema.canonical(&name) == "userpassword" && !crate::password::is_hashed(&value) {
+            let value = if birch_schema::desc::base(&schema.canonical(&name)) == "userpassword"
+                && !crate::password::is_hashed(&value)
+            {
                 crate::password::hash_argon2id(&value, &params)?.into_bytes()
             } else {
                 value
@@ -108,7 +110,7 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
         let mut entry = store.make_entry(&dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
         crate::ops::operational::on_add(&mut entry, &creator);
         // memberOf is the server's: whatever the file says is replaced by the groups' view.
-        entry.attrs.retain(|a| a.canonical != "memberof");
+        entry.attrs.retain(|a| birch_schema::desc::base(&a.canonical) != "memberof");
         if let Some(groups) = member_of.remove(&entry.ndn) {
             entry.add_values("memberOf", "memberof", groups.into_iter().map(String::into_bytes));
         }
@@ -140,7 +142,7 @@ fn apply_changes(
     let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(schema);
     let params = cfg.argon2_params();
     let hash = |name: &str, v: Vec<u8>| -> Result<Vec<u8>> {
-        Ok(if schema.canonical(name) == "userpassword" && !crate::password::is_hashed(&v) {
+        Ok(if birch_schema::desc::base(&schema.canonical(name)) == "userpassword" && !crate::password::is_hashed(&v) {
             crate::password::hash_argon2id(&v, &params)?.into_bytes()
         } else {
             v

@@ -8,12 +8,14 @@
 
 use crate::StoreError;
 
-/// An attribute of an entry: its name as the client wrote it and its values.
+/// An attribute of an entry: its name as the client wrote it and its values. Each attribute
+/// description is its own attribute: `cn` and `cn;lang-en` are two.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attribute {
     /// The attribute description as written (e.g. `commonName`).
     pub name: String,
-    /// Lower-cased primary name from the schema (e.g. `cn`): the lookup key.
+    /// Canonical description from the schema (e.g. `cn`, `cn;lang-en`: the type's lower-cased
+    /// primary name, then its options normalized): the lookup key.
     pub canonical: String,
     /// Values, raw bytes.
     pub values: Vec<Vec<u8>>,
@@ -33,7 +35,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The attribute with this canonical name.
+    /// The attribute with this canonical description (`cn` finds untagged values only).
     pub fn get(&self, canonical: &str) -> Option<&Attribute> {
         self.attrs.iter().find(|a| a.canonical == canonical)
     }
@@ -191,7 +193,16 @@ mod tests {
             dn: "cn=x".into(),
             ndn: "cn=x".into(),
             parent: 7,
-            attrs: vec![Attribute { name: "commonName".into(), canonical: "cn".into(), values: vec![b"x".to_vec()] }],
+            attrs: vec![
+                Attribute { name: "commonName".into(), canonical: "cn".into(), values: vec![b"x".to_vec()] },
+                Attribute { name: "cn;Lang-EN".into(), canonical: "cn;lang-en".into(), values: vec![b"y".to_vec()] },
+                Attribute { name: "cn;lang-de".into(), canonical: "cn;lang-de".into(), values: vec![b"z".to_vec()] },
+                Attribute {
+                    name: "userCertificate;binary".into(),
+                    canonical: "usercertificate".into(),
+                    values: vec![],
+                },
+            ],
         };
         assert_eq!(Entry::decode(&e.encode()).unwrap(), e);
     }

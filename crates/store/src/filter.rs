@@ -2,6 +2,7 @@
 //! (RFC 4511 section 4.5.1.7).
 
 use crate::entry::Entry;
+use birch_schema::desc;
 use birch_schema::prep::{self, Part};
 use birch_schema::{MatchingRule, Schema};
 use std::cmp::Ordering;
@@ -53,8 +54,12 @@ pub enum Filter {
 
 impl Filter {
     /// Resolves an attribute name; `None` when the schema does not know it.
+    /// A description with options (`cn;lang-en`) resolves to its canonical description;
+    /// refused options make it unknown, as slapd treats them.
     fn resolve(schema: &Schema, attr: &str) -> Option<(String, MatchingRule)> {
-        schema.attr(attr).map(|t| (t.canonical.clone(), t.rule))
+        let t = schema.attr(attr)?;
+        desc::options(attr).ok()?;
+        Some((schema.canonical(attr), t.rule))
     }
 
     /// Builds an equality filter, normalizing the assertion value with `rule` if given,
@@ -165,7 +170,7 @@ impl Filter {
             Filter::Not(f) => f.eval(entry, schema).not(),
             Filter::Undefined => Tri::Undefined,
             Filter::Present { attr } => {
-                if attr == "objectclass" || entry.get(attr).is_some_and(|a| !a.values.is_empty()) {
+                if attr == "objectclass" || described(entry, attr).any(|a| !a.values.is_empty()) {
                     Tri::True
                 } else {
                     Tri::False
@@ -237,10 +242,17 @@ fn plain_components<'a>(
     any.iter().all(|a| word(a)).then_some((i, f))
 }
 
+/// The entry's attributes an assertion on the canonical description `attr` reads: `cn`
+/// reads `cn` and `cn;lang-en`, `cn;lang-en` only the latter (RFC 4512 section 2.5.2).
+fn described<'a>(entry: &'a Entry, attr: &'a str) -> impl Iterator<Item = &'a crate::entry::Attribute> + 'a {
+    entry.attrs.iter().filter(move |a| desc::covers(attr, &a.canonical))
+}
+
 fn any_value(entry: &Entry, attr: &str, pred: impl Fn(&[u8]) -> bool) -> Tri {
-    match entry.get(attr) {
-        Some(a) if a.values.iter().any(|v| pred(v)) => Tri::True,
-        _ => Tri::False,
+    if described(entry, attr).any(|a| a.values.iter().any(|v| pred(v))) {
+        Tri::True
+    } else {
+        Tri::False
     }
 }
 
@@ -327,6 +339,26 @@ mod tests {
         assert_eq!(Filter::Not(Box::new(oc)).eval(&e, &s), Tri::Undefined);
         let or = Filter::Or(vec![f, Filter::present(&s, "uid")]);
         assert_eq!(or.eval(&e, &s), Tri::True);
+    }
+
+    #[test]
+    fn assertions_on_a_type_read_its_tagged_values() {
+        let s = Schema::builtin();
+        let mut e = entry();
+        e.attrs.push(Attribute {
+            name: "cn;Lang-EN".into(),
+            canonical: "cn;lang-en".into(),
+            values: vec![b"Alicia".to_vec()],
+        });
+        let eq = |a: &str, v: &[u8]| Filter::equality(&s, a, v, None).eval(&e, &s);
+        assert_eq!(eq("cn", b"alicia"), Tri::True, "cn covers cn;lang-en");
+        assert_eq!(eq("commonName;LANG-en", b"ALICIA"), Tri::True);
+        assert_eq!(eq("cn;lang-en", b"alice liddell"), Tri::False, "the tagged type reads only tagged values");
+        assert_eq!(eq("cn;lang-de", b"alicia"), Tri::False);
+        assert_eq!(eq("cn;x-unknown", b"alicia"), Tri::Undefined);
+        assert_eq!(Filter::present(&s, "cn;lang-en").eval(&e, &s), Tri::True);
+        assert_eq!(Filter::present(&s, "uid;lang-en").eval(&e, &s), Tri::False);
+        assert_eq!(Filter::substring(&s, "cn;lang-en", Some(b"ali"), &[], Some(b"cia")).eval(&e, &s), Tri::True);
     }
 
     #[test]

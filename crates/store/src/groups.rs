@@ -11,6 +11,7 @@ use crate::index;
 use crate::postings;
 use crate::store::{Store, WriteSet};
 use crate::StoreError;
+use birch_schema::desc::base;
 use birch_schema::MatchingRule;
 use std::collections::BTreeSet;
 
@@ -43,7 +44,7 @@ impl Store {
     fn members(&self, e: Option<&Entry>) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         for attr in MEMBER_ATTRS {
-            if let Some(a) = e.and_then(|e| e.get(attr)) {
+            for a in e.iter().flat_map(|e| typed(e, attr)) {
                 for v in &a.values {
                     if let Some(n) = self.schema().normalize_value(MatchingRule::DistinguishedName, v) {
                         out.insert(String::from_utf8_lossy(&n).into_owned());
@@ -118,7 +119,7 @@ impl Store {
                 continue;
             }
             self.edit_id(ws, gid, |g| {
-                if let Some(a) = g.get_mut("memberuid") {
+                for a in g.attrs.iter_mut().filter(|a| base(&a.canonical) == "memberuid") {
                     for v in a.values.iter_mut() {
                         if self.schema().normalize_value(rule, v).as_deref() == Some(key.as_slice()) {
                             v.clone_from(came);
@@ -132,13 +133,13 @@ impl Store {
 
     fn has_dn_value(&self, e: &Entry, attr: &str, dn: &str) -> bool {
         let target = self.schema().normalize_value(MatchingRule::DistinguishedName, dn.as_bytes());
-        e.get(attr).is_some_and(|a| {
+        typed(e, attr).any(|a| {
             a.values.iter().any(|v| self.schema().normalize_value(MatchingRule::DistinguishedName, v) == target)
         })
     }
 
     fn remove_dn_value(&self, e: &mut Entry, attr: &str, ndn: &str) {
-        if let Some(a) = e.get_mut(attr) {
+        for a in e.attrs.iter_mut().filter(|a| base(&a.canonical) == attr) {
             a.values.retain(|v| {
                 self.schema().normalize_value(MatchingRule::DistinguishedName, v).as_deref() != Some(ndn.as_bytes())
             });
@@ -169,4 +170,10 @@ impl Store {
         ws.put_entry(id, stored.as_ref(), Some(&next));
         Ok(())
     }
+}
+
+/// The attributes of type `attr` (canonical), tagged (`member;lang-en`) or not: group
+/// maintenance follows DN values whatever their options.
+fn typed<'a>(e: &'a Entry, attr: &'a str) -> impl Iterator<Item = &'a crate::entry::Attribute> + 'a {
+    e.attrs.iter().filter(move |a| base(&a.canonical) == attr)
 }

@@ -117,21 +117,24 @@ pub fn id_of_key(key: &[u8]) -> Option<u64> {
 pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTreeSet<Vec<u8>> {
     let mut keys = BTreeSet::new();
     for a in &entry.attrs {
-        let eq = cfg.equality.contains(&a.canonical);
-        let sub = cfg.substring.contains(&a.canonical);
+        // Tagged values (`cn;lang-en`) are indexed under their type: the index narrows, the
+        // filter evaluated on the entry decides which descriptions match.
+        let attr = birch_schema::desc::base(&a.canonical);
+        let eq = cfg.equality.contains(attr);
+        let sub = cfg.substring.contains(attr);
         if !eq && !sub || a.values.is_empty() {
             continue;
         }
-        let rule = schema.rule(&a.canonical);
+        let rule = schema.rule(attr);
         if eq {
-            keys.insert(pres_prefix(&a.canonical));
+            keys.insert(pres_prefix(attr));
         }
-        if eq && a.canonical == "objectclass" {
+        if eq && attr == "objectclass" {
             // An entry is indexed under each of its classes and their superclasses, by
             // canonical class name, as objectClass equality filters match.
             for v in &a.values {
                 for c in schema.superclasses(&String::from_utf8_lossy(v)) {
-                    keys.insert(eq_prefix(&a.canonical, c.canonical.as_bytes()));
+                    keys.insert(eq_prefix(attr, c.canonical.as_bytes()));
                 }
             }
             continue;
@@ -141,7 +144,7 @@ pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTre
                 continue;
             };
             if eq {
-                keys.insert(eq_prefix(&a.canonical, &n));
+                keys.insert(eq_prefix(attr, &n));
             }
             if sub {
                 let mut anchored = Vec::with_capacity(n.len() + 2);
@@ -149,7 +152,7 @@ pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTre
                 anchored.extend_from_slice(&n);
                 anchored.push(ANCHOR_END);
                 for g in grams(&anchored) {
-                    keys.insert(sub_prefix(&a.canonical, &g));
+                    keys.insert(sub_prefix(attr, &g));
                 }
             }
         }

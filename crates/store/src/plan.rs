@@ -5,6 +5,7 @@ use crate::filter::Filter;
 use crate::index::{self, IndexConfig, ANCHOR_END, ANCHOR_START};
 use crate::postings;
 use crate::StoreError;
+use birch_schema::desc::base;
 use birch_schema::Schema;
 
 /// How to find the candidates of a filter.
@@ -26,13 +27,15 @@ pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig, schema: &Sche
         Filter::Undefined => Plan::Ids(Vec::new()),
         // Index keys are normalized with the attribute's own equality rule; an extensible
         // match with another rule cannot use them.
-        Filter::Equality { attr, value, rule } if cfg.equality.contains(attr) && *rule == schema.rule(attr) => {
-            Plan::Ids(postings::read(tree, &index::eq_prefix(attr, value))?)
+        // Tagged values are indexed under their type (`cn;lang-en` under `cn`): an assertion
+        // on a tagged description reads its type's lists, a superset of its matches.
+        Filter::Equality { attr, value, rule } if cfg.equality.contains(base(attr)) && *rule == schema.rule(attr) => {
+            Plan::Ids(postings::read(tree, &index::eq_prefix(base(attr), value))?)
         }
-        Filter::Present { attr } if attr != "objectclass" && cfg.equality.contains(attr) => {
-            Plan::Ids(postings::read(tree, &index::pres_prefix(attr))?)
+        Filter::Present { attr } if base(attr) != "objectclass" && cfg.equality.contains(base(attr)) => {
+            Plan::Ids(postings::read(tree, &index::pres_prefix(base(attr)))?)
         }
-        Filter::Substring { attr, rule, initial, any, fin } if cfg.substring.contains(attr) => {
+        Filter::Substring { attr, rule, initial, any, fin } if cfg.substring.contains(base(attr)) => {
             // Index grams come from prepared values; a spaced component's words, joined by
             // single spaces, are part of every value it matches.
             let core = |c: &[u8]| -> Vec<u8> {
@@ -58,7 +61,7 @@ pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig, schema: &Sche
             let lists = parts
                 .iter()
                 .flat_map(|p| index::grams(p))
-                .map(|g| postings::read(tree, &index::sub_prefix(attr, &g)).map(Some));
+                .map(|g| postings::read(tree, &index::sub_prefix(base(attr), &g)).map(Some));
             intersect_until_small(lists)?
         }
         Filter::And(fs) => {

@@ -27,11 +27,25 @@ struct Person {
     sn: Option<String>,
     uid_number: u16,
     posix: bool,
+    /// Language-tagged values (RFC 3866): `cn;lang-..` and `sn;lang-..`, tags in any case.
+    tagged: Vec<(&'static str, String)>,
+}
+
+/// Tagged descriptions, some differing only in case (they are one attribute).
+fn tagged() -> impl Strategy<Value = (&'static str, String)> {
+    (prop::sample::select(vec!["cn;lang-en", "CN;Lang-EN", "cn;lang-de", "sn;lang-en", "cn;lang-de;lang-en"]), value())
 }
 
 fn person() -> impl Strategy<Value = Person> {
-    (value(), proptest::collection::vec(value(), 1..3), proptest::option::of(value()), 0u16..20, any::<bool>())
-        .prop_map(|(uid, cn, sn, uid_number, posix)| Person { uid, cn, sn, uid_number, posix })
+    (
+        value(),
+        proptest::collection::vec(value(), 1..3),
+        proptest::option::of(value()),
+        0u16..20,
+        any::<bool>(),
+        proptest::collection::vec(tagged(), 0..3),
+    )
+        .prop_map(|(uid, cn, sn, uid_number, posix, tagged)| Person { uid, cn, sn, uid_number, posix, tagged })
 }
 
 fn leaf(schema: &'static Schema) -> impl Strategy<Value = Filter> {
@@ -41,6 +55,11 @@ fn leaf(schema: &'static Schema) -> impl Strategy<Value = Filter> {
         value().prop_map(move |v| Filter::equality(schema, "sn", v.as_bytes(), None)),
         Just(Filter::equality(schema, "objectClass", b"posixAccount", None)),
         Just(Filter::equality(schema, "noSuchAttribute", b"a", None)),
+        (prop::sample::select(vec!["cn;lang-en", "CN;LANG-EN", "cn;lang-de", "sn;lang-en", "cn;x-bad"]), value())
+            .prop_map(move |(a, v)| Filter::equality(schema, a, v.as_bytes(), None)),
+        component().prop_map(move |v| Filter::substring(schema, "cn;lang-de", None, &[v.as_bytes()], None)),
+        Just(Filter::present(schema, "sn;lang-en")),
+        Just(Filter::present(schema, "cn;lang-de")),
         (
             proptest::option::of(component()),
             proptest::collection::vec("[ab sßﬁ\u{00A0}]{1,3}", 0..2),
@@ -98,6 +117,9 @@ proptest! {
             ];
             if let Some(sn) = &p.sn {
                 attrs.push(("sn".into(), vec![sn.clone().into_bytes()]));
+            }
+            for (desc, v) in &p.tagged {
+                attrs.push((desc.to_string(), vec![v.clone().into_bytes()]));
             }
             let e = store.make_entry(&format!("serialNumber={i},dc=x"), attrs).unwrap();
             store.add(e, false).unwrap();

@@ -1,7 +1,7 @@
 //! Attribute selection for search results (RFC 4511 section 4.5.1.8, RFC 3673 `+`).
 
 use birch_proto::ldap3_proto::proto::LdapPartialAttribute;
-use birch_schema::Schema;
+use birch_schema::{desc, Schema};
 use birch_store::Entry;
 use std::collections::HashSet;
 
@@ -12,7 +12,8 @@ pub struct Selection {
     pub all_user: bool,
     /// `+`: all operational attributes.
     pub all_operational: bool,
-    /// Attributes asked for by name (canonical names; unknown names are ignored).
+    /// Attributes asked for by name (canonical descriptions, `cn` or `cn;lang-en`; unknown
+    /// names and refused options are ignored).
     pub names: HashSet<String>,
 }
 
@@ -26,8 +27,8 @@ impl Selection {
                 "+" => s.all_operational = true,
                 "1.1" => {}
                 name => {
-                    if let Some(t) = schema.attr(name) {
-                        s.names.insert(t.canonical.clone());
+                    if schema.attr(name).is_some() && desc::options(name).is_ok() {
+                        s.names.insert(schema.canonical(name));
                     }
                 }
             }
@@ -35,9 +36,11 @@ impl Selection {
         s
     }
 
-    /// Whether the attribute `canonical` is selected.
+    /// Whether the attribute `canonical` (a canonical description) is selected: asked for
+    /// by name, or by a description it is a subtype of (`cn` selects `cn;lang-en`, RFC 4512
+    /// section 2.5.2), or by `*` / `+`.
     pub fn wants(&self, canonical: &str, schema: &Schema) -> bool {
-        if self.names.contains(canonical) {
+        if self.names.contains(canonical) || self.names.iter().any(|n| desc::covers(n, canonical)) {
             return true;
         }
         let operational = schema.attr(canonical).is_some_and(|t| t.operational);
@@ -49,8 +52,10 @@ impl Selection {
     }
 }
 
-/// Builds the attributes of one search result entry: selected, `readable` (canonical name;
-/// the access policy's decision), values dropped when `types_only`.
+/// Builds the attributes of one search result entry: selected, `readable` (the access
+/// policy's decision, asked about the type's canonical name without options, so a rule on
+/// `cn` covers `cn;lang-en`), values dropped when `types_only`. Tagged attributes keep
+/// their description as written.
 pub fn project(
     entry: &Entry,
     sel: &Selection,
@@ -61,7 +66,7 @@ pub fn project(
     entry
         .attrs
         .iter()
-        .filter(|a| sel.wants(&a.canonical, schema) && readable(&a.canonical))
+        .filter(|a| sel.wants(&a.canonical, schema) && readable(desc::base(&a.canonical)))
         .map(|a| LdapPartialAttribute {
             atype: a.name.clone(),
             vals: if types_only { Vec::new() } else { a.values.clone() },

@@ -24,6 +24,9 @@ pub async fn handle(
     let Some(t) = ctx.schema.attr(&req.atype) else {
         return result(LdapResultCode::UndefinedAttributeType, "", &format!("{}: attribute type undefined", req.atype));
     };
+    if let Err(e) = birch_schema::desc::options(&req.atype) {
+        return result(LdapResultCode::UndefinedAttributeType, "", &format!("{}: {e}", req.atype));
+    }
     let ndn = dn.normalize(&ctx.schema);
     let entry = match ctx.store.get_by_ndn(&ndn) {
         Ok(Some((_, e))) => e,
@@ -41,12 +44,20 @@ pub async fn handle(
     if let Err(WriteError::Ldap(code, text)) = controls.check_assertion(&entry, &ctx.schema, &access, &who) {
         return result(code, "", &text);
     }
-    let Some(attr) = entry.get(&t.canonical) else {
+    // A compare on `cn` reads `cn;lang-en` too; one on `cn;lang-en` only that (as slapd).
+    let described = ctx.schema.canonical(&req.atype);
+    let values: Vec<&Vec<u8>> = entry
+        .attrs
+        .iter()
+        .filter(|a| birch_schema::desc::covers(&described, &a.canonical))
+        .flat_map(|a| a.values.iter())
+        .collect();
+    if values.is_empty() {
         return result(LdapResultCode::NoSuchAttribute, "", "");
-    };
+    }
     let Some(want) = ctx.schema.normalize_value(t.rule, &req.val) else {
         return result(LdapResultCode::CompareFalse, "", "");
     };
-    let equal = attr.values.iter().any(|v| ctx.schema.normalize_value(t.rule, v).is_some_and(|n| n == want));
+    let equal = values.iter().any(|v| ctx.schema.normalize_value(t.rule, v).is_some_and(|n| n == want));
     result(if equal { LdapResultCode::CompareTrue } else { LdapResultCode::CompareFalse }, "", "")
 }

@@ -1,7 +1,7 @@
 //! Converts ldap3_proto filters into store filters resolved against the schema.
 
 use birch_proto::ldap3_proto::proto::LdapFilter;
-use birch_schema::{MatchingRule, Schema};
+use birch_schema::{desc, MatchingRule, Schema};
 use birch_store::{Entry, Filter};
 
 /// Resolves a protocol filter. Unknown attributes, object classes and matching rules
@@ -9,6 +9,8 @@ use birch_store::{Entry, Filter};
 /// not read (a filter must not become an oracle for, say, password hashes).
 ///
 /// An assertion on a supertype covers its subtypes: `(name=x)` matches cn, sn, givenName...
+/// and an assertion on a type covers its tagged descriptions (`(cn=x)` matches `cn;lang-en`;
+/// the store evaluates that). Access is decided on the type, without options.
 pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool) -> Filter {
     let attr_of = |a: &str| schema.attr(a).map(|t| t.canonical.as_str());
     let hidden = |a: &str| attr_of(a).is_some_and(|c| !readable(c));
@@ -17,7 +19,9 @@ pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool)
         if subs.len() <= 1 {
             return build(a);
         }
-        Filter::Or(subs.into_iter().filter(|s| readable(s)).map(build).collect())
+        // `(name;lang-en=x)` asserts on `cn;lang-en`, `sn;lang-en`, ...
+        let options = a.find(';').map_or("", |i| &a[i..]);
+        Filter::Or(subs.into_iter().filter(|s| readable(s)).map(|s| build(&format!("{s}{options}"))).collect())
     };
     match f {
         LdapFilter::And(fs) => Filter::And(fs.iter().map(|f| convert(f, schema, readable)).collect()),
@@ -64,7 +68,8 @@ pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool)
     }
 }
 
-/// The attributes a filter asserts on (canonical names, with repeats).
+/// The attribute types a filter asserts on (canonical names without options, with repeats):
+/// what access is decided on.
 pub fn attributes<'a>(f: &'a Filter, out: &mut Vec<&'a str>) {
     match f {
         Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| attributes(f, out)),
@@ -73,12 +78,13 @@ pub fn attributes<'a>(f: &'a Filter, out: &mut Vec<&'a str>) {
         | Filter::Substring { attr, .. }
         | Filter::GreaterOrEqual { attr, .. }
         | Filter::LessOrEqual { attr, .. }
-        | Filter::Present { attr } => out.push(attr),
+        | Filter::Present { attr } => out.push(desc::base(attr)),
         Filter::Undefined => {}
     }
 }
 
-/// The filter with every assertion on an attribute in `hidden` replaced by Undefined.
+/// The filter with every assertion on an attribute type in `hidden` (canonical names without
+/// options) replaced by Undefined.
 pub fn mask(f: &Filter, hidden: &[&str]) -> Filter {
     match f {
         Filter::And(fs) => Filter::And(fs.iter().map(|f| mask(f, hidden)).collect()),
@@ -89,7 +95,7 @@ pub fn mask(f: &Filter, hidden: &[&str]) -> Filter {
         | Filter::GreaterOrEqual { attr, .. }
         | Filter::LessOrEqual { attr, .. }
         | Filter::Present { attr }
-            if hidden.contains(&attr.as_str()) =>
+            if hidden.contains(&desc::base(attr)) =>
         {
             Filter::Undefined
         }

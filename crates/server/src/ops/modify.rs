@@ -227,7 +227,12 @@ pub fn apply_changes(
         let Some(t) = schema.attr(name) else {
             return Err(fail(LdapResultCode::UndefinedAttributeType, format!("{name}: attribute type undefined")));
         };
-        let (canonical, rule) = (t.canonical.clone(), t.rule);
+        if let Err(e) = birch_schema::desc::options(name) {
+            return Err(fail(LdapResultCode::UndefinedAttributeType, format!("{name}: {e}")));
+        }
+        // The description's own attribute: a change of `cn;lang-en` touches only the tagged
+        // values, a change of `cn` only the untagged ones (as slapd).
+        let (canonical, rule) = (schema.canonical(name), t.rule);
         if t.no_user_modification {
             return Err(fail(LdapResultCode::ConstraintViolation, format!("{name}: no user modification allowed")));
         }

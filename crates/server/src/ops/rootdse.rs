@@ -23,7 +23,10 @@ pub fn entry(ctx: &ServerCtx) -> Entry {
         }
     }
     put("supportedExtension", extensions);
-    put("supportedFeatures", v(&[birch_proto::oids::FEATURE_ALL_OPERATIONAL_ATTRIBUTES]));
+    put(
+        "supportedFeatures",
+        v(&[birch_proto::oids::FEATURE_ALL_OPERATIONAL_ATTRIBUTES, birch_proto::oids::FEATURE_LANGUAGE_TAG_OPTIONS]),
+    );
     put("subschemaSubentry", v(&["cn=Subschema"]));
     put("vendorName", v(&["Birch"]));
     put("vendorVersion", vec![format!("Birch {}", env!("CARGO_PKG_VERSION"))]);

@@ -106,10 +106,10 @@ pub fn check_schema_cached(
         e.attrs.iter().map(|a| (a.name.as_str(), a.canonical.as_str(), a.values.as_slice())).collect();
     cache.validate(schema, &dn, &view).map_err(|v| {
         let code = match v {
-            Violation::UndefinedAttribute(_) => LdapResultCode::UndefinedAttributeType,
+            Violation::UndefinedAttribute(_) | Violation::BadOption(..) => LdapResultCode::UndefinedAttributeType,
             Violation::Syntax(..) => LdapResultCode::InvalidAttributeSyntax,
             Violation::ObjectClass(_) => LdapResultCode::ObjectClassViolation,
-            Violation::SingleValue(_) => LdapResultCode::ConstraintViolation,
+            Violation::SingleValue(_) | Violation::NoOptions(_) => LdapResultCode::ConstraintViolation,
             Violation::Naming(_) => LdapResultCode::NamingViolation,
         };
         WriteError::Ldap(code, v.to_string())
@@ -161,7 +161,9 @@ pub async fn add(
     let allowed = require_on_parent(ctx, &access, &who, &dn.parent().normalize(&ctx.schema), Privilege::Add)
         .and_then(|()| require(&access, &who, &entry, "entry", Privilege::Add))
         .and_then(|()| {
-            entry.attrs.iter().try_for_each(|a| require(&access, &who, &entry, &a.canonical, Privilege::Add))
+            entry.attrs.iter().try_for_each(|a| {
+                require(&access, &who, &entry, birch_schema::desc::base(&a.canonical), Privilege::Add)
+            })
         });
     if let Err(e) = allowed {
         return (write_failure(ctx, &dn, e), vec![]);
