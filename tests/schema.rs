@@ -369,3 +369,33 @@ async fn tagged_attributes_round_trip_through_import_and_export() {
         format!("dn: {ANNE}\ncn: Anne Berg\ncn;lang-EN: Anne Hill\nCN;Lang-de: Anna Berg\n\n")
     );
 }
+
+/// generalizedTimeMatch and its ordering compare instants: offsets, reduced precision and
+/// fractions are the same moment as the UTC form.
+#[tokio::test(flavor = "multi_thread")]
+async fn generalized_time_compares_instants() {
+    let s = Server::demo();
+    bounded(Duration::from_secs(60), async {
+        let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
+        let dn = "uid=tina,ou=people,dc=example,dc=org";
+        let extra = vec![("uid", HashSet::from(["tina"]))];
+        add_person(&mut root, dn, "Tina Time", "Time", extra).await;
+        // pwdStartTime is an administrator's attribute with generalizedTime matching.
+        let mods = vec![ldap3::Mod::Replace("pwdStartTime", ["20300101120000Z"].into_iter().collect())];
+        assert_eq!(modify_rc(&mut root, dn, mods).await, 0);
+        for (filter, found) in [
+            ("(pwdStartTime=20300101130000+0100)", true),
+            ("(pwdStartTime=203001011200Z)", true),
+            ("(pwdStartTime=20300101120000.000Z)", true),
+            ("(pwdStartTime=20300101120000.5Z)", false),
+            ("(pwdStartTime>=20300101063000-0530)", true),
+            ("(pwdStartTime>=20300101120000.000001Z)", false),
+            ("(pwdStartTime<=20300101115959.999999Z)", false),
+            ("(pwdStartTime<=2030010112Z)", true),
+        ] {
+            let dns = search_dns(&mut root, PEOPLE, Scope::OneLevel, &format!("(&(uid=tina){filter})")).await;
+            assert_eq!(!dns.is_empty(), found, "{filter}");
+        }
+    })
+    .await;
+}

@@ -10,6 +10,7 @@ pub mod builtin;
 pub mod desc;
 pub mod dn;
 pub mod error;
+pub mod gtime;
 pub mod matching;
 pub mod parse;
 pub mod prep;

@@ -41,10 +41,18 @@ impl MatchingRule {
         match self {
             Self::OctetString => Some(value.to_vec()),
             Self::Integer => normalize_integer(std::str::from_utf8(value).ok()?).map(String::into_bytes),
+            // A valid time is compared as an instant; anything else as before (as a
+            // prepared string), so no stored value becomes unmatchable.
+            Self::GeneralizedTime => {
+                let s = std::str::from_utf8(value).ok()?;
+                match crate::gtime::canonical(s) {
+                    Some(c) => Some(c.into_bytes()),
+                    None => prep::prepare(s, self.folds_case(), self.insignificant()).map(String::into_bytes),
+                }
+            }
             Self::CaseIgnore
             | Self::ObjectIdentifier
             | Self::CaseExact
-            | Self::GeneralizedTime
             | Self::NumericString
             | Self::TelephoneNumber => {
                 let s = std::str::from_utf8(value).ok()?;
