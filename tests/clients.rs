@@ -1,0 +1,359 @@
+//! Workstation and device login through Birch with Debian's real clients: nslcd (libnss-ldapd,
+//! libpam-ldapd), SSSD (sssd-ldap) and FreeRADIUS (rlm_ldap), driven by getent, pamtester and
+//! radtest/radclient. See tests/clients/support.rs for how they are kept off the host, and
+//! docs/clients.md for the configurations (the same ones these tests write).
+//!
+//! These tests need root and the packages scripts/test installs; without them they fail.
+
+mod common;
+#[path = "clients/support.rs"]
+mod support;
+
+use common::{Server, ROOT_DN, ROOT_PW};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use support::*;
+
+/// How long a daemon may take to come up (or SSSD to finish its first enumeration).
+const START: Duration = Duration::from_secs(90);
+
+/// Lab users and groups added to the demo campus so that a page size of 4 takes several
+/// pages; `lab-a` makes alice a member of a second (supplementary) group.
+const EXTRA_LDIF: &str = "\
+dn: uid=lab01,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: posixAccount
+objectClass: shadowAccount
+uid: lab01
+cn: Lab User 1
+sn: User
+uidNumber: 20001
+gidNumber: 10002
+homeDirectory: /home/lab01
+loginShell: /bin/sh
+
+dn: uid=lab02,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: posixAccount
+uid: lab02
+cn: Lab User 2
+sn: User
+uidNumber: 20002
+gidNumber: 10002
+homeDirectory: /home/lab02
+loginShell: /bin/sh
+
+dn: uid=lab03,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: posixAccount
+uid: lab03
+cn: Lab User 3
+sn: User
+uidNumber: 20003
+gidNumber: 10002
+homeDirectory: /home/lab03
+loginShell: /bin/sh
+
+dn: uid=lab04,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: posixAccount
+uid: lab04
+cn: Lab User 4
+sn: User
+uidNumber: 20004
+gidNumber: 10002
+homeDirectory: /home/lab04
+loginShell: /bin/sh
+
+dn: uid=dave,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: posixAccount
+uid: dave
+cn: Dave Expired
+sn: Expired
+uidNumber: 20005
+gidNumber: 10001
+homeDirectory: /home/dave
+loginShell: /bin/sh
+userPassword: dave-secret
+pwdEndTime: 20200101000000Z
+
+dn: cn=lab-a,ou=groups,dc=example,dc=org
+objectClass: posixGroup
+cn: lab-a
+gidNumber: 20001
+memberUid: alice
+memberUid: lab01
+
+dn: cn=lab-b,ou=groups,dc=example,dc=org
+objectClass: posixGroup
+cn: lab-b
+gidNumber: 20002
+memberUid: lab02
+
+dn: cn=lab-c,ou=groups,dc=example,dc=org
+objectClass: posixGroup
+cn: lab-c
+gidNumber: 20003
+
+dn: cn=it-admins,ou=groups,dc=example,dc=org
+changetype: modify
+add: member
+member: uid=dave,ou=people,dc=example,dc=org
+
+dn: uid=chenwei,ou=people,dc=example,dc=org
+changetype: modify
+add: pwdAccountLockedTime
+pwdAccountLockedTime: 000001010000Z
+
+dn: uid=bob,ou=people,dc=example,dc=org
+changetype: modify
+add: shadowLastChange
+shadowLastChange: 100
+";
+
+/// Every account `getent passwd` must list (nslcd and SSSD print the same lines).
+const PASSWD: &[&str] = &[
+    "alice:*:10001:10001:Alice Liddell:/home/alice:/bin/bash",
+    "bob:*:10002:10001:Bob Baker:/home/bob:/bin/bash",
+    "chenwei:*:10003:10002:陈伟:/home/chenwei:/bin/zsh",
+    "dave:*:20005:10001:Dave Expired:/home/dave:/bin/sh",
+    "lab01:*:20001:10002:Lab User 1:/home/lab01:/bin/sh",
+    "lab02:*:20002:10002:Lab User 2:/home/lab02:/bin/sh",
+    "lab03:*:20003:10002:Lab User 3:/home/lab03:/bin/sh",
+    "lab04:*:20004:10002:Lab User 4:/home/lab04:/bin/sh",
+];
+
+/// Every group `getent group` must list, members sorted (see [`normalise_groups`]).
+const GROUPS: &[&str] = &[
+    "lab-a:*:20001:alice,lab01",
+    "lab-b:*:20002:lab02",
+    "lab-c:*:20003:",
+    "staff:*:10001:alice,bob",
+    "students:*:10002:chenwei",
+];
+
+/// The demo campus with TLS (StartTLS on the plain port, LDAPS on another) and the lab
+/// entries; the PKI's temporary directory lives as long as the server.
+struct Campus {
+    server: Server,
+    ldaps_port: u16,
+    ca_file: PathBuf,
+    _pki: tempfile::TempDir,
+}
+
+impl Campus {
+    fn start() -> Campus {
+        let pki = tempfile::tempdir().expect("tempdir");
+        let (ca_file, cert, key) = lab_pki(pki.path());
+        let ldaps_port = free_port();
+        let tls = format!(
+            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nldaps_listen = \"127.0.0.1:{ldaps_port}\"\n",
+            cert.display(),
+            key.display()
+        );
+        let server = Server::start_with(&tls, true);
+        let ldif = pki.path().join("extra.ldif");
+        std::fs::write(&ldif, EXTRA_LDIF).expect("ldif");
+        let ldif = ldif.to_string_lossy().into_owned();
+        let out = server.ldap_tool("ldapmodify", &["-x", "-a", "-D", ROOT_DN, "-w", ROOT_PW, "-f", &ldif]);
+        assert!(out.status.success(), "{}", both(&out));
+        Campus { server, ldaps_port, ca_file, _pki: pki }
+    }
+
+    /// One attribute of an entry, read as the root DN.
+    fn attr(&self, dn: &str, attr: &str) -> Vec<String> {
+        let out = self
+            .server
+            .ldap_tool("ldapsearch", &["-x", "-LLL", "-D", ROOT_DN, "-w", ROOT_PW, "-b", dn, "-s", "base", attr]);
+        assert!(out.status.success(), "{}", both(&out));
+        let prefix = format!("{attr}: ");
+        stdout(&out).lines().filter_map(|l| l.strip_prefix(&prefix).map(String::from)).collect()
+    }
+}
+
+/// `getent group` lines with their member lists sorted (SSSD and nslcd order them differently).
+fn normalise_groups(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.rsplit_once(':') {
+            Some((head, members)) => {
+                let mut m: Vec<&str> = members.split(',').filter(|s| !s.is_empty()).collect();
+                m.sort();
+                format!("{head}:{}", m.join(","))
+            }
+            None => l.to_string(),
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Checks name lookups through `getent -s <service>` in the namespace.
+fn check_lookups(ns: &Namespace, service: &str) {
+    let getent = |args: &[&str]| {
+        let mut all = vec!["getent", "-s", service];
+        all.extend_from_slice(args);
+        ns.run(&all, "")
+    };
+    let o = getent(&["passwd", "alice"]);
+    assert_eq!(stdout(&o).trim(), PASSWD[0], "{}", both(&o));
+    let o = getent(&["passwd", "10003"]);
+    assert_eq!(stdout(&o).trim(), PASSWD[2], "{}", both(&o));
+    let o = getent(&["passwd", "nobody-here"]);
+    assert_eq!(o.status.code(), Some(2), "an unknown user: {}", both(&o));
+    let o = getent(&["group", "staff"]);
+    assert_eq!(normalise_groups(&stdout(&o)), vec![GROUPS[3].to_string()], "{}", both(&o));
+    let o = getent(&["group", "20002"]);
+    assert_eq!(normalise_groups(&stdout(&o)), vec![GROUPS[1].to_string()], "{}", both(&o));
+    // Supplementary groups: staff through memberUid, lab-a through memberUid.
+    let o = getent(&["initgroups", "alice"]);
+    let mut gids: Vec<String> = stdout(&o).split_whitespace().skip(1).map(String::from).collect();
+    gids.sort();
+    assert_eq!(gids, vec!["10001", "20001"], "{}", both(&o));
+    // Full enumeration, page by page (page size 4).
+    let o = getent(&["passwd"]);
+    assert_eq!(sorted_lines(&stdout(&o)), sorted_lines(&PASSWD.join("\n")), "{}", both(&o));
+    let o = getent(&["group"]);
+    assert_eq!(normalise_groups(&stdout(&o)), normalise_groups(&GROUPS.join("\n")), "{}", both(&o));
+}
+
+/// pamtester `service user ops...` with `input` on standard input, as `uid` (0 = root).
+fn pamtester(ns: &Namespace, service: &str, user: &str, ops: &[&str], input: &str, uid: u32) -> std::process::Output {
+    let svc = format!("birch-test-{service}");
+    let mut args: Vec<String> = Vec::new();
+    if uid != 0 {
+        args.extend(
+            ["setpriv", &format!("--reuid={uid}"), &format!("--regid={uid}"), "--clear-groups"].map(String::from),
+        );
+    }
+    args.extend(["pamtester", "-v", &svc, user].map(String::from));
+    args.extend(ops.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ns.run(&refs, input)
+}
+
+/// Right, wrong and locked credentials, then a password change and a login with the new one.
+fn check_pam(ns: &Namespace, campus: &Campus, service: &str, daemon_log: &Path, locked_says: &str, chauthtok_uid: u32) {
+    let o = pamtester(ns, service, "alice", &["authenticate", "acct_mgmt"], "alice-secret\n", 0);
+    assert!(o.status.success(), "alice, right password: {}", both(&o));
+    let o = pamtester(ns, service, "alice", &["authenticate"], "not-her-password\n", 0);
+    assert!(!o.status.success(), "alice, wrong password: {}", both(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Authentication failure"), "{}", both(&o));
+    let o = pamtester(ns, service, "chenwei", &["authenticate"], "chenwei-secret\n", 0);
+    assert!(!o.status.success(), "chenwei is locked: {}", both(&o));
+    wait_for_log(daemon_log, locked_says, Duration::from_secs(5));
+
+    let before = epoch_days();
+    let o =
+        pamtester(ns, service, "bob", &["chauthtok"], "bob-secret\nbob-new-pass-1\nbob-new-pass-1\n", chauthtok_uid);
+    assert!(o.status.success(), "bob changes his password: {}", both(&o));
+    let after = epoch_days();
+    let o = pamtester(ns, service, "bob", &["authenticate"], "bob-new-pass-1\n", 0);
+    assert!(o.status.success(), "bob with the new password: {}", both(&o));
+    let o = pamtester(ns, service, "bob", &["authenticate"], "bob-secret\n", 0);
+    assert!(!o.status.success(), "bob with the old password: {}", both(&o));
+    // The client, bound as bob, wrote shadowLastChange itself (self-service in the campus policy).
+    let last: Vec<u64> =
+        campus.attr(common::demo::BOB, "shadowLastChange").iter().filter_map(|v| v.parse().ok()).collect();
+    assert!(last.len() == 1 && (before..=after).contains(&last[0]), "shadowLastChange {last:?}, today {before}");
+}
+
+/// The nslcd configuration: LDAPS, the service account, pages of 4.
+fn nslcd_conf(campus: &Campus, pagesize: u32) -> String {
+    format!(
+        "uri ldaps://127.0.0.1:{}/\nbase dc=example,dc=org\nbinddn cn=nslcd,ou=services,dc=example,dc=org\n\
+         bindpw nslcd-secret\ntls_reqcert demand\ntls_cacertfile {}\npagesize {pagesize}\n",
+        campus.ldaps_port,
+        campus.ca_file.display()
+    )
+}
+
+/// Starts nslcd (foreground, debug log) in a namespace with a private /run and /etc/nslcd.conf.
+fn start_nslcd(dir: &Path, conf: &str) -> (Namespace, PathBuf) {
+    let (run, conf_file) = (dir.join("run"), dir.join("nslcd.conf"));
+    mkdirs(&[(&run, 0o755)]);
+    write_private(&conf_file, conf);
+    let pam = pam_dir(
+        dir,
+        &[("nslcd", "auth required pam_ldap.so\naccount required pam_ldap.so\npassword required pam_ldap.so\n")],
+    );
+    let mut ns = Namespace::new(&[(&run, "/run"), (&conf_file, "/etc/nslcd.conf"), (&pam, "/etc/pam.d")]);
+    let log = dir.join("nslcd.log");
+    ns.daemon(&["nslcd", "-d"], &log);
+    wait_for_path(&run.join("nslcd/socket"), START, "nslcd");
+    ns.assert_daemons_alive();
+    (ns, log)
+}
+
+#[test]
+fn nslcd_lookups_logins_and_password_change() {
+    require(&["nslcd", "getent", "pamtester", "setpriv"]);
+    let campus = Campus::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ns, log) = start_nslcd(dir.path(), &nslcd_conf(&campus, 4));
+    check_lookups(&ns, "ldap");
+    check_pam(&ns, &campus, "nslcd", &log, "Account locked", 0);
+}
+
+/// The SSSD configuration: StartTLS, the service account, pages of 4, enumeration.
+fn sssd_conf(campus: &Campus, page_size: u32) -> String {
+    format!(
+        "[sssd]\nservices = nss, pam\ndomains = campus\n\n[nss]\n\n[pam]\n\n[domain/campus]\n\
+         id_provider = ldap\nauth_provider = ldap\nchpass_provider = ldap\naccess_provider = permit\n\
+         ldap_uri = ldap://127.0.0.1:{}\nldap_search_base = dc=example,dc=org\n\
+         ldap_default_bind_dn = cn=nslcd,ou=services,dc=example,dc=org\nldap_default_authtok = nslcd-secret\n\
+         ldap_id_use_start_tls = true\nldap_tls_reqcert = demand\nldap_tls_cacert = {}\n\
+         ldap_page_size = {page_size}\nenumerate = true\ncache_credentials = false\n\
+         ldap_chpass_update_last_change = true\nldap_pwd_policy = none\n",
+        campus.server.port,
+        campus.ca_file.display()
+    )
+}
+
+/// Starts SSSD (`sssd -i`) in a namespace with private /run, /var/lib/sss, /var/log/sssd
+/// and /etc/pam.d, and waits for its first enumeration to finish.
+fn start_sssd(dir: &Path, conf: &str, debug: &str) -> (Namespace, PathBuf) {
+    let (run, sss, logs) = (dir.join("run"), dir.join("sss"), dir.join("sssd-logs"));
+    let sub = |s: &str| sss.join(s);
+    mkdirs(&[
+        (&run, 0o755),
+        (&logs, 0o700),
+        (&sss, 0o755),
+        (&sub("db"), 0o700),
+        (&sub("pipes"), 0o755),
+        (&sub("pipes/private"), 0o700),
+        (&sub("mc"), 0o775),
+        (&sub("pubconf"), 0o755),
+        (&sub("gpo_cache"), 0o755),
+        (&sub("deskprofile"), 0o751),
+        (&sub("secrets"), 0o700),
+    ]);
+    let conf_file = dir.join("sssd.conf");
+    write_private(&conf_file, conf);
+    let pam = pam_dir(
+        dir,
+        &[("sss", "auth required pam_sss.so\naccount required pam_sss.so\npassword required pam_sss.so\n")],
+    );
+    let mut ns =
+        Namespace::new(&[(&run, "/run"), (&sss, "/var/lib/sss"), (&logs, "/var/log/sssd"), (&pam, "/etc/pam.d")]);
+    let log = dir.join("sssd.log");
+    let conf_arg = conf_file.to_string_lossy().into_owned();
+    ns.daemon(&["sssd", "-i", "-c", &conf_arg, "--logger=stderr", "-d", debug], &log);
+    wait_for_log(&log, "Task [Enumeration [id] of campus]: finished successfully", START);
+    ns.assert_daemons_alive();
+    (ns, log)
+}
+
+#[test]
+fn sssd_lookups_logins_and_password_change() {
+    require(&["sssd", "getent", "pamtester", "setpriv"]);
+    let campus = Campus::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ns, log) = start_sssd(dir.path(), &sssd_conf(&campus, 4), "0x3ff0");
+    check_lookups(&ns, "sss");
+    // pam_sss refuses password changes requested by root ("Password reset by root is not
+    // supported"): the user changes it, as on a workstation.
+    check_pam(&ns, &campus, "sss", &log, "error [Account locked]", 65534);
+}
