@@ -357,3 +357,180 @@ fn sssd_lookups_logins_and_password_change() {
     // supported"): the user changes it, as on a workstation.
     check_pam(&ns, &campus, "sss", &log, "error [Account locked]", 65534);
 }
+
+/// A self-contained FreeRADIUS configuration: one client (127.0.0.1), rlm_ldap bound as the
+/// service account, users found by uid, groups checked by `member=<DN>` or `memberUid`.
+/// Device administrators (NAS-Identifier other than `wifi`) must be in `it-admins`
+/// (groupOfNames, member); Wi-Fi users in `staff` (posixGroup, memberUid). The password is
+/// checked by binding as the user, so Birch's password policy (locks, expiry) applies.
+fn radiusd_conf(dir: &Path, ldap_port: u16, radius_port: u16) -> String {
+    let d = dir.display();
+    format!(
+        r#"prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = {d}
+raddbdir = {d}
+radacctdir = {d}
+name = freeradius
+confdir = {d}
+modconfdir = {d}
+run_dir = {d}
+db_dir = {d}
+libdir = /usr/lib/freeradius
+pidfile = {d}/radiusd.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 1024
+hostname_lookups = no
+log {{
+	destination = stderr
+	auth = yes
+}}
+security {{
+	allow_core_dumps = no
+	max_attributes = 200
+	reject_delay = 0
+	status_server = no
+}}
+client localhost {{
+	ipaddr = 127.0.0.1
+	secret = birch-radius-secret
+}}
+thread pool {{
+	start_servers = 1
+	max_servers = 2
+	min_spare_servers = 1
+	max_spare_servers = 2
+	max_requests_per_server = 0
+}}
+modules {{
+	always reject {{
+		rcode = reject
+	}}
+	ldap {{
+		server = 'ldap://127.0.0.1:{ldap_port}'
+		identity = 'cn=nslcd,ou=services,dc=example,dc=org'
+		password = 'nslcd-secret'
+		base_dn = 'dc=example,dc=org'
+		user {{
+			base_dn = 'ou=people,dc=example,dc=org'
+			filter = "(&(objectClass=posixAccount)(uid=%{{%{{Stripped-User-Name}}:-%{{User-Name}}}}))"
+		}}
+		group {{
+			base_dn = 'ou=groups,dc=example,dc=org'
+			filter = '(|(objectClass=posixGroup)(objectClass=groupOfNames))'
+			name_attribute = cn
+			membership_filter = "(|(member=%{{control:LDAP-UserDn}})(memberUid=%{{%{{Stripped-User-Name}}:-%{{User-Name}}}}))"
+			cacheable_name = no
+			cacheable_dn = no
+		}}
+		options {{
+			chase_referrals = no
+			res_timeout = 10
+			srv_timelimit = 5
+			net_timeout = 3
+		}}
+		pool {{
+			start = 1
+			min = 1
+			max = 4
+			spare = 1
+			uses = 0
+			lifetime = 0
+			idle_timeout = 60
+			retry_delay = 1
+		}}
+	}}
+}}
+server default {{
+	listen {{
+		type = auth
+		ipaddr = 127.0.0.1
+		port = {radius_port}
+	}}
+	authorize {{
+		ldap
+		if (!ok && !updated) {{
+			reject
+		}}
+		if (&NAS-Identifier && &NAS-Identifier == "wifi") {{
+			if (!(LDAP-Group == "staff")) {{
+				reject
+			}}
+		}}
+		elsif (!(LDAP-Group == "it-admins")) {{
+			reject
+		}}
+		update control {{
+			&Auth-Type := ldap
+		}}
+	}}
+	authenticate {{
+		Auth-Type ldap {{
+			ldap
+		}}
+	}}
+}}
+"#
+    )
+}
+
+#[test]
+fn freeradius_device_and_wifi_logins() {
+    require(&["freeradius", "radtest", "radclient"]);
+    let campus = Campus::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_udp_port();
+    std::fs::write(dir.path().join("radiusd.conf"), radiusd_conf(dir.path(), campus.server.port, port))
+        .expect("radiusd.conf");
+    // No private paths needed: the namespace only gives radiusd the same life cycle as the others.
+    let mut ns = Namespace::new(&[]);
+    let log = dir.path().join("radiusd.log");
+    let conf_dir = dir.path().to_string_lossy().into_owned();
+    ns.daemon(&["freeradius", "-f", "-X", "-d", &conf_dir], &log);
+    wait_for_log(&log, "Ready to process requests", START);
+    let server = format!("127.0.0.1:{port}");
+    let radtest = |user: &str, pw: &str| {
+        let o = ns.run(&["radtest", user, pw, &server, "0", "birch-radius-secret"], "");
+        stdout(&o)
+    };
+    let cases = [
+        ("alice", "alice-secret", "Access-Accept", "an IT admin"),
+        ("alice", "not-her-password", "Access-Reject", "a wrong password"),
+        ("bob", "bob-secret", "Access-Reject", "not in it-admins"),
+        ("dave", "dave-secret", "Access-Reject", "in it-admins, but expired (pwdEndTime)"),
+        ("chenwei", "chenwei-secret", "Access-Reject", "locked and not an admin"),
+        ("alice)(uid=*", "alice-secret", "Access-Reject", "a filter injection"),
+        ("*", "alice-secret", "Access-Reject", "a wildcard user name"),
+        ("nobody", "x", "Access-Reject", "an unknown user"),
+    ];
+    for (user, pw, want, why) in cases {
+        let out = radtest(user, pw);
+        assert!(out.contains(&format!("Received {want}")), "{user} ({why}): {out}");
+    }
+    // Wi-Fi: membership of the posixGroup staff through memberUid.
+    let radclient = |user: &str, pw: &str| {
+        let mut c = ns.command(&["radclient", &server, "auth", "birch-radius-secret"]);
+        c.env("LC_ALL", "C");
+        let o = ns
+            .run_command(c, &format!("User-Name = \"{user}\", User-Password = \"{pw}\", NAS-Identifier = \"wifi\"\n"));
+        format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr))
+    };
+    for (user, pw, want) in [
+        ("bob", "bob-secret", "Access-Accept"),
+        ("alice", "alice-secret", "Access-Accept"),
+        ("lab01", "x", "Access-Reject"),
+    ] {
+        let out = radclient(user, pw);
+        assert!(out.contains(&format!("Received {want}")), "wifi {user}: {out}");
+    }
+    ns.assert_daemons_alive();
+    // The injection reached Birch escaped (\\29 for the parenthesis), as a uid that matches nothing.
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let searches: Vec<&str> = text.lines().filter(|l| l.contains("(uid=alice")).collect();
+    assert!(searches.iter().any(|l| l.contains(r"(uid=alice\")), "{searches:#?}");
+    assert!(!searches.iter().any(|l| l.contains("(uid=alice)(uid=*)")), "{searches:#?}");
+}
