@@ -143,15 +143,22 @@ struct Campus {
 }
 
 impl Campus {
-    fn start() -> Campus {
-        let pki = tempfile::tempdir().expect("tempdir");
-        let (ca_file, cert, key) = lab_pki(pki.path());
+    /// The TLS configuration lines, the CA file and the LDAPS port, in `pki`.
+    fn tls(pki: &Path) -> (String, PathBuf, u16) {
+        let (ca_file, cert, key) = lab_pki(pki);
         let ldaps_port = free_port();
         let tls = format!(
             "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nldaps_listen = \"127.0.0.1:{ldaps_port}\"\n",
             cert.display(),
             key.display()
         );
+        (tls, ca_file, ldaps_port)
+    }
+
+    /// The demo campus plus [`EXTRA_LDIF`].
+    fn start() -> Campus {
+        let pki = tempfile::tempdir().expect("tempdir");
+        let (tls, ca_file, ldaps_port) = Self::tls(pki.path());
         let server = Server::start_with(&tls, true);
         let ldif = pki.path().join("extra.ldif");
         std::fs::write(&ldif, EXTRA_LDIF).expect("ldif");
@@ -298,7 +305,7 @@ fn nslcd_lookups_logins_and_password_change() {
 }
 
 /// The SSSD configuration: StartTLS, the service account, pages of 4, enumeration.
-fn sssd_conf(campus: &Campus, page_size: u32) -> String {
+fn sssd_conf(campus: &Campus, page_size: u32, extra: &str) -> String {
     format!(
         "[sssd]\nservices = nss, pam\ndomains = campus\n\n[nss]\n\n[pam]\n\n[domain/campus]\n\
          id_provider = ldap\nauth_provider = ldap\nchpass_provider = ldap\naccess_provider = permit\n\
@@ -306,7 +313,7 @@ fn sssd_conf(campus: &Campus, page_size: u32) -> String {
          ldap_default_bind_dn = cn=nslcd,ou=services,dc=example,dc=org\nldap_default_authtok = nslcd-secret\n\
          ldap_id_use_start_tls = true\nldap_tls_reqcert = demand\nldap_tls_cacert = {}\n\
          ldap_page_size = {page_size}\nenumerate = true\ncache_credentials = false\n\
-         ldap_chpass_update_last_change = true\nldap_pwd_policy = none\n",
+         ldap_chpass_update_last_change = true\nldap_pwd_policy = none\n{extra}",
         campus.server.port,
         campus.ca_file.display()
     )
@@ -314,7 +321,7 @@ fn sssd_conf(campus: &Campus, page_size: u32) -> String {
 
 /// Starts SSSD (`sssd -i`) in a namespace with private /run, /var/lib/sss, /var/log/sssd
 /// and /etc/pam.d, and waits for its first enumeration to finish.
-fn start_sssd(dir: &Path, conf: &str, debug: &str) -> (Namespace, PathBuf) {
+fn start_sssd(dir: &Path, conf: &str, debug: &str, limit: Duration) -> (Namespace, PathBuf) {
     let (run, sss, logs) = (dir.join("run"), dir.join("sss"), dir.join("sssd-logs"));
     let sub = |s: &str| sss.join(s);
     mkdirs(&[
@@ -341,7 +348,7 @@ fn start_sssd(dir: &Path, conf: &str, debug: &str) -> (Namespace, PathBuf) {
     let log = dir.join("sssd.log");
     let conf_arg = conf_file.to_string_lossy().into_owned();
     ns.daemon(&["sssd", "-i", "-c", &conf_arg, "--logger=stderr", "-d", debug], &log);
-    wait_for_log(&log, "Task [Enumeration [id] of campus]: finished successfully", START);
+    wait_for_log(&log, "Task [Enumeration [id] of campus]: finished successfully", limit);
     ns.assert_daemons_alive();
     (ns, log)
 }
@@ -351,7 +358,7 @@ fn sssd_lookups_logins_and_password_change() {
     require(&["sssd", "getent", "pamtester", "setpriv"]);
     let campus = Campus::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (ns, log) = start_sssd(dir.path(), &sssd_conf(&campus, 4), "0x3ff0");
+    let (ns, log) = start_sssd(dir.path(), &sssd_conf(&campus, 4, ""), "0x3ff0", START);
     check_lookups(&ns, "sss");
     // pam_sss refuses password changes requested by root ("Password reset by root is not
     // supported"): the user changes it, as on a workstation.
@@ -534,3 +541,227 @@ fn freeradius_device_and_wifi_logins() {
     assert!(searches.iter().any(|l| l.contains(r"(uid=alice\")), "{searches:#?}");
     assert!(!searches.iter().any(|l| l.contains("(uid=alice)(uid=*)")), "{searches:#?}");
 }
+
+/// The campus of issue #8: 10,000 users and their groups from shared/fixtures/gen_campus_ldif.py
+/// (beside the repository, or at $BIRCH_CAMPUS_GEN), imported with `birch import`, enumerated
+/// through nslcd and through SSSD with pages of 100: every user exactly once. It takes a few
+/// minutes, so it is not part of scripts/test: `cargo test --test clients -- --ignored`.
+#[test]
+#[ignore = "several minutes: run by hand (cargo test -p birch-server --test clients -- --ignored)"]
+fn campus_of_10000_enumerates_through_nslcd_and_sssd() {
+    require(&["nslcd", "sssd", "getent", "python3"]);
+    const USERS: usize = 10_000;
+    let generator = std::env::var("BIRCH_CAMPUS_GEN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/gen_campus_ldif.py"));
+    assert!(generator.exists(), "{} is missing (set BIRCH_CAMPUS_GEN)", generator.display());
+    let pki = tempfile::tempdir().expect("tempdir");
+    let (tls, ca_file, ldaps_port) = Campus::tls(pki.path());
+    let mut server = Server::offline(&tls);
+    let ldif = pki.path().join("campus.ldif");
+    let out = std::process::Command::new("python3")
+        .arg(&generator)
+        .args(["--users", &USERS.to_string(), "--hash", "ssha", "--base", common::SUFFIX])
+        .stdout(std::fs::File::create(&ldif).expect("ldif"))
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", both(&out));
+    let out = server.birch_bounded(&["import", ldif.to_str().expect("utf-8")], Duration::from_secs(600));
+    assert!(out.status.success(), "import: {}", both(&out));
+    server.start_existing();
+    let campus = Campus { server, ldaps_port, ca_file, _pki: pki };
+    let expected: Vec<String> = (1..=USERS).map(|i| format!("user{i:05}")).collect();
+    let users_of = |text: &str| {
+        let mut names: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.split(':').next())
+            .filter(|n| n.starts_with("user"))
+            .map(String::from)
+            .collect();
+        names.sort();
+        names
+    };
+
+    let t = std::time::Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ns, _log) = start_nslcd(dir.path(), &nslcd_conf(&campus, 100));
+    let o = ns.run(&["getent", "-s", "ldap", "passwd"], "");
+    assert!(o.status.success(), "{}", both(&o));
+    assert_eq!(users_of(&stdout(&o)), expected, "nslcd: every user exactly once");
+    let groups = ns.run(&["getent", "-s", "ldap", "group"], "");
+    eprintln!("nslcd: {} users and {} groups in {:?}", USERS, stdout(&groups).lines().count(), t.elapsed());
+    drop(ns);
+
+    let t = std::time::Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = sssd_conf(&campus, 100, "ldap_enumeration_search_timeout = 1200\nldap_search_timeout = 60\n");
+    let (ns, _log) = start_sssd(dir.path(), &conf, "0x0470", Duration::from_secs(1200));
+    let o = ns.run(&["getent", "-s", "sss", "passwd"], "");
+    assert!(o.status.success(), "{}", both(&o));
+    assert_eq!(users_of(&stdout(&o)), expected, "SSSD: every user exactly once");
+    let groups = ns.run(&["getent", "-s", "sss", "group"], "");
+    eprintln!("SSSD: {} users and {} groups in {:?}", USERS, stdout(&groups).lines().count(), t.elapsed());
+}
+
+/// Everything nslcd, SSSD and pam_ldap send on the wire besides searches, replayed with the
+/// ldap3 crate on one connection (no packages needed): the answers docs/clients.md lists.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_workstation_clients_send() {
+    use common::demo::{ALICE, NSLCD, STAFF};
+    use common::{bounded, search, OP_TIMEOUT};
+    use ldap3::controls::RawControl;
+    use ldap3::exop::{PasswordModify, WhoAmI, WhoAmIResp};
+    use ldap3::{Mod, Scope};
+    use std::collections::HashSet;
+    let s = Server::demo();
+    bounded(Duration::from_secs(90), async {
+        let mut l = common::connect(&s.url()).await;
+        // An anonymous rootDSE read before any bind.
+        let (e, res) =
+            search(&mut l, "", Scope::Base, "(objectClass=*)", &["supportedControl", "supportedExtension"]).await;
+        assert_eq!(res.rc, 0);
+        let ctrls = &e[0].attrs["supportedControl"];
+        for oid in ["1.2.840.113556.1.4.319", "1.3.6.1.4.1.42.2.27.8.5.1"] {
+            assert!(ctrls.iter().any(|c| c == oid), "{oid} in {ctrls:?}");
+        }
+        let exts = &e[0].attrs["supportedExtension"];
+        for oid in ["1.3.6.1.4.1.4203.1.11.1", "1.3.6.1.4.1.4203.1.11.3"] {
+            assert!(exts.iter().any(|c| c == oid), "{oid} in {exts:?}");
+        }
+        let whoami = |l: &mut ldap3::Ldap| {
+            let mut l = l.clone();
+            async move {
+                let (r, _) = l.with_timeout(OP_TIMEOUT).extended(WhoAmI).await.expect("whoami").success().expect("rc");
+                r.parse::<WhoAmIResp>().authzid
+            }
+        };
+        // The service account, then the user, then back, on the same connection; the user
+        // binds with the password policy request control.
+        let ppolicy = RawControl { ctype: "1.3.6.1.4.1.42.2.27.8.5.1".into(), crit: false, val: None };
+        assert_eq!(l.simple_bind(NSLCD, "nslcd-secret").await.expect("bind").rc, 0);
+        assert_eq!(whoami(&mut l).await, format!("dn:{NSLCD}"));
+        let res = l.with_controls(ppolicy.clone()).simple_bind(ALICE, "alice-secret").await.expect("bind");
+        assert_eq!(res.rc, 0);
+        assert!(res.ctrls.iter().any(|c| c.1.ctype == ppolicy.ctype), "a ppolicy response control");
+        assert_eq!(whoami(&mut l).await, format!("dn:{ALICE}"));
+        // Password Modify: new password only (nslcd), then old + new (SSSD), then the user's
+        // own shadowLastChange.
+        let pm = PasswordModify { user_id: None, old_pass: None, new_pass: Some("alice-second-pw") };
+        assert_eq!(l.with_controls(ppolicy.clone()).extended(pm).await.expect("passmod").1.rc, 0);
+        let pm = PasswordModify {
+            user_id: Some(ALICE),
+            old_pass: Some("alice-second-pw"),
+            new_pass: Some("alice-third-pw"),
+        };
+        assert_eq!(l.with_controls(ppolicy.clone()).extended(pm).await.expect("passmod").1.rc, 0);
+        let day = epoch_days().to_string();
+        let res = l.modify(ALICE, vec![Mod::Replace("shadowLastChange", HashSet::from([day.as_str()]))]).await;
+        assert_eq!(res.expect("modify").rc, 0);
+        assert_eq!(l.simple_bind(NSLCD, "nslcd-secret").await.expect("bind").rc, 0);
+        assert_eq!(whoami(&mut l).await, format!("dn:{NSLCD}"));
+        // Abandon of a search that already finished: harmless, the connection goes on.
+        let (_, res) = search(&mut l, SUFFIX_PEOPLE, Scope::Subtree, "(uid=alice)", &["uid"]).await;
+        assert_eq!(res.rc, 0);
+        let finished = l.last_id();
+        l.abandon(finished).await.expect("abandon");
+        l.abandon(finished + 1000).await.expect("abandon of an id never used");
+        // Filters nslcd and SSSD send.
+        let dns = |entries: Vec<ldap3::SearchEntry>| entries.into_iter().map(|e| e.dn).collect::<Vec<_>>();
+        for (filter, want) in [
+            ("(&(objectClass=posixAccount)(uid=alice))", vec![ALICE]),
+            ("(&(objectClass=posixAccount)(uidNumber=10001))", vec![ALICE]),
+            (&format!("(&(objectClass=posixGroup)(|(memberUid=alice)(member={ALICE})))"), vec![STAFF]),
+            ("(&(objectClass=sudoRole)(|(sudoUser=alice)(sudoUser=ALL)))", vec![]),
+            ("(&(objectClass=ipHost)(cn=printer1))", vec![]),
+            ("(&(objectClass=ipService)(ipServicePort=22))", vec![]),
+            ("(&(objectClass=nisNetgroup)(cn=*))", vec![]),
+            ("(&(objectClass=automountMap)(automountMapName=auto.master))", vec![]),
+        ] {
+            let (e, res) = search(&mut l, SUFFIX, Scope::Subtree, filter, &["cn"]).await;
+            assert_eq!((res.rc, dns(e)), (0, want.iter().map(|s| s.to_string()).collect()), "{filter}");
+        }
+        let (e, res) =
+            search(&mut l, SUFFIX, Scope::Subtree, "(&(objectClass=posixAccount)(!(uidNumber=0)))", &["1.1"]).await;
+        assert_eq!((res.rc, e.len()), (0, 3));
+        assert!(e.iter().all(|e| e.attrs.is_empty() && e.bin_attrs.is_empty()), "1.1: no attributes");
+        // SSSD's attribute list: ~40 names, many unknown, in mixed case.
+        let attrs = [
+            "objectClass",
+            "UID",
+            "userPassword",
+            "uidnumber",
+            "GIDNUMBER",
+            "gecos",
+            "homeDirectory",
+            "loginshell",
+            "krbPrincipalName",
+            "cn",
+            "modifyTimestamp",
+            "entryUSN",
+            "shadowLastChange",
+            "shadowMin",
+            "shadowMax",
+            "shadowWarning",
+            "shadowInactive",
+            "shadowExpire",
+            "shadowFlag",
+            "krbLastPwdChange",
+            "krbPasswordExpiration",
+            "pwdAttribute",
+            "authorizedService",
+            "accountExpires",
+            "userAccountControl",
+            "nsAccountLock",
+            "host",
+            "rhost",
+            "loginDisabled",
+            "loginExpirationTime",
+            "loginAllowedTimeMap",
+            "sshPublicKey",
+            "userCertificate;binary",
+            "mail",
+            "memberOf",
+            "ipaUniqueID",
+            "nsUniqueId",
+            "objectSID",
+            "PrimaryGroupID",
+            "authorizedServices",
+        ];
+        let (e, res) = search(&mut l, ALICE, Scope::Base, "(objectClass=*)", &attrs).await;
+        assert_eq!((res.rc, e.len()), (0, 1));
+        let mut got: Vec<&str> = e[0].attrs.keys().map(String::as_str).collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "cn",
+                "gidNumber",
+                "homeDirectory",
+                "loginShell",
+                "mail",
+                "memberOf",
+                "modifyTimestamp",
+                "objectClass",
+                "shadowLastChange",
+                "uid",
+                "uidNumber"
+            ]
+        );
+        // A base search on the user's entry for the attribute `dn` (nslcd): the entry, no `dn`.
+        let (e, res) = search(&mut l, ALICE, Scope::Base, "(objectClass=*)", &["dn"]).await;
+        assert_eq!((res.rc, dns(e)), (0, vec![ALICE.to_string()]));
+        // The dereference control: ignored when non-critical, 12 when critical.
+        let deref = |crit| RawControl { ctype: "1.3.6.1.4.1.4203.666.5.16".into(), crit, val: None };
+        let r = l.with_controls(deref(false)).search(STAFF, Scope::Base, "(objectClass=*)", vec!["cn"]).await;
+        let ldap3::SearchResult(e, res) = r.expect("search");
+        assert_eq!((res.rc, e.len()), (0, 1));
+        let r = l.with_controls(deref(true)).search(STAFF, Scope::Base, "(objectClass=*)", vec!["cn"]).await;
+        assert_eq!(r.expect("search").1.rc, 12);
+    })
+    .await;
+}
+
+/// The demo's people subtree.
+const SUFFIX_PEOPLE: &str = common::demo::PEOPLE;
+/// The demo suffix.
+const SUFFIX: &str = common::SUFFIX;
