@@ -594,7 +594,9 @@ fn campus_of_10000_enumerates_through_nslcd_and_sssd() {
 
     let t = std::time::Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
-    let conf = sssd_conf(&campus, 100, "ldap_enumeration_search_timeout = 1200\nldap_search_timeout = 60\n");
+    // `timeout`: the back end's watchdog interval; storing 10,000 users in SSSD's cache keeps
+    // it busy for longer than the default 10 s allows, and the watchdog would kill it.
+    let conf = sssd_conf(&campus, 100, "timeout = 300\nldap_enumeration_search_timeout = 1200\n");
     let (ns, _log) = start_sssd(dir.path(), &conf, "0x0470", Duration::from_secs(1200));
     let o = ns.run(&["getent", "-s", "sss", "passwd"], "");
     assert!(o.status.success(), "{}", both(&o));

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// How long one client command may run before `timeout` kills it.
 const CMD_SECS: &str = "60";
+/// How long a daemon (and the namespace) may live, even if the test process is killed.
+const DAEMON_SECS: &str = "1800";
 
 /// Panics (the test fails, loudly) unless we are root and `bins` are installed.
 pub fn require(bins: &[&str]) {
@@ -47,7 +49,7 @@ impl Namespace {
         for (src, dst) in binds {
             script.push_str(&format!("mount --bind '{}' '{dst}' && ", src.display()));
         }
-        script.push_str("echo ready && exec sleep 600");
+        script.push_str(&format!("echo ready && exec sleep {DAEMON_SECS}"));
         let mut holder = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "--", "sh", "-c", &script])
             .stdout(Stdio::piped())
@@ -88,14 +90,15 @@ impl Namespace {
         child.wait_with_output().expect("wait")
     }
 
-    /// Starts a daemon in the namespace (nsenter execs it, so the child is the daemon),
-    /// with its standard output and error in `log`.
+    /// Starts a daemon in the namespace under `timeout` (which passes SIGTERM on and ends
+    /// the daemon after half an hour even if the test process dies), with its standard
+    /// output and error in `log`.
     pub fn daemon(&mut self, args: &[&str], log: &Path) {
         let f = std::fs::File::create(log).expect("log file");
         let child = Command::new("nsenter")
             .arg("-t")
             .arg(self.holder.id().to_string())
-            .args(["-m", "--"])
+            .args(["-m", "--", "timeout", DAEMON_SECS])
             .args(args)
             .stdout(f.try_clone().expect("dup"))
             .stderr(f)
@@ -116,6 +119,12 @@ impl Namespace {
 impl Drop for Namespace {
     fn drop(&mut self) {
         for d in &mut self.daemons {
+            // SIGTERM lets the daemon (and SSSD its children) stop; SIGKILL if it lingers.
+            let _ = Command::new("kill").arg("-TERM").arg(d.id().to_string()).status();
+            let start = Instant::now();
+            while matches!(d.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = d.kill();
             let _ = d.wait();
         }
