@@ -596,12 +596,17 @@ fn campus_of_10000_enumerates_through_nslcd_and_sssd() {
     let dir = tempfile::tempdir().expect("tempdir");
     // `timeout`: the back end's watchdog interval; storing 10,000 users in SSSD's cache keeps
     // it busy for longer than the default 10 s allows, and the watchdog would kill it.
-    let conf = sssd_conf(&campus, 100, "timeout = 300\nldap_enumeration_search_timeout = 1200\n");
-    let (ns, _log) = start_sssd(dir.path(), &conf, "0x0470", Duration::from_secs(1200));
-    let o = ns.run(&["getent", "-s", "sss", "passwd"], "");
-    assert!(o.status.success(), "{}", both(&o));
+    // The NSS responder, building the 10,000-line answer from its cache, needs the same.
+    let conf = sssd_conf(&campus, 100, "timeout = 300\nldap_enumeration_search_timeout = 1200\n")
+        .replace("[nss]\n", "[nss]\ntimeout = 300\n");
+    let (ns, log) = start_sssd(dir.path(), &conf, "0x0470", Duration::from_secs(1200));
+    let o = ns.run_command(ns.command_for("900", &["getent", "-s", "sss", "passwd"]), "");
+    let tail =
+        || std::fs::read_to_string(&log).unwrap_or_default().lines().rev().take(80).collect::<Vec<_>>().join("\n");
+    assert!(o.status.success(), "{}\n{}", both(&o), tail());
+    eprintln!("SSSD log, last lines (newest first):\n{}", tail());
     assert_eq!(users_of(&stdout(&o)), expected, "SSSD: every user exactly once");
-    let groups = ns.run(&["getent", "-s", "sss", "group"], "");
+    let groups = ns.run_command(ns.command_for("900", &["getent", "-s", "sss", "group"]), "");
     eprintln!("SSSD: {} users and {} groups in {:?}", USERS, stdout(&groups).lines().count(), t.elapsed());
 }
 

@@ -65,8 +65,13 @@ impl Namespace {
 
     /// A command that runs `args` inside the namespace, killed after a minute.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_for(CMD_SECS, args)
+    }
+
+    /// A command that runs `args` inside the namespace, killed after `secs` seconds.
+    pub fn command_for(&self, secs: &str, args: &[&str]) -> Command {
         let mut c = Command::new("nsenter");
-        c.arg("-t").arg(self.holder.id().to_string()).args(["-m", "--", "timeout", CMD_SECS]).args(args);
+        c.arg("-t").arg(self.holder.id().to_string()).args(["-m", "--", "timeout", secs]).args(args);
         c
     }
 
