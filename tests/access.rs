@@ -153,6 +153,8 @@ async fn what_each_subject_may_change() {
             ("bob", BOB, "loginShell", "/bin/zsh", 0),
             ("bob", BOB, "telephoneNumber", "+1 555 0199", 0),
             ("bob", BOB, "displayName", "Bobby", 0),
+            ("bob", BOB, "shadowLastChange", "19876", 0),
+            ("bob", CHENWEI, "shadowLastChange", "19876", 50),
             ("bob", BOB, "mail", "bobby@example.org", 50),
             ("bob", BOB, "uidNumber", "0", 50),
             ("bob", BOB, "gidNumber", "0", 50),

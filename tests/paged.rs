@@ -146,6 +146,30 @@ async fn pages_of_a_generated_directory() {
     .await;
 }
 
+/// SSSD runs several paged searches on one connection at the same time (users and groups
+/// enumerations interleave): the requests are in flight together, each walks to its end.
+#[tokio::test(flavor = "multi_thread")]
+async fn paged_searches_in_flight_together_on_one_connection() {
+    let s = generated("");
+    bounded(LIMIT, async {
+        let l = connect_as(&s.url(), USER1, "secret").await;
+        let (mut a, mut b, mut c) = (l.clone(), l.clone(), l);
+        let (x, y, z) = tokio::join!(
+            walk(&mut a, PEOPLE, "(objectClass=posixAccount)", 7),
+            walk(&mut b, PEOPLE, "(uid=user000*)", 3),
+            walk(&mut c, SUFFIX, "(homeDirectory=/home/*)", 50),
+        );
+        exactly_once(&x.0, &user_dns());
+        assert_eq!(x.1.len(), USERS.div_ceil(7));
+        let first_99: Vec<String> = user_dns().into_iter().take(99).collect();
+        exactly_once(&y.0, &first_99);
+        assert_eq!(y.1, vec![3; 33]);
+        exactly_once(&z.0, &user_dns());
+        assert_eq!(z.1, vec![50; USERS / 50]);
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn changes_between_pages_are_seen() {
     let s = generated("");

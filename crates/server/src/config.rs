@@ -72,7 +72,9 @@ pub struct AccessSection {
     pub rules: Option<Vec<String>>,
     /// Campus policy: anonymous clients may read POSIX account and group attributes.
     pub anonymous_posix: bool,
-    /// Campus policy: attributes owners may change in their own entry.
+    /// Campus policy: attributes owners may change in their own entry (by default loginShell,
+    /// displayName, telephoneNumber and shadowLastChange, which pam_ldap and SSSD write after a
+    /// password change).
     pub self_service: Vec<String>,
     /// Campus policy: the group that may do everything (default `cn=it-admins,ou=groups,<suffix>`).
     pub admins: Option<String>,
@@ -88,7 +90,12 @@ impl Default for AccessSection {
         AccessSection {
             rules: None,
             anonymous_posix: false,
-            self_service: vec!["loginShell".into(), "displayName".into(), "telephoneNumber".into()],
+            self_service: vec![
+                "loginShell".into(),
+                "displayName".into(),
+                "telephoneNumber".into(),
+                "shadowLastChange".into(),
+            ],
             admins: None,
             helpdesk: None,
             services: None,
