@@ -58,6 +58,22 @@ pub struct Config {
     pub tls: TlsSection,
     /// Which operations need a TLS-protected connection.
     pub security: SecuritySection,
+    /// Connection and overload limits.
+    pub connections: crate::limits::ConnectionsSection,
+    /// Log format on standard error: `text` (default) or `json` (one object per line);
+    /// the environment variable `BIRCH_LOG_FORMAT` overrides it.
+    pub log_format: LogFormat,
+}
+
+/// `log_format`: how log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (journald adds its own timestamps).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// `[access]`: the rules, or the campus policy's settings.
@@ -92,20 +108,25 @@ impl Default for AccessSection {
     }
 }
 
-/// `[limits]`: search size limits by requester (0 = unlimited). Authenticated users get
-/// `size_limit`; the root DN and the admins group are never limited.
+/// `[limits]`: search size and time limits by requester (0 = unlimited). Authenticated
+/// users get `size_limit` and `time_limit`; the root DN and the admins group are never
+/// limited.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsSection {
-    /// Anonymous clients.
+    /// Size limit of anonymous clients.
     pub anonymous: usize,
-    /// Accounts under the services subtree (nslcd/SSSD enumerate every account).
+    /// Size limit of accounts under the services subtree (nslcd/SSSD enumerate every account).
     pub services: usize,
+    /// Time limit in seconds of anonymous clients; unset: `time_limit`.
+    pub anonymous_time: Option<u64>,
+    /// Time limit in seconds of service accounts; unset: `time_limit`.
+    pub services_time: Option<u64>,
 }
 
 impl Default for LimitsSection {
     fn default() -> Self {
-        LimitsSection { anonymous: 100, services: 0 }
+        LimitsSection { anonymous: 100, services: 0, anonymous_time: None, services_time: None }
     }
 }
 
@@ -160,6 +181,8 @@ impl Default for Config {
             limits: LimitsSection::default(),
             tls: TlsSection::default(),
             security: SecuritySection::default(),
+            connections: Default::default(),
+            log_format: LogFormat::default(),
         }
     }
 }

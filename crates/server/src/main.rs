@@ -1,9 +1,11 @@
-//! The `birch` command: serve, import, export, check, reload, hash-password.
+//! The `birch` command: serve, import, export, check, backup, restore, reload, hash-password.
 
 mod access;
+mod backup;
 mod config;
 mod context;
 mod demo;
+mod limits;
 mod offline;
 mod ops;
 mod password;
@@ -69,6 +71,31 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Take a consistent backup of the running server's directory (asks the server through
+    /// `<data_dir>/birch.sock`); TARGET is a file, or a directory that gets
+    /// `birch-backup-<time>.ldif`.
+    Backup {
+        /// Configuration file (TOML), for the data directory.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where to write the backup.
+        target: PathBuf,
+    },
+    /// Restore a backup into the data directory, offline: imports into a fresh directory,
+    /// checks it, then puts it in place.
+    Restore {
+        /// Configuration file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Replace a non-empty data directory (the old one is kept beside it).
+        #[arg(long)]
+        force: bool,
+        /// Do not check entries against the schema while importing.
+        #[arg(long)]
+        no_schema_check: bool,
+        /// The backup file.
+        file: PathBuf,
+    },
     /// Make the running server reload its TLS certificate and key (sends SIGHUP to the pid
     /// in `<data_dir>/birch.pid`); a bad new file keeps the old one, and the server logs why.
     Reload {
@@ -97,30 +124,31 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let path = match &cli.command {
+        Command::Serve { config, .. }
+        | Command::Import { config, .. }
+        | Command::Export { config, .. }
+        | Command::Check { config }
+        | Command::Backup { config, .. }
+        | Command::Restore { config, .. }
+        | Command::Reload { config }
+        | Command::HashPassword { config } => config.clone(),
+    };
+    let cfg = config::Config::load(path.as_deref())?;
+    init_logging(cfg.log_format)?;
     match cli.command {
         Command::Serve { config, demo } => {
-            let cfg = config::Config::load(config.as_deref())?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(server::run(cfg, config, demo))
         }
-        Command::Import { config, file, no_schema_check } => {
-            offline::import(&config::Config::load(config.as_deref())?, &file, !no_schema_check)
-        }
-        Command::Export { config, output } => {
-            offline::export(&config::Config::load(config.as_deref())?, output.as_deref())
-        }
-        Command::Check { config } => offline::check(&config::Config::load(config.as_deref())?),
-        Command::Reload { config } => server::signal_reload(&config::Config::load(config.as_deref())?),
-        Command::HashPassword { config } => {
-            let cfg = config::Config::load(config.as_deref())?;
+        Command::Import { file, no_schema_check, .. } => offline::import(&cfg, &file, !no_schema_check),
+        Command::Export { output, .. } => offline::export(&cfg, output.as_deref()),
+        Command::Check { .. } => offline::check(&cfg),
+        Command::Backup { target, .. } => backup::backup(&cfg, &target),
+        Command::Restore { file, force, no_schema_check, .. } => backup::restore(&cfg, &file, force, !no_schema_check),
+        Command::Reload { .. } => server::signal_reload(&cfg),
+        Command::HashPassword { .. } => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             let pw = line.trim_end_matches(['\r', '\n']);
@@ -128,4 +156,26 @@ fn run() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Environment variable choosing the log format (`text` or `json`), over `log_format`.
+const ENV_LOG_FORMAT: &str = "BIRCH_LOG_FORMAT";
+
+/// Logs to standard error (journald under systemd) in the chosen format, filtered by
+/// `BIRCH_LOG` (default `info`).
+fn init_logging(configured: config::LogFormat) -> Result<()> {
+    let format = match std::env::var(ENV_LOG_FORMAT) {
+        Ok(v) if v.eq_ignore_ascii_case("json") => config::LogFormat::Json,
+        Ok(v) if v.eq_ignore_ascii_case("text") => config::LogFormat::Text,
+        Ok(v) if !v.is_empty() => anyhow::bail!("{ENV_LOG_FORMAT}={v:?}: use text or json"),
+        _ => configured,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Text => builder.init(),
+        config::LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+    }
+    Ok(())
 }
