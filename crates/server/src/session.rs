@@ -137,6 +137,11 @@ impl Session {
 /// Sends responses of one connection.
 pub type Responder = mpsc::Sender<LdapMsg>;
 
+/// Responses a connection may have queued for its writer. Operations wait when it is full,
+/// so with `connections.max_ops_per_connection` it bounds what a client that does not read
+/// can make the server hold; the writer batches whatever is queued into one write.
+const RESPONSE_QUEUE: usize = 64;
+
 /// A connection's byte stream: plain TCP or TLS over TCP.
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
@@ -158,7 +163,7 @@ struct Wire {
 impl Wire {
     fn start(io: BoxIo, max_pdu: usize, write_timeout: Option<Duration>) -> Wire {
         let (rd, wr) = tokio::io::split(io);
-        let (tx, rx) = mpsc::channel::<LdapMsg>(256);
+        let (tx, rx) = mpsc::channel::<LdapMsg>(RESPONSE_QUEUE);
         let dead = CancellationToken::new();
         let out = FramedWrite::new(wr, BirchCodec::new(usize::MAX));
         let writer = tokio::spawn(write_responses(out, rx, write_timeout, dead.clone()));
