@@ -302,7 +302,9 @@ async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
                 Ok(n) => total += n,
             }
         }
-        eprintln!("never-reading client: RSS {rss_before} KiB before, {peak} KiB at most; {total} bytes were in flight");
+        eprintln!(
+            "never-reading client: RSS {rss_before} KiB before, {peak} KiB at most; {total} bytes were in flight"
+        );
         assert!(total < 500 * 2 * 1024 * 1024, "all results arrived: the connection was not cut");
         writer.abort();
         // Everyone else is served.

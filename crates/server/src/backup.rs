@@ -111,23 +111,28 @@ pub fn write_backup(ctx: &crate::context::ServerCtx, out: &mut impl Write) -> Re
         entries: snapshot.len(),
         meta,
     };
-    let entries = snapshot.into_entries()?;
     header.write(out)?;
     birch_store::ldif::write_version(out)?;
-    for e in &entries {
+    let mut written = 0usize;
+    for e in snapshot.into_entries()? {
+        let e = e?;
         let attrs: Vec<(&str, &[u8])> =
             e.attrs.iter().flat_map(|a| a.values.iter().map(move |v| (a.name.as_str(), v.as_slice()))).collect();
         birch_store::ldif::write_entry(out, &e.dn, &attrs)?;
+        written += 1;
     }
-    writeln!(out, "{TRAILER}{}", entries.len())?;
+    if written != header.entries {
+        anyhow::bail!("the snapshot held {} entries but {written} were written", header.entries);
+    }
+    writeln!(out, "{TRAILER}{written}")?;
     out.flush()?;
     tracing::info!(
-        entries = entries.len(),
+        entries = written,
         copy_ms = copied.as_millis() as u64,
         total_ms = started.elapsed().as_millis() as u64,
         "backup written"
     );
-    Ok(entries.len())
+    Ok(written)
 }
 
 /// The admin socket of a running server: accepts `backup` requests from local clients.

@@ -252,12 +252,15 @@ fn report_unknown_schemes(store: &birch_store::Store) -> Result<usize> {
 pub fn verify(cfg: &Config, store: &Store, schema: &Schema) -> Result<Vec<String>> {
     let mut problems = store.check()?;
     let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(schema);
+    let mut validation = birch_schema::ValidationCache::default();
     for e in store.walk()? {
         let e = e?;
         if e.parent == 0 && e.ndn != suffix_ndn {
             problems.push(format!("{:?} is a root entry but not the suffix {}", e.dn, cfg.suffix));
         }
-        if let Err(crate::ops::write::WriteError::Ldap(code, text)) = crate::ops::write::check_schema(schema, &e) {
+        if let Err(crate::ops::write::WriteError::Ldap(code, text)) =
+            crate::ops::write::check_schema_cached(schema, &e, &mut validation)
+        {
             problems.push(format!("{:?}: schema: {text} ({code:?})", e.dn));
         }
     }

@@ -799,36 +799,56 @@ impl Snapshot {
         self.entries.is_empty()
     }
 
-    /// The entries, parents before children (each subtree in id order).
-    pub fn into_entries(self) -> Result<Vec<Entry>, StoreError> {
-        let mut decoded: HashMap<u64, Entry> = HashMap::with_capacity(self.entries.len());
+    /// The entries, parents before children (siblings in id order), decoded one at a time
+    /// as the iterator goes, so only the raw copy is held in memory.
+    pub fn into_entries(self) -> Result<SnapshotEntries, StoreError> {
+        let mut raw: HashMap<u64, sled::IVec> = HashMap::with_capacity(self.entries.len());
         let mut kids: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut roots = Vec::new();
-        for (id, raw) in self.entries {
-            let e = Entry::decode(&raw)?;
-            if e.parent == 0 {
-                roots.push(id);
-            } else {
-                kids.entry(e.parent).or_default().push(id);
+        for (id, value) in self.entries {
+            match Entry::decode_parent(&value)? {
+                0 => roots.push(id),
+                parent => kids.entry(parent).or_default().push(id),
             }
-            decoded.insert(id, e);
+            raw.insert(id, value);
         }
-        let mut out = Vec::with_capacity(decoded.len());
-        // Ids come in key order, so each child list is sorted already.
-        let mut stack: Vec<u64> = roots.into_iter().rev().collect();
-        while let Some(id) = stack.pop() {
-            if let Some(e) = decoded.remove(&id) {
-                out.push(e);
+        // Ids come in key order, so every child list is sorted already.
+        Ok(SnapshotEntries { raw, kids, stack: roots.into_iter().rev().collect(), orphans: None })
+    }
+}
+
+/// The entries of a [`Snapshot`] in tree order (see [`Snapshot::into_entries`]).
+pub struct SnapshotEntries {
+    raw: HashMap<u64, sled::IVec>,
+    kids: HashMap<u64, Vec<u64>>,
+    stack: Vec<u64>,
+    /// Entries with no path to a root (a broken store), given last rather than lost.
+    orphans: Option<std::vec::IntoIter<u64>>,
+}
+
+impl Iterator for SnapshotEntries {
+    type Item = Result<Entry, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let id = match self.stack.pop() {
+                Some(id) => id,
+                None => {
+                    let orphans = self.orphans.get_or_insert_with(|| {
+                        let mut left: Vec<u64> = self.raw.keys().copied().collect();
+                        left.sort_unstable();
+                        left.into_iter()
+                    });
+                    orphans.next()?
+                }
+            };
+            if let Some(children) = self.kids.remove(&id) {
+                self.stack.extend(children.into_iter().rev());
             }
-            if let Some(children) = kids.remove(&id) {
-                stack.extend(children.into_iter().rev());
+            if let Some(value) = self.raw.remove(&id) {
+                return Some(Entry::decode(&value));
             }
         }
-        // Anything left has no path to a root (a broken store); keep it rather than lose it.
-        let mut orphans: Vec<(u64, Entry)> = decoded.into_iter().collect();
-        orphans.sort_by_key(|(id, _)| *id);
-        out.extend(orphans.into_iter().map(|(_, e)| e));
-        Ok(out)
     }
 }
 
