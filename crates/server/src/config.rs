@@ -508,13 +508,13 @@ require_tls = { bind = true, write = true }
     fn the_packaged_example_parses() {
         let c = Config::parse(include_str!("../../../packaging/birch.toml.example"), "birch.toml.example").unwrap();
         assert_eq!(c.listen, "0.0.0.0:389");
-        assert_eq!(c.connections.max_per_address, 512);
+        assert_eq!(c.connections.max_per_address, 1000);
         assert_eq!(c.limits.anonymous_time, Some(60));
         assert_eq!(c.log_format, LogFormat::Text);
         let c = Config::parse("log_format = \"json\"\n[connections]\nidle_timeout = 0\n", "t.toml").unwrap();
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.connections.idle(), None);
-        assert_eq!(c.connections.max_connections, 4096);
+        assert_eq!(c.connections.max_connections, 10000);
         assert!(Config::parse("[connections]\nmax_conns = 1\n", "t.toml").is_err());
     }
 

@@ -34,8 +34,8 @@ pub struct ConnectionsSection {
 impl Default for ConnectionsSection {
     fn default() -> Self {
         ConnectionsSection {
-            max_connections: 4096,
-            max_per_address: 256,
+            max_connections: 10000,
+            max_per_address: 2000,
             idle_timeout: 900,
             write_timeout: 60,
             max_ops_per_connection: 64,
