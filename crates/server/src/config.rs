@@ -62,6 +62,22 @@ pub struct Config {
     pub tls: TlsSection,
     /// Which operations need a TLS-protected connection.
     pub security: SecuritySection,
+    /// Connection and overload limits.
+    pub connections: crate::limits::ConnectionsSection,
+    /// Log format on standard error: `text` (default) or `json` (one object per line);
+    /// the environment variable `BIRCH_LOG_FORMAT` overrides it.
+    pub log_format: LogFormat,
+}
+
+/// `log_format`: how log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (journald adds its own timestamps).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// `[access]`: the rules, or the campus policy's settings.
@@ -103,20 +119,25 @@ impl Default for AccessSection {
     }
 }
 
-/// `[limits]`: search size limits by requester (0 = unlimited). Authenticated users get
-/// `size_limit`; the root DN and the admins group are never limited.
+/// `[limits]`: search size and time limits by requester (0 = unlimited). Authenticated
+/// users get `size_limit` and `time_limit`; the root DN and the admins group are never
+/// limited.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsSection {
-    /// Anonymous clients.
+    /// Size limit of anonymous clients.
     pub anonymous: usize,
-    /// Accounts under the services subtree (nslcd/SSSD enumerate every account).
+    /// Size limit of accounts under the services subtree (nslcd/SSSD enumerate every account).
     pub services: usize,
+    /// Time limit in seconds of anonymous clients; unset: `time_limit`.
+    pub anonymous_time: Option<u64>,
+    /// Time limit in seconds of service accounts; unset: `time_limit`.
+    pub services_time: Option<u64>,
 }
 
 impl Default for LimitsSection {
     fn default() -> Self {
-        LimitsSection { anonymous: 100, services: 0 }
+        LimitsSection { anonymous: 100, services: 0, anonymous_time: None, services_time: None }
     }
 }
 
@@ -173,6 +194,8 @@ impl Default for Config {
             metrics: Default::default(),
             tls: TlsSection::default(),
             security: SecuritySection::default(),
+            connections: Default::default(),
+            log_format: LogFormat::default(),
         }
     }
 }
@@ -497,6 +520,20 @@ require_tls = { bind = true, write = true }
         let rule = "[[tls.sasl_external]]\nrule = \"search\"\nbase = \"dc=x\"\nfilter = \"(cn={NAME})\"\n";
         assert!(bad(&format!("{certs}{rule}")).contains("unknown placeholder {NAME}"));
         assert!(bad(&format!("{certs}[[tls.sasl_external]]\nrule = \"subject\"\nextra = 1\n")).contains("extra"));
+    }
+
+    #[test]
+    fn the_packaged_example_parses() {
+        let c = Config::parse(include_str!("../../../packaging/birch.toml.example"), "birch.toml.example").unwrap();
+        assert_eq!(c.listen, "0.0.0.0:389");
+        assert_eq!(c.connections.max_per_address, 1000);
+        assert_eq!(c.limits.anonymous_time, Some(60));
+        assert_eq!(c.log_format, LogFormat::Text);
+        let c = Config::parse("log_format = \"json\"\n[connections]\nidle_timeout = 0\n", "t.toml").unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.connections.idle(), None);
+        assert_eq!(c.connections.max_connections, 10000);
+        assert!(Config::parse("[connections]\nmax_conns = 1\n", "t.toml").is_err());
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct ServerCtx {
     pub limiter: crate::ppolicy::ratelimit::FailureLimiter,
     /// TLS (StartTLS and LDAPS), when `[tls]` names a certificate.
     pub tls: Option<crate::tls::Tls>,
+    /// The bounded work queue (`connections.max_pending_ops`).
+    pub work_queue: crate::limits::WorkQueue,
 }
 
 /// How long a subtree move or tree delete waits for running searches before answering

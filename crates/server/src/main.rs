@@ -1,10 +1,12 @@
-//! The `birch` command: serve, import, export, check, reload, hash-password.
+//! The `birch` command: serve, import, export, check, backup, restore, reload, hash-password.
 
 mod access;
 mod audit;
+mod backup;
 mod config;
 mod context;
 mod demo;
+mod limits;
 mod metrics;
 mod offline;
 mod ops;
@@ -71,6 +73,31 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Take a consistent backup of the running server's directory (asks the server through
+    /// `<data_dir>/birch.sock`); TARGET is a file, or a directory that gets
+    /// `birch-backup-<time>.ldif`.
+    Backup {
+        /// Configuration file (TOML), for the data directory.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where to write the backup.
+        target: PathBuf,
+    },
+    /// Restore a backup into the data directory, offline: imports into a fresh directory,
+    /// checks it, then puts it in place.
+    Restore {
+        /// Configuration file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Replace a non-empty data directory (the old one is kept beside it).
+        #[arg(long)]
+        force: bool,
+        /// Do not check entries against the schema while importing.
+        #[arg(long)]
+        no_schema_check: bool,
+        /// The backup file.
+        file: PathBuf,
+    },
     /// Make the running server reload its TLS certificate and key and its access rules, and
     /// reopen its audit log (sends SIGHUP to the pid in `<data_dir>/birch.pid`); whatever fails
     /// to load is kept as it was, and the server logs why.
@@ -118,32 +145,32 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<()> {
-    use tracing_subscriber::prelude::*;
-    let text_filter = tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // The audit layer sees every `birch::audit` event, whatever BIRCH_LOG lets through.
-    let audit_filter = tracing_subscriber::filter::Targets::new().with_target("birch::audit", tracing::Level::INFO);
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(text_filter))
-        .with(audit::AuditLayer.with_filter(audit_filter))
-        .init();
     let cli = Cli::parse();
+    let path = match &cli.command {
+        Command::Serve { config, .. }
+        | Command::Import { config, .. }
+        | Command::Export { config, .. }
+        | Command::Check { config }
+        | Command::Backup { config, .. }
+        | Command::Restore { config, .. }
+        | Command::Reload { config }
+        | Command::Audit { config, .. }
+        | Command::HashPassword { config } => config.clone(),
+    };
+    let cfg = config::Config::load(path.as_deref())?;
+    init_logging(cfg.log_format)?;
     match cli.command {
         Command::Serve { config, demo } => {
-            let cfg = config::Config::load(config.as_deref())?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(server::run(cfg, config, demo))
         }
-        Command::Import { config, file, no_schema_check } => {
-            offline::import(&config::Config::load(config.as_deref())?, &file, !no_schema_check)
-        }
-        Command::Export { config, output } => {
-            offline::export(&config::Config::load(config.as_deref())?, output.as_deref())
-        }
-        Command::Check { config } => offline::check(&config::Config::load(config.as_deref())?),
-        Command::Reload { config } => server::signal_reload(&config::Config::load(config.as_deref())?),
-        Command::Audit { config, dn, actor, since, ldif } => {
-            let cfg = config::Config::load(config.as_deref())?;
+        Command::Import { file, no_schema_check, .. } => offline::import(&cfg, &file, !no_schema_check),
+        Command::Export { output, .. } => offline::export(&cfg, output.as_deref()),
+        Command::Check { .. } => offline::check(&cfg),
+        Command::Backup { target, .. } => backup::backup(&cfg, &target),
+        Command::Restore { file, force, no_schema_check, .. } => backup::restore(&cfg, &file, force, !no_schema_check),
+        Command::Reload { .. } => server::signal_reload(&cfg),
+        Command::Audit { dn, actor, since, ldif, .. } => {
             let path =
                 cfg.audit.path(&cfg.data_dir).ok_or_else(|| anyhow::anyhow!("audit.file: the audit log is off"))?;
             let since = match since {
@@ -161,8 +188,7 @@ fn run() -> Result<()> {
             audit::query(&path, &q, &mut std::io::stdout().lock())?;
             Ok(())
         }
-        Command::HashPassword { config } => {
-            let cfg = config::Config::load(config.as_deref())?;
+        Command::HashPassword { .. } => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             let pw = line.trim_end_matches(['\r', '\n']);
@@ -170,4 +196,41 @@ fn run() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Environment variable choosing the log format (`text` or `json`), over `log_format`.
+const ENV_LOG_FORMAT: &str = "BIRCH_LOG_FORMAT";
+
+/// Logs to standard error (journald under systemd) in the chosen format, filtered by
+/// `BIRCH_LOG` (default `info`).
+fn init_logging(configured: config::LogFormat) -> Result<()> {
+    let format = match std::env::var(ENV_LOG_FORMAT) {
+        Ok(v) if v.eq_ignore_ascii_case("json") => config::LogFormat::Json,
+        Ok(v) if v.eq_ignore_ascii_case("text") => config::LogFormat::Text,
+        Ok(v) if !v.is_empty() => anyhow::bail!("{ENV_LOG_FORMAT}={v:?}: use text or json"),
+        _ => configured,
+    };
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The audit layer sees every `birch::audit` event, whatever BIRCH_LOG lets through.
+    let audit_filter = tracing_subscriber::filter::Targets::new().with_target("birch::audit", tracing::Level::INFO);
+    let audit = audit::AuditLayer.with_filter(audit_filter);
+    let registry = tracing_subscriber::registry().with(audit);
+    match format {
+        config::LogFormat::Text => {
+            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter)).init()
+        }
+        config::LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter),
+            )
+            .init(),
+    }
+    Ok(())
 }

@@ -232,7 +232,6 @@ pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Checks index consistency; exits non-zero when something disagrees.
 /// Prints every userPassword value whose scheme Birch cannot verify (such an account
 /// cannot bind until an administrator sets a new password); returns how many there are.
 fn report_unknown_schemes(store: &birch_store::Store) -> Result<usize> {
@@ -249,16 +248,39 @@ fn report_unknown_schemes(store: &birch_store::Store) -> Result<usize> {
     Ok(n)
 }
 
+/// Everything wrong with the store of `cfg`: indexes that disagree with the entries,
+/// entries whose parent is missing, roots other than the suffix, entries the schema
+/// rejects. Empty when the store is sound.
+pub fn verify(cfg: &Config, store: &Store, schema: &Schema) -> Result<Vec<String>> {
+    let mut problems = store.check()?;
+    let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(schema);
+    let mut validation = birch_schema::ValidationCache::default();
+    for e in store.walk()? {
+        let e = e?;
+        if e.parent == 0 && e.ndn != suffix_ndn {
+            problems.push(format!("{:?} is a root entry but not the suffix {}", e.dn, cfg.suffix));
+        }
+        if let Err(crate::ops::write::WriteError::Ldap(code, text)) =
+            crate::ops::write::check_schema_cached(schema, &e, &mut validation)
+        {
+            problems.push(format!("{:?}: schema: {text} ({code:?})", e.dn));
+        }
+    }
+    Ok(problems)
+}
+
+/// `birch check`: the store must be sound (see [`verify`]); also lists userPassword values
+/// with unknown schemes. Exits non-zero when something is wrong.
 pub fn check(cfg: &Config) -> Result<()> {
-    let (store, _) = open_store(cfg)?;
-    let problems = store.check()?;
+    let (store, schema) = open_store(cfg)?;
+    let problems = verify(cfg, &store, &schema)?;
     let unknown = report_unknown_schemes(&store)?;
     if problems.is_empty() {
         let note = match unknown {
             0 => String::new(),
             n => format!("; {n} userPassword value(s) with an unknown scheme never verify (listed above)"),
         };
-        println!("ok: {} entries, indexes agree{note}", store.len());
+        println!("ok: {} entries, indexes agree, every entry has its parent, schema valid{note}", store.len());
         return Ok(());
     }
     for p in &problems {

@@ -53,6 +53,8 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     // The plain listener last: once it answers, every listener is up.
     let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let access = crate::access::Access::compile(&cfg, &schema).context("access.rules")?;
+    let cfg_pending_ops = cfg.connections.max_pending_ops;
+    let admissions = crate::limits::ConnectionLimiter::new(&cfg.connections);
     let ctx = Arc::new(ServerCtx {
         argon2: cfg.argon2_params(),
         hash_permits: Semaphore::new(cfg.hash_threads),
@@ -68,6 +70,7 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         tls,
         config_path,
         metrics: Default::default(),
+        work_queue: crate::limits::WorkQueue::new(cfg_pending_ops),
     });
     let local = listener.local_addr()?;
     tracing::info!(listen = %local, suffix = %ctx.config.suffix, entries = store.len(), "birch is serving");
@@ -81,6 +84,8 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     if let Some(h) = hangups {
         tokio::spawn(reload_on_hangup(h, ctx.clone()));
     }
+    #[cfg(unix)]
+    let admin_socket = crate::backup::AdminSocket::start(ctx.clone());
 
     let shutdown = CancellationToken::new();
     if let Some(addr) = &ctx.config.metrics.listen {
@@ -95,9 +100,19 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         tokio::select! {
             _ = &mut signal => break,
             accepted = accept(&listener, &ldaps) => match accepted {
-                Ok((stream, peer, kind)) => {
-                    connections.spawn(session::serve_connection(stream, peer, ctx.clone(), shutdown.child_token(), kind));
-                }
+                Ok((stream, peer, kind)) => match admissions.admit(peer.ip()) {
+                    Ok(admission) => {
+                        let serve = session::serve_connection(stream, peer, ctx.clone(), shutdown.child_token(), kind);
+                        connections.spawn(async move {
+                            serve.await;
+                            drop(admission);
+                        });
+                    }
+                    Err(refusal) => {
+                        tracing::warn!(%peer, reason = refusal.message(), open = admissions.open(), "connection refused");
+                        connections.spawn(session::refuse_connection(stream, kind, refusal.message()));
+                    }
+                },
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -113,6 +128,8 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     connections.close();
     connections.wait().await;
     store.flush()?;
+    #[cfg(unix)]
+    drop(admin_socket);
     drop(pid_file);
     tracing::info!("store flushed; bye");
     Ok(())

@@ -17,6 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -140,6 +141,11 @@ impl Session {
 /// Sends responses of one connection.
 pub type Responder = mpsc::Sender<LdapMsg>;
 
+/// Responses a connection may have queued for its writer. Operations wait when it is full,
+/// so with `connections.max_ops_per_connection` it bounds what a client that does not read
+/// can make the server hold; the writer batches whatever is queued into one write.
+const RESPONSE_QUEUE: usize = 64;
+
 /// A connection's byte stream: plain TCP or TLS over TCP.
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
@@ -153,14 +159,19 @@ struct Wire {
     reader: FramedRead<ReadHalf<BoxIo>, BirchCodec>,
     tx: Responder,
     writer: JoinHandle<Option<Writer>>,
+    /// Cancelled when the writer gives up (the stream failed, or the client left
+    /// responses unread past the write timeout): the connection is then closed.
+    dead: CancellationToken,
 }
 
 impl Wire {
-    fn start(io: BoxIo, max_pdu: usize) -> Wire {
+    fn start(io: BoxIo, max_pdu: usize, write_timeout: Option<Duration>) -> Wire {
         let (rd, wr) = tokio::io::split(io);
-        let (tx, rx) = mpsc::channel::<LdapMsg>(256);
-        let writer = tokio::spawn(write_responses(FramedWrite::new(wr, BirchCodec::new(usize::MAX)), rx));
-        Wire { reader: FramedRead::new(rd, BirchCodec::new(max_pdu)), tx, writer }
+        let (tx, rx) = mpsc::channel::<LdapMsg>(RESPONSE_QUEUE);
+        let dead = CancellationToken::new();
+        let out = FramedWrite::new(wr, BirchCodec::new(usize::MAX));
+        let writer = tokio::spawn(write_responses(out, rx, write_timeout, dead.clone()));
+        Wire { reader: FramedRead::new(rd, BirchCodec::new(max_pdu)), tx, writer, dead }
     }
 
     /// Writes every queued response, stops the writer and hands the stream back; `None`
@@ -179,14 +190,48 @@ impl Wire {
 }
 
 /// The writer task: batches whatever is ready into one write; returns the writer when the
-/// channel closes, `None` when the stream failed.
-async fn write_responses(mut w: Writer, mut rx: mpsc::Receiver<LdapMsg>) -> Option<Writer> {
-    while let Some(m) = rx.recv().await {
-        w.feed(m).await.ok()?;
-        while let Ok(m) = rx.try_recv() {
-            w.feed(m).await.ok()?;
+/// channel closes, `None` when the stream failed or a write waited longer than
+/// `write_timeout` (a client that does not read its results); then it cancels `dead`.
+async fn write_responses(
+    w: Writer,
+    rx: mpsc::Receiver<LdapMsg>,
+    write_timeout: Option<Duration>,
+    dead: CancellationToken,
+) -> Option<Writer> {
+    let r = write_loop(w, rx, write_timeout).await;
+    if r.is_none() {
+        dead.cancel();
+    }
+    r
+}
+
+async fn write_loop(mut w: Writer, mut rx: mpsc::Receiver<LdapMsg>, limit: Option<Duration>) -> Option<Writer> {
+    // One deadline per batch: a batch that cannot be written within the limit means the
+    // client stopped reading.
+    async fn bounded<F: std::future::Future<Output = Result<(), birch_proto::codec::ProtoError>>>(
+        limit: Option<Duration>,
+        f: F,
+    ) -> Option<()> {
+        match limit {
+            None => f.await.ok(),
+            Some(d) => match tokio::time::timeout(d, f).await {
+                Ok(r) => r.ok(),
+                Err(_) => {
+                    tracing::info!(timeout_s = d.as_secs(), "client does not read its results; closing the connection");
+                    None
+                }
+            },
         }
-        w.flush().await.ok()?;
+    }
+    while let Some(m) = rx.recv().await {
+        let batch = async {
+            w.feed(m).await?;
+            while let Ok(m) = rx.try_recv() {
+                w.feed(m).await?;
+            }
+            w.flush().await
+        };
+        bounded(limit, batch).await?;
     }
     Some(w)
 }
@@ -229,14 +274,27 @@ pub async fn serve_connection(
 async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
     let peer = session.peer;
     let max = ctx.config.max_pdu_bytes;
-    let mut wire = Wire::start(io, max);
+    let limits = &ctx.config.connections;
+    let mut wire = Wire::start(io, max, limits.write());
     let ops_tracker = TaskTracker::new();
+    let mut idle = crate::limits::IdleClock::new(limits.idle());
     tracing::debug!(%peer, tls = session.is_tls(), "connection opened");
     loop {
         let frame = tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = wire.dead.cancelled() => break,
+            _ = idle.expired() => {
+                if ops_tracker.is_empty() {
+                    tracing::info!(%peer, "idle timeout; closing the connection");
+                    break;
+                }
+                // Waiting for its own operations is not idleness.
+                idle.touch();
+                continue;
+            }
             f = wire.reader.next() => f,
         };
+        idle.touch();
         let tx = &wire.tx;
         match frame {
             None => break,
@@ -280,7 +338,7 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                     // No operation is outstanding, so this task holds the only sender: the
                     // response above is the last cleartext PDU.
                     match start_tls(wire, &session, &ctx, &shutdown).await {
-                        Some(upgraded) => wire = Wire::start(upgraded, max),
+                        Some(upgraded) => wire = Wire::start(upgraded, max, limits.write()),
                         None => {
                             tracing::debug!(%peer, "connection closed");
                             return;
@@ -288,12 +346,26 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                     }
                 }
                 _ => {
+                    let slot = match admit_operation(&ctx, &ops_tracker) {
+                        Ok(slot) => slot,
+                        Err(text) => {
+                            tracing::info!(%peer, msgid = msg.msgid, reason = text, "operation refused: busy");
+                            let res = ops::result(LdapResultCode::Busy, "", text);
+                            if let Some(op) = ops::response_op(&msg.op, res) {
+                                if tx.send(LdapMsg { msgid: msg.msgid, op, ctrl: vec![] }).await.is_err() {
+                                    break;
+                                }
+                            }
+                            continue;
+                        }
+                    };
                     let msgid = msg.msgid;
                     let token = session.register(msgid);
                     let (ctx, session, tx) = (ctx.clone(), session.clone(), tx.clone());
                     ops_tracker.spawn(async move {
                         ops::dispatch(&ctx, &session, msg, &tx, &token).await;
                         session.finish(msgid);
+                        drop(slot);
                     });
                 }
             },
@@ -304,6 +376,16 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
     ops_tracker.wait().await;
     wire.close().await;
     tracing::debug!(%peer, "connection closed");
+}
+
+/// A place for one more operation of this connection, or why there is none: the
+/// connection's own limit or the server's work queue is full.
+fn admit_operation(ctx: &ServerCtx, ops_tracker: &TaskTracker) -> Result<crate::limits::Slot, &'static str> {
+    let per_connection = ctx.config.connections.max_ops_per_connection;
+    if per_connection > 0 && ops_tracker.len() >= per_connection {
+        return Err("too many outstanding operations on this connection");
+    }
+    ctx.work_queue.try_enter().ok_or("the server is busy; try again")
 }
 
 /// Why a StartTLS request must be refused (RFC 4511 section 4.14.2), if it must.
@@ -358,17 +440,30 @@ fn start_tls_response(msgid: i32, res: LdapResult) -> LdapMsg {
     LdapMsg { msgid, op: LdapOp::ExtendedResponse(LdapExtendedResponse { res, name, value: None }), ctrl: vec![] }
 }
 
-/// RFC 4511 section 4.4.1 Notice of Disconnection.
+/// Turns away a connection the limits do not admit: on the plain listener a Notice of
+/// Disconnection with busy (51) saying why, on LDAPS (where cleartext would be garbage)
+/// nothing; then the connection is closed. Bounded in time, so a client that does not
+/// read cannot hold it.
+pub async fn refuse_connection(mut stream: TcpStream, listener: Listener, message: &str) {
+    if listener == Listener::Ldap {
+        let mut out = FramedWrite::new(&mut stream, BirchCodec::new(usize::MAX));
+        let notice = notice_of_disconnection(LdapResultCode::Busy, message);
+        let _ = tokio::time::timeout(Duration::from_secs(5), out.send(notice)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncWriteExt::shutdown(&mut stream)).await;
+}
+
+/// RFC 4511 section 4.4.1 Notice of Disconnection (protocolError).
 fn disconnect_notice(message: &str) -> LdapMsg {
+    notice_of_disconnection(LdapResultCode::ProtocolError, message)
+}
+
+/// A Notice of Disconnection with `code`.
+fn notice_of_disconnection(code: LdapResultCode, message: &str) -> LdapMsg {
     LdapMsg {
         msgid: 0,
         op: LdapOp::ExtendedResponse(LdapExtendedResponse {
-            res: LdapResult {
-                code: LdapResultCode::ProtocolError,
-                matcheddn: String::new(),
-                message: message.to_string(),
-                referral: vec![],
-            },
+            res: LdapResult { code, matcheddn: String::new(), message: message.to_string(), referral: vec![] },
             name: Some(birch_proto::oids::NOTICE_OF_DISCONNECTION.to_string()),
             value: None,
         }),

@@ -80,6 +80,17 @@ impl Entry {
         out
     }
 
+    /// The parent id of an encoded entry, without decoding its attributes.
+    pub fn decode_parent(buf: &[u8]) -> Result<u64, StoreError> {
+        let mut r = Reader { buf, pos: 0 };
+        if r.byte()? != 1 {
+            return Err(StoreError::Corrupt("unknown entry encoding version".into()));
+        }
+        r.bytes()?;
+        r.bytes()?;
+        r.varint()
+    }
+
     /// Decodes an entry encoded by [`Entry::encode`].
     pub fn decode(buf: &[u8]) -> Result<Entry, StoreError> {
         let mut r = Reader { buf, pos: 0 };

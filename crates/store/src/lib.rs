@@ -19,4 +19,4 @@ pub use error::StoreError;
 pub use filter::{Filter, Tri};
 pub use index::IndexConfig;
 pub use plan::Plan;
-pub use store::{BulkLoader, Scope, SearchIter, Store, Walk};
+pub use store::{BulkLoader, Scope, SearchIter, Snapshot, SnapshotEntries, Store, Walk};

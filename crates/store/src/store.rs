@@ -436,6 +436,25 @@ impl Store {
         Ok(Walk { store: self.clone(), stack: roots })
     }
 
+    /// A consistent copy of every entry and meta value, taken under the writer lock: every
+    /// write is a single transaction made under that lock, so the copy holds each write
+    /// wholly or not at all (a subtree move included). Writers wait only while the raw
+    /// records are copied; decoding and ordering happen afterwards, on the copy.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let _guard = self.write_guard();
+        let mut entries = Vec::with_capacity(self.inner.entries.len());
+        for kv in self.inner.entries.iter() {
+            let (k, v) = kv?;
+            entries.push((decode_id(&k).unwrap_or_default(), v));
+        }
+        let mut meta = Vec::new();
+        for kv in self.inner.meta.iter() {
+            let (k, v) = kv?;
+            meta.push((String::from_utf8_lossy(&k).into_owned(), v.to_vec()));
+        }
+        Ok(Snapshot { entries, meta })
+    }
+
     /// Checks that the DN, children and attribute indexes agree with the entries;
     /// returns a description of every disagreement.
     pub fn check(&self) -> Result<Vec<String>, StoreError> {
@@ -443,11 +462,15 @@ impl Store {
         let mut expected_index = std::collections::BTreeSet::new();
         let mut expected_children = std::collections::BTreeSet::new();
         let mut count = 0usize;
+        // id -> (normalized DN, parent id), to check that every entry's parent exists and
+        // is the entry its DN names.
+        let mut tree: HashMap<u64, (String, u64)> = HashMap::new();
         for kv in self.inner.entries.iter() {
             let (k, v) = kv?;
             let id = decode_id(&k).unwrap_or_default();
             let e = Entry::decode(&v)?;
             count += 1;
+            tree.insert(id, (e.ndn.clone(), e.parent));
             if self.id_of(&e.ndn)? != Some(id) {
                 problems.push(format!("dn2id does not map {:?} to id {id}", e.ndn));
             }
@@ -456,6 +479,18 @@ impl Store {
             }
             for prefix in index::entry_prefixes(&e, &self.inner.cfg, self.schema()) {
                 expected_index.insert((prefix_hash(&prefix), id));
+            }
+        }
+        for (ndn, parent) in tree.values() {
+            if *parent == 0 {
+                continue;
+            }
+            match tree.get(parent) {
+                None => problems.push(format!("{ndn:?}: its parent (id {parent}) does not exist")),
+                Some((pndn, _)) if pndn != parent_ndn(ndn) => {
+                    problems.push(format!("{ndn:?}: its parent entry is {pndn:?}, not the one its DN names"))
+                }
+                Some(_) => {}
             }
         }
         if self.inner.dn2id.len() != count {
@@ -741,6 +776,77 @@ impl Iterator for SearchIter {
                 Ok(Some(e)) => return Some(Ok(e)),
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// A consistent point-in-time copy of the store (see [`Store::snapshot`]).
+pub struct Snapshot {
+    entries: Vec<(u64, sled::IVec)>,
+    /// The meta settings at that time (name, value).
+    pub meta: Vec<(String, Vec<u8>)>,
+}
+
+impl Snapshot {
+    /// Number of entries in the copy.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the copy holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries, parents before children (siblings in id order), decoded one at a time
+    /// as the iterator goes, so only the raw copy is held in memory.
+    pub fn into_entries(self) -> Result<SnapshotEntries, StoreError> {
+        let mut raw: HashMap<u64, sled::IVec> = HashMap::with_capacity(self.entries.len());
+        let mut kids: HashMap<u64, Vec<u64>> = HashMap::new();
+        let mut roots = Vec::new();
+        for (id, value) in self.entries {
+            match Entry::decode_parent(&value)? {
+                0 => roots.push(id),
+                parent => kids.entry(parent).or_default().push(id),
+            }
+            raw.insert(id, value);
+        }
+        // Ids come in key order, so every child list is sorted already.
+        Ok(SnapshotEntries { raw, kids, stack: roots.into_iter().rev().collect(), orphans: None })
+    }
+}
+
+/// The entries of a [`Snapshot`] in tree order (see [`Snapshot::into_entries`]).
+pub struct SnapshotEntries {
+    raw: HashMap<u64, sled::IVec>,
+    kids: HashMap<u64, Vec<u64>>,
+    stack: Vec<u64>,
+    /// Entries with no path to a root (a broken store), given last rather than lost.
+    orphans: Option<std::vec::IntoIter<u64>>,
+}
+
+impl Iterator for SnapshotEntries {
+    type Item = Result<Entry, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let id = match self.stack.pop() {
+                Some(id) => id,
+                None => {
+                    let orphans = self.orphans.get_or_insert_with(|| {
+                        let mut left: Vec<u64> = self.raw.keys().copied().collect();
+                        left.sort_unstable();
+                        left.into_iter()
+                    });
+                    orphans.next()?
+                }
+            };
+            if let Some(children) = self.kids.remove(&id) {
+                self.stack.extend(children.into_iter().rev());
+            }
+            if let Some(value) = self.raw.remove(&id) {
+                return Some(Entry::decode(&value));
             }
         }
     }

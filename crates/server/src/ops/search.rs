@@ -171,7 +171,7 @@ async fn run(
         None => (effective_limit(req.sizelimit, requester_limit, unlimited), None),
         Some(p) => (client_limit, Some(server_limit.map_or(p.size, |s| p.size.min(s)))),
     };
-    let time_limit = effective_limit(req.timelimit, ctx.config.time_limit as usize, unlimited);
+    let time_limit = effective_limit(req.timelimit, time_limit_for(ctx, &who), unlimited);
     let deadline = time_limit.map(|s| Instant::now() + Duration::from_secs(s as u64));
     let wants_computed = sel.all_operational || sel.names.iter().any(|n| COMPUTED.contains(&n.as_str()));
 
@@ -319,24 +319,55 @@ fn unlimited(ctx: &ServerCtx, who: &Requester) -> bool {
     }
 }
 
-/// The server's size limit for a requester: `[limits]` for anonymous clients and service
-/// accounts, `size_limit` for other users.
-fn size_limit_for(ctx: &ServerCtx, who: &Requester) -> usize {
+/// The kinds of requester `[limits]` distinguishes.
+enum Kind {
+    Anonymous,
+    Service,
+    User,
+    Root,
+}
+
+/// Which kind of requester `who` is for `[limits]`.
+fn kind_of(ctx: &ServerCtx, who: &Requester) -> Kind {
     match &who.subject {
-        Subject::Anonymous => ctx.config.limits.anonymous,
+        Subject::Anonymous => Kind::Anonymous,
         Subject::User(ndn) => {
             let services =
                 ctx.config.access.services.clone().unwrap_or_else(|| format!("ou=services,{}", ctx.config.suffix));
             let under =
                 Dn::parse(&services).map(|d| d.normalize(&ctx.schema)).is_ok_and(|s| ndn.ends_with(&format!(",{s}")));
             if under {
-                ctx.config.limits.services
+                Kind::Service
             } else {
-                ctx.config.size_limit
+                Kind::User
             }
         }
-        Subject::Root => 0,
+        Subject::Root => Kind::Root,
     }
+}
+
+/// The server's size limit for a requester: `[limits]` for anonymous clients and service
+/// accounts, `size_limit` for other users.
+fn size_limit_for(ctx: &ServerCtx, who: &Requester) -> usize {
+    match kind_of(ctx, who) {
+        Kind::Anonymous => ctx.config.limits.anonymous,
+        Kind::Service => ctx.config.limits.services,
+        Kind::User => ctx.config.size_limit,
+        Kind::Root => 0,
+    }
+}
+
+/// The server's time limit in seconds for a requester: `[limits]` `anonymous_time` and
+/// `services_time` where set, `time_limit` otherwise.
+fn time_limit_for(ctx: &ServerCtx, who: &Requester) -> usize {
+    let l = &ctx.config.limits;
+    let secs = match kind_of(ctx, who) {
+        Kind::Anonymous => l.anonymous_time.unwrap_or(ctx.config.time_limit),
+        Kind::Service => l.services_time.unwrap_or(ctx.config.time_limit),
+        Kind::User => ctx.config.time_limit,
+        Kind::Root => 0,
+    };
+    usize::try_from(secs).unwrap_or(usize::MAX)
 }
 
 /// The limit in force: the client's, capped by the server's for everyone but the root DN.

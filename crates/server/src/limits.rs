@@ -1,0 +1,233 @@
+//! Connection and overload limits (`[connections]`): how many connections the server and
+//! one source address may hold, how long a connection may sit idle or leave its responses
+//! unread, how many operations one connection and the whole server may have outstanding.
+//! Requests beyond the operation limits are answered busy (51) instead of queueing without
+//! bound. See docs/configuration.md.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// `[connections]`: connection and operation limits. 0 turns a limit off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionsSection {
+    /// Open connections the server accepts in total; more are refused.
+    pub max_connections: usize,
+    /// Open connections one source address may hold.
+    pub max_per_address: usize,
+    /// Seconds a connection may go without a request while no operation is outstanding
+    /// (a partial request does not count as one); then it is closed.
+    pub idle_timeout: u64,
+    /// Seconds a response may wait to be written because the client does not read; then
+    /// the connection is closed.
+    pub write_timeout: u64,
+    /// Operations one connection may have outstanding; more are answered busy (51).
+    pub max_ops_per_connection: usize,
+    /// Operations outstanding in the whole server (the work queue); more are answered
+    /// busy (51).
+    pub max_pending_ops: usize,
+}
+
+impl Default for ConnectionsSection {
+    fn default() -> Self {
+        ConnectionsSection {
+            max_connections: 10000,
+            max_per_address: 2000,
+            idle_timeout: 900,
+            write_timeout: 60,
+            max_ops_per_connection: 64,
+            max_pending_ops: 2048,
+        }
+    }
+}
+
+impl ConnectionsSection {
+    /// The idle timeout, `None` when off.
+    pub fn idle(&self) -> Option<Duration> {
+        (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout))
+    }
+
+    /// The write timeout, `None` when off.
+    pub fn write(&self) -> Option<Duration> {
+        (self.write_timeout > 0).then(|| Duration::from_secs(self.write_timeout))
+    }
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `max_connections` reached.
+    Global,
+    /// `max_per_address` reached for the client's address.
+    PerAddress,
+}
+
+impl Refusal {
+    /// The message sent in the notice of disconnection.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::Global => "too many connections to this server",
+            Refusal::PerAddress => "too many connections from your address",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_address: HashMap<IpAddr, usize>,
+}
+
+/// Counts open connections, globally and per source address.
+pub struct ConnectionLimiter {
+    max_total: usize,
+    max_per_address: usize,
+    counts: Arc<Mutex<Counts>>,
+}
+
+/// An admitted connection; dropping it frees its place.
+pub struct Admission {
+    addr: IpAddr,
+    counts: Arc<Mutex<Counts>>,
+}
+
+impl ConnectionLimiter {
+    /// A limiter with the configured maxima (0 = no limit).
+    pub fn new(cfg: &ConnectionsSection) -> ConnectionLimiter {
+        ConnectionLimiter {
+            max_total: cfg.max_connections,
+            max_per_address: cfg.max_per_address,
+            counts: Arc::default(),
+        }
+    }
+
+    /// Admits a connection from `addr`, or says which limit refuses it.
+    pub fn admit(&self, addr: IpAddr) -> Result<Admission, Refusal> {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if self.max_total > 0 && c.total >= self.max_total {
+            return Err(Refusal::Global);
+        }
+        let mine = c.per_address.get(&addr).copied().unwrap_or(0);
+        if self.max_per_address > 0 && mine >= self.max_per_address {
+            return Err(Refusal::PerAddress);
+        }
+        c.total += 1;
+        c.per_address.insert(addr, mine + 1);
+        Ok(Admission { addr, counts: self.counts.clone() })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).total
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_address.get_mut(&self.addr) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_address.remove(&self.addr);
+            }
+        }
+    }
+}
+
+/// The server's bounded work queue: one permit per outstanding operation.
+pub struct WorkQueue {
+    permits: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// A place in the work queue, held by an operation until it is answered.
+pub struct Slot {
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl WorkQueue {
+    /// A queue of `size` places (0 = unbounded).
+    pub fn new(size: usize) -> WorkQueue {
+        WorkQueue { permits: (size > 0).then(|| Arc::new(tokio::sync::Semaphore::new(size))) }
+    }
+
+    /// Takes a place without waiting; `None` when the queue is full.
+    pub fn try_enter(&self) -> Option<Slot> {
+        match &self.permits {
+            None => Some(Slot { _permit: None }),
+            Some(s) => s.clone().try_acquire_owned().ok().map(|p| Slot { _permit: Some(p) }),
+        }
+    }
+}
+
+/// When a connection counts as idle: `limit` after the last request.
+pub struct IdleClock {
+    limit: Option<Duration>,
+    last: tokio::time::Instant,
+}
+
+impl IdleClock {
+    /// A clock started now (`None`: never idle).
+    pub fn new(limit: Option<Duration>) -> IdleClock {
+        IdleClock { limit, last: tokio::time::Instant::now() }
+    }
+
+    /// Restarts the clock (a request arrived).
+    pub fn touch(&mut self) {
+        self.last = tokio::time::Instant::now();
+    }
+
+    /// Completes once the connection has been idle for the limit; never without one.
+    pub async fn expired(&self) {
+        match self.limit {
+            Some(d) => tokio::time::sleep_until(self.last + d).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admission_counts_globally_and_per_address() {
+        let cfg = ConnectionsSection { max_connections: 3, max_per_address: 2, ..Default::default() };
+        let l = ConnectionLimiter::new(&cfg);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let a1 = l.admit(a).unwrap();
+        let _a2 = l.admit(a).unwrap();
+        assert_eq!(l.admit(a).err(), Some(Refusal::PerAddress));
+        let _b1 = l.admit(b).unwrap();
+        assert_eq!(l.admit(b).err(), Some(Refusal::Global));
+        drop(a1);
+        assert_eq!(l.open(), 2);
+        assert!(l.admit(a).is_ok());
+    }
+
+    #[test]
+    fn zero_means_unlimited() {
+        let cfg = ConnectionsSection { max_connections: 0, max_per_address: 0, ..Default::default() };
+        let l = ConnectionLimiter::new(&cfg);
+        let a: IpAddr = "::1".parse().unwrap();
+        let held: Vec<_> = (0..1000).map(|_| l.admit(a).unwrap()).collect();
+        assert_eq!(l.open(), held.len());
+        let q = WorkQueue::new(0);
+        let slots: Vec<_> = (0..1000).map(|_| q.try_enter().unwrap()).collect();
+        assert_eq!(slots.len(), 1000);
+    }
+
+    #[test]
+    fn work_queue_is_bounded() {
+        let q = WorkQueue::new(2);
+        let s1 = q.try_enter().unwrap();
+        let _s2 = q.try_enter().unwrap();
+        assert!(q.try_enter().is_none());
+        drop(s1);
+        assert!(q.try_enter().is_some());
+    }
+}
