@@ -564,3 +564,23 @@ async fn imported_legacy_hashes_verify_on_bind() {
     })
     .await;
 }
+
+/// slapcat output carries slapd's replication state (entryCSN, contextCSN): it imports
+/// unchanged and is exported as it came.
+#[test]
+fn slapcat_replication_attributes_import_unchanged() {
+    let s = Server::offline("");
+    let csn = "20261123120000.123456Z#000000#000#000000";
+    let ldif = format!(
+        "dn: dc=example,dc=org\nobjectClass: top\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: example\ncontextCSN: {csn}\n\n\
+         dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\nentryCSN: {csn}\n\n"
+    );
+    let file = write_file(&s, "slapcat.ldif", ldif.as_bytes());
+    let out = import(&s, &file);
+    assert!(out.status.success(), "import: {}", text(&out.stderr));
+    let exported = text(&export(&s));
+    assert!(
+        exported.contains(&format!("contextCSN: {csn}\n")) && exported.contains(&format!("entryCSN: {csn}\n")),
+        "{exported}"
+    );
+}
