@@ -101,6 +101,23 @@ pub struct AccessSection {
     pub services: Option<String>,
 }
 
+impl AccessSection {
+    /// The admins group's DN (`admins`, defaulted under the suffix).
+    pub fn admins_dn(&self, suffix: &str) -> String {
+        self.admins.clone().unwrap_or_else(|| format!("cn=it-admins,ou=groups,{suffix}"))
+    }
+
+    /// The helpdesk group's DN (`helpdesk`, defaulted under the suffix).
+    pub fn helpdesk_dn(&self, suffix: &str) -> String {
+        self.helpdesk.clone().unwrap_or_else(|| format!("cn=helpdesk,ou=groups,{suffix}"))
+    }
+
+    /// The service accounts' subtree (`services`, defaulted under the suffix).
+    pub fn services_dn(&self, suffix: &str) -> String {
+        self.services.clone().unwrap_or_else(|| format!("ou=services,{suffix}"))
+    }
+}
+
 impl Default for AccessSection {
     fn default() -> Self {
         AccessSection {

@@ -57,6 +57,16 @@ impl Entry {
         }
     }
 
+    /// Replaces the values of the attribute `canonical` (created with `name`); no values
+    /// removes the attribute.
+    pub fn replace_values(&mut self, name: &str, canonical: &str, values: impl IntoIterator<Item = Vec<u8>>) {
+        self.attrs.retain(|a| a.canonical != canonical);
+        let values: Vec<Vec<u8>> = values.into_iter().collect();
+        if !values.is_empty() {
+            self.add_values(name, canonical, values);
+        }
+    }
+
     /// Encodes the entry in the compact binary form.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);

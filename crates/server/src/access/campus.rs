@@ -65,9 +65,9 @@ const ACCOUNT_STATE: &[&str] = &[
 /// The policy's rules for this configuration.
 pub fn rules(cfg: &Config) -> Vec<String> {
     let suffix = &cfg.suffix;
-    let admins = cfg.access.admins.clone().unwrap_or_else(|| format!("cn=it-admins,ou=groups,{suffix}"));
-    let helpdesk = cfg.access.helpdesk.clone().unwrap_or_else(|| format!("cn=helpdesk,ou=groups,{suffix}"));
-    let services = cfg.access.services.clone().unwrap_or_else(|| format!("ou=services,{suffix}"));
+    let admins = cfg.access.admins_dn(suffix);
+    let helpdesk = cfg.access.helpdesk_dn(suffix);
+    let services = cfg.access.services_dn(suffix);
     let is_self_service = |a: &&str| cfg.access.self_service.iter().any(|s| s.eq_ignore_ascii_case(a));
     let split = |list: &[&str]| -> (Vec<String>, Vec<String>) {
         let (mine, rest): (Vec<&str>, Vec<&str>) = list.iter().copied().partition(is_self_service);

@@ -21,6 +21,9 @@ pub struct Access {
     policy: Policy,
     filters: Vec<Filter>,
     schema: Arc<Schema>,
+    /// The admins group and the services subtree, normalized (for limits).
+    admins_ndn: Option<String>,
+    services_ndn: Option<String>,
 }
 
 /// Resolves names in rules through the schema and compiles their filters.
@@ -81,7 +84,24 @@ impl Access {
         };
         let mut resolver = SchemaResolver { schema, filters: Vec::new() };
         let policy = Policy::compile(&source, &mut resolver)?;
-        Ok(Access { policy, filters: resolver.filters, schema: schema.clone() })
+        let ndn = |dn: String| Dn::parse(&dn).ok().map(|d| d.normalize(schema));
+        Ok(Access {
+            policy,
+            filters: resolver.filters,
+            schema: schema.clone(),
+            admins_ndn: ndn(cfg.access.admins_dn(&cfg.suffix)),
+            services_ndn: ndn(cfg.access.services_dn(&cfg.suffix)),
+        })
+    }
+
+    /// Whether the requester is in the admins group.
+    pub fn is_admin(&self, who: &Requester) -> bool {
+        self.admins_ndn.as_ref().is_some_and(|g| who.groups.contains(g))
+    }
+
+    /// Whether `ndn` is a service account (below the services subtree).
+    pub fn is_service(&self, ndn: &str) -> bool {
+        self.services_ndn.as_ref().is_some_and(|s| ndn.len() > s.len() && ndn.ends_with(&format!(",{s}")))
     }
 
     /// Whether `who` has `need` on `attr` (canonical, or `entry`/`children`) of `entry`.

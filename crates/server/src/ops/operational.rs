@@ -16,9 +16,7 @@ pub fn now_generalized() -> String {
 }
 
 fn set(e: &mut Entry, name: &str, value: String) {
-    let canonical = name.to_ascii_lowercase();
-    e.attrs.retain(|a| a.canonical != canonical);
-    e.add_values(name, &canonical, [value.into_bytes()]);
+    e.replace_values(name, &name.to_ascii_lowercase(), [value.into_bytes()]);
 }
 
 /// Stamps a new entry: a fresh entryUUID, creator and modifier, creation and modification

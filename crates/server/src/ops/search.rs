@@ -116,12 +116,7 @@ async fn run(
         if !unlimited(ctx, &who) || !all.iter().any(|e| e.ndn == base_ndn) {
             return last_page(LdapResultCode::NoSuchObject, "");
         }
-        let scope = match req.scope {
-            LdapSearchScope::Base => Scope::Base,
-            LdapSearchScope::OneLevel => Scope::One,
-            LdapSearchScope::Subtree => Scope::Sub,
-            LdapSearchScope::Children => Scope::Children,
-        };
+        let scope = store_scope(&req.scope);
         for e in all.into_iter().filter(|e| monitor::in_scope(&e.ndn, &base_ndn, scope)) {
             if filter.eval(&e, schema) == Tri::True {
                 let attributes = attrs::project(&e, &sel, schema, &everything, req.typesonly);
@@ -155,12 +150,7 @@ async fn run(
             return Done::plain(LdapResultCode::AssertionFailed, "", "assertion control failed");
         }
     }
-    let scope = match req.scope {
-        LdapSearchScope::Base => Scope::Base,
-        LdapSearchScope::OneLevel => Scope::One,
-        LdapSearchScope::Subtree => Scope::Sub,
-        LdapSearchScope::Children => Scope::Children,
-    };
+    let scope = store_scope(&req.scope);
     let unlimited = unlimited(ctx, &who);
     let requester_limit = size_limit_for(ctx, &who);
     let server_limit = (!unlimited && requester_limit > 0).then_some(requester_limit);
@@ -306,16 +296,18 @@ fn add_computed(
 fn unlimited(ctx: &ServerCtx, who: &Requester) -> bool {
     match &who.subject {
         Subject::Root => true,
-        Subject::User(_) => {
-            let admins = ctx
-                .config
-                .access
-                .admins
-                .clone()
-                .unwrap_or_else(|| format!("cn=it-admins,ou=groups,{}", ctx.config.suffix));
-            Dn::parse(&admins).is_ok_and(|d| who.groups.contains(&d.normalize(&ctx.schema)))
-        }
+        Subject::User(_) => ctx.access().is_admin(who),
         Subject::Anonymous => false,
+    }
+}
+
+/// The store's scope for a protocol scope.
+fn store_scope(scope: &LdapSearchScope) -> Scope {
+    match scope {
+        LdapSearchScope::Base => Scope::Base,
+        LdapSearchScope::OneLevel => Scope::One,
+        LdapSearchScope::Subtree => Scope::Sub,
+        LdapSearchScope::Children => Scope::Children,
     }
 }
 
@@ -332,11 +324,7 @@ fn kind_of(ctx: &ServerCtx, who: &Requester) -> Kind {
     match &who.subject {
         Subject::Anonymous => Kind::Anonymous,
         Subject::User(ndn) => {
-            let services =
-                ctx.config.access.services.clone().unwrap_or_else(|| format!("ou=services,{}", ctx.config.suffix));
-            let under =
-                Dn::parse(&services).map(|d| d.normalize(&ctx.schema)).is_ok_and(|s| ndn.ends_with(&format!(",{s}")));
-            if under {
+            if ctx.access().is_service(ndn) {
                 Kind::Service
             } else {
                 Kind::User

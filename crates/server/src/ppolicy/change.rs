@@ -155,11 +155,7 @@ pub fn reused(policy: &Policy, e: &Entry, changer: Changer, new: &[u8]) -> Resul
 }
 
 fn set(e: &mut Entry, name: &str, values: Vec<Vec<u8>>) {
-    let canonical = name.to_ascii_lowercase();
-    e.attrs.retain(|a| a.canonical != canonical);
-    if !values.is_empty() {
-        e.add_values(name, &canonical, values);
-    }
+    e.replace_values(name, &name.to_ascii_lowercase(), values);
 }
 
 /// Records a password change in the entry (inside the write): pwdChangedTime, the old

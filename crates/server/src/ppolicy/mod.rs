@@ -48,11 +48,7 @@ fn load(store: &Store, schema: &Schema, dn: &str) -> Option<Policy> {
 }
 
 fn set(e: &mut Entry, name: &str, values: Vec<Vec<u8>>) {
-    let canonical = name.to_ascii_lowercase();
-    e.attrs.retain(|a| a.canonical != canonical);
-    if !values.is_empty() {
-        e.add_values(name, &canonical, values);
-    }
+    e.replace_values(name, &name.to_ascii_lowercase(), values);
 }
 
 /// Records a failed bind in the entry (when the policy locks) and locks the account when
