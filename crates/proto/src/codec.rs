@@ -172,6 +172,9 @@ impl Encoder<LdapMsg> for BirchCodec {
     type Error = ProtoError;
 
     fn encode(&mut self, msg: LdapMsg, buf: &mut BytesMut) -> Result<(), ProtoError> {
+        if crate::encode::encode_response(&msg, buf) {
+            return Ok(());
+        }
         let tag: StructureTag = msg.into();
         lber_write::encode_into(buf, tag)?;
         Ok(())

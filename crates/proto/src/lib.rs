@@ -4,6 +4,7 @@
 //!   requests surfaced as [`codec::Decoded::Invalid`] so the server can answer them.
 //! - [`result`]: building `LDAPResult`s and reading result codes.
 //! - [`control`]: OIDs and criticality of decoded controls.
+//! - [`encode`]: a direct BER encoder for the common responses (same bytes as `ldap3_lber`).
 //! - [`oids`]: OIDs of the controls, extended operations and features Birch knows.
 //! - [`values`]: BER values of the Assertion and Pre-/Post-Read controls.
 //! - [`ppolicy`]: the password policy response control.
@@ -12,6 +13,7 @@
 
 pub mod codec;
 pub mod control;
+pub mod encode;
 pub mod oids;
 pub mod ppolicy;
 pub mod result;

@@ -72,6 +72,25 @@ impl MatchingRule {
         }
     }
 
+    /// Whether the stored `value` equals an assertion value already normalized with this
+    /// rule (`normalize(value) == Some(normalized)`), without allocating for the common
+    /// ASCII strings.
+    pub fn matches_normalized(self, value: &[u8], normalized: &[u8]) -> bool {
+        match self {
+            Self::OctetString => value == normalized,
+            Self::CaseIgnore
+            | Self::ObjectIdentifier
+            | Self::CaseExact
+            | Self::NumericString
+            | Self::TelephoneNumber
+                if value.is_ascii() =>
+            {
+                prep::ascii_prepared_eq(value, self.folds_case(), self.insignificant(), normalized)
+            }
+            _ => self.normalize(value).is_some_and(|n| n == normalized),
+        }
+    }
+
     /// Whether the rule folds case (substring components are folded the same way).
     /// numericString has only digits and spaces; folding it is harmless and RFC 4518 asks
     /// for it.

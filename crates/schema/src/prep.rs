@@ -43,8 +43,36 @@ pub fn prepare(s: &str, fold_case: bool, insignificant: Insignificant) -> Option
 /// identity and ASCII lower-casing.
 fn prepare_ascii(s: &str, fold_case: bool, insignificant: Insignificant) -> String {
     let mut out = String::with_capacity(s.len());
+    ascii_prepared(s.as_bytes(), fold_case, insignificant, |b| {
+        out.push(char::from(b));
+        true
+    });
+    out
+}
+
+/// Whether the ASCII value `s`, prepared, equals `prepared` (an already prepared value):
+/// the comparison [`prepare`] followed by `==` would make, without building the prepared
+/// string. Filters compare every stored value of a candidate this way (a group's hundreds
+/// of memberUid values), so it must not allocate.
+pub fn ascii_prepared_eq(s: &[u8], fold_case: bool, insignificant: Insignificant, prepared: &[u8]) -> bool {
+    let mut pos = 0;
+    let complete = ascii_prepared(s, fold_case, insignificant, |b| {
+        if prepared.get(pos) == Some(&b) {
+            pos += 1;
+            true
+        } else {
+            false
+        }
+    });
+    complete && pos == prepared.len()
+}
+
+/// Emits the prepared form of the ASCII bytes `s` one byte at a time; stops early (and
+/// returns false) when `emit` returns false.
+fn ascii_prepared(s: &[u8], fold_case: bool, insignificant: Insignificant, mut emit: impl FnMut(u8) -> bool) -> bool {
     let mut pending_space = false;
-    for &b in s.as_bytes() {
+    let mut started = false;
+    for &b in s {
         let c = match b {
             // TAB, LF, VT, FF, CR map to SPACE; other controls to nothing.
             0x09..=0x0d | b' ' => b' ',
@@ -53,18 +81,23 @@ fn prepare_ascii(s: &str, fold_case: bool, insignificant: Insignificant) -> Stri
             _ => b,
         };
         match (insignificant, c) {
-            (Insignificant::Space, b' ') => pending_space = !out.is_empty(),
+            (Insignificant::Space, b' ') => pending_space = started,
             (Insignificant::AllSpaces, b' ') | (Insignificant::SpacesAndHyphens, b' ' | b'-') => {}
             _ => {
                 if pending_space {
-                    out.push(' ');
+                    if !emit(b' ') {
+                        return false;
+                    }
                     pending_space = false;
                 }
-                out.push(char::from(c));
+                if !emit(c) {
+                    return false;
+                }
+                started = true;
             }
         }
     }
-    out
+    true
 }
 
 /// Steps 2.2 to 2.4 (without insignificant characters): `None` if a prohibited code point
@@ -293,6 +326,17 @@ mod tests {
 
     fn ci(s: &str) -> Option<String> {
         prepare(s, true, Insignificant::Space)
+    }
+
+    proptest! {
+        #[test]
+        fn ascii_prepared_eq_agrees_with_prepare(a in "[ -~\t]{0,12}", b in "[ -~\t]{0,12}", fold in any::<bool>(), ins in 0u8..3) {
+            let ins = [Insignificant::Space, Insignificant::AllSpaces, Insignificant::SpacesAndHyphens][usize::from(ins)];
+            let pb = prepare(&b, fold, ins).unwrap();
+            let pa = prepare(&a, fold, ins).unwrap();
+            prop_assert_eq!(ascii_prepared_eq(a.as_bytes(), fold, ins, pb.as_bytes()), pa == pb);
+            prop_assert!(ascii_prepared_eq(a.as_bytes(), fold, ins, pa.as_bytes()));
+        }
     }
 
     #[test]

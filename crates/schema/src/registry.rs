@@ -241,6 +241,15 @@ impl Schema {
         }
     }
 
+    /// Whether the stored `value` equals an assertion value normalized with `rule` (see
+    /// [`MatchingRule::matches_normalized`]; DNs are parsed and normalized).
+    pub fn value_matches(&self, rule: MatchingRule, value: &[u8], normalized: &[u8]) -> bool {
+        match rule {
+            MatchingRule::DistinguishedName => self.normalize_value(rule, value).is_some_and(|n| n == normalized),
+            r => r.matches_normalized(value, normalized),
+        }
+    }
+
     /// All attribute types, in the order they were defined.
     pub fn attribute_types(&self) -> &[AttributeType] {
         &self.types

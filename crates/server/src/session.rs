@@ -138,8 +138,8 @@ impl Session {
     }
 }
 
-/// Sends responses of one connection.
-pub type Responder = mpsc::Sender<LdapMsg>;
+use crate::responder::Outgoing;
+pub use crate::responder::Responder;
 
 /// Responses a connection may have queued for its writer. Operations wait when it is full,
 /// so with `connections.max_ops_per_connection` it bounds what a client that does not read
@@ -167,7 +167,7 @@ struct Wire {
 impl Wire {
     fn start(io: BoxIo, max_pdu: usize, write_timeout: Option<Duration>) -> Wire {
         let (rd, wr) = tokio::io::split(io);
-        let (tx, rx) = mpsc::channel::<LdapMsg>(RESPONSE_QUEUE);
+        let (tx, rx) = Responder::channel(RESPONSE_QUEUE);
         let dead = CancellationToken::new();
         let out = FramedWrite::new(wr, BirchCodec::new(usize::MAX));
         let writer = tokio::spawn(write_responses(out, rx, write_timeout, dead.clone()));
@@ -194,7 +194,7 @@ impl Wire {
 /// `write_timeout` (a client that does not read its results); then it cancels `dead`.
 async fn write_responses(
     w: Writer,
-    rx: mpsc::Receiver<LdapMsg>,
+    rx: mpsc::Receiver<Outgoing>,
     write_timeout: Option<Duration>,
     dead: CancellationToken,
 ) -> Option<Writer> {
@@ -205,7 +205,7 @@ async fn write_responses(
     r
 }
 
-async fn write_loop(mut w: Writer, mut rx: mpsc::Receiver<LdapMsg>, limit: Option<Duration>) -> Option<Writer> {
+async fn write_loop(mut w: Writer, mut rx: mpsc::Receiver<Outgoing>, limit: Option<Duration>) -> Option<Writer> {
     // One deadline per batch: a batch that cannot be written within the limit means the
     // client stopped reading.
     async fn bounded<F: std::future::Future<Output = Result<(), birch_proto::codec::ProtoError>>>(
@@ -225,15 +225,29 @@ async fn write_loop(mut w: Writer, mut rx: mpsc::Receiver<LdapMsg>, limit: Optio
     }
     while let Some(m) = rx.recv().await {
         let batch = async {
-            w.feed(m).await?;
+            feed(&mut w, m).await?;
             while let Ok(m) = rx.try_recv() {
-                w.feed(m).await?;
+                feed(&mut w, m).await?;
             }
             w.flush().await
         };
         bounded(limit, batch).await?;
     }
     Some(w)
+}
+
+/// Encodes queued responses into the writer's buffer (written out by the next flush, or
+/// earlier when the buffer grows past the codec's backpressure boundary).
+async fn feed(w: &mut Writer, out: Outgoing) -> Result<(), birch_proto::codec::ProtoError> {
+    match out {
+        Outgoing::One(m) => w.feed(m).await,
+        Outgoing::Many(ms) => {
+            for m in ms {
+                w.feed(m).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Serves one connection until the client leaves, sends garbage, or the server stops. On

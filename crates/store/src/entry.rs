@@ -101,6 +101,42 @@ impl Entry {
         r.varint()
     }
 
+    /// The values of one attribute (by canonical description) of an encoded entry, without
+    /// decoding the others; `None` when the entry does not have it. A group's memberOf is
+    /// read this way when a bind resolves nested groups, without materializing its hundreds
+    /// of member values.
+    pub fn decode_values(buf: &[u8], canonical: &str) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        let mut r = Reader { buf, pos: 0 };
+        if r.byte()? != 1 {
+            return Err(StoreError::Corrupt("unknown entry encoding version".into()));
+        }
+        r.bytes()?;
+        r.bytes()?;
+        r.varint()?;
+        let n = r.varint()?;
+        for _ in 0..n {
+            let name = r.bytes()?;
+            let stored = r.bytes()?;
+            let found = if stored.is_empty() {
+                name.eq_ignore_ascii_case(canonical.as_bytes())
+            } else {
+                stored == canonical.as_bytes()
+            };
+            let nv = r.varint()? as usize;
+            if found {
+                let mut values = Vec::with_capacity(nv.min(1024));
+                for _ in 0..nv {
+                    values.push(r.bytes()?.to_vec());
+                }
+                return Ok(Some(values));
+            }
+            for _ in 0..nv {
+                r.bytes()?;
+            }
+        }
+        Ok(None)
+    }
+
     /// Decodes an entry encoded by [`Entry::encode`].
     pub fn decode(buf: &[u8]) -> Result<Entry, StoreError> {
         let mut r = Reader { buf, pos: 0 };
@@ -200,6 +236,15 @@ mod tests {
         #[test]
         fn encode_decode_round_trips(e in arb_entry()) {
             prop_assert_eq!(Entry::decode(&e.encode()).unwrap(), e);
+        }
+
+        #[test]
+        fn decode_values_agrees_with_decode(e in arb_entry()) {
+            let buf = e.encode();
+            for a in &e.attrs {
+                prop_assert_eq!(Entry::decode_values(&buf, &a.canonical).unwrap(), e.get(&a.canonical).map(|x| x.values.clone()));
+            }
+            prop_assert_eq!(Entry::decode_values(&buf, "no-such-attr").unwrap(), None);
         }
 
         #[test]

@@ -183,9 +183,7 @@ impl Filter {
                     schema.superclasses(&name).iter().any(|c| c.canonical == want)
                 })
             }
-            Filter::Equality { attr, rule, value } => {
-                any_value(entry, attr, |v| schema.normalize_value(*rule, v).is_some_and(|n| &n == value))
-            }
+            Filter::Equality { attr, rule, value } => any_value(entry, attr, |v| schema.value_matches(*rule, v, value)),
             Filter::GreaterOrEqual { attr, rule, value } => any_value(entry, attr, |v| {
                 schema.normalize_value(*rule, v).is_some_and(|n| rule.compare_normalized(&n, value) != Ordering::Less)
             }),

@@ -127,6 +127,17 @@ impl Store {
         }
     }
 
+    /// The values of one attribute (canonical description) of the entry with this
+    /// normalized DN, decoding nothing else; `None` when the entry does not exist or lacks
+    /// the attribute.
+    pub fn values_by_ndn(&self, ndn: &str, canonical: &str) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        let Some(id) = self.id_of(ndn)? else { return Ok(None) };
+        match self.inner.entries.get(id.to_be_bytes())? {
+            Some(v) => Entry::decode_values(&v, canonical),
+            None => Ok(None),
+        }
+    }
+
     /// The DN (as stored) of the deepest existing ancestor of `dn`, or "" if none exists:
     /// the matchedDN of a noSuchObject result.
     pub fn matched_dn(&self, dn: &Dn) -> Result<String, StoreError> {

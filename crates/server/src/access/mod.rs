@@ -121,8 +121,8 @@ impl Access {
         for _ in 0..MAX_GROUP_DEPTH {
             let mut next = Vec::new();
             for dn in frontier {
-                let Ok(Some((_, e))) = store.get_by_ndn(&dn) else { continue };
-                for v in e.get("memberof").map(|a| a.values.as_slice()).unwrap_or_default() {
+                let Ok(Some(member_of)) = store.values_by_ndn(&dn, "memberof") else { continue };
+                for v in &member_of {
                     let Some(n) = self.schema.normalize_value(MatchingRule::DistinguishedName, v) else { continue };
                     let group = String::from_utf8_lossy(&n).into_owned();
                     if seen.insert(group.clone()) {

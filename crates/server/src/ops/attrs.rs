@@ -40,8 +40,15 @@ impl Selection {
     /// by name, or by a description it is a subtype of (`cn` selects `cn;lang-en`, RFC 4512
     /// section 2.5.2), or by `*` / `+`.
     pub fn wants(&self, canonical: &str, schema: &Schema) -> bool {
-        if self.names.contains(canonical) || self.names.iter().any(|n| desc::covers(n, canonical)) {
+        if self.names.contains(canonical) {
             return true;
+        }
+        // Only a description with options can be covered by another name than its own.
+        if canonical.contains(';') && self.names.iter().any(|n| desc::covers(n, canonical)) {
+            return true;
+        }
+        if self.all_user == self.all_operational {
+            return self.all_user;
         }
         let operational = schema.attr(canonical).is_some_and(|t| t.operational);
         if operational {
@@ -66,10 +73,34 @@ pub fn project(
     entry
         .attrs
         .iter()
-        .filter(|a| sel.wants(&a.canonical, schema) && readable(desc::base(&a.canonical)))
+        .filter(|a| keeps(a, sel, schema, readable))
         .map(|a| LdapPartialAttribute {
             atype: a.name.clone(),
             vals: if types_only { Vec::new() } else { a.values.clone() },
         })
         .collect()
+}
+
+/// Which attributes of `entry` [`project`] would return, in order: decided while the
+/// entry is borrowed (the access policy looks at it), so that [`project_owned`] can then
+/// move the values out instead of copying them.
+pub fn selection_mask(entry: &Entry, sel: &Selection, schema: &Schema, readable: &dyn Fn(&str) -> bool) -> Vec<bool> {
+    entry.attrs.iter().map(|a| keeps(a, sel, schema, readable)).collect()
+}
+
+/// [`project`] for an entry that is not needed afterwards: the attributes `mask` keeps
+/// (from [`selection_mask`]) are moved into the result.
+pub fn project_owned(entry: Entry, mask: &[bool], types_only: bool) -> (String, Vec<LdapPartialAttribute>) {
+    let attributes = entry
+        .attrs
+        .into_iter()
+        .zip(mask)
+        .filter(|(_, &keep)| keep)
+        .map(|(a, _)| LdapPartialAttribute { atype: a.name, vals: if types_only { Vec::new() } else { a.values } })
+        .collect();
+    (entry.dn, attributes)
+}
+
+fn keeps(a: &birch_store::Attribute, sel: &Selection, schema: &Schema, readable: &dyn Fn(&str) -> bool) -> bool {
+    sel.wants(&a.canonical, schema) && readable(desc::base(&a.canonical))
 }
