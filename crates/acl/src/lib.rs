@@ -152,7 +152,9 @@ pub struct RuleError {
 pub struct Policy {
     rules: Vec<Rule>,
     groups: Vec<String>,
-    secret: HashSet<String>,
+    dn_attributes: Vec<String>,
+    /// Attributes nobody may read (a handful: a list beats hashing on every decision).
+    secret: Vec<String>,
 }
 
 /// Whether `ndn` is `base` or below it.
@@ -192,7 +194,23 @@ impl Policy {
             .collect();
         groups.sort();
         groups.dedup();
-        Ok(Policy { rules, groups, secret: ["userpassword".to_string()].into_iter().collect() })
+        let mut dn_attributes: Vec<String> = rules
+            .iter()
+            .flat_map(|r| r.by.iter())
+            .filter_map(|b| match &b.who {
+                Who::DnAttr(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect();
+        dn_attributes.sort();
+        dn_attributes.dedup();
+        Ok(Policy { rules, groups, dn_attributes, secret: vec!["userpassword".to_string()] })
+    }
+
+    /// The attributes whose values `dnattr=` clauses look at (canonical names): a caller
+    /// that reads only some attributes of an entry must read these too.
+    pub fn dn_attributes(&self) -> &[String] {
+        &self.dn_attributes
     }
 
     /// The groups the rules name: the caller resolves the requester's membership in these.
@@ -213,7 +231,9 @@ impl Policy {
     /// Whether `who` has `need` on attribute `attr` (canonical name, or `entry` /
     /// `children`) of `target`.
     pub fn check(&self, who: &Requester, target: &dyn Target, attr: &str, need: Privilege) -> bool {
-        if self.secret.contains(attr) && matches!(need, Privilege::Read | Privilege::Search | Privilege::Compare) {
+        if self.secret.iter().any(|s| s == attr)
+            && matches!(need, Privilege::Read | Privilege::Search | Privilege::Compare)
+        {
             return false;
         }
         if who.subject == Subject::Root {

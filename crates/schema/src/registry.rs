@@ -7,6 +7,10 @@ use crate::matching::MatchingRule;
 use crate::parse::{AttributeTypeDef, Definition, ObjectClassDef, ObjectClassKind, Parser, Usage};
 use crate::rules::{self, MatchingRuleInfo, RuleUsage, SyntaxInfo};
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Lower-cased names and OIDs to indexes: looked up for every attribute of every entry a
+/// search returns, so with a fast hash rather than SipHash (the keys are the schema's own).
+type NameMap = foldhash::HashMap<String, usize>;
 use std::path::Path;
 
 /// One attribute type, with what it inherits from its supertypes resolved.
@@ -91,10 +95,10 @@ pub enum StructuralError {
 #[derive(Debug, Clone)]
 pub struct Schema {
     types: Vec<AttributeType>,
-    by_name: HashMap<String, usize>,
+    by_name: NameMap,
     subtypes: Vec<Vec<usize>>,
     classes: Vec<ObjectClass>,
-    class_by_name: HashMap<String, usize>,
+    class_by_name: NameMap,
 }
 
 impl Default for Schema {
@@ -190,7 +194,7 @@ impl Schema {
             claim_oid(&c.oid, &c.label(), &c.file, c.line)?;
         }
         let (types, by_name, subtypes) = resolve_attribute_types(attr_defs)?;
-        let mut schema = Schema { types, by_name, subtypes, classes: Vec::new(), class_by_name: HashMap::new() };
+        let mut schema = Schema { types, by_name, subtypes, classes: Vec::new(), class_by_name: NameMap::default() };
         let (classes, class_by_name) = resolve_object_classes(&schema, class_defs)?;
         schema.classes = classes;
         schema.class_by_name = class_by_name;
@@ -201,10 +205,7 @@ impl Schema {
     /// (`;binary`, `;lang-en`) are ignored.
     pub fn attr(&self, name: &str) -> Option<&AttributeType> {
         let base = name.split(';').next().unwrap_or(name);
-        if let Some(&i) = self.by_name.get(base) {
-            return Some(&self.types[i]);
-        }
-        self.by_name.get(&base.to_ascii_lowercase()).map(|&i| &self.types[i])
+        lookup(&self.by_name, base).map(|i| &self.types[i])
     }
 
     /// The canonical description of an attribute: the type's lower-cased primary name, then
@@ -212,6 +213,11 @@ impl Schema {
     /// `userCertificate;binary` gives `usercertificate`). Unknown types are lower-cased as
     /// they are.
     pub fn canonical(&self, name: &str) -> String {
+        if !name.contains(';') {
+            if let Some(t) = self.attr(name) {
+                return t.canonical.clone();
+            }
+        }
         let base = match self.attr(name) {
             Some(t) => t.canonical.clone(),
             None => crate::desc::base(name).to_ascii_lowercase(),
@@ -257,6 +263,12 @@ impl Schema {
 
     /// The canonical names of an attribute type and of all its subtypes, transitively, the type
     /// itself first (`name` gives name, cn, sn, c, l, ...): the attributes a filter on the type
+    /// Whether an attribute type has subtypes (`name` has, `uid` has not); false for an
+    /// unknown type.
+    pub fn has_subtypes(&self, name: &str) -> bool {
+        let base = name.split(';').next().unwrap_or(name);
+        lookup(&self.by_name, base).is_some_and(|i| !self.subtypes[i].is_empty())
+    }
     /// matches (RFC 4511 section 4.5.1.7). Empty for an unknown type.
     pub fn subtypes(&self, name: &str) -> Vec<&str> {
         let Some(t) = self.attr(name) else { return Vec::new() };
@@ -286,10 +298,7 @@ impl Schema {
     /// Looks up an object class by name or OID, case-insensitively.
     pub fn object_class(&self, name: &str) -> Option<&ObjectClass> {
         let name = name.trim();
-        if let Some(&i) = self.class_by_name.get(name) {
-            return Some(&self.classes[i]);
-        }
-        self.class_by_name.get(&name.to_ascii_lowercase()).map(|&i| &self.classes[i])
+        lookup(&self.class_by_name, name).map(|i| &self.classes[i])
     }
 
     /// All object classes, in the order they were defined.
@@ -412,9 +421,28 @@ impl Named for ObjectClassDef {
     }
 }
 
+/// Looks a name up case-insensitively: as written first (names usually arrive in their
+/// canonical case or as OIDs), then lower-cased in a stack buffer, so that a lookup never
+/// allocates.
+fn lookup(map: &NameMap, name: &str) -> Option<usize> {
+    if let Some(&i) = map.get(name) {
+        return Some(i);
+    }
+    let mut buf = [0u8; 64];
+    match buf.get_mut(..name.len()) {
+        Some(lower) => {
+            lower.copy_from_slice(name.as_bytes());
+            lower.make_ascii_lowercase();
+            // Lower-casing ASCII bytes keeps UTF-8 valid.
+            std::str::from_utf8(lower).ok().and_then(|l| map.get(l).copied())
+        }
+        None => map.get(&name.to_ascii_lowercase()).copied(),
+    }
+}
+
 /// OID and lower-cased NAME → index; a NAME defined twice is an error naming both places.
-fn name_index<D: Named>(defs: &[D]) -> Result<HashMap<String, usize>, SchemaError> {
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+fn name_index<D: Named>(defs: &[D]) -> Result<NameMap, SchemaError> {
+    let mut by_name = NameMap::default();
     for (i, d) in defs.iter().enumerate() {
         by_name.insert(d.oid().to_string(), i);
     }
@@ -435,7 +463,7 @@ fn name_index<D: Named>(defs: &[D]) -> Result<HashMap<String, usize>, SchemaErro
     Ok(by_name)
 }
 
-type Resolved = (Vec<AttributeType>, HashMap<String, usize>, Vec<Vec<usize>>);
+type Resolved = (Vec<AttributeType>, NameMap, Vec<Vec<usize>>);
 
 fn resolve_attribute_types(defs: Vec<AttributeTypeDef>) -> Result<Resolved, SchemaError> {
     let by_name = name_index(&defs)?;
@@ -547,7 +575,7 @@ fn resolve_attribute_types(defs: Vec<AttributeTypeDef>) -> Result<Resolved, Sche
 fn resolve_object_classes(
     schema: &Schema,
     defs: Vec<ObjectClassDef>,
-) -> Result<(Vec<ObjectClass>, HashMap<String, usize>), SchemaError> {
+) -> Result<(Vec<ObjectClass>, NameMap), SchemaError> {
     let by_name = name_index(&defs)?;
     let err = |d: &ObjectClassDef, msg: String| SchemaError::new(&d.file, d.line, format!("{}: {msg}", d.label()));
     let top = by_name.get("2.5.6.0").copied();

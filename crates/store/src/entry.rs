@@ -101,6 +101,42 @@ impl Entry {
         r.varint()
     }
 
+    /// Decodes an entry keeping only the attributes whose type (canonical name without
+    /// options) is in `types` (lower-case names); the others are skipped without being
+    /// materialized. For searches that need a few attributes of large entries.
+    pub fn decode_only(buf: &[u8], types: &[String]) -> Result<Entry, StoreError> {
+        let mut r = Reader { buf, pos: 0 };
+        if r.byte()? != 1 {
+            return Err(StoreError::Corrupt("unknown entry encoding version".into()));
+        }
+        let dn = r.string()?;
+        let ndn = r.string()?;
+        let parent = r.varint()?;
+        let n = r.varint()?;
+        let mut attrs = Vec::new();
+        for _ in 0..n {
+            let name = r.bytes()?;
+            let stored = r.bytes()?;
+            let described = if stored.is_empty() { name } else { stored };
+            let base = described.split(|&b| b == b';').next().unwrap_or(described);
+            let nv = r.varint()? as usize;
+            if !types.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(base)) {
+                for _ in 0..nv {
+                    r.bytes()?;
+                }
+                continue;
+            }
+            let name = utf8(name)?;
+            let canonical = if stored.is_empty() { name.to_ascii_lowercase() } else { utf8(stored)? };
+            let mut values = Vec::with_capacity(nv.min(1024));
+            for _ in 0..nv {
+                values.push(r.bytes()?.to_vec());
+            }
+            attrs.push(Attribute { name, canonical, values });
+        }
+        Ok(Entry { dn, ndn, parent, attrs })
+    }
+
     /// The values of one attribute (by canonical description) of an encoded entry, without
     /// decoding the others; `None` when the entry does not have it. A group's memberOf is
     /// read this way when a bind resolves nested groups, without materializing its hundreds
@@ -208,9 +244,12 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
     fn string(&mut self) -> Result<String, StoreError> {
-        let b = self.bytes()?;
-        String::from_utf8(b.to_vec()).map_err(|_| StoreError::Corrupt("non-UTF-8 name".into()))
+        utf8(self.bytes()?)
     }
+}
+
+fn utf8(b: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(b.to_vec()).map_err(|_| StoreError::Corrupt("non-UTF-8 name".into()))
 }
 
 fn truncated() -> StoreError {
@@ -245,6 +284,14 @@ mod tests {
                 prop_assert_eq!(Entry::decode_values(&buf, &a.canonical).unwrap(), e.get(&a.canonical).map(|x| x.values.clone()));
             }
             prop_assert_eq!(Entry::decode_values(&buf, "no-such-attr").unwrap(), None);
+        }
+
+        #[test]
+        fn decode_only_keeps_the_named_types(e in arb_entry(), pick in proptest::collection::vec(any::<bool>(), 8)) {
+            let types: Vec<String> = e.attrs.iter().zip(&pick).filter(|(_, &p)| p).map(|(a, _)| a.canonical.clone()).collect();
+            let mut want = e.clone();
+            want.attrs.retain(|a| types.contains(&a.canonical));
+            prop_assert_eq!(Entry::decode_only(&e.encode(), &types).unwrap(), want);
         }
 
         #[test]

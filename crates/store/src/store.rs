@@ -119,6 +119,16 @@ impl Store {
         }
     }
 
+    /// Loads an entry by normalized DN with only the attribute types named (lower-case
+    /// names without options; see [`Entry::decode_only`]).
+    pub fn get_by_ndn_only(&self, ndn: &str, types: &[String]) -> Result<Option<(u64, Entry)>, StoreError> {
+        let Some(id) = self.id_of(ndn)? else { return Ok(None) };
+        match self.inner.entries.get(id.to_be_bytes())? {
+            Some(v) => Ok(Some((id, Entry::decode_only(&v, types)?))),
+            None => Ok(None),
+        }
+    }
+
     /// Loads an entry by normalized DN.
     pub fn get_by_ndn(&self, ndn: &str) -> Result<Option<(u64, Entry)>, StoreError> {
         match self.id_of(ndn)? {
@@ -430,6 +440,7 @@ impl Store {
             source,
             last: None,
             again: None,
+            only: None,
         })
     }
 
@@ -693,6 +704,8 @@ pub struct SearchIter {
     last: Option<u64>,
     /// An id to examine again before the source continues (see [`SearchIter::unstep`]).
     again: Option<u64>,
+    /// When set, only these attribute types (lower-case names) are read from each entry.
+    only: Option<Vec<String>>,
 }
 
 impl SearchIter {
@@ -708,22 +721,41 @@ impl SearchIter {
         }
     }
 
+    /// Reads only the attribute types named (lower-case names, without options; subtypes
+    /// are not implied) from each entry: the filter's, and whatever the caller needs. The
+    /// entries returned then carry just those attributes.
+    pub fn only(&mut self, types: Vec<String>) {
+        self.only = Some(types);
+    }
+
+    fn load(&self, id: u64) -> Result<Option<(u64, Entry)>, StoreError> {
+        let Some(v) = self.store.inner.entries.get(id.to_be_bytes())? else { return Ok(None) };
+        Ok(Some((id, self.decode(&v)?)))
+    }
+
+    fn decode(&self, v: &[u8]) -> Result<Entry, StoreError> {
+        match &self.only {
+            Some(types) => Entry::decode_only(v, types),
+            None => Entry::decode(v),
+        }
+    }
+
     /// The next candidate; `Ok(None)` skips an id whose entry vanished meanwhile.
     #[allow(clippy::type_complexity)]
     fn next_candidate(&mut self) -> Option<Result<Option<(u64, Entry)>, StoreError>> {
         if let Some(id) = self.again.take() {
-            return Some(self.store.get(id).map(|e| e.map(|e| (id, e))));
+            return Some(self.load(id));
         }
         match &mut self.source {
             Source::Ids(it) => {
                 let id = it.next()?;
-                Some(self.store.get(id).map(|e| e.map(|e| (id, e))))
+                Some(self.load(id))
             }
             Source::All(it) => {
                 let kv = it.next()?;
                 Some(
                     kv.map_err(StoreError::from)
-                        .and_then(|(k, v)| Ok(Some((decode_id(&k).unwrap_or_default(), Entry::decode(&v)?)))),
+                        .and_then(|(k, v)| Ok(Some((decode_id(&k).unwrap_or_default(), self.decode(&v)?)))),
                 )
             }
             Source::Dfs(stack) => {
@@ -738,7 +770,7 @@ impl SearchIter {
                         Err(e) => return Some(Err(e)),
                     }
                 }
-                Some(self.store.get(id).map(|e| e.map(|e| (id, e))))
+                Some(self.load(id))
             }
         }
     }

@@ -21,6 +21,10 @@ pub struct Access {
     policy: Policy,
     filters: Vec<Filter>,
     schema: Arc<Schema>,
+    /// See [`Access::referenced_attributes`].
+    referenced: Vec<String>,
+    /// See [`Access::decision_types`].
+    decision_types: Vec<String>,
     /// The admins group and the services subtree, normalized (for limits).
     admins_ndn: Option<String>,
     services_ndn: Option<String>,
@@ -85,7 +89,21 @@ impl Access {
         let mut resolver = SchemaResolver { schema, filters: Vec::new() };
         let policy = Policy::compile(&source, &mut resolver)?;
         let ndn = |dn: String| Dn::parse(&dn).ok().map(|d| d.normalize(schema));
+        let mut referenced: Vec<&str> = Vec::new();
+        for f in &resolver.filters {
+            crate::ops::filter::attributes(f, &mut referenced);
+        }
+        referenced.extend(policy.dn_attributes().iter().map(|a| birch_schema::desc::base(a)));
+        let mut referenced: Vec<String> = referenced.into_iter().map(str::to_string).collect();
+        referenced.sort();
+        referenced.dedup();
+        let mut decision_types = referenced.clone();
+        if !decision_types.iter().any(|t| t == "objectclass") {
+            decision_types.push("objectclass".to_string());
+        }
         Ok(Access {
+            referenced,
+            decision_types,
             policy,
             filters: resolver.filters,
             schema: schema.clone(),
@@ -107,6 +125,18 @@ impl Access {
     /// Whether `who` has `need` on `attr` (canonical, or `entry`/`children`) of `entry`.
     pub fn check(&self, who: &Requester, entry: &Entry, attr: &str, need: Privilege) -> bool {
         self.policy.check(who, &EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self }, attr, need)
+    }
+
+    /// The attribute types (canonical names without options) whose values the policy looks
+    /// at to decide on an entry: those of its `filter=` clauses and `dnattr=` subjects.
+    pub fn referenced_attributes(&self) -> &[String] {
+        &self.referenced
+    }
+
+    /// [`Access::referenced_attributes`] and objectClass: what an entry must carry for
+    /// decisions on it (see `birch_store::Entry::decode_only`).
+    pub fn decision_types(&self) -> &[String] {
+        &self.decision_types
     }
 
     /// The groups named by the policy that `ndn` belongs to, directly or through nested

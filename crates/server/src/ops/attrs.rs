@@ -3,7 +3,6 @@
 use birch_proto::ldap3_proto::proto::LdapPartialAttribute;
 use birch_schema::{desc, Schema};
 use birch_store::Entry;
-use std::collections::HashSet;
 
 /// Which attributes a search asked for.
 #[derive(Debug, Clone, Default)]
@@ -14,7 +13,7 @@ pub struct Selection {
     pub all_operational: bool,
     /// Attributes asked for by name (canonical descriptions, `cn` or `cn;lang-en`; unknown
     /// names and refused options are ignored).
-    pub names: HashSet<String>,
+    pub names: foldhash::HashSet<String>,
 }
 
 impl Selection {

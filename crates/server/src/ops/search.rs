@@ -158,7 +158,13 @@ async fn run(
     // Subtree moves and tree deletes wait until this search (or page) is done (taken
     // before the base is looked up, so base and subtree are seen in the same state).
     let _tree = ctx.tree_lock.clone().read_owned().await;
-    let (base_id, base) = match ctx.store.get_by_ndn(&base_ndn) {
+    // The base is read for the access decision on it (and the assertion control): only
+    // the attributes the policy looks at, unless an assertion needs more.
+    let base_found = match &controls.assertion {
+        Some(_) => ctx.store.get_by_ndn(&base_ndn),
+        None => ctx.store.get_by_ndn_only(&base_ndn, access.decision_types()),
+    };
+    let (base_id, base) = match base_found {
         Ok(Some(found)) => found,
         Ok(None) => {
             let matched = ctx.store.matched_dn(&base_dn).unwrap_or_default();
@@ -214,7 +220,12 @@ async fn run(
     let (mut iter, mut sent) = match resumed {
         Some(search) => (search.iter, search.sent),
         None => match ctx.store.search(base_id, &base, scope, filter.clone()) {
-            Ok(it) => (it, 0),
+            Ok(mut it) => {
+                if let Some(types) = needed_types(schema, &sel, &filter, &access, wants_computed) {
+                    it.only(types);
+                }
+                (it, 0)
+            }
             Err(e) => return Some(Done { res: store_failure(&e), cookie: None }),
         },
     };
@@ -278,7 +289,37 @@ async fn run(
     last_page(LdapResultCode::Success, "")
 }
 
-/// Operational attributes computed on the fly rather than stored.
+/// The attribute types a search must read from each entry, when that is not all of them:
+/// the selected ones, the filter's, and those the access policy decides on (with their
+/// subtypes, lower-case names without options). `None` (read everything) for `*`, `+` and
+/// computed attributes. Reading a few attributes of a large entry (a group's hundreds of
+/// member values) skips decoding the rest.
+fn needed_types(
+    schema: &birch_schema::Schema,
+    sel: &Selection,
+    filter: &birch_store::Filter,
+    access: &crate::access::Access,
+    wants_computed: bool,
+) -> Option<Vec<String>> {
+    if sel.all_user || sel.all_operational || wants_computed {
+        return None;
+    }
+    let mut bases: Vec<&str> = sel.names.iter().map(|n| birch_schema::desc::base(n)).collect();
+    filter::attributes(filter, &mut bases);
+    bases.extend(access.referenced_attributes().iter().map(String::as_str));
+    bases.push("objectclass");
+    let mut types: Vec<String> = Vec::with_capacity(bases.len());
+    for b in bases {
+        if schema.has_subtypes(b) {
+            types.extend(schema.subtypes(b).into_iter().map(str::to_string));
+        } else if !types.iter().any(|t| t == b) {
+            types.push(b.to_string());
+        }
+    }
+    Some(types)
+}
+
+/// Operational attributes computed on the fly rather than stored./// Operational attributes computed on the fly rather than stored.
 const COMPUTED: &[&str] =
     &["entrydn", "subschemasubentry", "hassubordinates", "numsubordinates", "structuralobjectclass"];
 
