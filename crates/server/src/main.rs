@@ -1,5 +1,18 @@
 //! The `birch` command: serve, import, export, check, backup, restore, reload, hash-password.
 
+// No panic reachable from the network, a config file or an LDIF file: tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 mod access;
 mod audit;
 mod backup;
