@@ -23,6 +23,7 @@ mod limits;
 mod metrics;
 mod offline;
 mod ops;
+mod panics;
 mod password;
 mod ppolicy;
 mod sasl_external;
@@ -158,6 +159,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<()> {
+    // Fault-injection builds (tests only) read their fail points from FAILPOINTS.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     let path = match &cli.command {
         Command::Serve { config, .. }
@@ -172,6 +176,7 @@ fn run() -> Result<()> {
     };
     let cfg = config::Config::load(path.as_deref())?;
     init_logging(cfg.log_format)?;
+    panics::install_hook();
     match cli.command {
         Command::Serve { config, demo } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

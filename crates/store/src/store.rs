@@ -20,6 +20,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The error of an injected fault (the `failpoints` feature): an I/O error, like a disk's.
+#[cfg(feature = "failpoints")]
+fn injected(point: &str) -> StoreError {
+    StoreError::Sled(sled::Error::Io(std::io::Error::other(format!("injected failure at {point}"))))
+}
+
 /// Search scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -307,6 +313,7 @@ impl Store {
     /// Applies a write set in one sled transaction. Called under the writer lock, so the
     /// posting-list chunks read to plan the index writes cannot change meanwhile.
     fn commit(&self, mut ws: WriteSet) -> Result<(), StoreError> {
+        fail::fail_point!("store::commit", |_| Err(injected("store::commit")));
         if self.inner.cfg.maintain_groups {
             self.maintain_groups(&mut ws)?;
         }
@@ -366,6 +373,7 @@ impl Store {
             return Ok(());
         }
         let covers = self.inner.sync_requested.load(Ordering::SeqCst);
+        fail::fail_point!("store::sync", |_| Err(injected("store::sync")));
         self.inner.db.flush()?;
         *done = covers;
         Ok(())
