@@ -1,8 +1,9 @@
 //! Fault injection (the `failpoints` feature: `birch` reads FAILPOINTS, in tikv's `fail`
 //! syntax, at start-up; release builds have no fail points). A panic in an operation or in
 //! a connection's task ends that connection only; a store whose writes fail answers 80
-//! (other) with a message, stays consistent (`birch check`), loses no acknowledged write and
-//! takes writes again once the fault is gone.
+//! (other) with a message, refuses further writes (answered 80 as well) while it serves
+//! reads, stays consistent (`birch check`), loses no acknowledged write and takes writes
+//! again after a restart.
 //!
 //! Run: `cargo test -p birch-server --features failpoints --test faults` (scripts/test does).
 mod common;
@@ -140,10 +141,24 @@ async fn a_panicking_connection_task_closes_that_connection_only() {
     assert!(log.contains("connection panicked; closed"), "{log}");
 }
 
+/// Stops a server whose store failed: it cannot flush, so it says so and exits non-zero.
+fn stop_failed(s: &mut Server) {
+    let status = s.terminate();
+    assert!(!status.success(), "birch exited with {status} although its store could not be flushed");
+    let log = log(s);
+    assert!(log.contains("restart birch once the cause is fixed"), "{log}");
+}
+
+/// Restarts without fail points.
+fn restart_healthy(s: &mut Server) {
+    s.set_env("FAILPOINTS", "");
+    s.start_existing();
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn failing_transactions_answer_other_and_lose_nothing() {
-    // Writes 1-3 commit, 4 and 5 fail before anything is applied, later ones commit.
-    let (mut s, metrics) = faulty("store::commit=3*off->2*return->off");
+async fn a_failing_transaction_answers_other_and_loses_nothing() {
+    // Writes 1-3 commit; the 4th fails with an I/O error before anything is applied.
+    let (mut s, metrics) = faulty("store::commit=3*off->1*return->off");
     let url = s.url();
     let mut ldap = connect_as(&url, ROOT_DN, ROOT_PW).await;
     for uid in ["a", "b", "c"] {
@@ -152,11 +167,21 @@ async fn failing_transactions_answer_other_and_lose_nothing() {
     let failed = add(&mut ldap, "d").await;
     assert_eq!(failed.rc, 80, "{failed}");
     assert!(failed.text.contains("injected failure at store::commit"), "{failed}");
-    let failed = describe(&mut ldap, "a", "lost").await;
-    assert_eq!(failed.rc, 80, "{failed}");
-    assert!(failed.text.contains("the change may not have been saved"), "{failed}");
-    // Nothing of the failed writes is visible; the store takes writes again.
+    // After an I/O error the store refuses writes (sled cannot be trusted to write any
+    // more) and still serves reads; nothing of the failed write is visible.
+    let refused = describe(&mut ldap, "a", "lost").await;
+    assert_eq!(refused.rc, 80, "{refused}");
+    assert!(refused.text.contains("restart birch once the cause is fixed"), "{refused}");
     let acked = vec![("a".to_string(), None), ("b".to_string(), None), ("c".to_string(), None)];
+    assert_eq!(people(&mut ldap).await, acked);
+    let text = scrape(metrics);
+    assert_eq!(metric(&text, "birch_store_errors_total"), Some(2), "{text}");
+    assert_eq!(metric(&text, "birch_store_failed"), Some(1), "{text}");
+    // Consistent on disk; after a restart writes succeed and nothing acknowledged is lost.
+    stop_failed(&mut s);
+    check(&s);
+    restart_healthy(&mut s);
+    let mut ldap = connect_as(&url, ROOT_DN, ROOT_PW).await;
     assert_eq!(people(&mut ldap).await, acked);
     assert_eq!(add(&mut ldap, "d").await.rc, 0);
     assert_eq!(describe(&mut ldap, "a", "kept").await.rc, 0);
@@ -166,9 +191,6 @@ async fn failing_transactions_answer_other_and_lose_nothing() {
         ("c".to_string(), None),
         ("d".to_string(), None),
     ];
-    assert_eq!(people(&mut ldap).await, acked);
-    assert_eq!(metric(&scrape(metrics), "birch_store_errors_total"), Some(2));
-    // Consistent on disk, and every acknowledged write survives a crash.
     s.kill9();
     check(&s);
     s.start_existing();
@@ -179,23 +201,30 @@ async fn failing_transactions_answer_other_and_lose_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_flush_answers_other_and_loses_no_acknowledged_write() {
     // The third write's flush fails: the change is applied but not known to be durable, so
-    // it is not acknowledged (80). The next flush makes it durable with everything before.
+    // it is not acknowledged (80), and the store refuses writes from then on.
     let (mut s, _) = faulty("store::sync=2*off->1*return->off");
     let url = s.url();
     let mut ldap = connect_as(&url, ROOT_DN, ROOT_PW).await;
     assert_eq!(add(&mut ldap, "a").await.rc, 0);
-    assert_eq!(add(&mut ldap, "b").await.rc, 0);
+    assert_eq!(describe(&mut ldap, "a", "kept").await.rc, 0);
     let failed = add(&mut ldap, "c").await;
     assert_eq!(failed.rc, 80, "{failed}");
     assert!(failed.text.contains("injected failure at store::sync"), "{failed}");
+    let refused = add(&mut ldap, "d").await;
+    assert_eq!(refused.rc, 80, "{refused}");
+    assert!(refused.text.contains("restart birch once the cause is fixed"), "{refused}");
+    stop_failed(&mut s);
+    check(&s);
+    restart_healthy(&mut s);
+    let mut ldap = connect_as(&url, ROOT_DN, ROOT_PW).await;
     assert_eq!(add(&mut ldap, "d").await.rc, 0);
-    assert_eq!(describe(&mut ldap, "a", "kept").await.rc, 0);
     s.kill9();
     check(&s);
     s.start_existing();
     let mut ldap = connect_as(&url, ROOT_DN, ROOT_PW).await;
     let found = people(&mut ldap).await;
-    for want in [("a", Some("kept")), ("b", None), ("d", None)] {
+    // "c" was never acknowledged: it may or may not have reached the disk.
+    for want in [("a", Some("kept")), ("d", None)] {
         let want = (want.0.to_string(), want.1.map(str::to_string));
         assert!(found.contains(&want), "{want:?} was acknowledged but is not in {found:?}");
     }
