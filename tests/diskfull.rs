@@ -10,7 +10,7 @@
 mod common;
 
 use common::demo::{ALICE, PEOPLE};
-use common::{birch_bin, connect_as, free_port, search_dns, OP_TIMEOUT, ROOT_DN, ROOT_PW, SUFFIX};
+use common::{bind_rc, birch_bin, connect_as, free_port, search_dns, OP_TIMEOUT, ROOT_DN, ROOT_PW, SUFFIX};
 use ldap3::Scope;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -199,6 +199,8 @@ async fn a_full_disk_refuses_writes_cleanly_and_loses_no_acknowledged_write() {
     let mut disk = FullDisk::new();
     disk.start();
     let url = disk.url();
+    // A mistyped password: recorded (pwdFailureTime), to be forgotten at the next good bind.
+    assert_eq!(bind_rc(&url, ALICE, "not-her-password").await, 49);
     let mut ldap = connect_as(&url, ROOT_DN, ROOT_PW).await;
     let mut acked = Vec::new();
     let mut failed = None;
@@ -219,6 +221,12 @@ async fn a_full_disk_refuses_writes_cleanly_and_loses_no_acknowledged_write() {
     assert!(refused.text.contains("restart birch once the cause is fixed"), "{refused}");
     let mut reader = connect_as(&url, ROOT_DN, ROOT_PW).await;
     assert_eq!(search_dns(&mut reader, ALICE, Scope::Base, "(objectClass=*)").await, vec![ALICE.to_string()]);
+    // Logins go on: a good bind succeeds although its bookkeeping (forgetting the failure)
+    // cannot be written, and a bad one is still refused.
+    assert_eq!(bind_rc(&url, ALICE, "alice-secret").await, 0);
+    assert_eq!(bind_rc(&url, ALICE, "not-her-password").await, 49);
+    let log = disk.log_text();
+    assert!(log.contains("cannot record a successful bind; it succeeds anyway"), "{log}");
     // Space returns; the store still refuses writes until it is opened again.
     let out = disk.run(&["rm", &disk.dir.path().join("fs/ballast").display().to_string()]);
     assert!(out.status.success(), "rm ballast: {}", String::from_utf8_lossy(&out.stderr));
