@@ -229,3 +229,21 @@ async fn a_failing_flush_answers_other_and_loses_no_acknowledged_write() {
         assert!(found.contains(&want), "{want:?} was acknowledged but is not in {found:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_request_is_one_warning_in_the_log() {
+    // Valid BER, but no LDAPMessage: the server answers with a Notice of Disconnection and
+    // logs a warning; ldap3_proto's own ERROR line for it stays out of the log.
+    let (s, _) = faulty("");
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    c.write_all(&[0x30, 0x09, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02, 0x01, 0x01, 0x00]).expect("write");
+    let mut answer = Vec::new();
+    let _ = c.read_to_end(&mut answer);
+    assert!(!answer.is_empty(), "no Notice of Disconnection");
+    let mut ldap = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
+    assert_eq!(people(&mut ldap).await, vec![]);
+    let log = log(&s);
+    assert!(log.contains("WARN"), "{log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}

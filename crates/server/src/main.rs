@@ -229,8 +229,15 @@ fn init_logging(configured: config::LogFormat) -> Result<()> {
         _ => configured,
     };
     use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // ldap3_proto logs every undecodable PDU at ERROR: any client could flood the log with
+    // them, and the session's own warning already reports each one. Quiet unless named.
+    if !std::env::var("BIRCH_LOG").is_ok_and(|v| v.contains("ldap3_proto")) {
+        if let Ok(quiet) = "ldap3_proto=off".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     // The audit layer sees every `birch::audit` event, whatever BIRCH_LOG lets through.
     let audit_filter = tracing_subscriber::filter::Targets::new().with_target("birch::audit", tracing::Level::INFO);
     let audit = audit::AuditLayer.with_filter(audit_filter);
