@@ -24,6 +24,8 @@ pub struct Server {
     dir: tempfile::TempDir,
     extra: String,
     demo: bool,
+    /// Extra environment of the server process.
+    env: Vec<(String, String)>,
 }
 
 /// Path of the birch binary under test.
@@ -49,8 +51,14 @@ impl Server {
 
     /// Starts a server with extra TOML config lines.
     pub fn start_with(extra: &str, demo: bool) -> Server {
+        Self::start_with_env(extra, demo, &[])
+    }
+
+    /// Starts a server with extra TOML config lines and extra environment variables.
+    pub fn start_with_env(extra: &str, demo: bool, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Server { child: None, port: free_port(), dir, extra: extra.to_string(), demo };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut s = Server { child: None, port: free_port(), dir, extra: extra.to_string(), demo, env };
         s.write_config();
         s.spawn();
         s
@@ -100,6 +108,7 @@ impl Server {
         let child = cmd
             .env("BIRCH_ROOT_PASSWORD", ROOT_PW)
             .env("BIRCH_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -255,9 +264,15 @@ impl Server {
     /// [`Server::start_existing`].
     pub fn offline(extra: &str) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Server { child: None, port: free_port(), dir, extra: extra.to_string(), demo: false };
+        let s = Server { child: None, port: free_port(), dir, extra: extra.to_string(), demo: false, env: vec![] };
         s.write_config();
         s
+    }
+
+    /// Sets an environment variable for the server processes started from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
     }
 
     /// Starts `birch serve` on the existing data and config (never started, or stopped).

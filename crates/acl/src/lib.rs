@@ -11,6 +11,19 @@
 //! Group membership is resolved by the caller once per bind (the requester carries its
 //! groups), so evaluation needs no directory access.
 
+// No panic reachable from the network, a config file or an LDIF file: tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod rules;
 
 use rules::{Control, DnScope, Who};

@@ -11,6 +11,19 @@
 //!
 //! `ldap3_proto` is re-exported so that every crate uses the same message types.
 
+// No panic reachable from the network, a config file or an LDIF file: tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod codec;
 pub mod control;
 pub mod encode;

@@ -76,6 +76,7 @@ impl FromStr for Profile {
 }
 
 /// The embedded schema of a profile, parsed once per process.
+#[allow(clippy::panic)] // the embedded files are tested by every build; see below
 pub(crate) fn schema(profile: Profile) -> Schema {
     static RFC2307: OnceLock<Schema> = OnceLock::new();
     static RFC2307BIS: OnceLock<Schema> = OnceLock::new();

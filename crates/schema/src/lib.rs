@@ -4,6 +4,18 @@
 //! schema is defined by the files of the repository's `schema/` directory (OpenLDAP `.schema`
 //! syntax, see docs/schema.md), which are also built into the binary ([`Schema::builtin`]).
 
+// No panic reachable from the network, a config file or an LDIF file: tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 #![warn(missing_docs)]
 
 pub mod builtin;

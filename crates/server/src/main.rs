@@ -1,5 +1,18 @@
 //! The `birch` command: serve, import, export, check, backup, restore, reload, hash-password.
 
+// No panic reachable from the network, a config file or an LDIF file: tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 mod access;
 mod audit;
 mod backup;
@@ -10,6 +23,7 @@ mod limits;
 mod metrics;
 mod offline;
 mod ops;
+mod panics;
 mod password;
 mod ppolicy;
 mod responder;
@@ -146,6 +160,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<()> {
+    // Fault-injection builds (tests only) read their fail points from FAILPOINTS.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     let path = match &cli.command {
         Command::Serve { config, .. }
@@ -160,6 +177,7 @@ fn run() -> Result<()> {
     };
     let cfg = config::Config::load(path.as_deref())?;
     init_logging(cfg.log_format)?;
+    panics::install_hook();
     match cli.command {
         Command::Serve { config, demo } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -212,8 +230,15 @@ fn init_logging(configured: config::LogFormat) -> Result<()> {
         _ => configured,
     };
     use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("BIRCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // ldap3_proto logs every undecodable PDU at ERROR: any client could flood the log with
+    // them, and the session's own warning already reports each one. Quiet unless named.
+    if !std::env::var("BIRCH_LOG").is_ok_and(|v| v.contains("ldap3_proto")) {
+        if let Ok(quiet) = "ldap3_proto=off".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     // The audit layer sees every `birch::audit` event, whatever BIRCH_LOG lets through.
     let audit_filter = tracing_subscriber::filter::Targets::new().with_target("birch::audit", tracing::Level::INFO);
     let audit = audit::AuditLayer.with_filter(audit_filter);

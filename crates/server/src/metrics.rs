@@ -34,6 +34,9 @@ struct OpStats {
     buckets: [u64; BUCKETS.len()],
 }
 
+/// Store failures answered with `other` since start (any process-wide store).
+pub static STORE_ERRORS: AtomicU64 = AtomicU64::new(0);
+
 /// The server's counters.
 #[derive(Debug)]
 pub struct Metrics {
@@ -158,7 +161,7 @@ impl Metrics {
             let _ = writeln!(out, "birch_operation_duration_seconds_sum{{op=\"{op}\"}} {}", s.sum_secs);
             let _ = writeln!(out, "birch_operation_duration_seconds_count{{op=\"{op}\"}} {}", s.count);
         }
-        let gauges: [(&str, &str, &str, String); 6] = [
+        let gauges: [(&str, &str, &str, String); 8] = [
             (
                 "birch_connections",
                 "gauge",
@@ -182,6 +185,18 @@ impl Metrics {
                 "gauge",
                 "Password verifications waiting for the hashing pool.",
                 self.hash_waiting.load(Ordering::Relaxed).max(0).to_string(),
+            ),
+            (
+                "birch_panics_total",
+                "counter",
+                "Panics caught (each ended one connection or operation); expected to stay 0.",
+                crate::panics::COUNT.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "birch_store_errors_total",
+                "counter",
+                "Operations the store failed (answered with result 80, other).",
+                STORE_ERRORS.load(Ordering::Relaxed).to_string(),
             ),
             ("birch_entries", "gauge", "Entries in the directory.", entries.to_string()),
             ("birch_uptime_seconds", "gauge", "Seconds since the server started.", self.uptime().as_secs().to_string()),
@@ -229,7 +244,13 @@ pub async fn serve(
             }
             let request = String::from_utf8_lossy(&buf[..len]);
             let (status, body) = if request.starts_with("GET /metrics ") || request.starts_with("GET /metrics\r") {
-                ("200 OK", ctx.metrics.render(ctx.store.len()))
+                let mut text = ctx.metrics.render(ctx.store.len());
+                let failed = u8::from(ctx.store.has_failed());
+                let _ = writeln!(
+                    text,
+                    "# HELP birch_store_failed 1 when a storage failure made the store refuse writes until a restart.\n# TYPE birch_store_failed gauge\nbirch_store_failed {failed}"
+                );
+                ("200 OK", text)
             } else {
                 ("404 Not Found", "not found\n".to_string())
             };

@@ -104,7 +104,9 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
                     Ok(admission) => {
                         let serve = session::serve_connection(stream, peer, ctx.clone(), shutdown.child_token(), kind);
                         connections.spawn(async move {
-                            serve.await;
+                            if let Err(panic) = crate::panics::contain(serve).await {
+                                tracing::error!(%peer, panic, "connection panicked; closed");
+                            }
                             drop(admission);
                         });
                     }

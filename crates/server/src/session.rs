@@ -198,7 +198,10 @@ async fn write_responses(
     write_timeout: Option<Duration>,
     dead: CancellationToken,
 ) -> Option<Writer> {
-    let r = write_loop(w, rx, write_timeout).await;
+    let r = crate::panics::contain(write_loop(w, rx, write_timeout)).await.unwrap_or_else(|panic| {
+        tracing::error!(panic, "response writer panicked; closing the connection");
+        None
+    });
     if r.is_none() {
         dead.cancel();
     }
@@ -360,6 +363,8 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                     }
                 }
                 _ => {
+                    // tests/faults.rs makes this panic: a panic in the connection's own task.
+                    fail::fail_point!("session::request");
                     let slot = match admit_operation(&ctx, &ops_tracker) {
                         Ok(slot) => slot,
                         Err(text) => {
@@ -376,8 +381,14 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                     let msgid = msg.msgid;
                     let token = session.register(msgid);
                     let (ctx, session, tx) = (ctx.clone(), session.clone(), tx.clone());
+                    // Cancelling `shutdown` (this connection's own token) closes only this connection.
+                    let close = shutdown.clone();
                     ops_tracker.spawn(async move {
-                        ops::dispatch(&ctx, &session, msg, &tx, &token).await;
+                        if let Err(panic) = crate::panics::contain(ops::dispatch(&ctx, &session, msg, &tx, &token)).await {
+                            tracing::error!(conn = session.id, %peer, msgid, panic, "operation panicked; closing the connection");
+                            let _ = tx.send(notice_of_disconnection(LdapResultCode::Other, "internal error")).await;
+                            close.cancel();
+                        }
                         session.finish(msgid);
                         drop(slot);
                     });

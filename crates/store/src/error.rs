@@ -32,6 +32,10 @@ pub enum StoreError {
     /// A move would put an entry below itself.
     #[error("cannot move an entry below itself: {0}")]
     Loop(String),
+    /// An earlier I/O error left the store refusing writes until it is opened again (sled
+    /// cannot be trusted to write after one: further flushes may never return).
+    #[error("the store refuses writes since a storage failure ({0}); restart birch once the cause is fixed")]
+    Failed(String),
     /// A DN is malformed.
     #[error(transparent)]
     Dn(#[from] birch_schema::DnError),

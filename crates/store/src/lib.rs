@@ -4,6 +4,19 @@
 //! and attribute indexes (equality, presence, substring trigrams) are kept in the same
 //! sled transaction as the entry. See `docs/architecture.md` for the on-disk layout.
 
+// No panic reachable from the network, a config file or an LDIF file: tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod entry;
 pub mod error;
 pub mod filter;

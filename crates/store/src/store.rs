@@ -20,6 +20,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The error of an injected fault (the `failpoints` feature): an I/O error, like a disk's.
+#[cfg(feature = "failpoints")]
+fn injected(point: &str) -> StoreError {
+    StoreError::Sled(sled::Error::Io(std::io::Error::other(format!("injected failure at {point}"))))
+}
+
 /// Search scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -47,6 +53,9 @@ struct Inner {
     sync_requested: AtomicU64,
     /// ...and the highest ticket a completed flush covers (the lock flushers queue on).
     sync_done: Mutex<u64>,
+    /// The first storage failure of a write or flush: from then on writes are refused
+    /// (see [`StoreError::Failed`]).
+    failed: std::sync::OnceLock<String>,
 }
 
 /// A handle to the directory store; cheap to clone.
@@ -74,6 +83,7 @@ impl Store {
             write_lock: Mutex::new(()),
             sync_requested: AtomicU64::new(0),
             sync_done: Mutex::new(0),
+            failed: std::sync::OnceLock::new(),
         };
         Ok(Store { inner: Arc::new(inner) })
     }
@@ -327,7 +337,42 @@ impl Store {
 
     /// Applies a write set in one sled transaction. Called under the writer lock, so the
     /// posting-list chunks read to plan the index writes cannot change meanwhile.
-    fn commit(&self, mut ws: WriteSet) -> Result<(), StoreError> {
+    fn commit(&self, ws: WriteSet) -> Result<(), StoreError> {
+        self.refuse_if_failed()?;
+        let r = self.commit_inner(ws);
+        self.note_failure(r)
+    }
+
+    /// Refuses writes once a write or flush failed (see [`StoreError::Failed`]).
+    fn refuse_if_failed(&self) -> Result<(), StoreError> {
+        match self.inner.failed.get() {
+            Some(cause) => Err(StoreError::Failed(cause.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers an I/O failure of sled: after one, sled's log may be broken (a later flush
+    /// can wait forever), so the store takes no more writes until it is opened again.
+    fn note_failure<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Sled(e)) = &r {
+            if self.inner.failed.set(e.to_string()).is_ok() {
+                tracing::error!(error = %e, "storage failure: the store refuses writes until birch is restarted");
+                // sled flushes when its last tree handle is dropped, and after an I/O error
+                // that flush can wait forever: one leaked handle (it holds every tree) keeps
+                // the process able to exit. Leaks once, when the store fails.
+                std::mem::forget(self.inner.db.clone());
+            }
+        }
+        r
+    }
+
+    /// Whether a storage failure made the store refuse writes (until it is opened again).
+    pub fn has_failed(&self) -> bool {
+        self.inner.failed.get().is_some()
+    }
+
+    fn commit_inner(&self, mut ws: WriteSet) -> Result<(), StoreError> {
+        fail::fail_point!("store::commit", |_| Err(injected("store::commit")));
         if self.inner.cfg.maintain_groups {
             self.maintain_groups(&mut ws)?;
         }
@@ -370,8 +415,9 @@ impl Store {
 
     /// Makes every change so far durable (fsync).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
-        Ok(())
+        self.refuse_if_failed()?;
+        let r = self.inner.db.flush().map_err(StoreError::from);
+        self.note_failure(r).map(drop)
     }
 
     /// Makes every change applied before the call durable, sharing flushes between
@@ -386,10 +432,18 @@ impl Store {
         if *done >= ticket {
             return Ok(());
         }
+        self.refuse_if_failed()?;
         let covers = self.inner.sync_requested.load(Ordering::SeqCst);
-        self.inner.db.flush()?;
+        let flushed = self.flush_for_sync();
+        self.note_failure(flushed)?;
         *done = covers;
         Ok(())
+    }
+
+    /// sled's flush, for [`Store::sync`] (where a fault can be injected).
+    fn flush_for_sync(&self) -> Result<usize, StoreError> {
+        fail::fail_point!("store::sync", |_| Err(injected("store::sync")));
+        Ok(self.inner.db.flush()?)
     }
 
     /// Reads a meta value.
@@ -399,14 +453,16 @@ impl Store {
 
     /// Writes a meta value (durable after flush).
     pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.inner.meta.insert(key, value)?;
-        Ok(())
+        self.refuse_if_failed()?;
+        let r = self.inner.meta.insert(key, value).map_err(StoreError::from);
+        self.note_failure(r).map(drop)
     }
 
     /// Removes a meta value.
     pub fn meta_remove(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.meta.remove(key)?;
-        Ok(())
+        self.refuse_if_failed()?;
+        let r = self.inner.meta.remove(key).map_err(StoreError::from);
+        self.note_failure(r).map(drop)
     }
 
     /// Plans a filter (exposed for tests and benchmarks).

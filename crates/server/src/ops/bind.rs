@@ -126,12 +126,18 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     if success.writes() {
         let (store, target, s) = (ctx.store.clone(), ndn.clone(), success.clone());
         match tokio::task::spawn_blocking(move || ppolicy::record_success(&store, &target, &s, now)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                if success.clear_expired_lock {
+                    tracing::info!(target: "birch::audit", event = "account_unlocked", %peer, dn = %req.dn, reason = "lockout duration over");
+                }
+            }
+            // Forgetting old failures or a lapsed lock is bookkeeping: a store that refuses
+            // writes (a full disk) must not stop logins. A grace bind must be counted, though.
+            Ok(Err(e)) if !success.use_grace => {
+                tracing::error!(error = %e, dn = %req.dn, "cannot record a successful bind; it succeeds anyway");
+            }
             Ok(Err(e)) => return (store_failure(&e), none),
             Err(_) => return (result(LdapResultCode::OperationsError, "", "internal error"), none),
-        }
-        if success.clear_expired_lock {
-            tracing::info!(target: "birch::audit", event = "account_unlocked", %peer, dn = %req.dn, reason = "lockout duration over");
         }
     }
     if ctx.config.rehash_on_bind {

@@ -18,6 +18,8 @@ pub async fn handle(
     req: LdapExtendedRequest,
     controls: &super::controls::RequestControls,
 ) -> (LdapExtendedResponse, Vec<birch_proto::ldap3_proto::control::LdapControl>) {
+    // tests/faults.rs makes this panic to prove a panic ends only its connection.
+    fail::fail_point!("ops::extended");
     if req.name == oids::PASSWORD_MODIFY {
         return super::passmod::handle(ctx, session, &req, controls).await;
     }

@@ -191,9 +191,21 @@ pub fn store_failure(e: &birch_store::StoreError) -> LdapResult {
             "",
             &format!("{attr}: value is already in use by another entry"),
         ),
+        birch_store::StoreError::Failed(_) => {
+            crate::metrics::STORE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(error = %e, "write refused");
+            result(LdapResultCode::Other, "", &e.to_string())
+        }
         _ => {
+            crate::metrics::STORE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::error!(error = %e, "store error");
-            result(LdapResultCode::OperationsError, "", "internal storage error")
+            // `other`, as slapd answers a failing database (e.g. a full disk): the client
+            // learns this is no fault of its request.
+            result(
+                LdapResultCode::Other,
+                "",
+                &format!("the directory store failed ({e}); the change may not have been saved"),
+            )
         }
     }
 }
