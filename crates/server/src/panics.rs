@@ -30,8 +30,11 @@ pub fn install_hook() {
 /// Runs `f`, turning a panic into `Err` with its message. The caller decides what the panic
 /// ends; state shared with the panicking code is lock-free or behind mutexes that every
 /// user recovers from poisoning, so unwinding across this boundary leaves nothing broken.
-pub async fn contain<F: Future>(f: F) -> Result<F::Output, String> {
-    AssertUnwindSafe(f).catch_unwind().await.map_err(|payload| message(payload.as_ref()).to_string())
+///
+/// Not an `async fn`: that would hold `f` twice in its state (as its argument and inside the
+/// wrapper it awaits), doubling the size of every spawned operation's future.
+pub fn contain<F: Future>(f: F) -> impl Future<Output = Result<F::Output, String>> {
+    AssertUnwindSafe(f).catch_unwind().map(|r| r.map_err(|payload| message(payload.as_ref()).to_string()))
 }
 
 /// The text of a panic payload.

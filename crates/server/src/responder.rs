@@ -3,6 +3,8 @@
 //! last entry of a search and its SearchResultDone) reach the socket in one write.
 
 use birch_proto::ldap3_proto::proto::LdapMsg;
+use futures_util::FutureExt;
+use std::future::Future;
 use tokio::sync::mpsc;
 
 /// What the writer receives: one response, or several to be written together.
@@ -30,13 +32,15 @@ impl Responder {
         (Responder(tx), rx)
     }
 
-    /// Queues one response; waits while the queue is full.
-    pub async fn send(&self, msg: LdapMsg) -> Result<(), Closed> {
-        self.0.send(Outgoing::One(msg)).await.map_err(|_| Closed)
+    /// Queues one response; waits while the queue is full. (Plain functions returning the
+    /// channel's future rather than `async fn`s, which would carry the message twice in
+    /// every caller's state.)
+    pub fn send(&self, msg: LdapMsg) -> impl Future<Output = Result<(), Closed>> + '_ {
+        self.0.send(Outgoing::One(msg)).map(|r| r.map_err(|_| Closed))
     }
 
     /// Queues responses that go out in the same write.
-    pub async fn send_many(&self, msgs: Vec<LdapMsg>) -> Result<(), Closed> {
-        self.0.send(Outgoing::Many(msgs)).await.map_err(|_| Closed)
+    pub fn send_many(&self, msgs: Vec<LdapMsg>) -> impl Future<Output = Result<(), Closed>> + '_ {
+        self.0.send(Outgoing::Many(msgs)).map(|r| r.map_err(|_| Closed))
     }
 }
