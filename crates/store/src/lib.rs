@@ -4,6 +4,8 @@
 //! and attribute indexes (equality, presence, substring trigrams) are kept in the same
 //! sled transaction as the entry. See `docs/architecture.md` for the on-disk layout.
 
+pub mod changes;
+pub mod csn;
 pub mod entry;
 pub mod error;
 pub mod filter;
@@ -12,8 +14,10 @@ pub mod index;
 pub mod ldif;
 pub mod plan;
 pub mod postings;
+pub mod replica;
 pub mod store;
 
+pub use changes::{ChangeItem, ChangeSet};
 pub use entry::{Attribute, Entry};
 pub use error::StoreError;
 pub use filter::{Filter, Tri};

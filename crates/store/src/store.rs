@@ -6,6 +6,8 @@
 //! are serialized by a mutex (so check-then-write is race free) and durability is a
 //! separate `flush`, which concurrent writers share (group commit).
 
+use crate::changes::{self, ChangeItem, ChangeSet, META_CONTEXT_CSN, META_SYNC_COOKIE};
+use crate::csn::CsnClock;
 use crate::entry::Entry;
 use crate::filter::{Filter, Tri};
 use crate::index::{self, IndexConfig};
@@ -40,6 +42,8 @@ struct Inner {
     children: sled::Tree,
     index: sled::Tree,
     meta: sled::Tree,
+    /// entryUUID (16 bytes) → id, for replication (entries are found by entryUUID).
+    uuid2id: sled::Tree,
     schema: Arc<Schema>,
     cfg: IndexConfig,
     write_lock: Mutex<()>,
@@ -47,6 +51,18 @@ struct Inner {
     sync_requested: AtomicU64,
     /// ...and the highest ticket a completed flush covers (the lock flushers queue on).
     sync_done: Mutex<u64>,
+    /// Makes the entryCSN of local writes.
+    csn: CsnClock,
+    /// The change feed (see [`crate::changes`]); sent to only while someone listens.
+    feed: tokio::sync::broadcast::Sender<Arc<ChangeSet>>,
+}
+
+/// Who made a write: a client of this server (stamped with a fresh CSN, groups
+/// maintained) or a provider this replica follows (its entryCSNs kept, nothing derived:
+/// the provider sends every entry it changed).
+pub(crate) enum Origin<'a> {
+    Local,
+    Replicated { cookie: Option<&'a [u8]> },
 }
 
 /// A handle to the directory store; cheap to clone.
@@ -62,7 +78,11 @@ impl Store {
     /// Opens (or creates) the store in `path`. `cache_bytes` bounds sled's page cache.
     pub fn open(path: &Path, schema: Arc<Schema>, cfg: IndexConfig, cache_bytes: u64) -> Result<Store, StoreError> {
         let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
+        let (feed, _) = tokio::sync::broadcast::channel(changes::FEED_CAPACITY);
         let inner = Inner {
+            uuid2id: db.open_tree("uuid2id")?,
+            csn: CsnClock::new(1),
+            feed,
             entries: db.open_tree("entries")?,
             dn2id: db.open_tree("dn2id")?,
             children: db.open_tree("children")?,
@@ -75,7 +95,69 @@ impl Store {
             sync_requested: AtomicU64::new(0),
             sync_done: Mutex::new(0),
         };
-        Ok(Store { inner: Arc::new(inner) })
+        let store = Store { inner: Arc::new(inner) };
+        if let Some(csn) = store.context_csn()? {
+            store.inner.csn.observe(&csn);
+        }
+        store.build_uuid_index()?;
+        Ok(store)
+    }
+
+    /// Fills the entryUUID index of a store written before it existed (once).
+    fn build_uuid_index(&self) -> Result<(), StoreError> {
+        if !self.inner.uuid2id.is_empty() || self.inner.entries.is_empty() {
+            return Ok(());
+        }
+        for kv in self.inner.entries.iter() {
+            let (k, v) = kv?;
+            if let Some(uuid) = changes::entry_uuid(&Entry::decode(&v)?) {
+                self.inner.uuid2id.insert(uuid, k)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the server id stamped in the CSNs of later local writes.
+    pub fn set_server_id(&self, sid: u16) {
+        self.inner.csn.set_sid(sid);
+    }
+
+    /// The server id of local CSNs.
+    pub fn server_id(&self) -> u16 {
+        self.inner.csn.sid()
+    }
+
+    /// The contextCSN: the CSN of the last committed change (`None` before the first).
+    pub fn context_csn(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.meta_get(META_CONTEXT_CSN)?.and_then(|v| String::from_utf8(v).ok()))
+    }
+
+    /// A replica's stored sync cookie.
+    pub fn sync_cookie(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta_get(META_SYNC_COOKIE)
+    }
+
+    /// Listens to the change feed: every write committed from now on, in commit order.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<ChangeSet>> {
+        // Under the writer lock: a write either committed before (and a read after this
+        // sees it) or is announced to the new listener.
+        let _guard = self.write_guard();
+        self.inner.feed.subscribe()
+    }
+
+    /// How many listen to the change feed.
+    pub fn listeners(&self) -> usize {
+        self.inner.feed.receiver_count()
+    }
+
+    /// A fresh entry id.
+    pub(crate) fn inner_generate_id(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.generate_id()? + 1)
+    }
+
+    /// The id of the entry with this entryUUID.
+    pub fn id_of_uuid(&self, uuid: &[u8; 16]) -> Result<Option<u64>, StoreError> {
+        Ok(self.inner.uuid2id.get(uuid)?.and_then(|v| decode_id(&v)))
     }
 
     /// The schema the store normalizes with.
@@ -196,15 +278,7 @@ impl Store {
             return Err(StoreError::NotLeaf(entry.dn).into());
         }
         let mut ws = WriteSet::default();
-        let mut stack = vec![(id, entry.clone())];
-        while let Some((id, e)) = stack.pop() {
-            for c in self.children(id)? {
-                if let Some(ce) = self.get(c)? {
-                    stack.push((c, ce));
-                }
-            }
-            ws.put_entry(id, Some(&e), None);
-        }
+        self.delete_subtree_into(&mut ws, id, entry.clone())?;
         self.commit(ws)?;
         Ok(entry)
     }
@@ -261,12 +335,26 @@ impl Store {
         new.parent = new_parent;
         let mut ws = WriteSet::default();
         ws.put_entry(id, Some(&old), Some(&new));
-        let depth = Dn::parse(&old.dn).map_err(StoreError::from)?.rdns.len();
+        self.move_descendants(&mut ws, id, &old.dn, new_dn)?;
+        self.commit(ws)?;
+        Ok((old, new))
+    }
+
+    /// Adds to `ws` the descendants of entry `id` following it from `old_dn` to `new_dn`
+    /// (ids and attributes stay; DNs change).
+    pub(crate) fn move_descendants(
+        &self,
+        ws: &mut WriteSet,
+        id: u64,
+        old_dn: &str,
+        new_dn: &Dn,
+    ) -> Result<(), StoreError> {
+        let depth = Dn::parse(old_dn)?.rdns.len();
         let mut stack = self.children(id)?;
         while let Some(cid) = stack.pop() {
             stack.extend(self.children(cid)?);
             let Some(child) = self.get(cid)? else { continue };
-            let mut parsed = Dn::parse(&child.dn).map_err(StoreError::from)?;
+            let mut parsed = Dn::parse(&child.dn)?;
             parsed.rdns.truncate(parsed.rdns.len().saturating_sub(depth));
             parsed.rdns.extend(new_dn.rdns.iter().cloned());
             let mut moved = child.clone();
@@ -274,8 +362,21 @@ impl Store {
             moved.ndn = parsed.normalize(self.schema());
             ws.put_entry(cid, Some(&child), Some(&moved));
         }
-        self.commit(ws)?;
-        Ok((old, new))
+        Ok(())
+    }
+
+    /// Adds to `ws` the deletion of entry `id` and everything below it.
+    pub(crate) fn delete_subtree_into(&self, ws: &mut WriteSet, id: u64, entry: Entry) -> Result<(), StoreError> {
+        let mut stack = vec![(id, entry)];
+        while let Some((id, e)) = stack.pop() {
+            for c in self.children(id)? {
+                if let Some(ce) = self.get(c)? {
+                    stack.push((c, ce));
+                }
+            }
+            ws.put_entry(id, Some(&e), None);
+        }
+        Ok(())
     }
 
     /// Refuses a change that would give a unique attribute's value to two entries.
@@ -300,15 +401,73 @@ impl Store {
         &self.inner.index
     }
 
-    fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
         self.inner.write_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Applies a write set in one sled transaction. Called under the writer lock, so the
     /// posting-list chunks read to plan the index writes cannot change meanwhile.
-    fn commit(&self, mut ws: WriteSet) -> Result<(), StoreError> {
-        if self.inner.cfg.maintain_groups {
-            self.maintain_groups(&mut ws)?;
+    pub(crate) fn commit(&self, ws: WriteSet) -> Result<(), StoreError> {
+        self.commit_as(ws, Origin::Local)
+    }
+
+    /// Applies a write set (see [`Store::commit`]) made by `origin`: a local write gets a
+    /// fresh CSN as the entryCSN of every entry it changes; a replicated one keeps the
+    /// provider's and stores its cookie. The contextCSN follows in the same transaction,
+    /// and listeners of the change feed hear of it.
+    pub(crate) fn commit_as(&self, mut ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
+        let cookie = match origin {
+            Origin::Local => {
+                if self.inner.cfg.maintain_groups {
+                    self.maintain_groups(&mut ws)?;
+                }
+                None
+            }
+            Origin::Replicated { cookie } => Some(cookie),
+        };
+        let context = self.context_csn()?;
+        let csn = match cookie {
+            None => {
+                let csn = self.inner.csn.next();
+                for (_, new) in ws.changes.values_mut() {
+                    if let Some(n) = new {
+                        n.replace_values("entryCSN", "entrycsn", [csn.clone().into_bytes()]);
+                    }
+                }
+                csn
+            }
+            Some(_) => ws
+                .changes
+                .values()
+                .filter_map(|(_, new)| new.as_ref().and_then(changes::entry_csn).map(str::to_string))
+                .max()
+                .unwrap_or_default(),
+        };
+        let new_context = match &context {
+            Some(c) if *c >= csn => None,
+            _ if csn.is_empty() => None,
+            _ => Some(csn.clone()),
+        };
+        let listening = self.inner.feed.receiver_count() > 0;
+        let mut uuids: Vec<([u8; 16], Option<u64>)> = Vec::new();
+        let mut items = Vec::new();
+        for (id, (old, new)) in &ws.changes {
+            let (ou, nu) = (old.as_ref().and_then(changes::entry_uuid), new.as_ref().and_then(changes::entry_uuid));
+            if let Some(u) = ou.filter(|u| Some(*u) != nu) {
+                uuids.push((u, None));
+            }
+            if let Some(u) = nu.filter(|u| Some(*u) != ou) {
+                uuids.push((u, Some(*id)));
+            }
+            if !listening {
+                continue;
+            }
+            items.push(ChangeItem {
+                id: *id,
+                uuid: nu.or(ou),
+                old_ndn: old.as_ref().map(|e| e.ndn.clone()),
+                new_ndn: new.as_ref().map(|e| e.ndn.clone()),
+            });
         }
         let mut low = Lowered::default();
         for (id, (old, new)) in &ws.changes {
@@ -320,8 +479,20 @@ impl Store {
             index_writes.extend(postings::plan_changes(&self.inner.index, prefix, adds, removes)?);
         }
         let i = &self.inner;
-        (&i.entries, &i.dn2id, &i.children, &i.index)
-            .transaction(|(te, td, tc, ti)| {
+        (&i.entries, &i.dn2id, &i.children, &i.index, &i.uuid2id, &i.meta)
+            .transaction(|(te, td, tc, ti, tu, tm)| {
+                for (uuid, id) in &uuids {
+                    match id {
+                        Some(id) => tu.insert(uuid, &id.to_be_bytes())?,
+                        None => tu.remove(uuid)?,
+                    };
+                }
+                if let Some(c) = &new_context {
+                    tm.insert(META_CONTEXT_CSN, c.as_bytes())?;
+                }
+                if let Some(Some(cookie)) = cookie {
+                    tm.insert(META_SYNC_COOKIE, cookie)?;
+                }
                 for (id, value) in &low.entries {
                     match value {
                         Some(v) => te.insert(&id.to_be_bytes(), v.as_slice())?,
@@ -344,7 +515,13 @@ impl Store {
                 apply_chunk_writes(ti, &index_writes)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(tx_error)
+            .map_err(tx_error)?;
+        // Still under the writer lock, so listeners hear of writes in commit order. Nothing
+        // is built when nobody listens.
+        if listening {
+            let _ = self.inner.feed.send(Arc::new(ChangeSet { csn, items }));
+        }
+        Ok(())
     }
 
     /// Makes every change so far durable (fsync).
@@ -462,6 +639,7 @@ impl Store {
         let mut expected_index = std::collections::BTreeSet::new();
         let mut expected_children = std::collections::BTreeSet::new();
         let mut count = 0usize;
+        let mut with_uuid = 0usize;
         // id -> (normalized DN, parent id), to check that every entry's parent exists and
         // is the entry its DN names.
         let mut tree: HashMap<u64, (String, u64)> = HashMap::new();
@@ -473,6 +651,12 @@ impl Store {
             tree.insert(id, (e.ndn.clone(), e.parent));
             if self.id_of(&e.ndn)? != Some(id) {
                 problems.push(format!("dn2id does not map {:?} to id {id}", e.ndn));
+            }
+            if let Some(uuid) = changes::entry_uuid(&e) {
+                with_uuid += 1;
+                if self.id_of_uuid(&uuid)? != Some(id) {
+                    problems.push(format!("uuid2id does not map the entryUUID of {:?} to id {id}", e.ndn));
+                }
             }
             if e.parent != 0 {
                 expected_children.insert(child_key(e.parent, id).to_vec());
@@ -492,6 +676,9 @@ impl Store {
                 }
                 Some(_) => {}
             }
+        }
+        if self.inner.uuid2id.len() != with_uuid {
+            problems.push(format!("uuid2id has {} keys for {with_uuid} entries with an entryUUID", self.inner.uuid2id.len()));
         }
         if self.inner.dn2id.len() != count {
             problems.push(format!("dn2id has {} keys for {count} entries", self.inner.dn2id.len()));
@@ -536,6 +723,8 @@ impl Store {
             entries: Vec::new(),
             children: Vec::new(),
             postings: Default::default(),
+            uuids: Vec::new(),
+            csn: self.inner.csn.next(),
         }
     }
 }
@@ -610,7 +799,7 @@ impl Lowered {
     }
 }
 
-fn parent_ndn(ndn: &str) -> &str {
+pub(crate) fn parent_ndn(ndn: &str) -> &str {
     // Normalized DNs escape ',' inside values as "\,", so the first unescaped ',' ends the RDN.
     let b = ndn.as_bytes();
     let mut i = 0;
@@ -890,6 +1079,9 @@ pub struct BulkLoader {
     entries: Vec<(u64, Vec<u8>)>,
     children: Vec<[u8; 16]>,
     postings: std::collections::BTreeMap<Vec<u8>, Vec<u64>>,
+    uuids: Vec<([u8; 16], u64)>,
+    /// The entryCSN of every imported entry (one CSN for the whole load).
+    csn: String,
 }
 
 impl BulkLoader {
@@ -915,6 +1107,12 @@ impl BulkLoader {
         };
         // Ids only grow, so every posting list is appended to.
         let id = self.store.inner.db.generate_id()? + 1;
+        // A fresh entryCSN even over an imported one: a replica's cookie from before the
+        // load must not let it skip these entries.
+        entry.replace_values("entryCSN", "entrycsn", [self.csn.clone().into_bytes()]);
+        if let Some(uuid) = changes::entry_uuid(&entry) {
+            self.uuids.push((uuid, id));
+        }
         for prefix in index::entry_prefixes(&entry, &self.store.inner.cfg, self.store.schema()) {
             self.postings.entry(prefix).or_default().push(id);
         }
@@ -943,6 +1141,10 @@ impl BulkLoader {
         for k in self.children.drain(..) {
             inner.children.insert(k, &[])?;
         }
+        self.uuids.sort_unstable();
+        for (uuid, id) in self.uuids.drain(..) {
+            inner.uuid2id.insert(uuid, &id.to_be_bytes())?;
+        }
         for (prefix, ids) in std::mem::take(&mut self.postings) {
             for w in postings::plan_append(&inner.index, &prefix, &ids)? {
                 match w.value {
@@ -957,6 +1159,7 @@ impl BulkLoader {
     /// Writes what is queued, flushes and clears the incomplete marker.
     pub fn finish(mut self) -> Result<(), StoreError> {
         self.apply()?;
+        self.store.meta_set(META_CONTEXT_CSN, self.csn.as_bytes())?;
         self.store.flush()?;
         self.store.meta_remove(META_IMPORT_INCOMPLETE)?;
         self.store.flush()?;

@@ -1,0 +1,50 @@
+//! The change feed: every committed write, announced to whoever listens (the provider's
+//! refreshAndPersist searches), in commit order.
+
+/// Meta key of the store's contextCSN: the CSN of the last committed change.
+pub const META_CONTEXT_CSN: &str = "context_csn";
+/// Meta key of a replica's sync cookie (what it last received from its provider).
+pub const META_SYNC_COOKIE: &str = "sync_cookie";
+
+/// How many change sets a slow listener may fall behind before it misses some (and must
+/// start over with a refresh).
+pub const FEED_CAPACITY: usize = 4096;
+
+/// One committed write: its CSN and every entry it changed.
+#[derive(Debug, Clone)]
+pub struct ChangeSet {
+    /// The CSN the write stamped (for a replicated write, the largest entryCSN applied).
+    pub csn: String,
+    /// The entries changed.
+    pub items: Vec<ChangeItem>,
+}
+
+/// One entry a write changed.
+#[derive(Debug, Clone)]
+pub struct ChangeItem {
+    /// The entry's id.
+    pub id: u64,
+    /// Its entryUUID (16 bytes), if it has one.
+    pub uuid: Option<[u8; 16]>,
+    /// Its normalized DN before the write (`None`: added).
+    pub old_ndn: Option<String>,
+    /// Its normalized DN after the write (`None`: deleted).
+    pub new_ndn: Option<String>,
+}
+
+/// The entryUUID of an entry as 16 bytes.
+pub fn entry_uuid(e: &crate::Entry) -> Option<[u8; 16]> {
+    let v = e.get("entryuuid")?.values.first()?;
+    parse_uuid(v)
+}
+
+/// Parses an entryUUID value (the RFC 4122 string form).
+pub fn parse_uuid(v: &[u8]) -> Option<[u8; 16]> {
+    let s = std::str::from_utf8(v).ok()?;
+    uuid::Uuid::parse_str(s).ok().map(|u| *u.as_bytes())
+}
+
+/// The entryCSN of an entry.
+pub fn entry_csn(e: &crate::Entry) -> Option<&str> {
+    std::str::from_utf8(e.get("entrycsn")?.values.first()?).ok()
+}
