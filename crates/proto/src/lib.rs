@@ -7,6 +7,7 @@
 //! - [`oids`]: OIDs of the controls, extended operations and features Birch knows.
 //! - [`values`]: BER values of the Assertion and Pre-/Post-Read controls.
 //! - [`ppolicy`]: the password policy response control.
+//! - [`sync`]: Content Synchronization (RFC 4533) cookies, Sync Info, Sync State/Done.
 //!
 //! `ldap3_proto` is re-exported so that every crate uses the same message types.
 
@@ -15,6 +16,7 @@ pub mod control;
 pub mod oids;
 pub mod ppolicy;
 pub mod result;
+pub mod sync;
 pub mod values;
 
 pub use codec::{response_for_invalid, BirchCodec, Decoded, ProtoError};

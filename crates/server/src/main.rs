@@ -12,6 +12,7 @@ mod offline;
 mod ops;
 mod password;
 mod ppolicy;
+mod replica;
 mod sasl_external;
 mod server;
 mod session;

@@ -8,6 +8,9 @@ use crate::store::{parent_ndn, Origin, WriteSet};
 use crate::{Entry, Store, StoreError};
 use birch_schema::Dn;
 
+/// An entry a replica holds: (id, entryUUID if any, depth below the base).
+pub type Held = (u64, Option<[u8; 16]>, usize);
+
 impl Store {
     /// Applies the provider's state of one entry (added or changed). Fails with
     /// [`StoreError::NoParent`] when its parent is not (yet) here; the caller retries it
@@ -116,7 +119,7 @@ impl Store {
     }
 
     /// Every entry at or below `base_ndn`: (id, entryUUID if any, depth below the base).
-    pub fn entries_under(&self, base_ndn: &str) -> Result<Vec<(u64, Option<[u8; 16]>, usize)>, StoreError> {
+    pub fn entries_under(&self, base_ndn: &str) -> Result<Vec<Held>, StoreError> {
         let suffix = format!(",{base_ndn}");
         let mut out = Vec::new();
         for e in self.walk()? {

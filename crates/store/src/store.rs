@@ -678,7 +678,10 @@ impl Store {
             }
         }
         if self.inner.uuid2id.len() != with_uuid {
-            problems.push(format!("uuid2id has {} keys for {with_uuid} entries with an entryUUID", self.inner.uuid2id.len()));
+            problems.push(format!(
+                "uuid2id has {} keys for {with_uuid} entries with an entryUUID",
+                self.inner.uuid2id.len()
+            ));
         }
         if self.inner.dn2id.len() != count {
             problems.push(format!("dn2id has {} keys for {count} entries", self.inner.dn2id.len()));
@@ -796,6 +799,19 @@ impl Lowered {
                 self.children.push((child_key(n.parent, id), true));
             }
         }
+    }
+}
+
+/// Whether the entry with normalized DN `ndn` is in `scope` of the base `base_ndn`.
+pub fn ndn_in_scope(ndn: &str, base_ndn: &str, scope: Scope) -> bool {
+    let below = ndn.len() > base_ndn.len()
+        && ndn.ends_with(base_ndn)
+        && (base_ndn.is_empty() || ndn.as_bytes()[ndn.len() - base_ndn.len() - 1] == b',');
+    match scope {
+        Scope::Base => ndn == base_ndn,
+        Scope::One => below && parent_ndn(ndn) == base_ndn,
+        Scope::Sub => ndn == base_ndn || below,
+        Scope::Children => below,
     }
 }
 

@@ -45,6 +45,9 @@ pub async fn handle(
     cancel: &CancellationToken,
     controls: &RequestControls,
 ) -> Option<i32> {
+    if let Some(sync) = &controls.sync {
+        return super::syncprov::handle(ctx, session, msgid, req, tx, cancel, sync, controls.paged.is_some()).await;
+    }
     let done = run(ctx, session, msgid, req, tx, cancel, controls).await;
     let Done { res, cookie } = done?;
     let code = birch_proto::result::code_number(&res.code);
