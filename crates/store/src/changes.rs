@@ -13,9 +13,10 @@ pub const FEED_CAPACITY: usize = 4096;
 /// One committed write: its CSN and every entry it changed.
 #[derive(Debug, Clone)]
 pub struct ChangeSet {
-    /// The CSN the write stamped (for a replicated write, the largest entryCSN applied).
+    /// The largest CSN of the write.
     pub csn: String,
-    /// The entries changed.
+    /// The entries changed, parents before children (children before parents for
+    /// deletes), each with its CSN.
     pub items: Vec<ChangeItem>,
 }
 
@@ -26,6 +27,9 @@ pub struct ChangeItem {
     pub id: u64,
     /// Its entryUUID (16 bytes), if it has one.
     pub uuid: Option<[u8; 16]>,
+    /// The CSN of this entry's change (its new entryCSN; every entry a write changes has
+    /// its own, in the order of the items).
+    pub csn: String,
     /// Its normalized DN before the write (`None`: added).
     pub old_ndn: Option<String>,
     /// Its normalized DN after the write (`None`: deleted).

@@ -426,23 +426,29 @@ impl Store {
             Origin::Replicated { cookie } => Some(cookie),
         };
         let context = self.context_csn()?;
-        let csn = match cookie {
-            None => {
-                let csn = self.inner.csn.next();
-                for (_, new) in ws.changes.values_mut() {
-                    if let Some(n) = new {
-                        n.replace_values("entryCSN", "entrycsn", [csn.clone().into_bytes()]);
-                    }
+        // The order consumers hear of the entries: parents before children for what stays,
+        // children before parents for what goes. Each entry gets its own CSN, in that order
+        // (slapd's consumer ignores a second message with the same CSN).
+        let mut order: Vec<u64> = ws.changes.keys().copied().collect();
+        order.sort_by_key(|id| match &ws.changes[id] {
+            (_, Some(n)) => (0, n.ndn.len()),
+            (old, None) => (1, usize::MAX - old.as_ref().map_or(0, |o| o.ndn.len())),
+        });
+        let mut csns: Vec<String> = Vec::with_capacity(order.len());
+        for id in &order {
+            let Some((_, new)) = ws.changes.get_mut(id) else { continue };
+            match (&cookie, new) {
+                (None, Some(n)) => {
+                    let csn = self.inner.csn.next();
+                    n.replace_values("entryCSN", "entrycsn", [csn.clone().into_bytes()]);
+                    csns.push(csn);
                 }
-                csn
+                (None, None) => csns.push(self.inner.csn.next()),
+                (Some(_), Some(n)) => csns.push(changes::entry_csn(n).unwrap_or_default().to_string()),
+                (Some(_), None) => csns.push(String::new()),
             }
-            Some(_) => ws
-                .changes
-                .values()
-                .filter_map(|(_, new)| new.as_ref().and_then(changes::entry_csn).map(str::to_string))
-                .max()
-                .unwrap_or_default(),
-        };
+        }
+        let csn = csns.iter().max().cloned().unwrap_or_default();
         let new_context = match &context {
             Some(c) if *c >= csn => None,
             _ if csn.is_empty() => None,
@@ -451,7 +457,8 @@ impl Store {
         let listening = self.inner.feed.receiver_count() > 0;
         let mut uuids: Vec<([u8; 16], Option<u64>)> = Vec::new();
         let mut items = Vec::new();
-        for (id, (old, new)) in &ws.changes {
+        for (id, item_csn) in order.iter().zip(csns) {
+            let Some((old, new)) = ws.changes.get(id) else { continue };
             let (ou, nu) = (old.as_ref().and_then(changes::entry_uuid), new.as_ref().and_then(changes::entry_uuid));
             if let Some(u) = ou.filter(|u| Some(*u) != nu) {
                 uuids.push((u, None));
@@ -465,6 +472,7 @@ impl Store {
             items.push(ChangeItem {
                 id: *id,
                 uuid: nu.or(ou),
+                csn: if item_csn.is_empty() { csn.clone() } else { item_csn },
                 old_ndn: old.as_ref().map(|e| e.ndn.clone()),
                 new_ndn: new.as_ref().map(|e| e.ndn.clone()),
             });

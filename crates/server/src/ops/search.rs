@@ -250,7 +250,7 @@ async fn run(
 
 /// Operational attributes computed on the fly rather than stored.
 const COMPUTED: &[&str] =
-    &["entrydn", "subschemasubentry", "hassubordinates", "numsubordinates", "structuralobjectclass"];
+    &["entrydn", "subschemasubentry", "hassubordinates", "numsubordinates", "structuralobjectclass", "contextcsn"];
 
 fn add_computed(
     ctx: &ServerCtx,
@@ -270,6 +270,12 @@ fn add_computed(
     push("entryDN", "entrydn", entry.dn.clone());
     push("subschemaSubentry", "subschemasubentry", "cn=Subschema".to_string());
     let wants = |c: &str| sel.all_operational || sel.names.contains(c);
+    // The suffix shows the store's contextCSN, as slapd's suffix entry does.
+    if wants("contextcsn") && entry.ndn == ctx.suffix_ndn {
+        if let Ok(Some(csn)) = ctx.store.context_csn() {
+            push("contextCSN", "contextcsn", csn);
+        }
+    }
     if wants("hassubordinates") || wants("numsubordinates") {
         let children = ctx
             .store

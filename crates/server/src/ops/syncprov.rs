@@ -275,8 +275,8 @@ async fn persist(
             }
             Err(RecvError::Closed) => return Outcome::Gone,
         };
-        let cookie = new_cookie(rid, Some(&change.csn));
         for item in &change.items {
+            let cookie = new_cookie(rid, Some(&item.csn));
             let Some(uuid) = item.uuid else { continue };
             let was_in = item
                 .old_ndn
