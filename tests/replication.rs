@@ -447,6 +447,12 @@ fn slapd_replicates_from_birch() {
     };
     assert!(csn(&url).is_some());
     assert_eq!(csn(&url), csn(&slapd.url()));
+    // userPassword went along (the root DN's sync search gets it): a user binds on slapd.
+    let who = Command::new("ldapwhoami")
+        .args(["-x", "-H", &slapd.url(), "-D", &format!("uid=w3x0,ou=people,{SUFFIX}"), "-w", "user-secret"])
+        .output()
+        .expect("ldapwhoami");
+    assert!(who.status.success(), "{}", String::from_utf8_lossy(&who.stderr));
 }
 
 /// A Birch replica follows slapd with syncprov; the replica refers writes to it.
@@ -524,6 +530,16 @@ fn birch_replica_converges_after_failures() {
     workload(&provider.url(), 4);
     let n = converge("after a provider restart", &provider.url(), &replica.url(), &["entryUUID"]);
     assert_eq!(n, 3002 - 429 + 4 * 18);
+    // Passwords came along (the root DN's sync search gets userPassword): users bind on
+    // the replica, and it keeps no bind bookkeeping of its own (no rehash, no local CSN).
+    for dn in [format!("uid=user00002,ou=people,{SUFFIX}"), format!("uid=w4x0,ou=people,{SUFFIX}")] {
+        let who = Command::new("ldapwhoami")
+            .args(["-x", "-H", &replica.url(), "-D", &dn, "-w", "user-secret"])
+            .output()
+            .expect("ldapwhoami");
+        assert!(who.status.success(), "{dn}: {}", String::from_utf8_lossy(&who.stderr));
+    }
+    converge("after binds on the replica", &provider.url(), &replica.url(), &["entryUUID", "entryCSN"]);
     // The replica's store is consistent (indexes, entryUUID index).
     replica.stop();
     let check = replica.birch(&["check"]);

@@ -6,6 +6,9 @@ pub const META_CONTEXT_CSN: &str = "context_csn";
 /// Meta key of a replica's sync cookie (what it last received from its provider).
 pub const META_SYNC_COOKIE: &str = "sync_cookie";
 
+/// Meta key of the CSN of the last offline load (see `Store::sync_epoch`).
+pub const META_SYNC_EPOCH: &str = "sync_epoch";
+
 /// How many change sets a slow listener may fall behind before it misses some (and must
 /// start over with a refresh).
 pub const FEED_CAPACITY: usize = 4096;
@@ -46,6 +49,15 @@ pub fn entry_uuid(e: &crate::Entry) -> Option<[u8; 16]> {
 pub fn parse_uuid(v: &[u8]) -> Option<[u8; 16]> {
     let s = std::str::from_utf8(v).ok()?;
     uuid::Uuid::parse_str(s).ok().map(|u| *u.as_bytes())
+}
+
+/// Sets the entryCSN of an entry, in place if it has one (so that re-stamping keeps the
+/// order of its attributes, and an export re-imports byte for byte).
+pub fn set_entry_csn(e: &mut crate::Entry, csn: &str) {
+    match e.get_mut("entrycsn") {
+        Some(a) => a.values = vec![csn.as_bytes().to_vec()],
+        None => e.add_values("entryCSN", "entrycsn", [csn.as_bytes().to_vec()]),
+    }
 }
 
 /// The entryCSN of an entry.

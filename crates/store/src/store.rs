@@ -132,6 +132,12 @@ impl Store {
         Ok(self.meta_get(META_CONTEXT_CSN)?.and_then(|v| String::from_utf8(v).ok()))
     }
 
+    /// The CSN of the last offline load: a consumer whose cookie is older gets a full
+    /// refresh (the load's entries may carry older entryCSNs than its cookie).
+    pub fn sync_epoch(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.meta_get(changes::META_SYNC_EPOCH)?.and_then(|v| String::from_utf8(v).ok()))
+    }
+
     /// A replica's stored sync cookie.
     pub fn sync_cookie(&self) -> Result<Option<Vec<u8>>, StoreError> {
         self.meta_get(META_SYNC_COOKIE)
@@ -440,7 +446,7 @@ impl Store {
             match (&cookie, new) {
                 (None, Some(n)) => {
                     let csn = self.inner.csn.next();
-                    n.replace_values("entryCSN", "entrycsn", [csn.clone().into_bytes()]);
+                    changes::set_entry_csn(n, &csn);
                     csns.push(csn);
                 }
                 (None, None) => csns.push(self.inner.csn.next()),
@@ -1131,9 +1137,11 @@ impl BulkLoader {
         };
         // Ids only grow, so every posting list is appended to.
         let id = self.store.inner.db.generate_id()? + 1;
-        // A fresh entryCSN even over an imported one: a replica's cookie from before the
-        // load must not let it skip these entries.
-        entry.replace_values("entryCSN", "entrycsn", [self.csn.clone().into_bytes()]);
+        // Entries without an entryCSN get the load's; slapcat's are kept (a cookie from
+        // before the load means a full refresh anyway, see `Store::sync_epoch`).
+        if changes::entry_csn(&entry).is_none() {
+            changes::set_entry_csn(&mut entry, &self.csn);
+        }
         if let Some(uuid) = changes::entry_uuid(&entry) {
             self.uuids.push((uuid, id));
         }
@@ -1184,6 +1192,7 @@ impl BulkLoader {
     pub fn finish(mut self) -> Result<(), StoreError> {
         self.apply()?;
         self.store.meta_set(META_CONTEXT_CSN, self.csn.as_bytes())?;
+        self.store.meta_set(changes::META_SYNC_EPOCH, self.csn.as_bytes())?;
         self.store.flush()?;
         self.store.meta_remove(META_IMPORT_INCOMPLETE)?;
         self.store.flush()?;

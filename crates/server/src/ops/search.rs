@@ -259,6 +259,10 @@ fn add_computed(
     types_only: bool,
     out: &mut Vec<birch_proto::ldap3_proto::proto::LdapPartialAttribute>,
 ) {
+    if entry.ndn == ctx.suffix_ndn && (sel.all_operational || sel.names.contains("contextcsn")) {
+        // The store's contextCSN (pushed below), not a stale one imported from slapcat.
+        out.retain(|a| !a.atype.eq_ignore_ascii_case("contextCSN"));
+    }
     let mut push = |name: &str, canonical: &str, value: String| {
         if sel.all_operational || sel.names.contains(canonical) {
             out.push(birch_proto::ldap3_proto::proto::LdapPartialAttribute {

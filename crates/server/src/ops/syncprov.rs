@@ -53,6 +53,10 @@ struct View<'a> {
     filter: Filter,
     sel: Selection,
     types_only: bool,
+    /// The requester is the root DN or a `replication.replicators` DN: it gets the secret
+    /// attributes (userPassword) too, which no other search returns, so that a replica
+    /// can authenticate users.
+    secrets: bool,
 }
 
 impl View<'_> {
@@ -65,7 +69,8 @@ impl View<'_> {
         {
             return None;
         }
-        let readable = |a: &str| self.access.check(&self.who, entry, a, Privilege::Read);
+        let readable =
+            |a: &str| (self.secrets && a == "userpassword") || self.access.check(&self.who, entry, a, Privilege::Read);
         let attributes = super::attrs::project(entry, &self.sel, schema, &readable, self.types_only);
         Some(LdapSearchResultEntry { dn: entry.dn.clone(), attributes })
     }
@@ -130,9 +135,18 @@ async fn run(
     let Ok(base_dn) = Dn::parse(&req.base) else {
         return fail(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
     };
+    let who = session.requester();
+    let secrets = match &who.subject {
+        birch_acl::Subject::Root => true,
+        birch_acl::Subject::User(ndn) => {
+            ctx.config.replication.replicators.iter().any(|r| Dn::parse(r).is_ok_and(|d| d.normalize(schema) == *ndn))
+        }
+        birch_acl::Subject::Anonymous => false,
+    };
     let view = View {
         ctx,
-        who: session.requester(),
+        secrets,
+        who,
         access: ctx.access(),
         base_ndn: base_dn.normalize(schema),
         scope: match req.scope {
@@ -152,7 +166,10 @@ async fn run(
         Err(e) => return Outcome::Done(store_failure(&e), vec![]),
     };
     let theirs = sync.cookie.as_deref().map(Cookie::parse).unwrap_or_default();
-    let since = theirs.max_csn().map(str::to_string);
+    let epoch = ctx.store.sync_epoch().ok().flatten();
+    // A cookie from before the last offline load: a full refresh.
+    let since =
+        theirs.max_csn().map(str::to_string).filter(|s| epoch.as_ref().is_none_or(|e| s.as_str() >= e.as_str()));
     let up_to_date = matches!((&since, &context), (Some(s), Some(c)) if s >= c);
     let stats = &ctx.metrics.replication;
     stats.sync_searches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -35,6 +35,9 @@ pub struct ReplicationSection {
     pub referral: Option<String>,
     /// CA certificates (PEM) that verify an `ldaps://` provider; unset: the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Provider side: DNs (besides the root DN) whose sync searches also receive
+    /// userPassword, which no search returns otherwise (replicas bind as one of them).
+    pub replicators: Vec<String>,
 }
 
 impl Default for ReplicationSection {
@@ -52,6 +55,7 @@ impl Default for ReplicationSection {
             retry_max_ms: 30_000,
             referral: None,
             ca_file: None,
+            replicators: Vec::new(),
         }
     }
 }
@@ -80,6 +84,11 @@ impl ReplicationSection {
         if let Some(b) = &self.search_base {
             if let Err(e) = birch_schema::Dn::parse(b) {
                 return Err(("replication.search_base", e.to_string()));
+            }
+        }
+        for r in &self.replicators {
+            if let Err(e) = birch_schema::Dn::parse(r) {
+                return Err(("replication.replicators", format!("{r:?}: {e}")));
             }
         }
         if ldap3::parse_filter(&self.filter).is_err() {
