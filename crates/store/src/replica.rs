@@ -35,6 +35,15 @@ impl Store {
         }
         let mut ws = WriteSet::default();
         match (by_uuid, by_dn) {
+            // Already here as sent (a replica seeded from an export, or a refresh redone
+            // after an interruption): nothing to write.
+            (Some((_, old)), _) if old.dn == entry.dn && old.attrs == entry.attrs => {
+                drop(_guard);
+                return match cookie {
+                    Some(c) => self.store_cookie(c, changes::entry_csn(&entry)),
+                    None => Ok(()),
+                };
+            }
             (Some((id, old)), _) if old.ndn == entry.ndn => {
                 entry.parent = old.parent;
                 ws.put_entry(id, Some(&old), Some(&entry));

@@ -181,6 +181,10 @@ async fn run(
             Err(o) => return o,
         }
     }
+    // What the refresh sent is durable before the consumer may store the cookie.
+    if let Err(o) = durable(ctx).await {
+        return o;
+    }
     let cookie = new_cookie(theirs.rid, context.as_deref());
     let Some(feed) = feed.as_mut() else {
         let ctrl = LdapControl::SyncDone { cookie: Some(cookie), refresh_deletes: up_to_date };
@@ -195,6 +199,16 @@ async fn run(
         return Outcome::Gone;
     }
     persist(&view, msgid, tx, cancel, &session.closing, feed, theirs.rid).await
+}
+
+/// Waits until every change committed so far is durable.
+async fn durable(ctx: &ServerCtx) -> Result<(), Outcome> {
+    let store = ctx.store.clone();
+    match tokio::task::spawn_blocking(move || store.sync()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Outcome::Done(store_failure(&e), vec![])),
+        Err(_) => Err(fail(LdapResultCode::OperationsError, "", "internal error")),
+    }
 }
 
 /// A cookie in OpenLDAP's form: the consumer's rid and our CSN.
@@ -292,6 +306,12 @@ async fn persist(
             }
             Err(RecvError::Closed) => return Outcome::Gone,
         };
+        // Changes are announced at commit, before the writer's fsync: only what is durable
+        // goes out, so a provider crash cannot leave a replica ahead of it. Concurrent
+        // flushes are shared (group commit).
+        if let Err(o) = durable(view.ctx).await {
+            return o;
+        }
         for item in &change.items {
             let cookie = new_cookie(rid, Some(&item.csn));
             let Some(uuid) = item.uuid else { continue };

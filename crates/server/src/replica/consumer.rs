@@ -379,3 +379,48 @@ fn client_tls(ca: &std::path::Path) -> Result<rustls::ClientConfig> {
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldap3::asn1::{ASNTag, OctetString, Sequence, Set, Tag, TagClass};
+
+    fn octets(b: &[u8]) -> Tag {
+        Tag::OctetString(OctetString { inner: b.to_vec(), ..Default::default() })
+    }
+
+    #[test]
+    fn entries_and_intermediates_decode_without_panicking() {
+        let attr = Tag::Sequence(Sequence {
+            inner: vec![octets(b"cn"), Tag::Set(Set { inner: vec![octets(b"A"), octets(b"B")], ..Default::default() })],
+            ..Default::default()
+        });
+        let entry = Tag::Sequence(Sequence {
+            class: TagClass::Application,
+            id: 4,
+            inner: vec![octets(b"cn=a,dc=x"), Tag::Sequence(Sequence { inner: vec![attr], ..Default::default() })],
+        })
+        .into_structure();
+        let (dn, attrs) = search_entry(&entry).unwrap();
+        assert_eq!(dn, "cn=a,dc=x");
+        assert_eq!(attrs, vec![("cn".to_string(), vec![b"A".to_vec(), b"B".to_vec()])]);
+        // Anything else is refused, not a panic.
+        assert!(search_entry(&octets(b"x").into_structure()).is_none());
+        let info = Tag::Sequence(Sequence {
+            class: TagClass::Application,
+            id: 25,
+            inner: vec![
+                Tag::OctetString(OctetString {
+                    class: TagClass::Context,
+                    id: 0,
+                    inner: b"1.3.6.1.4.1.4203.1.9.1.4".to_vec(),
+                }),
+                Tag::OctetString(OctetString { class: TagClass::Context, id: 1, inner: vec![0x80, 1, b'c'] }),
+            ],
+        })
+        .into_structure();
+        let v = intermediate_value(&info).unwrap();
+        assert_eq!(SyncInfo::decode(&v), Some(SyncInfo::NewCookie(b"c".to_vec())));
+        assert!(intermediate_value(&octets(b"x").into_structure()).is_none());
+    }
+}
