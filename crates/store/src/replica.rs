@@ -207,6 +207,27 @@ mod tests {
     }
 
     #[test]
+    fn the_feed_gives_each_entry_its_own_csn_parents_first() {
+        let (_d, s) = store();
+        s.add(entry(&s, "dc=x", U1, &[]), true).unwrap();
+        s.add(entry(&s, "ou=a,dc=x", U2, &[]), false).unwrap();
+        s.add(entry(&s, "uid=k,ou=a,dc=x", U3, &[]), false).unwrap();
+        let mut feed = s.subscribe();
+        let new_dn = birch_schema::Dn::parse("ou=b,dc=x").unwrap();
+        s.rename("ou=a,dc=x", &new_dn, |_| Ok::<(), crate::StoreError>(())).unwrap();
+        let set = feed.try_recv().unwrap();
+        let dns: Vec<_> = set.items.iter().map(|i| i.new_ndn.clone().unwrap()).collect();
+        assert_eq!(dns, vec!["ou=b,dc=x", "uid=k,ou=b,dc=x"]);
+        assert!(set.items[0].csn < set.items[1].csn);
+        assert_eq!(set.csn, set.items[1].csn);
+        assert_eq!(s.context_csn().unwrap().as_deref(), Some(set.csn.as_str()));
+        // Applying an entry exactly as stored writes nothing (no change announced).
+        let (_, k) = s.get_by_ndn("uid=k,ou=b,dc=x").unwrap().unwrap();
+        s.apply_entry(k, None).unwrap();
+        assert!(feed.try_recv().is_err());
+    }
+
+    #[test]
     fn a_same_dn_entry_takes_the_place_of_the_local_one() {
         let (_d, s) = store();
         s.add(entry(&s, "dc=x", U1, &[]), true).unwrap();

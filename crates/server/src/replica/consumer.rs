@@ -227,7 +227,8 @@ async fn end_phase(
                 }
             }
             if still.len() == before {
-                tracing::warn!(entries = still.len(), first = %still[0].dn, "entries without a parent at the provider's end of refresh; skipped");
+                let first = still.first().map(|e| e.dn.clone()).unwrap_or_default();
+                tracing::warn!(entries = still.len(), %first, "entries without a parent at the provider's end of refresh; skipped");
                 break;
             }
             waiting = still;
