@@ -218,7 +218,7 @@ pub struct Lines {
 }
 
 impl Lines {
-    fn spawn<R: std::io::Read + Send + 'static>(pipe: R) -> Lines {
+    pub fn spawn<R: std::io::Read + Send + 'static>(pipe: R) -> Lines {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {

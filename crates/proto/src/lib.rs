@@ -8,6 +8,7 @@
 //! - [`oids`]: OIDs of the controls, extended operations and features Birch knows.
 //! - [`values`]: BER values of the Assertion and Pre-/Post-Read controls.
 //! - [`ppolicy`]: the password policy response control.
+//! - [`sync`]: Content Synchronization (RFC 4533) cookies, Sync Info, Sync State/Done.
 //!
 //! `ldap3_proto` is re-exported so that every crate uses the same message types.
 
@@ -30,6 +31,7 @@ pub mod encode;
 pub mod oids;
 pub mod ppolicy;
 pub mod result;
+pub mod sync;
 pub mod values;
 
 pub use codec::{response_for_invalid, BirchCodec, Decoded, ProtoError};

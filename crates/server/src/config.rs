@@ -67,6 +67,8 @@ pub struct Config {
     /// Log format on standard error: `text` (default) or `json` (one object per line);
     /// the environment variable `BIRCH_LOG_FORMAT` overrides it.
     pub log_format: LogFormat,
+    /// Replication: this server's id in CSNs; on a replica, the provider it follows.
+    pub replication: crate::replica::config::ReplicationSection,
 }
 
 /// `log_format`: how log lines are written.
@@ -213,6 +215,7 @@ impl Default for Config {
             security: SecuritySection::default(),
             connections: Default::default(),
             log_format: LogFormat::default(),
+            replication: Default::default(),
         }
     }
 }
@@ -291,6 +294,9 @@ impl Config {
 
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let bad = |field, message: String| ConfigError::Invalid { path: origin.to_string(), field, message };
+        if let Err((field, message)) = self.replication.validate() {
+            return Err(bad(field, message));
+        }
         if let Err(e) = self.listen.parse::<std::net::SocketAddr>() {
             return Err(bad("listen", format!("{:?} is not an address:port ({e})", self.listen)));
         }

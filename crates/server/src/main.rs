@@ -26,6 +26,7 @@ mod ops;
 mod panics;
 mod password;
 mod ppolicy;
+mod replica;
 mod responder;
 mod sasl_external;
 mod server;

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub bind_failures: AtomicU64,
     /// Verifications waiting for the hashing pool.
     pub hash_waiting: AtomicI64,
+    /// Replication (provider and consumer).
+    pub replication: crate::replica::stats::ReplicationStats,
     started: Instant,
 }
 
@@ -62,6 +64,7 @@ impl Default for Metrics {
             connections_total: AtomicU64::new(0),
             bind_failures: AtomicU64::new(0),
             hash_waiting: AtomicI64::new(0),
+            replication: Default::default(),
             started: Instant::now(),
         }
     }
@@ -204,6 +207,7 @@ impl Metrics {
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
+        self.replication.render(&mut out);
         out
     }
 }

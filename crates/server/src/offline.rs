@@ -17,6 +17,7 @@ pub fn open_store(cfg: &Config) -> Result<(Store, Arc<Schema>)> {
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("data_dir {}", cfg.data_dir.display()))?;
     let store = Store::open(&cfg.data_dir, schema.clone(), idx, cfg.cache_mb << 20)
         .with_context(|| format!("cannot open the store in {} (is another birch using it?)", cfg.data_dir.display()))?;
+    store.set_server_id(cfg.replication.server_id);
     if store.meta_get(birch_store::store::META_IMPORT_INCOMPLETE)?.is_some() {
         bail!("{}: an import was interrupted; remove the directory and import again", cfg.data_dir.display());
     }

@@ -93,6 +93,11 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         tracing::info!(listen = %l.local_addr()?, "metrics endpoint (GET /metrics)");
         tokio::spawn(crate::metrics::serve(l, ctx.clone(), shutdown.clone()));
     }
+    let consumer = ctx
+        .config
+        .replication
+        .is_replica()
+        .then(|| tokio::spawn(crate::replica::consumer::run(ctx.clone(), shutdown.clone())));
     let connections = TaskTracker::new();
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -129,6 +134,9 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     shutdown.cancel();
     connections.close();
     connections.wait().await;
+    if let Some(c) = consumer {
+        let _ = c.await;
+    }
     store.flush()?;
     #[cfg(unix)]
     drop(admin_socket);

@@ -45,6 +45,10 @@ pub struct Session {
     pub paged: ops::paged::PagedSearches,
     /// Set once TLS is established (LDAPS, or after StartTLS).
     tls: OnceLock<Arc<TlsInfo>>,
+    /// Cancelled when the connection stops reading requests (closed by the client, idle,
+    /// server shutdown): operations that would otherwise never end (a refreshAndPersist
+    /// search) stop then.
+    pub closing: CancellationToken,
 }
 
 impl Session {
@@ -59,6 +63,7 @@ impl Session {
             groups: Mutex::new(Arc::default()),
             paged: Default::default(),
             tls: OnceLock::new(),
+            closing: CancellationToken::new(),
         }
     }
 
@@ -396,7 +401,8 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
             },
         }
     }
-    // Let in-flight operations finish and their responses go out.
+    // Let in-flight operations finish and their responses go out; persistent searches end.
+    session.closing.cancel();
     ops_tracker.close();
     ops_tracker.wait().await;
     wire.close().await;

@@ -17,6 +17,8 @@
     )
 )]
 
+pub mod changes;
+pub mod csn;
 pub mod entry;
 pub mod error;
 pub mod filter;
@@ -25,8 +27,10 @@ pub mod index;
 pub mod ldif;
 pub mod plan;
 pub mod postings;
+pub mod replica;
 pub mod store;
 
+pub use changes::{ChangeItem, ChangeSet};
 pub use entry::{Attribute, Entry};
 pub use error::StoreError;
 pub use filter::{Filter, Tri};

@@ -6,6 +6,8 @@
 //! are serialized by a mutex (so check-then-write is race free) and durability is a
 //! separate `flush`, which concurrent writers share (group commit).
 
+use crate::changes::{self, ChangeItem, ChangeSet, META_CONTEXT_CSN, META_SYNC_COOKIE};
+use crate::csn::CsnClock;
 use crate::entry::Entry;
 use crate::filter::{Filter, Tri};
 use crate::index::{self, IndexConfig};
@@ -46,6 +48,8 @@ struct Inner {
     children: sled::Tree,
     index: sled::Tree,
     meta: sled::Tree,
+    /// entryUUID (16 bytes) → id, for replication (entries are found by entryUUID).
+    uuid2id: sled::Tree,
     schema: Arc<Schema>,
     cfg: IndexConfig,
     write_lock: Mutex<()>,
@@ -56,6 +60,18 @@ struct Inner {
     /// The first storage failure of a write or flush: from then on writes are refused
     /// (see [`StoreError::Failed`]).
     failed: std::sync::OnceLock<String>,
+    /// Makes the entryCSN of local writes.
+    csn: CsnClock,
+    /// The change feed (see [`crate::changes`]); sent to only while someone listens.
+    feed: tokio::sync::broadcast::Sender<Arc<ChangeSet>>,
+}
+
+/// Who made a write: a client of this server (stamped with a fresh CSN, groups
+/// maintained) or a provider this replica follows (its entryCSNs kept, nothing derived:
+/// the provider sends every entry it changed).
+pub(crate) enum Origin<'a> {
+    Local,
+    Replicated { cookie: Option<&'a [u8]> },
 }
 
 /// A handle to the directory store; cheap to clone.
@@ -71,7 +87,11 @@ impl Store {
     /// Opens (or creates) the store in `path`. `cache_bytes` bounds sled's page cache.
     pub fn open(path: &Path, schema: Arc<Schema>, cfg: IndexConfig, cache_bytes: u64) -> Result<Store, StoreError> {
         let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
+        let (feed, _) = tokio::sync::broadcast::channel(changes::FEED_CAPACITY);
         let inner = Inner {
+            uuid2id: db.open_tree("uuid2id")?,
+            csn: CsnClock::new(1),
+            feed,
             entries: db.open_tree("entries")?,
             dn2id: db.open_tree("dn2id")?,
             children: db.open_tree("children")?,
@@ -85,7 +105,75 @@ impl Store {
             sync_done: Mutex::new(0),
             failed: std::sync::OnceLock::new(),
         };
-        Ok(Store { inner: Arc::new(inner) })
+        let store = Store { inner: Arc::new(inner) };
+        if let Some(csn) = store.context_csn()? {
+            store.inner.csn.observe(&csn);
+        }
+        store.build_uuid_index()?;
+        Ok(store)
+    }
+
+    /// Fills the entryUUID index of a store written before it existed (once).
+    fn build_uuid_index(&self) -> Result<(), StoreError> {
+        if !self.inner.uuid2id.is_empty() || self.inner.entries.is_empty() {
+            return Ok(());
+        }
+        for kv in self.inner.entries.iter() {
+            let (k, v) = kv?;
+            if let Some(uuid) = changes::entry_uuid(&Entry::decode(&v)?) {
+                self.inner.uuid2id.insert(uuid, k)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the server id stamped in the CSNs of later local writes.
+    pub fn set_server_id(&self, sid: u16) {
+        self.inner.csn.set_sid(sid);
+    }
+
+    /// The server id of local CSNs.
+    pub fn server_id(&self) -> u16 {
+        self.inner.csn.sid()
+    }
+
+    /// The contextCSN: the CSN of the last committed change (`None` before the first).
+    pub fn context_csn(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.meta_get(META_CONTEXT_CSN)?.and_then(|v| String::from_utf8(v).ok()))
+    }
+
+    /// The CSN of the last offline load: a consumer whose cookie is older gets a full
+    /// refresh (the load's entries may carry older entryCSNs than its cookie).
+    pub fn sync_epoch(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.meta_get(changes::META_SYNC_EPOCH)?.and_then(|v| String::from_utf8(v).ok()))
+    }
+
+    /// A replica's stored sync cookie.
+    pub fn sync_cookie(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta_get(META_SYNC_COOKIE)
+    }
+
+    /// Listens to the change feed: every write committed from now on, in commit order.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<ChangeSet>> {
+        // Under the writer lock: a write either committed before (and a read after this
+        // sees it) or is announced to the new listener.
+        let _guard = self.write_guard();
+        self.inner.feed.subscribe()
+    }
+
+    /// How many listen to the change feed.
+    pub fn listeners(&self) -> usize {
+        self.inner.feed.receiver_count()
+    }
+
+    /// A fresh entry id.
+    pub(crate) fn inner_generate_id(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.generate_id()? + 1)
+    }
+
+    /// The id of the entry with this entryUUID.
+    pub fn id_of_uuid(&self, uuid: &[u8; 16]) -> Result<Option<u64>, StoreError> {
+        Ok(self.inner.uuid2id.get(uuid)?.and_then(|v| decode_id(&v)))
     }
 
     /// The schema the store normalizes with.
@@ -227,15 +315,7 @@ impl Store {
             return Err(StoreError::NotLeaf(entry.dn).into());
         }
         let mut ws = WriteSet::default();
-        let mut stack = vec![(id, entry.clone())];
-        while let Some((id, e)) = stack.pop() {
-            for c in self.children(id)? {
-                if let Some(ce) = self.get(c)? {
-                    stack.push((c, ce));
-                }
-            }
-            ws.put_entry(id, Some(&e), None);
-        }
+        self.delete_subtree_into(&mut ws, id, entry.clone())?;
         self.commit(ws)?;
         Ok(entry)
     }
@@ -292,12 +372,26 @@ impl Store {
         new.parent = new_parent;
         let mut ws = WriteSet::default();
         ws.put_entry(id, Some(&old), Some(&new));
-        let depth = Dn::parse(&old.dn).map_err(StoreError::from)?.rdns.len();
+        self.move_descendants(&mut ws, id, &old.dn, new_dn)?;
+        self.commit(ws)?;
+        Ok((old, new))
+    }
+
+    /// Adds to `ws` the descendants of entry `id` following it from `old_dn` to `new_dn`
+    /// (ids and attributes stay; DNs change).
+    pub(crate) fn move_descendants(
+        &self,
+        ws: &mut WriteSet,
+        id: u64,
+        old_dn: &str,
+        new_dn: &Dn,
+    ) -> Result<(), StoreError> {
+        let depth = Dn::parse(old_dn)?.rdns.len();
         let mut stack = self.children(id)?;
         while let Some(cid) = stack.pop() {
             stack.extend(self.children(cid)?);
             let Some(child) = self.get(cid)? else { continue };
-            let mut parsed = Dn::parse(&child.dn).map_err(StoreError::from)?;
+            let mut parsed = Dn::parse(&child.dn)?;
             parsed.rdns.truncate(parsed.rdns.len().saturating_sub(depth));
             parsed.rdns.extend(new_dn.rdns.iter().cloned());
             let mut moved = child.clone();
@@ -305,8 +399,21 @@ impl Store {
             moved.ndn = parsed.normalize(self.schema());
             ws.put_entry(cid, Some(&child), Some(&moved));
         }
-        self.commit(ws)?;
-        Ok((old, new))
+        Ok(())
+    }
+
+    /// Adds to `ws` the deletion of entry `id` and everything below it.
+    pub(crate) fn delete_subtree_into(&self, ws: &mut WriteSet, id: u64, entry: Entry) -> Result<(), StoreError> {
+        let mut stack = vec![(id, entry)];
+        while let Some((id, e)) = stack.pop() {
+            for c in self.children(id)? {
+                if let Some(ce) = self.get(c)? {
+                    stack.push((c, ce));
+                }
+            }
+            ws.put_entry(id, Some(&e), None);
+        }
+        Ok(())
     }
 
     /// Refuses a change that would give a unique attribute's value to two entries.
@@ -331,16 +438,14 @@ impl Store {
         &self.inner.index
     }
 
-    fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
         self.inner.write_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Applies a write set in one sled transaction. Called under the writer lock, so the
     /// posting-list chunks read to plan the index writes cannot change meanwhile.
-    fn commit(&self, ws: WriteSet) -> Result<(), StoreError> {
-        self.refuse_if_failed()?;
-        let r = self.commit_inner(ws);
-        self.note_failure(r)
+    pub(crate) fn commit(&self, ws: WriteSet) -> Result<(), StoreError> {
+        self.commit_as(ws, Origin::Local)
     }
 
     /// Refuses writes once a write or flush failed (see [`StoreError::Failed`]).
@@ -371,10 +476,78 @@ impl Store {
         self.inner.failed.get().is_some()
     }
 
-    fn commit_inner(&self, mut ws: WriteSet) -> Result<(), StoreError> {
+    /// Applies a write set (see [`Store::commit`]) made by `origin`: a local write gets a
+    /// fresh CSN as the entryCSN of every entry it changes; a replicated one keeps the
+    /// provider's and stores its cookie. The contextCSN follows in the same transaction,
+    /// and listeners of the change feed hear of it.
+    pub(crate) fn commit_as(&self, ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
+        self.refuse_if_failed()?;
+        let r = self.commit_inner(ws, origin);
+        self.note_failure(r)
+    }
+
+    fn commit_inner(&self, mut ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
         fail::fail_point!("store::commit", |_| Err(injected("store::commit")));
-        if self.inner.cfg.maintain_groups {
-            self.maintain_groups(&mut ws)?;
+        let cookie = match origin {
+            Origin::Local => {
+                if self.inner.cfg.maintain_groups {
+                    self.maintain_groups(&mut ws)?;
+                }
+                None
+            }
+            Origin::Replicated { cookie } => Some(cookie),
+        };
+        let context = self.context_csn()?;
+        // The order consumers hear of the entries: parents before children for what stays,
+        // children before parents for what goes. Each entry gets its own CSN, in that order
+        // (slapd's consumer ignores a second message with the same CSN).
+        let mut order: Vec<u64> = ws.changes.keys().copied().collect();
+        order.sort_by_key(|id| match &ws.changes[id] {
+            (_, Some(n)) => (0, n.ndn.len()),
+            (old, None) => (1, usize::MAX - old.as_ref().map_or(0, |o| o.ndn.len())),
+        });
+        let mut csns: Vec<String> = Vec::with_capacity(order.len());
+        for id in &order {
+            let Some((_, new)) = ws.changes.get_mut(id) else { continue };
+            match (&cookie, new) {
+                (None, Some(n)) => {
+                    let csn = self.inner.csn.next();
+                    changes::set_entry_csn(n, &csn);
+                    csns.push(csn);
+                }
+                (None, None) => csns.push(self.inner.csn.next()),
+                (Some(_), Some(n)) => csns.push(changes::entry_csn(n).unwrap_or_default().to_string()),
+                (Some(_), None) => csns.push(String::new()),
+            }
+        }
+        let csn = csns.iter().max().cloned().unwrap_or_default();
+        let new_context = match &context {
+            Some(c) if *c >= csn => None,
+            _ if csn.is_empty() => None,
+            _ => Some(csn.clone()),
+        };
+        let listening = self.inner.feed.receiver_count() > 0;
+        let mut uuids: Vec<([u8; 16], Option<u64>)> = Vec::new();
+        let mut items = Vec::new();
+        for (id, item_csn) in order.iter().zip(csns) {
+            let Some((old, new)) = ws.changes.get(id) else { continue };
+            let (ou, nu) = (old.as_ref().and_then(changes::entry_uuid), new.as_ref().and_then(changes::entry_uuid));
+            if let Some(u) = ou.filter(|u| Some(*u) != nu) {
+                uuids.push((u, None));
+            }
+            if let Some(u) = nu.filter(|u| Some(*u) != ou) {
+                uuids.push((u, Some(*id)));
+            }
+            if !listening {
+                continue;
+            }
+            items.push(ChangeItem {
+                id: *id,
+                uuid: nu.or(ou),
+                csn: if item_csn.is_empty() { csn.clone() } else { item_csn },
+                old_ndn: old.as_ref().map(|e| e.ndn.clone()),
+                new_ndn: new.as_ref().map(|e| e.ndn.clone()),
+            });
         }
         let mut low = Lowered::default();
         for (id, (old, new)) in &ws.changes {
@@ -386,8 +559,20 @@ impl Store {
             index_writes.extend(postings::plan_changes(&self.inner.index, prefix, adds, removes)?);
         }
         let i = &self.inner;
-        (&i.entries, &i.dn2id, &i.children, &i.index)
-            .transaction(|(te, td, tc, ti)| {
+        (&i.entries, &i.dn2id, &i.children, &i.index, &i.uuid2id, &i.meta)
+            .transaction(|(te, td, tc, ti, tu, tm)| {
+                for (uuid, id) in &uuids {
+                    match id {
+                        Some(id) => tu.insert(uuid, &id.to_be_bytes())?,
+                        None => tu.remove(uuid)?,
+                    };
+                }
+                if let Some(c) = &new_context {
+                    tm.insert(META_CONTEXT_CSN, c.as_bytes())?;
+                }
+                if let Some(Some(cookie)) = cookie {
+                    tm.insert(META_SYNC_COOKIE, cookie)?;
+                }
                 for (id, value) in &low.entries {
                     match value {
                         Some(v) => te.insert(&id.to_be_bytes(), v.as_slice())?,
@@ -410,7 +595,13 @@ impl Store {
                 apply_chunk_writes(ti, &index_writes)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(tx_error)
+            .map_err(tx_error)?;
+        // Still under the writer lock, so listeners hear of writes in commit order. Nothing
+        // is built when nobody listens.
+        if listening {
+            let _ = self.inner.feed.send(Arc::new(ChangeSet { csn, items }));
+        }
+        Ok(())
     }
 
     /// Makes every change so far durable (fsync).
@@ -540,6 +731,7 @@ impl Store {
         let mut expected_index = std::collections::BTreeSet::new();
         let mut expected_children = std::collections::BTreeSet::new();
         let mut count = 0usize;
+        let mut with_uuid = 0usize;
         // id -> (normalized DN, parent id), to check that every entry's parent exists and
         // is the entry its DN names.
         let mut tree: HashMap<u64, (String, u64)> = HashMap::new();
@@ -551,6 +743,12 @@ impl Store {
             tree.insert(id, (e.ndn.clone(), e.parent));
             if self.id_of(&e.ndn)? != Some(id) {
                 problems.push(format!("dn2id does not map {:?} to id {id}", e.ndn));
+            }
+            if let Some(uuid) = changes::entry_uuid(&e) {
+                with_uuid += 1;
+                if self.id_of_uuid(&uuid)? != Some(id) {
+                    problems.push(format!("uuid2id does not map the entryUUID of {:?} to id {id}", e.ndn));
+                }
             }
             if e.parent != 0 {
                 expected_children.insert(child_key(e.parent, id).to_vec());
@@ -570,6 +768,12 @@ impl Store {
                 }
                 Some(_) => {}
             }
+        }
+        if self.inner.uuid2id.len() != with_uuid {
+            problems.push(format!(
+                "uuid2id has {} keys for {with_uuid} entries with an entryUUID",
+                self.inner.uuid2id.len()
+            ));
         }
         if self.inner.dn2id.len() != count {
             problems.push(format!("dn2id has {} keys for {count} entries", self.inner.dn2id.len()));
@@ -614,6 +818,8 @@ impl Store {
             entries: Vec::new(),
             children: Vec::new(),
             postings: Default::default(),
+            uuids: Vec::new(),
+            csn: self.inner.csn.next(),
         }
     }
 }
@@ -688,7 +894,20 @@ impl Lowered {
     }
 }
 
-fn parent_ndn(ndn: &str) -> &str {
+/// Whether the entry with normalized DN `ndn` is in `scope` of the base `base_ndn`.
+pub fn ndn_in_scope(ndn: &str, base_ndn: &str, scope: Scope) -> bool {
+    let below = ndn.len() > base_ndn.len()
+        && ndn.ends_with(base_ndn)
+        && (base_ndn.is_empty() || ndn.as_bytes()[ndn.len() - base_ndn.len() - 1] == b',');
+    match scope {
+        Scope::Base => ndn == base_ndn,
+        Scope::One => below && parent_ndn(ndn) == base_ndn,
+        Scope::Sub => ndn == base_ndn || below,
+        Scope::Children => below,
+    }
+}
+
+pub(crate) fn parent_ndn(ndn: &str) -> &str {
     // Normalized DNs escape ',' inside values as "\,", so the first unescaped ',' ends the RDN.
     let b = ndn.as_bytes();
     let mut i = 0;
@@ -989,6 +1208,9 @@ pub struct BulkLoader {
     entries: Vec<(u64, Vec<u8>)>,
     children: Vec<[u8; 16]>,
     postings: std::collections::BTreeMap<Vec<u8>, Vec<u64>>,
+    uuids: Vec<([u8; 16], u64)>,
+    /// The entryCSN of every imported entry (one CSN for the whole load).
+    csn: String,
 }
 
 impl BulkLoader {
@@ -1014,6 +1236,14 @@ impl BulkLoader {
         };
         // Ids only grow, so every posting list is appended to.
         let id = self.store.inner.db.generate_id()? + 1;
+        // Entries without an entryCSN get the load's; slapcat's are kept (a cookie from
+        // before the load means a full refresh anyway, see `Store::sync_epoch`).
+        if changes::entry_csn(&entry).is_none() {
+            changes::set_entry_csn(&mut entry, &self.csn);
+        }
+        if let Some(uuid) = changes::entry_uuid(&entry) {
+            self.uuids.push((uuid, id));
+        }
         for prefix in index::entry_prefixes(&entry, &self.store.inner.cfg, self.store.schema()) {
             self.postings.entry(prefix).or_default().push(id);
         }
@@ -1042,6 +1272,10 @@ impl BulkLoader {
         for k in self.children.drain(..) {
             inner.children.insert(k, &[])?;
         }
+        self.uuids.sort_unstable();
+        for (uuid, id) in self.uuids.drain(..) {
+            inner.uuid2id.insert(uuid, &id.to_be_bytes())?;
+        }
         for (prefix, ids) in std::mem::take(&mut self.postings) {
             for w in postings::plan_append(&inner.index, &prefix, &ids)? {
                 match w.value {
@@ -1056,6 +1290,8 @@ impl BulkLoader {
     /// Writes what is queued, flushes and clears the incomplete marker.
     pub fn finish(mut self) -> Result<(), StoreError> {
         self.apply()?;
+        self.store.meta_set(META_CONTEXT_CSN, self.csn.as_bytes())?;
+        self.store.meta_set(changes::META_SYNC_EPOCH, self.csn.as_bytes())?;
         self.store.flush()?;
         self.store.meta_remove(META_IMPORT_INCOMPLETE)?;
         self.store.flush()?;

@@ -114,7 +114,9 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     }
     let Some(matched) = ctx.verify_password(stored.clone(), password.clone()).await else {
         fail("invalid credentials");
-        record_failure(ctx, &ndn, &req.dn, peer, &policy).await;
+        if !ctx.config.replication.is_replica() {
+            record_failure(ctx, &ndn, &req.dn, peer, &policy).await;
+        }
         return invalid(none);
     };
     let now = SystemTime::now();
@@ -123,7 +125,10 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
         fail("password expired");
         return invalid(PolicyResponse::error(error));
     }
-    if success.writes() {
+    // A read-only replica keeps its data as the provider sends it: no bind bookkeeping
+    // and no rehash here (as slapd's replicas without ppolicy update forwarding).
+    let replica = ctx.config.replication.is_replica();
+    if success.writes() && !replica {
         let (store, target, s) = (ctx.store.clone(), ndn.clone(), success.clone());
         match tokio::task::spawn_blocking(move || ppolicy::record_success(&store, &target, &s, now)).await {
             Ok(Ok(())) => {
@@ -140,7 +145,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
             Err(_) => return (result(LdapResultCode::OperationsError, "", "internal error"), none),
         }
     }
-    if ctx.config.rehash_on_bind {
+    if ctx.config.rehash_on_bind && !replica {
         if let Some(old) = stored.as_ref().and_then(|v| v.get(matched)).filter(|v| password::is_legacy(v)) {
             rehash(ctx, &ndn, &req.dn, old.clone(), password).await;
         }

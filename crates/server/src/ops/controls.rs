@@ -31,6 +31,8 @@ pub struct RequestControls {
     pub ppolicy: bool,
     /// Simple Paged Results (search only; ignored by other operations).
     pub paged: Option<PagedRequest>,
+    /// Content Synchronization (RFC 4533; search only).
+    pub sync: Option<super::syncprov::SyncRequest>,
 }
 
 impl RequestControls {
@@ -69,6 +71,14 @@ impl RequestControls {
                     ));
                 }
                 oids::PASSWORD_POLICY => rc.ppolicy = true,
+                oids::SYNC_REQUEST => {
+                    if let LdapControl::SyncRequest { mode, cookie, .. } = c {
+                        rc.sync = Some(super::syncprov::SyncRequest {
+                            persist: *mode == birch_proto::ldap3_proto::proto::SyncRequestMode::RefreshAndPersist,
+                            cookie: cookie.clone(),
+                        });
+                    }
+                }
                 oids::PAGED_RESULTS => {
                     // ldap3_proto decodes this one itself (a malformed value makes the
                     // whole request undecodable, answered with protocolError).

@@ -16,6 +16,7 @@ pub mod passmod;
 pub mod rootdse;
 pub mod search;
 pub mod subschema;
+pub mod syncprov;
 pub mod write;
 
 use crate::context::ServerCtx;
@@ -34,6 +35,7 @@ pub const SUPPORTED_CONTROLS: &[&str] = &[
     birch_proto::oids::POST_READ,
     birch_proto::oids::PASSWORD_POLICY,
     birch_proto::oids::PAGED_RESULTS,
+    birch_proto::oids::SYNC_REQUEST,
 ];
 
 /// Runs one request and sends its response(s).
@@ -58,7 +60,7 @@ pub async fn dispatch(
     let started = std::time::Instant::now();
     ctx.metrics.started(kind);
     let mut search_code = None;
-    if let Some(res) = crate::tls::refusal(ctx, session, &msg.op) {
+    if let Some(res) = crate::tls::refusal(ctx, session, &msg.op).or_else(|| replica_referral(ctx, &msg.op)) {
         let op = response_op(&msg.op, res);
         if let Some(summary) = summary {
             audited::record(summary, session, op.as_ref()).await;
@@ -141,6 +143,23 @@ pub async fn dispatch(
             let _ = tx.send(LdapMsg { msgid, op, ctrl }).await;
         }
     }
+}
+
+/// On a read-only replica, the referral (10) to the provider a write gets (as slapd's
+/// `updateref`); `None` for anything else.
+fn replica_referral(ctx: &ServerCtx, op: &LdapOp) -> Option<LdapResult> {
+    let url = ctx.config.replication.referral_url()?;
+    let write = match op {
+        LdapOp::AddRequest(_) | LdapOp::DelRequest(_) | LdapOp::ModifyRequest(_) | LdapOp::ModifyDNRequest(_) => true,
+        LdapOp::ExtendedRequest(r) => r.name == birch_proto::oids::PASSWORD_MODIFY,
+        _ => false,
+    };
+    write.then(|| LdapResult {
+        code: LdapResultCode::Referral,
+        matcheddn: String::new(),
+        message: "this server is a read-only replica".to_string(),
+        referral: vec![url],
+    })
 }
 
 /// The kind of a request, as metrics name it.

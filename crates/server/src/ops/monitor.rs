@@ -80,6 +80,17 @@ pub fn entries(ctx: &ServerCtx) -> Vec<Entry> {
     out.push(counter("cn=Bind Failures", stats, m.bind_failures.load(Ordering::Relaxed)));
     out.push(counter("cn=Hash Queue", stats, m.hash_waiting.load(Ordering::Relaxed).max(0)));
     out.push(counter("cn=Uptime", stats, m.uptime().as_secs()));
+    let repl = "cn=Replication,cn=Monitor";
+    let mut r = entry("cn=Replication", root, &["monitorContainer"]);
+    let context = ctx.store.context_csn().ok().flatten().unwrap_or_default();
+    r.add_values("description", "description", [format!("contextCSN {context}").into_bytes()]);
+    if let Some(p) = &ctx.config.replication.provider {
+        r.add_values("labeledURI", "labeleduri", [p.clone().into_bytes()]);
+    }
+    out.push(r);
+    for (name, value) in m.replication.monitor_counters() {
+        out.push(counter(name, repl, value));
+    }
     out
 }
 

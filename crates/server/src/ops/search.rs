@@ -45,6 +45,9 @@ pub async fn handle(
     cancel: &CancellationToken,
     controls: &RequestControls,
 ) -> Option<i32> {
+    if let Some(sync) = &controls.sync {
+        return super::syncprov::handle(ctx, session, msgid, req, tx, cancel, sync, controls.paged.is_some()).await;
+    }
     let mut out = Results { tx, msgid, held: None };
     let done = run(ctx, session, req, &mut out, cancel, controls).await;
     let Done { res, cookie } = done?;
@@ -321,7 +324,7 @@ fn needed_types(
 
 /// Operational attributes computed on the fly rather than stored./// Operational attributes computed on the fly rather than stored.
 const COMPUTED: &[&str] =
-    &["entrydn", "subschemasubentry", "hassubordinates", "numsubordinates", "structuralobjectclass"];
+    &["entrydn", "subschemasubentry", "hassubordinates", "numsubordinates", "structuralobjectclass", "contextcsn"];
 
 fn add_computed(
     ctx: &ServerCtx,
@@ -330,6 +333,10 @@ fn add_computed(
     types_only: bool,
     out: &mut Vec<birch_proto::ldap3_proto::proto::LdapPartialAttribute>,
 ) {
+    if entry.ndn == ctx.suffix_ndn && (sel.all_operational || sel.names.contains("contextcsn")) {
+        // The store's contextCSN (pushed below), not a stale one imported from slapcat.
+        out.retain(|a| !a.atype.eq_ignore_ascii_case("contextCSN"));
+    }
     let mut push = |name: &str, canonical: &str, value: String| {
         if sel.all_operational || sel.names.contains(canonical) {
             out.push(birch_proto::ldap3_proto::proto::LdapPartialAttribute {
@@ -341,6 +348,12 @@ fn add_computed(
     push("entryDN", "entrydn", entry.dn.clone());
     push("subschemaSubentry", "subschemasubentry", "cn=Subschema".to_string());
     let wants = |c: &str| sel.all_operational || sel.names.contains(c);
+    // The suffix shows the store's contextCSN, as slapd's suffix entry does.
+    if wants("contextcsn") && entry.ndn == ctx.suffix_ndn {
+        if let Ok(Some(csn)) = ctx.store.context_csn() {
+            push("contextCSN", "contextcsn", csn);
+        }
+    }
     if wants("hassubordinates") || wants("numsubordinates") {
         let children = ctx
             .store

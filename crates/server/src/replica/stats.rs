@@ -1,0 +1,155 @@
+//! Replication figures: the provider's sync searches, the consumer's connection, applied
+//! changes and lag. Shown in Prometheus text and under `cn=Replication,cn=Monitor`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Counters of both sides of replication.
+#[derive(Debug, Default)]
+pub struct ReplicationStats {
+    /// Sync searches started (provider).
+    pub sync_searches: AtomicU64,
+    /// Sync searches running now (provider: consumers refreshing or persisting).
+    pub sync_active: AtomicI64,
+    /// 1 while the consumer is connected and bound to its provider.
+    pub connected: AtomicI64,
+    /// Successful connections to the provider.
+    pub connects: AtomicU64,
+    /// Refresh stages completed.
+    pub refreshes: AtomicU64,
+    /// Entries applied (added, changed, deleted) from the provider.
+    pub applied: AtomicU64,
+    /// Lag of the last change applied in the persist stage, in microseconds: from its CSN
+    /// (the provider's commit) to its commit here.
+    pub lag_micros: AtomicU64,
+    /// The newest CSN applied.
+    pub last_csn: Mutex<String>,
+}
+
+/// Counts one running thing in a gauge while alive.
+pub struct Gauge<'a>(&'a AtomicI64);
+
+impl<'a> Gauge<'a> {
+    /// Adds one to `g` until the guard is dropped.
+    pub fn enter(g: &'a AtomicI64) -> Gauge<'a> {
+        g.fetch_add(1, Ordering::Relaxed);
+        Gauge(g)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl ReplicationStats {
+    /// Records an applied change carrying `csn`; `live` (persist stage) also measures its lag.
+    pub fn applied(&self, csn: Option<&str>, live: bool) {
+        self.applied.fetch_add(1, Ordering::Relaxed);
+        let Some(csn) = csn else { return };
+        if live {
+            if let Some(t) = birch_store::csn::time_of(csn) {
+                let lag = SystemTime::now().duration_since(t).map_or(0, |d| d.as_micros() as u64);
+                self.lag_micros.store(lag, Ordering::Relaxed);
+            }
+        }
+        let mut last = self.last_csn.lock().unwrap_or_else(|p| p.into_inner());
+        if csn > last.as_str() {
+            *last = csn.to_string();
+        }
+    }
+
+    /// Seconds since the epoch of the newest CSN applied (0: none).
+    pub fn last_change_secs(&self) -> f64 {
+        let last = self.last_csn.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        birch_store::csn::time_of(&last)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
+
+    /// The figures as (Prometheus name, type, help, value, cn=Monitor name). cn=Monitor
+    /// counters are integers: the lag there is in microseconds, times in whole seconds.
+    pub fn figures(&self) -> Vec<(&'static str, &'static str, &'static str, String, &'static str)> {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
+        vec![
+            (
+                "birch_sync_searches_total",
+                "counter",
+                "Sync searches started by consumers.",
+                l(&self.sync_searches),
+                "cn=Sync Searches",
+            ),
+            (
+                "birch_sync_consumers",
+                "gauge",
+                "Sync searches running (consumers refreshing or persisting).",
+                self.sync_active.load(Ordering::Relaxed).max(0).to_string(),
+                "cn=Sync Consumers",
+            ),
+            (
+                "birch_replication_connected",
+                "gauge",
+                "1 while this replica is connected to its provider.",
+                self.connected.load(Ordering::Relaxed).to_string(),
+                "cn=Connected",
+            ),
+            (
+                "birch_replication_connects_total",
+                "counter",
+                "Connections of this replica to its provider.",
+                l(&self.connects),
+                "cn=Connects",
+            ),
+            (
+                "birch_replication_refreshes_total",
+                "counter",
+                "Refresh stages this replica completed.",
+                l(&self.refreshes),
+                "cn=Refreshes",
+            ),
+            (
+                "birch_replication_applied_total",
+                "counter",
+                "Entries this replica applied from its provider.",
+                l(&self.applied),
+                "cn=Applied",
+            ),
+            (
+                "birch_replication_lag_seconds",
+                "gauge",
+                "Provider commit to replica commit of the last change received live.",
+                format!("{:.6}", self.lag_micros.load(Ordering::Relaxed) as f64 / 1e6),
+                "cn=Lag Seconds",
+            ),
+            (
+                "birch_replication_last_change_timestamp_seconds",
+                "gauge",
+                "Time (CSN) of the newest change this replica applied.",
+                format!("{:.6}", self.last_change_secs()),
+                "cn=Last Change",
+            ),
+        ]
+    }
+
+    /// The figures as cn=Monitor counters: (RDN, integer value).
+    pub fn monitor_counters(&self) -> Vec<(&'static str, String)> {
+        self.figures()
+            .into_iter()
+            .map(|(_, _, _, value, rdn)| match rdn {
+                "cn=Lag Seconds" => ("cn=Lag Microseconds", self.lag_micros.load(Ordering::Relaxed).to_string()),
+                "cn=Last Change" => (rdn, format!("{}", self.last_change_secs() as u64)),
+                _ => (rdn, value),
+            })
+            .collect()
+    }
+
+    /// Appends the Prometheus text of the figures.
+    pub fn render(&self, out: &mut String) {
+        for (name, kind, help, value, _) in self.figures() {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+    }
+}

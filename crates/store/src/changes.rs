@@ -1,0 +1,66 @@
+//! The change feed: every committed write, announced to whoever listens (the provider's
+//! refreshAndPersist searches), in commit order.
+
+/// Meta key of the store's contextCSN: the CSN of the last committed change.
+pub const META_CONTEXT_CSN: &str = "context_csn";
+/// Meta key of a replica's sync cookie (what it last received from its provider).
+pub const META_SYNC_COOKIE: &str = "sync_cookie";
+
+/// Meta key of the CSN of the last offline load (see `Store::sync_epoch`).
+pub const META_SYNC_EPOCH: &str = "sync_epoch";
+
+/// How many change sets a slow listener may fall behind before it misses some (and must
+/// start over with a refresh).
+pub const FEED_CAPACITY: usize = 4096;
+
+/// One committed write: its CSN and every entry it changed.
+#[derive(Debug, Clone)]
+pub struct ChangeSet {
+    /// The largest CSN of the write.
+    pub csn: String,
+    /// The entries changed, parents before children (children before parents for
+    /// deletes), each with its CSN.
+    pub items: Vec<ChangeItem>,
+}
+
+/// One entry a write changed.
+#[derive(Debug, Clone)]
+pub struct ChangeItem {
+    /// The entry's id.
+    pub id: u64,
+    /// Its entryUUID (16 bytes), if it has one.
+    pub uuid: Option<[u8; 16]>,
+    /// The CSN of this entry's change (its new entryCSN; every entry a write changes has
+    /// its own, in the order of the items).
+    pub csn: String,
+    /// Its normalized DN before the write (`None`: added).
+    pub old_ndn: Option<String>,
+    /// Its normalized DN after the write (`None`: deleted).
+    pub new_ndn: Option<String>,
+}
+
+/// The entryUUID of an entry as 16 bytes.
+pub fn entry_uuid(e: &crate::Entry) -> Option<[u8; 16]> {
+    let v = e.get("entryuuid")?.values.first()?;
+    parse_uuid(v)
+}
+
+/// Parses an entryUUID value (the RFC 4122 string form).
+pub fn parse_uuid(v: &[u8]) -> Option<[u8; 16]> {
+    let s = std::str::from_utf8(v).ok()?;
+    uuid::Uuid::parse_str(s).ok().map(|u| *u.as_bytes())
+}
+
+/// Sets the entryCSN of an entry, in place if it has one (so that re-stamping keeps the
+/// order of its attributes, and an export re-imports byte for byte).
+pub fn set_entry_csn(e: &mut crate::Entry, csn: &str) {
+    match e.get_mut("entrycsn") {
+        Some(a) => a.values = vec![csn.as_bytes().to_vec()],
+        None => e.add_values("entryCSN", "entrycsn", [csn.as_bytes().to_vec()]),
+    }
+}
+
+/// The entryCSN of an entry.
+pub fn entry_csn(e: &crate::Entry) -> Option<&str> {
+    std::str::from_utf8(e.get("entrycsn")?.values.first()?).ok()
+}
