@@ -55,6 +55,13 @@ fn prepare_ascii(s: &str, fold_case: bool, insignificant: Insignificant) -> Stri
 /// string. Filters compare every stored value of a candidate this way (a group's hundreds
 /// of memberUid values), so it must not allocate.
 pub fn ascii_prepared_eq(s: &[u8], fold_case: bool, insignificant: Insignificant, prepared: &[u8]) -> bool {
+    // Printable ASCII without spaces (and without hyphens where those are insignificant)
+    // prepares to itself, lower-cased when folding: a plain comparison decides.
+    let plain = s.iter().all(|&b| b.is_ascii_graphic())
+        && !(insignificant == Insignificant::SpacesAndHyphens && s.contains(&b'-'));
+    if plain {
+        return if fold_case { s.eq_ignore_ascii_case(prepared) } else { s == prepared };
+    }
     let mut pos = 0;
     let complete = ascii_prepared(s, fold_case, insignificant, |b| {
         if prepared.get(pos) == Some(&b) {
