@@ -1,21 +1,6 @@
 //! The `birch` command: serve, import, export, check, backup, restore, reload, hash-password.
 
-mod access;
-mod audit;
-mod backup;
-mod config;
-mod context;
-mod demo;
-mod limits;
-mod metrics;
-mod offline;
-mod ops;
-mod password;
-mod ppolicy;
-mod sasl_external;
-mod server;
-mod session;
-mod tls;
+use birch_server::{audit, backup, config, offline, password, server};
 
 use anyhow::Result;
 

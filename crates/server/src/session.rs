@@ -271,6 +271,16 @@ pub async fn serve_connection(
     serve(io, session, ctx, shutdown).await;
 }
 
+/// Serves one connection over an in-memory stream, as if accepted on the plain listener
+/// (the fuzz harness, [`crate::fuzzing`]); returns when the client side is closed and every
+/// response is written.
+pub async fn serve_stream<S>(io: S, peer: SocketAddr, ctx: Arc<ServerCtx>)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    serve(Box::new(io), Arc::new(Session::new(peer)), ctx, CancellationToken::new()).await;
+}
+
 async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
     let peer = session.peer;
     let max = ctx.config.max_pdu_bytes;
