@@ -155,8 +155,21 @@ fn suffix_entry(store: &Store, cfg: &Config) -> Result<Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use birch_proto::ldap3_lber::parse::Parser;
+    use birch_proto::ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
 
-    /// An anonymous search of the rootDSE gets one entry and a success result.
+    fn messages(mut bytes: &[u8]) -> Vec<LdapMsg> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let (rest, tag) = Parser::new(64).parse(bytes).expect("BER");
+            out.push(LdapMsg::try_from(tag).expect("an LDAP message"));
+            bytes = rest;
+        }
+        out
+    }
+
+    /// An anonymous search of the rootDSE gets the rootDSE and success; the connection then
+    /// ends with the client's end of input.
     #[test]
     fn answers_a_rootdse_search() {
         let h = Harness::new().expect("harness");
@@ -166,9 +179,22 @@ mod tests {
             0x02, 0x01, 0x00, 0x01, 0x01, 0x00, 0x87, 0x0b, b'o', b'b', b'j', b'e', b'c', b't', b'C', b'l', b'a', b's',
             b's', 0x30, 0x00,
         ];
-        let out = h.respond(&req).expect("respond");
-        // SearchResultEntry (0x64) then SearchResultDone (0x65) with resultCode 0.
-        assert!(out.windows(2).any(|w| w == [0x02, 0x01]) && out.contains(&0x64), "{out:02x?}");
-        assert!(out.windows(5).any(|w| w == [0x65, 0x07, 0x0a, 0x01, 0x00]), "{out:02x?}");
+        let msgs = messages(&h.respond(&req).expect("respond"));
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(matches!(&msgs[0].op, LdapOp::SearchResultEntry(e) if e.dn.is_empty()), "{msgs:?}");
+        assert!(matches!(&msgs[1].op, LdapOp::SearchResultDone(r) if r.code == LdapResultCode::Success), "{msgs:?}");
+        assert!(msgs.iter().all(|m| m.msgid == 1));
+    }
+
+    /// Every call starts from the same directory: an entry deleted by one call is there
+    /// in the next.
+    #[test]
+    fn every_call_starts_afresh() {
+        let h = Harness::new().expect("harness");
+        let store = h.fresh_store().expect("store");
+        assert!(store.get_by_ndn("uid=alice,ou=people,dc=example,dc=org").expect("read").is_some());
+        store.delete("uid=alice,ou=people,dc=example,dc=org").expect("delete");
+        let again = h.fresh_store().expect("store");
+        assert!(again.get_by_ndn("uid=alice,ou=people,dc=example,dc=org").expect("read").is_some());
     }
 }
