@@ -333,6 +333,13 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                     }
                 }
             }
+            // RFC 4511 section 4.1.1: a protocolOp that is not a request (a response, sent
+            // by a client) ends the session with a Notice of Disconnection.
+            Some(Ok(Decoded::Msg(msg))) if birch_proto::codec::request_tag(&msg.op).is_none() => {
+                tracing::warn!(%peer, msgid = msg.msgid, "not a request; closing the connection");
+                let _ = tx.send(disconnect_notice("the protocolOp is not a request")).await;
+                break;
+            }
             Some(Ok(Decoded::Msg(msg))) => match msg.op {
                 LdapOp::UnbindRequest => break,
                 LdapOp::AbandonRequest(id) => session.abandon(id),
