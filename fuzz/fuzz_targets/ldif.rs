@@ -23,7 +23,10 @@ birch_fuzz::target!(|data: &[u8]| {
             Err(_) => break,
         }
     }
-    let _ = records.iter().map(|r| (r.line(), r.dn().len())).count();
+    for r in &records {
+        assert!(r.line() >= 1, "record at line {}", r.line());
+        let _ = r.dn();
+    }
     let text = write_all(&records);
     let mut again = Vec::new();
     for rec in LdifReader::new(&text[..]) {
