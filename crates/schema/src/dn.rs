@@ -152,7 +152,7 @@ impl fmt::Display for Dn {
                 if ava.value.starts_with('#') && is_hex_form(&ava.value) {
                     out.push_str(&ava.value);
                 } else {
-                    escape_value_into(&ava.value, &mut out);
+                    escape_value(&ava.value, &mut out, true);
                 }
             }
         }
@@ -164,8 +164,16 @@ fn is_hex_form(v: &str) -> bool {
     v.len() > 1 && v.len() % 2 == 1 && v[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Escapes an attribute value as RFC 4514 section 2.4 requires.
+/// Escapes an attribute value as RFC 4514 section 2.4 requires (the form normalized DNs,
+/// which are stored as keys, are written in).
 pub fn escape_value_into(value: &str, out: &mut String) {
+    escape_value(value, out, false);
+}
+
+/// Escapes a value; `printable` also hex-escapes control characters and a leading
+/// whitespace character (which [`Dn::parse`] would take for insignificant space), so that
+/// the string form of any parsed DN parses back to the same DN.
+fn escape_value(value: &str, out: &mut String, printable: bool) {
     let last = value.chars().count().saturating_sub(1);
     for (i, c) in value.chars().enumerate() {
         match c {
@@ -176,6 +184,12 @@ pub fn escape_value_into(value: &str, out: &mut String) {
             '#' if i == 0 => out.push_str("\\#"),
             ' ' if i == 0 || i == last => out.push_str("\\ "),
             '\0' => out.push_str("\\00"),
+            c if printable && (c.is_control() || (i == 0 && c.is_whitespace())) => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\{b:02X}"));
+                }
+            }
             _ => out.push(c),
         }
     }
@@ -309,6 +323,18 @@ mod tests {
         let d = Dn::parse("cn=\"a,b\",dc=x").unwrap();
         assert_eq!(d.rdns[0].avas[0].value, "a,b");
         assert_eq!(Dn::parse(r"cn=\ lead\ ,dc=x").unwrap().rdns[0].avas[0].value, " lead ");
+    }
+
+    /// Found by the `dn` fuzz target: an escaped newline at the start of a value printed
+    /// as a raw newline, which parsing then dropped as leading space.
+    #[test]
+    fn control_and_leading_whitespace_print_escaped() {
+        for s in [r"c=\0and0 lead and trail\20,dc=x", r"cn=\E3\80\80x,dc=x", r"cn=a\09\0d,dc=x"] {
+            let d = Dn::parse(s).unwrap();
+            assert_eq!(Dn::parse(&d.to_string()).unwrap(), d, "{s} printed as {d}");
+        }
+        assert_eq!(Dn::parse(r"c=\0and0,dc=x").unwrap().to_string(), r"c=\0And0,dc=x");
+        assert_eq!(Dn::parse(r"c=\0and0,dc=x").unwrap().rdns[0].avas[0].value, "\nnd0");
     }
 
     #[test]

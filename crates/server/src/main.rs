@@ -1,37 +1,6 @@
 //! The `birch` command: serve, import, export, check, backup, restore, reload, hash-password.
 
-// No panic reachable from the network, a config file or an LDIF file: tests may unwrap.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::unreachable,
-        clippy::todo,
-        clippy::unimplemented
-    )
-)]
-
-mod access;
-mod audit;
-mod backup;
-mod config;
-mod context;
-mod demo;
-mod limits;
-mod metrics;
-mod offline;
-mod ops;
-mod panics;
-mod password;
-mod ppolicy;
-mod replica;
-mod responder;
-mod sasl_external;
-mod server;
-mod session;
-mod tls;
+use birch_server::{audit, backup, config, offline, panics, password, server};
 
 use anyhow::Result;
 

@@ -225,6 +225,10 @@ const KNOWN_SCHEMES: &[&str] = &[
 /// be able to make every bind take minutes.
 const MAX_BCRYPT_COST: u32 = 16;
 
+/// Most SHA-crypt (`$5$`, `$6$`) rounds verified: glibc's default is 5,000, and like
+/// PBKDF2's cap this is about a second of one core.
+const MAX_SHA_CRYPT_ROUNDS: u32 = 1_000_000;
+
 /// `{CRYPT}`: the crypt(3) forms slapd leaves behind — MD5 (`$1$`), SHA-256 (`$5$`),
 /// SHA-512 (`$6$`) and bcrypt (`$2a$`, `$2b$`, `$2y$`), verified by the `pwhash` crate.
 fn crypt_match(hash: &[u8], password: &[u8]) -> Verification {
@@ -234,6 +238,18 @@ fn crypt_match(hash: &[u8], password: &[u8]) -> Verification {
     let hash = hash.trim();
     if !CRYPT_PREFIXES.iter().any(|p| hash.starts_with(p)) {
         return Verification::UnknownScheme;
+    }
+    // crypt(3) strings are printable ASCII; pwhash's bcrypt decoder underflows (a panic in
+    // builds with overflow checks) on a control character.
+    if !hash.bytes().all(|b| b.is_ascii_graphic()) {
+        return Verification::Mismatch;
+    }
+    if let Some(rest) = hash.strip_prefix("$5$").or_else(|| hash.strip_prefix("$6$")) {
+        // pwhash clamps the round count to 999,999,999 (minutes of work), not to our cap.
+        let rounds = rest.strip_prefix("rounds=").and_then(|r| r.split('$').next()).and_then(|r| r.parse::<u64>().ok());
+        if rounds.is_some_and(|r| r > u64::from(MAX_SHA_CRYPT_ROUNDS)) {
+            return Verification::Mismatch;
+        }
     }
     if hash.starts_with("$2") {
         let cost = hash.get(4..6).and_then(|c| c.parse::<u32>().ok());
@@ -473,6 +489,30 @@ mod tests {
             verify(b"{CRYPT}$2b$31$fHZAHgzPkyjNMoU7RkjISejDXerGQ1/qeIqDBaUPnrCsurwvbOHF2", b"secret"),
             Verification::Mismatch
         );
+    }
+
+    /// Found by the `password` fuzz target: a control character in a bcrypt string made
+    /// pwhash's decoder underflow (a panic in builds with overflow checks).
+    #[test]
+    fn crypt_strings_with_control_characters_never_match() {
+        let stored = b"{CRYPT}$2b$04$abcdefghi\nklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui";
+        assert_eq!(verify(stored, b"secret"), Verification::Mismatch);
+        assert_eq!(verify(b"{CRYPT}$6$sa\x01lt$abc", b"secret"), Verification::Mismatch);
+    }
+
+    /// SHA-crypt round counts beyond the cap never match (and cost nothing): a stored value
+    /// must not make every bind take minutes.
+    #[test]
+    fn sha_crypt_rounds_are_capped() {
+        for stored in [
+            "{CRYPT}$6$rounds=999999999$IOZwqxLWykKHuhMj$sjkQaKROcMHbMCsXMrldpIFEAtLFm4ETHUpP5gITQrE",
+            "{CRYPT}$5$rounds=1000001$vmWmW80f214HF9ik$kJTnUNPIjvTrk7Dr.EG7v6BDB8BFk5JuHtsYbKBVUj/",
+            "{CRYPT}$6$rounds=99999999999999999999$x$y",
+        ] {
+            assert_eq!(verify(stored.as_bytes(), b"secret"), Verification::Mismatch, "{stored}");
+        }
+        let within = pwhash::sha512_crypt::hash_with("$6$rounds=6000$saltsalt", "secret").unwrap();
+        assert_eq!(verify(format!("{{CRYPT}}{within}").as_bytes(), b"secret"), Verification::Match, "{within}");
     }
 
     #[test]

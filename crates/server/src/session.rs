@@ -293,6 +293,16 @@ pub async fn serve_connection(
     serve(io, session, ctx, shutdown).await;
 }
 
+/// Serves one connection over an in-memory stream, as if accepted on the plain listener
+/// (the fuzz harness, [`crate::fuzzing`]); returns when the client side is closed and every
+/// response is written.
+pub async fn serve_stream<S>(io: S, peer: SocketAddr, ctx: Arc<ServerCtx>)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    serve(Box::new(io), Arc::new(Session::new(peer)), ctx, CancellationToken::new()).await;
+}
+
 async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
     let peer = session.peer;
     let max = ctx.config.max_pdu_bytes;
@@ -344,6 +354,13 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                         break;
                     }
                 }
+            }
+            // RFC 4511 section 4.1.1: a protocolOp that is not a request (a response, sent
+            // by a client) ends the session with a Notice of Disconnection.
+            Some(Ok(Decoded::Msg(msg))) if birch_proto::codec::request_tag(&msg.op).is_none() => {
+                tracing::warn!(%peer, msgid = msg.msgid, "not a request; closing the connection");
+                let _ = tx.send(disconnect_notice("the protocolOp is not a request")).await;
+                break;
             }
             Some(Ok(Decoded::Msg(msg))) => match msg.op {
                 LdapOp::UnbindRequest => break,

@@ -86,7 +86,20 @@ pub const META_IMPORT_INCOMPLETE: &str = "import_incomplete";
 impl Store {
     /// Opens (or creates) the store in `path`. `cache_bytes` bounds sled's page cache.
     pub fn open(path: &Path, schema: Arc<Schema>, cfg: IndexConfig, cache_bytes: u64) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
+        Self::with_db(sled::Config::new().path(path).cache_capacity(cache_bytes).open()?, schema, cfg)
+    }
+
+    /// Opens a throw-away store that sled deletes when the last handle is dropped (for the
+    /// fuzz harness and tests that need no files of their own).
+    pub fn open_temporary(schema: Arc<Schema>, cfg: IndexConfig) -> Result<Store, StoreError> {
+        Self::with_db(
+            sled::Config::new().temporary(true).flush_every_ms(None).cache_capacity(8 << 20).open()?,
+            schema,
+            cfg,
+        )
+    }
+
+    fn with_db(db: sled::Db, schema: Arc<Schema>, cfg: IndexConfig) -> Result<Store, StoreError> {
         let (feed, _) = tokio::sync::broadcast::channel(changes::FEED_CAPACITY);
         let inner = Inner {
             uuid2id: db.open_tree("uuid2id")?,

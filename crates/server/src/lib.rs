@@ -1,0 +1,38 @@
+//! The Birch server as a library: everything the `birch` command (src/main.rs) runs, so
+//! that the command stays a thin CLI and the fuzz targets (`fuzz/`, see docs/testing.md)
+//! can drive the same request path through [`fuzzing`]. The modules are an implementation
+//! detail of the `birch` binary, not a stable API.
+
+// No panic reachable from the network, a config file or an LDIF file: tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+pub mod access;
+pub mod audit;
+pub mod backup;
+pub mod config;
+pub mod context;
+pub mod demo;
+pub mod fuzzing;
+pub mod limits;
+pub mod metrics;
+pub mod offline;
+pub mod ops;
+pub mod panics;
+pub mod password;
+pub mod ppolicy;
+pub mod replica;
+pub mod responder;
+pub mod sasl_external;
+pub mod server;
+pub mod session;
+pub mod tls;
