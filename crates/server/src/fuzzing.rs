@@ -137,7 +137,7 @@ impl Harness {
                     store.delete_checked(&orig.ndn, true, |_| Ok::<(), birch_store::StoreError>(()))?;
                     store.add(orig.clone(), i == 0)?;
                 }
-                Some((_, e)) if e.attrs != orig.attrs => {
+                Some((_, e)) if !same_content(&e.attrs, &orig.attrs) => {
                     store.modify(&orig.ndn, |x| {
                         x.attrs.clone_from(&orig.attrs);
                         Ok::<(), birch_store::StoreError>(())
@@ -287,6 +287,15 @@ fn suffix_entry(store: &Store, cfg: &Config) -> Result<Entry> {
     Ok(entry)
 }
 
+/// Whether two entries' attributes are the same apart from entryCSN, which the store stamps
+/// afresh on every write (so a restored entry carries a new one).
+fn same_content(a: &[birch_store::Attribute], b: &[birch_store::Attribute]) -> bool {
+    let content = |x: &[birch_store::Attribute]| -> Vec<birch_store::Attribute> {
+        x.iter().filter(|a| a.canonical != "entrycsn").cloned().collect()
+    };
+    content(a) == content(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,10 +387,8 @@ mod tests {
             );
             assert!(matches!(&msgs[1].op, LdapOp::DelResponse(r) if r.code == LdapResultCode::Success), "{msgs:?}");
         }
-        let alice = h.store.get_by_ndn("uid=alice,ou=people,dc=example,dc=org").expect("read");
-        assert_eq!(
-            alice.map(|(_, e)| e.attrs),
-            h.entries.iter().find(|e| e.ndn.starts_with("uid=alice,")).map(|e| e.attrs.clone())
-        );
+        let alice = h.store.get_by_ndn("uid=alice,ou=people,dc=example,dc=org").expect("read").expect("alice");
+        let orig = h.entries.iter().find(|e| e.ndn.starts_with("uid=alice,")).expect("alice at start");
+        assert!(same_content(&alice.1.attrs, &orig.attrs), "{:?} vs {:?}", alice.1.attrs, orig.attrs);
     }
 }
