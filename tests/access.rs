@@ -397,3 +397,32 @@ rules = [
     let log = std::fs::read_to_string(s.log_path()).unwrap_or_default();
     assert!(log.contains("nonsense"), "the broken rule is not logged:\n{log}");
 }
+
+/// Group memberships are resolved at bind and remembered between writes: joining or leaving
+/// the helpdesk takes effect at the next bind (the remembered answer is dropped by the
+/// membership change itself).
+#[tokio::test(flavor = "multi_thread")]
+async fn joining_and_leaving_a_group_takes_effect_at_the_next_bind() {
+    bounded(LIMIT, async {
+        let s = campus().await;
+        let reset = |pw: &'static str| vec![Mod::Replace("userPassword", set(&[pw]))];
+        let attempt = |pw: &'static str| {
+            let url = s.url();
+            async move {
+                let mut bob = connect_as(&url, BOB, "bob-secret").await;
+                bob.with_timeout(OP_TIMEOUT).modify(CHENWEI, reset(pw)).await.expect("modify").rc
+            }
+        };
+        assert_eq!(attempt("chenwei-1").await, 50, "bob is not in the helpdesk");
+        // Resolved once more and remembered: still not a member.
+        assert_eq!(attempt("chenwei-2").await, 50);
+        let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
+        let join = root.modify(HELPDESK, vec![Mod::Add("member", set(&[BOB]))]).await.expect("modify");
+        assert_eq!(join.rc, 0);
+        assert_eq!(attempt("chenwei-3").await, 0, "bob joined the helpdesk");
+        let leave = root.modify(HELPDESK, vec![Mod::Delete("member", set(&[BOB]))]).await.expect("modify");
+        assert_eq!(leave.rc, 0);
+        assert_eq!(attempt("chenwei-4").await, 50, "bob left the helpdesk");
+    })
+    .await;
+}

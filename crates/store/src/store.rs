@@ -62,6 +62,8 @@ struct Inner {
     failed: std::sync::OnceLock<String>,
     /// Makes the entryCSN of local writes.
     csn: CsnClock,
+    /// Counts committed writes (see [`Store::generation`]).
+    generation: AtomicU64,
     /// The change feed (see [`crate::changes`]); sent to only while someone listens.
     feed: tokio::sync::broadcast::Sender<Arc<ChangeSet>>,
 }
@@ -117,6 +119,7 @@ impl Store {
             sync_requested: AtomicU64::new(0),
             sync_done: Mutex::new(0),
             failed: std::sync::OnceLock::new(),
+            generation: AtomicU64::new(0),
         };
         let store = Store { inner: Arc::new(inner) };
         if let Some(csn) = store.context_csn()? {
@@ -484,6 +487,13 @@ impl Store {
         r
     }
 
+    /// A number that changes whenever a write is committed: what is derived from the
+    /// directory's contents and remembered (a bind's group memberships) is still valid
+    /// while it is unchanged. Read it before deriving.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::SeqCst)
+    }
+
     /// Whether a storage failure made the store refuse writes (until it is opened again).
     pub fn has_failed(&self) -> bool {
         self.inner.failed.get().is_some()
@@ -609,6 +619,7 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(tx_error)?;
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
         // Still under the writer lock, so listeners hear of writes in commit order. Nothing
         // is built when nobody listens.
         if listening {
@@ -1272,6 +1283,7 @@ impl BulkLoader {
     }
 
     fn apply(&mut self) -> Result<(), StoreError> {
+        self.store.inner.generation.fetch_add(1, Ordering::SeqCst);
         let inner = &self.store.inner;
         for (id, bytes) in self.entries.drain(..) {
             inner.entries.insert(id.to_be_bytes(), bytes)?;

@@ -10,11 +10,14 @@ use birch_acl::{Policy, Privilege, Requester, Resolver, RuleError, Subject, Targ
 use birch_proto::ldap3_proto::proto::{LdapResult, LdapResultCode};
 use birch_schema::{Dn, MatchingRule, Schema};
 use birch_store::{Entry, Filter, Store, Tri};
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 /// Most levels of nested groups followed when resolving membership.
 const MAX_GROUP_DEPTH: usize = 16;
+
+/// Most DNs whose groups are remembered between writes (then the memo starts over).
+const GROUPS_MEMO_ENTRIES: usize = 50_000;
 
 /// The access policy in force, compiled against the schema.
 pub struct Access {
@@ -23,6 +26,8 @@ pub struct Access {
     schema: Arc<Schema>,
     /// See [`Access::referenced_attributes`].
     referenced: Vec<String>,
+    /// [`Access::groups_of`] answers for the store generation they were computed at.
+    groups_memo: Mutex<(u64, HashMap<String, HashSet<String>>)>,
     /// See [`Access::decision_types`].
     decision_types: Vec<String>,
     /// The admins group and the services subtree, normalized (for limits).
@@ -102,6 +107,7 @@ impl Access {
             decision_types.push("objectclass".to_string());
         }
         Ok(Access {
+            groups_memo: Mutex::new((0, HashMap::new())),
             referenced,
             decision_types,
             policy,
@@ -146,6 +152,29 @@ impl Access {
         if wanted.is_empty() {
             return HashSet::new();
         }
+        // Remembered per DN until the next write (a bind storm resolves the same accounts'
+        // nested groups over and over; each resolution reads every group on the way).
+        let generation = store.generation();
+        let mut memo = self.groups_memo.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.0 != generation {
+            *memo = (generation, HashMap::new());
+        }
+        if let Some(groups) = memo.1.get(ndn) {
+            return groups.clone();
+        }
+        drop(memo);
+        let groups = self.resolve_groups(store, ndn, wanted);
+        let mut memo = self.groups_memo.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.0 == generation {
+            if memo.1.len() >= GROUPS_MEMO_ENTRIES {
+                memo.1.clear();
+            }
+            memo.1.insert(ndn.to_string(), groups.clone());
+        }
+        groups
+    }
+
+    fn resolve_groups(&self, store: &Store, ndn: &str, wanted: &[String]) -> HashSet<String> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut frontier = vec![ndn.to_string()];
         for _ in 0..MAX_GROUP_DEPTH {
