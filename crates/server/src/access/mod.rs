@@ -27,12 +27,23 @@ pub struct Access {
     /// See [`Access::referenced_attributes`].
     referenced: Vec<String>,
     /// [`Access::groups_of`] answers for the store generation they were computed at.
-    groups_memo: Mutex<(u64, HashMap<String, HashSet<String>>)>,
+    groups_memo: Mutex<GroupsMemo>,
     /// See [`Access::decision_types`].
     decision_types: Vec<String>,
     /// The admins group and the services subtree, normalized (for limits).
     admins_ndn: Option<String>,
     services_ndn: Option<String>,
+}
+
+/// What [`Access::groups_of`] remembers, valid for one store generation.
+#[derive(Default)]
+struct GroupsMemo {
+    generation: u64,
+    /// The policy's groups of a DN.
+    by_dn: HashMap<String, HashSet<String>>,
+    /// The policy's groups a memberOf value (as stored) stands for: the group itself if the
+    /// policy names it, and those above it.
+    by_group: HashMap<Vec<u8>, HashSet<String>>,
 }
 
 /// Resolves names in rules through the schema and compiles their filters.
@@ -107,7 +118,7 @@ impl Access {
             decision_types.push("objectclass".to_string());
         }
         Ok(Access {
-            groups_memo: Mutex::new((0, HashMap::new())),
+            groups_memo: Mutex::new(GroupsMemo::default()),
             referenced,
             decision_types,
             policy,
@@ -152,28 +163,59 @@ impl Access {
         if wanted.is_empty() {
             return HashSet::new();
         }
-        // Remembered per DN until the next write (a bind storm resolves the same accounts'
-        // nested groups over and over; each resolution reads every group on the way).
+        // Remembered until the next committed write: per DN (the same service accounts bind
+        // over and over), and per group named in a memberOf value (a bind storm of different
+        // users goes through the same few hundred groups; each resolution reads every group
+        // on the way up and normalizes its DNs).
         let generation = store.generation();
-        let mut memo = self.groups_memo.lock().unwrap_or_else(|p| p.into_inner());
-        if memo.0 != generation {
-            *memo = (generation, HashMap::new());
-        }
-        if let Some(groups) = memo.1.get(ndn) {
-            return groups.clone();
-        }
-        drop(memo);
-        let groups = self.resolve_groups(store, ndn, wanted);
-        let mut memo = self.groups_memo.lock().unwrap_or_else(|p| p.into_inner());
-        if memo.0 == generation {
-            if memo.1.len() >= GROUPS_MEMO_ENTRIES {
-                memo.1.clear();
+        {
+            let memo = self.memo(generation);
+            if let Some(groups) = memo.by_dn.get(ndn) {
+                return groups.clone();
             }
-            memo.1.insert(ndn.to_string(), groups.clone());
+        }
+        let member_of = store.values_by_ndn(ndn, "memberof").ok().flatten().unwrap_or_default();
+        let mut groups = HashSet::new();
+        for v in &member_of {
+            let known = self.memo(generation).by_group.get(v).cloned();
+            let above = match known {
+                Some(above) => above,
+                None => {
+                    let Some(n) = self.schema.normalize_value(MatchingRule::DistinguishedName, v) else { continue };
+                    let group = String::from_utf8_lossy(&n).into_owned();
+                    let mut above = self.resolve_groups(store, &group, wanted);
+                    if wanted.contains(&group) {
+                        above.insert(group);
+                    }
+                    let mut memo = self.memo(generation);
+                    if memo.generation == generation {
+                        memo.by_group.insert(v.clone(), above.clone());
+                    }
+                    above
+                }
+            };
+            groups.extend(above);
+        }
+        let mut memo = self.memo(generation);
+        if memo.generation == generation {
+            if memo.by_dn.len() >= GROUPS_MEMO_ENTRIES {
+                memo.by_dn.clear();
+            }
+            memo.by_dn.insert(ndn.to_string(), groups.clone());
         }
         groups
     }
 
+    /// The memo, emptied first if the store changed since it was filled.
+    fn memo(&self, generation: u64) -> std::sync::MutexGuard<'_, GroupsMemo> {
+        let mut memo = self.groups_memo.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.generation < generation {
+            *memo = GroupsMemo { generation, ..GroupsMemo::default() };
+        }
+        memo
+    }
+
+    /// The policy's groups reachable from `ndn` through memberOf (not `ndn` itself).
     fn resolve_groups(&self, store: &Store, ndn: &str, wanted: &[String]) -> HashSet<String> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut frontier = vec![ndn.to_string()];
