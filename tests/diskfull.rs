@@ -1,12 +1,13 @@
 //! A full disk: the data directory is a small tmpfs in a private mount namespace (root only;
 //! the test prints why it skips otherwise). Writes fill it; the write that hits ENOSPC and
 //! every later one are answered 80 (other) with the error, the server keeps serving reads,
-//! and after space is freed and birch restarted, writes succeed again, `birch check` accepts
-//! the store and every acknowledged write is there.
+//! and once space is freed birch restarts itself and writes succeed again, `birch check`
+//! accepts the store and every acknowledged write is there.
 //!
 //! sled 0.34 does not recover from an I/O error in place: later writes fail and a later
 //! flush can wait forever, even once space returns. So the store refuses every write after
-//! the first storage failure, and recovery is: free space, restart birch (docs/operations.md).
+//! the first storage failure, and when the failure was a full disk, birch restarts itself in
+//! place once space has come back (crates/server/src/recovery.rs, docs/operations.md).
 mod common;
 
 use common::demo::{ALICE, PEOPLE};
@@ -161,6 +162,11 @@ impl Drop for FullDisk {
 
 /// Adds `uid=fullNNN` with a photo of `PHOTO_BYTES` bytes; the result.
 async fn add_with_photo(ldap: &mut ldap3::Ldap, n: usize) -> ldap3::LdapResult {
+    try_add_with_photo(ldap, n).await.expect("add")
+}
+
+/// [`add_with_photo`] on a connection that may be dropped meanwhile.
+async fn try_add_with_photo(ldap: &mut ldap3::Ldap, n: usize) -> ldap3::result::Result<ldap3::LdapResult> {
     let dn = format!("uid=full{n},{PEOPLE}");
     let uid = format!("full{n}");
     // Not compressible, so it takes its size on disk.
@@ -173,7 +179,7 @@ async fn add_with_photo(ldap: &mut ldap3::Ldap, n: usize) -> ldap3::LdapResult {
         (b("sn"), HashSet::from([b("Disk")])),
         (b("jpegPhoto"), HashSet::from([photo])),
     ];
-    ldap.with_timeout(OP_TIMEOUT).add(&dn, attrs).await.expect("add")
+    ldap.with_timeout(OP_TIMEOUT).add(&dn, attrs).await
 }
 
 fn assert_storage_full(r: &ldap3::LdapResult) {
@@ -227,20 +233,35 @@ async fn a_full_disk_refuses_writes_cleanly_and_loses_no_acknowledged_write() {
     assert_eq!(bind_rc(&url, ALICE, "not-her-password").await, 49);
     let log = disk.log_text();
     assert!(log.contains("cannot record a successful bind; it succeeds anyway"), "{log}");
-    // Space returns; the store still refuses writes until it is opened again.
+    // Space returns: birch notices, restarts itself in place (the same process id) and takes
+    // writes again, without an operator. Connections are dropped once by the restart.
+    drop((ldap, reader));
     let out = disk.run(&["rm", &disk.dir.path().join("fs/ballast").display().to_string()]);
     assert!(out.status.success(), "rm ballast: {}", String::from_utf8_lossy(&out.stderr));
-    assert_storage_full(&add_with_photo(&mut ldap, 5001).await);
-    drop((ldap, reader));
-    // A restart recovers: everything acknowledged is there, and writes succeed.
-    // It cannot flush, so it says so and exits non-zero.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let recovered = loop {
+        assert!(Instant::now() < deadline, "writes did not come back: {}", disk.log_text());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Ok(Ok((conn, mut l))) = tokio::time::timeout(OP_TIMEOUT, ldap3::LdapConnAsync::new(&url)).await else {
+            continue;
+        };
+        ldap3::drive!(conn);
+        if !matches!(l.simple_bind(ROOT_DN, ROOT_PW).await.map(|r| r.rc), Ok(0)) {
+            continue;
+        }
+        match try_add_with_photo(&mut l, 5001).await {
+            Ok(r) if r.rc == 0 => break r,
+            _ => continue,
+        }
+    };
+    assert_eq!(recovered.rc, 0);
+    let log = disk.log_text();
+    assert!(log.contains("storage failure: the store refuses writes until birch is restarted"), "{log}");
+    assert!(log.contains("disk space is back: restarting birch to reopen the store"), "{log}");
+    acked.push(format!("uid=full5001,{PEOPLE}"));
+    // A stop and start find everything acknowledged, before and after the recovery.
     let status = disk.stop();
-    assert!(!status.success(), "exit {status}: {}", disk.log_text());
-    assert!(
-        disk.log_text().contains("storage failure: the store refuses writes until birch is restarted"),
-        "the log does not say why writes failed: {}",
-        disk.log_text()
-    );
+    assert!(status.success(), "exit {status}: {}", disk.log_text());
     let bin = birch_bin();
     check(&disk, &bin);
     disk.start();

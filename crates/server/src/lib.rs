@@ -30,6 +30,8 @@ pub mod ops;
 pub mod panics;
 pub mod password;
 pub mod ppolicy;
+#[cfg(unix)]
+pub mod recovery;
 pub mod replica;
 pub mod responder;
 pub mod sasl_external;

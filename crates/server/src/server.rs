@@ -93,6 +93,8 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         tracing::info!(listen = %l.local_addr()?, "metrics endpoint (GET /metrics)");
         tokio::spawn(crate::metrics::serve(l, ctx.clone(), shutdown.clone()));
     }
+    #[cfg(unix)]
+    tokio::spawn(crate::recovery::watch(ctx.clone(), shutdown.clone()));
     let consumer = ctx
         .config
         .replication

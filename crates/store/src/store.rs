@@ -64,6 +64,10 @@ struct Inner {
     csn: CsnClock,
     /// Counts committed writes (see [`Store::generation`]).
     generation: AtomicU64,
+    /// Free space on the store's disk when the failure happened (see [`Store::free_at_failure`]).
+    free_at_failure: std::sync::OnceLock<u64>,
+    /// Where the store lives (unset for a temporary store).
+    path: std::sync::OnceLock<std::path::PathBuf>,
     /// The change feed (see [`crate::changes`]); sent to only while someone listens.
     feed: tokio::sync::broadcast::Sender<Arc<ChangeSet>>,
 }
@@ -88,7 +92,10 @@ pub const META_IMPORT_INCOMPLETE: &str = "import_incomplete";
 impl Store {
     /// Opens (or creates) the store in `path`. `cache_bytes` bounds sled's page cache.
     pub fn open(path: &Path, schema: Arc<Schema>, cfg: IndexConfig, cache_bytes: u64) -> Result<Store, StoreError> {
-        Self::with_db(sled::Config::new().path(path).cache_capacity(cache_bytes).open()?, schema, cfg)
+        let store = Self::with_db(sled::Config::new().path(path).cache_capacity(cache_bytes).open()?, schema, cfg)?;
+        // Only set here, once: a store opened from a path can say how full its disk was.
+        let _ = store.inner.path.set(path.to_path_buf());
+        Ok(store)
     }
 
     /// Opens a throw-away store that sled deletes when the last handle is dropped (for the
@@ -119,6 +126,8 @@ impl Store {
             sync_requested: AtomicU64::new(0),
             sync_done: Mutex::new(0),
             failed: std::sync::OnceLock::new(),
+            free_at_failure: std::sync::OnceLock::new(),
+            path: std::sync::OnceLock::new(),
             generation: AtomicU64::new(0),
         };
         let store = Store { inner: Arc::new(inner) };
@@ -478,6 +487,9 @@ impl Store {
         if let Err(StoreError::Sled(e)) = &r {
             if self.inner.failed.set(e.to_string()).is_ok() {
                 tracing::error!(error = %e, "storage failure: the store refuses writes until birch is restarted");
+                if let Some(free) = self.inner.path.get().and_then(|p| fs2::available_space(p).ok()) {
+                    let _ = self.inner.free_at_failure.set(free);
+                }
                 // sled flushes when its last tree handle is dropped, and after an I/O error
                 // that flush can wait forever: one leaked handle (it holds every tree) keeps
                 // the process able to exit. Leaks once, when the store fails.
@@ -497,6 +509,17 @@ impl Store {
     /// Whether a storage failure made the store refuse writes (until it is opened again).
     pub fn has_failed(&self) -> bool {
         self.inner.failed.get().is_some()
+    }
+
+    /// Free space (bytes) on the store's disk at the moment of the storage failure, if there
+    /// was one and it could be read: space coming back is measured against it.
+    pub fn free_at_failure(&self) -> Option<u64> {
+        self.inner.free_at_failure.get().copied()
+    }
+
+    /// The storage failure that made the store refuse writes, if any (sled's error text).
+    pub fn failure(&self) -> Option<&str> {
+        self.inner.failed.get().map(String::as_str)
     }
 
     /// Applies a write set (see [`Store::commit`]) made by `origin`: a local write gets a
