@@ -92,10 +92,7 @@ impl Entry {
 
     /// The parent id of an encoded entry, without decoding its attributes.
     pub fn decode_parent(buf: &[u8]) -> Result<u64, StoreError> {
-        let mut r = Reader { buf, pos: 0 };
-        if r.byte()? != 1 {
-            return Err(StoreError::Corrupt("unknown entry encoding version".into()));
-        }
+        let mut r = Reader::open(buf)?;
         r.bytes()?;
         r.bytes()?;
         r.varint()
@@ -105,10 +102,7 @@ impl Entry {
     /// options) is in `types` (lower-case names); the others are skipped without being
     /// materialized. For searches that need a few attributes of large entries.
     pub fn decode_only(buf: &[u8], types: &[String]) -> Result<Entry, StoreError> {
-        let mut r = Reader { buf, pos: 0 };
-        if r.byte()? != 1 {
-            return Err(StoreError::Corrupt("unknown entry encoding version".into()));
-        }
+        let mut r = Reader::open(buf)?;
         let dn = r.string()?;
         let ndn = r.string()?;
         let parent = r.varint()?;
@@ -142,10 +136,7 @@ impl Entry {
     /// read this way when a bind resolves nested groups, without materializing its hundreds
     /// of member values.
     pub fn decode_values(buf: &[u8], canonical: &str) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
-        let mut r = Reader { buf, pos: 0 };
-        if r.byte()? != 1 {
-            return Err(StoreError::Corrupt("unknown entry encoding version".into()));
-        }
+        let mut r = Reader::open(buf)?;
         r.bytes()?;
         r.bytes()?;
         r.varint()?;
@@ -175,10 +166,7 @@ impl Entry {
 
     /// Decodes an entry encoded by [`Entry::encode`].
     pub fn decode(buf: &[u8]) -> Result<Entry, StoreError> {
-        let mut r = Reader { buf, pos: 0 };
-        if r.byte()? != 1 {
-            return Err(StoreError::Corrupt("unknown entry encoding version".into()));
-        }
+        let mut r = Reader::open(buf)?;
         let dn = r.string()?;
         let ndn = r.string()?;
         let parent = r.varint()?;
@@ -220,6 +208,15 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader past the encoding version byte of an encoded entry (only version 1 exists).
+    fn open(buf: &'a [u8]) -> Result<Reader<'a>, StoreError> {
+        let mut r = Reader { buf, pos: 0 };
+        if r.byte()? != 1 {
+            return Err(StoreError::Corrupt("unknown entry encoding version".into()));
+        }
+        Ok(r)
+    }
+
     fn byte(&mut self) -> Result<u8, StoreError> {
         let b = *self.buf.get(self.pos).ok_or_else(truncated)?;
         self.pos += 1;

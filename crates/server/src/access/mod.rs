@@ -24,8 +24,6 @@ pub struct Access {
     policy: Policy,
     filters: Vec<Filter>,
     schema: Arc<Schema>,
-    /// See [`Access::referenced_attributes`].
-    referenced: Vec<String>,
     /// [`Access::groups_of`] answers for the store generation they were computed at.
     groups_memo: Mutex<GroupsMemo>,
     /// See [`Access::decision_types`].
@@ -105,21 +103,16 @@ impl Access {
         let mut resolver = SchemaResolver { schema, filters: Vec::new() };
         let policy = Policy::compile(&source, &mut resolver)?;
         let ndn = |dn: String| Dn::parse(&dn).ok().map(|d| d.normalize(schema));
-        let mut referenced: Vec<&str> = Vec::new();
+        let mut referenced: Vec<&str> = vec!["objectclass"];
         for f in &resolver.filters {
             crate::ops::filter::attributes(f, &mut referenced);
         }
         referenced.extend(policy.dn_attributes().iter().map(|a| birch_schema::desc::base(a)));
-        let mut referenced: Vec<String> = referenced.into_iter().map(str::to_string).collect();
-        referenced.sort();
-        referenced.dedup();
-        let mut decision_types = referenced.clone();
-        if !decision_types.iter().any(|t| t == "objectclass") {
-            decision_types.push("objectclass".to_string());
-        }
+        let mut decision_types: Vec<String> = referenced.into_iter().map(str::to_string).collect();
+        decision_types.sort();
+        decision_types.dedup();
         Ok(Access {
             groups_memo: Mutex::new(GroupsMemo::default()),
-            referenced,
             decision_types,
             policy,
             filters: resolver.filters,
@@ -144,14 +137,9 @@ impl Access {
         self.policy.check(who, &EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self }, attr, need)
     }
 
-    /// The attribute types (canonical names without options) whose values the policy looks
-    /// at to decide on an entry: those of its `filter=` clauses and `dnattr=` subjects.
-    pub fn referenced_attributes(&self) -> &[String] {
-        &self.referenced
-    }
-
-    /// [`Access::referenced_attributes`] and objectClass: what an entry must carry for
-    /// decisions on it (see `birch_store::Entry::decode_only`).
+    /// The attribute types (canonical names without options) an entry must carry for
+    /// decisions on it: objectClass, and those the policy's `filter=` clauses and `dnattr=`
+    /// subjects look at (see `birch_store::Entry::decode_only`).
     pub fn decision_types(&self) -> &[String] {
         &self.decision_types
     }

@@ -309,8 +309,7 @@ fn needed_types(
     }
     let mut bases: Vec<&str> = sel.names.iter().map(|n| birch_schema::desc::base(n)).collect();
     filter::attributes(filter, &mut bases);
-    bases.extend(access.referenced_attributes().iter().map(String::as_str));
-    bases.push("objectclass");
+    bases.extend(access.decision_types().iter().map(String::as_str));
     let mut types: Vec<String> = Vec::with_capacity(bases.len());
     for b in bases {
         if schema.has_subtypes(b) {
