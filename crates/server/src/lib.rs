@@ -34,6 +34,7 @@ pub mod ppolicy;
 pub mod recovery;
 pub mod replica;
 pub mod responder;
+pub mod running;
 pub mod sasl_external;
 pub mod server;
 pub mod session;

@@ -1,12 +1,17 @@
-//! One client connection: reads requests, runs each operation as its own task (so a
-//! connection can have several outstanding operations), writes responses in order of
-//! completion through one writer task, and handles Abandon, Unbind and StartTLS.
+//! One client connection: reads requests, runs each operation (on the connection's task
+//! when it finishes without waiting, otherwise as a task of its own, so a connection can
+//! have several outstanding operations), and handles Abandon, Unbind and StartTLS.
+//! Operations write their responses straight to the stream ([`Responder`]), in order of
+//! completion.
 //!
-//! A connection runs over any byte stream (TCP, or TLS over TCP): StartTLS stops the
-//! writer, takes the stream back and starts reader and writer again over TLS.
+//! A connection runs over any byte stream (TCP, or TLS over TCP): StartTLS takes the
+//! stream back and starts reader and responder again over TLS.
 
 use crate::context::ServerCtx;
 use crate::ops;
+pub use crate::responder::Responder;
+use crate::responder::{BoxIo, Writer};
+use crate::running::Running;
 use crate::tls::{self, Listener, TlsInfo};
 use birch_acl::Subject;
 use birch_proto::codec::{response_for_invalid, BirchCodec, Decoded};
@@ -14,14 +19,11 @@ use birch_proto::ldap3_proto::proto::{
     LdapExtendedRequest, LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode,
 };
 use futures_util::{SinkExt, StreamExt};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,8 +36,8 @@ pub struct Session {
     pub peer: SocketAddr,
     /// Bound identity: the subject and the DN to report in WhoAmI.
     identity: Mutex<(Subject, String)>,
-    /// Running operations by message id, for Abandon.
-    running: Mutex<HashMap<i32, CancellationToken>>,
+    /// Unanswered operations by message id, for Abandon and the per-connection limit.
+    running: Arc<Running>,
     /// The bound user must change their password before anything else (pwdReset under
     /// pwdMustChange).
     must_change: std::sync::atomic::AtomicBool,
@@ -58,7 +60,7 @@ impl Session {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             peer,
             identity: Mutex::new((Subject::Anonymous, String::new())),
-            running: Mutex::new(HashMap::new()),
+            running: Arc::default(),
             must_change: Default::default(),
             groups: Mutex::new(Arc::default()),
             paged: Default::default(),
@@ -125,136 +127,37 @@ impl Session {
         tracing::debug!(peer = %self.peer, version = %info.version, cipher = %info.cipher, client_cert = ?info.client.as_ref().map(|c| &c.subject), "TLS established");
         let _ = self.tls.set(Arc::new(info));
     }
-
-    fn register(&self, msgid: i32) -> CancellationToken {
-        let t = CancellationToken::new();
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(msgid, t.clone());
-        t
-    }
-
-    fn finish(&self, msgid: i32) {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&msgid);
-    }
-
-    fn abandon(&self, msgid: i32) {
-        if let Some(t) = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&msgid) {
-            t.cancel();
-        }
-    }
 }
 
-use crate::responder::Outgoing;
-pub use crate::responder::Responder;
-
-/// Responses a connection may have queued for its writer. Operations wait when it is full,
-/// so with `connections.max_ops_per_connection` it bounds what a client that does not read
-/// can make the server hold; the writer batches whatever is queued into one write.
-const RESPONSE_QUEUE: usize = 64;
-
-/// A connection's byte stream: plain TCP or TLS over TCP.
-trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
-type BoxIo = Box<dyn Io>;
-
-type Writer = FramedWrite<WriteHalf<BoxIo>, BirchCodec>;
-
-/// A running connection over one stream: the request reader, the response channel and
-/// the writer task.
+/// A running connection over one stream: the request reader and the responder that
+/// writes to the stream.
 struct Wire {
     reader: FramedRead<ReadHalf<BoxIo>, BirchCodec>,
     tx: Responder,
-    writer: JoinHandle<Option<Writer>>,
-    /// Cancelled when the writer gives up (the stream failed, or the client left
-    /// responses unread past the write timeout): the connection is then closed.
+    /// Cancelled when writing fails (the stream failed, or the client left responses
+    /// unread past the write timeout): the connection is then closed.
     dead: CancellationToken,
 }
 
 impl Wire {
-    fn start(io: BoxIo, max_pdu: usize, write_timeout: Option<Duration>) -> Wire {
+    fn start(io: BoxIo, max_pdu: usize, write_timeout: Option<Duration>, running: &Arc<Running>) -> Wire {
         let (rd, wr) = tokio::io::split(io);
-        let (tx, rx) = Responder::channel(RESPONSE_QUEUE);
-        let dead = CancellationToken::new();
-        let out = FramedWrite::new(wr, BirchCodec::new(usize::MAX));
-        let writer = tokio::spawn(write_responses(out, rx, write_timeout, dead.clone()));
-        Wire { reader: FramedRead::new(rd, BirchCodec::new(max_pdu)), tx, writer, dead }
+        let out: Writer = FramedWrite::new(wr, BirchCodec::new(usize::MAX));
+        let tx = Responder::new(out, write_timeout, running.clone());
+        let dead = tx.dead().clone();
+        Wire { reader: FramedRead::new(rd, BirchCodec::new(max_pdu)), tx, dead }
     }
 
-    /// Writes every queued response, stops the writer and hands the stream back; `None`
-    /// if writing failed. Call only when no operation holds a sender any more.
+    /// Writes what is buffered and hands the stream back; `None` if writing failed. Call
+    /// only when no operation holds a responder any more.
     async fn into_stream(self) -> Option<BoxIo> {
-        drop(self.tx);
-        let writer = self.writer.await.ok()??;
+        let writer = self.tx.into_writer().await?;
         Some(self.reader.into_inner().unsplit(writer.into_inner()))
     }
 
-    /// Writes the remaining responses and waits for the writer to finish.
+    /// Writes what is buffered.
     async fn close(self) {
-        drop(self.tx);
-        let _ = self.writer.await;
-    }
-}
-
-/// The writer task: batches whatever is ready into one write; returns the writer when the
-/// channel closes, `None` when the stream failed or a write waited longer than
-/// `write_timeout` (a client that does not read its results); then it cancels `dead`.
-async fn write_responses(
-    w: Writer,
-    rx: mpsc::Receiver<Outgoing>,
-    write_timeout: Option<Duration>,
-    dead: CancellationToken,
-) -> Option<Writer> {
-    let r = crate::panics::contain(write_loop(w, rx, write_timeout)).await.unwrap_or_else(|panic| {
-        tracing::error!(panic, "response writer panicked; closing the connection");
-        None
-    });
-    if r.is_none() {
-        dead.cancel();
-    }
-    r
-}
-
-async fn write_loop(mut w: Writer, mut rx: mpsc::Receiver<Outgoing>, limit: Option<Duration>) -> Option<Writer> {
-    // One deadline per batch: a batch that cannot be written within the limit means the
-    // client stopped reading.
-    async fn bounded<F: std::future::Future<Output = Result<(), birch_proto::codec::ProtoError>>>(
-        limit: Option<Duration>,
-        f: F,
-    ) -> Option<()> {
-        match limit {
-            None => f.await.ok(),
-            Some(d) => match tokio::time::timeout(d, f).await {
-                Ok(r) => r.ok(),
-                Err(_) => {
-                    tracing::info!(timeout_s = d.as_secs(), "client does not read its results; closing the connection");
-                    None
-                }
-            },
-        }
-    }
-    while let Some(m) = rx.recv().await {
-        let batch = async {
-            feed(&mut w, m).await?;
-            while let Ok(m) = rx.try_recv() {
-                feed(&mut w, m).await?;
-            }
-            w.flush().await
-        };
-        bounded(limit, batch).await?;
-    }
-    Some(w)
-}
-
-/// Encodes queued responses into the writer's buffer (written out by the next flush, or
-/// earlier when the buffer grows past the codec's backpressure boundary).
-async fn feed(w: &mut Writer, out: Outgoing) -> Result<(), birch_proto::codec::ProtoError> {
-    match out {
-        Outgoing::One(m) => w.feed(m).await,
-        Outgoing::Many(ms) => {
-            for m in ms {
-                w.feed(m).await?;
-            }
-            Ok(())
-        }
+        let _ = self.tx.flush().await;
     }
 }
 
@@ -307,7 +210,7 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
     let peer = session.peer;
     let max = ctx.config.max_pdu_bytes;
     let limits = &ctx.config.connections;
-    let mut wire = Wire::start(io, max, limits.write());
+    let mut wire = Wire::start(io, max, limits.write(), &session.running);
     let ops_tracker = TaskTracker::new();
     let mut idle = crate::limits::IdleClock::new(limits.idle());
     tracing::debug!(%peer, tls = session.is_tls(), "connection opened");
@@ -364,9 +267,9 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
             }
             Some(Ok(Decoded::Msg(msg))) => match msg.op {
                 LdapOp::UnbindRequest => break,
-                LdapOp::AbandonRequest(id) => session.abandon(id),
+                LdapOp::AbandonRequest(id) => session.running.abandon(id),
                 LdapOp::ExtendedRequest(ref req) if req.name == birch_proto::oids::START_TLS => {
-                    let refusal = start_tls_refusal(&ctx, &session, req, &ops_tracker, &wire);
+                    let refusal = start_tls_refusal(&ctx, &session, req, &wire);
                     let res = refusal.clone().unwrap_or_else(|| ops::result(LdapResultCode::Success, "", ""));
                     if tx.send(start_tls_response(msg.msgid, res)).await.is_err() {
                         break;
@@ -374,10 +277,13 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                     if refusal.is_some() {
                         continue;
                     }
-                    // No operation is outstanding, so this task holds the only sender: the
-                    // response above is the last cleartext PDU.
+                    // Every operation has been answered, so the response above is the last
+                    // cleartext PDU; tasks still ending let go of the stream first.
+                    ops_tracker.close();
+                    ops_tracker.wait().await;
+                    ops_tracker.reopen();
                     match start_tls(wire, &session, &ctx, &shutdown).await {
-                        Some(upgraded) => wire = Wire::start(upgraded, max, limits.write()),
+                        Some(upgraded) => wire = Wire::start(upgraded, max, limits.write(), &session.running),
                         None => {
                             tracing::debug!(%peer, "connection closed");
                             return;
@@ -387,7 +293,7 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                 _ => {
                     // tests/faults.rs makes this panic: a panic in the connection's own task.
                     fail::fail_point!("session::request");
-                    let slot = match admit_operation(&ctx, &ops_tracker) {
+                    let slot = match admit_operation(&ctx, &session) {
                         Ok(slot) => slot,
                         Err(text) => {
                             tracing::info!(%peer, msgid = msg.msgid, reason = text, "operation refused: busy");
@@ -401,19 +307,29 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                         }
                     };
                     let msgid = msg.msgid;
-                    let token = session.register(msgid);
+                    let reg = session.running.register(msgid);
                     let (ctx, session, tx) = (ctx.clone(), session.clone(), tx.clone());
                     // Cancelling `shutdown` (this connection's own token) closes only this connection.
                     let close = shutdown.clone();
-                    ops_tracker.spawn(async move {
-                        if let Err(panic) = crate::panics::contain(ops::dispatch(&ctx, &session, msg, &tx, &token)).await {
+                    let mut op = Box::pin(async move {
+                        if let Err(panic) =
+                            crate::panics::contain(ops::dispatch(&ctx, &session, msg, &tx, &reg.cancel)).await
+                        {
                             tracing::error!(conn = session.id, %peer, msgid, panic, "operation panicked; closing the connection");
                             let _ = tx.send(notice_of_disconnection(LdapResultCode::Other, "internal error")).await;
                             close.cancel();
                         }
-                        session.finish(msgid);
+                        session.running.finish(&reg);
                         drop(slot);
                     });
+                    // Most operations (an indexed search, a bind with a legacy hash) finish
+                    // without ever waiting: run them here, on the connection's own task,
+                    // and hand only those that wait (for the disk, the hashing pool, a slow
+                    // client) to a task of their own, so that this connection keeps reading
+                    // (Abandon, further requests) while they run.
+                    if poll_once(op.as_mut()).await.is_pending() {
+                        ops_tracker.spawn(op);
+                    }
                 }
             },
         }
@@ -426,24 +342,23 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
     tracing::debug!(%peer, "connection closed");
 }
 
+/// Polls `fut` once on the current task.
+async fn poll_once<F: std::future::Future + ?Sized>(mut fut: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
+}
+
 /// A place for one more operation of this connection, or why there is none: the
 /// connection's own limit or the server's work queue is full.
-fn admit_operation(ctx: &ServerCtx, ops_tracker: &TaskTracker) -> Result<crate::limits::Slot, &'static str> {
+fn admit_operation(ctx: &ServerCtx, session: &Session) -> Result<crate::limits::Slot, &'static str> {
     let per_connection = ctx.config.connections.max_ops_per_connection;
-    if per_connection > 0 && ops_tracker.len() >= per_connection {
+    if per_connection > 0 && session.running.len() >= per_connection {
         return Err("too many outstanding operations on this connection");
     }
     ctx.work_queue.try_enter().ok_or("the server is busy; try again")
 }
 
 /// Why a StartTLS request must be refused (RFC 4511 section 4.14.2), if it must.
-fn start_tls_refusal(
-    ctx: &ServerCtx,
-    session: &Session,
-    req: &LdapExtendedRequest,
-    ops_tracker: &TaskTracker,
-    wire: &Wire,
-) -> Option<LdapResult> {
+fn start_tls_refusal(ctx: &ServerCtx, session: &Session, req: &LdapExtendedRequest, wire: &Wire) -> Option<LdapResult> {
     let refuse = |code, text: &str| Some(ops::result(code, "", text));
     if ctx.tls.is_none() {
         return refuse(LdapResultCode::ProtocolError, "StartTLS is not configured on this server");
@@ -454,7 +369,7 @@ fn start_tls_refusal(
     if session.is_tls() {
         return refuse(LdapResultCode::OperationsError, "TLS already started");
     }
-    if !ops_tracker.is_empty() || !wire.reader.read_buffer().is_empty() {
+    if !session.running.is_empty() || !wire.reader.read_buffer().is_empty() {
         return refuse(LdapResultCode::OperationsError, "cannot start TLS with operations outstanding");
     }
     None

@@ -52,17 +52,21 @@ pub async fn handle(
     let done = run(ctx, session, req, &mut out, cancel, controls).await;
     let Done { res, cookie } = done?;
     let code = birch_proto::result::code_number(&res.code);
-    if !cancel.is_cancelled() {
+    if cancel.is_cancelled() {
+        // Abandoned: what was queued goes out now rather than with a later response.
+        let _ = tx.flush().await;
+    } else {
         let ctrl = cookie.map(paged::response).into_iter().collect();
         out.finish(LdapMsg { msgid, op: LdapOp::SearchResultDone(res), ctrl }).await;
     }
     Some(code)
 }
 
-/// The entries of one search on their way to the writer. The latest entry is held back
-/// until the next one (or the SearchResultDone) is ready, so that a search's last entry
-/// and its done message leave in one write: a one-entry search (the common uid lookup)
-/// costs one system call and one wake-up of the client instead of two.
+/// The entries of one search on their way to the client. Entries are queued in the
+/// stream's buffer (written out when it fills) and the latest one is held back until the
+/// next one (or the SearchResultDone) is ready, so that a search's last entry and its done
+/// message leave in one write: a one-entry search (the common uid lookup) costs one system
+/// call and one wake-up of the client instead of two.
 struct Results<'a> {
     tx: &'a Responder,
     msgid: i32,
@@ -74,7 +78,7 @@ impl Results<'_> {
     async fn entry(&mut self, op: LdapOp) -> Option<()> {
         let msg = LdapMsg { msgid: self.msgid, op, ctrl: vec![] };
         if let Some(previous) = self.held.replace(msg) {
-            self.tx.send(previous).await.ok()?;
+            self.tx.queue(previous).await.ok()?;
         }
         Some(())
     }

@@ -177,7 +177,11 @@ async fn run(
     tracing::debug!(msgid, persist = sync.persist, since = ?since, context = ?context, up_to_date, "sync search");
     if !up_to_date {
         match refresh(&view, msgid, tx, cancel, since.as_deref(), &base_dn).await {
-            Ok(()) => {}
+            Ok(()) => {
+                if tx.flush().await.is_err() {
+                    return Outcome::Gone;
+                }
+            }
             Err(o) => return o,
         }
     }
@@ -269,7 +273,8 @@ async fn refresh(
             SyncStateValue::Present
         };
         let msg = LdapMsg { msgid, op: LdapOp::SearchResultEntry(found), ctrl: vec![state_control(state, uuid, None)] };
-        if tx.send(msg).await.is_err() {
+        // Buffered: the refresh's entries leave in large writes, flushed at its end.
+        if tx.queue(msg).await.is_err() {
             return Err(Outcome::Gone);
         }
     }
