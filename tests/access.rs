@@ -314,6 +314,50 @@ async fn filters_on_hidden_attributes_are_undefined() {
     .await;
 }
 
+/// The server remembers what it derives from a search's attribute list, base and filter
+/// attributes (ops/search.rs, memo.rs): searches repeating one of them and differing in the
+/// others must each get their own answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_search_shapes_get_their_own_answers() {
+    let s = campus().await;
+    let url = s.url();
+    bounded(LIMIT, async {
+        let mut nslcd = common::reader(&url).await;
+        let one = |es: &[ldap3::SearchEntry]| -> Vec<(String, Vec<String>)> {
+            es.iter().map(|e| (e.dn.clone(), e.attrs.get("cn").cloned().unwrap_or_default())).collect()
+        };
+        for _ in 0..2 {
+            // Same attribute list and base, filters on different attributes (read from
+            // the entry only because the filter needs them).
+            for (filter, dn) in [
+                ("(uid=bob)", BOB),
+                ("(mail=chenwei@example.org)", CHENWEI),
+                ("(telephoneNumber=+1 555 0102)", BOB),
+                ("(&(objectClass=posixAccount)(uidNumber=10009))", HANA),
+            ] {
+                let (es, res) = search(&mut nslcd, PEOPLE, Scope::OneLevel, filter, &["cn"]).await;
+                assert_eq!(res.rc, 0, "{filter}: {res}");
+                assert_eq!(one(&es).len(), 1, "{filter}: {es:?}");
+                assert_eq!(es[0].dn, dn, "{filter}");
+                assert_eq!(es[0].attrs.len(), 1, "{filter}: only cn: {:?}", es[0].attrs);
+            }
+            // Same filter and base, different attribute lists.
+            let (es, _) = search(&mut nslcd, PEOPLE, Scope::OneLevel, "(uid=bob)", &["uidNumber"]).await;
+            assert_eq!(es[0].attrs.keys().collect::<Vec<_>>(), vec!["uidNumber"]);
+            let (es, _) = search(&mut nslcd, PEOPLE, Scope::OneLevel, "(uid=bob)", &["uidNumber", "mail"]).await;
+            assert_eq!(es[0].attrs.len(), 2, "{:?}", es[0].attrs);
+            // The base in other spellings names the same entry; an invalid one stays invalid.
+            for base in ["OU=People,DC=Example,DC=Org", "ou=people, dc=example, dc=org"] {
+                let (es, res) = search(&mut nslcd, base, Scope::OneLevel, "(uid=bob)", &["cn"]).await;
+                assert_eq!((res.rc, es.len()), (0, 1), "{base}: {res}");
+            }
+            let (_, res) = search(&mut nslcd, "ou=people,,dc=example", Scope::OneLevel, "(uid=bob)", &["cn"]).await;
+            assert_eq!(res.rc, 34, "{res}");
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn anonymous_posix_lookups_when_enabled() {
     let s = Server::start_with("[access]\nanonymous_posix = true\n", true);

@@ -41,7 +41,15 @@ pub struct ServerCtx {
     pub tls: Option<crate::tls::Tls>,
     /// The bounded work queue (`connections.max_pending_ops`).
     pub work_queue: crate::limits::WorkQueue,
+    /// Searches' attribute lists parsed against the schema, by list ([`ServerCtx::selection`]).
+    pub selections: crate::memo::Memo<Vec<String>, Arc<crate::ops::attrs::Selection>>,
+    /// Normalized DNs by the DN as sent ([`ServerCtx::normalized_dn`]).
+    pub normalized_dns: crate::memo::Memo<String, Arc<str>>,
 }
+
+/// Most distinct attribute lists or DNs the request memos of [`ServerCtx`] remember (then
+/// they start over).
+pub const REQUEST_MEMO_ENTRIES: usize = 1024;
 
 /// How long a subtree move or tree delete waits for running searches before answering
 /// busy (51); new searches queue behind a waiting subtree change, so this also bounds how
@@ -52,6 +60,24 @@ impl ServerCtx {
     /// The access policy in force.
     pub fn access(&self) -> Arc<crate::access::Access> {
         self.access.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The attribute selection of a search's attribute list (parsed once per distinct list).
+    pub fn selection(&self, attrs: &[String]) -> Arc<crate::ops::attrs::Selection> {
+        let make = || Arc::new(crate::ops::attrs::Selection::new(attrs, &self.schema));
+        self.selections
+            .get_or_make(crate::memo::hash_of(attrs), |k| k.as_slice() == attrs, || Some((attrs.to_vec(), make())))
+            .unwrap_or_else(make)
+    }
+
+    /// The normalized form of a DN as a client sent it; `None` if it is not a valid DN.
+    /// Remembered per distinct string: clients search under the same few bases.
+    pub fn normalized_dn(&self, dn: &str) -> Option<Arc<str>> {
+        self.normalized_dns.get_or_make(
+            crate::memo::hash_of(dn),
+            |k| k == dn,
+            || Some((dn.to_string(), Arc::from(birch_schema::Dn::parse(dn).ok()?.normalize(&self.schema)))),
+        )
     }
 
     /// Verifies a password against stored values on the bounded hashing pool: the index of

@@ -176,6 +176,8 @@ impl Harness {
             hash_permits: tokio::sync::Semaphore::new(cfg.hash_threads),
             tree_lock: Arc::new(tokio::sync::RwLock::new(())),
             limiter: crate::ppolicy::ratelimit::FailureLimiter::new(&cfg.rate_limit),
+            selections: crate::memo::Memo::new(crate::context::REQUEST_MEMO_ENTRIES),
+            normalized_dns: crate::memo::Memo::new(crate::context::REQUEST_MEMO_ENTRIES),
             work_queue: crate::limits::WorkQueue::new(cfg.connections.max_pending_ops),
             store: self.store.clone(),
             schema: self.schema.clone(),

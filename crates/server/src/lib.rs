@@ -24,6 +24,7 @@ pub mod context;
 pub mod demo;
 pub mod fuzzing;
 pub mod limits;
+pub mod memo;
 pub mod metrics;
 pub mod offline;
 pub mod ops;

@@ -60,6 +60,8 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         hash_permits: Semaphore::new(cfg.hash_threads),
         tree_lock: Arc::new(tokio::sync::RwLock::new(())),
         limiter: crate::ppolicy::ratelimit::FailureLimiter::new(&cfg.rate_limit),
+        selections: crate::memo::Memo::new(crate::context::REQUEST_MEMO_ENTRIES),
+        normalized_dns: crate::memo::Memo::new(crate::context::REQUEST_MEMO_ENTRIES),
         config: cfg,
         store: store.clone(),
         schema,

@@ -1027,7 +1027,7 @@ pub struct SearchIter {
     /// An id to examine again before the source continues (see [`SearchIter::unstep`]).
     again: Option<u64>,
     /// When set, only these attribute types (lower-case names) are read from each entry.
-    only: Option<Vec<String>>,
+    only: Option<std::sync::Arc<[String]>>,
 }
 
 impl SearchIter {
@@ -1046,7 +1046,7 @@ impl SearchIter {
     /// Reads only the attribute types named (lower-case names, without options; subtypes
     /// are not implied) from each entry: the filter's, and whatever the caller needs. The
     /// entries returned then carry just those attributes.
-    pub fn only(&mut self, types: Vec<String>) {
+    pub fn only(&mut self, types: std::sync::Arc<[String]>) {
         self.only = Some(types);
     }
 

@@ -19,6 +19,13 @@ const MAX_GROUP_DEPTH: usize = 16;
 /// Most DNs whose groups are remembered between writes (then the memo starts over).
 const GROUPS_MEMO_ENTRIES: usize = 50_000;
 
+/// Most distinct (attribute list, filter attributes) combinations remembered by
+/// [`Access::needed_types`] (then the memo starts over).
+const SEARCH_SHAPES: usize = 1024;
+
+/// A search's attribute list and its filter's attributes.
+type SearchShape = (Vec<String>, Vec<String>);
+
 /// The access policy in force, compiled against the schema.
 pub struct Access {
     policy: Policy,
@@ -28,6 +35,8 @@ pub struct Access {
     groups_memo: Mutex<GroupsMemo>,
     /// See [`Access::decision_types`].
     decision_types: Vec<String>,
+    /// [`Access::needed_types`] answers, by attribute list and filter attributes.
+    needed: crate::memo::Memo<SearchShape, Option<Arc<[String]>>>,
     /// The admins group and the services subtree, normalized (for limits).
     admins_ndn: Option<String>,
     services_ndn: Option<String>,
@@ -114,6 +123,7 @@ impl Access {
         Ok(Access {
             groups_memo: Mutex::new(GroupsMemo::default()),
             decision_types,
+            needed: crate::memo::Memo::new(SEARCH_SHAPES),
             policy,
             filters: resolver.filters,
             schema: schema.clone(),
@@ -142,6 +152,25 @@ impl Access {
     /// subjects look at (see `birch_store::Entry::decode_only`).
     pub fn decision_types(&self) -> &[String] {
         &self.decision_types
+    }
+
+    /// The attribute types a search with this attribute list and filter must read from each
+    /// entry (`make` computes them, see `ops::search`), remembered for this policy, whose
+    /// decision types they include, per attribute list and the filter's attributes.
+    pub fn needed_types(
+        &self,
+        attrs: &[String],
+        filter: &Filter,
+        make: impl FnOnce() -> Option<Vec<String>>,
+    ) -> Option<Arc<[String]>> {
+        let mut used: Vec<&str> = Vec::new();
+        crate::ops::filter::attributes(filter, &mut used);
+        let hash = crate::memo::hash_of(&(attrs, &used[..]));
+        let matches = |(a, f): &SearchShape| {
+            a.as_slice() == attrs && f.iter().map(String::as_str).eq(used.iter().copied())
+        };
+        let key = || (attrs.to_vec(), used.iter().map(|s| s.to_string()).collect());
+        self.needed.get_or_make(hash, matches, || Some((key(), make().map(Arc::from)))).flatten()
     }
 
     /// The groups named by the policy that `ndn` belongs to, directly or through nested

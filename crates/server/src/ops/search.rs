@@ -106,7 +106,7 @@ async fn run(
     let schema = &ctx.schema;
     // Access to the filter's attributes is decided per entry (filter::visible).
     let filter = filter::convert(&req.filter, schema, &|_| true);
-    let sel = Selection::new(&req.attrs, schema);
+    let sel = ctx.selection(&req.attrs);
     let everything = |_: &str| true;
     // RFC 2696 section 3: a first page at least as large as the client's size limit is
     // the whole result; the control is ignored (as slapd does).
@@ -130,10 +130,10 @@ async fn run(
         return last_page(LdapResultCode::Success, "");
     }
 
-    let Ok(base_dn) = Dn::parse(&req.base) else {
+    let Some(base_ndn) = ctx.normalized_dn(&req.base) else {
         return Done::plain(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
     };
-    let base_ndn = base_dn.normalize(schema);
+    let base_ndn = &*base_ndn;
     if base_ndn == subschema::NDN {
         // The subschema subentry: only base (or subtree) scope includes it; readable by anyone.
         if matches!(req.scope, LdapSearchScope::Base | LdapSearchScope::Subtree) {
@@ -146,14 +146,14 @@ async fn run(
         }
         return last_page(LdapResultCode::Success, "");
     }
-    if monitor::contains(&base_ndn) {
+    if monitor::contains(base_ndn) {
         // cn=Monitor: for the root DN and the admins group; as absent for anyone else.
         let all = monitor::entries(ctx);
         if !unlimited(ctx, &who) || !all.iter().any(|e| e.ndn == base_ndn) {
             return last_page(LdapResultCode::NoSuchObject, "");
         }
         let scope = store_scope(&req.scope);
-        for e in all.into_iter().filter(|e| monitor::in_scope(&e.ndn, &base_ndn, scope)) {
+        for e in all.into_iter().filter(|e| monitor::in_scope(&e.ndn, base_ndn, scope)) {
             if filter.eval(&e, schema) == Tri::True {
                 let attributes = attrs::project(&e, &sel, schema, &everything, req.typesonly);
                 let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: e.dn, attributes });
@@ -168,13 +168,13 @@ async fn run(
     // The base is read for the access decision on it (and the assertion control): only
     // the attributes the policy looks at, unless an assertion needs more.
     let base_found = match &controls.assertion {
-        Some(_) => ctx.store.get_by_ndn(&base_ndn),
-        None => ctx.store.get_by_ndn_only(&base_ndn, access.decision_types()),
+        Some(_) => ctx.store.get_by_ndn(base_ndn),
+        None => ctx.store.get_by_ndn_only(base_ndn, access.decision_types()),
     };
     let (base_id, base) = match base_found {
         Ok(Some(found)) => found,
         Ok(None) => {
-            let matched = ctx.store.matched_dn(&base_dn).unwrap_or_default();
+            let matched = Dn::parse(&req.base).ok().and_then(|d| ctx.store.matched_dn(&d).ok()).unwrap_or_default();
             return Done::plain(LdapResultCode::NoSuchObject, &matched, "");
         }
         Err(e) => return Some(Done { res: store_failure(&e), cookie: None }),
@@ -207,7 +207,7 @@ async fn run(
     let deadline = time_limit.map(|s| Instant::now() + Duration::from_secs(s as u64));
     let wants_computed = sel.all_operational || sel.names.iter().any(|n| COMPUTED.contains(&n.as_str()));
 
-    let key = paging.map(|_| SearchKey::new(&req, &base_ndn, &subject));
+    let key = paging.map(|_| SearchKey::new(&req, base_ndn, &subject));
     let resumed = match (paging, &key) {
         (Some(p), Some(key)) if !p.cookie.is_empty() => match session.paged.take(&p.cookie, key) {
             Ok(search) => Some(search),
@@ -228,7 +228,9 @@ async fn run(
         Some(search) => (search.iter, search.sent),
         None => match ctx.store.search(base_id, &base, scope, filter.clone()) {
             Ok(mut it) => {
-                if let Some(types) = needed_types(schema, &sel, &filter, &access, wants_computed) {
+                if let Some(types) = access
+                    .needed_types(&req.attrs, &filter, || needed_types(schema, &sel, &filter, &access, wants_computed))
+                {
                     it.only(types);
                 }
                 (it, 0)
@@ -325,7 +327,7 @@ fn needed_types(
     Some(types)
 }
 
-/// Operational attributes computed on the fly rather than stored./// Operational attributes computed on the fly rather than stored.
+/// Operational attributes computed on the fly rather than stored.
 const COMPUTED: &[&str] =
     &["entrydn", "subschemasubentry", "hassubordinates", "numsubordinates", "structuralobjectclass", "contextcsn"];
 
