@@ -95,29 +95,27 @@ impl Dn {
     /// their equality rule, AVAs of a multi-valued RDN sorted, no insignificant spaces.
     /// Two DNs are equal under distinguishedNameMatch iff their normalized forms are equal.
     pub fn normalize(&self, schema: &Schema) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(64);
         for (i, rdn) in self.rdns.iter().enumerate() {
             if i > 0 {
                 out.push(',');
+            }
+            // One AVA of a known type without options (almost every RDN): its canonical
+            // name is the type's, and there is nothing to sort.
+            if let [a] = rdn.avas.as_slice() {
+                if let Some(t) = schema.attr(&a.attr).filter(|_| !a.attr.contains(';')) {
+                    out.push_str(&t.canonical);
+                    out.push('=');
+                    escape_value_into(&normalized_value(a, t.rule), &mut out);
+                    continue;
+                }
             }
             let mut parts: Vec<(String, String)> = rdn
                 .avas
                 .iter()
                 .map(|a| {
                     let canon = schema.canonical(&a.attr);
-                    let value = if a.value.starts_with('#') {
-                        a.value.to_ascii_lowercase()
-                    } else {
-                        let rule = match schema.rule(&canon) {
-                            crate::MatchingRule::DistinguishedName => crate::MatchingRule::CaseIgnore,
-                            r => r,
-                        };
-                        match rule.normalize(a.value.as_bytes()) {
-                            Some(v) => String::from_utf8(v)
-                                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                            None => crate::matching::fold_spaces(&a.value, true),
-                        }
-                    };
+                    let value = normalized_value(a, schema.rule(&canon));
                     (canon, value)
                 })
                 .collect();
@@ -132,6 +130,22 @@ impl Dn {
             }
         }
         out
+    }
+}
+
+/// An AVA's value normalized by its type's equality rule (a DN-valued RDN compares as a
+/// string; a `#` hex form is compared lower-cased).
+fn normalized_value(a: &Ava, rule: crate::MatchingRule) -> String {
+    if a.value.starts_with('#') {
+        return a.value.to_ascii_lowercase();
+    }
+    let rule = match rule {
+        crate::MatchingRule::DistinguishedName => crate::MatchingRule::CaseIgnore,
+        r => r,
+    };
+    match rule.normalize(a.value.as_bytes()) {
+        Some(v) => String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        None => crate::matching::fold_spaces(&a.value, true),
     }
 }
 
@@ -383,6 +397,63 @@ mod tests {
             let schema = Schema::builtin();
             let n = dn.normalize(&schema);
             prop_assert_eq!(Dn::parse(&n).unwrap().normalize(&schema), n);
+        }
+    }
+
+    /// Every RDN normalized the general way (pairs sorted), for comparison with the fast path.
+    fn normalize_general(dn: &Dn, schema: &Schema) -> String {
+        let rdns: Vec<String> = dn
+            .rdns
+            .iter()
+            .map(|rdn| {
+                let mut parts: Vec<(String, String)> = rdn
+                    .avas
+                    .iter()
+                    .map(|a| {
+                        let canon = schema.canonical(&a.attr);
+                        (canon.clone(), normalized_value(a, schema.rule(&canon)))
+                    })
+                    .collect();
+                parts.sort();
+                let avas: Vec<String> = parts
+                    .iter()
+                    .map(|(attr, value)| {
+                        let mut v = String::new();
+                        escape_value_into(value, &mut v);
+                        format!("{attr}={v}")
+                    })
+                    .collect();
+                avas.join("+")
+            })
+            .collect();
+        rdns.join(",")
+    }
+
+    proptest! {
+        #[test]
+        fn the_single_ava_fast_path_normalizes_as_the_general_one(
+            rdns in proptest::collection::vec(
+                proptest::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("cn"), Just("CN"), Just("uid"), Just("dc"), Just("2.5.4.3"),
+                            Just("cn;lang-en"), Just("member"), Just("unknownAttr"), Just("telephoneNumber")
+                        ],
+                        "[a-zA-Z0-9 #,+=ÉéßＡ-]{1,10}",
+                    ),
+                    1..3,
+                ),
+                1..4,
+            )
+        ) {
+            let schema = Schema::builtin();
+            let dn = Dn {
+                rdns: rdns
+                    .iter()
+                    .map(|avas| Rdn { avas: avas.iter().map(|(a, v)| Ava { attr: a.to_string(), value: v.clone() }).collect() })
+                    .collect(),
+            };
+            prop_assert_eq!(dn.normalize(&schema), normalize_general(&dn, &schema));
         }
     }
 }

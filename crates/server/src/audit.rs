@@ -12,6 +12,7 @@
 //! - `birch audit` queries the files ([`query`]).
 
 use serde::Deserialize;
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -170,23 +171,62 @@ pub fn installed() -> Option<&'static Arc<AuditLog>> {
 /// A tracing layer that writes `birch::audit` events as JSON lines to the installed log.
 pub struct AuditLayer;
 
-struct JsonFields(serde_json::Map<String, serde_json::Value>);
+/// One audit record being written as a JSON object, fields in the order they come.
+/// (Written directly rather than through a `serde_json::Map`: building the map and its
+/// values was a seventh of a bind's instructions.)
+struct JsonLine(String);
 
-impl Visit for JsonFields {
+impl JsonLine {
+    fn key(&mut self, name: &str) {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        json_string(name, &mut self.0);
+        self.0.push(':');
+    }
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl Visit for JsonLine {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), value.into());
+        self.key(field.name());
+        json_string(value, &mut self.0);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_string(), value.into());
+        self.key(field.name());
+        let _ = write!(self.0, "{value}");
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_string(), value.into());
+        self.key(field.name());
+        let _ = write!(self.0, "{value}");
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_string(), value.into());
+        self.key(field.name());
+        self.0.push_str(if value { "true" } else { "false" });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_string(), format!("{value:?}").into());
+        self.key(field.name());
+        json_string(&format!("{value:?}"), &mut self.0);
     }
 }
 
@@ -196,14 +236,21 @@ impl<S: Subscriber> Layer<S> for AuditLayer {
             return;
         }
         let Some(log) = AUDIT.get() else { return };
-        let mut fields = JsonFields(serde_json::Map::new());
-        fields
-            .0
-            .insert("time".into(), humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string().into());
-        fields.0.insert("level".into(), event.metadata().level().as_str().to_ascii_lowercase().into());
-        event.record(&mut fields);
-        log.append(&serde_json::Value::Object(fields.0).to_string());
+        log.append(&record(event));
     }
+}
+
+/// An audit event as one JSON object: time, level, then the event's fields.
+fn record(event: &Event<'_>) -> String {
+    let mut line = JsonLine(String::with_capacity(256));
+    line.0.push('{');
+    line.key("time");
+    json_string(&humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(), &mut line.0);
+    line.key("level");
+    json_string(&event.metadata().level().as_str().to_ascii_lowercase(), &mut line.0);
+    event.record(&mut line);
+    line.0.push('}');
+    line.0
 }
 
 /// What `birch audit` selects.
@@ -262,6 +309,44 @@ pub fn query(path: &Path, q: &Query, out: &mut dyn Write) -> std::io::Result<usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn strings_are_escaped_as_serde_json_escapes_them(s in any::<String>()) {
+            let mut out = String::new();
+            json_string(&s, &mut out);
+            prop_assert_eq!(&out, &serde_json::to_string(&s).unwrap());
+        }
+    }
+
+    /// Collects the records [`record`] makes of the events it sees.
+    struct Collect(Arc<Mutex<Vec<String>>>);
+    impl<S: Subscriber> Layer<S> for Collect {
+        fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+            self.0.lock().unwrap().push(record(event));
+        }
+    }
+
+    #[test]
+    fn a_record_is_one_json_object_with_its_fields() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Collect(seen.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let dn = "uid=a\"b\\,dc=example\n";
+            tracing::warn!(target: "birch::audit", event = "bind_failed", dn = %dn, n = 3u64, ok = false, m = -1i64);
+        });
+        let lines = seen.lock().unwrap().clone();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(v["event"], "bind_failed");
+        assert_eq!(v["dn"], "uid=a\"b\\,dc=example\n");
+        assert_eq!((v["n"].as_u64(), v["ok"].as_bool(), v["m"].as_i64()), (Some(3), Some(false), Some(-1)));
+        assert_eq!(v["level"], "warn");
+        assert!(v["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+        assert!(lines[0].starts_with("{\"time\":"), "{}", lines[0]);
+    }
 
     #[test]
     fn rotates_by_size_and_syncs() {

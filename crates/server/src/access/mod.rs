@@ -35,6 +35,8 @@ pub struct Access {
     groups_memo: Mutex<GroupsMemo>,
     /// See [`Access::decision_types`].
     decision_types: Vec<String>,
+    /// See [`Access::bind_types`].
+    bind_types: Vec<String>,
     /// [`Access::needed_types`] answers, by attribute list and filter attributes.
     needed: crate::memo::Memo<SearchShape, Option<Arc<[String]>>>,
     /// The admins group and the services subtree, normalized (for limits).
@@ -120,9 +122,14 @@ impl Access {
         let mut decision_types: Vec<String> = referenced.into_iter().map(str::to_string).collect();
         decision_types.sort();
         decision_types.dedup();
+        let mut bind_types = decision_types.clone();
+        bind_types.extend(crate::ppolicy::BIND_TYPES.iter().map(|t| t.to_string()));
+        bind_types.sort();
+        bind_types.dedup();
         Ok(Access {
             groups_memo: Mutex::new(GroupsMemo::default()),
             decision_types,
+            bind_types,
             needed: crate::memo::Memo::new(SEARCH_SHAPES),
             policy,
             filters: resolver.filters,
@@ -154,6 +161,13 @@ impl Access {
         &self.decision_types
     }
 
+    /// What a simple bind reads of the entry: the types the policy decides on (whether the
+    /// password may be used to authenticate) and the password policy's
+    /// ([`crate::ppolicy::BIND_TYPES`]).
+    pub fn bind_types(&self) -> &[String] {
+        &self.bind_types
+    }
+
     /// The attribute types a search with this attribute list and filter must read from each
     /// entry (`make` computes them, see `ops::search`), remembered for this policy, whose
     /// decision types they include, per attribute list and the filter's attributes.
@@ -166,9 +180,8 @@ impl Access {
         let mut used: Vec<&str> = Vec::new();
         crate::ops::filter::attributes(filter, &mut used);
         let hash = crate::memo::hash_of(&(attrs, &used[..]));
-        let matches = |(a, f): &SearchShape| {
-            a.as_slice() == attrs && f.iter().map(String::as_str).eq(used.iter().copied())
-        };
+        let matches =
+            |(a, f): &SearchShape| a.as_slice() == attrs && f.iter().map(String::as_str).eq(used.iter().copied());
         let key = || (attrs.to_vec(), used.iter().map(|s| s.to_string()).collect());
         self.needed.get_or_make(hash, matches, || Some((key(), make().map(Arc::from)))).flatten()
     }

@@ -87,7 +87,11 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
         session.set_identity(Subject::Root, req.dn);
         return (result(LdapResultCode::Success, "", ""), none);
     }
-    let entry = match ctx.store.get_by_ndn(&ndn) {
+    // The access policy decides who may authenticate with the entry's password (auth).
+    let access = ctx.access();
+    // Only what the bind looks at: a user's other attributes (memberOf, mail, …) stay
+    // encoded.
+    let entry = match ctx.store.get_by_ndn_only(&ndn, access.bind_types()) {
         Ok(found) => found.map(|(_, e)| e),
         Err(e) => return (store_failure(&e), none),
     };
@@ -97,8 +101,6 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
         fail("no such entry");
         return invalid(none);
     };
-    // The access policy decides who may authenticate with the entry's password (auth).
-    let access = ctx.access();
     let mut anonymous = session.requester();
     anonymous.subject = Subject::Anonymous;
     let stored = if access.check(&anonymous, &entry, "userpassword", birch_acl::Privilege::Auth) {

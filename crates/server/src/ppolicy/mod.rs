@@ -25,6 +25,20 @@ use birch_schema::{Dn, Schema};
 use birch_store::{Entry, Store, StoreError};
 use std::time::SystemTime;
 
+/// The attributes of an account a bind needs: the password, the policy that applies
+/// ([`policy_for`]) and the account's state ([`Account::read`]).
+pub const BIND_TYPES: &[&str] = &[
+    "userpassword",
+    "pwdpolicysubentry",
+    "pwdaccountlockedtime",
+    "pwdchangedtime",
+    "pwdfailuretime",
+    "pwdgraceusetime",
+    "pwdreset",
+    "pwdstarttime",
+    "pwdendtime",
+];
+
 /// The policy of an entry: the `pwdPolicy` entry its pwdPolicySubentry names, else the one
 /// `ppolicy_default` names, else the `[ppolicy]` section. A named policy entry that is
 /// missing (or is not a pwdPolicy) falls back to the next, with a warning.

@@ -235,4 +235,33 @@ mod tests {
         assert!(a.locked(&p, at(150)).is_none());
         assert!(a.locked(&p, at(200)).is_some());
     }
+
+    #[test]
+    fn a_bind_reads_every_attribute_the_account_state_needs() {
+        // The bind decodes only BIND_TYPES of the entry: reading the state from those must
+        // give what reading it from the whole entry gives.
+        let mut e = Entry { dn: "uid=x,dc=example".into(), ndn: "uid=x,dc=example".into(), parent: 0, attrs: vec![] };
+        let t = |s: &str| vec![s.as_bytes().to_vec()];
+        for (name, values) in [
+            ("uid", t("x")),
+            ("mail", t("x@example")),
+            ("pwdChangedTime", t("20260101000000Z")),
+            ("pwdAccountLockedTime", t("20260102000000Z")),
+            ("pwdFailureTime", vec![b"20260103000000Z".to_vec(), b"20260104000000Z".to_vec()]),
+            ("pwdGraceUseTime", t("20260105000000Z")),
+            ("pwdReset", t("TRUE")),
+            ("pwdStartTime", t("20250101000000Z")),
+            ("pwdEndTime", t("20300101000000Z")),
+            ("pwdPolicySubentry", t("cn=policy,dc=example")),
+            ("userPassword", t("{SSHA}xyz")),
+        ] {
+            e.replace_values(name, &name.to_ascii_lowercase(), values);
+        }
+        let types: Vec<String> = crate::ppolicy::BIND_TYPES.iter().map(|t| t.to_string()).collect();
+        let partial = Entry::decode_only(&e.encode(), &types).expect("decodes");
+        assert_eq!(Account::read(&partial), Account::read(&e));
+        assert!(Account::read(&e).lock.is_some() && Account::read(&e).reset);
+        assert_eq!(partial.get("pwdpolicysubentry").map(|a| a.values.clone()), Some(t("cn=policy,dc=example")));
+        assert!(partial.get("userpassword").is_some() && partial.get("mail").is_none());
+    }
 }
