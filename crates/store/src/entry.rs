@@ -222,7 +222,18 @@ impl<'a> Reader<'a> {
         self.pos += 1;
         Ok(b)
     }
+    /// A LEB128 integer; lengths under 128 (almost all) take the inlined one-byte path.
+    #[inline]
     fn varint(&mut self) -> Result<u64, StoreError> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.varint_long(),
+        }
+    }
+    fn varint_long(&mut self) -> Result<u64, StoreError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -233,6 +244,7 @@ impl<'a> Reader<'a> {
         }
         Err(StoreError::Corrupt("varint too long".into()))
     }
+    #[inline]
     fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
         let len = self.varint()? as usize;
         let end = self.pos.checked_add(len).filter(|&e| e <= self.buf.len()).ok_or_else(truncated)?;
