@@ -80,7 +80,8 @@ impl ServerCtx {
         )
     }
 
-    /// Verifies a password against stored values on the bounded hashing pool: the index of
+    /// Verifies a password against stored values, expensive schemes on a hashing thread
+    /// (bounded by `hash_permits`, see [`crate::hash_thread`]): the index of
     /// the value that matched. `stored = None` (or empty) runs a dummy verification of equal
     /// cost and fails.
     pub async fn verify_password(self: &Arc<Self>, stored: Option<Vec<Vec<u8>>>, password: Vec<u8>) -> Option<usize> {
@@ -101,7 +102,7 @@ impl ServerCtx {
             return None;
         };
         let params = self.argon2.clone();
-        tokio::task::spawn_blocking(move || match stored {
+        crate::hash_thread::run(move || match stored {
             Some(values) if !values.is_empty() => find(&values, &password),
             _ => {
                 password::dummy_verify(&params);
@@ -109,6 +110,6 @@ impl ServerCtx {
             }
         })
         .await
-        .unwrap_or(None)
+        .flatten()
     }
 }

@@ -23,6 +23,7 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod fuzzing;
+pub mod hash_thread;
 pub mod limits;
 pub mod memo;
 pub mod metrics;

@@ -75,7 +75,8 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         work_queue: crate::limits::WorkQueue::new(cfg_pending_ops),
     });
     let local = listener.local_addr()?;
-    tracing::info!(listen = %local, suffix = %ctx.config.suffix, entries = store.len(), "birch is serving");
+    // No entry count here: counting reads the whole store (seconds at a million entries).
+    tracing::info!(listen = %local, suffix = %ctx.config.suffix, "birch is serving");
     if let Some(l) = &ldaps {
         let addr = l.local_addr()?;
         tracing::info!(listen = %addr, "LDAPS listener");

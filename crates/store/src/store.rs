@@ -64,6 +64,10 @@ struct Inner {
     csn: CsnClock,
     /// Counts committed writes (see [`Store::generation`]).
     generation: AtomicU64,
+    /// The number of entries once counted ([`Store::len`]), kept up to date by commits;
+    /// `None` until first asked for or after a bulk load. Changed only under the writer
+    /// lock.
+    entry_count: Mutex<Option<usize>>,
     /// Free space on the store's disk when the failure happened (see [`Store::free_at_failure`]).
     free_at_failure: std::sync::OnceLock<u64>,
     /// Where the store lives (unset for a temporary store).
@@ -129,6 +133,7 @@ impl Store {
             free_at_failure: std::sync::OnceLock::new(),
             path: std::sync::OnceLock::new(),
             generation: AtomicU64::new(0),
+            entry_count: Mutex::new(None),
         };
         let store = Store { inner: Arc::new(inner) };
         if let Some(csn) = store.context_csn()? {
@@ -206,9 +211,25 @@ impl Store {
         &self.inner.schema
     }
 
-    /// Number of entries.
+    /// Number of entries. Counting them means reading the whole entries tree (sled keeps
+    /// no count: two seconds at a million entries), so that is done once, under the writer
+    /// lock, and commits keep the count from then on.
     pub fn len(&self) -> usize {
-        self.inner.entries.len()
+        if let Some(n) = *self.entry_count() {
+            return n;
+        }
+        let _writes = self.write_guard();
+        let mut count = self.entry_count();
+        if let Some(n) = *count {
+            return n;
+        }
+        let n = self.inner.entries.len();
+        *count = Some(n);
+        n
+    }
+
+    fn entry_count(&self) -> std::sync::MutexGuard<'_, Option<usize>> {
+        self.inner.entry_count.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the store holds no entry.
@@ -643,6 +664,15 @@ impl Store {
             })
             .map_err(tx_error)?;
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(n) = self.entry_count().as_mut() {
+            for (old, new) in ws.changes.values() {
+                match (old, new) {
+                    (None, Some(_)) => *n += 1,
+                    (Some(_), None) => *n = n.saturating_sub(1),
+                    _ => {}
+                }
+            }
+        }
         // Still under the writer lock, so listeners hear of writes in commit order. Nothing
         // is built when nobody listens.
         if listening {
@@ -1307,6 +1337,8 @@ impl BulkLoader {
 
     fn apply(&mut self) -> Result<(), StoreError> {
         self.store.inner.generation.fetch_add(1, Ordering::SeqCst);
+        // Counted afresh when next asked for.
+        *self.store.entry_count() = None;
         let inner = &self.store.inner;
         for (id, bytes) in self.entries.drain(..) {
             inner.entries.insert(id.to_be_bytes(), bytes)?;
@@ -1384,6 +1416,28 @@ mod tests {
         assert!(matches!(s.delete("dc=x"), Err(StoreError::NotLeaf(_))));
         s.delete("uid=a,dc=x").unwrap();
         assert!(s.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_entry_count_follows_commits_once_counted() {
+        let (_d, s) = store();
+        assert_eq!(s.len(), 0);
+        s.add(s.make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")])).unwrap(), true).unwrap();
+        for u in ["a", "b", "c"] {
+            let e = s.make_entry(&format!("uid={u},dc=x"), attrs(&[("objectClass", "account"), ("uid", u)])).unwrap();
+            s.add(e, false).unwrap();
+        }
+        assert_eq!((s.len(), s.inner.entries.len()), (4, 4));
+        s.delete("uid=b,dc=x").unwrap();
+        let dup = s.make_entry("uid=a,dc=x", attrs(&[("objectClass", "account"), ("uid", "a")])).unwrap();
+        assert!(s.add(dup, false).is_err());
+        assert_eq!((s.len(), s.inner.entries.len()), (3, 3));
+        // A bulk load makes it count again.
+        let mut bulk = s.bulk_loader(10);
+        let e = s.make_entry("uid=d,dc=x", attrs(&[("objectClass", "account"), ("uid", "d")])).unwrap();
+        bulk.add(e, false).unwrap();
+        bulk.finish().unwrap();
+        assert_eq!((s.len(), s.inner.entries.len()), (4, 4));
     }
 
     #[test]

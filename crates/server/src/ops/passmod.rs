@@ -156,7 +156,7 @@ pub(crate) async fn reuse_check(
         return Err(plain(LdapResultCode::Busy, "shutting down"));
     };
     let (p, e, n) = (policy.clone(), entry.clone(), new.to_vec());
-    tokio::task::spawn_blocking(move || change::reused(&p, &e, changer, &n))
+    crate::hash_thread::run(move || change::reused(&p, &e, changer, &n))
         .await
-        .map_err(|_| plain(LdapResultCode::OperationsError, "internal error"))
+        .ok_or_else(|| plain(LdapResultCode::OperationsError, "internal error"))
 }

@@ -221,14 +221,14 @@ async fn initial_password(
     Ok(())
 }
 
-/// Hashes cleartext password values with argon2id on the hashing pool; hashed values
+/// Hashes cleartext password values with argon2id on a hashing thread; hashed values
 /// (`{SCHEME}...`) are kept as they are.
 pub(crate) async fn hash_cleartext(ctx: &Arc<ServerCtx>, vals: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, LdapResult> {
     let Ok(_permit) = ctx.hash_permits.acquire().await else {
         return Err(result(LdapResultCode::Busy, "", "shutting down"));
     };
     let params = ctx.argon2.clone();
-    let hashed = tokio::task::spawn_blocking(move || {
+    let hashed = crate::hash_thread::run(move || {
         vals.into_iter()
             .map(|v| {
                 if password::is_hashed(&v) {
@@ -241,7 +241,7 @@ pub(crate) async fn hash_cleartext(ctx: &Arc<ServerCtx>, vals: Vec<Vec<u8>>) -> 
     })
     .await;
     match hashed {
-        Ok(Ok(v)) => Ok(v),
+        Some(Ok(v)) => Ok(v),
         _ => Err(result(LdapResultCode::OperationsError, "", "password hashing failed")),
     }
 }
