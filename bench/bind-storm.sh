@@ -10,8 +10,10 @@
 # p50/p99 and the bind rate, then a table of each server's memory (/proc/PID/status) before
 # the load and right after the storm ends: VmRSS, VmHWM (peak RSS since the process started,
 # start-up included) and VmRSS split into RssAnon (heap) and RssFile (mapped files: slapd's
-# back-mdb map counts here). Needs: ldapbench built, slapd + ldap-utils, and
-# `pip install argon2-cffi` for the argon2 fixture. Loopback only; every run is bounded.
+# back-mdb map counts here), and VmRSS again after 15 s of rest (tokio retires idle blocking
+# threads after 10 s, and with them the argon2 working memory their heaps kept). Needs:
+# ldapbench built, slapd + ldap-utils, and `pip install argon2-cffi` for the argon2 fixture.
+# Loopback only; every run is bounded.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$ROOT/../shared}"
@@ -71,6 +73,8 @@ for server in birch slapd; do
   bench "$server" "$port" "$pid" search-uid "$SC" | tag "$server" storm >> "$RES"
   wait "$BIND_JOB" || true
   mem "$server" mem-after "$pid" >> "$RES"
+  sleep 15
+  mem "$server" mem-rest "$pid" >> "$RES"
   tag "$server" binds < "$OUT/binds.json" >> "$RES"
 done
 python3 - "$RES" <<'PY'
@@ -84,13 +88,15 @@ for s in ("birch", "slapd"):
     ms = lambda r, k: "%.2f ms" % (r[k] / 1000) if k in r else "n/a"
     print(f"| {s} | {ms(a,'p50_us')} | {ms(a,'p99_us')} | {ms(st,'p50_us')} | {ms(st,'p99_us')} | {st.get('ops_per_s','n/a')} | {b.get('ops_per_s','n/a')} |")
 print()
-print("| server | VmRSS before load | VmRSS after storm | VmHWM (peak) | RssAnon after | RssFile after |")
-print("|---|---|---|---|---|---|")
+print("| server | VmRSS before load | VmRSS after storm | VmHWM (peak) | RssAnon after | RssFile after | VmRSS 15 s later |")
+print("|---|---|---|---|---|---|---|")
 mib = lambda r, k: "%.1f MiB" % (r[k] / 1024) if k in r else "n/a"
 for s in ("birch", "slapd"):
-    m0, m1 = get(s, "mem-before"), get(s, "mem-after")
-    print(f"| {s} | {mib(m0,'VmRSS_kib')} | {mib(m1,'VmRSS_kib')} | {mib(m1,'VmHWM_kib')} | {mib(m1,'RssAnon_kib')} | {mib(m1,'RssFile_kib')} |")
-b, s = get("birch", "mem-after"), get("slapd", "mem-after")
-if b.get("VmRSS_kib") and s.get("VmRSS_kib"):
-    print("\nVmRSS after the storm, Birch / slapd: %.2f" % (b["VmRSS_kib"] / s["VmRSS_kib"]))
+    m0, m1, m2 = get(s, "mem-before"), get(s, "mem-after"), get(s, "mem-rest")
+    print(f"| {s} | {mib(m0,'VmRSS_kib')} | {mib(m1,'VmRSS_kib')} | {mib(m1,'VmHWM_kib')} | {mib(m1,'RssAnon_kib')} | {mib(m1,'RssFile_kib')} | {mib(m2,'VmRSS_kib')} |")
+print()
+for phase, what in (("mem-after", "right after the storm"), ("mem-rest", "15 s later")):
+    b, s = get("birch", phase), get("slapd", phase)
+    if b.get("VmRSS_kib") and s.get("VmRSS_kib"):
+        print("VmRSS %s, Birch / slapd: %.2f" % (what, b["VmRSS_kib"] / s["VmRSS_kib"]))
 PY
