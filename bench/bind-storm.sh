@@ -7,8 +7,13 @@
 #
 # For each server: search-uid alone; then search-uid while the bind scenario (argon2
 # accounts, right passwords) runs on other connections. Prints a markdown table of search
-# p50/p99 and the bind rate. Needs: ldapbench built, slapd + ldap-utils, and
-# `pip install argon2-cffi` for the argon2 fixture. Loopback only; every run is bounded.
+# p50/p99 and the bind rate, then a table of each server's memory (/proc/PID/status) before
+# the load and right after the storm ends: VmRSS, VmHWM (peak RSS since the process started,
+# start-up included) and VmRSS split into RssAnon (heap) and RssFile (mapped files: slapd's
+# back-mdb map counts here), and VmRSS again after 15 s of rest (tokio retires idle blocking
+# threads after 10 s, and with them the argon2 working memory their heaps kept). Needs:
+# ldapbench built, slapd + ldap-utils, and `pip install argon2-cffi` for the argon2 fixture.
+# Loopback only; every run is bounded.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$ROOT/../shared}"
@@ -28,8 +33,8 @@ mkdir -p "$OUT"
 LDIF="$OUT/campus-$USERS-argon2.ldif"
 [ -s "$LDIF" ] || python3 "$SHARED/fixtures/gen_campus_ldif.py" --users "$USERS" --hash argon2 --base "$BASE" > "$LDIF"
 
-(cd "$ROOT" && cargo build --release -q)
-BIRCH="$ROOT/target/release/birch"
+# BIRCH=path/to/birch uses that binary as is (no cargo build).
+if [ -z "${BIRCH:-}" ]; then (cd "$ROOT" && cargo build --release -q); BIRCH="$ROOT/target/release/birch"; fi
 BDIR="$OUT/birch"; rm -rf "$BDIR"; mkdir -p "$BDIR"
 cat > "$BDIR/birch.toml" <<TOML
 listen = "127.0.0.1:$BIRCH_PORT"
@@ -51,15 +56,25 @@ bench() { # label port pid scenario conns
     --conns "$5" --duration-s "$DURATION" --users "$USERS" --server-pid "$3" --label "$1" 2>/dev/null \
     || echo '{"failed":true}'
 }
+mem() { # server phase pid: one JSON line of /proc/PID/status memory figures, KiB
+  python3 -c 'import json,sys
+f = dict(l.split(":", 1) for l in open("/proc/%s/status" % sys.argv[3]) if ":" in l)
+d = {k + "_kib": int(f[k].split()[0]) for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
+d.update(server=sys.argv[1], phase=sys.argv[2]); print(json.dumps(d))' "$@"
+}
 tag() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d.update(server=sys.argv[1], phase=sys.argv[2]); print(json.dumps(d))' "$1" "$2"; }
 for server in birch slapd; do
   if [ "$server" = birch ]; then port=$BIRCH_PORT; pid=$BPID; else port=$SLAPD_PORT; pid=$SPID; fi
+  mem "$server" mem-before "$pid" >> "$RES"
   bench "$server" "$port" "$pid" search-uid "$SC" | tag "$server" alone >> "$RES"
   bench "$server" "$port" "$pid" bind "$BC" > "$OUT/binds.json" &
   BIND_JOB=$!
   sleep 1
   bench "$server" "$port" "$pid" search-uid "$SC" | tag "$server" storm >> "$RES"
   wait "$BIND_JOB" || true
+  mem "$server" mem-after "$pid" >> "$RES"
+  sleep 15
+  mem "$server" mem-rest "$pid" >> "$RES"
   tag "$server" binds < "$OUT/binds.json" >> "$RES"
 done
 python3 - "$RES" <<'PY'
@@ -72,4 +87,16 @@ for s in ("birch", "slapd"):
     a, st, b = get(s, "alone"), get(s, "storm"), get(s, "binds")
     ms = lambda r, k: "%.2f ms" % (r[k] / 1000) if k in r else "n/a"
     print(f"| {s} | {ms(a,'p50_us')} | {ms(a,'p99_us')} | {ms(st,'p50_us')} | {ms(st,'p99_us')} | {st.get('ops_per_s','n/a')} | {b.get('ops_per_s','n/a')} |")
+print()
+print("| server | VmRSS before load | VmRSS after storm | VmHWM (peak) | RssAnon after | RssFile after | VmRSS 15 s later |")
+print("|---|---|---|---|---|---|---|")
+mib = lambda r, k: "%.1f MiB" % (r[k] / 1024) if k in r else "n/a"
+for s in ("birch", "slapd"):
+    m0, m1, m2 = get(s, "mem-before"), get(s, "mem-after"), get(s, "mem-rest")
+    print(f"| {s} | {mib(m0,'VmRSS_kib')} | {mib(m1,'VmRSS_kib')} | {mib(m1,'VmHWM_kib')} | {mib(m1,'RssAnon_kib')} | {mib(m1,'RssFile_kib')} | {mib(m2,'VmRSS_kib')} |")
+print()
+for phase, what in (("mem-after", "right after the storm"), ("mem-rest", "15 s later")):
+    b, s = get("birch", phase), get("slapd", phase)
+    if b.get("VmRSS_kib") and s.get("VmRSS_kib"):
+        print("VmRSS %s, Birch / slapd: %.2f" % (what, b["VmRSS_kib"] / s["VmRSS_kib"]))
 PY
