@@ -26,7 +26,8 @@ pub struct Config {
     pub size_limit: usize,
     /// Default time limit in seconds for searches by anyone but the root DN (0 = none).
     pub time_limit: u64,
-    /// sled page cache size in MiB.
+    /// sled page cache size in MiB; default a quarter of the machine's memory, between 256
+    /// MiB and 8 GiB ([`default_cache_mb`]).
     pub cache_mb: u64,
     /// Threads that hash and verify passwords (the bounded pool).
     pub hash_threads: usize,
@@ -185,6 +186,19 @@ pub struct Argon2Section {
     pub parallelism: u32,
 }
 
+/// The default page cache: a quarter of the machine's memory (MemTotal in /proc/meminfo),
+/// at least 256 MiB and at most 8 GiB; 256 MiB where the memory cannot be read. The cache
+/// only holds what has been read, so a small directory does not fill it; a large one needs
+/// it (at a million entries, 256 MiB made a uid search read half its pages from disk).
+pub fn default_cache_mb() -> u64 {
+    const MIN: u64 = 256;
+    const MAX: u64 = 8 << 10;
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines().find_map(|l| l.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+    });
+    total_kib.map_or(MIN, |k| (k / 1024 / 4).clamp(MIN, MAX))
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -197,7 +211,7 @@ impl Default for Config {
             max_pdu_bytes: 4 << 20,
             size_limit: 500,
             time_limit: 3600,
-            cache_mb: 256,
+            cache_mb: default_cache_mb(),
             hash_threads: 2,
             schema_dir: None,
             schema_profile: "rfc2307".into(),
@@ -500,6 +514,16 @@ impl TlsSection {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_default_cache_is_a_bounded_share_of_memory() {
+        let mb = default_cache_mb();
+        assert!((256..=8192).contains(&mb), "{mb}");
+        assert_eq!(Config::default().cache_mb, mb);
+        let set: Config = toml::from_str("cache_mb = 64").unwrap();
+        assert_eq!(set.cache_mb, 64);
+    }
+
     use super::*;
 
     #[test]
