@@ -95,32 +95,22 @@ impl Dn {
     /// their equality rule, AVAs of a multi-valued RDN sorted, no insignificant spaces.
     /// Two DNs are equal under distinguishedNameMatch iff their normalized forms are equal.
     pub fn normalize(&self, schema: &Schema) -> String {
-        let mut out = String::new();
+        let size: usize = self.rdns.iter().flat_map(|r| &r.avas).map(|a| a.attr.len() + a.value.len() + 2).sum();
+        let mut out = String::with_capacity(size);
         for (i, rdn) in self.rdns.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            let mut parts: Vec<(String, String)> = rdn
-                .avas
-                .iter()
-                .map(|a| {
-                    let canon = schema.canonical(&a.attr);
-                    let value = if a.value.starts_with('#') {
-                        a.value.to_ascii_lowercase()
-                    } else {
-                        let rule = match schema.rule(&canon) {
-                            crate::MatchingRule::DistinguishedName => crate::MatchingRule::CaseIgnore,
-                            r => r,
-                        };
-                        match rule.normalize(a.value.as_bytes()) {
-                            Some(v) => String::from_utf8(v)
-                                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                            None => crate::matching::fold_spaces(&a.value, true),
-                        }
-                    };
-                    (canon, value)
-                })
-                .collect();
+            // One AVA (nearly always): nothing to sort.
+            if let [a] = rdn.avas.as_slice() {
+                let (attr, value) = normalize_ava(a, schema);
+                out.push_str(&attr);
+                out.push('=');
+                escape_value_into(&value, &mut out);
+                continue;
+            }
+            let mut parts: Vec<(std::borrow::Cow<'_, str>, String)> =
+                rdn.avas.iter().map(|a| normalize_ava(a, schema)).collect();
             parts.sort();
             for (j, (attr, value)) in parts.iter().enumerate() {
                 if j > 0 {
@@ -133,6 +123,31 @@ impl Dn {
         }
         out
     }
+}
+
+/// An AVA's canonical attribute description and normalized value (not yet escaped). One
+/// schema lookup gives both the canonical name and the matching rule.
+fn normalize_ava<'s>(a: &Ava, schema: &'s Schema) -> (std::borrow::Cow<'s, str>, String) {
+    let t = schema.attr(&a.attr);
+    let canon = match t {
+        Some(t) if !a.attr.contains(';') => std::borrow::Cow::Borrowed(t.canonical.as_str()),
+        _ => std::borrow::Cow::Owned(schema.canonical(&a.attr)),
+    };
+    let value = if a.value.starts_with('#') {
+        a.value.to_ascii_lowercase()
+    } else {
+        // What `Schema::rule` gives for the canonical name: the type's rule, or
+        // caseIgnore for unknown types; DN values compare case-insensitively here.
+        let rule = match t.map_or(crate::MatchingRule::CaseIgnore, |t| t.rule) {
+            crate::MatchingRule::DistinguishedName => crate::MatchingRule::CaseIgnore,
+            r => r,
+        };
+        match rule.normalize(a.value.as_bytes()) {
+            Some(v) => String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            None => crate::matching::fold_spaces(&a.value, true),
+        }
+    };
+    (canon, value)
 }
 
 impl fmt::Display for Dn {
@@ -167,7 +182,15 @@ fn is_hex_form(v: &str) -> bool {
 /// Escapes an attribute value as RFC 4514 section 2.4 requires (the form normalized DNs,
 /// which are stored as keys, are written in).
 pub fn escape_value_into(value: &str, out: &mut String) {
-    escape_value(value, out, false);
+    // Nothing to escape (nearly always): copied whole.
+    let plain = !value.bytes().any(|b| matches!(b, b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'\\' | 0))
+        && !value.starts_with(['#', ' '])
+        && !value.ends_with(' ');
+    if plain {
+        out.push_str(value);
+    } else {
+        escape_value(value, out, false);
+    }
 }
 
 /// Escapes a value; `printable` also hex-escapes control characters and a leading
@@ -362,7 +385,80 @@ mod tests {
         assert_ne!(norm("cn=ı,dc=x"), norm("cn=i,dc=x"));
     }
 
+    /// `Dn::normalize` as it was before its single-AVA and plain-value shortcuts.
+    fn normalize_reference(dn: &Dn, schema: &Schema) -> String {
+        let mut out = String::new();
+        for (i, rdn) in dn.rdns.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let mut parts: Vec<(String, String)> = rdn
+                .avas
+                .iter()
+                .map(|a| {
+                    let canon = schema.canonical(&a.attr);
+                    let value = if a.value.starts_with('#') {
+                        a.value.to_ascii_lowercase()
+                    } else {
+                        let rule = match schema.rule(&canon) {
+                            crate::MatchingRule::DistinguishedName => crate::MatchingRule::CaseIgnore,
+                            r => r,
+                        };
+                        match rule.normalize(a.value.as_bytes()) {
+                            Some(v) => String::from_utf8(v)
+                                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                            None => crate::matching::fold_spaces(&a.value, true),
+                        }
+                    };
+                    (canon, value)
+                })
+                .collect();
+            parts.sort();
+            for (j, (attr, value)) in parts.iter().enumerate() {
+                if j > 0 {
+                    out.push('+');
+                }
+                out.push_str(attr);
+                out.push('=');
+                escape_value(value, &mut out, false);
+            }
+        }
+        out
+    }
+
+    fn avas() -> impl Strategy<Value = Ava> {
+        let attr = prop_oneof![
+            Just("cn"),
+            Just("CN"),
+            Just("commonName"),
+            Just("2.5.4.3"),
+            Just("uid"),
+            Just("member"),
+            Just("telephoneNumber"),
+            Just("uidNumber"),
+            Just("unknownAttr"),
+            Just("x-Odd"),
+        ];
+        let value = prop_oneof!["[a-zA-Z0-9 ]{0,10}", "[#a-z ,+=;<>\\\\\"\0]{0,8}", "\\PC{0,10}", "#[0-9a-fA-F]{0,6}"];
+        (attr, value).prop_map(|(attr, value)| Ava { attr: attr.to_string(), value })
+    }
+
     proptest! {
+        #[test]
+        fn escape_shortcut_matches_the_general_path(v in prop_oneof!["\\PC{0,12}", "[a-z #,+;<>\\\\\"\0]{0,6}"]) {
+            let (mut fast, mut general) = (String::new(), String::new());
+            escape_value_into(&v, &mut fast);
+            escape_value(&v, &mut general, false);
+            prop_assert_eq!(fast, general);
+        }
+
+        #[test]
+        fn normalize_matches_the_reference(rdns in proptest::collection::vec(proptest::collection::vec(avas(), 1..3), 0..4)) {
+            let dn = Dn { rdns: rdns.into_iter().map(|avas| Rdn { avas }).collect() };
+            let schema = Schema::builtin();
+            prop_assert_eq!(dn.normalize(&schema), normalize_reference(&dn, &schema));
+        }
+
         #[test]
         fn unicode_print_parse_normalize_is_stable(vals in proptest::collection::vec("[a-zA-Z ,+=ßİıÉé\u{0301}\u{00A8}\u{00AD}\u{00A0}陈伟ﬁＡ]{1,8}", 1..4)) {
             let dn = Dn { rdns: vals.iter().map(|v| Rdn { avas: vec![Ava { attr: "cn".into(), value: v.trim().to_string() }] }).filter(|r| !r.avas[0].value.is_empty()).collect() };
