@@ -308,6 +308,9 @@ def main():
     for name, data in {**REQUESTS, **CONTROLS}.items():
         write("request", name, data)
         write("pdu", name, data)
+        write("decode", name, data)
+    for name, flt in FILTERS.items():
+        write("decode", "search-" + name, search(1, SUFFIX, 2, flt, ["cn", "+"]))
     for name, flt in FILTERS.items():
         write("filter", "ber-" + name, b"\x01" + flt)
     for name, text in {"str-eq": "(uid=alice)", "str-complex": "(&(|(cn=*lic*)(uid>=b))(!(mail=*))(sn:dn:=x))",

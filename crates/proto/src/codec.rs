@@ -5,7 +5,8 @@
 //! This codec reads the BER header itself, refuses an oversized PDU before buffering its
 //! body, and reports a well-framed but undecodable message (non-UTF-8 DN, bad message id,
 //! unknown operation) as [`Decoded::Invalid`] so the server can answer protocolError and keep
-//! the connection.
+//! the connection. The frequent requests are decoded by [`crate::decode`] without
+//! `ldap3_proto`'s tag tree; the rest, and anything it is unsure about, as before.
 
 use bytes::{Buf, BytesMut};
 use ldap3_lber::common::TagClass;
@@ -149,23 +150,37 @@ impl Decoder for BirchCodec {
             buf.reserve(total - buf.len());
             return Ok(None);
         }
-        let tag = match Parser::new(MAX_BER_DEPTH).parse(&buf[..total]) {
-            Ok(([], tag)) => tag,
-            Ok(_) => return Err(ProtoError::Malformed("trailing bytes inside the PDU".into())),
-            Err(e) => return Err(ProtoError::Malformed(format!("BER: {e:?}"))),
+        let Some(frame) = buf.get(..total) else {
+            return Ok(None);
+        };
+        // The common requests without the tag tree; anything else, and anything the fast
+        // path is unsure about, through ldap3_proto as before.
+        let decoded = match crate::decode::decode_request(frame) {
+            Some(msg) => Decoded::Msg(msg),
+            None => decode_with_ldap3(frame)?,
         };
         buf.advance(total);
-        let (msgid, op_tag) = peek_ids(&tag);
-        let Some(msgid) = msgid.filter(|&m| m >= 1).and_then(|m| i32::try_from(m).ok()) else {
-            return Ok(Some(Decoded::Invalid { msgid: None, op_tag, reason: "invalid message id".into() }));
-        };
-        match LdapMsg::try_from(tag) {
-            Ok(msg) => Ok(Some(Decoded::Msg(msg))),
-            Err(e) => {
-                Ok(Some(Decoded::Invalid { msgid: Some(msgid), op_tag, reason: format!("undecodable request: {e:?}") }))
-            }
-        }
+        Ok(Some(decoded))
     }
+}
+
+/// Decodes one complete frame (envelope header included) with `ldap3_proto`'s parser only:
+/// what [`BirchCodec`] does for the requests its direct decoder leaves alone. Public for the
+/// property tests, the differential fuzz target and the benchmark.
+pub fn decode_with_ldap3(frame: &[u8]) -> Result<Decoded, ProtoError> {
+    let tag = match Parser::new(MAX_BER_DEPTH).parse(frame) {
+        Ok(([], tag)) => tag,
+        Ok(_) => return Err(ProtoError::Malformed("trailing bytes inside the PDU".into())),
+        Err(e) => return Err(ProtoError::Malformed(format!("BER: {e:?}"))),
+    };
+    let (msgid, op_tag) = peek_ids(&tag);
+    let Some(msgid) = msgid.filter(|&m| m >= 1).and_then(|m| i32::try_from(m).ok()) else {
+        return Ok(Decoded::Invalid { msgid: None, op_tag, reason: "invalid message id".into() });
+    };
+    Ok(match LdapMsg::try_from(tag) {
+        Ok(msg) => Decoded::Msg(msg),
+        Err(e) => Decoded::Invalid { msgid: Some(msgid), op_tag, reason: format!("undecodable request: {e:?}") },
+    })
 }
 
 impl Encoder<LdapMsg> for BirchCodec {

@@ -4,6 +4,8 @@
 //!   requests surfaced as [`codec::Decoded::Invalid`] so the server can answer them.
 //! - [`result`]: building `LDAPResult`s and reading result codes.
 //! - [`control`]: OIDs and criticality of decoded controls.
+//! - [`decode`]: a direct BER decoder for the common requests (same messages as
+//!   `ldap3_proto`, which still decodes everything else).
 //! - [`encode`]: a direct BER encoder for the common responses (same bytes as `ldap3_lber`).
 //! - [`oids`]: OIDs of the controls, extended operations and features Birch knows.
 //! - [`values`]: BER values of the Assertion and Pre-/Post-Read controls.
@@ -27,6 +29,7 @@
 
 pub mod codec;
 pub mod control;
+pub mod decode;
 pub mod encode;
 pub mod oids;
 pub mod ppolicy;

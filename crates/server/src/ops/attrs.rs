@@ -19,12 +19,19 @@ pub struct Selection {
 impl Selection {
     /// Parses the requested attribute list.
     pub fn new(requested: &[String], schema: &Schema) -> Selection {
-        let mut s = Selection { all_user: requested.is_empty(), ..Selection::default() };
+        let names = foldhash::HashSet::with_capacity_and_hasher(requested.len(), Default::default());
+        let mut s = Selection { all_user: requested.is_empty(), all_operational: false, names };
         for r in requested {
             match r.as_str() {
                 "*" => s.all_user = true,
                 "+" => s.all_operational = true,
                 "1.1" => {}
+                // Without options (nearly always) one lookup gives the canonical name.
+                name if !name.contains(';') => {
+                    if let Some(t) = schema.attr(name) {
+                        s.names.insert(t.canonical.clone());
+                    }
+                }
                 name => {
                     if schema.attr(name).is_some() && desc::options(name).is_ok() {
                         s.names.insert(schema.canonical(name));
@@ -102,4 +109,30 @@ pub fn project_owned(entry: Entry, mask: &[bool], types_only: bool) -> (String, 
 
 fn keeps(a: &birch_store::Attribute, sel: &Selection, schema: &Schema, readable: &dyn Fn(&str) -> bool) -> bool {
     sel.wants(&a.canonical, schema) && readable(desc::base(&a.canonical))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_names_are_canonical() {
+        let schema = Schema::builtin();
+        let requested: Vec<String> =
+            ["CN", "commonName", "2.5.4.4", "uidNumber", "cn;Lang-EN", "cn;x-bad", "noSuchAttr", "mail;binary", "+"]
+                .map(String::from)
+                .to_vec();
+        let s = Selection::new(&requested, &schema);
+        let mut names: Vec<&str> = s.names.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["cn", "cn;lang-en", "mail", "sn", "uidnumber"]);
+        assert!(s.all_operational && !s.all_user);
+        // The same names as the general path (lookup, options check, canonical form).
+        let general: foldhash::HashSet<String> = requested[..8]
+            .iter()
+            .filter(|r| schema.attr(r).is_some() && desc::options(r).is_ok())
+            .map(|r| schema.canonical(r))
+            .collect();
+        assert_eq!(s.names, general);
+    }
 }
