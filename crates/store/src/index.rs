@@ -116,6 +116,16 @@ pub fn id_of_key(key: &[u8]) -> Option<u64> {
 /// The index key prefixes (posting lists) an entry belongs to.
 pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTreeSet<Vec<u8>> {
     let mut keys = BTreeSet::new();
+    for_each_prefix(entry, cfg, schema, |k| {
+        keys.insert(k);
+    });
+    keys
+}
+
+/// Calls `f` with each index key prefix of an entry, unsorted and possibly more than once
+/// (two values with the same trigram): the bulk loader's cheaper form of
+/// [`entry_prefixes`], which drops repeats itself.
+pub fn for_each_prefix(entry: &Entry, cfg: &IndexConfig, schema: &Schema, mut f: impl FnMut(Vec<u8>)) {
     for a in &entry.attrs {
         // Tagged values (`cn;lang-en`) are indexed under their type: the index narrows, the
         // filter evaluated on the entry decides which descriptions match.
@@ -127,14 +137,14 @@ pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTre
         }
         let rule = schema.rule(attr);
         if eq {
-            keys.insert(pres_prefix(attr));
+            f(pres_prefix(attr));
         }
         if eq && attr == "objectclass" {
             // An entry is indexed under each of its classes and their superclasses, by
             // canonical class name, as objectClass equality filters match.
             for v in &a.values {
                 for c in schema.superclasses(&String::from_utf8_lossy(v)) {
-                    keys.insert(eq_prefix(attr, c.canonical.as_bytes()));
+                    f(eq_prefix(attr, c.canonical.as_bytes()));
                 }
             }
             continue;
@@ -144,7 +154,7 @@ pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTre
                 continue;
             };
             if eq {
-                keys.insert(eq_prefix(attr, &n));
+                f(eq_prefix(attr, &n));
             }
             if sub {
                 let mut anchored = Vec::with_capacity(n.len() + 2);
@@ -152,10 +162,9 @@ pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTre
                 anchored.extend_from_slice(&n);
                 anchored.push(ANCHOR_END);
                 for g in grams(&anchored) {
-                    keys.insert(sub_prefix(attr, &g));
+                    f(sub_prefix(attr, &g));
                 }
             }
         }
     }
-    keys
 }
