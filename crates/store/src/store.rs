@@ -756,16 +756,30 @@ impl Store {
 
     /// Iterates over all entries, parents before children (for export).
     pub fn walk(&self) -> Result<Walk, StoreError> {
-        let mut roots = Vec::new();
-        for kv in self.inner.entries.iter() {
-            let (k, v) = kv?;
-            let e = Entry::decode(&v)?;
-            if e.parent == 0 {
-                roots.push(decode_id(&k).unwrap_or_default());
+        // The parent links, from one scan of the children index (16-byte keys, in parent
+        // order) rather than a range scan per entry; the roots are the entries no link names
+        // as a child, found through dn2id (small values) rather than by reading every entry.
+        let mut links = Vec::with_capacity(self.inner.children.len());
+        for k in self.inner.children.iter().keys() {
+            let k = k?;
+            if let (Some(parent), Some(child)) = (k.get(..8).and_then(decode_id), k.get(8..).and_then(decode_id)) {
+                links.push((parent, child));
             }
         }
+        let mut children: Vec<u64> = links.iter().map(|&(_, c)| c).collect();
+        children.sort_unstable();
+        let mut roots = Vec::new();
+        for kv in self.inner.dn2id.iter() {
+            let (_, v) = kv?;
+            if let Some(id) = decode_id(&v) {
+                if children.binary_search(&id).is_err() {
+                    roots.push(id);
+                }
+            }
+        }
+        roots.sort_unstable();
         roots.reverse();
-        Ok(Walk { store: self.clone(), stack: roots })
+        Ok(Walk { store: self.clone(), stack: roots, links })
     }
 
     /// A consistent copy of every entry and meta value, taken under the writer lock: every
@@ -1223,6 +1237,8 @@ impl Iterator for SnapshotEntries {
 pub struct Walk {
     store: Store,
     stack: Vec<u64>,
+    /// (parent, child) links as the walk started, sorted.
+    links: Vec<(u64, u64)>,
 }
 
 impl Iterator for Walk {
@@ -1230,12 +1246,10 @@ impl Iterator for Walk {
 
     fn next(&mut self) -> Option<Self::Item> {
         let id = self.stack.pop()?;
-        let r = (|| {
-            let mut kids = self.store.children(id)?;
-            kids.reverse();
-            self.stack.extend(kids);
-            self.store.get(id)
-        })();
+        let start = self.links.partition_point(|&(p, _)| p < id);
+        let end = start + self.links[start..].partition_point(|&(p, _)| p == id);
+        self.stack.extend(self.links[start..end].iter().rev().map(|&(_, c)| c));
+        let r = self.store.get(id);
         match r {
             Ok(Some(e)) => Some(Ok(e)),
             Ok(None) => self.next(),
