@@ -144,10 +144,14 @@ impl BulkLoader {
         // half of the work, this keeps the two threads balanced.
         let b = &mut self.batch;
         index::for_each_prefix(&entry, &self.store.inner.cfg, self.store.schema(), |prefix| {
-            let ids = b.lists.entry(prefix).or_default();
-            // An entry repeats a prefix when two of its values share a trigram.
-            if ids.last() != Some(&id) {
-                ids.push(id);
+            match b.lists.get_mut(prefix) {
+                // An entry repeats a prefix when two of its values share a trigram.
+                Some(ids) if ids.last() == Some(&id) => {}
+                Some(ids) => ids.push(id),
+                // Only a new list costs an allocation for its key.
+                None => {
+                    b.lists.insert(prefix.to_vec(), vec![id]);
+                }
             }
         });
         let t = &mut b.trees;
