@@ -95,59 +95,111 @@ impl Dn {
     /// their equality rule, AVAs of a multi-valued RDN sorted, no insignificant spaces.
     /// Two DNs are equal under distinguishedNameMatch iff their normalized forms are equal.
     pub fn normalize(&self, schema: &Schema) -> String {
-        let size: usize = self.rdns.iter().flat_map(|r| &r.avas).map(|a| a.attr.len() + a.value.len() + 2).sum();
-        let mut out = String::with_capacity(size);
+        let mut out = String::with_capacity(self.rdns.iter().flat_map(|r| &r.avas).map(|a| a.value.len() + 8).sum());
         for (i, rdn) in self.rdns.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            // One AVA (nearly always): nothing to sort.
+            // The common single-AVA RDN needs no sorting (nor the vector to sort in).
             if let [a] = rdn.avas.as_slice() {
-                let (attr, value) = normalize_ava(a, schema);
-                out.push_str(&attr);
-                out.push('=');
-                escape_value_into(&value, &mut out);
+                push_ava(&mut out, &canonical_type(schema, &a.attr), &normalized_value(schema, a));
                 continue;
             }
             let mut parts: Vec<(std::borrow::Cow<'_, str>, String)> =
-                rdn.avas.iter().map(|a| normalize_ava(a, schema)).collect();
+                rdn.avas.iter().map(|a| (canonical_type(schema, &a.attr), normalized_value(schema, a))).collect();
             parts.sort();
             for (j, (attr, value)) in parts.iter().enumerate() {
                 if j > 0 {
                     out.push('+');
                 }
-                out.push_str(attr);
-                out.push('=');
-                escape_value_into(value, &mut out);
+                push_ava(&mut out, attr, value);
             }
         }
         out
     }
 }
 
-/// An AVA's canonical attribute description and normalized value (not yet escaped). One
-/// schema lookup gives both the canonical name and the matching rule.
-fn normalize_ava<'s>(a: &Ava, schema: &'s Schema) -> (std::borrow::Cow<'s, str>, String) {
-    let t = schema.attr(&a.attr);
-    let canon = match t {
-        Some(t) if !a.attr.contains(';') => std::borrow::Cow::Borrowed(t.canonical.as_str()),
-        _ => std::borrow::Cow::Owned(schema.canonical(&a.attr)),
-    };
-    let value = if a.value.starts_with('#') {
-        a.value.to_ascii_lowercase()
-    } else {
-        // What `Schema::rule` gives for the canonical name: the type's rule, or
-        // caseIgnore for unknown types; DN values compare case-insensitively here.
-        let rule = match t.map_or(crate::MatchingRule::CaseIgnore, |t| t.rule) {
-            crate::MatchingRule::DistinguishedName => crate::MatchingRule::CaseIgnore,
-            r => r,
+/// The normalized form of a "plain" DN string without parsing it into a [`Dn`]: one AVA per
+/// RDN, `,` separators, known attribute types whose equality rule is caseIgnore-like or
+/// caseExact, values of printable ASCII other than spaces and the characters RFC 4514
+/// escapes. Most DNs are plain (`uid=jdoe,ou=people,dc=example,dc=org`); for them this
+/// equals `Dn::parse(s)?.normalize(schema)` and is several times cheaper (an import
+/// normalizes every member DN). `None` when the DN is not plain.
+pub fn normalize_plain(s: &str, schema: &Schema) -> Option<String> {
+    use crate::MatchingRule as R;
+    let mut out = String::with_capacity(s.len());
+    for (i, rdn) in s.split(',').enumerate() {
+        let (attr, value) = rdn.split_once('=')?;
+        let value_ok = |b: &u8| {
+            b.is_ascii_graphic() && !matches!(b, b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'\\' | b'#' | b'=')
         };
-        match rule.normalize(a.value.as_bytes()) {
-            Some(v) => String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            None => crate::matching::fold_spaces(&a.value, true),
+        if attr.is_empty() || value.is_empty() || !value.bytes().all(|b| value_ok(&b)) {
+            return None;
         }
+        if !attr.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            return None;
+        }
+        let t = schema.attr(attr)?;
+        let fold = match t.rule {
+            R::CaseIgnore | R::DistinguishedName | R::ObjectIdentifier => true,
+            R::CaseExact => false,
+            _ => return None,
+        };
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&t.canonical);
+        out.push('=');
+        if fold {
+            out.extend(value.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        } else {
+            out.push_str(value);
+        }
+    }
+    Some(out)
+}
+
+/// `Dn::parse(s)?.normalize(schema)`, through [`normalize_plain`] when the DN is plain.
+pub fn normalize_str(s: &str, schema: &Schema) -> Result<String, DnError> {
+    match normalize_plain(s, schema) {
+        Some(n) => Ok(n),
+        None => Ok(Dn::parse(s)?.normalize(schema)),
+    }
+}
+
+/// The canonical name of an RDN's attribute type, borrowed from the schema when it knows
+/// the type (a DN's types carry no options).
+fn canonical_type<'a>(schema: &'a Schema, attr: &str) -> std::borrow::Cow<'a, str> {
+    match schema.attr(attr) {
+        Some(t) if !attr.contains(';') => std::borrow::Cow::Borrowed(t.canonical.as_str()),
+        _ => std::borrow::Cow::Owned(schema.canonical(attr)),
+    }
+}
+
+/// An AVA's value normalized by its type's equality rule (DN-valued types compare
+/// case-insensitively inside a DN; `#hex` values are lower-cased).
+fn normalized_value(schema: &Schema, a: &Ava) -> String {
+    if a.value.starts_with('#') {
+        return a.value.to_ascii_lowercase();
+    }
+    let rule = match schema.attr(&a.attr).filter(|_| !a.attr.contains(';')) {
+        Some(t) => t.rule,
+        None => schema.rule(&schema.canonical(&a.attr)),
     };
-    (canon, value)
+    let rule = match rule {
+        crate::MatchingRule::DistinguishedName => crate::MatchingRule::CaseIgnore,
+        r => r,
+    };
+    match rule.normalize(a.value.as_bytes()) {
+        Some(v) => String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        None => crate::matching::fold_spaces(&a.value, true),
+    }
+}
+
+fn push_ava(out: &mut String, attr: &str, value: &str) {
+    out.push_str(attr);
+    out.push('=');
+    escape_value_into(value, out);
 }
 
 impl fmt::Display for Dn {
@@ -197,6 +249,17 @@ pub fn escape_value_into(value: &str, out: &mut String) {
 /// whitespace character (which [`Dn::parse`] would take for insignificant space), so that
 /// the string form of any parsed DN parses back to the same DN.
 fn escape_value(value: &str, out: &mut String, printable: bool) {
+    // Fast path: printable ASCII with nothing to escape (most values) is copied as is.
+    let b = value.as_bytes();
+    let plain = |c: &u8| (0x21..0x7f).contains(c) && !matches!(c, b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'\\');
+    let (first, last) = (b.first(), b.last());
+    if first.is_some_and(|c| plain(c) && *c != b'#')
+        && last.is_some_and(plain)
+        && b.iter().all(|c| plain(c) || *c == b' ')
+    {
+        out.push_str(value);
+        return;
+    }
     let last = value.chars().count().saturating_sub(1);
     for (i, c) in value.chars().enumerate() {
         match c {
@@ -443,6 +506,33 @@ mod tests {
         (attr, value).prop_map(|(attr, value)| Ava { attr: attr.to_string(), value })
     }
 
+    #[test]
+    fn plain_dns_normalize_like_parsed_ones() {
+        let schema = Schema::builtin();
+        for s in ["uid=JDoe,ou=People,dc=Example,dc=ORG", "CN=Admin,DC=x", "2.5.4.3=A,dc=x", "uidNumber=12,dc=x"] {
+            let slow = Dn::parse(s).unwrap().normalize(&schema);
+            assert_eq!(normalize_str(s, &schema).unwrap(), slow, "{s}");
+            if let Some(fast) = normalize_plain(s, &schema) {
+                assert_eq!(fast, slow, "{s}");
+            }
+        }
+        assert_eq!(normalize_plain("uid=JDoe,dc=X", &schema).as_deref(), Some("uid=jdoe,dc=x"));
+        // Not plain: left to the parser.
+        for s in [
+            "",
+            "cn=a b,dc=x",
+            "cn=a+sn=b,dc=x",
+            r"cn=a\,b,dc=x",
+            "cn=#04,dc=x",
+            "cn=,dc=x",
+            "cn=a,,dc=x",
+            "x-unknown=a",
+        ] {
+            assert_eq!(normalize_plain(s, &schema), None, "{s}");
+        }
+        assert!(normalize_str("cn=a,,dc=x", &schema).is_err());
+    }
+
     proptest! {
         #[test]
         fn escape_shortcut_matches_the_general_path(v in prop_oneof!["\\PC{0,12}", "[a-z #,+;<>\\\\\"\0]{0,6}"]) {
@@ -457,6 +547,17 @@ mod tests {
             let dn = Dn { rdns: rdns.into_iter().map(|avas| Rdn { avas }).collect() };
             let schema = Schema::builtin();
             prop_assert_eq!(dn.normalize(&schema), normalize_reference(&dn, &schema));
+        }
+
+        #[test]
+        fn plain_normalization_agrees_with_the_parser(
+            rdns in proptest::collection::vec(("(uid|CN|ou|dc|o|mail|uidNumber|gidNumber|description|member|c|2\\.5\\.4\\.3)", "([a-zA-Z0-9._@:/-]{1,8}|[!-~ ]{0,6})"), 1..5)
+        ) {
+            let schema = Schema::builtin();
+            let s = rdns.iter().map(|(a, v)| format!("{a}={v}")).collect::<Vec<_>>().join(",");
+            if let Some(fast) = normalize_plain(&s, &schema) {
+                prop_assert_eq!(Ok(fast), Dn::parse(&s).map(|d| d.normalize(&schema)));
+            }
         }
 
         #[test]

@@ -241,7 +241,7 @@ impl Schema {
         match rule {
             MatchingRule::DistinguishedName => {
                 let s = std::str::from_utf8(value).ok()?;
-                crate::dn::Dn::parse(s).ok().map(|d| d.normalize(self).into_bytes())
+                crate::dn::normalize_str(s, self).ok().map(String::into_bytes)
             }
             r => r.normalize(value),
         }
@@ -421,12 +421,13 @@ impl Named for ObjectClassDef {
     }
 }
 
-/// Looks a name up case-insensitively: as written first (names usually arrive in their
-/// canonical case or as OIDs), then lower-cased in a stack buffer, so that a lookup never
+/// Looks a name up case-insensitively: as written when it has no upper-case letter (the
+/// keys are lower-case), else lower-cased in a stack buffer, so that a lookup never
 /// allocates.
 fn lookup(map: &NameMap, name: &str) -> Option<usize> {
-    if let Some(&i) = map.get(name) {
-        return Some(i);
+    // The keys are lower-case: a name with an upper-case letter can only match lower-cased.
+    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return map.get(name).copied();
     }
     let mut buf = [0u8; 64];
     match buf.get_mut(..name.len()) {
@@ -440,11 +441,11 @@ fn lookup(map: &NameMap, name: &str) -> Option<usize> {
     }
 }
 
-/// OID and lower-cased NAME → index; a NAME defined twice is an error naming both places.
+/// Lower-cased OID and NAME → index; a NAME defined twice is an error naming both places.
 fn name_index<D: Named>(defs: &[D]) -> Result<NameMap, SchemaError> {
     let mut by_name = NameMap::default();
     for (i, d) in defs.iter().enumerate() {
-        by_name.insert(d.oid().to_string(), i);
+        by_name.insert(d.oid().to_ascii_lowercase(), i);
     }
     for (i, d) in defs.iter().enumerate() {
         for n in d.names() {

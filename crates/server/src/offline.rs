@@ -10,12 +10,23 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+mod checker;
+use checker::SchemaChecker;
+
+/// The most page cache an import uses (MiB).
+const IMPORT_CACHE_MB: u64 = 256;
+
 /// Opens the store named by the config; refuses a store left incomplete by an import.
 pub fn open_store(cfg: &Config) -> Result<(Store, Arc<Schema>)> {
+    open_store_with_cache(cfg, cfg.cache_mb << 20)
+}
+
+/// [`open_store`] with sled's page cache bounded to `cache_bytes`.
+fn open_store_with_cache(cfg: &Config, cache_bytes: u64) -> Result<(Store, Arc<Schema>)> {
     let schema = Arc::new(cfg.schema()?);
     let idx = IndexConfig::new(&schema, &cfg.index.equality, &cfg.index.substring, &cfg.index.unique);
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("data_dir {}", cfg.data_dir.display()))?;
-    let store = Store::open(&cfg.data_dir, schema.clone(), idx, cfg.cache_mb << 20)
+    let store = Store::open(&cfg.data_dir, schema.clone(), idx, cache_bytes)
         .with_context(|| format!("cannot open the store in {} (is another birch using it?)", cfg.data_dir.display()))?;
     store.set_server_id(cfg.replication.server_id);
     if store.meta_get(birch_store::store::META_IMPORT_INCOMPLETE)?.is_some() {
@@ -27,7 +38,10 @@ pub fn open_store(cfg: &Config) -> Result<(Store, Arc<Schema>)> {
 /// Imports an LDIF file: a first pass checks every record (syntax, DNs, duplicates,
 /// parents, inside the suffix); only then a second pass writes, in large batches.
 pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
-    let (store, schema) = open_store(cfg)?;
+    // A load writes in key order and reads back little: the page cache only needs to hold
+    // what is being written (the server's default, a quarter of the memory, would let a
+    // large import's RSS grow to it).
+    let (store, schema) = open_store_with_cache(cfg, cfg.cache_mb.min(IMPORT_CACHE_MB) << 20)?;
     let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(&schema);
     let shown = file.display().to_string();
     let open = || -> Result<LdifReader<BufReader<std::fs::File>>> {
@@ -35,61 +49,65 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
         Ok(LdifReader::new(BufReader::with_capacity(1 << 20, f)))
     };
     let started = std::time::Instant::now();
-    // Pass 1: validate.
+    // Pass 1: validate. The schema check runs on a second thread; its failure, when there
+    // is one, comes from a record before any the reading loop fails at (only records that
+    // passed the loop's checks are handed over), so it is the one reported.
+    let mut checker =
+        if schema_check { Some(SchemaChecker::start(store.clone(), schema.clone(), shown.clone())?) } else { None };
     let mut seen: HashSet<String> = HashSet::new();
     // memberOf of every member, gathered from the groups (which may come after their members).
     let mut member_of: std::collections::HashMap<String, Vec<String>> = Default::default();
-    let mut validation = birch_schema::ValidationCache::default();
     let mut count = 0usize;
-    for rec in open()? {
-        let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
-        let (line, dn) = match &rec {
-            LdifRecord::Content { line, dn, .. } => (*line, dn),
-            _ => {
-                drop(seen);
-                return apply_changes(cfg, &store, &schema, &shown, open()?);
+    let mut changes = false;
+    // Nothing else writes to the store meanwhile: an empty one needs no lookups.
+    let had_entries = !store.is_empty();
+    let mut types = TypeOf::new(&schema);
+    let read = (|| -> Result<()> {
+        for rec in open()? {
+            let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
+            let LdifRecord::Content { line, dn, attrs } = rec else {
+                changes = true;
+                return Ok(());
+            };
+            let ndn = birch_schema::dn::normalize_str(&dn, &schema)
+                .map_err(|e| anyhow::anyhow!("{shown}:{line}: dn {dn:?}: {e}"))?;
+            if ndn != suffix_ndn && !ndn.ends_with(&format!(",{suffix_ndn}")) {
+                bail!("{shown}:{line}: dn {dn:?} is outside the suffix {}", cfg.suffix);
             }
-        };
-        let parsed = Dn::parse(dn).map_err(|e| anyhow::anyhow!("{shown}:{line}: dn {dn:?}: {e}"))?;
-        let ndn = parsed.normalize(&schema);
-        if ndn != suffix_ndn && !ndn.ends_with(&format!(",{suffix_ndn}")) {
-            bail!("{shown}:{line}: dn {dn:?} is outside the suffix {}", cfg.suffix);
-        }
-        if seen.contains(&ndn) || store.id_of(&ndn)?.is_some() {
-            bail!("{shown}:{line}: dn {dn:?}: entry already exists");
-        }
-        if ndn != suffix_ndn {
-            let parent = parsed.parent().normalize(&schema);
-            if !seen.contains(&parent) && store.id_of(&parent)?.is_none() {
-                bail!("{shown}:{line}: dn {dn:?}: parent entry does not exist (parents must come before children)");
+            if seen.contains(&ndn) || had_entries && store.id_of(&ndn)?.is_some() {
+                bail!("{shown}:{line}: dn {dn:?}: entry already exists");
             }
-        }
-        if let (true, LdifRecord::Content { attrs, .. }) = (schema_check, &rec) {
-            let grouped: Vec<(String, Vec<Vec<u8>>)> =
-                attrs.iter().map(|(n, v)| (n.clone(), vec![v.clone()])).collect();
-            let entry = store.make_entry(dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
-            if let Err(crate::ops::write::WriteError::Ldap(code, text)) =
-                crate::ops::write::check_schema_cached(&schema, &entry, &mut validation)
-            {
-                bail!("{shown}:{line}: dn {dn:?}: {text} ({code:?}; --no-schema-check skips this check)");
+            if ndn != suffix_ndn {
+                let parent = birch_store::store::parent_ndn(&ndn);
+                if !seen.contains(parent) && (!had_entries || store.id_of(parent)?.is_none()) {
+                    bail!("{shown}:{line}: dn {dn:?}: parent entry does not exist (parents must come before children)");
+                }
             }
-        }
-        if let LdifRecord::Content { attrs, .. } = &rec {
-            for (name, value) in attrs {
-                if matches!(birch_schema::desc::base(&schema.canonical(name)), "member" | "uniquemember") {
+            for (name, value) in &attrs {
+                if types.is(name, "member") || types.is(name, "uniquemember") {
                     if let Some(m) = schema.normalize_value(birch_schema::MatchingRule::DistinguishedName, value) {
                         member_of.entry(String::from_utf8_lossy(&m).into_owned()).or_default().push(dn.clone());
                     }
                 }
             }
+            seen.insert(ndn);
+            count += 1;
+            if let Some(c) = &mut checker {
+                c.check(line, dn, attrs)?;
+            }
         }
-        seen.insert(ndn);
-        count += 1;
-    }
+        Ok(())
+    })();
+    let checked = checker.map_or(Ok(()), SchemaChecker::finish);
+    checked?;
+    read?;
     drop(seen);
+    if changes {
+        return apply_changes(cfg, &store, &schema, &shown, open()?);
+    }
     // Pass 2: write.
     let params = cfg.argon2_params();
-    let mut loader = store.bulk_loader(50_000);
+    let mut loader = store.bulk_loader(20_000);
     // Like slapadd: entries without them get entryUUID and creation stamps by the root DN.
     let creator = cfg.root_dn();
     for rec in open()? {
@@ -99,9 +117,7 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
         };
         let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::with_capacity(attrs.len());
         for (name, value) in attrs {
-            let value = if birch_schema::desc::base(&schema.canonical(&name)) == "userpassword"
-                && !crate::password::is_hashed(&value)
-            {
+            let value = if types.is(&name, "userpassword") && !crate::password::is_hashed(&value) {
                 crate::password::hash_argon2id(&value, &params)?.into_bytes()
             } else {
                 value
@@ -121,6 +137,36 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     loader.finish()?;
     eprintln!("imported {count} entries from {shown} in {:.2}s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Answers "is this attribute description of type T" for every value of an import without
+/// building strings, and looks a name up once for a run of values (LDIF lists the values of
+/// an attribute one after another).
+struct TypeOf<'a> {
+    schema: &'a Schema,
+    last: String,
+    /// The canonical type of `last` (`None`: not in the schema).
+    canonical: Option<&'a str>,
+}
+
+impl<'a> TypeOf<'a> {
+    fn new(schema: &'a Schema) -> Self {
+        TypeOf { schema, last: String::new(), canonical: None }
+    }
+
+    /// Whether `name` (options allowed) is of the type `canonical`: what
+    /// `desc::base(&schema.canonical(name)) == canonical` says.
+    fn is(&mut self, name: &str, canonical: &str) -> bool {
+        if name != self.last || self.last.is_empty() {
+            self.last.clear();
+            self.last.push_str(name);
+            self.canonical = self.schema.attr(name).map(|t| t.canonical.as_str());
+        }
+        match self.canonical {
+            Some(c) => c == canonical,
+            None => birch_schema::desc::base(name).eq_ignore_ascii_case(canonical),
+        }
+    }
 }
 
 /// Applies an LDIF file with change records (add/delete/modify/modrdn/moddn; content
@@ -216,7 +262,9 @@ fn apply_changes(
 
 /// Exports every entry as LDIF, parents before children.
 pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
-    let (store, _) = open_store(cfg)?;
+    // The walk reads each page about once: a large cache only costs fresh memory (100k
+    // users: 0.9 s with 16 MB against 1.2 s with 256 MB, half the peak RSS).
+    let (store, _) = open_store_with_cache(cfg, cfg.cache_mb.min(EXPORT_CACHE_MB) << 20)?;
     let out: Box<dyn Write> = match output {
         Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
         None => Box::new(std::io::stdout().lock()),
@@ -232,6 +280,9 @@ pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
     out.flush()?;
     Ok(())
 }
+
+/// The most page cache an export gives sled, in MiB.
+const EXPORT_CACHE_MB: u64 = 16;
 
 /// Prints every userPassword value whose scheme Birch cannot verify (such an account
 /// cannot bind until an administrator sets a new password); returns how many there are.

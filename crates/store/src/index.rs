@@ -116,6 +116,18 @@ pub fn id_of_key(key: &[u8]) -> Option<u64> {
 /// The index key prefixes (posting lists) an entry belongs to.
 pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTreeSet<Vec<u8>> {
     let mut keys = BTreeSet::new();
+    for_each_prefix(entry, cfg, schema, |k| {
+        keys.insert(k.to_vec());
+    });
+    keys
+}
+
+/// Calls `f` with each index key prefix of an entry, unsorted and possibly more than once
+/// (two values with the same trigram): the bulk loader's cheaper form of
+/// [`entry_prefixes`], which drops repeats itself. The prefixes are built in one buffer
+/// (the caller copies those it keeps).
+pub fn for_each_prefix(entry: &Entry, cfg: &IndexConfig, schema: &Schema, mut f: impl FnMut(&[u8])) {
+    let mut key = Vec::with_capacity(64);
     for a in &entry.attrs {
         // Tagged values (`cn;lang-en`) are indexed under their type: the index narrows, the
         // filter evaluated on the entry decides which descriptions match.
@@ -127,14 +139,18 @@ pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTre
         }
         let rule = schema.rule(attr);
         if eq {
-            keys.insert(pres_prefix(attr));
+            start(&mut key, PRES, attr);
+            f(&key);
         }
         if eq && attr == "objectclass" {
             // An entry is indexed under each of its classes and their superclasses, by
             // canonical class name, as objectClass equality filters match.
             for v in &a.values {
                 for c in schema.superclasses(&String::from_utf8_lossy(v)) {
-                    keys.insert(eq_prefix(attr, c.canonical.as_bytes()));
+                    start(&mut key, EQ, attr);
+                    key.extend_from_slice(c.canonical.as_bytes());
+                    key.push(0);
+                    f(&key);
                 }
             }
             continue;
@@ -144,7 +160,10 @@ pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTre
                 continue;
             };
             if eq {
-                keys.insert(eq_prefix(attr, &n));
+                start(&mut key, EQ, attr);
+                key.extend_from_slice(&n);
+                key.push(0);
+                f(&key);
             }
             if sub {
                 let mut anchored = Vec::with_capacity(n.len() + 2);
@@ -152,10 +171,20 @@ pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTre
                 anchored.extend_from_slice(&n);
                 anchored.push(ANCHOR_END);
                 for g in grams(&anchored) {
-                    keys.insert(sub_prefix(attr, &g));
+                    start(&mut key, SUB, attr);
+                    key.extend_from_slice(&g);
+                    f(&key);
                 }
             }
         }
     }
-    keys
+}
+
+/// Empties `key` and writes the head of a prefix (kind, attribute, 0x00) into it: what
+/// [`eq_prefix`], [`pres_prefix`] and [`sub_prefix`] start with.
+fn start(key: &mut Vec<u8>, kind: u8, attr: &str) {
+    key.clear();
+    key.push(kind);
+    key.extend_from_slice(attr.as_bytes());
+    key.push(0);
 }

@@ -22,7 +22,7 @@ pub struct ChunkWrite {
 /// A stored chunk: its key and its ids.
 type Chunk = (Vec<u8>, Vec<u64>);
 
-fn chunk_key(prefix: &[u8], start: u64) -> Vec<u8> {
+pub(crate) fn chunk_key(prefix: &[u8], start: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + 8);
     k.extend_from_slice(prefix);
     k.extend_from_slice(&start.to_be_bytes());
@@ -147,9 +147,16 @@ pub fn plan_changes(
 /// Bulk append of sorted ids that are all greater than every id already under `prefix`
 /// (true during import, whose ids only grow). Returns the writes.
 pub fn plan_append(tree: &sled::Tree, prefix: &[u8], ids: &[u64]) -> Result<Vec<ChunkWrite>, StoreError> {
+    Ok(append_to(last(tree, prefix)?, prefix, ids))
+}
+
+/// The writes that append sorted `ids` to a posting list whose last chunk is `last` (none:
+/// the list is new): the last chunk is filled up to [`CHUNK`] ids, the rest goes to new
+/// chunks.
+pub fn append_to(last: Option<(Vec<u8>, Vec<u64>)>, prefix: &[u8], ids: &[u64]) -> Vec<ChunkWrite> {
     let mut out = Vec::new();
     let mut rest = ids;
-    if let Some((key, mut last)) = last(tree, prefix)? {
+    if let Some((key, mut last)) = last {
         let room = CHUNK.saturating_sub(last.len()).min(rest.len());
         if room > 0 {
             last.extend_from_slice(&rest[..room]);
@@ -160,10 +167,11 @@ pub fn plan_append(tree: &sled::Tree, prefix: &[u8], ids: &[u64]) -> Result<Vec<
     for part in rest.chunks(CHUNK) {
         out.push(ChunkWrite { key: chunk_key(prefix, part[0]), value: Some(encode(part)) });
     }
-    Ok(out)
+    out
 }
 
-fn last(tree: &sled::Tree, prefix: &[u8]) -> Result<Option<Chunk>, StoreError> {
+/// The last chunk of `prefix` (its key and ids), if the list has one.
+pub(crate) fn last(tree: &sled::Tree, prefix: &[u8]) -> Result<Option<Chunk>, StoreError> {
     locate(tree, prefix, u64::MAX)
 }
 

@@ -22,6 +22,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod bulk;
+pub use bulk::BulkLoader;
+
 /// The error of an injected fault (the `failpoints` feature): an I/O error, like a disk's.
 #[cfg(feature = "failpoints")]
 fn injected(point: &str) -> StoreError {
@@ -228,7 +231,8 @@ impl Store {
         n
     }
 
-    fn entry_count(&self) -> std::sync::MutexGuard<'_, Option<usize>> {
+    /// The entry count, if counted (see [`Store::len`]).
+    pub(crate) fn entry_count(&self) -> std::sync::MutexGuard<'_, Option<usize>> {
         self.inner.entry_count.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -240,12 +244,25 @@ impl Store {
     /// Builds an entry from a DN and attributes: normalizes the DN, resolves canonical
     /// attribute names and merges attributes that name the same type.
     pub fn make_entry(&self, dn: &str, attrs: Vec<(String, Vec<Vec<u8>>)>) -> Result<Entry, StoreError> {
-        let parsed = Dn::parse(dn)?;
-        let mut entry =
-            Entry { dn: parsed.to_string(), ndn: parsed.normalize(self.schema()), parent: 0, attrs: Vec::new() };
+        // A plain DN prints back as written: only other DNs need the parsed form.
+        let (dn, ndn) = match birch_schema::dn::normalize_plain(dn, self.schema()) {
+            Some(ndn) => (dn.to_string(), ndn),
+            None => {
+                let parsed = Dn::parse(dn)?;
+                (parsed.to_string(), parsed.normalize(self.schema()))
+            }
+        };
+        let mut entry = Entry { dn, ndn, parent: 0, attrs: Vec::new() };
+        // Values of one attribute usually come one after another (LDIF lists them one per
+        // line): the previous name's canonical form is reused instead of looked up again.
+        let mut last: Option<(String, String)> = None;
         for (name, values) in attrs {
-            let canonical = self.schema().canonical(&name);
+            let canonical = match last.take() {
+                Some((n, c)) if n == name => c,
+                _ => self.schema().canonical(&name),
+            };
             entry.add_values(&name, &canonical, values);
+            last = Some((name, canonical));
         }
         Ok(entry)
     }
@@ -770,16 +787,30 @@ impl Store {
 
     /// Iterates over all entries, parents before children (for export).
     pub fn walk(&self) -> Result<Walk, StoreError> {
-        let mut roots = Vec::new();
-        for kv in self.inner.entries.iter() {
-            let (k, v) = kv?;
-            let e = Entry::decode(&v)?;
-            if e.parent == 0 {
-                roots.push(decode_id(&k).unwrap_or_default());
+        // The parent links, from one scan of the children index (16-byte keys, in parent
+        // order) rather than a range scan per entry; the roots are the entries no link names
+        // as a child, found through dn2id (small values) rather than by reading every entry.
+        let mut links = Vec::with_capacity(self.inner.children.len());
+        for k in self.inner.children.iter().keys() {
+            let k = k?;
+            if let (Some(parent), Some(child)) = (k.get(..8).and_then(decode_id), k.get(8..).and_then(decode_id)) {
+                links.push((parent, child));
             }
         }
+        let mut children: Vec<u64> = links.iter().map(|&(_, c)| c).collect();
+        children.sort_unstable();
+        let mut roots = Vec::new();
+        for kv in self.inner.dn2id.iter() {
+            let (_, v) = kv?;
+            if let Some(id) = decode_id(&v) {
+                if children.binary_search(&id).is_err() {
+                    roots.push(id);
+                }
+            }
+        }
+        roots.sort_unstable();
         roots.reverse();
-        Ok(Walk { store: self.clone(), stack: roots })
+        Ok(Walk { store: self.clone(), stack: roots, links })
     }
 
     /// A consistent copy of every entry and meta value, taken under the writer lock: every
@@ -884,21 +915,6 @@ impl Store {
         }
         Ok(problems)
     }
-
-    /// Starts an offline bulk load (see [`BulkLoader`]).
-    pub fn bulk_loader(&self, batch_size: usize) -> BulkLoader {
-        BulkLoader {
-            store: self.clone(),
-            batch_size,
-            started: false,
-            new_ids: HashMap::new(),
-            entries: Vec::new(),
-            children: Vec::new(),
-            postings: Default::default(),
-            uuids: Vec::new(),
-            csn: self.inner.csn.next(),
-        }
-    }
 }
 
 /// Everything one write operation changes: entry id → (stored entry before, entry after),
@@ -984,7 +1000,8 @@ pub fn ndn_in_scope(ndn: &str, base_ndn: &str, scope: Scope) -> bool {
     }
 }
 
-pub(crate) fn parent_ndn(ndn: &str) -> &str {
+/// The normalized DN of the parent of the entry with normalized DN `ndn` (empty for a root).
+pub fn parent_ndn(ndn: &str) -> &str {
     // Normalized DNs escape ',' inside values as "\,", so the first unescaped ',' ends the RDN.
     let b = ndn.as_bytes();
     let mut i = 0;
@@ -1251,6 +1268,8 @@ impl Iterator for SnapshotEntries {
 pub struct Walk {
     store: Store,
     stack: Vec<u64>,
+    /// (parent, child) links as the walk started, sorted.
+    links: Vec<(u64, u64)>,
 }
 
 impl Iterator for Walk {
@@ -1258,124 +1277,15 @@ impl Iterator for Walk {
 
     fn next(&mut self) -> Option<Self::Item> {
         let id = self.stack.pop()?;
-        let r = (|| {
-            let mut kids = self.store.children(id)?;
-            kids.reverse();
-            self.stack.extend(kids);
-            self.store.get(id)
-        })();
+        let start = self.links.partition_point(|&(p, _)| p < id);
+        let end = start + self.links[start..].partition_point(|&(p, _)| p == id);
+        self.stack.extend(self.links[start..end].iter().rev().map(|&(_, c)| c));
+        let r = self.store.get(id);
         match r {
             Ok(Some(e)) => Some(Ok(e)),
             Ok(None) => self.next(),
             Err(e) => Some(Err(e)),
         }
-    }
-}
-
-/// Offline bulk loader: buffers entries and their posting lists in memory and writes them
-/// every `batch_size` entries in key order, without per-entry transactions (sled inserts
-/// in key order are much cheaper than scattered ones). Callers validate the whole input
-/// first; [`META_IMPORT_INCOMPLETE`] is set until [`BulkLoader::finish`] has flushed, so an
-/// interrupted import is detected.
-pub struct BulkLoader {
-    store: Store,
-    batch_size: usize,
-    started: bool,
-    new_ids: HashMap<String, u64>,
-    entries: Vec<(u64, Vec<u8>)>,
-    children: Vec<[u8; 16]>,
-    postings: std::collections::BTreeMap<Vec<u8>, Vec<u64>>,
-    uuids: Vec<([u8; 16], u64)>,
-    /// The entryCSN of every imported entry (one CSN for the whole load).
-    csn: String,
-}
-
-impl BulkLoader {
-    /// Queues an entry. Its parent must exist in the store or have been queued before,
-    /// unless `is_suffix`.
-    pub fn add(&mut self, mut entry: Entry, is_suffix: bool) -> Result<u64, StoreError> {
-        if !self.started {
-            self.started = true;
-            self.store.meta_set(META_IMPORT_INCOMPLETE, b"1")?;
-            self.store.flush()?;
-        }
-        if self.new_ids.contains_key(&entry.ndn) || self.store.id_of(&entry.ndn)?.is_some() {
-            return Err(StoreError::AlreadyExists(entry.dn));
-        }
-        entry.parent = if is_suffix {
-            0
-        } else {
-            let p = parent_ndn(&entry.ndn);
-            match self.new_ids.get(p) {
-                Some(&id) => id,
-                None => self.store.id_of(p)?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?,
-            }
-        };
-        // Ids only grow, so every posting list is appended to.
-        let id = self.store.inner.db.generate_id()? + 1;
-        // Entries without an entryCSN get the load's; slapcat's are kept (a cookie from
-        // before the load means a full refresh anyway, see `Store::sync_epoch`).
-        if changes::entry_csn(&entry).is_none() {
-            changes::set_entry_csn(&mut entry, &self.csn);
-        }
-        if let Some(uuid) = changes::entry_uuid(&entry) {
-            self.uuids.push((uuid, id));
-        }
-        for prefix in index::entry_prefixes(&entry, &self.store.inner.cfg, self.store.schema()) {
-            self.postings.entry(prefix).or_default().push(id);
-        }
-        self.entries.push((id, entry.encode()));
-        if !is_suffix {
-            self.children.push(child_key(entry.parent, id));
-        }
-        self.new_ids.insert(entry.ndn, id);
-        if self.entries.len() >= self.batch_size {
-            self.apply()?;
-        }
-        Ok(id)
-    }
-
-    fn apply(&mut self) -> Result<(), StoreError> {
-        self.store.inner.generation.fetch_add(1, Ordering::SeqCst);
-        // Counted afresh when next asked for.
-        *self.store.entry_count() = None;
-        let inner = &self.store.inner;
-        for (id, bytes) in self.entries.drain(..) {
-            inner.entries.insert(id.to_be_bytes(), bytes)?;
-        }
-        let mut dns: Vec<(String, u64)> = self.new_ids.drain().collect();
-        dns.sort_unstable();
-        for (ndn, id) in dns {
-            inner.dn2id.insert(ndn.as_bytes(), &id.to_be_bytes())?;
-        }
-        self.children.sort_unstable();
-        for k in self.children.drain(..) {
-            inner.children.insert(k, &[])?;
-        }
-        self.uuids.sort_unstable();
-        for (uuid, id) in self.uuids.drain(..) {
-            inner.uuid2id.insert(uuid, &id.to_be_bytes())?;
-        }
-        for (prefix, ids) in std::mem::take(&mut self.postings) {
-            for w in postings::plan_append(&inner.index, &prefix, &ids)? {
-                match w.value {
-                    Some(v) => inner.index.insert(w.key, v)?,
-                    None => inner.index.remove(w.key)?,
-                };
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes what is queued, flushes and clears the incomplete marker.
-    pub fn finish(mut self) -> Result<(), StoreError> {
-        self.apply()?;
-        self.store.meta_set(META_CONTEXT_CSN, self.csn.as_bytes())?;
-        self.store.meta_set(changes::META_SYNC_EPOCH, self.csn.as_bytes())?;
-        self.store.flush()?;
-        self.store.meta_remove(META_IMPORT_INCOMPLETE)?;
-        self.store.flush()?;
-        Ok(())
     }
 }
 
