@@ -189,6 +189,12 @@ impl JsonLine {
 /// Appends `s` as a JSON string, escaped as serde_json escapes it.
 fn json_string(s: &str, out: &mut String) {
     out.push('"');
+    // Nearly every value (DNs, addresses, names) needs no escaping: copied whole.
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),

@@ -15,7 +15,6 @@ use birch_acl::Subject;
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapBindResponse, LdapResult, LdapResultCode};
 use birch_proto::ppolicy::{PolicyError, PolicyResponse};
-use birch_schema::Dn;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -65,10 +64,10 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
             none,
         );
     }
-    let Ok(dn) = Dn::parse(&req.dn) else {
+    // Most bind DNs are plain (`uid=jdoe,ou=people,…`): normalized without being parsed.
+    let Ok(ndn) = birch_schema::dn::normalize_str(&req.dn, &ctx.schema) else {
         return (result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"), none);
     };
-    let ndn = dn.normalize(&ctx.schema);
     let fail = |reason: &str| {
         ctx.limiter.failed(peer.ip(), &ndn);
         tracing::warn!(target: "birch::audit", event = "bind_failed", %peer, dn = %req.dn, reason);
