@@ -134,9 +134,6 @@ impl Session {
 struct Wire {
     reader: FramedRead<ReadHalf<BoxIo>, BirchCodec>,
     tx: Responder,
-    /// Cancelled when writing fails (the stream failed, or the client left responses
-    /// unread past the write timeout): the connection is then closed.
-    dead: CancellationToken,
 }
 
 impl Wire {
@@ -144,8 +141,7 @@ impl Wire {
         let (rd, wr) = tokio::io::split(io);
         let out: Writer = FramedWrite::new(wr, BirchCodec::new(usize::MAX));
         let tx = Responder::new(out, write_timeout, running.clone());
-        let dead = tx.dead().clone();
-        Wire { reader: FramedRead::new(rd, BirchCodec::new(max_pdu)), tx, dead }
+        Wire { reader: FramedRead::new(rd, BirchCodec::new(max_pdu)), tx }
     }
 
     /// Writes what is buffered and hands the stream back; `None` if writing failed. Call
@@ -217,7 +213,9 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
     loop {
         let frame = tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = wire.dead.cancelled() => break,
+            // Writing failed (the stream, or a client that left its results unread past
+            // the write timeout): the connection closes.
+            _ = wire.tx.dead().cancelled() => break,
             _ = idle.expired() => {
                 if ops_tracker.is_empty() {
                     tracing::info!(%peer, "idle timeout; closing the connection");
