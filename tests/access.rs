@@ -302,6 +302,16 @@ async fn filters_on_hidden_attributes_are_undefined() {
         // The same filter with a visible attribute returns everyone.
         let (es, _) = search(&mut bob, PEOPLE, Scope::OneLevel, "(!(uid=nobody))", &["1.1"]).await;
         assert_eq!(es.len(), 4, "alice, bob, chenwei, hana");
+        // An indexed term next to a hidden one inside an Or: the index answers uid and the
+        // store reads the entry without it, but the masked filter (uid true, mail Undefined,
+        // cn=* true) is decided on the whole entry.
+        for filter in ["(&(uid=chenwei)(|(mail=nobody@example.org)(cn=*)))", "(&(uid=chenwei)(|(mail=x)(uid=chenwei)))"]
+        {
+            let (es, _) = search(&mut bob, PEOPLE, Scope::OneLevel, filter, &["1.1"]).await;
+            assert_eq!(dns(es), vec![CHENWEI.to_string()], "{filter}");
+        }
+        let (es, _) = search(&mut bob, PEOPLE, Scope::OneLevel, "(&(uid=chenwei)(|(mail=x)(uid=bob)))", &["1.1"]).await;
+        assert!(es.is_empty(), "{es:?}");
         // The service account sees mail everywhere.
         let mut nslcd = common::reader(&url).await;
         let (es, _) = search(&mut nslcd, SUFFIX, Scope::Subtree, "(mail=chenwei@example.org)", &["1.1"]).await;

@@ -53,6 +53,21 @@ pub enum Filter {
 }
 
 impl Filter {
+    /// The attribute types the filter asserts on (canonical names without options, with
+    /// repeats).
+    pub fn attributes<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| f.attributes(out)),
+            Filter::Not(f) => f.attributes(out),
+            Filter::Equality { attr, .. }
+            | Filter::Substring { attr, .. }
+            | Filter::GreaterOrEqual { attr, .. }
+            | Filter::LessOrEqual { attr, .. }
+            | Filter::Present { attr } => out.push(birch_schema::desc::base(attr)),
+            Filter::Undefined => {}
+        }
+    }
+
     /// Resolves an attribute name; `None` when the schema does not know it.
     /// A description with options (`cn;lang-en`) resolves to its canonical description;
     /// refused options make it unknown, as slapd treats them.

@@ -64,17 +64,7 @@ pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig, schema: &Sche
                 .map(|g| postings::read(tree, &index::sub_prefix(base(attr), &g)).map(Some));
             intersect_until_small(lists)?
         }
-        Filter::And(fs) => {
-            let mut order: Vec<&Filter> = fs.iter().collect();
-            order.sort_by_key(|f| selectivity_rank(f));
-            let lists = order.into_iter().map(|f| {
-                plan(f, tree, cfg, schema).map(|p| match p {
-                    Plan::Ids(ids) => Some(ids),
-                    Plan::Scan => None,
-                })
-            });
-            intersect_until_small(lists)?
-        }
+        Filter::And(fs) => plan_and(fs, tree, cfg, schema, &mut vec![false; fs.len()])?,
         Filter::Or(fs) => {
             let mut all = Vec::new();
             for f in fs {
@@ -87,6 +77,80 @@ pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig, schema: &Sche
         }
         _ => Plan::Scan,
     })
+}
+
+/// Plans a filter as [`plan`] does and, when the ids answer some of its terms exactly (an
+/// equality on an equality-indexed type, as the index was read), also returns what is left
+/// of the filter: an entry among the ids matches the filter exactly when it matches the
+/// rest, as long as nothing was written since the index was read. Only a top-level
+/// equality or the equalities of a top-level And are taken out; `None` when nothing is.
+pub fn plan_with_rest(
+    filter: &Filter,
+    tree: &sled::Tree,
+    cfg: &IndexConfig,
+    schema: &Schema,
+) -> Result<(Plan, Option<Filter>), StoreError> {
+    match filter {
+        Filter::And(fs) => {
+            let mut exact = vec![false; fs.len()];
+            let planned = plan_and(fs, tree, cfg, schema, &mut exact)?;
+            let rest = (matches!(planned, Plan::Ids(_)) && exact.contains(&true))
+                .then(|| Filter::And(fs.iter().zip(&exact).filter(|(_, e)| !**e).map(|(f, _)| f.clone()).collect()));
+            Ok((planned, rest))
+        }
+        f => {
+            let planned = plan(f, tree, cfg, schema)?;
+            // An empty And is absolutely true (RFC 4526).
+            let rest =
+                (matches!(planned, Plan::Ids(_)) && answered_exactly(f, cfg, schema)).then(|| Filter::And(Vec::new()));
+            Ok((planned, rest))
+        }
+    }
+}
+
+/// Whether the posting list [`plan`] reads for `f` holds exactly the entries `f` is true
+/// for: an equality with the type's own rule on an equality-indexed type without options
+/// (tagged values are indexed under their type) and without subtypes (the filter matches
+/// those too). objectClass is left to the filter (superclasses, cheap to check).
+fn answered_exactly(f: &Filter, cfg: &IndexConfig, schema: &Schema) -> bool {
+    match f {
+        Filter::Equality { attr, rule, .. } => {
+            attr != "objectclass"
+                && base(attr) == attr
+                && cfg.equality.contains(attr.as_str())
+                && *rule == schema.rule(attr)
+                && !schema.has_subtypes(attr)
+        }
+        _ => false,
+    }
+}
+
+/// Plans an And: its terms' lists intersected, likely-small ones first, until the set is
+/// small. `exact[i]` is set for each term whose list was intersected and answers it exactly.
+fn plan_and(
+    fs: &[Filter],
+    tree: &sled::Tree,
+    cfg: &IndexConfig,
+    schema: &Schema,
+    exact: &mut [bool],
+) -> Result<Plan, StoreError> {
+    let mut order: Vec<usize> = (0..fs.len()).collect();
+    order.sort_by_key(|&i| selectivity_rank(&fs[i]));
+    let mut set: Option<Vec<u64>> = None;
+    for i in order {
+        let Plan::Ids(ids) = plan(&fs[i], tree, cfg, schema)? else { continue };
+        let next = match set {
+            None => ids,
+            Some(s) => intersect(&s, &ids),
+        };
+        exact[i] = answered_exactly(&fs[i], cfg, schema);
+        let done = next.len() <= SMALL_ENOUGH;
+        set = Some(next);
+        if done {
+            break;
+        }
+    }
+    Ok(set.map_or(Plan::Scan, Plan::Ids))
 }
 
 /// Intersects candidate lists (`None`: this part cannot narrow) until the set is small;

@@ -67,6 +67,9 @@ struct Inner {
     csn: CsnClock,
     /// Counts committed writes (see [`Store::generation`]).
     generation: AtomicU64,
+    /// Counts writes begun: ahead of `generation` while a write is being applied (see
+    /// [`Store::quiet_stamp`]).
+    begun: AtomicU64,
     /// The number of entries once counted ([`Store::len`]), kept up to date by commits;
     /// `None` until first asked for or after a bulk load. Changed only under the writer
     /// lock.
@@ -136,6 +139,7 @@ impl Store {
             free_at_failure: std::sync::OnceLock::new(),
             path: std::sync::OnceLock::new(),
             generation: AtomicU64::new(0),
+            begun: AtomicU64::new(0),
             entry_count: Mutex::new(None),
         };
         let store = Store { inner: Arc::new(inner) };
@@ -544,6 +548,27 @@ impl Store {
         self.inner.generation.load(Ordering::SeqCst)
     }
 
+    /// A stamp of the store's write history taken while no write is being applied; `None`
+    /// while one is. Whatever is read after taking it was read unchanged as long as
+    /// [`Store::unchanged_since`] the stamp holds after the reading.
+    pub fn quiet_stamp(&self) -> Option<u64> {
+        let done = self.inner.generation.load(Ordering::SeqCst);
+        let begun = self.inner.begun.load(Ordering::SeqCst);
+        (begun == done).then_some(begun)
+    }
+
+    /// Whether no write has begun since `stamp` was taken ([`Store::quiet_stamp`]).
+    pub fn unchanged_since(&self, stamp: u64) -> bool {
+        self.inner.begun.load(Ordering::SeqCst) == stamp
+    }
+
+    /// Marks a write as being applied until the returned guard is dropped: counted in
+    /// `begun` now and in `generation` when it ends, failed or not.
+    pub(crate) fn writing(&self) -> Writing<'_> {
+        self.inner.begun.fetch_add(1, Ordering::SeqCst);
+        Writing(&self.inner.generation)
+    }
+
     /// Whether a storage failure made the store refuse writes (until it is opened again).
     pub fn has_failed(&self) -> bool {
         self.inner.failed.get().is_some()
@@ -643,6 +668,7 @@ impl Store {
             index_writes.extend(postings::plan_changes(&self.inner.index, prefix, adds, removes)?);
         }
         let i = &self.inner;
+        let writing = self.writing();
         (&i.entries, &i.dn2id, &i.children, &i.index, &i.uuid2id, &i.meta)
             .transaction(|(te, td, tc, ti, tu, tm)| {
                 for (uuid, id) in &uuids {
@@ -680,7 +706,7 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(tx_error)?;
-        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        drop(writing);
         if let Some(n) = self.entry_count().as_mut() {
             for (old, new) in ws.changes.values() {
                 match (old, new) {
@@ -757,9 +783,16 @@ impl Store {
 
     /// Starts a search below the base entry `(base_id, base)`.
     pub fn search(&self, base_id: u64, base: &Entry, scope: Scope, filter: Filter) -> Result<SearchIter, StoreError> {
+        // Taken before the index is read: while nothing is written after it, candidates are
+        // checked against the part of the filter the index did not answer exactly.
+        let stamp = self.quiet_stamp();
+        let (planned, rest) = match scope {
+            Scope::Base => (Plan::Ids(vec![base_id]), None),
+            _ => plan::plan_with_rest(&filter, &self.inner.index, &self.inner.cfg, self.schema())?,
+        };
         let source = match scope {
             Scope::Base => Source::Ids(vec![base_id].into_iter()),
-            _ => match self.plan(&filter)? {
+            _ => match planned {
                 Plan::Ids(ids) => Source::Ids(ids.into_iter()),
                 Plan::Scan if scope == Scope::One => Source::Ids(self.children(base_id)?.into_iter()),
                 Plan::Scan if base.parent == 0 => Source::All(Box::new(self.inner.entries.iter())),
@@ -779,9 +812,12 @@ impl Store {
             base_id,
             base_ndn: base.ndn.clone(),
             source,
+            rest: rest.zip(stamp),
             last: None,
             again: None,
             only: None,
+            reduced: None,
+            last_reduced: false,
         })
     }
 
@@ -1055,6 +1091,15 @@ fn tx_error(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
+/// A write being applied to the trees (see [`Store::writing`]); ends when dropped.
+pub(crate) struct Writing<'a>(&'a AtomicU64);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 enum Source {
     Ids(std::vec::IntoIter<u64>),
     All(Box<sled::Iter>),
@@ -1069,12 +1114,21 @@ pub struct SearchIter {
     base_id: u64,
     base_ndn: String,
     source: Source,
+    /// What is left of the filter once the index answered part of it exactly, and the
+    /// stamp ([`Store::quiet_stamp`]) taken before the index was read: valid for an entry
+    /// read while no write has begun since.
+    rest: Option<(Filter, u64)>,
     /// The id of the last match [`SearchIter::step`] returned.
     last: Option<u64>,
     /// An id to examine again before the source continues (see [`SearchIter::unstep`]).
     again: Option<u64>,
     /// When set, only these attribute types (lower-case names) are read from each entry.
     only: Option<std::sync::Arc<[String]>>,
+    /// The types read from an entry checked against the rest of the filter (see
+    /// [`SearchIter::read_for_filter`]), when fewer than `only`.
+    reduced: Option<std::sync::Arc<[String]>>,
+    /// Whether the last match was read with the `reduced` types.
+    last_reduced: bool,
 }
 
 impl SearchIter {
@@ -1097,21 +1151,55 @@ impl SearchIter {
         self.only = Some(types);
     }
 
-    fn load(&self, id: u64) -> Result<Option<(u64, Entry)>, StoreError> {
-        let Some(v) = self.store.inner.entries.get(id.to_be_bytes())? else { return Ok(None) };
-        Ok(Some((id, self.decode(&v)?)))
+    /// Of the types given to [`SearchIter::only`], those read only to evaluate the filter:
+    /// an entry the index answered those terms for (and nothing was written meanwhile) is
+    /// read without them. Such a match lacks them; [`SearchIter::reread_last`] reads it whole.
+    pub fn read_for_filter(&mut self, filter_only: &[String]) {
+        let (Some(only), Some((rest, _))) = (&self.only, &self.rest) else { return };
+        let schema = self.store.schema();
+        let mut used = Vec::new();
+        rest.attributes(&mut used);
+        // A type the rest asserts on, or a subtype of one, is still needed.
+        let needed =
+            |t: &str| used.iter().any(|&u| u == t || (schema.has_subtypes(u) && schema.subtypes(u).contains(&t)));
+        let skipped: Vec<&String> = filter_only.iter().filter(|t| !needed(t)).collect();
+        if skipped.is_empty() {
+            return;
+        }
+        let kept: Vec<String> = only.iter().filter(|t| !skipped.contains(t)).cloned().collect();
+        self.reduced = Some(kept.into());
     }
 
-    fn decode(&self, v: &[u8]) -> Result<Entry, StoreError> {
-        match &self.only {
+    fn load(&self, id: u64) -> Result<Option<(u64, sled::IVec)>, StoreError> {
+        Ok(self.store.inner.entries.get(id.to_be_bytes())?.map(|v| (id, v)))
+    }
+
+    fn decode(&self, v: &[u8], types: Option<&[String]>) -> Result<Entry, StoreError> {
+        match types {
             Some(types) => Entry::decode_only(v, types),
             None => Entry::decode(v),
         }
     }
 
-    /// The next candidate; `Ok(None)` skips an id whose entry vanished meanwhile.
+    /// Reads the last match again with all the types given to [`SearchIter::only`] (for a
+    /// caller that must evaluate the whole filter on it); `None` if it is gone.
+    pub fn reread_last(&self) -> Result<Option<Entry>, StoreError> {
+        let Some(id) = self.last else { return Ok(None) };
+        match self.load(id)? {
+            Some((_, v)) => Ok(Some(self.decode(&v, self.only.as_deref())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the last match was read without the types only its filter needed (see
+    /// [`SearchIter::read_for_filter`]).
+    pub fn last_reduced(&self) -> bool {
+        self.last_reduced
+    }
+
+    /// The next candidate, as stored; `Ok(None)` skips an id whose entry vanished meanwhile.
     #[allow(clippy::type_complexity)]
-    fn next_candidate(&mut self) -> Option<Result<Option<(u64, Entry)>, StoreError>> {
+    fn next_candidate(&mut self) -> Option<Result<Option<(u64, sled::IVec)>, StoreError>> {
         if let Some(id) = self.again.take() {
             return Some(self.load(id));
         }
@@ -1122,10 +1210,7 @@ impl SearchIter {
             }
             Source::All(it) => {
                 let kv = it.next()?;
-                Some(
-                    kv.map_err(StoreError::from)
-                        .and_then(|(k, v)| Ok(Some((decode_id(&k).unwrap_or_default(), self.decode(&v)?)))),
-                )
+                Some(kv.map_err(StoreError::from).map(|(k, v)| Some((decode_id(&k).unwrap_or_default(), v))))
             }
             Source::Dfs(stack) => {
                 let id = stack.pop()?;
@@ -1150,17 +1235,29 @@ impl SearchIter {
     /// candidate that does not match, `None` when the search is exhausted. Lets a caller
     /// check limits and cancellation even while long stretches of candidates fail.
     pub fn step(&mut self) -> Option<Result<Option<Entry>, StoreError>> {
-        let (id, entry) = match self.next_candidate()? {
+        let (id, raw) = match self.next_candidate()? {
             Ok(Some(c)) => c,
             Ok(None) => return Some(Ok(None)),
+            Err(e) => return Some(Err(e)),
+        };
+        // Checked after the read: the index and the entry were both read before any write
+        // began, so the terms the index answered hold for this entry.
+        let (filter, reduced) = match &self.rest {
+            Some((rest, stamp)) if self.store.unchanged_since(*stamp) => (rest, self.reduced.is_some()),
+            _ => (&self.filter, false),
+        };
+        let types = if reduced { self.reduced.as_deref() } else { self.only.as_deref() };
+        let entry = match self.decode(&raw, types) {
+            Ok(e) => e,
             Err(e) => return Some(Err(e)),
         };
         // Always checked: an entry may have moved since the candidates were planned.
         if !self.in_scope(id, &entry) {
             return Some(Ok(None));
         }
-        if self.filter.eval(&entry, self.store.schema()) == Tri::True {
+        if filter.eval(&entry, self.store.schema()) == Tri::True {
             self.last = Some(id);
+            self.last_reduced = reduced;
             Some(Ok(Some(entry)))
         } else {
             Some(Ok(None))

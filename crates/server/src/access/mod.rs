@@ -26,6 +26,10 @@ const SEARCH_SHAPES: usize = 1024;
 /// A search's attribute list and its filter's attributes.
 type SearchShape = (Vec<String>, Vec<String>);
 
+/// The attribute types a search reads from each entry, and those of them only its filter
+/// needs (see [`Access::needed_types`]).
+pub type NeededTypes = (Arc<[String]>, Arc<[String]>);
+
 /// The access policy in force, compiled against the schema.
 pub struct Access {
     policy: Policy,
@@ -38,7 +42,7 @@ pub struct Access {
     /// See [`Access::bind_types`].
     bind_types: Vec<String>,
     /// [`Access::needed_types`] answers, by attribute list and filter attributes.
-    needed: crate::memo::Memo<SearchShape, Option<Arc<[String]>>>,
+    needed: crate::memo::Memo<SearchShape, Option<NeededTypes>>,
     /// The admins group and the services subtree, normalized (for limits).
     admins_ndn: Option<String>,
     services_ndn: Option<String>,
@@ -116,7 +120,7 @@ impl Access {
         let ndn = |dn: String| Dn::parse(&dn).ok().map(|d| d.normalize(schema));
         let mut referenced: Vec<&str> = vec!["objectclass"];
         for f in &resolver.filters {
-            crate::ops::filter::attributes(f, &mut referenced);
+            f.attributes(&mut referenced);
         }
         referenced.extend(policy.dn_attributes().iter().map(|a| birch_schema::desc::base(a)));
         let mut decision_types: Vec<String> = referenced.into_iter().map(str::to_string).collect();
@@ -175,15 +179,17 @@ impl Access {
         &self,
         attrs: &[String],
         filter: &Filter,
-        make: impl FnOnce() -> Option<Vec<String>>,
-    ) -> Option<Arc<[String]>> {
+        make: impl FnOnce() -> Option<(Vec<String>, Vec<String>)>,
+    ) -> Option<NeededTypes> {
         let mut used: Vec<&str> = Vec::new();
-        crate::ops::filter::attributes(filter, &mut used);
+        filter.attributes(&mut used);
         let hash = crate::memo::hash_of(&(attrs, &used[..]));
         let matches =
             |(a, f): &SearchShape| a.as_slice() == attrs && f.iter().map(String::as_str).eq(used.iter().copied());
         let key = || (attrs.to_vec(), used.iter().map(|s| s.to_string()).collect());
-        self.needed.get_or_make(hash, matches, || Some((key(), make().map(Arc::from)))).flatten()
+        self.needed
+            .get_or_make(hash, matches, || Some((key(), make().map(|(t, f)| (Arc::from(t), Arc::from(f))))))
+            .flatten()
     }
 
     /// The groups named by the policy that `ndn` belongs to, directly or through nested

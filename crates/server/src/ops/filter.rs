@@ -68,21 +68,6 @@ pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool)
     }
 }
 
-/// The attribute types a filter asserts on (canonical names without options, with repeats):
-/// what access is decided on.
-pub fn attributes<'a>(f: &'a Filter, out: &mut Vec<&'a str>) {
-    match f {
-        Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| attributes(f, out)),
-        Filter::Not(f) => attributes(f, out),
-        Filter::Equality { attr, .. }
-        | Filter::Substring { attr, .. }
-        | Filter::GreaterOrEqual { attr, .. }
-        | Filter::LessOrEqual { attr, .. }
-        | Filter::Present { attr } => out.push(desc::base(attr)),
-        Filter::Undefined => {}
-    }
-}
-
 /// The filter with every assertion on an attribute type in `hidden` (canonical names without
 /// options) replaced by Undefined.
 pub fn mask(f: &Filter, hidden: &[&str]) -> Filter {
@@ -114,7 +99,7 @@ pub fn visible<'a>(
     who: &birch_acl::Requester,
 ) -> std::borrow::Cow<'a, Filter> {
     let mut attrs = Vec::new();
-    attributes(f, &mut attrs);
+    f.attributes(&mut attrs);
     attrs.sort_unstable();
     attrs.dedup();
     attrs.retain(|a| !access.check(who, entry, a, birch_acl::Privilege::Search));

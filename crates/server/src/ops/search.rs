@@ -228,10 +228,11 @@ async fn run(
         Some(search) => (search.iter, search.sent),
         None => match ctx.store.search(base_id, &base, scope, filter.clone()) {
             Ok(mut it) => {
-                if let Some(types) = access
+                if let Some((types, filter_only)) = access
                     .needed_types(&req.attrs, &filter, || needed_types(schema, &sel, &filter, &access, wants_computed))
                 {
                     it.only(types);
+                    it.read_for_filter(&filter_only);
                 }
                 (it, 0)
             }
@@ -258,10 +259,25 @@ async fn run(
             Some(Ok(None)) => continue,
             Some(Err(e)) => return Some(Done { res: store_failure(&e), cookie: None }),
         };
-        if !access.check(&who, &entry, "entry", Privilege::Read)
-            || filter::visible(&filter, &entry, &access, &who).eval(&entry, schema) != Tri::True
-        {
+        if !access.check(&who, &entry, "entry", Privilege::Read) {
             continue;
+        }
+        // The store matched the entry with the full filter: evaluate again only when access
+        // hides some of the filter's attributes from this requester.
+        if let std::borrow::Cow::Owned(masked) = filter::visible(&filter, &entry, &access, &who) {
+            // A match read without the types only its filter needed is read whole for this.
+            let whole = if iter.last_reduced() {
+                match iter.reread_last() {
+                    Ok(Some(e)) => Some(e),
+                    Ok(None) => continue,
+                    Err(e) => return Some(Done { res: store_failure(&e), cookie: None }),
+                }
+            } else {
+                None
+            };
+            if masked.eval(whole.as_ref().unwrap_or(&entry), schema) != Tri::True {
+                continue;
+            }
         }
         if let (Some(limit), Some(key)) = (page_limit, &key) {
             if page_sent >= limit {
@@ -300,31 +316,40 @@ async fn run(
 
 /// The attribute types a search must read from each entry, when that is not all of them:
 /// the selected ones, the filter's, and those the access policy decides on (with their
-/// subtypes, lower-case names without options). `None` (read everything) for `*`, `+` and
-/// computed attributes. Reading a few attributes of a large entry (a group's hundreds of
-/// member values) skips decoding the rest.
+/// subtypes, lower-case names without options); and, second, those of them only the filter
+/// needs. `None` (read everything) for `*`, `+` and computed attributes. Reading a few
+/// attributes of a large entry (a group's hundreds of member values) skips decoding the rest.
 fn needed_types(
     schema: &birch_schema::Schema,
     sel: &Selection,
     filter: &birch_store::Filter,
     access: &crate::access::Access,
     wants_computed: bool,
-) -> Option<Vec<String>> {
+) -> Option<(Vec<String>, Vec<String>)> {
     if sel.all_user || sel.all_operational || wants_computed {
         return None;
     }
-    let mut bases: Vec<&str> = sel.names.iter().map(|n| birch_schema::desc::base(n)).collect();
-    filter::attributes(filter, &mut bases);
-    bases.extend(access.decision_types().iter().map(String::as_str));
-    let mut types: Vec<String> = Vec::with_capacity(bases.len());
-    for b in bases {
-        if schema.has_subtypes(b) {
-            types.extend(schema.subtypes(b).into_iter().map(str::to_string));
-        } else if !types.iter().any(|t| t == b) {
-            types.push(b.to_string());
+    let expand = |bases: &[&str], types: &mut Vec<String>| {
+        for &b in bases {
+            let subtypes = if schema.has_subtypes(b) { schema.subtypes(b) } else { vec![b] };
+            for t in subtypes {
+                if !types.iter().any(|k| k == t) {
+                    types.push(t.to_string());
+                }
+            }
         }
-    }
-    Some(types)
+    };
+    let mut bases: Vec<&str> = sel.names.iter().map(|n| birch_schema::desc::base(n)).collect();
+    bases.extend(access.decision_types().iter().map(String::as_str));
+    let mut types = Vec::with_capacity(bases.len() + 2);
+    expand(&bases, &mut types);
+    let mut in_filter = Vec::new();
+    filter.attributes(&mut in_filter);
+    let mut filter_types = Vec::new();
+    expand(&in_filter, &mut filter_types);
+    let filter_only: Vec<String> = filter_types.into_iter().filter(|t| !types.contains(t)).collect();
+    types.extend(filter_only.iter().cloned());
+    Some((types, filter_only))
 }
 
 /// Operational attributes computed on the fly rather than stored.

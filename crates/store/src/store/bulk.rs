@@ -9,7 +9,6 @@ use crate::entry::Entry;
 use crate::postings::{self, ChunkWrite};
 use crate::{index, StoreError};
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
@@ -232,7 +231,7 @@ fn writer_gone() -> StoreError {
 /// Writes a batch's entries, DNs, parent links and entryUUIDs, each tree in key order.
 fn write_trees(store: &Store, batch: TreeBatch) -> Result<(), StoreError> {
     let inner = &store.inner;
-    inner.generation.fetch_add(1, Ordering::SeqCst);
+    let _writing = store.writing();
     let TreeBatch { entries, mut dns, mut children, mut uuids } = batch;
     for (id, encoded) in entries {
         inner.entries.insert(id.to_be_bytes(), encoded)?;
@@ -277,6 +276,7 @@ impl IndexWriter {
     fn write(&mut self, lists: Lists) -> Result<(), StoreError> {
         let store = self.store.clone();
         let index = &store.inner.index;
+        let _writing = store.writing();
         let mut lists: Vec<(Vec<u8>, Vec<u64>)> = lists.into_iter().collect();
         lists.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (prefix, ids) in lists {
