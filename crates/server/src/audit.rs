@@ -186,11 +186,16 @@ impl JsonLine {
     }
 }
 
+/// Whether `s` has characters a JSON string must escape.
+fn needs_escape(s: &str) -> bool {
+    s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
 /// Appends `s` as a JSON string, escaped as serde_json escapes it.
 fn json_string(s: &str, out: &mut String) {
     out.push('"');
     // Nearly every value (DNs, addresses, names) needs no escaping: copied whole.
-    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    if !needs_escape(s) {
         out.push_str(s);
         out.push('"');
         return;
@@ -232,7 +237,18 @@ impl Visit for JsonLine {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.key(field.name());
-        json_string(&format!("{value:?}"), &mut self.0);
+        // Formatted straight into the line (`%dn` fields arrive here); escaped afterwards
+        // in the rare case it needs it.
+        self.0.push('"');
+        let start = self.0.len();
+        let _ = write!(self.0, "{value:?}");
+        if needs_escape(&self.0[start..]) {
+            let raw = self.0.split_off(start);
+            self.0.pop();
+            json_string(&raw, &mut self.0);
+        } else {
+            self.0.push('"');
+        }
     }
 }
 
@@ -251,9 +267,17 @@ fn record(event: &Event<'_>) -> String {
     let mut line = JsonLine(String::with_capacity(256));
     line.0.push('{');
     line.key("time");
-    json_string(&humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(), &mut line.0);
+    // RFC 3339 time and the level name: nothing to escape.
+    let _ = write!(line.0, "\"{}\"", humantime::format_rfc3339_micros(std::time::SystemTime::now()));
     line.key("level");
-    json_string(&event.metadata().level().as_str().to_ascii_lowercase(), &mut line.0);
+    let level = match *event.metadata().level() {
+        tracing::Level::ERROR => "error",
+        tracing::Level::WARN => "warn",
+        tracing::Level::INFO => "info",
+        tracing::Level::DEBUG => "debug",
+        tracing::Level::TRACE => "trace",
+    };
+    json_string(level, &mut line.0);
     event.record(&mut line);
     line.0.push('}');
     line.0
@@ -341,13 +365,15 @@ mod tests {
         let subscriber = tracing_subscriber::registry().with(Collect(seen.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let dn = "uid=a\"b\\,dc=example\n";
-            tracing::warn!(target: "birch::audit", event = "bind_failed", dn = %dn, n = 3u64, ok = false, m = -1i64);
+            let peer: std::net::SocketAddr = "127.0.0.1:389".parse().unwrap();
+            tracing::warn!(target: "birch::audit", event = "bind_failed", dn = %dn, %peer, n = 3u64, ok = false, m = -1i64);
         });
         let lines = seen.lock().unwrap().clone();
         assert_eq!(lines.len(), 1, "{lines:?}");
         let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(v["event"], "bind_failed");
         assert_eq!(v["dn"], "uid=a\"b\\,dc=example\n");
+        assert_eq!(v["peer"], "127.0.0.1:389");
         assert_eq!((v["n"].as_u64(), v["ok"].as_bool(), v["m"].as_i64()), (Some(3), Some(false), Some(-1)));
         assert_eq!(v["level"], "warn");
         assert!(v["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
