@@ -80,6 +80,11 @@ async fn every_write_and_bind_is_audited_without_passwords() {
     assert!(modify["ldif"].as_str().is_some_and(|l| l.contains("replace: description") && !l.contains("userPassword")));
     assert!(!find(&recs, "bind", BOB).is_empty());
     assert!(find(&recs, "bind_failed", ALICE).iter().any(|r| r["reason"] == "invalid credentials"));
+    // Binds name the client's address and the DN as sent.
+    for r in find(&recs, "bind", BOB).into_iter().chain(find(&recs, "bind_failed", ALICE)) {
+        assert!(r["peer"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:")), "{r}");
+        assert!(r["dn"].as_str().is_some_and(|d| d.eq_ignore_ascii_case(BOB) || d.eq_ignore_ascii_case(ALICE)), "{r}");
+    }
     assert!(!find(&recs, "password_reset", CHENWEI).is_empty());
     let text = std::fs::read_to_string(s.data_dir().join("audit.log")).unwrap();
     for secret in ["dave-initial-pw", "dave-other-pw", "chenwei-reset-pw", "not-alice-pw", "{ARGON2}", "argon2id"] {

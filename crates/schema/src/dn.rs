@@ -127,13 +127,13 @@ impl Dn {
 /// normalizes every member DN). `None` when the DN is not plain.
 pub fn normalize_plain(s: &str, schema: &Schema) -> Option<String> {
     use crate::MatchingRule as R;
-    let mut out = String::with_capacity(s.len());
+    // Built as bytes: every byte pushed is ASCII (checked below) or from a canonical name.
+    let mut out: Vec<u8> = Vec::with_capacity(s.len());
     for (i, rdn) in s.split(',').enumerate() {
         let (attr, value) = rdn.split_once('=')?;
-        let value_ok = |b: &u8| {
-            b.is_ascii_graphic() && !matches!(b, b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'\\' | b'#' | b'=')
-        };
-        if attr.is_empty() || value.is_empty() || !value.bytes().all(|b| value_ok(&b)) {
+        let value_ok =
+            |b: u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'\\' | b'#' | b'=');
+        if attr.is_empty() || value.is_empty() || !value.bytes().all(value_ok) {
             return None;
         }
         if !attr.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
@@ -146,17 +146,17 @@ pub fn normalize_plain(s: &str, schema: &Schema) -> Option<String> {
             _ => return None,
         };
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str(&t.canonical);
-        out.push('=');
+        out.extend_from_slice(t.canonical.as_bytes());
+        out.push(b'=');
+        let at = out.len();
+        out.extend_from_slice(value.as_bytes());
         if fold {
-            out.extend(value.bytes().map(|b| char::from(b.to_ascii_lowercase())));
-        } else {
-            out.push_str(value);
+            out[at..].make_ascii_lowercase();
         }
     }
-    Some(out)
+    String::from_utf8(out).ok()
 }
 
 /// `Dn::parse(s)?.normalize(schema)`, through [`normalize_plain`] when the DN is plain.

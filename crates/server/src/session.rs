@@ -34,6 +34,8 @@ pub struct Session {
     pub id: u64,
     /// The client's address.
     pub peer: SocketAddr,
+    /// `peer` as text, formatted once when first needed (see [`Session::peer_text`]).
+    peer_text: OnceLock<String>,
     /// Bound identity: the subject and the DN to report in WhoAmI.
     identity: Mutex<(Subject, String)>,
     /// Unanswered operations by message id, for Abandon and the per-connection limit.
@@ -59,6 +61,7 @@ impl Session {
         Session {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             peer,
+            peer_text: OnceLock::new(),
             identity: Mutex::new((Subject::Anonymous, String::new())),
             running: Arc::default(),
             must_change: Default::default(),
@@ -67,6 +70,12 @@ impl Session {
             tls: OnceLock::new(),
             closing: CancellationToken::new(),
         }
+    }
+
+    /// The client's address as text, for audit records (a connection binds many times;
+    /// formatting an address costs more than the rest of the record).
+    pub fn peer_text(&self) -> &str {
+        self.peer_text.get_or_init(|| self.peer.to_string())
     }
 
     /// The requester of an operation on this connection, for access control.

@@ -108,13 +108,17 @@ impl Entry {
         let parent = r.varint()?;
         let n = r.varint()?;
         let mut attrs = Vec::new();
+        // The lengths of the wanted names, as bits: most attributes are passed over on
+        // their length alone (a user entry has a few dozen, a bind wants a dozen types).
+        let lengths = types.iter().fold(0u64, |m, t| m | 1u64.checked_shl(t.len() as u32).unwrap_or(u64::MAX));
         for _ in 0..n {
             let name = r.bytes()?;
             let stored = r.bytes()?;
             let described = if stored.is_empty() { name } else { stored };
             let base = described.split(|&b| b == b';').next().unwrap_or(described);
             let nv = r.varint()? as usize;
-            if !types.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(base)) {
+            let maybe = 1u64.checked_shl(base.len() as u32).is_none_or(|bit| lengths & bit != 0);
+            if !maybe || !types.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(base)) {
                 for _ in 0..nv {
                     r.bytes()?;
                 }

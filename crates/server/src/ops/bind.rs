@@ -49,13 +49,14 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
         }
     };
     let peer = session.peer;
+    let at = session.peer_text();
     if req.dn.is_empty() {
         if password.is_empty() {
             return (result(LdapResultCode::Success, "", ""), none);
         }
         // OpenLDAP's "disallow bind_anon_cred": a password with no name is refused, so a
         // client that lost its DN never silently becomes anonymous.
-        tracing::warn!(target: "birch::audit", event = "bind_failed", %peer, dn = "", reason = "password without DN");
+        tracing::warn!(target: "birch::audit", event = "bind_failed", peer = at, dn = "", reason = "password without DN");
         return invalid(none);
     }
     if password.is_empty() {
@@ -70,10 +71,10 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     };
     let fail = |reason: &str| {
         ctx.limiter.failed(peer.ip(), &ndn);
-        tracing::warn!(target: "birch::audit", event = "bind_failed", %peer, dn = %req.dn, reason);
+        tracing::warn!(target: "birch::audit", event = "bind_failed", peer = at, dn = req.dn.as_str(), reason);
     };
     if let Some(why) = ctx.limiter.refusal(peer.ip(), &ndn) {
-        tracing::warn!(target: "birch::audit", event = "bind_throttled", %peer, dn = %req.dn, reason = why);
+        tracing::warn!(target: "birch::audit", event = "bind_throttled", peer = at, dn = req.dn.as_str(), reason = why);
         return (result(LdapResultCode::InvalidCredentials, "", "too many failed binds; try again later"), none);
     }
     let password = password.into_bytes();
@@ -82,7 +83,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
             fail("invalid credentials");
             return invalid(none);
         }
-        tracing::info!(target: "birch::audit", event = "bind", %peer, dn = %req.dn, root = true);
+        tracing::info!(target: "birch::audit", event = "bind", peer = at, dn = req.dn.as_str(), root = true);
         session.set_identity(Subject::Root, req.dn);
         return (result(LdapResultCode::Success, "", ""), none);
     }
@@ -134,7 +135,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
         match tokio::task::spawn_blocking(move || ppolicy::record_success(&store, &target, &s, now)).await {
             Ok(Ok(())) => {
                 if success.clear_expired_lock {
-                    tracing::info!(target: "birch::audit", event = "account_unlocked", %peer, dn = %req.dn, reason = "lockout duration over");
+                    tracing::info!(target: "birch::audit", event = "account_unlocked", peer = at, dn = req.dn.as_str(), reason = "lockout duration over");
                 }
             }
             // Forgetting old failures or a lapsed lock is bookkeeping: a store that refuses
@@ -151,7 +152,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
             rehash(ctx, &ndn, &req.dn, old.clone(), password).await;
         }
     }
-    tracing::info!(target: "birch::audit", event = "bind", %peer, dn = %req.dn, must_change = success.must_change, grace = success.use_grace);
+    tracing::info!(target: "birch::audit", event = "bind", peer = at, dn = req.dn.as_str(), must_change = success.must_change, grace = success.use_grace);
     let groups = access.groups_of(&ctx.store, &ndn);
     session.set_identity(Subject::User(ndn), req.dn);
     session.set_groups(groups);
