@@ -5,7 +5,7 @@
 # counted; count system calls with `perf stat -e 'syscalls:sys_enter_*'` instead.
 #
 #   bench/profile.sh [--scenario search-uid] [--conns 1] [--duration 10] [--users 10000] [--out DIR]
-#                    [--ldif FILE] [--data DIR] [--warmup 3] [--cache-mb N]
+#                    [--ldif FILE] [--data DIR] [--warmup 3] [--cache-mb N]   (PORT=3393 by default)
 #
 # Imports the campus fixture into a fresh data directory, starts the release `birch` under
 # valgrind --tool=callgrind, warms up for 3 s, zeroes the counters, runs the ldapbench
@@ -24,7 +24,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$ROOT/../shared}"
 LDAPBENCH="${LDAPBENCH:-$SHARED/bench/ldapbench/target/release/ldapbench}"
-SCENARIO=search-uid; CONNS=1; DURATION=10; USERS=10000; OUT=/tmp/birch-profile; PORT=3393
+SCENARIO=search-uid; CONNS=1; DURATION=10; USERS=10000; OUT=/tmp/birch-profile; PORT="${PORT:-3393}"
 LDIF=""; DATA=""; WARMUP=3; CACHE_MB=""
 BASE=dc=campus,dc=example
 while [ $# -gt 0 ]; do
