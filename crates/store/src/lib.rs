@@ -36,4 +36,4 @@ pub use error::StoreError;
 pub use filter::{Filter, Tri};
 pub use index::IndexConfig;
 pub use plan::Plan;
-pub use store::{BulkLoader, Scope, SearchIter, Snapshot, SnapshotEntries, Store, Walk};
+pub use store::{BulkLoader, RawWalk, Scope, SearchIter, Snapshot, SnapshotEntries, Store, Walk};
