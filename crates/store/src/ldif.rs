@@ -310,9 +310,26 @@ fn err(line: &Line, message: impl Into<String>) -> LdifError {
     LdifError { line: line.no, message: message.into() }
 }
 
+/// The bytes of a descriptor after its first letter: letters, digits and hyphens.
+const DESCR_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'-';
+        c += 1;
+    }
+    t
+};
+
 /// Whether `name` is an attribute description: a descriptor (`[A-Za-z][A-Za-z0-9-]*`) or
 /// a numeric OID, followed by any number of `;option`s (`[A-Za-z0-9-]+`).
 fn valid_attr_name(name: &str) -> bool {
+    // Almost every name is a descriptor without options: one pass over a table.
+    let b = name.as_bytes();
+    if b.first().is_some_and(u8::is_ascii_alphabetic) && b.iter().all(|&c| DESCR_CHAR[usize::from(c)]) {
+        return true;
+    }
     // Byte loops rather than `split`: this runs for every line of an import, twice.
     let (base, options) = match name.bytes().position(|b| b == b';') {
         Some(i) => (&name[..i], Some(&name[i + 1..])),
