@@ -130,8 +130,13 @@ fn return_freed_memory_at_once() {
 /// For a batch command that ends soon (export): freed pages stay with mimalloc for reuse.
 /// Returned at once, they came back as fresh pages the kernel had to zero (2 MiB at a time
 /// with transparent huge pages): 20,000 page faults and a quarter of the 100k export's CPU.
+/// Transparent huge pages are turned off for the process too: the kernel's cost of a fresh
+/// 2 MiB page varied from run to run on a busy machine (100k export, ten alternating runs:
+/// 0.41-0.95 s with them, 0.50-0.59 s but one without; medians 0.65 and 0.51 s).
 fn keep_freed_memory() {
     set_purge_delay(-1);
+    // Only a cost if it fails (an old kernel): nothing to report.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 /// Sets mimalloc's purge delay (milliseconds; negative: never purge) unless the
