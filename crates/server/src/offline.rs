@@ -6,7 +6,7 @@ use birch_schema::{Dn, Schema};
 use birch_store::ldif::{self, LdifReader, LdifRecord};
 use birch_store::{IndexConfig, Store};
 use std::collections::HashSet;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -265,21 +265,30 @@ pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
     // The walk reads each page about once: a large cache only costs fresh memory (100k
     // users: 0.9 s with 16 MB against 1.2 s with 256 MB, half the peak RSS).
     let (store, _) = open_store_with_cache(cfg, cfg.cache_mb.min(EXPORT_CACHE_MB) << 20)?;
-    let out: Box<dyn Write> = match output {
+    let mut out: Box<dyn Write> = match output {
         Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut out = BufWriter::with_capacity(1 << 20, out);
-    ldif::write_version(&mut out)?;
-    for e in store.walk()? {
-        let e = e?;
-        let attrs: Vec<(&str, &[u8])> =
-            e.attrs.iter().flat_map(|a| a.values.iter().map(move |v| (a.name.as_str(), v.as_slice()))).collect();
-        ldif::write_entry(&mut out, &e.dn, &attrs)?;
+    // Each entry is formatted from its encoding (no decoded Entry) into one buffer, written
+    // out a megabyte at a time.
+    let mut buf = Vec::with_capacity(EXPORT_BUFFER + (64 << 10));
+    ldif::write_version(&mut buf)?;
+    for item in store.walk_raw()? {
+        let (_, raw) = item?;
+        let e = birch_store::EntryView::parse(&raw)?;
+        ldif::push_entry(&mut buf, e.dn, &e.values)?;
+        if buf.len() >= EXPORT_BUFFER {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
     }
+    out.write_all(&buf)?;
     out.flush()?;
     Ok(())
 }
+
+/// How much LDIF an export gathers before each write, in bytes.
+const EXPORT_BUFFER: usize = 1 << 20;
 
 /// The most page cache an export gives sled, in MiB.
 const EXPORT_CACHE_MB: u64 = 16;

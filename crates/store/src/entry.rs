@@ -193,6 +193,41 @@ impl Entry {
     }
 }
 
+/// An encoded entry read in place: its DN and its values, borrowed from the encoding, without
+/// building an [`Entry`] (no allocation per attribute or value). For export, which formats
+/// every entry once. The normalized DN and the canonical names are skipped unread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryView<'a> {
+    /// DN as written by its creator.
+    pub dn: &'a str,
+    /// Id of the parent entry (0 for a suffix entry).
+    pub parent: u64,
+    /// Every value with its attribute's name as written, attributes in order.
+    pub values: Vec<(&'a str, &'a [u8])>,
+}
+
+impl<'a> EntryView<'a> {
+    /// Reads an entry encoded by [`Entry::encode`]. Fails where [`Entry::decode`] fails,
+    /// except on a normalized DN or canonical name that is not UTF-8 (they are not read).
+    pub fn parse(buf: &'a [u8]) -> Result<EntryView<'a>, StoreError> {
+        let mut r = Reader::open(buf)?;
+        let dn = r.str()?;
+        r.bytes()?;
+        let parent = r.varint()?;
+        let n = r.varint()?;
+        let mut values = Vec::with_capacity(32);
+        for _ in 0..n {
+            let name = r.str()?;
+            r.bytes()?;
+            let nv = r.varint()?;
+            for _ in 0..nv {
+                values.push((name, r.bytes()?));
+            }
+        }
+        Ok(EntryView { dn, parent, values })
+    }
+}
+
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -259,10 +294,17 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Result<String, StoreError> {
         utf8(self.bytes()?)
     }
+    fn str(&mut self) -> Result<&'a str, StoreError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| not_utf8())
+    }
 }
 
 fn utf8(b: &[u8]) -> Result<String, StoreError> {
-    String::from_utf8(b.to_vec()).map_err(|_| StoreError::Corrupt("non-UTF-8 name".into()))
+    String::from_utf8(b.to_vec()).map_err(|_| not_utf8())
+}
+
+fn not_utf8() -> StoreError {
+    StoreError::Corrupt("non-UTF-8 name".into())
 }
 
 fn truncated() -> StoreError {
@@ -288,6 +330,23 @@ mod tests {
         #[test]
         fn encode_decode_round_trips(e in arb_entry()) {
             prop_assert_eq!(Entry::decode(&e.encode()).unwrap(), e);
+        }
+
+        #[test]
+        fn the_view_agrees_with_decode(e in arb_entry()) {
+            let buf = e.encode();
+            let v = EntryView::parse(&buf).unwrap();
+            prop_assert_eq!((v.dn, v.parent), (e.dn.as_str(), e.parent));
+            let values: Vec<(&str, &[u8])> =
+                e.attrs.iter().flat_map(|a| a.values.iter().map(move |x| (a.name.as_str(), x.as_slice()))).collect();
+            prop_assert_eq!(v.values, values);
+        }
+
+        #[test]
+        fn the_view_reads_what_decode_reads(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if Entry::decode(&bytes).is_ok() {
+                prop_assert!(EntryView::parse(&bytes).is_ok());
+            }
         }
 
         #[test]

@@ -31,9 +31,9 @@ pub mod replica;
 pub mod store;
 
 pub use changes::{ChangeItem, ChangeSet};
-pub use entry::{Attribute, Entry};
+pub use entry::{Attribute, Entry, EntryView};
 pub use error::StoreError;
 pub use filter::{Filter, Tri};
 pub use index::IndexConfig;
 pub use plan::Plan;
-pub use store::{BulkLoader, Scope, SearchIter, Snapshot, SnapshotEntries, Store, Walk};
+pub use store::{BulkLoader, RawWalk, Scope, SearchIter, Snapshot, SnapshotEntries, Store, Walk};
