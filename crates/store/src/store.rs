@@ -866,7 +866,9 @@ impl Store {
     /// records are copied; decoding and ordering happen afterwards, on the copy.
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let _guard = self.write_guard();
-        let mut entries = Vec::with_capacity(self.inner.entries.len());
+        // Sized by the kept count when there is one: sled's `len` is a scan of its own.
+        let known = *self.entry_count();
+        let mut entries = Vec::with_capacity(known.unwrap_or(0));
         for kv in self.inner.entries.iter() {
             let (k, v) = kv?;
             entries.push((decode_id(&k).unwrap_or_default(), v));
