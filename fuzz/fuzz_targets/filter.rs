@@ -49,7 +49,7 @@ birch_fuzz::target!(|data: &[u8]| {
     let schema = f.harness.schema();
     let filter = birch_server::ops::filter::convert(&parsed, schema, &|a| a != "userpassword");
     let mut attrs = Vec::new();
-    birch_server::ops::filter::attributes(&filter, &mut attrs);
+    filter.attributes(&mut attrs);
     let _ = birch_server::ops::filter::mask(&filter, &["mail"]);
     let matching = f.entries.iter().filter(|e| filter.eval(e, schema) == birch_store::Tri::True).count();
     let _ = f.store.plan(&filter);
