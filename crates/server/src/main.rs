@@ -118,20 +118,35 @@ enum Command {
     },
 }
 
+/// `mi_option_purge_delay` in mimalloc v3's mimalloc.h (libmimalloc-sys names no constant
+/// for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Sets mimalloc's purge delay (ms; 0: at once, -1: never) unless the environment's
+/// MIMALLOC_PURGE_DELAY, which wins, sets it.
+fn set_purge_delay(ms: std::os::raw::c_long) {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one of mimalloc's global options (an atomic store in the library);
+        // no pointer is involved, and any option index is accepted.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms) };
+    }
+}
+
 /// mimalloc returns freed pages to the system only after a delay, checked when the thread
 /// that freed them allocates again: a thread that then goes idle (a tokio worker after a
 /// burst, a connection's buffers) keeps them. With no delay they go back as they are freed:
 /// RSS after an argon2 bind storm fell from 105 to 60 MiB (slapd: 182 MiB) and idle RSS by
 /// a quarter, at no measurable cost per operation (docs/performance.md, "Memory").
 fn return_freed_memory_at_once() {
-    // `mi_option_purge_delay` in mimalloc v3's mimalloc.h (libmimalloc-sys names no
-    // constant for it); an environment setting MIMALLOC_PURGE_DELAY still wins.
-    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets one of mimalloc's global options (an atomic store in the library);
-        // no pointer is involved, and any option index is accepted.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    }
+    set_purge_delay(0);
+}
+
+/// An import frees and allocates memory all the time on busy threads (sled's node copies,
+/// the batches): returning freed pages at once made the kernel unmap and zero them again and
+/// again (a sixth of the 100k import's CPU). The import keeps them; its peak RSS grows by a
+/// tenth, and the process ends when the import does.
+fn keep_freed_memory() {
+    set_purge_delay(-1);
 }
 
 /// Runs the command; errors are printed as one readable chain (`birch: context: cause`).
@@ -170,7 +185,10 @@ fn run() -> Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(server::run(cfg, config, demo))
         }
-        Command::Import { file, no_schema_check, .. } => offline::import(&cfg, &file, !no_schema_check),
+        Command::Import { file, no_schema_check, .. } => {
+            keep_freed_memory();
+            offline::import(&cfg, &file, !no_schema_check)
+        }
         Command::Export { output, .. } => offline::export(&cfg, output.as_deref()),
         Command::Check { .. } => offline::check(&cfg),
         Command::Backup { target, .. } => backup::backup(&cfg, &target),
