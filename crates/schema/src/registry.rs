@@ -217,7 +217,7 @@ impl Schema {
     /// `userCertificate;binary` gives `usercertificate`). Unknown types are lower-cased as
     /// they are.
     pub fn canonical(&self, name: &str) -> String {
-        if !name.contains(';') {
+        if !name.as_bytes().contains(&b';') {
             if let Some(t) = self.attr(name) {
                 return t.canonical.clone();
             }

@@ -121,7 +121,7 @@ impl Schema {
             let Some(t) = self.attr(name) else { return Err(Violation::UndefinedAttribute(name.to_string())) };
             crate::desc::options(name).map_err(|e| Violation::BadOption(name.to_string(), e))?;
             // Rules are about the type: `cn;lang-en` is allowed, and satisfies MUST, as `cn`.
-            let tagged = canonical.contains(';');
+            let tagged = canonical.as_bytes().contains(&b';');
             let canonical = crate::desc::base(canonical);
             if tagged && canonical == "userpassword" {
                 // Only `userPassword` itself is hashed, checked by the password policy and

@@ -54,9 +54,10 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     // passed the loop's checks are handed over), so it is the one reported.
     let mut checker =
         if schema_check { Some(SchemaChecker::start(store.clone(), schema.clone(), shown.clone())?) } else { None };
-    let mut seen: HashSet<String> = HashSet::new();
+    // foldhash rather than SipHash: every DN is hashed here twice, a parent's once more.
+    let mut seen: HashSet<String, foldhash::fast::RandomState> = HashSet::default();
     // memberOf of every member, gathered from the groups (which may come after their members).
-    let mut member_of: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut member_of: std::collections::HashMap<String, Vec<String>, foldhash::fast::RandomState> = Default::default();
     let mut count = 0usize;
     let mut changes = false;
     // Nothing else writes to the store meanwhile: an empty one needs no lookups.

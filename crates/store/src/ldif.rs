@@ -342,7 +342,7 @@ fn err(line: &Line, message: impl Into<String>) -> LdifError {
 /// a numeric OID, followed by any number of `;option`s (`[A-Za-z0-9-]+`).
 fn valid_attr_name(name: &str) -> bool {
     // Byte loops rather than `split`: this runs for every line of an import, twice.
-    let (base, options) = match name.find(';') {
+    let (base, options) = match name.bytes().position(|b| b == b';') {
         Some(i) => (&name[..i], Some(&name[i + 1..])),
         None => (name, None),
     };
