@@ -186,7 +186,9 @@ pub fn valid_syntax(schema: &Schema, syntax: &str, v: &[u8]) -> bool {
         // Boolean
         "7" => matches!(v, b"TRUE" | b"FALSE"),
         // DN, Name and Optional UID
-        "12" => text.is_ok_and(|s| Dn::parse(s).is_ok()),
+        // (A plain DN, the usual member value, is checked by the cheaper normalizer, which
+        // accepts only DNs the parser accepts; the parser decides the others.)
+        "12" => text.is_ok_and(|s| crate::dn::normalize_plain(s, schema).is_some() || Dn::parse(s).is_ok()),
         // Generalized Time
         "24" => text.is_ok_and(generalized_time),
         // IA5 String
