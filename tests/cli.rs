@@ -92,6 +92,30 @@ async fn import_a_generated_ldif_then_serve_it() {
     .await;
 }
 
+/// Cleartext userPassword values are stored as argon2id hashes by both second passes: the
+/// one that takes the entries the schema check kept and the one that reads the file again
+/// (`--no-schema-check`); hashed values are kept as they are.
+#[test]
+fn import_hashes_cleartext_passwords() {
+    for flags in [&[][..], &["--no-schema-check"][..]] {
+        let s = Server::offline("");
+        let ldif = common::users_ldif(3, |i| match i {
+            2 => SSHA_SECRET.to_string(),
+            _ => format!("clear-{i}"),
+        });
+        let file = write_file(&s, "clear.ldif", ldif.as_bytes());
+        let mut args = vec!["import"];
+        args.extend_from_slice(flags);
+        args.push(file.to_str().expect("utf-8 path"));
+        let out = s.birch_bounded(&args, CMD);
+        assert!(out.status.success(), "import {flags:?}: {}", text(&out.stderr));
+        let exported = text(&export(&s));
+        assert_eq!(exported.matches("userPassword: {ARGON2}$argon2id$").count(), 2, "{flags:?}: {exported}");
+        assert!(exported.contains(&format!("userPassword: {SSHA_SECRET}\n")), "{flags:?}: {exported}");
+        assert!(!exported.contains("clear-"), "{flags:?}: cleartext kept: {exported}");
+    }
+}
+
 /// A base store (suffix and ou=people) into which bad files are imported.
 fn base_store() -> (Server, Vec<u8>) {
     let s = Server::offline("");

@@ -20,13 +20,21 @@ pub enum OptionError {
 
 /// The type part of a description: what precedes the first `;`.
 pub fn base(desc: &str) -> &str {
-    desc.split(';').next().unwrap_or(desc)
+    // A byte search rather than `split(';')` (a char searcher): this runs for every
+    // attribute of every entry an import writes or a search returns.
+    match desc.bytes().position(|b| b == b';') {
+        Some(i) => &desc[..i],
+        None => desc,
+    }
 }
 
 /// The options of a description, normalized (lower-cased, sorted, unique, `binary` dropped),
 /// or why one is refused.
 pub fn options(desc: &str) -> Result<Vec<String>, OptionError> {
     let mut out = Vec::new();
+    if !desc.as_bytes().contains(&b';') {
+        return Ok(out);
+    }
     for o in desc.split(';').skip(1) {
         if o.is_empty() || !o.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(OptionError::Malformed);

@@ -129,8 +129,23 @@ pub fn normalize_plain(s: &str, schema: &Schema) -> Option<String> {
     use crate::MatchingRule as R;
     // Built as bytes: every byte pushed is ASCII (checked below) or from a canonical name.
     let mut out: Vec<u8> = Vec::with_capacity(s.len());
-    for (i, rdn) in s.split(',').enumerate() {
-        let (attr, value) = rdn.split_once('=')?;
+    // Byte searches rather than `split`/`split_once` (char searchers): the separators
+    // are ASCII, so the slices fall on character boundaries.
+    let mut rest = Some(s);
+    let mut i = 0;
+    while let Some(r) = rest {
+        let rdn = match r.bytes().position(|b| b == b',') {
+            Some(p) => {
+                rest = Some(&r[p + 1..]);
+                &r[..p]
+            }
+            None => {
+                rest = None;
+                r
+            }
+        };
+        let eq = rdn.bytes().position(|b| b == b'=')?;
+        let (attr, value) = (&rdn[..eq], &rdn[eq + 1..]);
         let value_ok =
             |b: u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'\\' | b'#' | b'=');
         if attr.is_empty() || value.is_empty() || !value.bytes().all(value_ok) {
@@ -155,6 +170,7 @@ pub fn normalize_plain(s: &str, schema: &Schema) -> Option<String> {
         if fold {
             out[at..].make_ascii_lowercase();
         }
+        i += 1;
     }
     String::from_utf8(out).ok()
 }

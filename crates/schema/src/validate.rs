@@ -121,7 +121,7 @@ impl Schema {
             let Some(t) = self.attr(name) else { return Err(Violation::UndefinedAttribute(name.to_string())) };
             crate::desc::options(name).map_err(|e| Violation::BadOption(name.to_string(), e))?;
             // Rules are about the type: `cn;lang-en` is allowed, and satisfies MUST, as `cn`.
-            let tagged = canonical.contains(';');
+            let tagged = canonical.as_bytes().contains(&b';');
             let canonical = crate::desc::base(canonical);
             if tagged && canonical == "userpassword" {
                 // Only `userPassword` itself is hashed, checked by the password policy and
@@ -186,7 +186,9 @@ pub fn valid_syntax(schema: &Schema, syntax: &str, v: &[u8]) -> bool {
         // Boolean
         "7" => matches!(v, b"TRUE" | b"FALSE"),
         // DN, Name and Optional UID
-        "12" => text.is_ok_and(|s| Dn::parse(s).is_ok()),
+        // (A plain DN, the usual member value, is checked by the cheaper normalizer, which
+        // accepts only DNs the parser accepts; the parser decides the others.)
+        "12" => text.is_ok_and(|s| crate::dn::normalize_plain(s, schema).is_some() || Dn::parse(s).is_ok()),
         // Generalized Time
         "24" => text.is_ok_and(generalized_time),
         // IA5 String

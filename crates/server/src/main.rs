@@ -118,6 +118,20 @@ enum Command {
     },
 }
 
+/// `mi_option_purge_delay` in mimalloc v3's mimalloc.h (libmimalloc-sys names no constant
+/// for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Sets mimalloc's purge delay (ms; 0: at once, -1: never) unless the environment's
+/// MIMALLOC_PURGE_DELAY, which wins, sets it.
+fn set_purge_delay(ms: std::os::raw::c_long) {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one of mimalloc's global options (an atomic store in the library);
+        // no pointer is involved, and any option index is accepted.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms) };
+    }
+}
+
 /// mimalloc returns freed pages to the system only after a delay, checked when the thread
 /// that freed them allocates again: a thread that then goes idle (a tokio worker after a
 /// burst, a connection's buffers) keeps them. With no delay they go back as they are freed:
@@ -127,29 +141,21 @@ fn return_freed_memory_at_once() {
     set_purge_delay(0);
 }
 
-/// For a batch command that ends soon (export): freed pages stay with mimalloc for reuse.
-/// Returned at once, they came back as fresh pages the kernel had to zero (2 MiB at a time
-/// with transparent huge pages): 20,000 page faults and a quarter of the 100k export's CPU.
-/// Transparent huge pages are turned off for the process too: the kernel's cost of a fresh
-/// 2 MiB page varied from run to run on a busy machine (100k export, ten alternating runs:
-/// 0.41-0.95 s with them, 0.50-0.59 s but one without; medians 0.65 and 0.51 s).
+/// For a batch command that ends soon (import, export): freed pages stay with mimalloc for
+/// reuse. Returned at once, they came back as fresh pages the kernel had to zero: a sixth of
+/// the 100k import's CPU (sled's node copies, the batches) and, 2 MiB at a time with
+/// transparent huge pages, 20,000 page faults and a quarter of the 100k export's CPU. Peak
+/// RSS grows a little; the process ends when the command does.
 fn keep_freed_memory() {
     set_purge_delay(-1);
-    // Only a cost if it fails (an old kernel): nothing to report.
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
-/// Sets mimalloc's purge delay (milliseconds; negative: never purge) unless the
-/// environment sets MIMALLOC_PURGE_DELAY.
-fn set_purge_delay(ms: std::ffi::c_long) {
-    // `mi_option_purge_delay` in mimalloc v3's mimalloc.h (libmimalloc-sys names no
-    // constant for it); an environment setting MIMALLOC_PURGE_DELAY still wins.
-    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets one of mimalloc's global options (an atomic store in the library);
-        // no pointer is involved, and any option index is accepted.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms) };
-    }
+/// Turns transparent huge pages off for the process (export): the kernel's cost of a fresh
+/// 2 MiB page varied from run to run on a busy machine (100k export, ten alternating runs:
+/// 0.41-0.95 s with them, 0.50-0.59 s but one without; medians 0.65 and 0.51 s).
+fn no_huge_pages() {
+    // Only a cost if it fails (an old kernel): nothing to report.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 /// Runs the command; errors are printed as one readable chain (`birch: context: cause`).
@@ -188,9 +194,13 @@ fn run() -> Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(server::run(cfg, config, demo))
         }
-        Command::Import { file, no_schema_check, .. } => offline::import(&cfg, &file, !no_schema_check),
+        Command::Import { file, no_schema_check, .. } => {
+            keep_freed_memory();
+            offline::import(&cfg, &file, !no_schema_check)
+        }
         Command::Export { output, .. } => {
             keep_freed_memory();
+            no_huge_pages();
             offline::export(&cfg, output.as_deref())
         }
         Command::Check { .. } => offline::check(&cfg),

@@ -16,6 +16,11 @@ use checker::SchemaChecker;
 /// The most page cache an import uses (MiB).
 const IMPORT_CACHE_MB: u64 = 256;
 
+/// The largest LDIF file (bytes) whose entries the import keeps in memory between its
+/// passes (the entries take about three times the file's size): a larger file is read and
+/// its entries built again by the second pass.
+const KEEP_ENTRIES_MAX_BYTES: u64 = 128 << 20;
+
 /// Opens the store named by the config; refuses a store left incomplete by an import.
 pub fn open_store(cfg: &Config) -> Result<(Store, Arc<Schema>)> {
     open_store_with_cache(cfg, cfg.cache_mb << 20)
@@ -36,7 +41,9 @@ fn open_store_with_cache(cfg: &Config, cache_bytes: u64) -> Result<(Store, Arc<S
 }
 
 /// Imports an LDIF file: a first pass checks every record (syntax, DNs, duplicates,
-/// parents, inside the suffix); only then a second pass writes, in large batches.
+/// parents, inside the suffix); only then a second pass writes, in large batches. The
+/// entries the first pass built for the schema check are kept for the second when the file
+/// is small enough ([`KEEP_ENTRIES_MAX_BYTES`]); otherwise the second pass reads it again.
 pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     // A load writes in key order and reads back little: the page cache only needs to hold
     // what is being written (the server's default, a quarter of the memory, would let a
@@ -52,11 +59,16 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     // Pass 1: validate. The schema check runs on a second thread; its failure, when there
     // is one, comes from a record before any the reading loop fails at (only records that
     // passed the loop's checks are handed over), so it is the one reported.
-    let mut checker =
-        if schema_check { Some(SchemaChecker::start(store.clone(), schema.clone(), shown.clone())?) } else { None };
-    let mut seen: HashSet<String> = HashSet::new();
+    let keep = std::fs::metadata(file).is_ok_and(|m| m.len() <= KEEP_ENTRIES_MAX_BYTES);
+    let mut checker = if schema_check {
+        Some(SchemaChecker::start(store.clone(), schema.clone(), shown.clone(), keep)?)
+    } else {
+        None
+    };
+    // foldhash rather than SipHash: every DN is hashed here twice, a parent's once more.
+    let mut seen: HashSet<String, foldhash::fast::RandomState> = HashSet::default();
     // memberOf of every member, gathered from the groups (which may come after their members).
-    let mut member_of: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut member_of: std::collections::HashMap<String, Vec<String>, foldhash::fast::RandomState> = Default::default();
     let mut count = 0usize;
     let mut changes = false;
     // Nothing else writes to the store meanwhile: an empty one needs no lookups.
@@ -98,8 +110,8 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
         }
         Ok(())
     })();
-    let checked = checker.map_or(Ok(()), SchemaChecker::finish);
-    checked?;
+    let checked = checker.map_or(Ok(None), SchemaChecker::finish);
+    let kept = checked?;
     read?;
     drop(seen);
     if changes {
@@ -110,21 +122,13 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     let mut loader = store.bulk_loader(20_000);
     // Like slapadd: entries without them get entryUUID and creation stamps by the root DN.
     let creator = cfg.root_dn();
-    for rec in open()? {
-        let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
-        let LdifRecord::Content { line, dn, attrs } = rec else {
-            continue;
-        };
-        let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::with_capacity(attrs.len());
-        for (name, value) in attrs {
-            let value = if types.is(&name, "userpassword") && !crate::password::is_hashed(&value) {
-                crate::password::hash_argon2id(&value, &params)?.into_bytes()
-            } else {
-                value
-            };
-            grouped.push((name, vec![value]));
+    let mut add = |line: usize, mut entry: birch_store::Entry| -> Result<()> {
+        // Cleartext passwords are stored hashed (values keep their order and number).
+        for a in entry.attrs.iter_mut().filter(|a| birch_schema::desc::base(&a.canonical) == "userpassword") {
+            for v in a.values.iter_mut().filter(|v| !crate::password::is_hashed(v)) {
+                *v = crate::password::hash_argon2id(v, &params)?.into_bytes();
+            }
         }
-        let mut entry = store.make_entry(&dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
         crate::ops::operational::on_add(&mut entry, &creator);
         // memberOf is the server's: whatever the file says is replaced by the groups' view.
         entry.attrs.retain(|a| birch_schema::desc::base(&a.canonical) != "memberof");
@@ -133,6 +137,26 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
         }
         let is_suffix = entry.ndn == suffix_ndn;
         loader.add(entry, is_suffix).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+        Ok(())
+    };
+    match kept {
+        // The entries the schema check built, in file order.
+        Some(entries) => {
+            for (line, entry) in entries {
+                add(line, entry)?;
+            }
+        }
+        None => {
+            for rec in open()? {
+                let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
+                let LdifRecord::Content { line, dn, attrs } = rec else {
+                    continue;
+                };
+                let grouped: Vec<(String, Vec<Vec<u8>>)> = attrs.into_iter().map(|(n, v)| (n, vec![v])).collect();
+                let entry = store.make_entry(&dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+                add(line, entry)?;
+            }
+        }
     }
     loader.finish()?;
     eprintln!("imported {count} entries from {shown} in {:.2}s", started.elapsed().as_secs_f64());

@@ -16,16 +16,20 @@ pub const ANCHOR_START: u8 = 0x01;
 /// End-of-value anchor for trigrams.
 pub const ANCHOR_END: u8 = 0x02;
 
+/// A set of attribute names, hashed with foldhash rather than SipHash: the sets of an
+/// [`IndexConfig`] are asked about every attribute of every entry written or planned for.
+pub type NameSet = HashSet<String, foldhash::fast::RandomState>;
+
 /// Which attributes are indexed, by canonical name.
 #[derive(Debug, Clone)]
 pub struct IndexConfig {
     /// Equality and presence indexes.
-    pub equality: HashSet<String>,
+    pub equality: NameSet,
     /// Substring (trigram) indexes.
-    pub substring: HashSet<String>,
+    pub substring: NameSet,
     /// Attributes whose values must be unique within the store (they are also
     /// equality-indexed, which is how uniqueness is checked).
-    pub unique: HashSet<String>,
+    pub unique: NameSet,
     /// Keep `memberOf` and group references current (see [`crate::groups`]).
     pub maintain_groups: bool,
 }
@@ -33,7 +37,7 @@ pub struct IndexConfig {
 impl IndexConfig {
     /// Builds a config from attribute names, canonicalized through the schema.
     pub fn new(schema: &Schema, equality: &[String], substring: &[String], unique: &[String]) -> IndexConfig {
-        let unique: HashSet<String> = unique.iter().map(|a| schema.canonical(a)).collect();
+        let unique: NameSet = unique.iter().map(|a| schema.canonical(a)).collect();
         IndexConfig {
             equality: equality.iter().map(|a| schema.canonical(a)).chain(unique.iter().cloned()).collect(),
             substring: substring.iter().map(|a| schema.canonical(a)).collect(),

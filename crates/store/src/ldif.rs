@@ -174,14 +174,11 @@ impl<R: BufRead> LdifReader<R> {
         if let Some(p) = self.pending.take() {
             return Ok(Some(p));
         }
-        let mut buf = Vec::new();
-        let n = self
-            .input
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| LdifError { line: self.line_no + 1, message: format!("read error: {e}") })?;
-        if n == 0 {
+        let buf =
+            self.read_line().map_err(|e| LdifError { line: self.line_no + 1, message: format!("read error: {e}") })?;
+        let Some(mut buf) = buf else {
             return Ok(None);
-        }
+        };
         self.line_no += 1;
         if buf.last() == Some(&b'\n') {
             buf.pop();
@@ -197,6 +194,36 @@ impl<R: BufRead> LdifReader<R> {
             buf.drain(..3);
         }
         Ok(Some((self.line_no, buf)))
+    }
+
+    /// The next physical line with its LF, `None` at end of input. Most lines lie whole in
+    /// the reader's buffer and are copied out with one allocation of their size
+    /// (`read_until` into an empty `Vec` grew it several times per line).
+    fn read_line(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let mut line: Option<Vec<u8>> = None;
+        loop {
+            let avail = match self.input.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if avail.is_empty() {
+                return Ok(line);
+            }
+            let (part, done) = match memchr::memchr(b'\n', avail) {
+                Some(i) => (&avail[..=i], true),
+                None => (avail, false),
+            };
+            match &mut line {
+                Some(l) => l.extend_from_slice(part),
+                None => line = Some(part.to_vec()),
+            }
+            let n = part.len();
+            self.input.consume(n);
+            if done {
+                return Ok(line);
+            }
+        }
     }
 
     /// The next logical line: continuation lines joined; `None` at end of input.
@@ -229,7 +256,8 @@ impl<R: BufRead> LdifReader<R> {
 
     /// Lines of the next record (comments dropped), `None` at end of input.
     fn record_lines(&mut self) -> Result<Option<Vec<Line>>, LdifError> {
-        let mut lines = Vec::new();
+        // Room for a typical entry's lines: no growing from empty per record.
+        let mut lines = Vec::with_capacity(32);
         loop {
             match self.logical()? {
                 None => break,
@@ -495,16 +523,16 @@ fn parse_record(lines: &[Line]) -> Result<LdifRecord, LdifError> {
 }
 
 fn attrs_of(lines: &[Line]) -> Result<Vec<LdifAttr>, LdifError> {
-    lines
-        .iter()
-        .map(|l| {
-            let (n, v) = split_line(l)?;
-            if n.eq_ignore_ascii_case("dn") {
-                return Err(err(l, "a second \"dn:\" in one record (missing blank line?)"));
-            }
-            Ok((n, v))
-        })
-        .collect()
+    // Allocated once at its size (collecting into a `Result` grows the vector from empty).
+    let mut attrs = Vec::with_capacity(lines.len());
+    for l in lines {
+        let (n, v) = split_line(l)?;
+        if n.eq_ignore_ascii_case("dn") {
+            return Err(err(l, "a second \"dn:\" in one record (missing blank line?)"));
+        }
+        attrs.push((n, v));
+    }
+    Ok(attrs)
 }
 
 fn mods_of(lines: &[Line]) -> Result<Vec<LdifMod>, LdifError> {

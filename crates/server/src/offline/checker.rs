@@ -1,12 +1,13 @@
 //! The schema check of an import's first pass, on a second thread: the reading thread
 //! hands it records in chunks (in file order) and learns of the first failure at the end.
 //! Checking a record (building the entry, validating it) costs more than reading it, so
-//! this halves the first pass on two cores.
+//! this halves the first pass on two cores. The checker can keep the entries it built, in
+//! file order, so that the second pass need not read and build them again.
 
 use anyhow::{anyhow, bail, Result};
 use birch_schema::Schema;
 use birch_store::ldif::LdifAttr;
-use birch_store::Store;
+use birch_store::{Entry, Store};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,22 +21,31 @@ const CHUNK: usize = 256;
 /// A running schema check (see the module documentation).
 pub(super) struct SchemaChecker {
     tx: SyncSender<Vec<Record>>,
-    handle: JoinHandle<Result<()>>,
+    handle: JoinHandle<Result<Option<Kept>>>,
     chunk: Vec<Record>,
 }
 
+/// The entries a checker kept: each with the line of its record, in file order.
+pub(super) type Kept = Vec<(usize, Entry)>;
+
 impl SchemaChecker {
-    /// Starts the checking thread; `shown` names the file in error messages.
-    pub(super) fn start(store: Store, schema: Arc<Schema>, shown: String) -> Result<SchemaChecker> {
+    /// Starts the checking thread; `shown` names the file in error messages. With `keep`,
+    /// the entries it builds are kept and returned by [`SchemaChecker::finish`].
+    pub(super) fn start(store: Store, schema: Arc<Schema>, shown: String, keep: bool) -> Result<SchemaChecker> {
         let (tx, rx) = sync_channel::<Vec<Record>>(4);
         let handle = std::thread::Builder::new().name("birch-import-check".into()).spawn(move || {
             let mut validation = birch_schema::ValidationCache::default();
+            let mut kept: Option<Kept> = keep.then(Vec::new);
             for chunk in rx {
                 for (line, dn, attrs) in chunk {
-                    check(&store, &schema, &mut validation, &dn, attrs).map_err(|e| anyhow!("{shown}:{line}: {e}"))?;
+                    let entry = check(&store, &schema, &mut validation, &dn, attrs)
+                        .map_err(|e| anyhow!("{shown}:{line}: {e}"))?;
+                    if let Some(k) = &mut kept {
+                        k.push((line, entry));
+                    }
                 }
             }
-            Ok(())
+            Ok(kept)
         })?;
         Ok(SchemaChecker { tx, handle, chunk: Vec::with_capacity(CHUNK) })
     }
@@ -53,8 +63,9 @@ impl SchemaChecker {
         Ok(())
     }
 
-    /// Waits for every queued record to be checked; the first failure, in file order.
-    pub(super) fn finish(self) -> Result<()> {
+    /// Waits for every queued record to be checked; the first failure, in file order, or
+    /// the entries kept (`None` unless the checker was started to keep them).
+    pub(super) fn finish(self) -> Result<Option<Kept>> {
         // A failed send means the checker stopped at a failure, which join returns.
         let _ = self.tx.send(self.chunk);
         drop(self.tx);
@@ -69,7 +80,7 @@ fn check(
     validation: &mut birch_schema::ValidationCache,
     dn: &str,
     attrs: Vec<LdifAttr>,
-) -> Result<()> {
+) -> Result<Entry> {
     let grouped: Vec<(String, Vec<Vec<u8>>)> = attrs.into_iter().map(|(n, v)| (n, vec![v])).collect();
     let entry = store.make_entry(dn, grouped)?;
     if let Err(crate::ops::write::WriteError::Ldap(code, text)) =
@@ -77,7 +88,7 @@ fn check(
     {
         bail!("dn {dn:?}: {text} ({code:?}; --no-schema-check skips this check)");
     }
-    Ok(())
+    Ok(entry)
 }
 
 #[cfg(test)]
@@ -101,7 +112,7 @@ mod tests {
     #[test]
     fn valid_records_pass() {
         let (store, schema) = store();
-        let mut c = SchemaChecker::start(store, schema, "f.ldif".into()).unwrap();
+        let mut c = SchemaChecker::start(store, schema, "f.ldif".into(), false).unwrap();
         for i in 0..1000 {
             c.check(i, format!("cn=p{i},dc=x"), person(&format!("p{i}"))).unwrap();
         }
@@ -109,9 +120,24 @@ mod tests {
     }
 
     #[test]
+    fn kept_entries_come_back_in_file_order_with_their_lines() {
+        let (store, schema) = store();
+        let mut c = SchemaChecker::start(store, schema, "f.ldif".into(), true).unwrap();
+        for i in 0..1000 {
+            c.check(10 + 5 * i, format!("cn=p{i},dc=x"), person(&format!("p{i}"))).unwrap();
+        }
+        let kept = c.finish().unwrap().expect("entries kept");
+        assert_eq!(kept.len(), 1000);
+        for (i, (line, entry)) in kept.iter().enumerate() {
+            assert_eq!((*line, entry.ndn.as_str()), (10 + 5 * i, format!("cn=p{i},dc=x").as_str()));
+            assert_eq!(entry.get("sn").map(|a| a.values.clone()), Some(vec![b"x".to_vec()]));
+        }
+    }
+
+    #[test]
     fn the_first_failure_in_file_order_is_reported() {
         let (store, schema) = store();
-        let mut c = SchemaChecker::start(store, schema, "f.ldif".into()).unwrap();
+        let mut c = SchemaChecker::start(store, schema, "f.ldif".into(), false).unwrap();
         let mut stopped = false;
         for i in 0..3000 {
             let mut attrs = person(&format!("p{i}"));
