@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod bulk;
+mod ids_memo;
 pub use bulk::BulkLoader;
 
 /// The error of an injected fault (the `failpoints` feature): an I/O error, like a disk's.
@@ -67,6 +68,8 @@ struct Inner {
     csn: CsnClock,
     /// Counts committed writes (see [`Store::generation`]).
     generation: AtomicU64,
+    /// Recently looked-up DNs and their ids (hints for [`Store::get_by_ndn_only`]).
+    ids_memo: ids_memo::IdsMemo,
     /// Counts writes begun: ahead of `generation` while a write is being applied (see
     /// [`Store::quiet_stamp`]).
     begun: AtomicU64,
@@ -140,6 +143,7 @@ impl Store {
             path: std::sync::OnceLock::new(),
             generation: AtomicU64::new(0),
             begun: AtomicU64::new(0),
+            ids_memo: Default::default(),
             entry_count: Mutex::new(None),
         };
         let store = Store { inner: Arc::new(inner) };
@@ -287,7 +291,18 @@ impl Store {
     /// Loads an entry by normalized DN with only the attribute types named (lower-case
     /// names without options; see [`Entry::decode_only`]).
     pub fn get_by_ndn_only(&self, ndn: &str, types: &[String]) -> Result<Option<(u64, Entry)>, StoreError> {
+        // A remembered id is only a hint: the entry read by it must still carry this DN (DNs
+        // are unique, and an entry's id and DN change together in one transaction).
+        if let Some(id) = self.inner.ids_memo.get(ndn) {
+            if let Some(v) = self.inner.entries.get(id.to_be_bytes())? {
+                let e = Entry::decode_only(&v, types)?;
+                if e.ndn == ndn {
+                    return Ok(Some((id, e)));
+                }
+            }
+        }
         let Some(id) = self.id_of(ndn)? else { return Ok(None) };
+        self.inner.ids_memo.put(ndn, id);
         match self.inner.entries.get(id.to_be_bytes())? {
             Some(v) => Ok(Some((id, Entry::decode_only(&v, types)?))),
             None => Ok(None),
