@@ -37,3 +37,18 @@ pub use filter::{Filter, Tri};
 pub use index::IndexConfig;
 pub use plan::Plan;
 pub use store::{BulkLoader, RawWalk, Scope, SearchIter, Snapshot, SnapshotEntries, Store, Walk};
+
+/// What the unit tests of several modules share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::{IndexConfig, Store};
+    use birch_schema::Schema;
+    use std::sync::Arc;
+
+    /// A fresh store in a temporary directory (kept while the returned guard lives).
+    pub(crate) fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 16 << 20).unwrap();
+        (dir, s)
+    }
+}

@@ -145,15 +145,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::{IndexConfig, Store};
-    use birch_schema::Schema;
-    use std::sync::Arc;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 16 << 20).unwrap();
-        (dir, s)
-    }
+    use crate::testing::store;
+    use crate::Store;
 
     fn entry(s: &Store, dn: &str, uuid: &str, extra: &[(&str, &str)]) -> crate::Entry {
         let mut attrs = vec![("entryUUID".to_string(), vec![uuid.as_bytes().to_vec()])];

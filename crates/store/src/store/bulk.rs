@@ -320,16 +320,8 @@ impl IndexWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::IndexConfig;
-    use birch_schema::Schema;
+    use crate::testing::store;
     use std::collections::{BTreeMap, BTreeSet};
-    use std::sync::Arc;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 16 << 20).unwrap();
-        (dir, s)
-    }
 
     fn entry(s: &Store, dn: &str, pairs: &[(&str, &str)]) -> Entry {
         s.make_entry(dn, pairs.iter().map(|(n, v)| (n.to_string(), vec![v.as_bytes().to_vec()])).collect()).unwrap()
