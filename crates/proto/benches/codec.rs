@@ -14,9 +14,10 @@ use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use tokio_util::codec::{Decoder, Encoder};
 
-fn search_request() -> LdapMsg {
+/// A subtree search under the people branch, as workstations send them.
+fn search_under_people(msgid: i32, filter: LdapFilter, attrs: &[&str], ctrl: Vec<LdapControl>) -> LdapMsg {
     LdapMsg {
-        msgid: 7,
+        msgid,
         op: LdapOp::SearchRequest(LdapSearchRequest {
             base: "ou=people,dc=campus,dc=example".into(),
             scope: LdapSearchScope::Subtree,
@@ -24,32 +25,25 @@ fn search_request() -> LdapMsg {
             sizelimit: 0,
             timelimit: 0,
             typesonly: false,
-            filter: LdapFilter::Equality("uid".into(), "user04242".into()),
-            attrs: ["uid", "cn", "uidNumber", "gidNumber", "homeDirectory", "loginShell"].map(String::from).to_vec(),
+            filter,
+            attrs: attrs.iter().map(|a| a.to_string()).collect(),
         }),
-        ctrl: vec![],
+        ctrl,
     }
+}
+
+fn search_request() -> LdapMsg {
+    let filter = LdapFilter::Equality("uid".into(), "user04242".into());
+    search_under_people(7, filter, &["uid", "cn", "uidNumber", "gidNumber", "homeDirectory", "loginShell"], vec![])
 }
 
 /// A search as paging clients send it: substring filter under an AND, paged results control.
 fn paged_search_request() -> LdapMsg {
-    LdapMsg {
-        msgid: 8,
-        op: LdapOp::SearchRequest(LdapSearchRequest {
-            base: "ou=people,dc=campus,dc=example".into(),
-            scope: LdapSearchScope::Subtree,
-            aliases: LdapDerefAliases::Never,
-            sizelimit: 0,
-            timelimit: 0,
-            typesonly: false,
-            filter: LdapFilter::And(vec![
-                LdapFilter::Equality("objectClass".into(), "posixAccount".into()),
-                LdapFilter::Substring("cn".into(), "User*42".into()),
-            ]),
-            attrs: vec!["uid".into(), "cn".into()],
-        }),
-        ctrl: vec![LdapControl::SimplePagedResults { size: 100, cookie: vec![] }],
-    }
+    let filter = LdapFilter::And(vec![
+        LdapFilter::Equality("objectClass".into(), "posixAccount".into()),
+        LdapFilter::Substring("cn".into(), "User*42".into()),
+    ]);
+    search_under_people(8, filter, &["uid", "cn"], vec![LdapControl::SimplePagedResults { size: 100, cookie: vec![] }])
 }
 
 fn bind_request() -> LdapMsg {
