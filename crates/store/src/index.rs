@@ -46,6 +46,11 @@ impl IndexConfig {
         }
     }
 
+    /// Whether an index prefix is an equality prefix (one list per distinct value).
+    pub fn is_eq_prefix(prefix: &[u8]) -> bool {
+        prefix.first() == Some(&EQ)
+    }
+
     /// The attribute of an equality index prefix, if the prefix is one.
     pub fn eq_prefix_attr(prefix: &[u8]) -> Option<&str> {
         let rest = prefix.strip_prefix(&[EQ])?;

@@ -7,7 +7,7 @@ use super::{child_key, parent_ndn, Store, META_IMPORT_INCOMPLETE};
 use crate::changes::{self, META_CONTEXT_CSN};
 use crate::entry::Entry;
 use crate::postings::{self, ChunkWrite};
-use crate::{index, StoreError};
+use crate::{index, IndexConfig, StoreError};
 use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
@@ -29,8 +29,49 @@ struct TreeBatch {
     uuids: Vec<([u8; 16], u64)>,
 }
 
-/// A batch's posting lists: index prefix → ids (ascending).
-type Lists = HashMap<Vec<u8>, Vec<u64>, foldhash::fast::RandomState>;
+/// A batch's posting lists: index prefix → ids (ascending), in two maps. An import looks
+/// up a few dozen prefixes per entry, most of them presence and trigram lists shared by many
+/// entries: kept apart from the equality lists (one per distinct value, most with one id),
+/// they are a small map that stays in the cache. Prefixes and lists are inline when short,
+/// for the same reason (a key behind a pointer cost a cache miss per lookup).
+#[derive(Default)]
+struct Lists {
+    /// Presence and trigram lists.
+    shared: ListMap,
+    /// Equality lists.
+    values: ListMap,
+}
+
+/// Index prefix → ids (ascending).
+type ListMap = HashMap<Prefix, Ids, foldhash::fast::RandomState>;
+
+/// An index prefix, inline up to 30 bytes (trigram, presence and class prefixes, short values).
+type Prefix = smallvec::SmallVec<[u8; 30]>;
+
+/// The ids of one list of a batch, inline when there is one.
+type Ids = smallvec::SmallVec<[u64; 1]>;
+
+impl Lists {
+    /// Adds `id` (the greatest so far) to the list of `prefix`.
+    fn add(&mut self, prefix: &[u8], id: u64) {
+        let map = if IndexConfig::is_eq_prefix(prefix) { &mut self.values } else { &mut self.shared };
+        match map.get_mut(prefix) {
+            // An entry repeats a prefix when two of its values share a trigram.
+            Some(ids) if ids.last() == Some(&id) => {}
+            Some(ids) => ids.push(id),
+            None => {
+                map.insert(Prefix::from_slice(prefix), smallvec::smallvec![id]);
+            }
+        }
+    }
+
+    /// Every list, sorted by prefix.
+    fn sorted(self) -> Vec<(Prefix, Ids)> {
+        let mut all: Vec<(Prefix, Ids)> = self.shared.into_iter().chain(self.values).collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
 
 /// A writer thread and the way to it.
 struct Writer<T> {
@@ -40,19 +81,22 @@ struct Writer<T> {
 
 impl<T: Send + 'static> Writer<T> {
     /// Starts a thread that calls `write` on everything sent to it, in order, until the first
-    /// error. At most one batch waits for it (bounded memory, enough to keep it busy).
-    fn spawn(
+    /// error, then `done` once everything was sent. At most one batch waits for it (bounded
+    /// memory, enough to keep it busy).
+    fn spawn<S: Send + 'static>(
         name: &str,
-        mut write: impl FnMut(T) -> Result<(), StoreError> + Send + 'static,
+        mut state: S,
+        write: impl Fn(&mut S, T) -> Result<(), StoreError> + Send + 'static,
+        done: impl FnOnce(S) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<Self, StoreError> {
         let (tx, rx) = sync_channel::<T>(1);
         let handle = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
                 for batch in rx {
-                    write(batch)?;
+                    write(&mut state, batch)?;
                 }
-                Ok(())
+                done(state)
             })
             .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         Ok(Writer { tx, handle })
@@ -142,17 +186,7 @@ impl BulkLoader {
         // Everything but the sled inserts is done here: the writer's inserts are the larger
         // half of the work, this keeps the two threads balanced.
         let b = &mut self.batch;
-        index::for_each_prefix(&entry, &self.store.inner.cfg, self.store.schema(), |prefix| {
-            match b.lists.get_mut(prefix) {
-                // An entry repeats a prefix when two of its values share a trigram.
-                Some(ids) if ids.last() == Some(&id) => {}
-                Some(ids) => ids.push(id),
-                // Only a new list costs an allocation for its key.
-                None => {
-                    b.lists.insert(prefix.to_vec(), vec![id]);
-                }
-            }
-        });
+        index::for_each_prefix(&entry, &self.store.inner.cfg, self.store.schema(), |prefix| b.lists.add(prefix, id));
         let t = &mut b.trees;
         t.entries.push((id, entry.encode()));
         if entry.parent != 0 {
@@ -174,10 +208,13 @@ impl BulkLoader {
     fn start(&mut self) -> Result<(), StoreError> {
         self.store.meta_set(META_IMPORT_INCOMPLETE, b"1")?;
         self.store.flush()?;
-        let store = self.store.clone();
-        let trees = Writer::spawn("birch-import-trees", move |b| write_trees(&store, b))?;
-        let mut index = IndexWriter::new(&self.store);
-        let index = Writer::spawn("birch-import-index", move |lists| index.write(lists))?;
+        let trees = Writer::spawn("birch-import-trees", self.store.clone(), |s, b| write_trees(s, b), |_| Ok(()))?;
+        let index = Writer::spawn(
+            "birch-import-index",
+            IndexWriter::new(&self.store),
+            IndexWriter::write,
+            IndexWriter::finish,
+        )?;
         self.writer = Some(Writers { trees, index });
         Ok(())
     }
@@ -185,6 +222,9 @@ impl BulkLoader {
     /// Hands the current batch to the writers; when one has stopped, returns its error.
     fn send(&mut self) -> Result<(), StoreError> {
         let Batch { trees, lists } = std::mem::take(&mut self.batch);
+        // The next batch has about as many lists: no growing (and rehashing) on the way.
+        self.batch.lists.shared.reserve(lists.shared.len());
+        self.batch.lists.values.reserve(lists.values.len());
         self.queued = 0;
         let Some(w) = &self.writer else {
             return Ok(());
@@ -255,15 +295,27 @@ fn write_trees(store: &Store, batch: TreeBatch) -> Result<(), StoreError> {
 
 /// The index writer. It keeps what it learns about the posting lists it wrote, so that
 /// appending to a list rarely needs to read the list's last chunk back from sled (a reverse
-/// range scan, the import's most expensive read).
+/// range scan, the import's most expensive read). The last, partly filled chunk of a list
+/// that grows through the batches (a trigram, an objectClass, a gidNumber) is held back until
+/// it is full or the load ends: such a list is written once per chunk, not once per batch.
+/// A list that gets all its ids in one batch (most lists) is written at once.
 struct IndexWriter {
     store: Store,
     /// Digests of the prefixes this load wrote; `None` when the index had keys before the
     /// load (then any prefix may have a list already, and is looked up).
     written: Option<std::collections::HashSet<u64, foldhash::fast::RandomState>>,
     /// The last chunk of every list that has more than one id (the lists that later batches
-    /// append to): its ids, empty when it is full (the next id starts a chunk).
-    tails: HashMap<Vec<u8>, Vec<u64>, foldhash::fast::RandomState>,
+    /// may append to).
+    tails: HashMap<Vec<u8>, Tail, foldhash::fast::RandomState>,
+}
+
+/// The last chunk of a list.
+#[derive(Default)]
+struct Tail {
+    /// Its ids; empty when it is full (the next id starts a chunk).
+    ids: Vec<u64>,
+    /// Whether it is held back (not written yet).
+    held: bool,
 }
 
 impl IndexWriter {
@@ -272,49 +324,80 @@ impl IndexWriter {
         IndexWriter { store: store.clone(), written, tails: HashMap::default() }
     }
 
-    /// Writes a batch's posting lists in key order.
+    /// Writes a batch's posting lists in key order, but for the chunks held back.
     fn write(&mut self, lists: Lists) -> Result<(), StoreError> {
         let store = self.store.clone();
-        let index = &store.inner.index;
         let _writing = store.writing();
-        let mut lists: Vec<(Vec<u8>, Vec<u64>)> = lists.into_iter().collect();
-        lists.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (prefix, ids) in lists {
-            for w in self.append(prefix, &ids)? {
-                match w.value {
-                    Some(v) => index.insert(w.key, v)?,
-                    None => index.remove(w.key)?,
-                };
+        for (prefix, ids) in lists.sorted() {
+            for w in self.append(&prefix, &ids)? {
+                apply(&store.inner.index, w)?;
             }
         }
         Ok(())
     }
 
-    /// The writes appending `ids` to the list of `prefix`; remembers the list's new tail.
-    fn append(&mut self, prefix: Vec<u8>, ids: &[u64]) -> Result<Vec<ChunkWrite>, StoreError> {
-        let digest = super::prefix_hash(&prefix);
-        let last = match self.tails.get_mut(&prefix) {
-            Some(t) if t.is_empty() => None,
-            Some(t) => Some((postings::chunk_key(&prefix, t[0]), std::mem::take(t))),
+    /// The writes appending `ids` to the list of `prefix`; remembers the list's new tail,
+    /// and leaves it out of the writes (held back) when it is not full and the list already
+    /// had one.
+    fn append(&mut self, prefix: &[u8], ids: &[u64]) -> Result<Vec<ChunkWrite>, StoreError> {
+        let digest = super::prefix_hash(prefix);
+        let (last, grows) = match self.tails.get_mut(prefix) {
+            Some(t) if t.ids.is_empty() => (None, true),
+            Some(t) => (Some((postings::chunk_key(prefix, t.ids[0]), std::mem::take(&mut t.ids))), true),
             None => match &self.written {
-                Some(w) if !w.contains(&digest) => None,
-                _ => postings::last(&self.store.inner.index, &prefix)?,
+                Some(w) if !w.contains(&digest) => (None, false),
+                _ => (postings::last(&self.store.inner.index, prefix)?, false),
             },
         };
         let longer = last.is_some() || ids.len() > 1;
-        let writes = postings::append_to(last, &prefix, ids);
+        let mut writes = postings::append_to(last, prefix, ids);
         if let Some(w) = &mut self.written {
             w.insert(digest);
         }
         if longer {
-            let tail: Vec<u64> = match writes.last().and_then(|w| w.value.as_deref()) {
-                Some(v) if v.len() / 8 < postings::CHUNK => postings::decode(v).collect(),
-                _ => Vec::new(),
+            // `append_to` fills the last chunk, then starts new ones: only its final write
+            // can be short of a full chunk.
+            let tail = match writes.last().and_then(|w| w.value.as_deref()) {
+                Some(v) if v.len() / 8 < postings::CHUNK => {
+                    let ids = postings::decode(v).collect();
+                    if grows {
+                        writes.pop();
+                    }
+                    Tail { ids, held: grows }
+                }
+                _ => Tail::default(),
             };
-            self.tails.insert(prefix, tail);
+            match self.tails.get_mut(prefix) {
+                Some(t) => *t = tail,
+                None => {
+                    self.tails.insert(prefix.to_vec(), tail);
+                }
+            }
         }
         Ok(writes)
     }
+
+    /// Writes the chunks held back, in key order.
+    fn finish(self) -> Result<(), StoreError> {
+        let _writing = self.store.writing();
+        let mut held: Vec<(Vec<u8>, Vec<u64>)> =
+            self.tails.into_iter().filter(|(_, t)| t.held).map(|(p, t)| (p, t.ids)).collect();
+        held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (prefix, ids) in held {
+            let w = ChunkWrite { key: postings::chunk_key(&prefix, ids[0]), value: Some(postings::encode(&ids)) };
+            apply(&self.store.inner.index, w)?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies one chunk write to the index tree.
+fn apply(index: &sled::Tree, w: ChunkWrite) -> Result<(), StoreError> {
+    match w.value {
+        Some(v) => index.insert(w.key, v)?,
+        None => index.remove(w.key)?,
+    };
+    Ok(())
 }
 
 #[cfg(test)]
@@ -415,6 +498,29 @@ mod tests {
         let (_d2, single) = one_by_one(900);
         assert_eq!(bulk.check().unwrap(), Vec::<String>::new());
         assert_eq!(index(&bulk), index(&single));
+    }
+
+    #[test]
+    fn a_list_growing_through_the_batches_is_written_once_per_chunk() {
+        let (_d, s) = store();
+        let mut writer = IndexWriter::new(&s);
+        let prefix = b"scn\0abc".to_vec();
+        let mut writes = Vec::new();
+        // Ten batches of 100 ids: the first writes the new list at once; later ones write
+        // only the chunks they fill (at 256, 512 and 768 ids); the end writes the rest.
+        for batch in 0..10u64 {
+            let ids: Vec<u64> = (batch * 100 + 1..=batch * 100 + 100).collect();
+            for w in writer.append(&prefix, &ids).unwrap() {
+                writes.push(w.key.clone());
+                apply(&s.inner.index, w).unwrap();
+            }
+        }
+        assert_eq!(writes.len(), 4, "{writes:?}");
+        writer.finish().unwrap();
+        assert_eq!(postings::read(&s.inner.index, &prefix).unwrap(), (1..=1000).collect::<Vec<u64>>());
+        let chunks: Vec<Vec<u64>> =
+            s.inner.index.scan_prefix(&prefix).map(|kv| postings::decode(&kv.unwrap().1).collect()).collect();
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), vec![256, 256, 256, 232]);
     }
 
     #[test]
