@@ -62,9 +62,11 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     // Pass 1: validate. The schema check runs on a second thread; its failure, when there
     // is one, comes from a record before any the reading loop fails at (only records that
     // passed the loop's checks are handed over), so it is the one reported.
+    let prepare = Arc::new(Prepare { params: cfg.argon2_params(), creator: cfg.root_dn() });
     let keep = std::fs::metadata(file).is_ok_and(|m| m.len() <= KEEP_ENTRIES_MAX_BYTES);
     let mut checker = if schema_check {
-        Some(SchemaChecker::start(store.clone(), schema.clone(), shown.clone(), keep)?)
+        let prepare = keep.then(|| prepare.clone());
+        Some(SchemaChecker::start(store.clone(), schema.clone(), shown.clone(), prepare)?)
     } else {
         None
     };
@@ -121,33 +123,22 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
         return apply_changes(cfg, &store, &schema, &shown, open()?);
     }
     // Pass 2: write.
-    let params = cfg.argon2_params();
     let mut loader = store.bulk_loader(20_000);
-    // Like slapadd: entries without them get entryUUID and creation stamps by the root DN.
-    let creator = cfg.root_dn();
-    let mut add = |line: usize, mut entry: birch_store::Entry| -> Result<()> {
-        // Cleartext passwords are stored hashed (values keep their order and number).
-        for a in entry.attrs.iter_mut().filter(|a| birch_schema::desc::base(&a.canonical) == "userpassword") {
-            for v in a.values.iter_mut().filter(|v| !crate::password::is_hashed(v)) {
-                *v = crate::password::hash_argon2id(v, &params)?.into_bytes();
-            }
-        }
-        crate::ops::operational::on_add(&mut entry, &creator);
-        // memberOf is the server's: whatever the file says is replaced by the groups' view.
-        entry.attrs.retain(|a| birch_schema::desc::base(&a.canonical) != "memberof");
-        if let Some(groups) = member_of.remove(&entry.ndn) {
-            entry.add_values("memberOf", "memberof", groups.into_iter().map(String::into_bytes));
-        }
-        let is_suffix = entry.ndn == suffix_ndn;
-        loader.add(entry, is_suffix).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
-        Ok(())
+    let member_of_attr = |groups: Vec<String>| birch_store::Attribute {
+        name: "memberOf".into(),
+        canonical: "memberof".into(),
+        values: groups.into_iter().map(String::into_bytes).collect(),
     };
     match kept {
-        // The entries the schema check built, in file order.
+        // The entries the schema check built and prepared, encoded, in file order: only
+        // their memberOf values (from the groups) and parent ids are added.
         Some(entries) => {
             for (line, encoded) in entries {
-                let entry = birch_store::Entry::decode(&encoded).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
-                add(line, entry)?;
+                let at = |e: birch_store::StoreError| anyhow::anyhow!("{shown}:{line}: {e}");
+                let ndn = birch_store::Entry::encoded_parts(&encoded).map_err(at)?.ndn;
+                let extra: Vec<_> = member_of.remove(ndn).map(member_of_attr).into_iter().collect();
+                let is_suffix = ndn == suffix_ndn;
+                loader.add_encoded(&encoded, extra, is_suffix).map_err(at)?;
             }
         }
         None => {
@@ -157,14 +148,43 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
                     continue;
                 };
                 let grouped: Vec<(String, Vec<Vec<u8>>)> = attrs.into_iter().map(|(n, v)| (n, vec![v])).collect();
-                let entry = store.make_entry(&dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
-                add(line, entry)?;
+                let mut entry = store.make_entry(&dn, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+                prepare.apply(&mut entry).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+                if let Some(groups) = member_of.remove(&entry.ndn) {
+                    entry.attrs.push(member_of_attr(groups));
+                }
+                let is_suffix = entry.ndn == suffix_ndn;
+                loader.add(entry, is_suffix).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
             }
         }
     }
     loader.finish()?;
     eprintln!("imported {count} entries from {shown} in {:.2}s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// What the import does to every entry before it is written, but for its memberOf values
+/// (known once every group is read) and its parent id.
+pub(super) struct Prepare {
+    params: crate::password::Argon2Params,
+    /// The root DN: like slapadd, entries without them get creation stamps by it.
+    creator: String,
+}
+
+impl Prepare {
+    /// Hashes cleartext passwords (values keep their order and number), adds entryUUID and
+    /// the creation stamps where missing, and drops the file's memberOf (the server's own,
+    /// from the groups, replaces it).
+    pub(super) fn apply(&self, entry: &mut birch_store::Entry) -> Result<()> {
+        for a in entry.attrs.iter_mut().filter(|a| birch_schema::desc::base(&a.canonical) == "userpassword") {
+            for v in a.values.iter_mut().filter(|v| !crate::password::is_hashed(v)) {
+                *v = crate::password::hash_argon2id(v, &self.params)?.into_bytes();
+            }
+        }
+        crate::ops::operational::on_add(entry, &self.creator);
+        entry.attrs.retain(|a| birch_schema::desc::base(&a.canonical) != "memberof");
+        Ok(())
+    }
 }
 
 /// Answers "is this attribute description of type T" for every value of an import without

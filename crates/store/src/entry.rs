@@ -76,18 +76,20 @@ impl Entry {
         put_varint(&mut out, self.parent);
         put_varint(&mut out, self.attrs.len() as u64);
         for a in &self.attrs {
-            put_bytes(&mut out, a.name.as_bytes());
-            if a.name.eq_ignore_ascii_case(&a.canonical) && a.name.len() == a.canonical.len() {
-                put_varint(&mut out, 0);
-            } else {
-                put_bytes(&mut out, a.canonical.as_bytes());
-            }
-            put_varint(&mut out, a.values.len() as u64);
-            for v in &a.values {
-                put_bytes(&mut out, v);
-            }
+            put_attribute(&mut out, a);
         }
         out
+    }
+
+    /// The parts of an encoded entry (its DNs, and its attributes still encoded), without
+    /// decoding the attributes.
+    pub fn encoded_parts(buf: &[u8]) -> Result<EncodedParts<'_>, StoreError> {
+        let mut r = Reader::open(buf)?;
+        let dn = r.str()?;
+        let ndn = r.str()?;
+        r.varint()?;
+        let count = r.varint()?;
+        Ok(EncodedParts { dn, ndn, count, attrs: &buf[r.pos..] })
     }
 
     /// The parent id of an encoded entry, without decoding its attributes.
@@ -228,6 +230,53 @@ impl<'a> EntryView<'a> {
     }
 }
 
+/// An encoded entry taken apart without decoding its attributes (see
+/// [`Entry::encoded_parts`]): an import fills in the parent and appends attributes this way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodedParts<'a> {
+    /// DN as written by its creator.
+    pub dn: &'a str,
+    /// Schema-normalized DN.
+    pub ndn: &'a str,
+    /// How many attributes it has.
+    pub count: u64,
+    /// The attributes, as encoded.
+    pub attrs: &'a [u8],
+}
+
+impl EncodedParts<'_> {
+    /// The encoding of the entry with `parent` as its parent id and `extra` after its own
+    /// attributes: what [`Entry::encode`] gives for the entry so changed.
+    pub fn encode_with(&self, parent: u64, extra: &[Attribute]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.dn.len() + self.ndn.len() + self.attrs.len() + 32 + 64 * extra.len());
+        out.push(1);
+        put_bytes(&mut out, self.dn.as_bytes());
+        put_bytes(&mut out, self.ndn.as_bytes());
+        put_varint(&mut out, parent);
+        put_varint(&mut out, self.count + extra.len() as u64);
+        out.extend_from_slice(self.attrs);
+        for a in extra {
+            put_attribute(&mut out, a);
+        }
+        out
+    }
+}
+
+/// Appends one attribute: its name as written, its canonical name (empty when it is the
+/// lower-cased name), its values.
+fn put_attribute(out: &mut Vec<u8>, a: &Attribute) {
+    put_bytes(out, a.name.as_bytes());
+    if a.name.eq_ignore_ascii_case(&a.canonical) && a.name.len() == a.canonical.len() {
+        put_varint(out, 0);
+    } else {
+        put_bytes(out, a.canonical.as_bytes());
+    }
+    put_varint(out, a.values.len() as u64);
+    for v in &a.values {
+        put_bytes(out, v);
+    }
+}
+
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -364,6 +413,20 @@ mod tests {
             let mut want = e.clone();
             want.attrs.retain(|a| types.contains(&a.canonical));
             prop_assert_eq!(Entry::decode_only(&e.encode(), &types).unwrap(), want);
+        }
+
+        #[test]
+        fn encode_with_fills_in_the_parent_and_appends(e in arb_entry(), parent in any::<u64>(), extra in proptest::collection::vec(arb_entry(), 0..2)) {
+            let extra: Vec<Attribute> = extra.into_iter().flat_map(|x| x.attrs).collect();
+            let mut stored = e.clone();
+            stored.parent = 0;
+            let buf = stored.encode();
+            let parts = Entry::encoded_parts(&buf).unwrap();
+            prop_assert_eq!((parts.dn, parts.ndn, parts.count), (e.dn.as_str(), e.ndn.as_str(), e.attrs.len() as u64));
+            let mut want = e.clone();
+            want.parent = parent;
+            want.attrs.extend(extra.iter().cloned());
+            prop_assert_eq!(parts.encode_with(parent, &extra), want.encode());
         }
 
         #[test]

@@ -31,7 +31,7 @@ pub mod replica;
 pub mod store;
 
 pub use changes::{ChangeItem, ChangeSet};
-pub use entry::{Attribute, Entry, EntryView};
+pub use entry::{Attribute, EncodedParts, Entry, EntryView};
 pub use error::StoreError;
 pub use filter::{Filter, Tri};
 pub use index::IndexConfig;

@@ -2,10 +2,12 @@
 //! hands it records in chunks (in file order) and learns of the first failure at the end.
 //! Checking a record (building the entry, validating it) costs more than reading it, so
 //! this halves the first pass on two cores. The checker can keep the entries it built, in
-//! file order, so that the second pass need not read and build them again. It keeps them
-//! encoded: a built entry is a few dozen small allocations (about three times the record's
-//! size, all of it fresh memory the kernel must zero), its encoding one buffer about the
-//! record's size, and the built entry's memory is reused for the next record.
+//! file order, prepared for writing ([`Prepare`]), so that the second pass need not read
+//! and build them again. It keeps them encoded: a built entry is a few dozen small
+//! allocations (about three times the record's size, all of it fresh memory the kernel must
+//! zero), its encoding one buffer about the record's size, and the built entry's memory is
+//! reused for the next record; the second pass adds memberOf and the parent to the encoding
+//! and decodes only the attributes it indexes.
 
 use anyhow::{anyhow, bail, Result};
 use birch_schema::Schema;
@@ -13,6 +15,8 @@ use birch_store::ldif::LdifAttr;
 use birch_store::{Entry, Store};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
+
+use super::Prepare;
 use std::thread::JoinHandle;
 
 /// One content record: its line, DN and attributes.
@@ -34,17 +38,24 @@ pub(super) type Kept = Vec<(usize, Vec<u8>)>;
 
 impl SchemaChecker {
     /// Starts the checking thread; `shown` names the file in error messages. With `keep`,
-    /// the entries it builds are kept and returned by [`SchemaChecker::finish`].
-    pub(super) fn start(store: Store, schema: Arc<Schema>, shown: String, keep: bool) -> Result<SchemaChecker> {
+    /// the entries it builds are prepared with it, kept and returned by
+    /// [`SchemaChecker::finish`].
+    pub(super) fn start(
+        store: Store,
+        schema: Arc<Schema>,
+        shown: String,
+        keep: Option<Arc<Prepare>>,
+    ) -> Result<SchemaChecker> {
         let (tx, rx) = sync_channel::<Vec<Record>>(4);
         let handle = std::thread::Builder::new().name("birch-import-check".into()).spawn(move || {
             let mut validation = birch_schema::ValidationCache::default();
-            let mut kept: Option<Kept> = keep.then(Vec::new);
+            let mut kept: Option<Kept> = keep.is_some().then(Vec::new);
             for chunk in rx {
                 for (line, dn, attrs) in chunk {
-                    let entry = check(&store, &schema, &mut validation, &dn, attrs)
-                        .map_err(|e| anyhow!("{shown}:{line}: {e}"))?;
-                    if let Some(k) = &mut kept {
+                    let at = |e: anyhow::Error| anyhow!("{shown}:{line}: {e}");
+                    let mut entry = check(&store, &schema, &mut validation, &dn, attrs).map_err(at)?;
+                    if let (Some(k), Some(prepare)) = (&mut kept, &keep) {
+                        prepare.apply(&mut entry).map_err(at)?;
                         k.push((line, entry.encode()));
                     }
                 }
@@ -105,6 +116,12 @@ mod tests {
         (Store::open_temporary(schema.clone(), idx).unwrap(), schema)
     }
 
+    /// Cheap hash parameters: the tests hash a password or two.
+    fn prepare() -> Arc<Prepare> {
+        let params = crate::password::Argon2Params { m_cost_kib: 64, t_cost: 1, p: 1 };
+        Arc::new(Prepare { params, creator: "cn=admin,dc=x".into() })
+    }
+
     fn person(cn: &str) -> Vec<LdifAttr> {
         vec![
             ("objectClass".into(), b"person".to_vec()),
@@ -116,7 +133,7 @@ mod tests {
     #[test]
     fn valid_records_pass() {
         let (store, schema) = store();
-        let mut c = SchemaChecker::start(store, schema, "f.ldif".into(), false).unwrap();
+        let mut c = SchemaChecker::start(store, schema, "f.ldif".into(), None).unwrap();
         for i in 0..1000 {
             c.check(i, format!("cn=p{i},dc=x"), person(&format!("p{i}"))).unwrap();
         }
@@ -126,7 +143,7 @@ mod tests {
     #[test]
     fn kept_entries_come_back_in_file_order_with_their_lines() {
         let (store, schema) = store();
-        let mut c = SchemaChecker::start(store, schema, "f.ldif".into(), true).unwrap();
+        let mut c = SchemaChecker::start(store, schema, "f.ldif".into(), Some(prepare())).unwrap();
         for i in 0..1000 {
             c.check(10 + 5 * i, format!("cn=p{i},dc=x"), person(&format!("p{i}"))).unwrap();
         }
@@ -140,9 +157,29 @@ mod tests {
     }
 
     #[test]
+    fn kept_entries_are_prepared_for_writing() {
+        let (store, schema) = store();
+        let mut c = SchemaChecker::start(store, schema, "f.ldif".into(), Some(prepare())).unwrap();
+        let mut attrs = person("p");
+        attrs.push(("userPassword".into(), b"secret".to_vec()));
+        attrs.push(("userPassword".into(), b"{SSHA}DqV6XIETxOWeCUzhD82ZjaELq6YFektQNwEPpA==".to_vec()));
+        c.check(1, "cn=p,dc=x".into(), attrs).unwrap();
+        let kept = c.finish().unwrap().expect("entries kept");
+        let entry = Entry::decode(&kept[0].1).unwrap();
+        let values = |t: &str| entry.get(t).map(|a| a.values.clone()).unwrap_or_default();
+        let passwords = values("userpassword");
+        assert!(passwords[0].starts_with(b"{ARGON2}"), "{:?}", String::from_utf8_lossy(&passwords[0]));
+        assert!(matches!(crate::password::verify(&passwords[0], b"secret"), crate::password::Verification::Match));
+        assert_eq!(passwords[1], b"{SSHA}DqV6XIETxOWeCUzhD82ZjaELq6YFektQNwEPpA==".to_vec());
+        assert_eq!(values("creatorsname"), vec![b"cn=admin,dc=x".to_vec()]);
+        assert_eq!(values("entryuuid").len(), 1);
+        assert_eq!(entry.parent, 0, "the parent is the second pass's");
+    }
+
+    #[test]
     fn the_first_failure_in_file_order_is_reported() {
         let (store, schema) = store();
-        let mut c = SchemaChecker::start(store, schema, "f.ldif".into(), false).unwrap();
+        let mut c = SchemaChecker::start(store, schema, "f.ldif".into(), None).unwrap();
         let mut stopped = false;
         for i in 0..3000 {
             let mut attrs = person(&format!("p{i}"));

@@ -5,7 +5,7 @@
 
 use super::{child_key, parent_ndn, Store, META_IMPORT_INCOMPLETE};
 use crate::changes::{self, META_CONTEXT_CSN};
-use crate::entry::Entry;
+use crate::entry::{Attribute, Entry};
 use crate::postings::{self, ChunkWrite};
 use crate::{index, IndexConfig, StoreError};
 use std::collections::HashMap;
@@ -134,6 +134,9 @@ pub struct BulkLoader {
     writer: Option<Writers>,
     /// The entryCSN of every imported entry (one CSN for the whole load).
     csn: String,
+    /// The attribute types [`BulkLoader::add_encoded`] decodes: the indexed ones,
+    /// entryUUID and entryCSN.
+    needed_types: Vec<String>,
 }
 
 impl Store {
@@ -148,6 +151,14 @@ impl Store {
             queued: 0,
             writer: None,
             csn: self.inner.csn.next(),
+            needed_types: {
+                let cfg = &self.inner.cfg;
+                let mut types: Vec<String> = cfg.equality.iter().chain(&cfg.substring).cloned().collect();
+                types.extend(["entryuuid".to_string(), "entrycsn".to_string()]);
+                types.sort_unstable();
+                types.dedup();
+                types
+            },
         }
     }
 }
@@ -156,47 +167,98 @@ impl BulkLoader {
     /// Queues an entry. Its parent must exist in the store or have been queued before,
     /// unless `is_suffix`.
     pub fn add(&mut self, mut entry: Entry, is_suffix: bool) -> Result<u64, StoreError> {
-        if self.writer.is_none() {
-            self.start()?;
-        }
-        // Only this load writes to the store (it is opened exclusively), so an empty store
-        // has no DN but those in `new_ids`: no lookups in the tree the writer is filling.
-        if self.new_ids.contains_key(&entry.ndn) || self.had_entries && self.store.id_of(&entry.ndn)?.is_some() {
-            return Err(StoreError::AlreadyExists(entry.dn));
-        }
-        entry.parent = if is_suffix {
-            0
-        } else {
-            let p = parent_ndn(&entry.ndn);
-            match self.new_ids.get(p) {
-                Some(&id) => id,
-                None if self.had_entries => {
-                    self.store.id_of(p)?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?
-                }
-                None => return Err(StoreError::NoParent(entry.dn)),
-            }
-        };
-        // Ids only grow, so every posting list is appended to.
-        let id = self.store.inner.db.generate_id()? + 1;
+        let (parent, id) = self.place(&entry.ndn, &entry.dn, is_suffix)?;
+        entry.parent = parent;
         // Entries without an entryCSN get the load's; slapcat's are kept (a cookie from
         // before the load means a full refresh anyway, see `Store::sync_epoch`).
         if changes::entry_csn(&entry).is_none() {
             changes::set_entry_csn(&mut entry, &self.csn);
         }
-        // Everything but the sled inserts is done here: the writer's inserts are the larger
-        // half of the work, this keeps the two threads balanced.
-        let b = &mut self.batch;
-        index::for_each_prefix(&entry, &self.store.inner.cfg, self.store.schema(), |prefix| b.lists.add(prefix, id));
-        let t = &mut b.trees;
-        t.entries.push((id, entry.encode()));
-        if entry.parent != 0 {
-            t.children.push(child_key(entry.parent, id));
+        self.index(&entry, id);
+        let encoded = entry.encode();
+        let uuid = changes::entry_uuid(&entry);
+        self.queue(id, parent, entry.ndn, encoded, uuid)
+    }
+
+    /// Queues an entry given encoded ([`Entry::encode`]; its parent id is filled in here)
+    /// with `extra` attributes to append to it, as [`BulkLoader::add`] would queue the
+    /// decoded entry with them added. Only the attributes the load needs (the indexed ones,
+    /// entryUUID, entryCSN) are decoded; the others are copied as they are.
+    pub fn add_encoded(
+        &mut self,
+        encoded: &[u8],
+        mut extra: Vec<Attribute>,
+        is_suffix: bool,
+    ) -> Result<u64, StoreError> {
+        let parts = Entry::encoded_parts(encoded)?;
+        let (parent, id) = self.place(parts.ndn, parts.dn, is_suffix)?;
+        let mut needed = Entry::decode_only(encoded, &self.needed_types)?;
+        if changes::entry_csn(&needed).is_none() {
+            extra.push(Attribute {
+                name: "entryCSN".into(),
+                canonical: "entrycsn".into(),
+                values: vec![self.csn.as_bytes().to_vec()],
+            });
         }
-        if let Some(u) = changes::entry_uuid(&entry) {
+        needed.attrs.extend(extra.iter().cloned());
+        self.index(&needed, id);
+        let uuid = changes::entry_uuid(&needed);
+        self.queue(id, parent, needed.ndn, parts.encode_with(parent, &extra), uuid)
+    }
+
+    /// The parent id and the new id of the entry `ndn` (`dn` names it in errors), after
+    /// checking that it is new and that its parent exists.
+    fn place(&mut self, ndn: &str, dn: &str, is_suffix: bool) -> Result<(u64, u64), StoreError> {
+        if self.writer.is_none() {
+            self.start()?;
+        }
+        // Only this load writes to the store (it is opened exclusively), so an empty store
+        // has no DN but those in `new_ids`: no lookups in the tree the writer is filling.
+        if self.new_ids.contains_key(ndn) || self.had_entries && self.store.id_of(ndn)?.is_some() {
+            return Err(StoreError::AlreadyExists(dn.to_string()));
+        }
+        let parent = if is_suffix {
+            0
+        } else {
+            let p = parent_ndn(ndn);
+            match self.new_ids.get(p) {
+                Some(&id) => id,
+                None if self.had_entries => self.store.id_of(p)?.ok_or_else(|| StoreError::NoParent(dn.to_string()))?,
+                None => return Err(StoreError::NoParent(dn.to_string())),
+            }
+        };
+        // Ids only grow, so every posting list is appended to.
+        let id = self.store.inner.db.generate_id()? + 1;
+        Ok((parent, id))
+    }
+
+    /// Adds entry `id`'s index prefixes to the batch's lists. Everything but the sled
+    /// inserts is done on this thread: the writers' inserts are the larger half of the work.
+    fn index(&mut self, entry: &Entry, id: u64) {
+        let lists = &mut self.batch.lists;
+        index::for_each_prefix(entry, &self.store.inner.cfg, self.store.schema(), |prefix| lists.add(prefix, id));
+    }
+
+    /// Queues the writes of entry `id` to the other trees; hands the batch to the writers
+    /// when it is full.
+    fn queue(
+        &mut self,
+        id: u64,
+        parent: u64,
+        ndn: String,
+        encoded: Vec<u8>,
+        uuid: Option<[u8; 16]>,
+    ) -> Result<u64, StoreError> {
+        let t = &mut self.batch.trees;
+        t.entries.push((id, encoded));
+        if parent != 0 {
+            t.children.push(child_key(parent, id));
+        }
+        if let Some(u) = uuid {
             t.uuids.push((u, id));
         }
-        t.dns.push((entry.ndn.clone(), id));
-        self.new_ids.insert(entry.ndn, id);
+        t.dns.push((ndn.clone(), id));
+        self.new_ids.insert(ndn, id);
         self.queued += 1;
         if self.queued >= self.batch_size {
             self.send()?;
@@ -498,6 +560,42 @@ mod tests {
         let (_d2, single) = one_by_one(900);
         assert_eq!(bulk.check().unwrap(), Vec::<String>::new());
         assert_eq!(index(&bulk), index(&single));
+    }
+
+    #[test]
+    fn encoded_entries_load_like_built_ones() {
+        let member_of = |i: usize| Attribute {
+            name: "memberOf".into(),
+            canonical: "memberof".into(),
+            values: vec![format!("cn=g{},dc=x", i % 7).into_bytes()],
+        };
+        let (_d1, built) = store();
+        let mut loader = built.bulk_loader(97);
+        for (i, (mut e, suffix)) in entries(&built, 800).into_iter().enumerate() {
+            e.attrs.push(member_of(i));
+            loader.add(e, suffix).unwrap();
+        }
+        loader.finish().unwrap();
+        let (_d2, encoded) = store();
+        let mut loader = encoded.bulk_loader(97);
+        for (i, (e, suffix)) in entries(&encoded, 800).into_iter().enumerate() {
+            loader.add_encoded(&e.encode(), vec![member_of(i)], suffix).unwrap();
+        }
+        loader.finish().unwrap();
+        assert_eq!(encoded.check().unwrap(), Vec::<String>::new());
+        assert_eq!(index(&built), index(&encoded));
+        for t in [|s: &Store| s.inner.dn2id.clone(), |s: &Store| s.inner.children.clone()] {
+            assert_eq!(tree(&t(&built)), tree(&t(&encoded)));
+        }
+        // The same entries, attributes in the same order; only the loads' CSNs differ.
+        let stored = |s: &Store| -> Vec<Entry> {
+            let mut all: Vec<Entry> = s.inner.entries.iter().map(|kv| Entry::decode(&kv.unwrap().1).unwrap()).collect();
+            for e in &mut all {
+                changes::set_entry_csn(e, "the load's");
+            }
+            all
+        };
+        assert_eq!(stored(&built), stored(&encoded));
     }
 
     #[test]
