@@ -35,7 +35,15 @@ fn export(s: &Server) -> Vec<u8> {
 }
 
 fn import(s: &Server, file: &Path) -> std::process::Output {
-    s.birch_bounded(&["import", file.to_str().expect("utf-8 path")], CMD)
+    import_with(s, &[], file)
+}
+
+/// `birch import` with extra flags before the file.
+fn import_with(s: &Server, flags: &[&str], file: &Path) -> std::process::Output {
+    let mut args = vec!["import"];
+    args.extend_from_slice(flags);
+    args.push(file.to_str().expect("utf-8 path"));
+    s.birch_bounded(&args, CMD)
 }
 
 fn write_file(s: &Server, name: &str, content: &[u8]) -> std::path::PathBuf {
@@ -104,15 +112,48 @@ fn import_hashes_cleartext_passwords() {
             _ => format!("clear-{i}"),
         });
         let file = write_file(&s, "clear.ldif", ldif.as_bytes());
-        let mut args = vec!["import"];
-        args.extend_from_slice(flags);
-        args.push(file.to_str().expect("utf-8 path"));
-        let out = s.birch_bounded(&args, CMD);
+        let out = import_with(&s, flags, &file);
         assert!(out.status.success(), "import {flags:?}: {}", text(&out.stderr));
         let exported = text(&export(&s));
         assert_eq!(exported.matches("userPassword: {ARGON2}$argon2id$").count(), 2, "{flags:?}: {exported}");
         assert!(exported.contains(&format!("userPassword: {SSHA_SECRET}\n")), "{flags:?}: {exported}");
         assert!(!exported.contains("clear-"), "{flags:?}: cleartext kept: {exported}");
+    }
+}
+
+/// memberOf comes from the groups, wherever they are in the file (here after their members,
+/// a member DN written in another case and spacing), and replaces what the file says, in
+/// both second passes; the index agrees with the entries.
+#[test]
+fn import_sets_member_of_from_the_groups() {
+    for flags in [&[][..], &["--no-schema-check"][..]] {
+        let s = Server::offline("");
+        let mut ldif = common::users_ldif(3, |i| format!("pw-{i}"))
+            .replace("uid: user00001\n", "uid: user00001\nmemberOf: cn=stale,dc=example,dc=org\n");
+        ldif.push_str(
+            "dn: cn=staff,dc=example,dc=org\nobjectClass: groupOfNames\ncn: staff\n\
+             member: uid=user00001,ou=people,dc=example,dc=org\nmember: UID=User00002, ou=People,dc=example,dc=org\n\n",
+        );
+        let file = write_file(&s, "groups.ldif", ldif.as_bytes());
+        let out = import_with(&s, flags, &file);
+        assert!(out.status.success(), "import {flags:?}: {}", text(&out.stderr));
+        let exported = text(&export(&s));
+        let entry = |uid: &str| -> String {
+            let start = format!("dn: uid={uid},");
+            exported
+                .split("\n\n")
+                .find(|e| e.starts_with(&start))
+                .unwrap_or_else(|| panic!("{uid}: {exported}"))
+                .to_string()
+        };
+        for uid in ["user00001", "user00002"] {
+            let e = entry(uid);
+            assert_eq!(e.matches("memberOf: ").count(), 1, "{flags:?} {uid}: {e}");
+            assert!(e.contains("memberOf: cn=staff,dc=example,dc=org\n"), "{flags:?} {uid}: {e}");
+        }
+        assert!(!entry("user00003").contains("memberOf"), "{flags:?}: {exported}");
+        let check = s.birch_bounded(&["check"], CMD);
+        assert!(check.status.success(), "check {flags:?}: {}{}", text(&check.stdout), text(&check.stderr));
     }
 }
 
