@@ -11,7 +11,7 @@
 mod common;
 
 use common::demo::{ALICE, PEOPLE};
-use common::{bind_rc, birch_bin, connect_as, free_port, search_dns, OP_TIMEOUT, ROOT_DN, ROOT_PW, SUFFIX};
+use common::{bind_rc, birch_bin, connect_as, free_port, listening, search_dns, OP_TIMEOUT, ROOT_DN, ROOT_PW, SUFFIX};
 use ldap3::Scope;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -109,7 +109,7 @@ impl FullDisk {
             .expect("spawn birch");
         self.birch = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !listening(self.port) {
             assert!(Instant::now() < deadline, "birch did not start: {}", self.log_text());
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -38,6 +38,14 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
 }
 
+/// Whether something listens on 127.0.0.1:`port`. A connection from the port to itself does
+/// not count: while nothing listens on a port of the ephemeral range (where [`free_port`]'s
+/// ports come from), the kernel may pick that very port as the source of the connection,
+/// which then "succeeds" (TCP simultaneous open) without any server.
+pub fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok_and(|c| c.local_addr().map(|a| a.port()).ok() != Some(port))
+}
+
 impl Server {
     /// Starts a server with the demo data.
     pub fn demo() -> Server {
@@ -120,7 +128,7 @@ impl Server {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if listening(self.port) {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
