@@ -70,11 +70,7 @@ impl Entry {
     /// Encodes the entry in the compact binary form.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        out.push(1);
-        put_bytes(&mut out, self.dn.as_bytes());
-        put_bytes(&mut out, self.ndn.as_bytes());
-        put_varint(&mut out, self.parent);
-        put_varint(&mut out, self.attrs.len() as u64);
+        put_head(&mut out, &self.dn, &self.ndn, self.parent, self.attrs.len() as u64);
         for a in &self.attrs {
             put_attribute(&mut out, a);
         }
@@ -249,17 +245,23 @@ impl EncodedParts<'_> {
     /// attributes: what [`Entry::encode`] gives for the entry so changed.
     pub fn encode_with(&self, parent: u64, extra: &[Attribute]) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.dn.len() + self.ndn.len() + self.attrs.len() + 32 + 64 * extra.len());
-        out.push(1);
-        put_bytes(&mut out, self.dn.as_bytes());
-        put_bytes(&mut out, self.ndn.as_bytes());
-        put_varint(&mut out, parent);
-        put_varint(&mut out, self.count + extra.len() as u64);
+        put_head(&mut out, self.dn, self.ndn, parent, self.count + extra.len() as u64);
         out.extend_from_slice(self.attrs);
         for a in extra {
             put_attribute(&mut out, a);
         }
         out
     }
+}
+
+/// Appends what precedes the attributes: the version byte, the DNs, the parent id and the
+/// attribute count.
+fn put_head(out: &mut Vec<u8>, dn: &str, ndn: &str, parent: u64, count: u64) {
+    out.push(1);
+    put_bytes(out, dn.as_bytes());
+    put_bytes(out, ndn.as_bytes());
+    put_varint(out, parent);
+    put_varint(out, count);
 }
 
 /// Appends one attribute: its name as written, its canonical name (empty when it is the

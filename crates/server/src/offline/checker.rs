@@ -49,18 +49,19 @@ impl SchemaChecker {
         let (tx, rx) = sync_channel::<Vec<Record>>(4);
         let handle = std::thread::Builder::new().name("birch-import-check".into()).spawn(move || {
             let mut validation = birch_schema::ValidationCache::default();
-            let mut kept: Option<Kept> = keep.is_some().then(Vec::new);
+            // With `keep`: how entries are prepared, and those kept so far.
+            let mut kept: Option<(Arc<Prepare>, Kept)> = keep.map(|p| (p, Vec::new()));
             for chunk in rx {
                 for (line, dn, attrs) in chunk {
                     let at = |e: anyhow::Error| anyhow!("{shown}:{line}: {e}");
                     let mut entry = check(&store, &schema, &mut validation, &dn, attrs).map_err(at)?;
-                    if let (Some(k), Some(prepare)) = (&mut kept, &keep) {
+                    if let Some((prepare, kept)) = &mut kept {
                         prepare.apply(&mut entry).map_err(at)?;
-                        k.push((line, entry.encode()));
+                        kept.push((line, entry.encode()));
                     }
                 }
             }
-            Ok(kept)
+            Ok(kept.map(|(_, kept)| kept))
         })?;
         Ok(SchemaChecker { tx, handle, chunk: Vec::with_capacity(CHUNK) })
     }

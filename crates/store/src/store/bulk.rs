@@ -200,10 +200,13 @@ impl BulkLoader {
                 values: vec![self.csn.as_bytes().to_vec()],
             });
         }
-        needed.attrs.extend(extra.iter().cloned());
+        // The extra attributes are indexed with the others, then appended to the encoding.
+        let own = needed.attrs.len();
+        needed.attrs.extend(extra);
         self.index(&needed, id);
         let uuid = changes::entry_uuid(&needed);
-        self.queue(id, parent, needed.ndn, parts.encode_with(parent, &extra), uuid)
+        let encoded = parts.encode_with(parent, &needed.attrs[own..]);
+        self.queue(id, parent, needed.ndn, encoded, uuid)
     }
 
     /// The parent id and the new id of the entry `ndn` (`dn` names it in errors), after
