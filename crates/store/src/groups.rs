@@ -8,7 +8,7 @@
 
 use crate::entry::Entry;
 use crate::index;
-use crate::postings;
+use crate::packs;
 use crate::store::{Store, WriteSet};
 use crate::StoreError;
 use birch_schema::desc::base;
@@ -89,7 +89,7 @@ impl Store {
         renamed_to: Option<&Entry>,
     ) -> Result<(), StoreError> {
         for attr in MEMBER_ATTRS {
-            for gid in postings::read(self.inner_index(), &index::eq_prefix(attr, old.ndn.as_bytes()))? {
+            for gid in packs::read(self.inner_index(), &index::eq_prefix(attr, old.ndn.as_bytes()))? {
                 if gid == id {
                     continue;
                 }
@@ -114,7 +114,7 @@ impl Store {
         let ([gone], [came]) = (gone.as_slice(), came.as_slice()) else { return Ok(()) };
         let rule = self.schema().rule("memberuid");
         let Some(key) = self.schema().normalize_value(rule, gone) else { return Ok(()) };
-        for gid in postings::read(self.inner_index(), &index::eq_prefix("memberuid", &key))? {
+        for gid in packs::read(self.inner_index(), &index::eq_prefix("memberuid", &key))? {
             if gid == id {
                 continue;
             }

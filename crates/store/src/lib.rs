@@ -25,6 +25,7 @@ pub mod filter;
 pub mod groups;
 pub mod index;
 pub mod ldif;
+pub mod packs;
 pub mod plan;
 pub mod postings;
 pub mod replica;

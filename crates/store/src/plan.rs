@@ -3,8 +3,8 @@
 
 use crate::filter::Filter;
 use crate::index::{self, IndexConfig, ANCHOR_END, ANCHOR_START};
-use crate::postings;
 use crate::StoreError;
+use crate::{packs, postings};
 use birch_schema::desc::base;
 use birch_schema::Schema;
 
@@ -30,7 +30,7 @@ pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig, schema: &Sche
         // Tagged values are indexed under their type (`cn;lang-en` under `cn`): an assertion
         // on a tagged description reads its type's lists, a superset of its matches.
         Filter::Equality { attr, value, rule } if cfg.equality.contains(base(attr)) && *rule == schema.rule(attr) => {
-            Plan::Ids(postings::read(tree, &index::eq_prefix(base(attr), value))?)
+            Plan::Ids(packs::read(tree, &index::eq_prefix(base(attr), value))?)
         }
         Filter::Present { attr } if base(attr) != "objectclass" && cfg.equality.contains(base(attr)) => {
             Plan::Ids(postings::read(tree, &index::pres_prefix(base(attr)))?)

@@ -11,6 +11,7 @@ use crate::csn::CsnClock;
 use crate::entry::Entry;
 use crate::filter::{Filter, Tri};
 use crate::index::{self, IndexConfig};
+use crate::packs;
 use crate::plan::{self, Plan};
 use crate::postings::{self, ChunkWrite};
 use crate::StoreError;
@@ -504,7 +505,7 @@ impl Store {
         if adds.is_empty() || !self.inner.cfg.unique.contains(attr) {
             return Ok(());
         }
-        let others = postings::read(&self.inner.index, prefix)?.into_iter().filter(|id| !removes.contains(id)).count();
+        let others = packs::read(&self.inner.index, prefix)?.into_iter().filter(|id| !removes.contains(id)).count();
         if others + adds.len() > 1 {
             let value = &prefix[attr.len() + 2..prefix.len() - 1];
             return Err(StoreError::NotUnique {
@@ -678,10 +679,17 @@ impl Store {
             low.entry(self, *id, old.as_ref(), new.as_ref());
         }
         let mut index_writes = Vec::new();
+        let mut eq_changes = Vec::new();
         for (prefix, (adds, removes)) in &low.index {
             self.check_unique(prefix, adds, removes)?;
-            index_writes.extend(postings::plan_changes(&self.inner.index, prefix, adds, removes)?);
+            if IndexConfig::is_eq_prefix(prefix) {
+                eq_changes.push((prefix.as_slice(), adds.as_slice(), removes.as_slice()));
+            } else {
+                index_writes.extend(postings::plan_changes(&self.inner.index, prefix, adds, removes)?);
+            }
         }
+        // Equality lists are planned together: several may share a pack.
+        index_writes.extend(packs::plan_changes(&self.inner.index, eq_changes)?);
         let i = &self.inner;
         let writing = self.writing();
         (&i.entries, &i.dn2id, &i.children, &i.index, &i.uuid2id, &i.meta)
@@ -956,8 +964,29 @@ impl Store {
             problems.push("children index disagrees with entries".into());
         }
         let mut actual_index = std::collections::BTreeSet::new();
+        // Packed equality lists (their keys sort first): no value may also have chunks.
+        let mut packed = std::collections::HashSet::new();
+        let mut last_packed: Option<Vec<u8>> = None;
         for kv in self.inner.index.iter() {
             let (k, v) = kv?;
+            if k.first() == Some(&packs::PACK) {
+                // Every value of the pack before is below this pack's fence.
+                if last_packed.as_ref().is_some_and(|l| *l >= packs::fence_prefix(&k)) {
+                    problems.push(format!("equality pack {:?} overlaps the one before", k.as_ref()));
+                }
+                match packs::unpack(&k, &v) {
+                    Ok(lists) => {
+                        for (prefix, ids) in lists {
+                            let h = prefix_hash(&prefix);
+                            packed.insert(h);
+                            actual_index.extend(ids.into_iter().map(|id| (h, id)));
+                            last_packed = Some(prefix);
+                        }
+                    }
+                    Err(e) => problems.push(format!("malformed equality pack {:?}: {e}", k.as_ref())),
+                }
+                continue;
+            }
             let Some(start) = index::id_of_key(&k) else {
                 problems.push(format!("index key too short: {:?}", k.as_ref()));
                 continue;
@@ -968,6 +997,9 @@ impl Store {
                 problems.push(format!("malformed posting chunk {:?}", k.as_ref()));
             }
             let h = prefix_hash(&k[..k.len() - 8]);
+            if packed.contains(&h) {
+                problems.push(format!("posting chunk {:?} of a value that is also packed", k.as_ref()));
+            }
             actual_index.extend(ids.into_iter().map(|id| (h, id)));
         }
         if actual_index != expected_index {
