@@ -81,8 +81,9 @@ fn find(tree: &sled::Tree, key: &EqKey) -> Result<Option<(sled::IVec, sled::IVec
     }
 }
 
-/// The records of a pack: (value, ids as big-endian bytes), in value order.
-struct Records<'a> {
+/// The records of a pack: (value, ids as big-endian bytes), in value order. (The bulk loader
+/// keeps its runs of lists in the same form, with whole prefixes for values.)
+pub(crate) struct Records<'a> {
     rest: &'a [u8],
 }
 
@@ -114,12 +115,13 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
-fn records(pack: &[u8]) -> Records<'_> {
+pub(crate) fn records(pack: &[u8]) -> Records<'_> {
     Records { rest: pack }
 }
 
-fn push_record(out: &mut Vec<u8>, value: &[u8], ids: &[u64]) {
-    // Values are at most MAX_VALUE bytes and lists at most MAX_IDS ids (checked by callers).
+/// Appends a record; `value` is at most 65,535 bytes and `ids` at most 255 ids (a pack's
+/// values are at most [`MAX_VALUE`] bytes and its lists at most [`MAX_IDS`] ids).
+pub(crate) fn push_record(out: &mut Vec<u8>, value: &[u8], ids: &[u64]) {
     out.extend_from_slice(&(value.len() as u16).to_be_bytes());
     out.extend_from_slice(value);
     out.push(ids.len() as u8);
@@ -449,6 +451,23 @@ mod tests {
             apply(&t, plan_changes(&t, [(p.as_slice(), &[][..], &[i as u64 + 1][..])]).unwrap());
         }
         assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn lists_chunked_by_an_older_version_are_read_and_changed_in_place() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let t = db.open_tree("t").unwrap();
+        // Before packs, every list was chunked, one-id lists too.
+        let (old, new) = (prefix("uid", b"alice"), prefix("uid", b"bob"));
+        apply(&t, postings::plan_changes(&t, &old, &[4], &[]).unwrap());
+        assert_eq!(read(&t, &old).unwrap(), vec![4]);
+        let changes = [(old.as_slice(), &[9u64][..], &[4u64][..]), (new.as_slice(), &[5u64][..], &[][..])];
+        apply(&t, plan_changes(&t, changes).unwrap());
+        assert_eq!(read(&t, &old).unwrap(), vec![9]);
+        assert_eq!(read(&t, &new).unwrap(), vec![5]);
+        let kinds: Vec<u8> = t.iter().keys().map(|k| k.unwrap()[0]).collect();
+        assert_eq!(kinds, vec![PACK, b'e'], "bob packed, alice still chunked");
+        lists(&t);
     }
 
     #[test]

@@ -367,10 +367,11 @@ fn write_trees(store: &Store, batch: TreeBatch) -> Result<(), StoreError> {
 /// A list that gets all its ids in one batch (most lists) is written at once.
 ///
 /// Equality lists short enough to be packed ([`crate::packs`]) are kept until the load ends,
-/// when they are written in key order, many to a key; one that grows too long on the way is
-/// chunked like the others. That is most of the index's keys: the 100k-user import wrote
-/// 570k keys before, a third of its CPU. Into an index that had keys before the load, each
-/// batch's equality lists are merged with the stored ones instead.
+/// when they are written in key order, many to a key: that is most of the index's keys (the
+/// 100k-user import wrote 570k keys before, a third of its CPU). Each batch's are kept as one
+/// sorted run of compact records (a hash map of them took three times the memory), merged at
+/// the end; a list that grew too long on the way is chunked then. Into an index that had keys
+/// before the load, each batch's equality lists are merged with the stored ones instead.
 struct IndexWriter {
     store: Store,
     /// Digests of the prefixes this load wrote; `None` when the index had keys before the
@@ -379,9 +380,9 @@ struct IndexWriter {
     /// The last chunk of every list that has more than one id (the lists that later batches
     /// may append to).
     tails: HashMap<Vec<u8>, Tail, foldhash::fast::RandomState>,
-    /// The equality lists that will be packed unless they grow too long (into an empty
-    /// index only).
-    packable: ListMap,
+    /// Per batch, its packable equality lists (into an empty index only): records
+    /// `(prefix, ids)` in prefix order ([`packs::push_record`]).
+    runs: Vec<Vec<u8>>,
 }
 
 /// The last chunk of a list.
@@ -396,7 +397,7 @@ struct Tail {
 impl IndexWriter {
     fn new(store: &Store) -> IndexWriter {
         let written = store.inner.index.is_empty().then(Default::default);
-        IndexWriter { store: store.clone(), written, tails: HashMap::default(), packable: ListMap::default() }
+        IndexWriter { store: store.clone(), written, tails: HashMap::default(), runs: Vec::new() }
     }
 
     /// Writes a batch's posting lists in key order, but for the chunks held back and the
@@ -405,6 +406,7 @@ impl IndexWriter {
         let store = self.store.clone();
         let _writing = store.writing();
         let mut merge = Vec::new();
+        let mut run = Vec::new();
         for (prefix, ids) in lists.sorted() {
             let Some(key) = packs::EqKey::parse(&prefix) else {
                 self.append_and_write(&prefix, &ids)?;
@@ -412,18 +414,14 @@ impl IndexWriter {
             };
             if self.written.is_none() {
                 merge.push((prefix, ids));
-            } else if let Some(kept) = self.packable.get_mut(&prefix) {
-                kept.extend_from_slice(&ids);
-                if !packs::packable(&key, kept.len()) {
-                    let all = self.packable.remove(&prefix).unwrap_or_default();
-                    self.append_and_write(&prefix, &all)?;
-                }
             } else if !self.tails.contains_key(prefix.as_slice()) && packs::packable(&key, ids.len()) {
-                self.packable.insert(prefix, ids);
+                packs::push_record(&mut run, &prefix, &ids);
             } else {
                 self.append_and_write(&prefix, &ids)?;
             }
         }
+        run.shrink_to_fit();
+        self.runs.push(run);
         let changes = merge.iter().map(|(p, ids)| (p.as_slice(), ids.as_slice(), &[][..]));
         for w in packs::plan_changes(&store.inner.index, changes)? {
             apply(&store.inner.index, w)?;
@@ -480,19 +478,19 @@ impl IndexWriter {
         Ok(writes)
     }
 
-    /// Writes the chunks held back and the packs, in key order.
+    /// Writes the chunks held back, then the kept equality lists: merged across the runs,
+    /// packed, or chunked when they grew too long (in front of the chunks of a list that was
+    /// chunked by a later batch).
     fn finish(self) -> Result<(), StoreError> {
         let _writing = self.store.writing();
         let index = &self.store.inner.index;
-        let mut held: Vec<(Vec<u8>, Vec<u64>)> =
-            self.tails.into_iter().filter(|(_, t)| t.held).map(|(p, t)| (p, t.ids)).collect();
-        held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut held: Vec<(&Vec<u8>, &Vec<u64>)> =
+            self.tails.iter().filter(|(_, t)| t.held).map(|(p, t)| (p, &t.ids)).collect();
+        held.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (prefix, ids) in held {
-            let w = ChunkWrite { key: postings::chunk_key(&prefix, ids[0]), value: Some(postings::encode(&ids)) };
+            let w = ChunkWrite { key: postings::chunk_key(prefix, ids[0]), value: Some(postings::encode(ids)) };
             apply(index, w)?;
         }
-        let mut packable: Vec<(Prefix, Ids)> = self.packable.into_iter().collect();
-        packable.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut packer = packs::Packer::for_new_packs();
         let mut failed = Ok(());
         let mut write = |w: ChunkWrite| {
@@ -500,14 +498,58 @@ impl IndexWriter {
                 failed = apply(index, w);
             }
         };
-        for (prefix, ids) in &packable {
-            if let Some(key) = packs::EqKey::parse(prefix) {
-                packer.push(&key, ids, &mut write);
+        for merged in merge_runs(&self.runs) {
+            let (prefix, ids) = merged?;
+            let Some(key) = packs::EqKey::parse(prefix) else { continue };
+            if self.tails.contains_key(prefix) {
+                postings::plan_changes(index, prefix, &ids, &[])?.into_iter().for_each(&mut write);
+            } else if packs::packable(&key, ids.len()) {
+                packer.push(&key, &ids, &mut write);
+            } else {
+                postings::append_to(None, prefix, &ids).into_iter().for_each(&mut write);
             }
         }
         packer.finish(&mut write);
         failed
     }
+}
+
+/// The lists of sorted runs of records, merged: each prefix once, in prefix order, with the
+/// ids of every run that has it (runs in id order, so the ids ascend).
+fn merge_runs(runs: &[Vec<u8>]) -> impl Iterator<Item = Result<(&[u8], Vec<u64>), StoreError>> + '_ {
+    use std::cmp::Reverse;
+    let mut cursors: Vec<packs::Records> = runs.iter().map(|r| packs::records(r)).collect();
+    // (prefix, run, ids) of each run's next record; ties pop in run order.
+    let mut heap = std::collections::BinaryHeap::new();
+    let mut failed = None;
+    for (i, c) in cursors.iter_mut().enumerate() {
+        match c.next() {
+            Some(Ok((p, ids))) => heap.push(Reverse((p, i, ids))),
+            Some(Err(e)) => failed = Some(e),
+            None => {}
+        }
+    }
+    let mut failed = failed.map(Err);
+    std::iter::from_fn(move || {
+        if let Some(e) = failed.take() {
+            return Some(e);
+        }
+        let Reverse((prefix, _, _)) = *heap.peek()?;
+        let mut ids = Vec::new();
+        while let Some(Reverse((p, run, bytes))) = heap.peek().copied() {
+            if p != prefix {
+                break;
+            }
+            heap.pop();
+            ids.extend(postings::decode(bytes));
+            match cursors[run].next() {
+                Some(Ok((p, b))) => heap.push(Reverse((p, run, b))),
+                Some(Err(e)) => return Some(Err(e)),
+                None => {}
+            }
+        }
+        Some(Ok((prefix, ids)))
+    })
 }
 
 /// Applies one chunk write to the index tree.
@@ -530,8 +572,10 @@ mod tests {
     }
 
     /// The entries of a test load: a suffix, an OU and `n` people whose values share
-    /// trigrams (lists that grow over many batches), repeat a few values (`gidNumber`), and
-    /// repeat one value only far apart (`cn: shared`).
+    /// trigrams (lists that grow over many batches), repeat a few values (`gidNumber`), repeat
+    /// one value only far apart (`cn: shared`, packed), one once per batch or so (`cn:
+    /// spread`, too many ids for a pack in the end), and one once early, then many times in
+    /// one later batch (`cn: late`: kept for packing, then chunked).
     fn entries(s: &Store, n: usize) -> Vec<(Entry, bool)> {
         let mut out = vec![
             (entry(s, "dc=x", &[("objectClass", "domain"), ("dc", "x")]), true),
@@ -541,7 +585,12 @@ mod tests {
             let uid = format!("user{i:05}");
             // Every 400th person has the cn "shared": a list with one id for a long while,
             // then a second (the writer must find the first in sled, not start a new list).
-            let cn = if i % 400 == 7 { "shared".to_string() } else { format!("Person {i}") };
+            let cn = match i {
+                _ if i % 400 == 7 => "shared".to_string(),
+                _ if i % 100 == 50 => "spread".to_string(),
+                3 | 600..620 => "late".to_string(),
+                _ => format!("Person {i}"),
+            };
             let gid = (1000 + i % 3).to_string();
             let attrs = [
                 ("objectClass", "inetOrgPerson"),
