@@ -150,9 +150,11 @@ fn keep_freed_memory() {
     set_purge_delay(-1);
 }
 
-/// Turns transparent huge pages off for the process (export): the kernel's cost of a fresh
-/// 2 MiB page varied from run to run on a busy machine (100k export, ten alternating runs:
-/// 0.41-0.95 s with them, 0.50-0.59 s but one without; medians 0.65 and 0.51 s).
+/// Turns transparent huge pages off for the process (export, import): the kernel's cost of a
+/// fresh 2 MiB page varied from run to run on a busy machine (100k export, ten alternating
+/// runs: 0.41-0.95 s with them, 0.50-0.59 s but one without; medians 0.65 and 0.51 s). After
+/// another program had filled the page cache (slapadd), the 100k import spent 2.5-4.3 s of
+/// system time making huge pages (compaction, zeroing) and 0.7 s without them: 6.0 → 3.95 s.
 fn no_huge_pages() {
     // Only a cost if it fails (an old kernel): nothing to report.
     let _ = rustix::thread::disable_transparent_huge_pages(true);
@@ -196,6 +198,7 @@ fn run() -> Result<()> {
         }
         Command::Import { file, no_schema_check, .. } => {
             keep_freed_memory();
+            no_huge_pages();
             offline::import(&cfg, &file, !no_schema_check)
         }
         Command::Export { output, .. } => {
