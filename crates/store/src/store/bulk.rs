@@ -413,6 +413,7 @@ impl IndexWriter {
                 continue;
             };
             if self.written.is_none() {
+                // The index had keys before the load: merged with the stored lists below.
                 merge.push((prefix, ids));
             } else if !self.tails.contains_key(prefix.as_slice()) && packs::packable(&key, ids.len()) {
                 packs::push_record(&mut run, &prefix, &ids);
