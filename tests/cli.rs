@@ -100,6 +100,48 @@ async fn import_a_generated_ldif_then_serve_it() {
     .await;
 }
 
+/// The equality lists an import packs (one-id cn and uidNumber values) are changed online
+/// over LDAP: a value replaced, one shared by more entries than a pack holds per value (it
+/// moves to chunks), one removed again; searches see every change, and `birch check` finds
+/// the packs and chunks in agreement with the entries.
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_equality_lists_change_online() {
+    use ldap3::Mod;
+    let mut s = Server::offline("");
+    let file = write_file(&s, "campus.ldif", common::users_ldif(300, |_| SSHA_SECRET.to_string()).as_bytes());
+    let out = import(&s, &file);
+    assert!(out.status.success(), "import: {}", text(&out.stderr));
+    s.start_existing();
+    let url = s.url();
+    bounded(LIMIT, async {
+        let mut root = connect_as(&url, ROOT_DN, ROOT_PW).await;
+        let set = |v: &str| HashSet::from([v.to_string()]);
+        let rc = root.modify(&user_dn(150), vec![Mod::Replace("cn".to_string(), set("Renamed Person"))]).await;
+        assert_eq!(rc.expect("modify").rc, 0);
+        assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(cn=User 150)").await, Vec::<String>::new());
+        assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(cn=Renamed Person)").await, vec![user_dn(150)]);
+        // Twelve entries share one cn: more ids than a packed list holds.
+        for i in 1..=12 {
+            let rc = root.modify(&user_dn(i * 20), vec![Mod::Replace("cn".to_string(), set("Shared Name"))]).await;
+            assert_eq!(rc.expect("modify").rc, 0);
+        }
+        let mut want: Vec<String> = (1..=12).map(|i| user_dn(i * 20)).collect();
+        want.sort();
+        let mut got = search_dns(&mut root, SUFFIX, Scope::Subtree, "(cn=Shared Name)").await;
+        got.sort();
+        assert_eq!(got, want);
+        assert_eq!(root.delete(&user_dn(40)).await.expect("delete").rc, 0);
+        assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(cn=Shared Name)").await.len(), 11);
+        assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(uidNumber=20040)").await, Vec::<String>::new());
+        assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(uidNumber=20041)").await, vec![user_dn(41)]);
+    })
+    .await;
+    s.stop();
+    let check = s.birch_bounded(&["check"], CMD);
+    assert!(check.status.success(), "{}{}", text(&check.stdout), text(&check.stderr));
+    assert!(text(&check.stdout).starts_with("ok: 301 entries"), "{}", text(&check.stdout));
+}
+
 /// Cleartext userPassword values are stored as argon2id hashes by both second passes: the
 /// one that takes the entries the schema check kept and the one that reads the file again
 /// (`--no-schema-check`); hashed values are kept as they are.
