@@ -49,8 +49,8 @@ impl<'a> EqKey<'a> {
         Some(EqKey { prefix, head_len, value })
     }
 
-    /// Whether the value may be packed at all.
-    fn packable(&self) -> bool {
+    /// Whether the value is short enough to be packed at all.
+    fn value_fits(&self) -> bool {
         self.value.len() <= MAX_VALUE
     }
 
@@ -136,7 +136,7 @@ fn record_len(value: &[u8], ids: &[u64]) -> usize {
 
 /// Reads the posting list of an equality prefix (packed or chunked), sorted.
 pub fn read(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
-    if let Some(key) = EqKey::parse(prefix).filter(EqKey::packable) {
+    if let Some(key) = EqKey::parse(prefix).filter(EqKey::value_fits) {
         if let Some((_, pack)) = find(tree, &key)? {
             for r in records(&pack) {
                 let (value, ids) = r?;
@@ -173,11 +173,12 @@ struct PackEdit<'a> {
     changes: Vec<(EqKey<'a>, &'a [u64], &'a [u64])>,
 }
 
-/// The writes that apply changes to equality lists — (prefix, ids added, ids removed), any
-/// number of prefixes, each at most once — to both tiers: a new short list is packed, a
-/// packed list that grows too long moves to chunks, a chunked list stays chunked. Changes
-/// that fall in one pack rewrite it once. Callers serialize writers and apply the writes
-/// before planning again.
+/// The writes that apply changes to posting lists — (index prefix, ids added, ids removed),
+/// any number of prefixes, each at most once. Equality lists go to both tiers: a new short
+/// list is packed, a packed list that grows too long moves to chunks, a chunked list stays
+/// chunked; changes that fall in one pack rewrite it once. Other lists are chunked
+/// ([`postings::plan_changes`]). Callers serialize writers and apply the writes before
+/// planning again.
 pub fn plan_changes<'a>(
     tree: &sled::Tree,
     changes: impl IntoIterator<Item = (&'a [u8], &'a [u64], &'a [u64])>,
@@ -185,7 +186,7 @@ pub fn plan_changes<'a>(
     let mut out = Vec::new();
     let mut edits: BTreeMap<Vec<u8>, PackEdit<'a>> = BTreeMap::new();
     for (prefix, adds, removes) in changes {
-        let Some(key) = EqKey::parse(prefix).filter(EqKey::packable) else {
+        let Some(key) = EqKey::parse(prefix).filter(EqKey::value_fits) else {
             out.extend(postings::plan_changes(tree, prefix, adds, removes)?);
             continue;
         };
@@ -314,7 +315,7 @@ impl Packer {
 /// Whether a new list of this key and length is packed (what [`plan_changes`] does with a
 /// new value; the bulk loader packs by the same rule).
 pub(crate) fn packable(key: &EqKey, ids: usize) -> bool {
-    key.packable() && ids <= MAX_IDS
+    key.value_fits() && ids <= MAX_IDS
 }
 
 /// A posting list: its equality prefix and its ids.

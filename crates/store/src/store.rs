@@ -678,18 +678,12 @@ impl Store {
         for (id, (old, new)) in &ws.changes {
             low.entry(self, *id, old.as_ref(), new.as_ref());
         }
-        let mut index_writes = Vec::new();
-        let mut eq_changes = Vec::new();
         for (prefix, (adds, removes)) in &low.index {
             self.check_unique(prefix, adds, removes)?;
-            if IndexConfig::is_eq_prefix(prefix) {
-                eq_changes.push((prefix.as_slice(), adds.as_slice(), removes.as_slice()));
-            } else {
-                index_writes.extend(postings::plan_changes(&self.inner.index, prefix, adds, removes)?);
-            }
         }
-        // Equality lists are planned together: several may share a pack.
-        index_writes.extend(packs::plan_changes(&self.inner.index, eq_changes)?);
+        // All at once: several equality lists may share a pack.
+        let changes = low.index.iter().map(|(p, (adds, removes))| (p.as_slice(), adds.as_slice(), removes.as_slice()));
+        let index_writes = packs::plan_changes(&self.inner.index, changes)?;
         let i = &self.inner;
         let writing = self.writing();
         (&i.entries, &i.dn2id, &i.children, &i.index, &i.uuid2id, &i.meta)
