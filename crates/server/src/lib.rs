@@ -31,13 +31,16 @@ pub mod offline;
 pub mod ops;
 pub mod panics;
 pub mod password;
+pub mod passwords;
 pub mod ppolicy;
+pub mod query;
 #[cfg(unix)]
 pub mod recovery;
 pub mod replica;
 pub mod responder;
+pub mod result;
 pub mod running;
-pub mod sasl_external;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod write;

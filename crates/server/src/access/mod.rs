@@ -76,7 +76,7 @@ impl Resolver for SchemaResolver<'_> {
 
     fn filter(&mut self, text: &str) -> Result<usize, String> {
         let parsed = birch_proto::ldap3_proto::parse_ldap_filter_str(text).map_err(|e| format!("{text}: {e:?}"))?;
-        self.filters.push(crate::ops::filter::convert(&parsed, self.schema, &|_| true));
+        self.filters.push(crate::query::filter::convert(&parsed, self.schema, &|_| true));
         Ok(self.filters.len() - 1)
     }
 }
@@ -285,7 +285,7 @@ pub fn denied(who: &Requester, text: &str) -> LdapResult {
     } else {
         LdapResultCode::InsufficentAccessRights
     };
-    super::ops::result(code, "", text)
+    crate::result::result(code, "", text)
 }
 
 #[cfg(test)]

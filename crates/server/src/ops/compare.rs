@@ -2,10 +2,10 @@
 //! equality rule.
 
 use super::controls::RequestControls;
-use super::write::WriteError;
 use super::{result, store_failure};
 use crate::context::ServerCtx;
 use crate::session::Session;
+use crate::write::{authorize, WriteError};
 use birch_acl::Privilege;
 use birch_proto::ldap3_proto::proto::{LdapCompareRequest, LdapResult, LdapResultCode};
 use birch_schema::Dn;
@@ -41,7 +41,9 @@ pub async fn handle(
         }
         return result(LdapResultCode::NoSuchObject, "", "");
     }
-    if let Err(WriteError::Ldap(code, text)) = controls.check_assertion(&entry, &ctx.schema, &access, &who) {
+    if let Err(WriteError::Ldap(code, text)) =
+        authorize::assertion(controls.assertion.as_ref(), &entry, &ctx.schema, &access, &who)
+    {
         return result(code, "", &text);
     }
     // A compare on `cn` reads `cn;lang-en` too; one on `cn;lang-en` only that (as slapd).

@@ -13,9 +13,10 @@
 //! refresh reads anything, so no change falls between the two stages; a consumer too slow
 //! for the feed gets `e-syncRefreshRequired` (4096) and refreshes again with its cookie.
 
-use super::attrs::Selection;
-use super::{filter, result, store_failure};
+use super::{result, store_failure};
 use crate::context::ServerCtx;
+use crate::query::attrs::Selection;
+use crate::query::filter;
 use crate::session::{Responder, Session};
 use birch_acl::{Privilege, Requester};
 use birch_proto::ldap3_proto::control::LdapControl;
@@ -71,7 +72,7 @@ impl View<'_> {
         }
         let readable =
             |a: &str| (self.secrets && a == "userpassword") || self.access.check(&self.who, entry, a, Privilege::Read);
-        let attributes = super::attrs::project(entry, &self.sel, schema, &readable, self.types_only);
+        let attributes = crate::query::attrs::project(entry, &self.sel, schema, &readable, self.types_only);
         Some(LdapSearchResultEntry { dn: entry.dn.clone(), attributes })
     }
 }
@@ -231,7 +232,7 @@ async fn refresh(
 ) -> Result<(), Outcome> {
     let ctx = view.ctx;
     // Subtree moves and tree deletes wait for the refresh (not for the persist stage).
-    let _tree = ctx.tree_lock.clone().read_owned().await;
+    let _tree = ctx.writer.read_tree().await;
     let (base_id, base) = match ctx.store.get_by_ndn(&view.base_ndn) {
         Ok(Some(found)) => found,
         Ok(None) => {
