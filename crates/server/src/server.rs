@@ -35,15 +35,6 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         crate::audit::install(Arc::new(log));
     }
     let root_hash = root_password_hash(&store, &cfg)?;
-    store.flush()?;
-    let ldaps = match &cfg.tls.ldaps_listen {
-        Some(addr) => {
-            Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (tls.ldaps_listen)"))?)
-        }
-        None => None,
-    };
-    // The plain listener last: once it answers, every listener is up.
-    let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let access = crate::access::Access::compile(&cfg, &schema).context("access.rules")?;
     let admissions = crate::limits::ConnectionLimiter::new(&cfg.connections);
     let ctx = Arc::new(ServerCtx::new(cfg, config_path, store.clone(), Arc::new(access), root_hash, tls)?);
@@ -52,6 +43,15 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         load_demo_data(&ctx).await?;
     }
     store.flush()?;
+    let ldaps = match &ctx.config.tls.ldaps_listen {
+        Some(addr) => {
+            Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (tls.ldaps_listen)"))?)
+        }
+        None => None,
+    };
+    // The plain listener last: once it answers, every listener is up.
+    let listen = &ctx.config.listen;
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     // No entry count here: counting reads the whole store (seconds at a million entries).
     tracing::info!(listen = %local, suffix = %ctx.config.suffix, "birch is serving");
