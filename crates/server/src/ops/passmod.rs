@@ -63,10 +63,14 @@ async fn change(ctx: &Arc<ServerCtx>, session: &Session, req: &LdapExtendedReque
     let target = match &pm.user_identity {
         Some(id) => id.strip_prefix("dn:").unwrap_or(id).to_string(),
         None if subject == Subject::Anonymous => {
-            return Err(plain(LdapResultCode::UnwillingToPerform, "only authenticated users may change passwords"))
+            return Err(plain(LdapResultCode::StrongerAuthRequired, "only authenticated users may change passwords"))
         }
         None => session.bound_dn(),
     };
+    if subject == Subject::Anonymous {
+        // As slapd: strongAuthRequired, whoever is named (and before anything is looked up).
+        return Err(plain(LdapResultCode::StrongerAuthRequired, "only authenticated users may change passwords"));
+    }
     let dn = Dn::parse(&target).map_err(|_| plain(LdapResultCode::InvalidDNSyntax, "invalid user identity"))?;
     let ndn = dn.normalize(&ctx.schema);
     if ndn == ctx.root_ndn {

@@ -501,10 +501,8 @@ impl Writer {
         // campus policy its owner, the helpdesk and the admins may).
         if let Some(u) = actor.user() {
             if !u.access.check(&u.requester, &current, "userpassword", Privilege::Add) {
-                return Err(WriteError::ldap(
-                    LdapResultCode::InsufficentAccessRights,
-                    "insufficient access to change this password",
-                ));
+                let res = crate::access::denied(&u.requester, "insufficient access to change this password");
+                return Err(WriteError::Ldap(res.code, res.message));
             }
         }
         // 3. passwords
