@@ -50,7 +50,8 @@ fn values(n: usize, prefix: &str) -> HashSet<String> {
 }
 
 /// An anonymous client asking to set another user's password with many values gets the
-/// access check's answer or the bound's, at once: no password is hashed for it.
+/// access check's answer (here: no such entry, since it may not learn of alice) or the
+/// bound's, at once: no password is hashed for it.
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_password_writes_hash_nothing() {
     let port = common::free_port();
@@ -59,7 +60,7 @@ async fn refused_password_writes_hash_nothing() {
         let before = counter(&scrape(port), "birch_password_hashes_total");
         let mut anon = connect(&s.url()).await;
         let one = anon.modify(ALICE, vec![Mod::Replace("userPassword", HashSet::from(["guess-1"]))]).await.unwrap();
-        assert_eq!(one.rc, 8, "anonymous: strongAuthRequired, as slapd: {one:?}");
+        assert_eq!(one.rc, 32, "anonymous may not learn that alice exists: {one:?}");
         let many = values(400, "pw-");
         let res = anon.modify(ALICE, vec![Mod::Replace("userPassword", many.iter().map(String::as_str).collect())]);
         let res = res.await.unwrap();
@@ -185,6 +186,34 @@ async fn resets_are_only_cleartext_passwords_of_people() {
         assert_eq!(res.rc, 0);
         let (got, _) = search(&mut root, NSLCD, Scope::Base, "(objectClass=*)", &["pwdReset"]).await;
         assert_eq!(reset(&got[0]), None);
+    })
+    .await;
+}
+
+/// An entry a requester may not learn of answers exactly as a missing one: the same code and
+/// a matchedDN naming only what the requester may know (issue #23 item 10).
+#[tokio::test(flavor = "multi_thread")]
+async fn hidden_entries_answer_as_missing_ones() {
+    let s = Server::demo();
+    bounded(LIMIT, async {
+        let mut anon = connect(&s.url()).await;
+        let missing = format!("uid=nosuchuser,{PEOPLE}");
+        let mut answers = Vec::new();
+        for dn in [ALICE, missing.as_str()] {
+            let search = anon.search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"]).await.unwrap().1;
+            let modify = anon.modify(dn, vec![Mod::Replace("description", HashSet::from(["x"]))]).await.unwrap();
+            let compare = anon.compare(dn, "uid", "alice").await.unwrap().0;
+            let delete = anon.delete(dn).await.unwrap();
+            answers.push([search, modify, compare, delete].map(|r| (r.rc, r.matched)).to_vec());
+        }
+        assert_eq!(answers[0], answers[1], "alice and a missing user must look the same to anonymous");
+        assert!(answers[0].iter().all(|(rc, _)| *rc == 32), "{:?}", answers[0]);
+        // A user who may see alice learns that she exists (and is refused the change).
+        let mut bob = connect_as(&s.url(), BOB, "bob-secret").await;
+        let res = bob.modify(ALICE, vec![Mod::Replace("description", HashSet::from(["x"]))]).await.unwrap();
+        assert_eq!(res.rc, 50, "{res:?}");
+        let res = bob.modify(&missing, vec![Mod::Replace("description", HashSet::from(["x"]))]).await.unwrap();
+        assert_eq!((res.rc, res.matched.as_str()), (32, PEOPLE), "{res:?}");
     })
     .await;
 }

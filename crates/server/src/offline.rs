@@ -271,7 +271,7 @@ fn apply_changes(
         };
         let dn = change.dn().to_string();
         if let Err(e) = rt.block_on(writer.run(&Actor::Operator, change, &Options::default())) {
-            let res = writer.failure(&dn, &e);
+            let res = writer.failure(&Actor::Operator, &dn, &e);
             let matched =
                 if res.matcheddn.is_empty() { String::new() } else { format!(" (matched {:?})", res.matcheddn) };
             bail!("{shown}:{line}: dn {dn:?}: {}{matched}", crate::write::error::describe(&res.code, &res.message));

@@ -158,6 +158,23 @@ impl Access {
         self.policy.check(who, &EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self }, attr, need)
     }
 
+    /// The matchedDN `who` may be told for `dn`, which does not exist or which it may not
+    /// learn of: the deepest existing entry at or above `dn` that it may `disclose`, else
+    /// empty. So an entry hidden from a requester answers exactly as a missing one (slapd's
+    /// `disclose`), and matchedDN never names an entry the requester may not know of.
+    pub fn visible_matched(&self, store: &Store, who: &Requester, dn: &Dn) -> String {
+        let mut cur = dn.clone();
+        while !cur.rdns.is_empty() {
+            if let Ok(Some((_, e))) = store.get_by_ndn(&cur.normalize(&self.schema)) {
+                if self.check(who, &e, "entry", Privilege::Disclose) {
+                    return e.dn;
+                }
+            }
+            cur = cur.parent();
+        }
+        String::new()
+    }
+
     /// The attribute types (canonical names without options) an entry must carry for
     /// decisions on it: objectClass, and those the policy's `filter=` clauses and `dnattr=`
     /// subjects look at (see `birch_store::Entry::decode_only`).

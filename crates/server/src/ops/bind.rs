@@ -112,6 +112,9 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     let policy = ppolicy::policy_for(&ctx.store, &ctx.schema, &ctx.config, &entry);
     let account = Account::read(&entry);
     if let Some(why) = account.locked(&policy, SystemTime::now()) {
+        // The verification a bind of an unlocked account would cost, whatever its outcome:
+        // a locked account answers in the same time as a wrong password or an unknown DN.
+        let _ = ctx.writer.passwords().verify(stored, password).await;
         fail(why);
         return invalid(PolicyResponse::error(PolicyError::AccountLocked));
     }
@@ -142,7 +145,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
             Err(e) if !success.use_grace => {
                 tracing::error!(error = %e, dn = %req.dn, "cannot record a successful bind; it succeeds anyway");
             }
-            Err(e) => return (ctx.writer.failure(&req.dn, &e), none),
+            Err(e) => return (ctx.writer.failure(&crate::write::Actor::Server, &req.dn, &e), none),
         }
     }
     if ctx.config.rehash_on_bind && !replica {

@@ -175,7 +175,8 @@ async fn run(
     let (base_id, base) = match base_found {
         Ok(Some(found)) => found,
         Ok(None) => {
-            let matched = Dn::parse(&req.base).ok().and_then(|d| ctx.store.matched_dn(&d).ok()).unwrap_or_default();
+            let matched =
+                Dn::parse(&req.base).map(|d| access.visible_matched(&ctx.store, &who, &d)).unwrap_or_default();
             return Done::plain(LdapResultCode::NoSuchObject, &matched, "");
         }
         Err(e) => return Some(Done { res: store_failure(&e), cookie: None }),
@@ -186,7 +187,8 @@ async fn run(
         if access.check(&who, &base, "entry", Privilege::Disclose) {
             return Done::plain(LdapResultCode::InsufficentAccessRights, "", "");
         }
-        return Done::plain(LdapResultCode::NoSuchObject, "", "");
+        let matched = Dn::parse(&req.base).map(|d| access.visible_matched(&ctx.store, &who, &d)).unwrap_or_default();
+        return Done::plain(LdapResultCode::NoSuchObject, &matched, "");
     }
     if let Some(assertion) = &controls.assertion {
         if filter::visible(assertion, &base, &access, &who).eval(&base, schema) != Tri::True {

@@ -37,7 +37,7 @@ pub(crate) async fn run(
             let ctrls = controls.read_responses(ctx, &who, done.before.as_ref(), done.after.as_ref());
             (result(LdapResultCode::Success, "", ""), ctrls, Ok(done))
         }
-        Err(e) => (ctx.writer.failure(&dn, &e), vec![], Err(e)),
+        Err(e) => (ctx.writer.failure(&actor, &dn, &e), vec![], Err(e)),
     }
 }
 

@@ -15,8 +15,18 @@ pub fn require(access: &Access, who: &Requester, entry: &Entry, attr: &str, need
     if access.check(who, entry, attr, need) {
         return Ok(());
     }
-    let res = crate::access::denied(who, &format!("insufficient access: {need:?} on {attr}"));
-    Err(WriteError::Ldap(res.code, res.message))
+    Err(refusal(access, who, entry, &format!("insufficient access: {need:?} on {attr}")))
+}
+
+/// The answer to a requester refused on `entry`: as if the entry did not exist (32, with a
+/// matchedDN it may know) when it may not learn that the entry exists (slapd's `disclose`),
+/// else strongAuthRequired for anonymous clients and insufficientAccessRights otherwise.
+pub fn refusal(access: &Access, who: &Requester, entry: &Entry, text: &str) -> WriteError {
+    if !access.check(who, entry, "entry", Privilege::Disclose) {
+        return WriteError::Store(birch_store::StoreError::NoSuchEntry(entry.ndn.clone()));
+    }
+    let res = crate::access::denied(who, text);
+    WriteError::Ldap(res.code, res.message)
 }
 
 /// Requires `need` on `children` of the entry `parent_ndn` (adds and deletes below it). A

@@ -478,7 +478,10 @@ impl Writer {
         match outcome {
             Ok((old, new)) => Ok(Done { before: Some(old), after: Some(new) }),
             Err(WriteError::Store(StoreError::NoParent(_))) => {
-                let matched = self.store.matched_dn(&new_dn).unwrap_or_default();
+                let matched = match actor.user() {
+                    Some(u) => u.access.visible_matched(&self.store, &u.requester, &new_dn),
+                    None => self.store.matched_dn(&new_dn).unwrap_or_default(),
+                };
                 Err(WriteError::Matched(LdapResultCode::NoSuchObject, matched, "new superior does not exist".into()))
             }
             Err(e) => Err(e),
@@ -501,8 +504,8 @@ impl Writer {
         // campus policy its owner, the helpdesk and the admins may).
         if let Some(u) = actor.user() {
             if !u.access.check(&u.requester, &current, "userpassword", Privilege::Add) {
-                let res = crate::access::denied(&u.requester, "insufficient access to change this password");
-                return Err(WriteError::Ldap(res.code, res.message));
+                let text = "insufficient access to change this password";
+                return Err(authorize::refusal(&u.access, &u.requester, &current, text));
             }
         }
         // 3. passwords
@@ -664,8 +667,10 @@ impl Writer {
         .await
     }
 
-    /// Maps a failed write to its LDAP result; `dn` is the target as sent (for matchedDN).
-    pub fn failure(&self, dn: &str, e: &WriteError) -> birch_proto::ldap3_proto::proto::LdapResult {
+    /// Maps a failed write to its LDAP result; `dn` is the target as sent. The matchedDN of
+    /// a missing (or hidden) entry names only what `actor` may know of
+    /// ([`Access::visible_matched`]).
+    pub fn failure(&self, actor: &Actor, dn: &str, e: &WriteError) -> birch_proto::ldap3_proto::proto::LdapResult {
         use crate::result::result;
         match e {
             WriteError::Ldap(code, text) | WriteError::Policy(code, _, text) => result(code.clone(), "", text),
@@ -674,7 +679,13 @@ impl Writer {
                 result(LdapResultCode::UnwillingToPerform, "", "unwilling to verify old password")
             }
             WriteError::Store(StoreError::NoSuchEntry(_) | StoreError::NoParent(_)) => {
-                let matched = Dn::parse(dn).ok().and_then(|d| self.store.matched_dn(&d).ok()).unwrap_or_default();
+                let matched = Dn::parse(dn)
+                    .ok()
+                    .and_then(|d| match actor.user() {
+                        Some(u) => Some(u.access.visible_matched(&self.store, &u.requester, &d)),
+                        None => self.store.matched_dn(&d).ok(),
+                    })
+                    .unwrap_or_default();
                 result(LdapResultCode::NoSuchObject, &matched, "")
             }
             WriteError::Store(StoreError::AlreadyExists(_)) => result(LdapResultCode::EntryAlreadyExists, "", ""),
