@@ -14,9 +14,8 @@ mod checker;
 use checker::SchemaChecker;
 
 /// The most page cache an import uses (MiB). Every MiB the import touches is a fresh page
-/// the kernel zeroes (on this project's VMs that is a tenth of the 100k import's CPU), and a
-/// load reads back little: 64 MiB instead of 256 took the 100k import's peak RSS from 640 to
-/// 520 MiB at no cost in speed.
+/// the kernel zeroes, and a load reads back little (figures: docs/performance.md, "Import
+/// and export").
 const IMPORT_CACHE_MB: u64 = 64;
 
 /// The largest LDIF file (bytes) whose entries the import keeps in memory between its
@@ -285,8 +284,8 @@ fn apply_changes(
 
 /// Exports every entry as LDIF, parents before children.
 pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
-    // The walk reads each page about once: a large cache only costs fresh memory (100k
-    // users: 0.9 s with 16 MB against 1.2 s with 256 MB, half the peak RSS).
+    // The walk reads each page about once: a large cache only costs fresh memory
+    // (docs/performance.md, "Import and export", "Export").
     let (store, _) = open_store_with_cache(cfg, cfg.cache_mb.min(EXPORT_CACHE_MB) << 20)?;
     let mut out: Box<dyn Write> = match output {
         Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
