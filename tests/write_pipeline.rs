@@ -217,3 +217,30 @@ async fn hidden_entries_answer_as_missing_ones() {
     })
     .await;
 }
+
+/// Password changes cost hashing on the shared pool: a user who is not an administrator
+/// gets `[rate_limit] password_changes_burst` of them, then 51 busy before anything is
+/// hashed (issue #23 item 4); the admins are not throttled.
+#[tokio::test(flavor = "multi_thread")]
+async fn password_changes_are_rate_limited_per_user() {
+    let s = Server::start_with("[rate_limit]\npassword_changes_burst = 2\npassword_changes_per_minute = 0\n", true);
+    bounded(LIMIT, async {
+        let mut bob = connect_as(&s.url(), BOB, "bob-secret").await;
+        for pw in ["bob-change-one-1", "bob-change-two-2"] {
+            let res = bob.modify(BOB, vec![Mod::Replace("userPassword", HashSet::from([pw]))]).await.unwrap();
+            assert_eq!(res.rc, 0, "{res:?}");
+        }
+        let res = bob.modify(BOB, vec![Mod::Replace("userPassword", HashSet::from(["bob-change-3-3"]))]).await.unwrap();
+        assert_eq!((res.rc, res.text.as_str()), (51, "too many password changes; try again later"));
+        assert_eq!(common::bind_rc(&s.url(), BOB, "bob-change-two-2").await, 0, "the refused change changed nothing");
+        // alice is in it-admins: not throttled.
+        let mut alice = connect_as(&s.url(), ALICE, "alice-secret").await;
+        for i in 0..4 {
+            let pw = format!("reset-by-alice-{i}");
+            let res =
+                alice.modify(BOB, vec![Mod::Replace("userPassword", HashSet::from([pw.as_str()]))]).await.unwrap();
+            assert_eq!(res.rc, 0, "{res:?}");
+        }
+    })
+    .await;
+}

@@ -21,6 +21,11 @@ pub struct RateLimitSection {
     pub per_dn_burst: u32,
     /// Failed binds per minute one DN regains.
     pub per_dn_per_minute: f64,
+    /// Password changes (each costs hashing) one user who is not an administrator may make
+    /// at once.
+    pub password_changes_burst: u32,
+    /// Password changes per minute such a user regains.
+    pub password_changes_per_minute: f64,
 }
 
 impl Default for RateLimitSection {
@@ -30,6 +35,8 @@ impl Default for RateLimitSection {
             per_address_per_minute: 60.0,
             per_dn_burst: 20,
             per_dn_per_minute: 2.0,
+            password_changes_burst: 20,
+            password_changes_per_minute: 10.0,
         }
     }
 }
@@ -119,9 +126,49 @@ impl FailureLimiter {
     }
 }
 
+/// Password changes per requester: each one costs argon2 hashing (and history
+/// verifications) on the shared hashing pool, so a user looping password changes could
+/// starve binds. A change takes a token from its requester's bucket; with none left it is
+/// refused before any hashing (51 busy).
+pub struct ChangeLimiter {
+    by_requester: Mutex<Buckets<String>>,
+}
+
+impl ChangeLimiter {
+    /// A limiter with the configured bucket.
+    pub fn new(cfg: &RateLimitSection) -> ChangeLimiter {
+        let buckets = Buckets::new(cfg.password_changes_burst, cfg.password_changes_per_minute);
+        ChangeLimiter { by_requester: Mutex::new(buckets) }
+    }
+
+    /// Takes a token for a change by `requester`; false when none is left.
+    pub fn take(&self, requester: &str) -> bool {
+        let now = Instant::now();
+        let mut b = self.by_requester.lock().unwrap_or_else(|p| p.into_inner());
+        let key = requester.to_string();
+        if !b.allows(&key, now) {
+            return false;
+        }
+        b.take(&key, now);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_changes_are_bounded_per_requester() {
+        let cfg =
+            RateLimitSection { password_changes_burst: 2, password_changes_per_minute: 0.0, ..Default::default() };
+        let l = ChangeLimiter::new(&cfg);
+        assert!(l.take("uid=bob") && l.take("uid=bob"));
+        assert!(!l.take("uid=bob"), "the bucket is empty");
+        assert!(l.take("uid=alice"), "another requester has its own");
+        let off = ChangeLimiter::new(&RateLimitSection { password_changes_burst: 0, ..Default::default() });
+        assert!((0..100).all(|_| off.take("uid=bob")));
+    }
     use std::time::Duration;
 
     #[test]
@@ -163,6 +210,7 @@ mod tests {
             per_address_per_minute: 0.0,
             per_dn_burst: 1,
             per_dn_per_minute: 0.0,
+            ..Default::default()
         });
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();

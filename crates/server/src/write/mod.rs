@@ -131,6 +131,8 @@ pub struct Writer {
     limits: limits::WriteLimits,
     /// The services subtree, normalized.
     services_ndn: Option<String>,
+    /// Password changes of users who are not administrators, per requester.
+    changes: crate::ppolicy::ratelimit::ChangeLimiter,
     /// Searches hold it shared for their duration; subtree moves and tree deletes hold it
     /// exclusively, so a search sees such a change wholly or not at all. Single-entry
     /// writes do not take it (each entry is read atomically anyway).
@@ -151,6 +153,8 @@ pub struct WriterConfig {
     pub limits: limits::WriteLimits,
     /// The services subtree (its accounts' passwords are never resets).
     pub services_dn: String,
+    /// Password changes per requester (`[rate_limit] password_changes_*`).
+    pub rate_limit: crate::ppolicy::ratelimit::RateLimitSection,
 }
 
 impl WriterConfig {
@@ -166,6 +170,7 @@ impl WriterConfig {
                 values: cfg.limits.write_values,
             },
             services_dn: cfg.access.services_dn(&cfg.suffix),
+            rate_limit: cfg.rate_limit.clone(),
         }
     }
 }
@@ -177,6 +182,7 @@ impl Writer {
         let services_ndn = Dn::parse(&cfg.services_dn).ok().map(|d| d.normalize(&schema));
         Writer {
             services_ndn,
+            changes: crate::ppolicy::ratelimit::ChangeLimiter::new(&cfg.rate_limit),
             store,
             schema,
             suffix_ndn: cfg.suffix_ndn,

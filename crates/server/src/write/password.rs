@@ -35,6 +35,23 @@ fn hashing_failed(e: crate::passwords::HashError) -> WriteError {
     }
 }
 
+/// Takes a password change from the requester's allowance ([`crate::ppolicy::ratelimit::ChangeLimiter`])
+/// before anything is hashed; users who are not administrators only.
+fn allowance(w: &Writer, actor: &Actor) -> Result<(), WriteError> {
+    let Some(u) = actor.user().filter(|_| actor.is_bounded()) else {
+        return Ok(());
+    };
+    let who = match &u.requester.subject {
+        birch_acl::Subject::User(ndn) => ndn.as_str(),
+        _ => "",
+    };
+    if w.changes.take(who) {
+        return Ok(());
+    }
+    tracing::warn!(target: "birch::audit", event = "password_change_throttled", by = %u.dn);
+    Err(WriteError::ldap(LdapResultCode::Busy, "too many password changes; try again later"))
+}
+
 /// The history check (one verification per remembered password), on the hashing pool.
 async fn reuse(w: &Writer, policy: &Policy, entry: &Entry, changer: Changer, new: &[u8]) -> Result<(), WriteError> {
     let (p, e, n) = (policy.clone(), entry.clone(), new.to_vec());
@@ -50,6 +67,7 @@ pub(super) async fn on_add(w: &Writer, actor: &Actor, ndn: &str, entry: &mut Ent
     let Some(values) = entry.get("userpassword").map(|a| a.values.clone()) else {
         return Ok(());
     };
+    allowance(w, actor)?;
     let policy = w.policy_for(entry);
     let changer = w.changer(actor, ndn);
     let now = SystemTime::now();
@@ -80,6 +98,7 @@ pub(super) async fn on_modify(
     if !mods.iter().any(touches) {
         return Ok(None);
     }
+    allowance(w, actor)?;
     let policy = w.policy_for(entry);
     let changer = w.changer(actor, ndn);
     let account = Account::read(entry);
@@ -125,6 +144,7 @@ pub(super) async fn on_set(
     old: Option<Vec<u8>>,
     new: Vec<u8>,
 ) -> Result<(Prepared, Vec<Vec<u8>>), WriteError> {
+    allowance(w, actor)?;
     let policy = w.policy_for(entry);
     let changer = w.changer(actor, ndn);
     let account = Account::read(entry);
