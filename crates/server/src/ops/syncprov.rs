@@ -54,8 +54,8 @@ struct View<'a> {
     sel: Selection,
     types_only: bool,
     /// The requester is the root DN or a `replication.replicators` DN: it gets the secret
-    /// attributes (userPassword) too, which no other search returns, so that a replica
-    /// can authenticate users.
+    /// attributes ([`birch_acl::secret`]: userPassword, pwdHistory...) too, which no other
+    /// search returns, so that a replica can authenticate users.
     secrets: bool,
 }
 
@@ -69,8 +69,10 @@ impl View<'_> {
         {
             return None;
         }
-        let readable =
-            |a: &str| (self.secrets && a == "userpassword") || self.access.check(&self.who, entry, a, Privilege::Read);
+        let readable = |a: &str| {
+            (self.secrets && birch_acl::secret::is_secret_type(a))
+                || self.access.check(&self.who, entry, a, Privilege::Read)
+        };
         let attributes = super::attrs::project(entry, &self.sel, schema, &readable, self.types_only);
         Some(LdapSearchResultEntry { dn: entry.dn.clone(), attributes })
     }
