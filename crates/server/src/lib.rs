@@ -25,6 +25,7 @@ pub mod demo;
 pub mod fuzzing;
 pub mod hash_thread;
 pub mod limits;
+pub mod logsafe;
 pub mod memo;
 pub mod metrics;
 pub mod offline;
@@ -32,6 +33,7 @@ pub mod ops;
 pub mod panics;
 pub mod password;
 pub mod ppolicy;
+pub mod private_files;
 #[cfg(unix)]
 pub mod recovery;
 pub mod replica;
