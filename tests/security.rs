@@ -285,6 +285,7 @@ fn a_huge_request_makes_no_huge_log_line_in_either_format() {
             std::thread::sleep(Duration::from_millis(50));
         }
         let grown = log_len(&s) - before;
+        eprintln!("{format}: a {} byte request: {grown} bytes of log, {answered} bytes of answer", request.len());
         assert!(grown > 0, "{format}: the bad request was logged");
         assert!(grown < 8192, "{format}: a {} byte request wrote {grown} bytes of log", request.len());
         assert!(answered < 8192, "{format}: the answer to it was {answered} bytes");
