@@ -359,7 +359,8 @@ mod tests {
         // Cutting works across the pieces a formatter writes.
         let mut out = String::new();
         let mut clip = Clip::new(&mut out, Style::Text, 5);
-        write!(clip, "{}{}{}", "ab", "cd", "efgh").unwrap();
+        let (a, b, c) = ("ab", "cd", "efgh");
+        write!(clip, "{a}{b}{c}").unwrap();
         clip.finish().unwrap();
         assert_eq!(out, "abcde…[3 more bytes cut]");
     }

@@ -70,8 +70,7 @@ mod tests {
     #[test]
     fn the_default_is_the_services_subtree_and_the_root_dn() {
         let schema = Schema::builtin();
-        let mut cfg = Config::default();
-        cfg.suffix = "dc=Example,dc=org".into();
+        let mut cfg = Config { suffix: "dc=Example,dc=org".into(), ..Config::default() };
         assert_eq!(configured(&cfg), vec!["ou=services,dc=Example,dc=org", "cn=admin,dc=Example,dc=org"]);
         assert!(is_exempt(&cfg, &schema, "cn=nslcd,ou=services,dc=example,dc=org"));
         assert!(is_exempt(&cfg, &schema, "cn=admin,dc=example,dc=org"));
@@ -86,8 +85,7 @@ mod tests {
     #[test]
     fn a_configured_list_replaces_the_default() {
         let schema = Schema::builtin();
-        let mut cfg = Config::default();
-        cfg.suffix = "dc=example,dc=org".into();
+        let mut cfg = Config { suffix: "dc=example,dc=org".into(), ..Config::default() };
         cfg.ppolicy.lockout_exempt = Some(vec!["ou=Robots,dc=example,dc=org".into()]);
         assert!(is_exempt(&cfg, &schema, "cn=r2,ou=robots,dc=example,dc=org"));
         assert!(!is_exempt(&cfg, &schema, "cn=nslcd,ou=services,dc=example,dc=org"));
