@@ -450,6 +450,52 @@ fn a_failed_backup_leaves_no_partial_file() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+#[test]
+fn an_interrupted_backup_leaves_no_partial_file() {
+    // A stand-in for the server's admin socket that starts a backup and then stalls, so
+    // that `birch backup` is caught in the middle of writing.
+    let s = Server::offline("");
+    std::fs::create_dir_all(s.data_dir()).expect("mkdir");
+    let listener = std::os::unix::net::UnixListener::bind(s.data_dir().join("birch.sock")).expect("socket");
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else { return };
+        let mut line = [0u8; 7];
+        let _ = conn.read_exact(&mut line);
+        let _ = conn.write_all(b"ok\n# birch-backup 1\n# suffix: dc=example,dc=org\n");
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let target = s.dir().join("interrupted.ldif");
+    let partial = s.dir().join("interrupted.ldif.partial");
+    let config = s.config_path();
+    let mut child = Child(
+        Command::new(birch_bin())
+            .args(["backup", "--config", config.to_str().expect("path"), target.to_str().expect("path")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !partial.exists() {
+        assert!(Instant::now() < deadline, "the backup never started writing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let status = Command::new("kill").arg("-TERM").arg(child.0.id().to_string()).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.0.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "birch backup did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!exit.success());
+    assert!(!partial.exists(), "the partial file is left behind");
+    assert!(!target.exists(), "an incomplete backup was put in place");
+}
+
 // ---------------------------------------------------------------------------------------
 // Item 13: personal attributes
 // ---------------------------------------------------------------------------------------
