@@ -352,6 +352,9 @@ impl Config {
                 birch_schema::Dn::parse(dn).map_err(|e| bad(field, e.to_string()))?;
             }
         }
+        for dn in self.ppolicy.lockout_exempt.iter().flatten() {
+            birch_schema::Dn::parse(dn).map_err(|e| bad("ppolicy.lockout_exempt", format!("{dn:?}: {e}")))?;
+        }
         if self.ppolicy.check_quality > 2 {
             return Err(bad("ppolicy.check_quality", "must be 0, 1 or 2".into()));
         }

@@ -25,6 +25,7 @@ pub mod demo;
 pub mod fuzzing;
 pub mod hash_thread;
 pub mod limits;
+pub mod logsafe;
 pub mod memo;
 pub mod metrics;
 pub mod offline;
@@ -33,6 +34,7 @@ pub mod panics;
 pub mod password;
 pub mod passwords;
 pub mod ppolicy;
+pub mod private_files;
 pub mod query;
 #[cfg(unix)]
 pub mod recovery;

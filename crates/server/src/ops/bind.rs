@@ -70,11 +70,14 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     let Ok(ndn) = birch_schema::dn::normalize_str(&req.dn, &ctx.schema) else {
         return (result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"), none);
     };
+    // Service accounts and the root DN: others' failures neither lock nor throttle them
+    // (they count against the address only; docs/passwords.md).
+    let per_dn = (!ppolicy::exempt::is_exempt(&ctx.config, &ctx.schema, &ndn)).then_some(ndn.as_str());
     let fail = |reason: &str| {
-        ctx.limiter.failed(peer.ip(), &ndn);
+        ctx.limiter.failed_from(peer.ip(), per_dn);
         tracing::warn!(target: "birch::audit", event = "bind_failed", peer = at, dn = req.dn.as_str(), reason);
     };
-    if let Some(why) = ctx.limiter.refusal(peer.ip(), &ndn) {
+    if let Some(why) = ctx.limiter.refusal_from(peer.ip(), per_dn) {
         tracing::warn!(target: "birch::audit", event = "bind_throttled", peer = at, dn = req.dn.as_str(), reason = why);
         return (result(LdapResultCode::InvalidCredentials, "", "too many failed binds; try again later"), none);
     }
@@ -120,7 +123,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     }
     let Some(matched) = ctx.writer.passwords().verify(stored.clone(), password.clone()).await else {
         fail("invalid credentials");
-        if !ctx.config.replication.is_replica() {
+        if !ctx.config.replication.is_replica() && per_dn.is_some() {
             record_failure(ctx, &ndn, &req.dn, peer, &policy).await;
         }
         return invalid(none);

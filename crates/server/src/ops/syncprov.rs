@@ -55,8 +55,8 @@ struct View<'a> {
     sel: Selection,
     types_only: bool,
     /// The requester is the root DN or a `replication.replicators` DN: it gets the secret
-    /// attributes (userPassword) too, which no other search returns, so that a replica
-    /// can authenticate users.
+    /// attributes ([`birch_acl::secret`]: userPassword, pwdHistory...) too, which no other
+    /// search returns, so that a replica can authenticate users.
     secrets: bool,
 }
 
@@ -70,8 +70,10 @@ impl View<'_> {
         {
             return None;
         }
-        let readable =
-            |a: &str| (self.secrets && a == "userpassword") || self.access.check(&self.who, entry, a, Privilege::Read);
+        let readable = |a: &str| {
+            (self.secrets && birch_acl::secret::is_secret_type(a))
+                || self.access.check(&self.who, entry, a, Privilege::Read)
+        };
         let attributes = crate::query::attrs::project(entry, &self.sel, schema, &readable, self.types_only);
         Some(LdapSearchResultEntry { dn: entry.dn.clone(), attributes })
     }

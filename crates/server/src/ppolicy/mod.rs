@@ -8,9 +8,11 @@
 //!   bind decides from it (pure).
 //! - [`change`]: checks and bookkeeping of password changes.
 //! - [`ratelimit`]: token buckets of failed binds per address and per DN.
+//! - [`exempt`]: the DNs others cannot lock out or throttle (service accounts, root DN).
 //! - [`gentime`]: GeneralizedTime values.
 
 pub mod change;
+pub mod exempt;
 pub mod gentime;
 pub mod policy;
 pub mod ratelimit;

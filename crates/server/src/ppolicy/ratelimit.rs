@@ -1,6 +1,8 @@
 //! Brute-force defence in front of the hashing: token buckets of failed binds per source
 //! address and per target DN. A failed bind takes a token from both buckets; while either
 //! is empty, binds from that address or to that DN are refused without verifying anything.
+//! Addresses count as their source ([`crate::limits::source_of`]: an IPv6 /64 is one);
+//! DNs exempt from lockout ([`super::exempt`]) have no bucket of their own.
 
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -108,21 +110,39 @@ impl FailureLimiter {
 
     /// Why a bind from `address` to `ndn` must be refused now, if it must.
     pub fn refusal(&self, address: IpAddr, ndn: &str) -> Option<&'static str> {
+        self.refusal_from(address, Some(ndn))
+    }
+
+    /// Why a bind from `address` must be refused now, if it must: the address's bucket,
+    /// and the bucket of `ndn` unless it is `None` (a DN exempt from per-DN throttling).
+    pub fn refusal_from(&self, address: IpAddr, ndn: Option<&str>) -> Option<&'static str> {
         let now = Instant::now();
-        if !self.by_address.lock().unwrap_or_else(|p| p.into_inner()).allows(&address, now) {
+        let source = crate::limits::source_of(address);
+        if !self.by_address.lock().unwrap_or_else(|p| p.into_inner()).allows(&source, now) {
             return Some("too many failed binds from this address");
         }
-        if !self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).allows(&ndn.to_string(), now) {
-            return Some("too many failed binds for this DN");
+        if let Some(ndn) = ndn {
+            if !self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).allows(&ndn.to_string(), now) {
+                return Some("too many failed binds for this DN");
+            }
         }
         None
     }
 
     /// Counts a failed bind.
     pub fn failed(&self, address: IpAddr, ndn: &str) {
+        self.failed_from(address, Some(ndn));
+    }
+
+    /// Counts a failed bind against the address, and against `ndn` unless it is `None` (a
+    /// DN exempt from per-DN throttling).
+    pub fn failed_from(&self, address: IpAddr, ndn: Option<&str>) {
         let now = Instant::now();
-        self.by_address.lock().unwrap_or_else(|p| p.into_inner()).take(&address, now);
-        self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).take(&ndn.to_string(), now);
+        let source = crate::limits::source_of(address);
+        self.by_address.lock().unwrap_or_else(|p| p.into_inner()).take(&source, now);
+        if let Some(ndn) = ndn {
+            self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).take(&ndn.to_string(), now);
+        }
     }
 }
 
@@ -219,5 +239,44 @@ mod tests {
         assert!(l.refusal(a, "uid=y").is_none());
         l.failed(a, "uid=y");
         assert!(l.refusal(a, "uid=z").is_some(), "the address's bucket is empty");
+    }
+
+    #[test]
+    fn an_exempt_dn_is_throttled_by_address_only() {
+        let l = FailureLimiter::new(&RateLimitSection {
+            per_address_burst: 3,
+            per_address_per_minute: 0.0,
+            per_dn_burst: 1,
+            per_dn_per_minute: 0.0,
+        });
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let svc = "cn=nslcd,ou=services,dc=x";
+        for n in 1..=3 {
+            l.failed_from(ip(&format!("192.0.2.{n}")), None);
+        }
+        assert!(l.refusal_from(ip("192.0.2.9"), None).is_none(), "failures from others do not throttle it");
+        assert!(l.refusal(ip("192.0.2.9"), svc).is_none(), "it has no DN bucket to empty");
+        for _ in 0..3 {
+            l.failed_from(ip("192.0.2.1"), None);
+        }
+        assert!(l.refusal_from(ip("192.0.2.1"), None).is_some(), "the failing address is throttled");
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_shares_one_bucket() {
+        let l = FailureLimiter::new(&RateLimitSection {
+            per_address_burst: 2,
+            per_address_per_minute: 0.0,
+            per_dn_burst: 0,
+            per_dn_per_minute: 0.0,
+        });
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        l.failed(ip("2001:db8:1:2::1"), "uid=a");
+        l.failed(ip("2001:db8:1:2:dead:beef:0:1"), "uid=b");
+        assert!(l.refusal(ip("2001:db8:1:2:ffff::77"), "uid=c").is_some(), "one /64, one bucket");
+        assert!(l.refusal(ip("2001:db8:1:3::1"), "uid=c").is_none(), "the next /64 is another source");
+        l.failed(ip("::ffff:192.0.2.5"), "uid=a");
+        l.failed(ip("192.0.2.5"), "uid=a");
+        assert!(l.refusal(ip("192.0.2.5"), "uid=c").is_some(), "IPv4-mapped counts as the IPv4 address");
     }
 }

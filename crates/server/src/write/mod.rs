@@ -131,6 +131,8 @@ pub struct Writer {
     limits: limits::WriteLimits,
     /// The services subtree, normalized.
     services_ndn: Option<String>,
+    /// `[ppolicy] lockout_exempt`, normalized.
+    lockout_exempt: Vec<String>,
     /// Password changes of users who are not administrators, per requester.
     changes: crate::ppolicy::ratelimit::ChangeLimiter,
     /// Searches hold it shared for their duration; subtree moves and tree deletes hold it
@@ -155,6 +157,8 @@ pub struct WriterConfig {
     pub services_dn: String,
     /// Password changes per requester (`[rate_limit] password_changes_*`).
     pub rate_limit: crate::ppolicy::ratelimit::RateLimitSection,
+    /// DNs others' failures never lock (`[ppolicy] lockout_exempt`, not normalized).
+    pub lockout_exempt: Vec<String>,
 }
 
 impl WriterConfig {
@@ -171,6 +175,7 @@ impl WriterConfig {
             },
             services_dn: cfg.access.services_dn(&cfg.suffix),
             rate_limit: cfg.rate_limit.clone(),
+            lockout_exempt: crate::ppolicy::exempt::configured(cfg),
         }
     }
 }
@@ -180,7 +185,10 @@ impl Writer {
     pub fn new(store: Store, passwords: Arc<Passwords>, cfg: WriterConfig) -> Writer {
         let schema = Arc::new(store.schema().clone());
         let services_ndn = Dn::parse(&cfg.services_dn).ok().map(|d| d.normalize(&schema));
+        let lockout_exempt =
+            cfg.lockout_exempt.iter().filter_map(|dn| birch_schema::dn::normalize_str(dn, &schema).ok()).collect();
         Writer {
+            lockout_exempt,
             services_ndn,
             changes: crate::ppolicy::ratelimit::ChangeLimiter::new(&cfg.rate_limit),
             store,

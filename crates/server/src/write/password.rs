@@ -152,9 +152,14 @@ pub(super) async fn on_set(
     if let Some(old) = old {
         let stored = entry.get("userpassword").map(|a| a.values.clone());
         if w.passwords.verify(stored, old).await.is_none() {
-            // A wrong old password is a guess like a failed bind: it counts the same way.
+            // A wrong old password is a guess like a failed bind: it counts the same way (and,
+            // like a bind's, never against an account exempt from lockout).
             let now = SystemTime::now();
-            let locked = w.record(ndn, Bookkeeping::Failure { policy: policy.clone(), now }).await.unwrap_or(false);
+            let locked = if crate::ppolicy::exempt::covers(&w.lockout_exempt, ndn) {
+                false
+            } else {
+                w.record(ndn, Bookkeeping::Failure { policy: policy.clone(), now }).await.unwrap_or(false)
+            };
             return Err(WriteError::WrongOldPassword { locked, failures: policy.max_failure });
         }
     }
