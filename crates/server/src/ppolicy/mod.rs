@@ -8,7 +8,8 @@
 //!   bind decides from it (pure).
 //! - [`change`]: checks and bookkeeping of password changes.
 //! - [`ratelimit`]: token buckets of failed binds per address and per DN.
-//! - [`gentime`]: GeneralizedTime values.
+//! - [`gentime`]: the disabled-account value (GeneralizedTime parsing and formatting are
+//!   [`birch_schema::gtime`]'s).
 
 pub mod change;
 pub mod gentime;
