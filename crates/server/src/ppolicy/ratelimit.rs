@@ -248,6 +248,7 @@ mod tests {
             per_address_per_minute: 0.0,
             per_dn_burst: 1,
             per_dn_per_minute: 0.0,
+            ..Default::default()
         });
         let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
         let svc = "cn=nslcd,ou=services,dc=x";
@@ -269,6 +270,7 @@ mod tests {
             per_address_per_minute: 0.0,
             per_dn_burst: 0,
             per_dn_per_minute: 0.0,
+            ..Default::default()
         });
         let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
         l.failed(ip("2001:db8:1:2::1"), "uid=a");
