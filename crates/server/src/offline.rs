@@ -95,7 +95,7 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
                 bail!("{shown}:{line}: dn {dn:?}: entry already exists");
             }
             if ndn != suffix_ndn {
-                let parent = birch_store::store::parent_ndn(&ndn);
+                let parent = birch_schema::ndn::parent(&ndn);
                 if !seen.contains(parent) && (!had_entries || store.id_of(parent)?.is_none()) {
                     bail!("{shown}:{line}: dn {dn:?}: parent entry does not exist (parents must come before children)");
                 }

@@ -52,4 +52,9 @@ pub(crate) mod testing {
         let s = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 16 << 20).unwrap();
         (dir, s)
     }
+
+    /// Attributes of one value each, for [`Store::make_entry`].
+    pub(crate) fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, Vec<Vec<u8>>)> {
+        pairs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect()
+    }
 }
