@@ -59,8 +59,8 @@ impl Harness {
         let scratch = Store::open_temporary(schema.clone(), index.clone())?;
         let mut entries = vec![suffix_entry(&scratch, &cfg)?];
         let text = crate::demo::DEMO_LDIF.replace("{suffix}", &cfg.suffix);
-        for rec in birch_store::ldif::LdifReader::new(text.as_bytes()) {
-            let birch_store::ldif::LdifRecord::Content { dn, attrs, .. } = rec? else {
+        for rec in birch_ldif::LdifReader::new(text.as_bytes()) {
+            let birch_ldif::LdifRecord::Content { dn, attrs, .. } = rec? else {
                 continue;
             };
             let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();

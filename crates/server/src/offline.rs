@@ -2,8 +2,8 @@
 
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
+use birch_ldif::{self as ldif, LdifReader, LdifRecord};
 use birch_schema::{Dn, Schema};
-use birch_store::ldif::{self, LdifReader, LdifRecord};
 use birch_store::{IndexConfig, Store};
 use std::collections::HashSet;
 use std::io::{BufReader, Write};
@@ -238,8 +238,8 @@ fn apply_changes(
     use crate::ops::moddn::rename_attributes;
     use crate::ops::modify::apply_changes as apply_mods;
     use crate::ops::write::WriteError;
+    use birch_ldif::LdifModOp;
     use birch_proto::ldap3_proto::proto::{LdapModify, LdapModifyType, LdapPartialAttribute};
-    use birch_store::ldif::LdifModOp;
 
     let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(schema);
     let params = cfg.argon2_params();

@@ -324,8 +324,8 @@ fn load_demo_data(store: &Store, cfg: &Config, suffix_ndn: &str) -> Result<()> {
     }
     let text = demo::DEMO_LDIF.replace("{suffix}", &cfg.suffix);
     let params = cfg.argon2_params();
-    for rec in birch_store::ldif::LdifReader::new(text.as_bytes()) {
-        let birch_store::ldif::LdifRecord::Content { dn, attrs, .. } = rec? else {
+    for rec in birch_ldif::LdifReader::new(text.as_bytes()) {
+        let birch_ldif::LdifRecord::Content { dn, attrs, .. } = rec? else {
             continue;
         };
         let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();

@@ -24,7 +24,6 @@ pub mod error;
 pub mod filter;
 pub mod groups;
 pub mod index;
-pub mod ldif;
 pub mod packs;
 pub mod plan;
 pub mod postings;
