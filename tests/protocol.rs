@@ -1060,6 +1060,27 @@ async fn unbind_closes_the_connection_without_a_response() {
     .await;
 }
 
+/// An escaped comma is part of an RDN value: `uid=x\,ou=people,dc=example,dc=org` is a child
+/// of the suffix, not of ou=people, though its DN ends in ",ou=people,dc=example,dc=org".
+/// (Candidates from the uid index used to be scope-checked on the DN's tail.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_escaped_comma_in_an_rdn_value_is_not_a_level() {
+    let s = Server::demo();
+    bounded(LIMIT, async {
+        let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
+        let odd = r"uid=x\,ou=people,dc=example,dc=org";
+        let attrs = vec![("objectClass", HashSet::from(["account"])), ("uid", HashSet::from(["x,ou=people"]))];
+        assert_eq!(root.add(odd, attrs).await.expect("add").rc, 0);
+        let mut l = common::reader(&s.url()).await;
+        for scope in [Scope::Subtree, Scope::OneLevel] {
+            assert_eq!(search_dns(&mut l, PEOPLE, scope, "(uid=x,ou=people)").await, Vec::<String>::new(), "{scope:?}");
+        }
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::OneLevel, "(uid=x,ou=people)").await, vec![odd]);
+        assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, "(uid=x,ou=people)").await, vec![odd]);
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn children_scope() {
     let s = Server::demo();

@@ -3,7 +3,7 @@
 
 #![cfg_attr(feature = "libfuzzer", no_main)]
 
-use birch_store::ldif::{write_record, LdifReader, LdifRecord};
+use birch_ldif::{write_record, LdifReader, LdifRecord};
 
 fn write_all(records: &[LdifRecord]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -28,6 +28,7 @@
 pub mod rules;
 pub mod secret;
 
+use birch_schema::ndn;
 use rules::{Control, DnScope, Who};
 pub use rules::{Resolver, Rule};
 use std::collections::HashSet;
@@ -170,29 +171,6 @@ pub struct Policy {
     dn_attributes: Vec<String>,
 }
 
-/// Whether `ndn` is `base` or below it.
-fn under(ndn: &str, base: &str) -> bool {
-    base.is_empty()
-        || ndn.len() >= base.len()
-            && ndn.ends_with(base)
-            && (ndn.len() == base.len() || ndn.as_bytes()[ndn.len() - base.len() - 1] == b',')
-}
-
-/// The parent of a normalized DN ("" for a top entry). Commas inside values are escaped
-/// in normalized DNs, so the first unescaped comma ends the RDN.
-fn parent(ndn: &str) -> &str {
-    let bytes = ndn.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b',' => return &ndn[i + 1..],
-            _ => i += 1,
-        }
-    }
-    ""
-}
-
 impl Policy {
     /// Compiles rules, resolving names with `resolve`.
     pub fn compile<S: AsRef<str>>(texts: &[S], resolve: &mut dyn Resolver) -> Result<Policy, RuleError> {
@@ -262,9 +240,9 @@ impl Policy {
             let dn_ok = match &w.dn {
                 DnScope::Any => true,
                 DnScope::Base(b) => ndn == b,
-                DnScope::Subtree(b) => under(ndn, b),
-                DnScope::Children(b) => ndn != b && under(ndn, b),
-                DnScope::One(b) => !ndn.is_empty() && parent(ndn) == b,
+                DnScope::Subtree(b) => ndn::is_under(ndn, b),
+                DnScope::Children(b) => ndn::is_below(ndn, b),
+                DnScope::One(b) => ndn::is_child(ndn, b),
                 DnScope::Regex(re) => match re.captures(ndn) {
                     Some(c) => {
                         captures = c.iter().map(|m| m.map_or(String::new(), |m| m.as_str().to_string())).collect();
@@ -314,8 +292,8 @@ impl Policy {
             Who::SelfEntry => me == Some(target.ndn()),
             Who::DnExact(d) if d.contains('$') => me.is_some_and(|m| m == substitute(d, captures)),
             Who::DnExact(d) => me == Some(d.as_str()),
-            Who::DnSubtree(b) => me.is_some_and(|m| under(m, b)),
-            Who::DnOne(b) => me.is_some_and(|m| parent(m) == b),
+            Who::DnSubtree(b) => me.is_some_and(|m| ndn::is_under(m, b)),
+            Who::DnOne(b) => me.is_some_and(|m| ndn::is_child(m, b)),
             Who::Group(g) => me.is_some() && who.groups.contains(g),
             Who::DnAttr(a) => me.is_some_and(|m| target.has_dn_value(a, m)),
         }

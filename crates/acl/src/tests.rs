@@ -162,10 +162,16 @@ fn selfwrite_grants_only_ones_own_dn() {
 }
 
 #[test]
-fn parents_of_escaped_dns() {
-    assert_eq!(parent("cn=a\\,b,dc=x"), "dc=x");
-    assert_eq!(parent("dc=x"), "");
-    assert!(under("uid=a,dc=x", "dc=x") && !under("uid=a,dc=xx", "dc=x") && under("dc=x", ""));
+fn escaped_commas_do_not_make_subtrees() {
+    let p = policy(&["to dn.subtree=ou=people,dc=x by * write"]);
+    let anyone = user(NSLCD);
+    // "a,ou=people" is one RDN value: the entry is a child of dc=x, not in ou=people.
+    assert!(!p.check(&anyone, &entry(r"cn=a\,ou=people,dc=x"), "cn", Privilege::Add));
+    assert!(p.check(&anyone, &entry(r"cn=a\,b,ou=people,dc=x"), "cn", Privilege::Add));
+    let one = policy(&["to dn.one=ou=people,dc=x by * read"]);
+    assert!(one.check(&anyone, &entry(r"cn=a\,b,ou=people,dc=x"), "cn", Privilege::Read));
+    let by_subtree = policy(&["to * by dn.subtree=ou=people,dc=x write"]);
+    assert!(!by_subtree.check(&user(r"uid=a\,ou=people,dc=x"), &entry("dc=x"), "cn", Privilege::Add));
 }
 
 // --- properties ---------------------------------------------------------------------

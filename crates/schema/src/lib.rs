@@ -24,6 +24,7 @@ pub mod dn;
 pub mod error;
 pub mod gtime;
 pub mod matching;
+pub mod ndn;
 pub mod parse;
 pub mod prep;
 pub mod registry;

@@ -112,13 +112,13 @@ pub fn write_backup(ctx: &crate::context::ServerCtx, out: &mut impl Write) -> Re
         meta,
     };
     header.write(out)?;
-    birch_store::ldif::write_version(out)?;
+    birch_ldif::write_version(out)?;
     let mut written = 0usize;
     for e in snapshot.into_entries()? {
         let e = e?;
         let attrs: Vec<(&str, &[u8])> =
             e.attrs.iter().flat_map(|a| a.values.iter().map(move |v| (a.name.as_str(), v.as_slice()))).collect();
-        birch_store::ldif::write_entry(out, &e.dn, &attrs)?;
+        birch_ldif::write_entry(out, &e.dn, &attrs)?;
         written += 1;
     }
     if written != header.entries {

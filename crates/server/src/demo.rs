@@ -91,11 +91,11 @@ userPassword: nslcd-secret
 pub type AddRecord = (String, Vec<(String, Vec<Vec<u8>>)>);
 
 /// The demo campus under `suffix`, as records to add in order (parents first).
-pub fn records(suffix: &str) -> Result<Vec<AddRecord>, birch_store::ldif::LdifError> {
+pub fn records(suffix: &str) -> Result<Vec<AddRecord>, birch_ldif::LdifError> {
     let text = DEMO_LDIF.replace("{suffix}", suffix);
     let mut out = Vec::new();
-    for rec in birch_store::ldif::LdifReader::new(text.as_bytes()) {
-        if let birch_store::ldif::LdifRecord::Content { dn, attrs, .. } = rec? {
+    for rec in birch_ldif::LdifReader::new(text.as_bytes()) {
+        if let birch_ldif::LdifRecord::Content { dn, attrs, .. } = rec? {
             out.push((dn, attrs.into_iter().map(|(n, v)| (n, vec![v])).collect()));
         }
     }

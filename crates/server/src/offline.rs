@@ -2,8 +2,8 @@
 
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
+use birch_ldif::{self as ldif, LdifReader, LdifRecord};
 use birch_schema::{Dn, Schema};
-use birch_store::ldif::{self, LdifReader, LdifRecord};
 use birch_store::{IndexConfig, Store};
 use std::collections::HashSet;
 use std::io::{BufReader, Write};
@@ -87,14 +87,14 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
             };
             let ndn = birch_schema::dn::normalize_str(&dn, &schema)
                 .map_err(|e| anyhow::anyhow!("{shown}:{line}: dn {dn:?}: {e}"))?;
-            if ndn != suffix_ndn && !ndn.ends_with(&format!(",{suffix_ndn}")) {
+            if !birch_schema::ndn::is_under(&ndn, &suffix_ndn) {
                 bail!("{shown}:{line}: dn {dn:?} is outside the suffix {}", cfg.suffix);
             }
             if seen.contains(&ndn) || had_entries && store.id_of(&ndn)?.is_some() {
                 bail!("{shown}:{line}: dn {dn:?}: entry already exists");
             }
             if ndn != suffix_ndn {
-                let parent = birch_store::store::parent_ndn(&ndn);
+                let parent = birch_schema::ndn::parent(&ndn);
                 if !seen.contains(parent) && (!had_entries || store.id_of(parent)?.is_none()) {
                     bail!("{shown}:{line}: dn {dn:?}: parent entry does not exist (parents must come before children)");
                 }
@@ -232,7 +232,7 @@ fn apply_changes(
     records: LdifReader<BufReader<std::fs::File>>,
 ) -> Result<()> {
     use crate::write::{Actor, Change, Mod, ModOp, Options, Writer, WriterConfig};
-    use birch_store::ldif::LdifModOp;
+    use birch_ldif::LdifModOp;
 
     let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(schema);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

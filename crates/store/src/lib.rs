@@ -24,7 +24,6 @@ pub mod error;
 pub mod filter;
 pub mod groups;
 pub mod index;
-pub mod ldif;
 pub mod packs;
 pub mod plan;
 pub mod postings;
@@ -51,5 +50,10 @@ pub(crate) mod testing {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 16 << 20).unwrap();
         (dir, s)
+    }
+
+    /// Attributes of one value each, for [`Store::make_entry`].
+    pub(crate) fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, Vec<Vec<u8>>)> {
+        pairs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect()
     }
 }

@@ -4,9 +4,9 @@
 //! kept; its cookie is stored in the same transaction as the change that came with it.
 
 use crate::changes::{self, META_CONTEXT_CSN, META_SYNC_COOKIE};
-use crate::store::{parent_ndn, Origin, WriteSet};
+use crate::store::{Origin, WriteSet};
 use crate::{Entry, Store, StoreError};
-use birch_schema::Dn;
+use birch_schema::{ndn, Dn};
 
 /// An entry a replica holds: (id, entryUUID if any, depth below the base).
 pub type Held = (u64, Option<[u8; 16]>, usize);
@@ -50,8 +50,8 @@ impl Store {
             }
             (Some((id, old)), _) => {
                 let new_dn = Dn::parse(&entry.dn)?;
-                let p = parent_ndn(&entry.ndn);
-                if p == old.ndn || p.ends_with(&format!(",{}", old.ndn)) {
+                let p = ndn::parent(&entry.ndn);
+                if ndn::is_under(p, &old.ndn) {
                     return Err(StoreError::Loop(entry.dn));
                 }
                 entry.parent = if old.parent == 0 {
@@ -70,7 +70,7 @@ impl Store {
             }
             (None, None) => {
                 entry.parent =
-                    self.id_of(parent_ndn(&entry.ndn))?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?;
+                    self.id_of(ndn::parent(&entry.ndn))?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?;
                 let id = self.inner_generate_id()?;
                 ws.put_entry(id, None, Some(&entry));
             }

@@ -150,7 +150,7 @@ impl Access {
 
     /// Whether `ndn` is a service account (below the services subtree).
     pub fn is_service(&self, ndn: &str) -> bool {
-        self.services_ndn.as_ref().is_some_and(|s| ndn.len() > s.len() && ndn.ends_with(&format!(",{s}")))
+        self.services_ndn.as_ref().is_some_and(|s| birch_schema::ndn::is_below(ndn, s))
     }
 
     /// Whether `who` has `need` on `attr` (canonical, or `entry`/`children`) of `entry`.

@@ -10,8 +10,8 @@
 //! and decodes only the attributes it indexes.
 
 use anyhow::{anyhow, bail, Result};
+use birch_ldif::LdifAttr;
 use birch_schema::Schema;
-use birch_store::ldif::LdifAttr;
 use birch_store::{Entry, Store};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;

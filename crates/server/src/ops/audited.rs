@@ -5,9 +5,9 @@
 //! are named in `attrs` and left out of the LDIF.
 
 use crate::session::Session;
+use birch_ldif::{self as ldif, LdifMod, LdifModOp, LdifRecord};
 use birch_proto::ldap3_proto::proto::{LdapModifyType, LdapOp, LdapPasswordModifyRequest};
 use birch_proto::oids;
-use birch_store::ldif::{self, LdifMod, LdifModOp, LdifRecord};
 use std::time::Instant;
 
 /// What a write request was, captured before it runs.

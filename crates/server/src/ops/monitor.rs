@@ -13,7 +13,7 @@ pub const NDN: &str = "cn=monitor";
 
 /// Whether a normalized DN is in the monitor subtree.
 pub fn contains(ndn: &str) -> bool {
-    ndn == NDN || ndn.ends_with(",cn=monitor")
+    birch_schema::ndn::is_under(ndn, NDN)
 }
 
 fn entry(rdn: &str, parent: &str, classes: &[&str]) -> Entry {
@@ -94,14 +94,18 @@ pub fn entries(ctx: &ServerCtx) -> Vec<Entry> {
     out
 }
 
-/// Whether `ndn` is within `scope` of `base` (both normalized, in the monitor subtree).
-pub fn in_scope(ndn: &str, base: &str, scope: birch_store::Scope) -> bool {
-    let below = ndn.len() > base.len() && ndn.ends_with(&format!(",{base}"));
-    let depth = |s: &str| s.matches(',').count();
-    match scope {
-        birch_store::Scope::Base => ndn == base,
-        birch_store::Scope::One => below && depth(ndn) == depth(base) + 1,
-        birch_store::Scope::Sub => ndn == base || below,
-        birch_store::Scope::Children => below,
+#[cfg(test)]
+mod tests {
+    use birch_schema::ndn::{in_scope, Scope};
+
+    /// The scope test of a search below cn=Monitor (it used to count commas, so an escaped
+    /// comma in an RDN value made a child look two levels down, and a top entry whose value
+    /// ends in ",cn=Monitor" look like part of the subtree).
+    #[test]
+    fn one_level_counts_rdns_not_commas() {
+        assert!(in_scope(r"cn=a\,b,cn=monitor", "cn=monitor", Scope::One));
+        assert!(!in_scope(r"cn=x,cn=a\,b,cn=monitor", "cn=monitor", Scope::One));
+        assert!(!in_scope(r"cn=a\,cn=monitor", "cn=monitor", Scope::Sub));
+        assert!(!super::contains(r"cn=a\,cn=monitor"));
     }
 }

@@ -154,7 +154,7 @@ async fn run(
             return last_page(LdapResultCode::NoSuchObject, "");
         }
         let scope = store_scope(&req.scope);
-        for e in all.into_iter().filter(|e| monitor::in_scope(&e.ndn, base_ndn, scope)) {
+        for e in all.into_iter().filter(|e| birch_schema::ndn::in_scope(&e.ndn, base_ndn, scope)) {
             if filter.eval(&e, schema) == Tri::True {
                 let attributes = attrs::project(&e, &sel, schema, &everything, req.typesonly);
                 let msg = LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: e.dn, attributes });

@@ -64,7 +64,7 @@ impl View<'_> {
     /// The entry as a search result, if it is in the view and readable.
     fn result(&self, entry: &Entry) -> Option<LdapSearchResultEntry> {
         let schema = &self.ctx.schema;
-        if !birch_store::store::ndn_in_scope(&entry.ndn, &self.base_ndn, self.scope)
+        if !birch_schema::ndn::in_scope(&entry.ndn, &self.base_ndn, self.scope)
             || !self.access.check(&self.who, entry, "entry", Privilege::Read)
             || filter::visible(&self.filter, entry, &self.access, &self.who).eval(entry, schema) != Tri::True
         {
@@ -323,10 +323,8 @@ async fn persist(
         for item in &change.items {
             let cookie = new_cookie(rid, Some(&item.csn));
             let Some(uuid) = item.uuid else { continue };
-            let was_in = item
-                .old_ndn
-                .as_deref()
-                .is_some_and(|o| birch_store::store::ndn_in_scope(o, &view.base_ndn, view.scope));
+            let was_in =
+                item.old_ndn.as_deref().is_some_and(|o| birch_schema::ndn::in_scope(o, &view.base_ndn, view.scope));
             let now = match item.new_ndn {
                 Some(_) => match view.ctx.store.get(item.id) {
                     Ok(e) => e,

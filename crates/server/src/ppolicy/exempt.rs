@@ -25,20 +25,7 @@ pub fn configured(config: &Config) -> Vec<String> {
 /// Whether the normalized DN `ndn` is one of the normalized `exempt` DNs or below one.
 /// Pure.
 pub fn covers<S: AsRef<str>>(exempt: &[S], ndn: &str) -> bool {
-    exempt.iter().any(|base| {
-        let base = base.as_ref();
-        ndn == base
-            || (!base.is_empty()
-                && ndn.len() > base.len()
-                && ndn.ends_with(base)
-                && ndn.as_bytes()[ndn.len() - base.len() - 1] == b','
-                && !escaped_at(ndn, ndn.len() - base.len() - 1))
-    })
-}
-
-/// Whether the byte at `comma` is escaped (preceded by an odd number of backslashes).
-fn escaped_at(ndn: &str, comma: usize) -> bool {
-    ndn.as_bytes()[..comma].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
+    exempt.iter().any(|base| !base.as_ref().is_empty() && birch_schema::ndn::is_under(ndn, base.as_ref()))
 }
 
 /// Whether failed binds to the normalized DN `ndn` must neither lock it nor throttle it

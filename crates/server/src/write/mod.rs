@@ -247,7 +247,7 @@ impl Writer {
     }
 
     fn in_context(&self, ndn: &str) -> bool {
-        ndn == self.suffix_ndn || ndn.ends_with(&format!(",{}", self.suffix_ndn))
+        birch_schema::ndn::is_under(ndn, &self.suffix_ndn)
     }
 
     /// The name in operational stamps.
@@ -260,7 +260,7 @@ impl Writer {
 
     /// Whether `ndn` is a service account (below the services subtree).
     fn is_service(&self, ndn: &str) -> bool {
-        self.services_ndn.as_ref().is_some_and(|s| ndn.len() > s.len() && ndn.ends_with(&format!(",{s}")))
+        self.services_ndn.as_ref().is_some_and(|s| birch_schema::ndn::is_below(ndn, s))
     }
 
     /// Who changes a password, for the policy.

@@ -3,7 +3,8 @@
 //! sled (one the index, one the other trees), so that reading and writing overlap, as
 //! `slapadd -q` does with its tool threads.
 
-use super::{child_key, parent_ndn, Store, META_IMPORT_INCOMPLETE};
+use super::dn_tree::child_key;
+use super::{Store, META_IMPORT_INCOMPLETE};
 use crate::changes::{self, META_CONTEXT_CSN};
 use crate::entry::{Attribute, Entry};
 use crate::packs;
@@ -224,7 +225,7 @@ impl BulkLoader {
         let parent = if is_suffix {
             0
         } else {
-            let p = parent_ndn(ndn);
+            let p = birch_schema::ndn::parent(ndn);
             match self.new_ids.get(p) {
                 Some(&id) => id,
                 None if self.had_entries => self.store.id_of(p)?.ok_or_else(|| StoreError::NoParent(dn.to_string()))?,
@@ -442,7 +443,7 @@ impl IndexWriter {
     /// and leaves it out of the writes (held back) when it is not full and the list already
     /// had one.
     fn append(&mut self, prefix: &[u8], ids: &[u64]) -> Result<Vec<ChunkWrite>, StoreError> {
-        let digest = super::prefix_hash(prefix);
+        let digest = super::check::prefix_hash(prefix);
         let (last, grows) = match self.tails.get_mut(prefix) {
             Some(t) if t.ids.is_empty() => (None, true),
             Some(t) => (Some((postings::chunk_key(prefix, t.ids[0]), std::mem::take(&mut t.ids))), true),

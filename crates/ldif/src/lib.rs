@@ -1,4 +1,6 @@
-//! LDIF (RFC 2849) reading and writing.
+//! birch-ldif: LDIF (RFC 2849) reading and writing, for `birch import`/`export`, backups,
+//! the audit log and the demo data. Knows nothing of the store or the schema: records are
+//! DNs and attribute values as written.
 //!
 //! Hand-written: the LDIF crates on crates.io do not keep line numbers for errors or
 //! stream large files record by record, both of which `birch import` needs.
@@ -6,6 +8,19 @@
 //! Reading: [`LdifReader`] yields one [`LdifRecord`] at a time from any [`BufRead`];
 //! [`parse_str`] parses a whole string. Writing: [`write_version`], [`write_entry`] and
 //! [`write_record`]. Everything written by the writers is read back unchanged.
+
+// No panic reachable from an LDIF file: tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -1,0 +1,151 @@
+//! The write operations: each reads what it needs under the writer lock, records the
+//! entries it changes in a [`WriteSet`] and commits it (see `commit`).
+
+use super::commit::WriteSet;
+use super::Store;
+use crate::entry::Entry;
+use crate::StoreError;
+use birch_schema::{ndn, Dn};
+
+impl Store {
+    /// Adds an entry in one transaction. Its parent must exist unless `is_suffix`.
+    /// Not durable until [`Store::sync`] returns.
+    pub fn add(&self, mut entry: Entry, is_suffix: bool) -> Result<u64, StoreError> {
+        let _guard = self.write_guard();
+        if self.inner.dn2id.contains_key(entry.ndn.as_bytes())? {
+            return Err(StoreError::AlreadyExists(entry.dn));
+        }
+        entry.parent = if is_suffix {
+            0
+        } else {
+            self.id_of(ndn::parent(&entry.ndn))?.ok_or_else(|| StoreError::NoParent(entry.dn.clone()))?
+        };
+        let id = self.inner.db.generate_id()? + 1;
+        let mut ws = WriteSet::default();
+        ws.put_entry(id, None, Some(&entry));
+        self.commit(ws)?;
+        Ok(id)
+    }
+
+    /// Deletes a leaf entry in one transaction and returns it. Not durable until
+    /// [`Store::sync`].
+    pub fn delete(&self, ndn: &str) -> Result<Entry, StoreError> {
+        self.delete_checked(ndn, false, |_| Ok::<(), StoreError>(()))
+    }
+
+    /// Deletes an entry (with `subtree`, everything below it too, as the Tree Delete
+    /// control asks) in one transaction, after `check` accepted the entry; returns it.
+    pub fn delete_checked<E: From<StoreError>>(
+        &self,
+        ndn: &str,
+        subtree: bool,
+        check: impl FnOnce(&Entry) -> Result<(), E>,
+    ) -> Result<Entry, E> {
+        let _guard = self.write_guard();
+        let (id, entry) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+        check(&entry)?;
+        if !subtree && self.has_children(id)? {
+            return Err(StoreError::NotLeaf(entry.dn).into());
+        }
+        let mut ws = WriteSet::default();
+        self.delete_subtree_into(&mut ws, id, entry.clone())?;
+        self.commit(ws)?;
+        Ok(entry)
+    }
+
+    /// Changes one entry in one transaction: `change` edits a copy of the entry (its DN
+    /// stays); the indexes follow. Returns the entry before and after.
+    pub fn modify<E: From<StoreError>>(
+        &self,
+        ndn: &str,
+        change: impl FnOnce(&mut Entry) -> Result<(), E>,
+    ) -> Result<(Entry, Entry), E> {
+        let _guard = self.write_guard();
+        let (id, old) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+        let mut new = old.clone();
+        change(&mut new)?;
+        new.dn.clone_from(&old.dn);
+        new.ndn.clone_from(&old.ndn);
+        new.parent = old.parent;
+        let mut ws = WriteSet::default();
+        ws.put_entry(id, Some(&old), Some(&new));
+        self.commit(ws)?;
+        Ok((old, new))
+    }
+
+    /// Renames and/or moves an entry with its whole subtree in one transaction (Modify
+    /// DN). `new_dn` is the entry's new DN; `change` adjusts its attributes (RDN values).
+    /// Descendants keep their ids and attributes; their DNs follow. Returns the entry
+    /// before and after.
+    pub fn rename<E: From<StoreError>>(
+        &self,
+        ndn: &str,
+        new_dn: &Dn,
+        change: impl FnOnce(&mut Entry) -> Result<(), E>,
+    ) -> Result<(Entry, Entry), E> {
+        let _guard = self.write_guard();
+        let (id, old) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+        let new_ndn = new_dn.normalize(self.schema());
+        if new_ndn != old.ndn && self.inner.dn2id.contains_key(new_ndn.as_bytes()).map_err(StoreError::from)? {
+            return Err(StoreError::AlreadyExists(new_dn.to_string()).into());
+        }
+        let new_parent_ndn = ndn::parent(&new_ndn);
+        let new_parent = if old.parent == 0 {
+            0
+        } else {
+            if ndn::is_under(new_parent_ndn, &old.ndn) {
+                return Err(StoreError::Loop(new_dn.to_string()).into());
+            }
+            self.id_of(new_parent_ndn)?.ok_or_else(|| StoreError::NoParent(new_dn.to_string()))?
+        };
+        let mut new = old.clone();
+        change(&mut new)?;
+        new.dn = new_dn.to_string();
+        new.ndn = new_ndn;
+        new.parent = new_parent;
+        let mut ws = WriteSet::default();
+        ws.put_entry(id, Some(&old), Some(&new));
+        self.move_descendants(&mut ws, id, &old.dn, new_dn)?;
+        self.commit(ws)?;
+        Ok((old, new))
+    }
+
+    /// Adds to `ws` the descendants of entry `id` following it from `old_dn` to `new_dn`
+    /// (ids and attributes stay; DNs change).
+    pub(crate) fn move_descendants(
+        &self,
+        ws: &mut WriteSet,
+        id: u64,
+        old_dn: &str,
+        new_dn: &Dn,
+    ) -> Result<(), StoreError> {
+        let depth = Dn::parse(old_dn)?.rdns.len();
+        let mut stack = self.children(id)?;
+        while let Some(cid) = stack.pop() {
+            stack.extend(self.children(cid)?);
+            let Some(child) = self.get(cid)? else { continue };
+            let mut parsed = Dn::parse(&child.dn)?;
+            parsed.rdns.truncate(parsed.rdns.len().saturating_sub(depth));
+            parsed.rdns.extend(new_dn.rdns.iter().cloned());
+            let mut moved = child.clone();
+            moved.dn = parsed.to_string();
+            moved.ndn = parsed.normalize(self.schema());
+            ws.put_entry(cid, Some(&child), Some(&moved));
+        }
+        Ok(())
+    }
+
+    /// Adds to `ws` the deletion of entry `id` and everything below it.
+    pub(crate) fn delete_subtree_into(&self, ws: &mut WriteSet, id: u64, entry: Entry) -> Result<(), StoreError> {
+        let mut stack = vec![(id, entry)];
+        while let Some((id, e)) = stack.pop() {
+            for c in self.children(id)? {
+                if let Some(ce) = self.get(c)? {
+                    stack.push((c, ce));
+                }
+            }
+            ws.put_entry(id, Some(&e), None);
+        }
+        Ok(())
+    }
+}
