@@ -41,6 +41,8 @@ pub struct ServerCtx {
     pub tls: Option<crate::tls::Tls>,
     /// The bounded work queue (`connections.max_pending_ops`).
     pub work_queue: crate::limits::WorkQueue,
+    /// Persistent searches and parked paged searches, bounded apart from the work queue.
+    pub budgets: crate::limits::Budgets,
     /// Searches' attribute lists parsed against the schema, by list ([`ServerCtx::selection`]).
     pub selections: crate::memo::Memo<Vec<String>, Arc<crate::ops::attrs::Selection>>,
     /// Normalized DNs by the DN as sent ([`ServerCtx::normalized_dn`]).

@@ -179,6 +179,7 @@ impl Harness {
             selections: crate::memo::Memo::new(crate::context::REQUEST_MEMO_ENTRIES),
             normalized_dns: crate::memo::Memo::new(crate::context::REQUEST_MEMO_ENTRIES),
             work_queue: crate::limits::WorkQueue::new(cfg.connections.max_pending_ops),
+            budgets: crate::limits::Budgets::new(&cfg.connections),
             store: self.store.clone(),
             schema: self.schema.clone(),
             access: std::sync::RwLock::new(self.access.clone()),

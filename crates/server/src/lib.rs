@@ -24,6 +24,7 @@ pub mod context;
 pub mod demo;
 pub mod fuzzing;
 pub mod hash_thread;
+pub mod incoming;
 pub mod limits;
 pub mod memo;
 pub mod metrics;

@@ -54,6 +54,7 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let access = crate::access::Access::compile(&cfg, &schema).context("access.rules")?;
     let cfg_pending_ops = cfg.connections.max_pending_ops;
+    let cfg_connections = cfg.connections.clone();
     let admissions = crate::limits::ConnectionLimiter::new(&cfg.connections);
     let ctx = Arc::new(ServerCtx {
         argon2: cfg.argon2_params(),
@@ -73,6 +74,7 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         config_path,
         metrics: Default::default(),
         work_queue: crate::limits::WorkQueue::new(cfg_pending_ops),
+        budgets: crate::limits::Budgets::new(&cfg_connections),
     });
     let local = listener.local_addr()?;
     // No entry count here: counting reads the whole store (seconds at a million entries).

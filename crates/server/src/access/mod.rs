@@ -158,6 +158,13 @@ impl Access {
         self.policy.check(who, &EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self }, attr, need)
     }
 
+    /// Whether `who` has `need` on `attr` of the entry named `ndn`, judged by its name alone
+    /// (clauses that look at the entry's attributes do not match): for an entry that no
+    /// longer exists, as slapd judges a sync search's delete message.
+    pub fn check_dn(&self, who: &Requester, ndn: &str, attr: &str, need: Privilege) -> bool {
+        self.policy.check(who, &EntryTarget { ndn, entry: None, access: self }, attr, need)
+    }
+
     /// The attribute types (canonical names without options) an entry must carry for
     /// decisions on it: objectClass, and those the policy's `filter=` clauses and `dnattr=`
     /// subjects look at (see `birch_store::Entry::decode_only`).

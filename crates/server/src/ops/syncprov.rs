@@ -60,6 +60,18 @@ struct View<'a> {
 }
 
 impl View<'_> {
+    /// Whether the consumer may be told that an entry left the view (a delete message with
+    /// its DN and entryUUID): the root DN and the replicators always, anyone else only if
+    /// it may read the entry as it is now (`now`), or, deleted, by its former name. An
+    /// entry hidden from the requester is never named to it, not even as gone.
+    fn may_name(&self, now: Option<&Entry>, old_ndn: &str) -> bool {
+        self.secrets
+            || match now {
+                Some(e) => self.access.check(&self.who, e, "entry", Privilege::Read),
+                None => self.access.check_dn(&self.who, old_ndn, "entry", Privilege::Read),
+            }
+    }
+
     /// The entry as a search result, if it is in the view and readable.
     fn result(&self, entry: &Entry) -> Option<LdapSearchResultEntry> {
         let schema = &self.ctx.schema;
@@ -159,6 +171,12 @@ async fn run(
         sel: Selection::new(&req.attrs, schema),
         types_only: req.typesonly,
     };
+    // The base passes the checks of an ordinary search first, whatever the cookie: with
+    // one at (or past) the contextCSN no refresh runs, and the persist stage must not
+    // announce changes under a base the requester may not search.
+    if let Err(o) = check_base(&view, &base_dn) {
+        return o;
+    }
     // Listen before reading anything: every change after this point is announced.
     let mut feed = sync.persist.then(|| ctx.store.subscribe());
     let context = match ctx.store.context_csn() {
@@ -203,6 +221,27 @@ async fn run(
         return Outcome::Gone;
     }
     persist(&view, msgid, tx, cancel, &session.closing, feed, theirs.rid).await
+}
+
+/// The base entry exists and the requester may search it, or the answer an ordinary search
+/// gives (noSuchObject, or insufficientAccessRights where the policy discloses the entry).
+fn check_base(view: &View<'_>, base_dn: &Dn) -> Result<(), Outcome> {
+    let ctx = view.ctx;
+    let base = match ctx.store.get_by_ndn_only(&view.base_ndn, view.access.decision_types()) {
+        Ok(Some((_, base))) => base,
+        Ok(None) => {
+            let matched = ctx.store.matched_dn(base_dn).unwrap_or_default();
+            return Err(fail(LdapResultCode::NoSuchObject, &matched, ""));
+        }
+        Err(e) => return Err(Outcome::Done(store_failure(&e), vec![])),
+    };
+    if view.access.check(&view.who, &base, "entry", Privilege::Search) {
+        return Ok(());
+    }
+    if view.access.check(&view.who, &base, "entry", Privilege::Disclose) {
+        return Err(fail(LdapResultCode::InsufficentAccessRights, "", ""));
+    }
+    Err(fail(LdapResultCode::NoSuchObject, "", ""))
 }
 
 /// Waits until every change committed so far is durable.
@@ -340,8 +379,9 @@ async fn persist(
                         ctrl: vec![state_control(state, uuid, Some(cookie.clone()))],
                     }
                 }
-                // Deleted, moved out of the view or no longer matching: the consumer drops it.
-                None if was_in => {
+                // Deleted, moved out of the view or no longer matching: the consumer drops it
+                // (if it may know the entry at all).
+                None if was_in && view.may_name(now.as_ref(), item.old_ndn.as_deref().unwrap_or_default()) => {
                     let dn = now.as_ref().map(|e| e.dn.clone()).or_else(|| item.old_ndn.clone()).unwrap_or_default();
                     LdapMsg {
                         msgid,
