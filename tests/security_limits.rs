@@ -532,8 +532,8 @@ async fn the_oldest_parked_paged_search_of_a_connection_is_dropped_beyond_its_by
     let s = Server::demo();
     bounded(LIMIT, async {
         let mut bob = connect_as(&s.url(), BOB, "bob-secret").await;
-        // 12,000 terms: about 200 KB on the wire, several MB parked.
-        let (f1, f2) = (big_or_filter(12_000, "a"), big_or_filter(12_000, "b"));
+        // 18,000 terms: about 300 KB on the wire, about 5 MB parked.
+        let (f1, f2) = (big_or_filter(18_000, "a"), big_or_filter(18_000, "b"));
         let (rc, text, c1) = paged(&mut bob, &f1, 1, vec![]).await;
         assert_eq!(rc, 0, "{text}");
         assert!(!c1.is_empty());
@@ -564,26 +564,26 @@ async fn the_oldest_parked_paged_search_of_a_connection_is_dropped_beyond_its_by
 /// large for the bounds on its own is answered adminLimitExceeded (11) instead of parked.
 #[tokio::test(flavor = "multi_thread")]
 async fn parked_paged_searches_are_bounded_in_the_whole_server() {
-    let s = Server::start_with("[connections]\nmax_paged_bytes = 16777216\nmax_paged_bytes_per_connection = 8388608\n", true);
+    let s = Server::start_with("[connections]\nmax_paged_bytes = 12582912\nmax_paged_bytes_per_connection = 8388608\n", true);
     bounded(LIMIT, async {
         let mut conns = Vec::new();
         let mut cookies = Vec::new();
         for tag in ["a", "b", "c"] {
             let mut l = connect_as(&s.url(), BOB, "bob-secret").await;
-            let f = big_or_filter(12_000, tag);
+            let f = big_or_filter(18_000, tag);
             let (rc, text, c) = paged(&mut l, &f, 1, vec![]).await;
             assert_eq!(rc, 0, "{text}");
             conns.push(l);
             cookies.push((f, c));
         }
-        // Three of about 7 MB each are more than 16 MiB: the first connection's went.
+        // Three of about 5 MB each are more than 12 MiB: the first connection's went.
         let mut rcs = Vec::new();
         for (l, (f, c)) in conns.iter_mut().zip(cookies) {
             rcs.push(paged(l, &f, 1, c).await.0);
         }
         assert_eq!(rcs, vec![53, 0, 0]);
         // One larger than a connection may hold is not parked at all.
-        let f = big_or_filter(30_000, "d");
+        let f = big_or_filter(40_000, "d");
         let (rc, text, c) = paged(&mut conns[0], &f, 1, vec![]).await;
         assert_eq!((rc, c.is_empty()), (11, true), "{text}");
     })

@@ -366,7 +366,7 @@ mod tests {
     #[test]
     fn persistent_searches_are_bounded_per_connection_server_and_anonymous() {
         let cfg = ConnectionsSection {
-            max_persistent: 4,
+            max_persistent: 5,
             max_persistent_anonymous: 2,
             max_persistent_per_connection: 3,
             ..Default::default()
