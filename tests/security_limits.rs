@@ -6,7 +6,7 @@
 //! arrive whole within seconds. See docs/security.md.
 mod common;
 
-use common::demo::{BOB, PEOPLE, STAFF};
+use common::demo::{ALICE, BOB, PEOPLE, STAFF};
 use common::{bounded, connect_as, Server, ROOT_DN, ROOT_PW, SUFFIX};
 use futures_util::StreamExt;
 use ldap3::controls::{ControlType, PagedResults, RawControl};
@@ -259,7 +259,8 @@ async fn persistent_searches_cannot_take_the_servers_operation_capacity() {
 }
 
 /// The limits on persistent searches: per connection, for anonymous clients in the whole
-/// server, and in the whole server; an abandoned persistent search frees its place.
+/// server, and in the whole server (not for the root DN and the replicators); an abandoned
+/// persistent search frees its place.
 #[tokio::test(flavor = "multi_thread")]
 async fn persistent_search_limits_apply_per_connection_anonymous_and_server() {
     let s = Server::start_with(
@@ -280,26 +281,31 @@ async fn persistent_search_limits_apply_per_connection_anonymous_and_server() {
         assert_eq!(got.iter().filter(|(_, o)| *o == Started::Persisting).count(), 3, "{got:?}");
         assert_eq!(got.iter().filter(|(_, o)| busy("this connection")(o)).count(), 1, "{got:?}");
 
-        // 2 + 3 = 5: the server's limit.
-        let mut root = Raw::connect(s.port).await;
-        root.bind(1, ROOT_DN, ROOT_PW).await;
-        root.send([sync_req(2, SUFFIX, true, Some(FUTURE_COOKIE))]).await;
-        let got = started(&mut root, &[2]).await;
+        // 2 + 3 = 5: the server's limit, for any other user.
+        let mut alice = Raw::connect(s.port).await;
+        alice.bind(1, ALICE, "alice-secret").await;
+        alice.send([sync_req(2, SUFFIX, true, Some(FUTURE_COOKIE))]).await;
+        let got = started(&mut alice, &[2]).await;
         assert!(busy("this server")(&got[0].1), "{got:?}");
         // An ordinary operation is not affected.
-        root.send([search_req(3, "", "(objectClass=*)", &["1.1"], vec![])]).await;
+        alice.send([search_req(3, "", "(objectClass=*)", &["1.1"], vec![])]).await;
         loop {
-            if let LdapOp::SearchResultDone(r) = root.expect().await.op {
+            if let LdapOp::SearchResultDone(r) = alice.expect().await.op {
                 assert_eq!(r.code, LdapResultCode::Success);
                 break;
             }
         }
+        // The root DN (like a `replication.replicators` DN) is not held back by others.
+        let mut root = Raw::connect(s.port).await;
+        root.bind(1, ROOT_DN, ROOT_PW).await;
+        root.send([sync_req(2, SUFFIX, true, Some(FUTURE_COOKIE))]).await;
+        assert_eq!(started(&mut root, &[2]).await[0].1, Started::Persisting);
         // Bob abandons one of his: its place is free again.
         bob.send([LdapMsg { msgid: 9, op: LdapOp::AbandonRequest(2), ctrl: vec![] }]).await;
         let mut admitted = false;
         for attempt in 0..50 {
-            root.send([sync_req(10 + attempt, SUFFIX, true, Some(FUTURE_COOKIE))]).await;
-            let got = started(&mut root, &[10 + attempt]).await;
+            alice.send([sync_req(10 + attempt, SUFFIX, true, Some(FUTURE_COOKIE))]).await;
+            let got = started(&mut alice, &[10 + attempt]).await;
             if got[0].1 == Started::Persisting {
                 admitted = true;
                 break;

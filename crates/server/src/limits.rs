@@ -228,6 +228,18 @@ impl PersistentCount {
     }
 }
 
+/// Who starts a persistent search, for its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    /// An anonymous client: counts against `max_persistent_anonymous` and `max_persistent`.
+    Anonymous,
+    /// A bound user: counts against `max_persistent`.
+    User,
+    /// The root DN or a `replication.replicators` DN: only the per-connection limit applies,
+    /// so that nobody else can keep the replicas from following.
+    Replicator,
+}
+
 /// A running persistent search's places; dropping it frees them.
 pub struct PersistentPermit {
     _all: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -264,7 +276,8 @@ impl PersistentLimits {
 
     /// Places for one more persistent search on a connection whose searches `count`
     /// counts, or why there is none.
-    pub fn try_start(&self, count: &Arc<PersistentCount>, anonymous: bool) -> Result<PersistentPermit, &'static str> {
+    pub fn try_start(&self, count: &Arc<PersistentCount>, who: Requester) -> Result<PersistentPermit, &'static str> {
+        let anonymous = who == Requester::Anonymous;
         let take = |s: &Option<Arc<tokio::sync::Semaphore>>| match s {
             None => Ok(None),
             Some(s) => s.clone().try_acquire_owned().map(Some).map_err(|_| ()),
@@ -277,7 +290,10 @@ impl PersistentLimits {
         } else {
             None
         };
-        let all = take(&self.all).map_err(|_| "too many persistent searches on this server")?;
+        let all = match who {
+            Requester::Replicator => None,
+            _ => take(&self.all).map_err(|_| "too many persistent searches on this server")?,
+        };
         count.all.fetch_add(1, Ordering::Relaxed);
         if anonymous {
             count.anonymous.fetch_add(1, Ordering::Relaxed);
@@ -373,18 +389,22 @@ mod tests {
         };
         let l = PersistentLimits::new(&cfg);
         let (c1, c2) = (Arc::new(PersistentCount::default()), Arc::new(PersistentCount::default()));
-        let a1 = l.try_start(&c1, true).unwrap();
-        let _a2 = l.try_start(&c2, true).unwrap();
-        assert!(l.try_start(&c1, true).unwrap_err().contains("anonymous"));
+        let (anon, user) = (Requester::Anonymous, Requester::User);
+        let a1 = l.try_start(&c1, anon).unwrap();
+        let _a2 = l.try_start(&c2, anon).unwrap();
+        assert!(l.try_start(&c1, anon).unwrap_err().contains("anonymous"));
         assert_eq!(c1.anonymous(), 1);
-        let _b1 = l.try_start(&c1, false).unwrap();
-        let _b2 = l.try_start(&c1, false).unwrap();
-        assert!(l.try_start(&c1, false).unwrap_err().contains("connection"));
-        let _b3 = l.try_start(&c2, false).unwrap();
-        assert!(l.try_start(&c2, false).unwrap_err().contains("server"));
+        let _b1 = l.try_start(&c1, user).unwrap();
+        let _b2 = l.try_start(&c1, user).unwrap();
+        assert!(l.try_start(&c1, user).unwrap_err().contains("connection"));
+        let _b3 = l.try_start(&c2, user).unwrap();
+        assert!(l.try_start(&c2, user).unwrap_err().contains("server"));
+        // A replica still starts (on a connection with room).
+        let c3 = Arc::new(PersistentCount::default());
+        let _r = l.try_start(&c3, Requester::Replicator).unwrap();
         drop(a1);
         assert_eq!(c1.anonymous(), 0);
-        assert!(l.try_start(&c2, true).is_ok());
+        assert!(l.try_start(&c2, anon).is_ok());
     }
 
     #[test]

@@ -402,8 +402,16 @@ fn admit_operation(ctx: &ServerCtx, session: &Session, msg: &LdapMsg) -> Result<
         return Err("too many outstanding operations on this connection");
     }
     if is_persistent_search(msg) {
-        let anonymous = !session.is_bound();
-        return ctx.budgets.persistent.try_start(&session.persistent, anonymous).map(Admission::Persistent);
+        use crate::limits::Requester;
+        let subject = session.subject();
+        let who = if subject == Subject::Anonymous {
+            Requester::Anonymous
+        } else if ops::syncprov::is_replicator(ctx, &subject) {
+            Requester::Replicator
+        } else {
+            Requester::User
+        };
+        return ctx.budgets.persistent.try_start(&session.persistent, who).map(Admission::Persistent);
     }
     ctx.work_queue.try_enter().map(Admission::Queued).ok_or("the server is busy; try again")
 }

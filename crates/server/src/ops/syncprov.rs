@@ -88,6 +88,22 @@ impl View<'_> {
     }
 }
 
+/// Whether `subject` is the root DN or one of `replication.replicators`: it gets the
+/// secret attributes and every delete message, and its persistent searches do not count
+/// against the server-wide limits.
+pub fn is_replicator(ctx: &ServerCtx, subject: &birch_acl::Subject) -> bool {
+    match subject {
+        birch_acl::Subject::Root => true,
+        birch_acl::Subject::User(ndn) => ctx
+            .config
+            .replication
+            .replicators
+            .iter()
+            .any(|r| Dn::parse(r).is_ok_and(|d| d.normalize(&ctx.schema) == *ndn)),
+        birch_acl::Subject::Anonymous => false,
+    }
+}
+
 fn state_control(state: SyncStateValue, uuid: [u8; 16], cookie: Option<Vec<u8>>) -> LdapControl {
     LdapControl::SyncState { state, entry_uuid: uuid::Uuid::from_bytes(uuid), cookie }
 }
@@ -148,13 +164,7 @@ async fn run(
         return fail(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
     };
     let who = session.requester();
-    let secrets = match &who.subject {
-        birch_acl::Subject::Root => true,
-        birch_acl::Subject::User(ndn) => {
-            ctx.config.replication.replicators.iter().any(|r| Dn::parse(r).is_ok_and(|d| d.normalize(schema) == *ndn))
-        }
-        birch_acl::Subject::Anonymous => false,
-    };
+    let secrets = is_replicator(ctx, &who.subject);
     let view = View {
         ctx,
         secrets,
