@@ -358,7 +358,9 @@ async fn an_anonymous_sync_search_gets_what_an_ordinary_search_gets() {
             }
         };
         assert_ne!(ordinary.code, LdapResultCode::Success, "anonymous may search the tree: {ordinary:?}");
-        for (msgid, persist, cookie) in [(2, true, Some(FUTURE_COOKIE)), (3, false, Some(FUTURE_COOKIE)), (4, true, None)] {
+        for (msgid, persist, cookie) in
+            [(2, true, Some(FUTURE_COOKIE)), (3, false, Some(FUTURE_COOKIE)), (4, true, None)]
+        {
             anon.send([sync_req(msgid, SUFFIX, persist, cookie)]).await;
             let m = anon.expect().await;
             assert_eq!(m.msgid, msgid);
@@ -372,7 +374,8 @@ async fn an_anonymous_sync_search_gets_what_an_ordinary_search_gets() {
         // Changes (a failed bind's bookkeeping, a modify) announce nothing to it.
         assert_eq!(common::bind_rc(&s.url(), BOB, "wrong").await, 49);
         let mut admin = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
-        let res = admin.modify(BOB, vec![Mod::Replace("description", HashSet::from(["changed"]))]).await.expect("modify");
+        let res =
+            admin.modify(BOB, vec![Mod::Replace("description", HashSet::from(["changed"]))]).await.expect("modify");
         assert_eq!(res.rc, 0);
         assert!(anon.next(Duration::from_secs(2)).await.is_none(), "a change was announced");
     })
@@ -461,7 +464,8 @@ async fn large_attribute_lists_and_base_dns_are_not_remembered() {
     bounded(LIMIT, async {
         // Large requests need a bind (item 8); any user will do.
         let mut bob = connect_as(&s.url(), BOB, "bob-secret").await;
-        let list = |n: usize| -> Vec<String> { (0..25_000).map(|i| format!("x-attribute-{n:03}-{i:06}-padding")).collect() };
+        let list =
+            |n: usize| -> Vec<String> { (0..25_000).map(|i| format!("x-attribute-{n:03}-{i:06}-padding")).collect() };
         // Warm up (buffers, the runtime), then measure.
         let (entries, res) = common::search(&mut bob, "", Scope::Base, "(objectClass=*)", &["1.1"]).await;
         assert_eq!((res.rc, entries.len()), (0, 1));
@@ -570,7 +574,10 @@ async fn the_oldest_parked_paged_search_of_a_connection_is_dropped_beyond_its_by
 /// large for the bounds on its own is answered adminLimitExceeded (11) instead of parked.
 #[tokio::test(flavor = "multi_thread")]
 async fn parked_paged_searches_are_bounded_in_the_whole_server() {
-    let s = Server::start_with("[connections]\nmax_paged_bytes = 12582912\nmax_paged_bytes_per_connection = 8388608\n", true);
+    let s = Server::start_with(
+        "[connections]\nmax_paged_bytes = 12582912\nmax_paged_bytes_per_connection = 8388608\n",
+        true,
+    );
     bounded(LIMIT, async {
         let mut conns = Vec::new();
         let mut cookies = Vec::new();
@@ -656,7 +663,8 @@ async fn large_requests_before_a_bind_close_the_connection() {
 async fn a_request_that_does_not_arrive_whole_in_time_closes_the_connection() {
     let s = Server::start_with("[connections]\nrequest_timeout = 2\nidle_timeout = 600\n", true);
     bounded(LIMIT, async {
-        let request = encode([search_req(1, "", "(objectClass=*)", &["supportedLDAPVersion", "namingContexts"], vec![])]);
+        let request =
+            encode([search_req(1, "", "(objectClass=*)", &["supportedLDAPVersion", "namingContexts"], vec![])]);
         // Stops halfway.
         let mut stalled = Raw::connect(s.port).await;
         stalled.wr.write_all(&request[..10]).await.expect("write");
@@ -686,11 +694,10 @@ async fn a_request_that_does_not_arrive_whole_in_time_closes_the_connection() {
         }
         assert!(stalled.closed_within(Duration::from_secs(10)).await, "the stalled request's connection is open");
         let mut frames = trickle.frames;
-        let closed = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(Ok(_)) = frames.next().await {}
-        })
-        .await
-        .is_ok();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), async { while let Some(Ok(_)) = frames.next().await {} })
+                .await
+                .is_ok();
         assert!(closed, "the trickling connection is open");
         assert!(t.elapsed() < Duration::from_secs(12), "{:?}", t.elapsed());
         writer.abort();

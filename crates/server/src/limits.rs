@@ -316,7 +316,10 @@ impl Budgets {
     pub fn new(cfg: &ConnectionsSection) -> Budgets {
         Budgets {
             persistent: PersistentLimits::new(cfg),
-            paged: Arc::new(crate::ops::paged::PagedBudget::new(cfg.max_paged_bytes, cfg.max_paged_bytes_per_connection)),
+            paged: Arc::new(crate::ops::paged::PagedBudget::new(
+                cfg.max_paged_bytes,
+                cfg.max_paged_bytes_per_connection,
+            )),
         }
     }
 }

@@ -127,6 +127,9 @@ pub struct PagedBudget {
     state: Mutex<Ledger>,
 }
 
+/// A parked search somewhere in the server: its connection's searches and its cookie there.
+type Place = (Weak<Mutex<Open>>, u64);
+
 #[derive(Default)]
 struct Ledger {
     total: usize,
@@ -177,7 +180,7 @@ impl PagedBudget {
     /// Records a search parked under `cookie` on `conn`; returns its charge and the
     /// searches (connection, cookie) to drop so that the server stays within its bound,
     /// oldest first. Takes the ledger's lock only (never a connection's after it).
-    fn charge(self: &Arc<Self>, bytes: usize, conn: Weak<Mutex<Open>>, cookie: u64) -> (Charge, Vec<(Weak<Mutex<Open>>, u64)>) {
+    fn charge(self: &Arc<Self>, bytes: usize, conn: Weak<Mutex<Open>>, cookie: u64) -> (Charge, Vec<Place>) {
         let mut ledger = self.ledger();
         let seq = ledger.next_seq;
         ledger.next_seq += 1;
@@ -280,7 +283,11 @@ impl PagedSearches {
             }
         }
         if !dropped.is_empty() {
-            tracing::debug!(dropped = dropped.len(), total = budget.total(), "parked paged searches dropped to stay within the memory bound");
+            tracing::debug!(
+                dropped = dropped.len(),
+                total = budget.total(),
+                "parked paged searches dropped to stay within the memory bound"
+            );
         }
         drop(dropped);
         Some(id.to_be_bytes().to_vec())
