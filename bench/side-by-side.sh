@@ -4,6 +4,11 @@
 #
 #   bench/side-by-side.sh [--users 10000] [--reps 3] [--duration 10] [--conns "1 8 32"]
 #                         [--scenarios "search-uid bind login"] [--out DIR]
+#                         [--baseline OLD_BIRCH_BINARY]
+#
+# With --baseline, a second Birch (that binary, e.g. a build of the previous commit) serves a
+# copy of the same data on the next port and runs in the same alternation, so a change can
+# be measured against the code before it; the table then adds its figures and new/old.
 #
 # Needs: ../shared/bench/ldapbench built (cargo build --release there), slapd and
 # ldap-utils installed (apt-get install slapd ldap-utils). Writes DIR/results.jsonl (one
@@ -16,11 +21,13 @@ SHARED="${SHARED:-$ROOT/../shared}"
 LDAPBENCH="${LDAPBENCH:-$SHARED/bench/ldapbench/target/release/ldapbench}"
 USERS=10000; REPS=3; DURATION=10; CONNS="1 8 32"; SCENARIOS="search-uid bind login group-members"
 OUT=/tmp/birch-bench; BIRCH_PORT=3390; SLAPD_PORT=3891; BASE=dc=campus,dc=example
+BASELINE=""; BASELINE_PORT=3392
 while [ $# -gt 0 ]; do
   case "$1" in
     --users) USERS="$2"; shift 2;; --reps) REPS="$2"; shift 2;;
     --duration) DURATION="$2"; shift 2;; --conns) CONNS="$2"; shift 2;;
     --scenarios) SCENARIOS="$2"; shift 2;; --out) OUT="$2"; shift 2;;
+    --baseline) BASELINE="$2"; shift 2;;
     *) echo "unknown argument: $1" >&2; exit 2;;
   esac
 done
@@ -31,24 +38,32 @@ LDIF="$OUT/campus-$USERS-ssha.ldif"
 
 (cd "$ROOT" && cargo build --release -q)
 BIRCH="$ROOT/target/release/birch"
-BDIR="$OUT/birch"; rm -rf "$BDIR"; mkdir -p "$BDIR"
-cat > "$BDIR/birch.toml" <<TOML
-listen = "127.0.0.1:$BIRCH_PORT"
-data_dir = "$BDIR/data"
+# start_birch NAME BINARY PORT: imports the data into $OUT/NAME and serves it; prints the pid.
+start_birch() {
+  local dir="$OUT/$1"; rm -rf "$dir"; mkdir -p "$dir"
+  cat > "$dir/birch.toml" <<TOML
+listen = "127.0.0.1:$3"
+data_dir = "$dir/data"
 suffix = "$BASE"
 size_limit = 0
 # slapd keeps the fixture's SSHA hashes: compare like with like (Birch would otherwise
 # rehash every account to argon2id on its first bind).
 rehash_on_bind = false
 TOML
-start=$(date +%s%N)
-"$BIRCH" import --config "$BDIR/birch.toml" "$LDIF" 2>"$BDIR/import.log"
-end=$(date +%s%N)
-echo "{\"server\":\"birch\",\"users\":$USERS,\"import_s\":$(( (end - start) / 1000000 ))e-3}" >> "$OUT/import.jsonl"
-BIRCH_ROOT_PASSWORD=admin-secret BIRCH_LOG=warn "$BIRCH" serve --config "$BDIR/birch.toml" 2>"$BDIR/serve.log" &
-BPID=$!
-trap 'kill $BPID 2>/dev/null || true; "$SHARED/bench/anchor-slapd/stop.sh" >/dev/null 2>&1 || true' EXIT
-for _ in $(seq 100); do ldapsearch -x -H "ldap://127.0.0.1:$BIRCH_PORT" -b "" -s base >/dev/null 2>&1 && break; sleep 0.1; done
+  local start end
+  start=$(date +%s%N)
+  "$2" import --config "$dir/birch.toml" "$LDIF" 2>"$dir/import.log"
+  end=$(date +%s%N)
+  echo "{\"server\":\"$1\",\"users\":$USERS,\"import_s\":$(( (end - start) / 1000000 ))e-3}" >> "$OUT/import.jsonl"
+  BIRCH_ROOT_PASSWORD=admin-secret BIRCH_LOG=warn "$2" serve --config "$dir/birch.toml" >/dev/null 2>"$dir/serve.log" &
+  local pid=$!
+  for _ in $(seq 100); do ldapsearch -x -H "ldap://127.0.0.1:$3" -b "" -s base >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "$pid"
+}
+BPID="$(start_birch birch "$BIRCH" "$BIRCH_PORT")"
+OPID=""
+[ -z "$BASELINE" ] || OPID="$(start_birch base "$BASELINE" "$BASELINE_PORT")"
+trap 'kill $BPID $OPID 2>/dev/null || true; "$SHARED/bench/anchor-slapd/stop.sh" >/dev/null 2>&1 || true' EXIT
 "$SHARED/bench/anchor-slapd/stop.sh" >/dev/null 2>&1 || true
 SPID="$("$SHARED/bench/anchor-slapd/setup.sh" --users "$USERS" --hash ssha --ldif "$LDIF")"
 
@@ -65,6 +80,7 @@ for rep in $(seq 1 "$REPS"); do
   for sc in $SCENARIOS; do
     for c in $CONNS; do
       run birch "$BIRCH_PORT" "$BPID" "$sc" "$c" "$rep"
+      [ -z "$OPID" ] || run base "$BASELINE_PORT" "$OPID" "$sc" "$c" "$rep"
       run slapd "$SLAPD_PORT" "$SPID" "$sc" "$c" "$rep"
     done
   done

@@ -603,6 +603,124 @@ changetype: delete
     assert!(text(&export(&s)).contains("description: three"));
 }
 
+/// An export with what differs between two runs of the same changes left out: times,
+/// entryUUID, entryCSN and salted password hashes.
+fn comparable(export: &[u8]) -> Vec<String> {
+    let unstable =
+        ["entryuuid:", "entrycsn:", "createtimestamp:", "modifytimestamp:", "pwdchangedtime:", "userpassword:"];
+    // Unfolded first: a folded continuation line belongs to the line before it.
+    text(export)
+        .replace("\n ", "")
+        .split("\n\n")
+        .map(|record| {
+            let mut lines: Vec<&str> =
+                record.lines().filter(|l| !unstable.iter().any(|u| l.to_ascii_lowercase().starts_with(u))).collect();
+            lines.sort_unstable();
+            lines.join("\n")
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// What ldapmodify printed as "additional info" (the server's diagnostic message).
+fn additional_info(stderr: &str) -> String {
+    stderr.lines().find_map(|l| l.trim().strip_prefix("additional info: ")).unwrap_or_default().to_string()
+}
+
+/// `birch import` of change records and `ldapmodify -f` of the same file as the root DN
+/// against a running server pass the same write pipeline: same error (named with the
+/// file's line by the import), same tree afterwards.
+#[test]
+fn import_of_changes_and_ldapmodify_agree() {
+    let files = [
+        // Valid changes, then a person without sn (65), then a change never reached.
+        "\
+dn: uid=p1,ou=people,dc=example,dc=org
+changetype: add
+objectClass: inetOrgPerson
+uid: p1
+cn: Person One
+sn: One
+userPassword: first-password
+
+dn: uid=p1,ou=people,dc=example,dc=org
+changetype: modify
+replace: mail
+mail: p1@example.org
+-
+add: description
+description: changed
+
+dn: uid=p2,ou=people,dc=example,dc=org
+changetype: add
+objectClass: person
+uid: p2
+cn: Person Two
+
+dn: uid=p1,ou=people,dc=example,dc=org
+changetype: delete
+",
+        // uid is not allowed on an organizationalUnit (65).
+        "\
+dn: ou=people,dc=example,dc=org
+changetype: modify
+add: uid
+uid: nope
+",
+        // A rename, then the modify of a missing entry (32).
+        "\
+dn: uid=p1,ou=people,dc=example,dc=org
+changetype: modrdn
+newrdn: uid=p3
+deleteoldrdn: 0
+
+dn: uid=ghost,ou=people,dc=example,dc=org
+changetype: modify
+replace: description
+description: x
+",
+    ];
+    let (offline, _) = base_store();
+    let (mut online, _) = base_store();
+    online.start_existing();
+    for (i, content) in files.iter().enumerate() {
+        let file = write_file(&offline, &format!("changes{i}.ldif"), content.as_bytes());
+        let imported = import(&offline, &file);
+        let modified =
+            online.ldap_tool("ldapmodify", &["-x", "-D", ROOT_DN, "-w", ROOT_PW, "-f", file.to_str().expect("path")]);
+        let (ierr, merr) = (text(&imported.stderr), text(&modified.stderr));
+        assert!(!imported.status.success(), "file {i}: the import must fail: {ierr}");
+        assert!(!modified.status.success(), "file {i}: ldapmodify must fail: {merr}");
+        let info = additional_info(&merr);
+        match i {
+            0 => {
+                assert_eq!(modified.status.code(), Some(65), "{merr}");
+                assert!(ierr.contains("changes0.ldif:17:") && ierr.contains("ObjectClassViolation"), "{ierr}");
+            }
+            1 => {
+                assert_eq!(modified.status.code(), Some(65), "{merr}");
+                assert!(ierr.contains("changes1.ldif:1:") && ierr.contains("ObjectClassViolation"), "{ierr}");
+            }
+            _ => {
+                assert_eq!(modified.status.code(), Some(32), "{merr}");
+                assert!(ierr.contains("changes2.ldif:6:") && ierr.contains("NoSuchObject"), "{ierr}");
+            }
+        }
+        assert!(ierr.contains(&info), "file {i}: the import names the same cause as the server ({info:?}): {ierr}");
+    }
+    online.stop();
+    let (a, b) = (comparable(&export(&offline)), comparable(&export(&online)));
+    assert_eq!(a, b, "the same tree after the same changes");
+    let p3 = a.iter().find(|r| r.contains("dn: uid=p3,")).expect("renamed entry");
+    assert!(p3.contains("mail: p1@example.org") && p3.contains("description: changed"), "{p3}");
+    assert!(p3.contains("modifiersName: cn=admin,dc=example,dc=org"), "{p3}");
+    assert!(!a.iter().any(|r| r.contains("uid=p2,")), "the invalid entry was not added");
+    for s in [&offline, &online] {
+        let check = s.birch_bounded(&["check"], CMD);
+        assert!(check.status.success(), "check: {}", text(&check.stdout));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // schema directory
 // ---------------------------------------------------------------------------------------

@@ -454,14 +454,14 @@ async fn modify_result_codes() {
         assert_eq!(res.rc, 32, "{res}");
         assert_eq!(res.matched.to_ascii_lowercase(), SUFFIX);
 
-        // Not without the right: sn is not self-service (bob is not an admin), anonymous
-        // clients must authenticate first.
+        // Not without the right: sn is not self-service (bob is not an admin); anonymous
+        // clients may not learn that bob exists (issue #23 item 10).
         let mut bob = connect_as(&url, BOB, "bob-secret").await;
         let res = modify(&mut bob, BOB, vec![Mod::Replace("sn", set(&["Hacked"]))]).await;
         assert_eq!(res.rc, 50, "{res}");
         let mut anon = connect(&url).await;
         let res = modify(&mut anon, BOB, vec![Mod::Replace("sn", set(&["Hacked"]))]).await;
-        assert_eq!(res.rc, 8, "{res}");
+        assert_eq!(res.rc, 32, "{res}");
         assert_eq!(values(&mut l, ALICE, "sn").await, ["Liddell"]);
         assert_eq!(values(&mut l, BOB, "sn").await, ["Baker"]);
 
@@ -1694,11 +1694,14 @@ async fn password_modify_with_ldappasswd() {
     let out = run(&["-D", ALICE, "-w", "alice-new", "-a", "wrong", "-s", "x"]);
     assert!(!out.status.success());
     assert!(both(&out).contains("(53)"), "{}", both(&out));
-    // Someone else's password (chenwei is no admin; alice is, in the demo): 50; anonymous: 53.
+    // Someone else's password (chenwei is no admin; alice is, in the demo): 50; anonymous: 8
+    // strongAuthRequired, as slapd answers, whether or not it names a user.
     let out = run(&["-D", CHENWEI, "-w", "chenwei-secret", "-s", "x", BOB]);
     assert!(both(&out).contains("(50)"), "{}", both(&out));
     let out = run(&["-s", "x"]);
-    assert!(both(&out).contains("(53)"), "{}", both(&out));
+    assert!(both(&out).contains("(8)"), "{}", both(&out));
+    let out = run(&["-s", "x", BOB]);
+    assert!(both(&out).contains("(8)"), "{}", both(&out));
     // An admin reset with a generated password, printed by ldappasswd.
     let out = run(&["-D", ROOT_DN, "-w", ROOT_PW, CHENWEI]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -6,7 +6,8 @@
 //! [`Privilege`] — the first rule whose target matches decides through its first `by`
 //! clause that matches the subject (`continue` and `break` let evaluation go on when that
 //! clause does not grant). No matching rule: denied. The root DN may do everything but
-//! read, search or compare secret attributes (`userPassword`), which nobody may.
+//! read, search or compare secret attributes ([`secret`]: `userPassword`, `authPassword`,
+//! `pwdHistory`), which nobody may.
 //!
 //! Group membership is resolved by the caller once per bind (the requester carries its
 //! groups), so evaluation needs no directory access.
@@ -25,6 +26,7 @@
 )]
 
 pub mod rules;
+pub mod secret;
 
 use rules::{Control, DnScope, Who};
 pub use rules::{Resolver, Rule};
@@ -166,8 +168,6 @@ pub struct Policy {
     rules: Vec<Rule>,
     groups: Vec<String>,
     dn_attributes: Vec<String>,
-    /// Attributes nobody may read (a handful: a list beats hashing on every decision).
-    secret: Vec<String>,
 }
 
 /// Whether `ndn` is `base` or below it.
@@ -217,7 +217,7 @@ impl Policy {
             .collect();
         dn_attributes.sort();
         dn_attributes.dedup();
-        Ok(Policy { rules, groups, dn_attributes, secret: vec!["userpassword".to_string()] })
+        Ok(Policy { rules, groups, dn_attributes })
     }
 
     /// The attributes whose values `dnattr=` clauses look at (canonical names): a caller
@@ -244,9 +244,7 @@ impl Policy {
     /// Whether `who` has `need` on attribute `attr` (canonical name, or `entry` /
     /// `children`) of `target`.
     pub fn check(&self, who: &Requester, target: &dyn Target, attr: &str, need: Privilege) -> bool {
-        if self.secret.iter().any(|s| s == attr)
-            && matches!(need, Privilege::Read | Privilege::Search | Privilege::Compare)
-        {
+        if matches!(need, Privilege::Read | Privilege::Search | Privilege::Compare) && secret::is_secret_type(attr) {
             return false;
         }
         if who.subject == Subject::Root {

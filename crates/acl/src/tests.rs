@@ -81,6 +81,14 @@ fn root_may_do_everything_but_read_secrets() {
     assert!(p.check(&root, &entry(ALICE), "cn", Privilege::Add));
     assert!(!p.check(&root, &entry(ALICE), "userpassword", Privilege::Read));
     assert!(!p.check(&root, &entry(ALICE), "userpassword", Privilege::Search));
+    // Every attribute holding a hash, whatever the rules grant.
+    let open = policy(&["to * by * write"]);
+    for attr in ["userpassword", "pwdhistory", "authpassword"] {
+        for need in [Privilege::Read, Privilege::Search, Privilege::Compare] {
+            assert!(!p.check(&root, &entry(ALICE), attr, need), "{attr} {need:?} by root");
+            assert!(!open.check(&user(ALICE), &entry(ALICE), attr, need), "{attr} {need:?} by its owner");
+        }
+    }
 }
 
 #[test]

@@ -171,7 +171,7 @@ pub fn decode_with_ldap3(frame: &[u8]) -> Result<Decoded, ProtoError> {
     let tag = match Parser::new(MAX_BER_DEPTH).parse(frame) {
         Ok(([], tag)) => tag,
         Ok(_) => return Err(ProtoError::Malformed("trailing bytes inside the PDU".into())),
-        Err(e) => return Err(ProtoError::Malformed(format!("BER: {e:?}"))),
+        Err(e) => return Err(ProtoError::Malformed(described("BER: ", &e))),
     };
     let (msgid, op_tag) = peek_ids(&tag);
     let Some(msgid) = msgid.filter(|&m| m >= 1).and_then(|m| i32::try_from(m).ok()) else {
@@ -179,8 +179,45 @@ pub fn decode_with_ldap3(frame: &[u8]) -> Result<Decoded, ProtoError> {
     };
     Ok(match LdapMsg::try_from(tag) {
         Ok(msg) => Decoded::Msg(msg),
-        Err(e) => Decoded::Invalid { msgid: Some(msgid), op_tag, reason: format!("undecodable request: {e:?}") },
+        Err(e) => Decoded::Invalid { msgid: Some(msgid), op_tag, reason: described("undecodable request: ", &e) },
     })
+}
+
+/// Most bytes of a parser error's description kept in a reason. The descriptions can dump
+/// the input (a 3.9 MB over-nested filter made a 19.5 MB one), and a reason is logged and
+/// sent back to the client.
+pub const MAX_REASON_BYTES: usize = 256;
+
+/// `prefix` and the Debug description of `e`, cut at [`MAX_REASON_BYTES`]: the formatting
+/// stops there, so a huge description is never built.
+fn described(prefix: &str, e: &dyn std::fmt::Debug) -> String {
+    struct Bounded {
+        out: String,
+        cut: bool,
+    }
+    impl std::fmt::Write for Bounded {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let left = MAX_REASON_BYTES.saturating_sub(self.out.len());
+            if s.len() <= left {
+                self.out.push_str(s);
+                return Ok(());
+            }
+            let mut end = left;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.out.push_str(&s[..end]);
+            self.cut = true;
+            // Stops the formatting.
+            Err(std::fmt::Error)
+        }
+    }
+    let mut b = Bounded { out: String::new(), cut: false };
+    let _ = std::fmt::Write::write_fmt(&mut b, format_args!("{prefix}{e:?}"));
+    if b.cut {
+        b.out.push_str(" …(cut)");
+    }
+    b.out
 }
 
 impl Encoder<LdapMsg> for BirchCodec {
@@ -245,6 +282,16 @@ mod tests {
         LdapSearchResultEntry, LdapSearchScope,
     };
     use proptest::prelude::*;
+
+    #[test]
+    fn reasons_are_bounded() {
+        let huge = vec![7u8; 1 << 20];
+        let r = described("undecodable request: ", &huge);
+        assert!(
+            r.len() <= MAX_REASON_BYTES + 16 && r.starts_with("undecodable request: [7, 7") && r.ends_with("(cut)")
+        );
+        assert_eq!(described("BER: ", &"short"), "BER: \"short\"");
+    }
 
     fn encode(msg: LdapMsg) -> BytesMut {
         let mut buf = BytesMut::new();

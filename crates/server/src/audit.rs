@@ -11,14 +11,13 @@
 //!   SIGHUP (`birch reload`) reopens the file, for logrotate.
 //! - `birch audit` queries the files ([`query`]).
 
+use crate::logsafe::{JsonLine, MAX_AUDIT_FIELD_BYTES};
 use serde::Deserialize;
-use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
@@ -71,7 +70,8 @@ pub struct AuditLog {
 }
 
 fn open(path: &Path) -> std::io::Result<Sink> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    // Mode 0600: the records hold the changes (docs/security.md).
+    let file = crate::private_files::create_options().append(true).open(path)?;
     let size = file.metadata()?.len();
     Ok(Sink { out: BufWriter::with_capacity(64 << 10, file), size })
 }
@@ -171,87 +171,6 @@ pub fn installed() -> Option<&'static Arc<AuditLog>> {
 /// A tracing layer that writes `birch::audit` events as JSON lines to the installed log.
 pub struct AuditLayer;
 
-/// One audit record being written as a JSON object, fields in the order they come.
-/// (Written directly rather than through a `serde_json::Map`: building the map and its
-/// values was a seventh of a bind's instructions.)
-struct JsonLine(String);
-
-impl JsonLine {
-    fn key(&mut self, name: &str) {
-        if self.0.len() > 1 {
-            self.0.push(',');
-        }
-        json_string(name, &mut self.0);
-        self.0.push(':');
-    }
-}
-
-/// Whether `s` has characters a JSON string must escape.
-fn needs_escape(s: &str) -> bool {
-    s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
-}
-
-/// Appends `s` as a JSON string, escaped as serde_json escapes it.
-fn json_string(s: &str, out: &mut String) {
-    out.push('"');
-    // Nearly every value (DNs, addresses, names) needs no escaping: copied whole.
-    if !needs_escape(s) {
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-impl Visit for JsonLine {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field.name());
-        json_string(value, &mut self.0);
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field.name());
-        let _ = write!(self.0, "{value}");
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field.name());
-        let _ = write!(self.0, "{value}");
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field.name());
-        self.0.push_str(if value { "true" } else { "false" });
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.key(field.name());
-        // Formatted straight into the line (`%dn` fields arrive here); escaped afterwards
-        // in the rare case it needs it.
-        self.0.push('"');
-        let start = self.0.len();
-        let _ = write!(self.0, "{value:?}");
-        if needs_escape(&self.0[start..]) {
-            let raw = self.0.split_off(start);
-            self.0.pop();
-            json_string(&raw, &mut self.0);
-        } else {
-            self.0.push('"');
-        }
-    }
-}
-
 impl<S: Subscriber> Layer<S> for AuditLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         if event.metadata().target() != "birch::audit" {
@@ -262,25 +181,17 @@ impl<S: Subscriber> Layer<S> for AuditLayer {
     }
 }
 
-/// An audit event as one JSON object: time, level, then the event's fields.
+/// An audit event as one JSON object: time, level, then the event's fields, every value
+/// escaped and cut at [`MAX_AUDIT_FIELD_BYTES`] but the `ldif` of a write (which
+/// [`crate::ops::audited`] keeps whole only for an applied change).
 fn record(event: &Event<'_>) -> String {
-    let mut line = JsonLine(String::with_capacity(256));
-    line.0.push('{');
+    let mut line = JsonLine::new(MAX_AUDIT_FIELD_BYTES, &["ldif"]);
     line.key("time");
-    // RFC 3339 time and the level name: nothing to escape.
-    let _ = write!(line.0, "\"{}\"", humantime::format_rfc3339_micros(std::time::SystemTime::now()));
+    line.string(&humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(), usize::MAX);
     line.key("level");
-    let level = match *event.metadata().level() {
-        tracing::Level::ERROR => "error",
-        tracing::Level::WARN => "warn",
-        tracing::Level::INFO => "info",
-        tracing::Level::DEBUG => "debug",
-        tracing::Level::TRACE => "trace",
-    };
-    json_string(level, &mut line.0);
+    line.string(&crate::logsafe::level_name(event.metadata().level()).to_ascii_lowercase(), usize::MAX);
     event.record(&mut line);
-    line.0.push('}');
-    line.0
+    line.finish()
 }
 
 /// What `birch audit` selects.
@@ -339,16 +250,6 @@ pub fn query(path: &Path, q: &Query, out: &mut dyn Write) -> std::io::Result<usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn strings_are_escaped_as_serde_json_escapes_them(s in any::<String>()) {
-            let mut out = String::new();
-            json_string(&s, &mut out);
-            prop_assert_eq!(&out, &serde_json::to_string(&s).unwrap());
-        }
-    }
 
     /// Collects the records [`record`] makes of the events it sees.
     struct Collect(Arc<Mutex<Vec<String>>>);
@@ -378,6 +279,22 @@ mod tests {
         assert_eq!(v["level"], "warn");
         assert!(v["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
         assert!(lines[0].starts_with("{\"time\":"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn values_are_cut_but_an_applied_change_is_whole() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Collect(seen.clone()));
+        let big = "x".repeat(3 * MAX_AUDIT_FIELD_BYTES);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "birch::audit", event = "modify", dn = %big, ldif = %big);
+        });
+        let lines = seen.lock().unwrap().clone();
+        let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        let dn = v["dn"].as_str().unwrap();
+        assert!(dn.len() < MAX_AUDIT_FIELD_BYTES + 64 && dn.ends_with("more bytes cut]"), "{dn}");
+        assert_eq!(v["ldif"].as_str(), Some(big.as_str()));
     }
 
     #[test]

@@ -275,9 +275,18 @@ pub fn backup(cfg: &Config, target: &Path) -> Result<()> {
         target.to_path_buf()
     };
     let partial = partial_name(&file);
-    let result = (|| -> Result<usize> {
-        let mut out =
-            std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    // Whatever happens from here (an error, a failed rename, Ctrl-C, SIGTERM), no partial
+    // file is left behind: only a complete backup appears, and only under its name.
+    let guard = RemoveOnDrop(Some(partial.clone()));
+    remove_on_signal(partial.clone());
+    let entries = (|| -> Result<usize> {
+        // A stale partial file (from a killed run), or anything else there, is replaced by
+        // a new file of mode 0600: the backup holds hashes.
+        let _ = std::fs::remove_file(&partial);
+        let mut out = crate::private_files::create_options()
+            .create_new(true)
+            .open(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
         let mut tail = Tail::default();
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -290,16 +299,10 @@ pub fn backup(cfg: &Config, target: &Path) -> Result<()> {
         }
         let entries = tail.entries().context("the backup stream ended early (see the server's log); nothing kept")?;
         out.sync_all().with_context(|| format!("fsync {}", partial.display()))?;
+        std::fs::rename(&partial, &file).with_context(|| format!("cannot rename to {}", file.display()))?;
         Ok(entries)
-    })();
-    let entries = match result {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&partial, &file).with_context(|| format!("cannot rename to {}", file.display()))?;
+    })()?;
+    guard.keep();
     sync_parent(&file);
     eprintln!("backup: {entries} entries written to {} in {:.2}s", file.display(), started.elapsed().as_secs_f64());
     Ok(())
@@ -308,6 +311,63 @@ pub fn backup(cfg: &Config, target: &Path) -> Result<()> {
 #[cfg(not(unix))]
 pub fn backup(_: &Config, _: &Path) -> Result<()> {
     bail!("`birch backup` needs a Unix system")
+}
+
+/// Removes the file it names when dropped, unless [`RemoveOnDrop::keep`] was called.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    /// The file stays (it has been renamed into place).
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, removes `partial` and exits (status 130): an interrupted
+/// backup leaves nothing behind. Returns once the handlers are in place.
+#[cfg(unix)]
+fn remove_on_signal(partial: PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
+            let _ = ready_tx.send(());
+            return;
+        };
+        rt.block_on(async move {
+            let kinds = [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()];
+            let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
+            let _ = ready_tx.send(());
+            let any = futures_any(&mut streams);
+            any.await;
+            let _ = std::fs::remove_file(&partial);
+            eprintln!("backup: interrupted; nothing kept");
+            std::process::exit(130);
+        });
+    });
+    let _ = ready_rx.recv();
+}
+
+/// Completes when any of the signal streams receives a signal.
+#[cfg(unix)]
+async fn futures_any(streams: &mut [tokio::signal::unix::Signal]) {
+    std::future::poll_fn(|cx| {
+        for s in streams.iter_mut() {
+            if s.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 fn partial_name(file: &Path) -> PathBuf {

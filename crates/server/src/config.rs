@@ -153,11 +153,24 @@ pub struct LimitsSection {
     pub anonymous_time: Option<u64>,
     /// Time limit in seconds of service accounts; unset: `time_limit`.
     pub services_time: Option<u64>,
+    /// Most values of one attribute in one write of a user who is not an administrator
+    /// (beyond: 11 adminLimitExceeded; 0: no bound).
+    pub write_values_per_attribute: usize,
+    /// Most values in one write of a user who is not an administrator, all attributes
+    /// together (0: no bound).
+    pub write_values: usize,
 }
 
 impl Default for LimitsSection {
     fn default() -> Self {
-        LimitsSection { anonymous: 100, services: 0, anonymous_time: None, services_time: None }
+        LimitsSection {
+            anonymous: 100,
+            services: 0,
+            anonymous_time: None,
+            services_time: None,
+            write_values_per_attribute: 1000,
+            write_values: 10_000,
+        }
     }
 }
 
@@ -339,6 +352,9 @@ impl Config {
                 birch_schema::Dn::parse(dn).map_err(|e| bad(field, e.to_string()))?;
             }
         }
+        for dn in self.ppolicy.lockout_exempt.iter().flatten() {
+            birch_schema::Dn::parse(dn).map_err(|e| bad("ppolicy.lockout_exempt", format!("{dn:?}: {e}")))?;
+        }
         if self.ppolicy.check_quality > 2 {
             return Err(bad("ppolicy.check_quality", "must be 0, 1 or 2".into()));
         }
@@ -504,7 +520,7 @@ impl TlsSection {
                 }
                 ExternalRule::Search { base, filter } => {
                     birch_schema::Dn::parse(base).map_err(|e| ("tls.sasl_external.base", e.to_string()))?;
-                    crate::sasl_external::check_template(filter).map_err(|e| ("tls.sasl_external.filter", e))?;
+                    crate::ops::sasl_external::check_template(filter).map_err(|e| ("tls.sasl_external.filter", e))?;
                 }
             }
         }

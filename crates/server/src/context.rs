@@ -1,11 +1,9 @@
 //! Shared server state handed to every session.
 
 use crate::config::Config;
-use crate::password::{self, Argon2Params, Verification};
 use birch_schema::Schema;
 use birch_store::Store;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// Everything an operation handler needs.
 pub struct ServerCtx {
@@ -27,14 +25,9 @@ pub struct ServerCtx {
     pub suffix_ndn: String,
     /// The root password hash (PHC or `{SCHEME}` form).
     pub root_hash: Vec<u8>,
-    /// argon2 parameters for new hashes and the timing-equalizing dummy verification.
-    pub argon2: Argon2Params,
-    /// Bounds concurrent hashing so a bind storm cannot take every blocking thread.
-    pub hash_permits: Semaphore,
-    /// Searches hold it shared for their duration; subtree moves and tree deletes hold it
-    /// exclusively, so a search sees such a change wholly or not at all. Single-entry writes
-    /// do not take it (each entry is read atomically anyway).
-    pub tree_lock: Arc<tokio::sync::RwLock<()>>,
+    /// The write pipeline (and through it the password service): every change goes
+    /// through it.
+    pub writer: crate::write::Writer,
     /// Failed-bind rate limits per address and per DN.
     pub limiter: crate::ppolicy::ratelimit::FailureLimiter,
     /// TLS (StartTLS and LDAPS), when `[tls]` names a certificate.
@@ -44,7 +37,7 @@ pub struct ServerCtx {
     /// Persistent searches and parked paged searches, bounded apart from the work queue.
     pub budgets: crate::limits::Budgets,
     /// Searches' attribute lists parsed against the schema, by list ([`ServerCtx::selection`]).
-    pub selections: crate::memo::Memo<Vec<String>, Arc<crate::ops::attrs::Selection>>,
+    pub selections: crate::memo::Memo<Vec<String>, Arc<crate::query::attrs::Selection>>,
     /// Normalized DNs by the DN as sent ([`ServerCtx::normalized_dn`]).
     pub normalized_dns: crate::memo::Memo<String, Arc<str>>,
 }
@@ -53,20 +46,56 @@ pub struct ServerCtx {
 /// they start over).
 pub const REQUEST_MEMO_ENTRIES: usize = 1024;
 
-/// How long a subtree move or tree delete waits for running searches before answering
-/// busy (51); new searches queue behind a waiting subtree change, so this also bounds how
-/// long they can stall.
-pub const TREE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 impl ServerCtx {
+    /// The context of a server over `store` with `cfg`: the access policy compiled, the
+    /// password service and the write pipeline set up, fresh metrics and memos.
+    pub fn new(
+        cfg: Config,
+        config_path: Option<std::path::PathBuf>,
+        store: Store,
+        access: Arc<crate::access::Access>,
+        root_hash: Vec<u8>,
+        tls: Option<crate::tls::Tls>,
+    ) -> Result<ServerCtx, birch_schema::DnError> {
+        let schema = Arc::new(store.schema().clone());
+        let root_ndn = birch_schema::Dn::parse(&cfg.root_dn())?.normalize(&schema);
+        let suffix_ndn = birch_schema::Dn::parse(&cfg.suffix)?.normalize(&schema);
+        let metrics: Arc<crate::metrics::Metrics> = Default::default();
+        let passwords =
+            Arc::new(crate::passwords::Passwords::new(cfg.argon2_params(), cfg.hash_threads, metrics.clone()));
+        let writer = crate::write::Writer::new(
+            store.clone(),
+            passwords,
+            crate::write::WriterConfig::from_config(&cfg, &suffix_ndn),
+        );
+        Ok(ServerCtx {
+            limiter: crate::ppolicy::ratelimit::FailureLimiter::new(&cfg.rate_limit),
+            selections: crate::memo::Memo::new(REQUEST_MEMO_ENTRIES),
+            normalized_dns: crate::memo::Memo::new(REQUEST_MEMO_ENTRIES),
+            work_queue: crate::limits::WorkQueue::new(cfg.connections.max_pending_ops),
+            budgets: crate::limits::Budgets::new(&cfg.connections),
+            writer,
+            store,
+            schema,
+            access: std::sync::RwLock::new(access),
+            root_ndn,
+            suffix_ndn,
+            root_hash,
+            tls,
+            config_path,
+            metrics,
+            config: cfg,
+        })
+    }
+
     /// The access policy in force.
     pub fn access(&self) -> Arc<crate::access::Access> {
         self.access.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The attribute selection of a search's attribute list (parsed once per distinct list).
-    pub fn selection(&self, attrs: &[String]) -> Arc<crate::ops::attrs::Selection> {
-        let make = || Arc::new(crate::ops::attrs::Selection::new(attrs, &self.schema));
+    pub fn selection(&self, attrs: &[String]) -> Arc<crate::query::attrs::Selection> {
+        let make = || Arc::new(crate::query::attrs::Selection::new(attrs, &self.schema));
         self.selections
             .get_or_make(crate::memo::hash_of(attrs), |k| k.as_slice() == attrs, || Some((attrs.to_vec(), make())))
             .unwrap_or_else(make)
@@ -80,38 +109,5 @@ impl ServerCtx {
             |k| k == dn,
             || Some((dn.to_string(), Arc::from(birch_schema::Dn::parse(dn).ok()?.normalize(&self.schema)))),
         )
-    }
-
-    /// Verifies a password against stored values, expensive schemes on a hashing thread
-    /// (bounded by `hash_permits`, see [`crate::hash_thread`]): the index of
-    /// the value that matched. `stored = None` (or empty) runs a dummy verification of equal
-    /// cost and fails.
-    pub async fn verify_password(self: &Arc<Self>, stored: Option<Vec<Vec<u8>>>, password: Vec<u8>) -> Option<usize> {
-        let find = |values: &[Vec<u8>], password: &[u8]| {
-            values.iter().position(|v| password::verify(v, password) == Verification::Match)
-        };
-        // Salted SHA and the like cost about a microsecond: verify them right here. Only
-        // argon2, crypt(3) and PBKDF2 go to the bounded pool.
-        if let Some(values) = &stored {
-            if !values.is_empty() && !values.iter().any(|v| password::is_expensive(v)) {
-                return find(values, &password);
-            }
-        }
-        self.metrics.hash_waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let permit = self.hash_permits.acquire().await;
-        self.metrics.hash_waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        let Ok(_permit) = permit else {
-            return None;
-        };
-        let params = self.argon2.clone();
-        crate::hash_thread::run(move || match stored {
-            Some(values) if !values.is_empty() => find(&values, &password),
-            _ => {
-                password::dummy_verify(&params);
-                None
-            }
-        })
-        .await
-        .flatten()
     }
 }

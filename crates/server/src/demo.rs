@@ -86,3 +86,41 @@ cn: nslcd
 description: Workstation login service account
 userPassword: nslcd-secret
 ";
+
+/// A record to add: the DN and attribute descriptions with their values.
+pub type AddRecord = (String, Vec<(String, Vec<Vec<u8>>)>);
+
+/// The demo campus under `suffix`, as records to add in order (parents first).
+pub fn records(suffix: &str) -> Result<Vec<AddRecord>, birch_store::ldif::LdifError> {
+    let text = DEMO_LDIF.replace("{suffix}", suffix);
+    let mut out = Vec::new();
+    for rec in birch_store::ldif::LdifReader::new(text.as_bytes()) {
+        if let birch_store::ldif::LdifRecord::Content { dn, attrs, .. } = rec? {
+            out.push((dn, attrs.into_iter().map(|(n, v)| (n, vec![v])).collect()));
+        }
+    }
+    Ok(out)
+}
+
+/// The attributes of the suffix entry Birch makes in an empty store: object classes by
+/// the suffix's naming attribute (`dc` → dcObject + organization, `o`, `ou`, else
+/// extensibleObject), its RDN value, and `o` for a `dc` suffix.
+pub fn suffix_attrs(suffix: &birch_schema::Dn, schema: &birch_schema::Schema) -> Vec<(String, Vec<Vec<u8>>)> {
+    let Some(rdn) = suffix.rdns.first().and_then(|r| r.avas.first()) else {
+        return Vec::new();
+    };
+    let attr = schema.canonical(&rdn.attr);
+    let classes: &[&str] = match attr.as_str() {
+        "dc" => &["top", "dcObject", "organization"],
+        "o" => &["top", "organization"],
+        "ou" => &["top", "organizationalUnit"],
+        _ => &["top", "extensibleObject"],
+    };
+    let mut attrs: Vec<(String, Vec<Vec<u8>>)> =
+        vec![("objectClass".into(), classes.iter().map(|c| c.as_bytes().to_vec()).collect())];
+    attrs.push((rdn.attr.clone(), vec![rdn.value.clone().into_bytes()]));
+    if attr == "dc" {
+        attrs.push(("o".into(), vec![rdn.value.clone().into_bytes()]));
+    }
+    attrs
+}

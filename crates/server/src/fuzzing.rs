@@ -30,7 +30,6 @@ pub struct Harness {
     access: Arc<crate::access::Access>,
     entries: Vec<Entry>,
     root_hash: Vec<u8>,
-    root_ndn: String,
     suffix_ndn: String,
     /// The store every call runs against, restored after each.
     store: Store,
@@ -53,32 +52,21 @@ impl Harness {
         let params = cfg.argon2_params();
         let root_hash = crate::password::hash_argon2id(ROOT_PASSWORD.as_bytes(), &params)?.into_bytes();
         let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(&schema);
-        let root_ndn = Dn::parse(&cfg.root_dn())?.normalize(&schema);
-        // The entries are made against a scratch store (make_entry needs one) and added to
+        // The entries are made against a scratch store (make_entry needs one) and put into
         // a fresh store on every call.
         let scratch = Store::open_temporary(schema.clone(), index.clone())?;
-        let mut entries = vec![suffix_entry(&scratch, &cfg)?];
-        let text = crate::demo::DEMO_LDIF.replace("{suffix}", &cfg.suffix);
-        for rec in birch_store::ldif::LdifReader::new(text.as_bytes()) {
-            let birch_store::ldif::LdifRecord::Content { dn, attrs, .. } = rec? else {
-                continue;
-            };
-            let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
-            for (name, value) in attrs {
-                let value = if name.eq_ignore_ascii_case("userPassword") {
-                    crate::password::hash_argon2id(&value, &params)?.into_bytes()
-                } else {
-                    value
-                };
-                grouped.push((name, vec![value]));
-            }
-            let mut entry = scratch.make_entry(&dn, grouped)?;
-            crate::ops::operational::on_add(&mut entry, &cfg.root_dn());
+        let suffix = Dn::parse(&cfg.suffix)?;
+        let mut records = vec![(cfg.suffix.clone(), crate::demo::suffix_attrs(&suffix, &schema))];
+        records.extend(crate::demo::records(&cfg.suffix)?);
+        let mut entries = Vec::with_capacity(records.len());
+        for (dn, attrs) in records {
+            let mut entry = scratch.make_entry(&dn, attrs)?;
+            crate::write::prepare_new_entry(&mut entry, &params, &cfg.root_dn())?;
             entries.push(entry);
         }
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let store = Store::open_temporary(schema.clone(), index.clone())?;
-        let mut h = Harness { cfg, schema, index, access, entries, root_hash, root_ndn, suffix_ndn, store, rt };
+        let mut h = Harness { cfg, schema, index, access, entries, root_hash, suffix_ndn, store, rt };
         h.store = h.fresh_store()?;
         // As stored (with their parents' ids), for comparing after each call.
         for e in &mut h.entries {
@@ -98,7 +86,7 @@ impl Harness {
     /// An error means the harness itself failed, or the server left a request unanswered
     /// for [`ANSWER_WAIT`].
     pub fn respond(&self, request: &[u8]) -> Result<Vec<u8>> {
-        let ctx = self.server();
+        let ctx = self.server()?;
         let max_pdu = ctx.config.max_pdu_bytes;
         let out = self.rt.block_on(async move {
             let (client, server) = tokio::io::duplex(64 << 10);
@@ -114,39 +102,23 @@ impl Harness {
         Ok(out)
     }
 
-    /// Puts the store back into its initial state after a call.
+    /// Puts the store back into its initial state after a call (through the write
+    /// pipeline, as the operator).
     fn restore(&self) -> Result<()> {
-        let store = &self.store;
-        let initial: std::collections::HashSet<&str> = self.entries.iter().map(|e| e.ndn.as_str()).collect();
-        let now = store.walk()?.collect::<Result<Vec<Entry>, _>>()?;
-        for e in now.iter().filter(|e| !initial.contains(e.ndn.as_str())) {
-            match store.delete_checked(&e.ndn, true, |_| Ok::<(), birch_store::StoreError>(())) {
-                // Already gone with a subtree deleted before it.
-                Ok(_) | Err(birch_store::StoreError::NoSuchEntry(_)) => {}
-                Err(err) => return Err(err).with_context(|| format!("restoring: deleting {}", e.dn)),
-            }
-        }
-        // Parents before children, as the entries were first added.
-        for (i, orig) in self.entries.iter().enumerate() {
-            match store.get_by_ndn(&orig.ndn)? {
-                None => {
-                    store.add(orig.clone(), i == 0).with_context(|| format!("restoring: adding {}", orig.dn))?;
-                }
-                Some((_, e)) if e.dn != orig.dn => {
-                    // Renamed to a DN differing only in case: add it again as it was.
-                    store.delete_checked(&orig.ndn, true, |_| Ok::<(), birch_store::StoreError>(()))?;
-                    store.add(orig.clone(), i == 0)?;
-                }
-                Some((_, e)) if !same_content(&e.attrs, &orig.attrs) => {
-                    store.modify(&orig.ndn, |x| {
-                        x.attrs.clone_from(&orig.attrs);
-                        Ok::<(), birch_store::StoreError>(())
-                    })?;
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(())
+        let writer = self.writer(&self.store);
+        let initial: std::collections::HashSet<String> = self.entries.iter().map(|e| e.ndn.clone()).collect();
+        let entries = self.entries.iter().enumerate().map(|(i, e)| (e.clone(), i == 0)).collect();
+        self.rt.block_on(async {
+            writer.remove_except(initial).await.context("restoring: deleting what was added")?;
+            writer.put_entries(entries).await.context("restoring the initial entries")
+        })
+    }
+
+    /// A write pipeline over `store` with the harness's configuration.
+    fn writer(&self, store: &Store) -> crate::write::Writer {
+        let passwords = Arc::new(crate::passwords::Passwords::new(self.cfg.argon2_params(), 1, Arc::default()));
+        let cfg = crate::write::WriterConfig::from_config(&self.cfg, &self.suffix_ndn);
+        crate::write::Writer::new(store.clone(), passwords, cfg)
     }
 
     /// The schema in force (the built-in RFC 2307 profile).
@@ -162,35 +134,15 @@ impl Harness {
     /// A fresh in-memory store holding the suffix entry and the demo campus.
     pub fn fresh_store(&self) -> Result<Store> {
         let store = Store::open_temporary(self.schema.clone(), self.index.clone())?;
-        for (i, e) in self.entries.iter().enumerate() {
-            store.add(e.clone(), i == 0)?;
-        }
+        let entries = self.entries.iter().enumerate().map(|(i, e)| (e.clone(), i == 0)).collect();
+        self.rt.block_on(self.writer(&store).put_entries(entries))?;
         Ok(store)
     }
 
     /// A fresh server context over the harness's store.
-    fn server(&self) -> Arc<ServerCtx> {
+    fn server(&self) -> Result<Arc<ServerCtx>> {
         let cfg = self.cfg.clone();
-        Arc::new(ServerCtx {
-            argon2: cfg.argon2_params(),
-            hash_permits: tokio::sync::Semaphore::new(cfg.hash_threads),
-            tree_lock: Arc::new(tokio::sync::RwLock::new(())),
-            limiter: crate::ppolicy::ratelimit::FailureLimiter::new(&cfg.rate_limit),
-            selections: crate::memo::Memo::new(crate::context::REQUEST_MEMO_ENTRIES),
-            normalized_dns: crate::memo::Memo::new(crate::context::REQUEST_MEMO_ENTRIES),
-            work_queue: crate::limits::WorkQueue::new(cfg.connections.max_pending_ops),
-            budgets: crate::limits::Budgets::new(&cfg.connections),
-            store: self.store.clone(),
-            schema: self.schema.clone(),
-            access: std::sync::RwLock::new(self.access.clone()),
-            root_ndn: self.root_ndn.clone(),
-            suffix_ndn: self.suffix_ndn.clone(),
-            root_hash: self.root_hash.clone(),
-            tls: None,
-            config_path: None,
-            metrics: Default::default(),
-            config: cfg,
-        })
+        Ok(Arc::new(ServerCtx::new(cfg, None, self.store.clone(), self.access.clone(), self.root_hash.clone(), None)?))
     }
 }
 
@@ -276,27 +228,6 @@ async fn converse(client: tokio::io::DuplexStream, input: &[u8], max_pdu: usize)
     let _ = wr.shutdown().await;
     rd.read_to_end(&mut out).await?;
     Ok(out)
-}
-
-/// The suffix entry `birch serve` creates on first start (`dc=example,dc=org`).
-fn suffix_entry(store: &Store, cfg: &Config) -> Result<Entry> {
-    let attrs = vec![
-        ("objectClass".to_string(), vec![b"top".to_vec(), b"dcObject".to_vec(), b"organization".to_vec()]),
-        ("dc".to_string(), vec![b"example".to_vec()]),
-        ("o".to_string(), vec![b"example".to_vec()]),
-    ];
-    let mut entry = store.make_entry(&cfg.suffix, attrs)?;
-    crate::ops::operational::on_add(&mut entry, &cfg.root_dn());
-    Ok(entry)
-}
-
-/// Whether two entries' attributes are the same apart from entryCSN, which the store stamps
-/// afresh on every write (so a restored entry carries a new one).
-fn same_content(a: &[birch_store::Attribute], b: &[birch_store::Attribute]) -> bool {
-    let content = |x: &[birch_store::Attribute]| -> Vec<birch_store::Attribute> {
-        x.iter().filter(|a| a.canonical != "entrycsn").cloned().collect()
-    };
-    content(a) == content(b)
 }
 
 #[cfg(test)]
@@ -392,6 +323,6 @@ mod tests {
         }
         let alice = h.store.get_by_ndn("uid=alice,ou=people,dc=example,dc=org").expect("read").expect("alice");
         let orig = h.entries.iter().find(|e| e.ndn.starts_with("uid=alice,")).expect("alice at start");
-        assert!(same_content(&alice.1.attrs, &orig.attrs), "{:?} vs {:?}", alice.1.attrs, orig.attrs);
+        assert!(crate::write::same_content(&alice.1.attrs, &orig.attrs), "{:?} vs {:?}", alice.1.attrs, orig.attrs);
     }
 }

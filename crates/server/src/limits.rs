@@ -119,6 +119,21 @@ impl Refusal {
     }
 }
 
+/// The source an address counts as for every per-address limit (connections here, failed
+/// binds in [`crate::ppolicy::ratelimit`]): an IPv4 address itself (an IPv4-mapped IPv6
+/// address as that IPv4 address), an IPv6 address as its /64 network. A single IPv6 host
+/// usually holds a whole /64 (SLAAC, privacy addresses), so counting addresses would give
+/// it 2^64 budgets.
+pub fn source_of(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     total: usize,
@@ -148,8 +163,10 @@ impl ConnectionLimiter {
         }
     }
 
-    /// Admits a connection from `addr`, or says which limit refuses it.
+    /// Admits a connection from `addr`, or says which limit refuses it. IPv6 addresses of
+    /// one /64 count as one source ([`source_of`]).
     pub fn admit(&self, addr: IpAddr) -> Result<Admission, Refusal> {
+        let addr = source_of(addr);
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         if self.max_total > 0 && c.total >= self.max_total {
             return Err(Refusal::Global);
@@ -368,6 +385,29 @@ mod tests {
         drop(a1);
         assert_eq!(l.open(), 2);
         assert!(l.admit(a).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_source() {
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        assert_eq!(source_of(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), ip("2001:db8:1:2::"));
+        assert_eq!(source_of(ip("2001:db8:1:2::1")), source_of(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")));
+        assert_ne!(source_of(ip("2001:db8:1:2::1")), source_of(ip("2001:db8:1:3::1")));
+        assert_eq!(source_of(ip("::ffff:192.0.2.7")), ip("192.0.2.7"), "IPv4-mapped: the IPv4 address");
+        assert_eq!(source_of(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_ne!(source_of(ip("192.0.2.7")), source_of(ip("192.0.2.8")), "IPv4 addresses stay apart");
+
+        let cfg = ConnectionsSection { max_connections: 0, max_per_address: 2, ..Default::default() };
+        let l = ConnectionLimiter::new(&cfg);
+        let _a = l.admit(ip("2001:db8::1")).unwrap();
+        let b = l.admit(ip("2001:db8::2")).unwrap();
+        assert_eq!(l.admit(ip("2001:db8::3")).err(), Some(Refusal::PerAddress), "same /64");
+        assert!(l.admit(ip("2001:db8:0:1::1")).is_ok(), "another /64");
+        drop(b);
+        assert!(l.admit(ip("2001:db8::ffff")).is_ok(), "a place freed in the /64");
+        let _m = l.admit(ip("192.0.2.1")).unwrap();
+        let _n = l.admit(ip("::ffff:192.0.2.1")).unwrap();
+        assert_eq!(l.admit(ip("192.0.2.1")).err(), Some(Refusal::PerAddress), "mapped and plain IPv4 are one");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The `birch` command: serve, import, export, check, backup, restore, reload, hash-password.
 
-use birch_server::{audit, backup, config, offline, panics, password, server};
+use birch_server::{audit, backup, config, logsafe, offline, panics, password, private_files, server};
 
 use anyhow::Result;
 
@@ -176,6 +176,9 @@ fn run() -> Result<()> {
     // Fault-injection builds (tests only) read their fail points from FAILPOINTS.
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
+    // The store, the audit log, backups and exports hold hashes: nothing birch creates is
+    // readable by others, whatever umask it was started with (docs/security.md).
+    private_files::restrict_umask();
     let cli = Cli::parse();
     let path = match &cli.command {
         Command::Serve { config, .. }
@@ -193,6 +196,12 @@ fn run() -> Result<()> {
     panics::install_hook();
     match cli.command {
         Command::Serve { config, demo } => {
+            let audit = cfg.audit.path(&cfg.data_dir);
+            for shared in [Some(cfg.data_dir.as_path()), audit.as_deref()].into_iter().flatten() {
+                if let Some(why) = private_files::open_to_others(shared) {
+                    tracing::warn!("{why}");
+                }
+            }
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(server::run(cfg, config, demo))
         }
@@ -264,16 +273,21 @@ fn init_logging(configured: config::LogFormat) -> Result<()> {
     let audit_filter = tracing_subscriber::filter::Targets::new().with_target("birch::audit", tracing::Level::INFO);
     let audit = audit::AuditLayer.with_filter(audit_filter);
     let registry = tracing_subscriber::registry().with(audit);
+    // Every field value is escaped and cut (logsafe): client input cannot forge a line or
+    // make one huge, in either format.
     match format {
-        config::LogFormat::Text => {
-            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter)).init()
-        }
+        config::LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .fmt_fields(logsafe::SafeFields)
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter),
+            )
+            .init(),
         config::LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false)
+                    .event_format(logsafe::SafeJson)
                     .with_writer(std::io::stderr)
                     .with_filter(filter),
             )

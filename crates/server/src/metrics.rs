@@ -50,6 +50,8 @@ pub struct Metrics {
     pub bind_failures: AtomicU64,
     /// Verifications waiting for the hashing pool.
     pub hash_waiting: AtomicI64,
+    /// Passwords hashed for writes (argon2id) since start.
+    pub password_hashes: AtomicU64,
     /// Replication (provider and consumer).
     pub replication: crate::replica::stats::ReplicationStats,
     started: Instant,
@@ -64,6 +66,7 @@ impl Default for Metrics {
             connections_total: AtomicU64::new(0),
             bind_failures: AtomicU64::new(0),
             hash_waiting: AtomicI64::new(0),
+            password_hashes: AtomicU64::new(0),
             replication: Default::default(),
             started: Instant::now(),
         }
@@ -164,7 +167,7 @@ impl Metrics {
             let _ = writeln!(out, "birch_operation_duration_seconds_sum{{op=\"{op}\"}} {}", s.sum_secs);
             let _ = writeln!(out, "birch_operation_duration_seconds_count{{op=\"{op}\"}} {}", s.count);
         }
-        let gauges: [(&str, &str, &str, String); 8] = [
+        let gauges: [(&str, &str, &str, String); 9] = [
             (
                 "birch_connections",
                 "gauge",
@@ -188,6 +191,12 @@ impl Metrics {
                 "gauge",
                 "Password verifications waiting for the hashing pool.",
                 self.hash_waiting.load(Ordering::Relaxed).max(0).to_string(),
+            ),
+            (
+                "birch_password_hashes_total",
+                "counter",
+                "Passwords hashed for writes (argon2id).",
+                self.password_hashes.load(Ordering::Relaxed).to_string(),
             ),
             (
                 "birch_panics_total",

@@ -14,9 +14,8 @@ mod checker;
 use checker::SchemaChecker;
 
 /// The most page cache an import uses (MiB). Every MiB the import touches is a fresh page
-/// the kernel zeroes (on this project's VMs that is a tenth of the 100k import's CPU), and a
-/// load reads back little: 64 MiB instead of 256 took the 100k import's peak RSS from 640 to
-/// 520 MiB at no cost in speed.
+/// the kernel zeroes, and a load reads back little (figures: docs/performance.md, "Import
+/// and export").
 const IMPORT_CACHE_MB: u64 = 64;
 
 /// The largest LDIF file (bytes) whose entries the import keeps in memory between its
@@ -124,7 +123,7 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     }
     let checked_at = started.elapsed();
     // Pass 2: write.
-    let mut loader = store.bulk_loader(20_000);
+    let mut loader = crate::write::bulk_loader(&store, 20_000);
     let member_of_attr = |groups: Vec<String>| birch_store::Attribute {
         name: "memberOf".into(),
         canonical: "memberof".into(),
@@ -183,12 +182,7 @@ impl Prepare {
     /// the creation stamps where missing, and drops the file's memberOf (the server's own,
     /// from the groups, replaces it).
     pub(super) fn apply(&self, entry: &mut birch_store::Entry) -> Result<()> {
-        for a in entry.attrs.iter_mut().filter(|a| birch_schema::desc::base(&a.canonical) == "userpassword") {
-            for v in a.values.iter_mut().filter(|v| !crate::password::is_hashed(v)) {
-                *v = crate::password::hash_argon2id(v, &self.params)?.into_bytes();
-            }
-        }
-        crate::ops::operational::on_add(entry, &self.creator);
+        crate::write::prepare_new_entry(entry, &self.params, &self.creator)?;
         entry.attrs.retain(|a| birch_schema::desc::base(&a.canonical) != "memberof");
         Ok(())
     }
@@ -225,9 +219,11 @@ impl<'a> TypeOf<'a> {
 }
 
 /// Applies an LDIF file with change records (add/delete/modify/modrdn/moddn; content
-/// records count as adds) record by record, each in its own transaction, like `ldapmodify`:
-/// the first failing record stops the import with `file:line`, and the records before it stay
-/// applied.
+/// records count as adds) record by record through the write pipeline as the operator
+/// (every stage a write by the root DN over LDAP passes, so `ldapmodify -f` of the same
+/// file as the root DN gives the same tree and the same errors), each in its own
+/// transaction: the first failing record stops the import with `file:line`, and the
+/// records before it stay applied.
 fn apply_changes(
     cfg: &Config,
     store: &Store,
@@ -235,78 +231,49 @@ fn apply_changes(
     shown: &str,
     records: LdifReader<BufReader<std::fs::File>>,
 ) -> Result<()> {
-    use crate::ops::moddn::rename_attributes;
-    use crate::ops::modify::apply_changes as apply_mods;
-    use crate::ops::write::WriteError;
-    use birch_proto::ldap3_proto::proto::{LdapModify, LdapModifyType, LdapPartialAttribute};
+    use crate::write::{Actor, Change, Mod, ModOp, Options, Writer, WriterConfig};
     use birch_store::ldif::LdifModOp;
 
     let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(schema);
-    let params = cfg.argon2_params();
-    let hash = |name: &str, v: Vec<u8>| -> Result<Vec<u8>> {
-        Ok(if birch_schema::desc::base(&schema.canonical(name)) == "userpassword" && !crate::password::is_hashed(&v) {
-            crate::password::hash_argon2id(&v, &params)?.into_bytes()
-        } else {
-            v
-        })
-    };
-    let fail = |line: usize, e: WriteError| match e {
-        WriteError::Ldap(code, text) => anyhow::anyhow!("{shown}:{line}: {code:?}: {text}"),
-        WriteError::Store(e) => anyhow::anyhow!("{shown}:{line}: {e}"),
-    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let passwords = Arc::new(crate::passwords::Passwords::new(cfg.argon2_params(), threads, Arc::default()));
+    let writer = Writer::new(store.clone(), passwords, WriterConfig::from_config(cfg, &suffix_ndn));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut applied = 0usize;
     for rec in records {
         let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
         let line = rec.line();
-        let dn = Dn::parse(rec.dn()).map_err(|e| anyhow::anyhow!("{shown}:{line}: dn {:?}: {e}", rec.dn()))?;
-        let ndn = dn.normalize(schema);
-        match rec {
-            LdifRecord::Content { dn: text, attrs, .. } | LdifRecord::Add { dn: text, attrs, .. } => {
-                let mut grouped = Vec::with_capacity(attrs.len());
-                for (name, value) in attrs {
-                    let value = hash(&name, value)?;
-                    grouped.push((name, vec![value]));
-                }
-                let mut entry = store.make_entry(&text, grouped).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
-                crate::ops::operational::on_add(&mut entry, &cfg.root_dn());
-                store.add(entry, ndn == suffix_ndn).map_err(|e| fail(line, e.into()))?;
+        let change = match rec {
+            LdifRecord::Content { dn, attrs, .. } | LdifRecord::Add { dn, attrs, .. } => {
+                Change::Add { dn, attrs: attrs.into_iter().map(|(n, v)| (n, vec![v])).collect() }
             }
-            LdifRecord::Delete { .. } => {
-                store.delete(&ndn).map_err(|e| fail(line, e.into()))?;
+            LdifRecord::Delete { dn, .. } => Change::Delete { dn },
+            LdifRecord::Modify { dn, mods, .. } => {
+                let mods = mods
+                    .into_iter()
+                    .map(|m| Mod {
+                        op: match m.op {
+                            LdifModOp::Add => ModOp::Add,
+                            LdifModOp::Delete => ModOp::Delete,
+                            LdifModOp::Replace => ModOp::Replace,
+                            LdifModOp::Increment => ModOp::Increment,
+                        },
+                        attr: m.attr,
+                        values: m.values,
+                    })
+                    .collect();
+                Change::Modify { dn, mods }
             }
-            LdifRecord::Modify { mods, .. } => {
-                let mut changes = Vec::with_capacity(mods.len());
-                for m in mods {
-                    let operation = match m.op {
-                        LdifModOp::Add => LdapModifyType::Add,
-                        LdifModOp::Delete => LdapModifyType::Delete,
-                        LdifModOp::Replace => LdapModifyType::Replace,
-                        LdifModOp::Increment => LdapModifyType::Increment,
-                    };
-                    let vals = if matches!(m.op, LdifModOp::Add | LdifModOp::Replace) {
-                        m.values.into_iter().map(|v| hash(&m.attr, v)).collect::<Result<Vec<_>>>()?
-                    } else {
-                        m.values
-                    };
-                    changes.push(LdapModify { operation, modification: LdapPartialAttribute { atype: m.attr, vals } });
-                }
-                store.modify(&ndn, |e| apply_mods(e, &changes, schema, false)).map_err(|e| fail(line, e))?;
+            LdifRecord::ModDn { dn, new_rdn, delete_old_rdn, new_superior, .. } => {
+                Change::Rename { dn, new_rdn, delete_old: delete_old_rdn, new_superior }
             }
-            LdifRecord::ModDn { new_rdn, delete_old_rdn, new_superior, .. } => {
-                let rdn = match Dn::parse(&new_rdn) {
-                    Ok(d) if d.rdns.len() == 1 => d.rdns[0].clone(),
-                    _ => bail!("{shown}:{line}: newrdn {new_rdn:?} is not one RDN"),
-                };
-                let mut new_dn = match &new_superior {
-                    Some(s) => Dn::parse(s).map_err(|e| anyhow::anyhow!("{shown}:{line}: newsuperior {s:?}: {e}"))?,
-                    None => dn.parent(),
-                };
-                new_dn.rdns.insert(0, rdn.clone());
-                let old_rdn = dn.rdns.first().cloned().ok_or_else(|| anyhow::anyhow!("{shown}:{line}: empty dn"))?;
-                store
-                    .rename(&ndn, &new_dn, |e| rename_attributes(e, &old_rdn, &rdn, delete_old_rdn, &new_dn, schema))
-                    .map_err(|e| fail(line, e))?;
-            }
+        };
+        let dn = change.dn().to_string();
+        if let Err(e) = rt.block_on(writer.run(&Actor::Operator, change, &Options::default())) {
+            let res = writer.failure(&Actor::Operator, &dn, &e);
+            let matched =
+                if res.matcheddn.is_empty() { String::new() } else { format!(" (matched {:?})", res.matcheddn) };
+            bail!("{shown}:{line}: dn {dn:?}: {}{matched}", crate::write::error::describe(&res.code, &res.message));
         }
         applied += 1;
     }
@@ -317,8 +284,8 @@ fn apply_changes(
 
 /// Exports every entry as LDIF, parents before children.
 pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
-    // The walk reads each page about once: a large cache only costs fresh memory (100k
-    // users: 0.9 s with 16 MB against 1.2 s with 256 MB, half the peak RSS).
+    // The walk reads each page about once: a large cache only costs fresh memory
+    // (docs/performance.md, "Import and export", "Export").
     let (store, _) = open_store_with_cache(cfg, cfg.cache_mb.min(EXPORT_CACHE_MB) << 20)?;
     let mut out: Box<dyn Write> = match output {
         Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
@@ -376,8 +343,8 @@ pub fn verify(cfg: &Config, store: &Store, schema: &Schema) -> Result<Vec<String
         if e.parent == 0 && e.ndn != suffix_ndn {
             problems.push(format!("{:?} is a root entry but not the suffix {}", e.dn, cfg.suffix));
         }
-        if let Err(crate::ops::write::WriteError::Ldap(code, text)) =
-            crate::ops::write::check_schema_cached(schema, &e, &mut validation)
+        if let Err(crate::write::WriteError::Ldap(code, text)) =
+            crate::write::schema_check::check_cached(schema, &e, &mut validation)
         {
             problems.push(format!("{:?}: schema: {text} ({code:?})", e.dn));
         }

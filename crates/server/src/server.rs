@@ -9,7 +9,6 @@ use birch_schema::Dn;
 use birch_store::Store;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,52 +29,29 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     // Handle SIGHUP before anything can send it (its default action ends the process).
     let hangups = hangup_signal()?;
     let (store, schema) = offline::open_store(&cfg)?;
-    let suffix_dn = Dn::parse(&cfg.suffix).context("suffix")?;
-    let suffix_ndn = suffix_dn.normalize(&schema);
-    ensure_suffix(&store, &cfg, &suffix_dn)?;
     if let Some(path) = cfg.audit.path(&cfg.data_dir) {
         let log = crate::audit::AuditLog::open(&path, &cfg.audit)
             .with_context(|| format!("audit.file: cannot open {}", path.display()))?;
         crate::audit::install(Arc::new(log));
     }
-    if load_demo {
-        load_demo_data(&store, &cfg, &suffix_ndn)?;
-    }
     let root_hash = root_password_hash(&store, &cfg)?;
+    let access = crate::access::Access::compile(&cfg, &schema).context("access.rules")?;
+    let admissions = crate::limits::ConnectionLimiter::new(&cfg.connections);
+    let ctx = Arc::new(ServerCtx::new(cfg, config_path, store.clone(), Arc::new(access), root_hash, tls)?);
+    ensure_suffix(&ctx).await?;
+    if load_demo {
+        load_demo_data(&ctx).await?;
+    }
     store.flush()?;
-    let root_ndn = Dn::parse(&cfg.root_dn()).context("root_dn")?.normalize(&schema);
-    let ldaps = match &cfg.tls.ldaps_listen {
+    let ldaps = match &ctx.config.tls.ldaps_listen {
         Some(addr) => {
             Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (tls.ldaps_listen)"))?)
         }
         None => None,
     };
     // The plain listener last: once it answers, every listener is up.
-    let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
-    let access = crate::access::Access::compile(&cfg, &schema).context("access.rules")?;
-    let cfg_pending_ops = cfg.connections.max_pending_ops;
-    let cfg_connections = cfg.connections.clone();
-    let admissions = crate::limits::ConnectionLimiter::new(&cfg.connections);
-    let ctx = Arc::new(ServerCtx {
-        argon2: cfg.argon2_params(),
-        hash_permits: Semaphore::new(cfg.hash_threads),
-        tree_lock: Arc::new(tokio::sync::RwLock::new(())),
-        limiter: crate::ppolicy::ratelimit::FailureLimiter::new(&cfg.rate_limit),
-        selections: crate::memo::Memo::new(crate::context::REQUEST_MEMO_ENTRIES),
-        normalized_dns: crate::memo::Memo::new(crate::context::REQUEST_MEMO_ENTRIES),
-        config: cfg,
-        store: store.clone(),
-        schema,
-        access: std::sync::RwLock::new(Arc::new(access)),
-        root_ndn,
-        suffix_ndn,
-        root_hash,
-        tls,
-        config_path,
-        metrics: Default::default(),
-        work_queue: crate::limits::WorkQueue::new(cfg_pending_ops),
-        budgets: crate::limits::Budgets::new(&cfg_connections),
-    });
+    let listen = &ctx.config.listen;
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     // No entry count here: counting reads the whole store (seconds at a million entries).
     tracing::info!(listen = %local, suffix = %ctx.config.suffix, "birch is serving");
@@ -293,58 +269,30 @@ async fn shutdown_signal() {
 }
 
 /// Creates the suffix entry when the store has none.
-fn ensure_suffix(store: &Store, cfg: &Config, suffix: &Dn) -> Result<()> {
-    let ndn = suffix.normalize(store.schema());
-    if store.id_of(&ndn)?.is_some() {
+async fn ensure_suffix(ctx: &ServerCtx) -> Result<()> {
+    if ctx.store.id_of(&ctx.suffix_ndn)?.is_some() {
         return Ok(());
     }
-    let rdn = &suffix.rdns[0].avas[0];
-    let attr = store.schema().canonical(&rdn.attr);
-    let mut attrs: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
-    let classes: &[&str] = match attr.as_str() {
-        "dc" => &["top", "dcObject", "organization"],
-        "o" => &["top", "organization"],
-        "ou" => &["top", "organizationalUnit"],
-        _ => &["top", "extensibleObject"],
-    };
-    attrs.push(("objectClass".into(), classes.iter().map(|c| c.as_bytes().to_vec()).collect()));
-    attrs.push((rdn.attr.clone(), vec![rdn.value.clone().into_bytes()]));
-    if attr == "dc" {
-        attrs.push(("o".into(), vec![rdn.value.clone().into_bytes()]));
-    }
-    let mut entry = store.make_entry(&cfg.suffix, attrs)?;
-    crate::ops::operational::on_add(&mut entry, &cfg.root_dn());
-    store.add(entry, true)?;
-    tracing::info!(suffix = %cfg.suffix, "created the suffix entry");
+    let suffix = &ctx.config.suffix;
+    let attrs = demo::suffix_attrs(&Dn::parse(suffix).context("suffix")?, &ctx.schema);
+    load(ctx, vec![(suffix.clone(), attrs)]).await?;
+    tracing::info!(%suffix, "created the suffix entry");
     Ok(())
 }
 
-fn load_demo_data(store: &Store, cfg: &Config, suffix_ndn: &str) -> Result<()> {
-    let marker = format!("ou=people,{suffix_ndn}");
-    if store.id_of(&marker)?.is_some() {
+/// Loads the demo campus (once: not when `ou=people` exists).
+async fn load_demo_data(ctx: &ServerCtx) -> Result<()> {
+    if ctx.store.id_of(&format!("ou=people,{}", ctx.suffix_ndn))?.is_some() {
         return Ok(());
     }
-    let text = demo::DEMO_LDIF.replace("{suffix}", &cfg.suffix);
-    let params = cfg.argon2_params();
-    for rec in birch_store::ldif::LdifReader::new(text.as_bytes()) {
-        let birch_store::ldif::LdifRecord::Content { dn, attrs, .. } = rec? else {
-            continue;
-        };
-        let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
-        for (name, value) in attrs {
-            let value = if name.eq_ignore_ascii_case("userPassword") {
-                password::hash_argon2id(&value, &params)?.into_bytes()
-            } else {
-                value
-            };
-            grouped.push((name, vec![value]));
-        }
-        let mut entry = store.make_entry(&dn, grouped)?;
-        crate::ops::operational::on_add(&mut entry, &cfg.root_dn());
-        store.add(entry, false)?;
-    }
+    load(ctx, demo::records(&ctx.config.suffix)?).await?;
     tracing::info!("loaded the demo campus");
     Ok(())
+}
+
+/// Loads records through the write pipeline's loader.
+async fn load(ctx: &ServerCtx, records: Vec<demo::AddRecord>) -> Result<()> {
+    ctx.writer.load(records).await.map_err(|(dn, e)| anyhow::anyhow!("loading {dn:?}: {e}"))
 }
 
 /// Finds the root password hash: config, environment, file, stored, or a new one.

@@ -362,7 +362,7 @@ pub fn refusal(ctx: &ServerCtx, session: &Session, op: &LdapOp) -> Option<LdapRe
         session.set_identity(Subject::Anonymous, String::new());
     }
     tracing::info!(target: "birch::audit", event = "refused_cleartext", peer = %session.peer, operation = ?need);
-    Some(crate::ops::result(LdapResultCode::ConfidentialityRequired, "", "TLS confidentiality required"))
+    Some(crate::result::result(LdapResultCode::ConfidentialityRequired, "", "TLS confidentiality required"))
 }
 
 #[cfg(test)]

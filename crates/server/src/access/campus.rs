@@ -14,25 +14,56 @@
 
 use crate::config::Config;
 
-/// Attributes with personal data.
+/// Attributes with personal data: read by the owner, the admins and the service accounts
+/// only. Reviewed against inetOrgPerson (RFC 2798) and the types it inherits
+/// (organizationalPerson, person; RFC 4519) and the COSINE pilotPerson attributes (RFC 4524):
+/// everything that reaches a person (contact numbers, addresses, mailboxes), identifies one
+/// outside the directory (employee number, unique identifier, car licence), or is private
+/// (photos, voice, title of address, signature, preferences, a PKCS #12 bundle with its
+/// private key). Names (cn, sn, givenName, initials), organisational data (o, ou, title,
+/// departmentNumber, employeeType, manager, secretary, businessCategory), certificates meant
+/// for others (userCertificate, userSMIMECertificate) and the POSIX login attributes stay
+/// readable by users; docs/acl.md lists the decision for each.
 pub const PERSONAL: &[&str] = &[
+    // Reaching the person.
     "mail",
+    "otherMailbox",
+    "textEncodedORAddress",
     "telephoneNumber",
     "mobile",
     "homePhone",
     "pager",
     "facsimileTelephoneNumber",
+    "telexNumber",
+    "teletexTerminalIdentifier",
+    "internationaliSDNNumber",
+    "x121Address",
     "postalAddress",
     "homePostalAddress",
+    "registeredAddress",
     "postalCode",
+    "postOfficeBox",
     "street",
+    "physicalDeliveryOfficeName",
+    "roomNumber",
+    "destinationIndicator",
+    "preferredDeliveryMethod",
+    "labeledURI",
+    // Identifying the person outside the directory.
+    "employeeNumber",
+    "carLicense",
+    "x500UniqueIdentifier",
+    // Private.
     "jpegPhoto",
     "photo",
-    "employeeNumber",
+    "audio",
     "displayName",
+    "personalTitle",
+    "personalSignature",
     "preferredLanguage",
-    "roomNumber",
-    "labeledURI",
+    "mailPreferenceOption",
+    "drink",
+    "userPKCS12",
 ];
 
 /// Attributes login needs (RFC 2307 accounts and groups).

@@ -76,7 +76,7 @@ impl Resolver for SchemaResolver<'_> {
 
     fn filter(&mut self, text: &str) -> Result<usize, String> {
         let parsed = birch_proto::ldap3_proto::parse_ldap_filter_str(text).map_err(|e| format!("{text}: {e:?}"))?;
-        self.filters.push(crate::ops::filter::convert(&parsed, self.schema, &|_| true));
+        self.filters.push(crate::query::filter::convert(&parsed, self.schema, &|_| true));
         Ok(self.filters.len() - 1)
     }
 }
@@ -163,6 +163,23 @@ impl Access {
     /// longer exists, as slapd judges a sync search's delete message.
     pub fn check_dn(&self, who: &Requester, ndn: &str, attr: &str, need: Privilege) -> bool {
         self.policy.check(who, &EntryTarget { ndn, entry: None, access: self }, attr, need)
+    }
+
+    /// The matchedDN `who` may be told for `dn`, which does not exist or which it may not
+    /// learn of: the deepest existing entry at or above `dn` that it may `disclose`, else
+    /// empty. So an entry hidden from a requester answers exactly as a missing one (slapd's
+    /// `disclose`), and matchedDN never names an entry the requester may not know of.
+    pub fn visible_matched(&self, store: &Store, who: &Requester, dn: &Dn) -> String {
+        let mut cur = dn.clone();
+        while !cur.rdns.is_empty() {
+            if let Ok(Some((_, e))) = store.get_by_ndn(&cur.normalize(&self.schema)) {
+                if self.check(who, &e, "entry", Privilege::Disclose) {
+                    return e.dn;
+                }
+            }
+            cur = cur.parent();
+        }
+        String::new()
     }
 
     /// The attribute types (canonical names without options) an entry must carry for
@@ -292,7 +309,7 @@ pub fn denied(who: &Requester, text: &str) -> LdapResult {
     } else {
         LdapResultCode::InsufficentAccessRights
     };
-    super::ops::result(code, "", text)
+    crate::result::result(code, "", text)
 }
 
 #[cfg(test)]

@@ -99,8 +99,8 @@ fn check(
 ) -> Result<Entry> {
     let grouped: Vec<(String, Vec<Vec<u8>>)> = attrs.into_iter().map(|(n, v)| (n, vec![v])).collect();
     let entry = store.make_entry(dn, grouped)?;
-    if let Err(crate::ops::write::WriteError::Ldap(code, text)) =
-        crate::ops::write::check_schema_cached(schema, &entry, validation)
+    if let Err(crate::write::WriteError::Ldap(code, text)) =
+        crate::write::schema_check::check_cached(schema, &entry, validation)
     {
         bail!("dn {dn:?}: {text} ({code:?}; --no-schema-check skips this check)");
     }

@@ -1,7 +1,8 @@
 //! One audit record per write operation (add, delete, modify, modify DN, Password Modify):
 //! who, from where, on which connection, the target, the attributes changed, the result code
 //! and the duration, plus the change as an LDIF record for replay. Password values never
-//! appear: userPassword changes are named in `attrs` and left out of the LDIF.
+//! appear: changes of secret attributes ([`birch_acl::secret`]: userPassword, pwdHistory...)
+//! are named in `attrs` and left out of the LDIF.
 
 use crate::session::Session;
 use birch_proto::ldap3_proto::proto::{LdapModifyType, LdapOp, LdapPasswordModifyRequest};
@@ -18,9 +19,7 @@ pub struct WriteSummary {
     started: Instant,
 }
 
-fn secret(name: &str) -> bool {
-    name.split(';').next().is_some_and(|n| n.eq_ignore_ascii_case("userPassword") || n == "2.5.4.35")
-}
+use birch_acl::secret::is_secret as secret;
 
 fn attr_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -112,6 +111,13 @@ pub async fn record(summary: WriteSummary, session: &Session, response: Option<&
         let _ = ldif::write_record(&mut ldif_text, rec);
     }
     let ldif_text = String::from_utf8_lossy(&ldif_text).trim_end().to_string();
+    // The audit file keeps the LDIF of an applied change whole (for replay); a refused
+    // request's is cut like any other value a client sends (docs/security.md).
+    let ldif_text = if result == 0 {
+        ldif_text
+    } else {
+        crate::logsafe::cut(&ldif_text, crate::logsafe::MAX_AUDIT_FIELD_BYTES).into_owned()
+    };
     let duration_us = u64::try_from(summary.started.elapsed().as_micros()).unwrap_or(u64::MAX);
     tracing::info!(
         target: "birch::audit",

@@ -3,7 +3,7 @@
 //! checks, the password, and what the policy makes of the outcome (failure counting and
 //! lockout, expiry warnings and grace binds, must-change after a reset). Legacy hashes are
 //! replaced by argon2id after a successful bind when `rehash_on_bind` is set.
-//! SASL binds go to [`crate::sasl_external`].
+//! SASL binds go to [`super::sasl_external`].
 
 use super::controls::RequestControls;
 use super::{result, store_failure};
@@ -11,6 +11,7 @@ use crate::context::ServerCtx;
 use crate::password;
 use crate::ppolicy::{self, Account};
 use crate::session::Session;
+use crate::write::Bookkeeping;
 use birch_acl::Subject;
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapBindResponse, LdapResult, LdapResultCode};
@@ -43,7 +44,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     }
     let password = match req.cred {
         LdapBindCred::Simple(p) => p,
-        LdapBindCred::SASL(creds) => return (crate::sasl_external::bind(ctx, session, creds).await, none),
+        LdapBindCred::SASL(creds) => return (super::sasl_external::bind(ctx, session, creds).await, none),
         LdapBindCred::Unsupported => {
             return (result(LdapResultCode::AuthMethodNotSupported, "", "authentication method not supported"), none);
         }
@@ -69,17 +70,20 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     let Ok(ndn) = birch_schema::dn::normalize_str(&req.dn, &ctx.schema) else {
         return (result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"), none);
     };
+    // Service accounts and the root DN: others' failures neither lock nor throttle them
+    // (they count against the address only; docs/passwords.md).
+    let per_dn = (!ppolicy::exempt::is_exempt(&ctx.config, &ctx.schema, &ndn)).then_some(ndn.as_str());
     let fail = |reason: &str| {
-        ctx.limiter.failed(peer.ip(), &ndn);
+        ctx.limiter.failed_from(peer.ip(), per_dn);
         tracing::warn!(target: "birch::audit", event = "bind_failed", peer = at, dn = req.dn.as_str(), reason);
     };
-    if let Some(why) = ctx.limiter.refusal(peer.ip(), &ndn) {
+    if let Some(why) = ctx.limiter.refusal_from(peer.ip(), per_dn) {
         tracing::warn!(target: "birch::audit", event = "bind_throttled", peer = at, dn = req.dn.as_str(), reason = why);
         return (result(LdapResultCode::InvalidCredentials, "", "too many failed binds; try again later"), none);
     }
     let password = password.into_bytes();
     if ndn == ctx.root_ndn {
-        if ctx.verify_password(Some(vec![ctx.root_hash.clone()]), password).await.is_none() {
+        if ctx.writer.passwords().verify(Some(vec![ctx.root_hash.clone()]), password).await.is_none() {
             fail("invalid credentials");
             return invalid(none);
         }
@@ -97,7 +101,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     };
     let Some(entry) = entry else {
         // Unknown DN: spend what a real verification costs, answer as for a wrong password.
-        ctx.verify_password(None, password).await;
+        ctx.writer.passwords().verify(None, password).await;
         fail("no such entry");
         return invalid(none);
     };
@@ -111,12 +115,15 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     let policy = ppolicy::policy_for(&ctx.store, &ctx.schema, &ctx.config, &entry);
     let account = Account::read(&entry);
     if let Some(why) = account.locked(&policy, SystemTime::now()) {
+        // The verification a bind of an unlocked account would cost, whatever its outcome:
+        // a locked account answers in the same time as a wrong password or an unknown DN.
+        let _ = ctx.writer.passwords().verify(stored, password).await;
         fail(why);
         return invalid(PolicyResponse::error(PolicyError::AccountLocked));
     }
-    let Some(matched) = ctx.verify_password(stored.clone(), password.clone()).await else {
+    let Some(matched) = ctx.writer.passwords().verify(stored.clone(), password.clone()).await else {
         fail("invalid credentials");
-        if !ctx.config.replication.is_replica() {
+        if !ctx.config.replication.is_replica() && per_dn.is_some() {
             record_failure(ctx, &ndn, &req.dn, peer, &policy).await;
         }
         return invalid(none);
@@ -131,20 +138,17 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     // and no rehash here (as slapd's replicas without ppolicy update forwarding).
     let replica = ctx.config.replication.is_replica();
     if success.writes() && !replica {
-        let (store, target, s) = (ctx.store.clone(), ndn.clone(), success.clone());
-        match tokio::task::spawn_blocking(move || ppolicy::record_success(&store, &target, &s, now)).await {
-            Ok(Ok(())) => {
+        let what = Bookkeeping::Success { success: success.clone(), now };
+        match ctx.writer.record(&ndn, what).await {
+            Ok(_) => {
                 if success.clear_expired_lock {
                     tracing::info!(target: "birch::audit", event = "account_unlocked", peer = at, dn = req.dn.as_str(), reason = "lockout duration over");
                 }
             }
-            // Forgetting old failures or a lapsed lock is bookkeeping: a store that refuses
-            // writes (a full disk) must not stop logins. A grace bind must be counted, though.
-            Ok(Err(e)) if !success.use_grace => {
+            Err(e) if !success.use_grace => {
                 tracing::error!(error = %e, dn = %req.dn, "cannot record a successful bind; it succeeds anyway");
             }
-            Ok(Err(e)) => return (store_failure(&e), none),
-            Err(_) => return (result(LdapResultCode::OperationsError, "", "internal error"), none),
+            Err(e) => return (ctx.writer.failure(&crate::write::Actor::Server, &req.dn, &e), none),
         }
     }
     if ctx.config.rehash_on_bind && !replica {
@@ -169,13 +173,12 @@ async fn record_failure(
     peer: std::net::SocketAddr,
     policy: &ppolicy::Policy,
 ) {
-    let (store, target, p) = (ctx.store.clone(), ndn.to_string(), policy.clone());
-    match tokio::task::spawn_blocking(move || ppolicy::record_failure(&store, &target, &p, SystemTime::now())).await {
-        Ok(Ok(true)) => {
+    let what = Bookkeeping::Failure { policy: policy.clone(), now: SystemTime::now() };
+    match ctx.writer.record(ndn, what).await {
+        Ok(true) => {
             tracing::warn!(target: "birch::audit", event = "account_locked", %peer, %dn, failures = policy.max_failure);
         }
-        Ok(Ok(false)) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, %dn, "cannot record a failed bind"),
+        Ok(false) => {}
         Err(e) => tracing::error!(error = %e, %dn, "cannot record a failed bind"),
     }
 }
@@ -183,27 +186,13 @@ async fn record_failure(
 /// Replaces the legacy value that matched with an argon2id hash of the same password. A
 /// failure is logged and leaves the old value (the bind has succeeded either way).
 async fn rehash(ctx: &Arc<ServerCtx>, ndn: &str, dn: &str, old: Vec<u8>, password: Vec<u8>) {
-    let Some(hashed) = super::write::hash_cleartext(ctx, vec![password]).await.ok().and_then(|v| v.into_iter().next())
-    else {
+    let hashed = ctx.writer.passwords().hash(vec![password]).await.ok().and_then(|v| v.into_iter().next());
+    let Some(new) = hashed else {
         tracing::error!(%dn, "cannot rehash a legacy password");
         return;
     };
-    let (store, target) = (ctx.store.clone(), ndn.to_string());
-    let outcome = tokio::task::spawn_blocking(move || {
-        store.modify(&target, |e| {
-            if let Some(a) = e.get_mut("userpassword") {
-                for v in a.values.iter_mut().filter(|v| **v == old) {
-                    v.clone_from(&hashed);
-                }
-            }
-            Ok::<(), birch_store::StoreError>(())
-        })?;
-        store.sync()
-    })
-    .await;
-    match outcome {
-        Ok(Ok(())) => tracing::info!(target: "birch::audit", event = "password_rehashed", %dn, scheme = "ARGON2"),
-        Ok(Err(e)) => tracing::error!(error = %e, %dn, "cannot rehash a legacy password"),
+    match ctx.writer.record(ndn, Bookkeeping::Rehash { old, new }).await {
+        Ok(_) => tracing::info!(target: "birch::audit", event = "password_rehashed", %dn, scheme = "ARGON2"),
         Err(e) => tracing::error!(error = %e, %dn, "cannot rehash a legacy password"),
     }
 }

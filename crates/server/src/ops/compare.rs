@@ -2,10 +2,10 @@
 //! equality rule.
 
 use super::controls::RequestControls;
-use super::write::WriteError;
 use super::{result, store_failure};
 use crate::context::ServerCtx;
 use crate::session::Session;
+use crate::write::{authorize, WriteError};
 use birch_acl::Privilege;
 use birch_proto::ldap3_proto::proto::{LdapCompareRequest, LdapResult, LdapResultCode};
 use birch_schema::Dn;
@@ -28,20 +28,22 @@ pub async fn handle(
         return result(LdapResultCode::UndefinedAttributeType, "", &format!("{}: {e}", req.atype));
     }
     let ndn = dn.normalize(&ctx.schema);
+    let (who, access) = (session.requester(), ctx.access());
     let entry = match ctx.store.get_by_ndn(&ndn) {
         Ok(Some((_, e))) => e,
-        Ok(None) => return result(LdapResultCode::NoSuchObject, &ctx.store.matched_dn(&dn).unwrap_or_default(), ""),
+        Ok(None) => return result(LdapResultCode::NoSuchObject, &access.visible_matched(&ctx.store, &who, &dn), ""),
         Err(e) => return store_failure(&e),
     };
-    let (who, access) = (session.requester(), ctx.access());
     if !access.check(&who, &entry, &t.canonical, Privilege::Compare) {
         // Without the right, the entry's existence is revealed only under `disclose`.
         if access.check(&who, &entry, "entry", Privilege::Disclose) {
             return result(LdapResultCode::InsufficentAccessRights, "", "");
         }
-        return result(LdapResultCode::NoSuchObject, "", "");
+        return result(LdapResultCode::NoSuchObject, &access.visible_matched(&ctx.store, &who, &dn), "");
     }
-    if let Err(WriteError::Ldap(code, text)) = controls.check_assertion(&entry, &ctx.schema, &access, &who) {
+    if let Err(WriteError::Ldap(code, text)) =
+        authorize::assertion(controls.assertion.as_ref(), &entry, &ctx.schema, &access, &who)
+    {
         return result(code, "", &text);
     }
     // A compare on `cn` reads `cn;lang-en` too; one on `cn;lang-en` only that (as slapd).

@@ -2,17 +2,16 @@
 //! Assertion (RFC 4528), Pre-/Post-Read (RFC 4527), Permissive Modify, Tree Delete; and
 //! Simple Paged Results (RFC 2696) of search.
 
-use super::attrs::{self, Selection};
-use super::filter;
 use super::paged::PagedRequest;
 use super::result;
-use super::write::WriteError;
 use crate::context::ServerCtx;
+use crate::query::attrs::{self, Selection};
+use crate::query::filter;
 use birch_acl::{Privilege, Requester};
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapResult, LdapResultCode, LdapSearchResultEntry};
 use birch_proto::{control::control_oid, oids, values};
-use birch_store::{Entry, Filter, Tri};
+use birch_store::{Entry, Filter};
 
 /// The controls of one request that change how it runs.
 #[derive(Default)]
@@ -92,23 +91,6 @@ impl RequestControls {
             }
         }
         Ok(rc)
-    }
-
-    /// RFC 4528: the change goes ahead only if the entry matches the assertion
-    /// (122 assertionFailed otherwise).
-    pub fn check_assertion(
-        &self,
-        e: &Entry,
-        schema: &birch_schema::Schema,
-        access: &crate::access::Access,
-        who: &Requester,
-    ) -> Result<(), WriteError> {
-        match &self.assertion {
-            Some(f) if filter::visible(f, e, access, who).eval(e, schema) != Tri::True => {
-                Err(WriteError::Ldap(LdapResultCode::AssertionFailed, "assertion control failed".into()))
-            }
-            _ => Ok(()),
-        }
     }
 
     /// The Pre-/Post-Read response controls for an entry before and after a change.

@@ -6,11 +6,11 @@
 
 use super::controls::RequestControls;
 use super::result;
-use super::write::{hash_cleartext, write_failure, WriteError};
 use crate::context::ServerCtx;
 use crate::password;
-use crate::ppolicy::{self, change, Account, Changer};
+use crate::ppolicy::Changer;
 use crate::session::Session;
+use crate::write::{Change, WriteError};
 use birch_acl::Subject;
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{
@@ -20,7 +20,6 @@ use birch_proto::ldap3_proto::proto::{
 use birch_proto::ppolicy::PolicyResponse;
 use birch_schema::Dn;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// A refused change: the result and the policy error, if the policy refused it.
 type Refused = (LdapResult, Option<PolicyResponse>);
@@ -64,74 +63,27 @@ async fn change(ctx: &Arc<ServerCtx>, session: &Session, req: &LdapExtendedReque
     let target = match &pm.user_identity {
         Some(id) => id.strip_prefix("dn:").unwrap_or(id).to_string(),
         None if subject == Subject::Anonymous => {
-            return Err(plain(LdapResultCode::UnwillingToPerform, "only authenticated users may change passwords"))
+            return Err(plain(LdapResultCode::StrongerAuthRequired, "only authenticated users may change passwords"))
         }
         None => session.bound_dn(),
     };
+    if subject == Subject::Anonymous {
+        // As slapd: strongAuthRequired, whoever is named (and before anything is looked up).
+        return Err(plain(LdapResultCode::StrongerAuthRequired, "only authenticated users may change passwords"));
+    }
     let dn = Dn::parse(&target).map_err(|_| plain(LdapResultCode::InvalidDNSyntax, "invalid user identity"))?;
     let ndn = dn.normalize(&ctx.schema);
     if ndn == ctx.root_ndn {
         return Err(plain(LdapResultCode::UnwillingToPerform, "the root DN's password is set in the configuration"));
     }
     let changer = Changer::of(&subject, &ndn);
-    let entry = match ctx.store.get_by_ndn(&ndn) {
-        Ok(Some((_, e))) => e,
-        Ok(None) => {
-            return Err((write_failure(ctx, &dn, WriteError::Store(birch_store::StoreError::NoSuchEntry(ndn))), None))
-        }
-        Err(e) => return Err((super::store_failure(&e), None)),
-    };
-    // Changing a password is writing the entry's userPassword: under the campus policy its
-    // owner, the helpdesk and the admins may.
-    let (who, access) = (session.requester(), ctx.access());
-    if !access.check(&who, &entry, "userpassword", birch_acl::Privilege::Add) {
-        return Err(plain(LdapResultCode::InsufficentAccessRights, "insufficient access to change this password"));
-    }
-    let policy = ppolicy::policy_for(&ctx.store, &ctx.schema, &ctx.config, &entry);
-    let account = Account::read(&entry);
-    let peer = session.peer;
-    let by = session.bound_dn();
-    let old_supplied = pm.old_password.is_some();
-    if let Some(old) = pm.old_password {
-        let stored = entry.get("userpassword").map(|a| a.values.clone());
-        if ctx.verify_password(stored, old.into_bytes()).await.is_none() {
-            tracing::warn!(target: "birch::audit", event = "password_change_failed", %peer, dn = %target, %by, reason = "wrong old password");
-            // A wrong old password is a guess like a failed bind: it counts the same way.
-            ctx.limiter.failed(peer.ip(), &ndn);
-            let (store, t, p) = (ctx.store.clone(), ndn.clone(), policy.clone());
-            if let Ok(Ok(true)) =
-                tokio::task::spawn_blocking(move || ppolicy::record_failure(&store, &t, &p, SystemTime::now())).await
-            {
-                tracing::warn!(target: "birch::audit", event = "account_locked", %peer, dn = %target, failures = policy.max_failure);
-            }
-            return Err(plain(LdapResultCode::UnwillingToPerform, "unwilling to verify old password"));
-        }
-    }
+    let (peer, by) = (session.peer, session.bound_dn());
     let generated = pm.new_password.is_none().then(password::generate_password);
     let new = pm.new_password.or_else(|| generated.clone()).unwrap_or_default().into_bytes();
-    let refused = |r: change::Refusal| {
-        tracing::warn!(target: "birch::audit", event = "password_change_failed", %peer, dn = %target, %by, reason = r.message);
-        (result(r.code, "", r.message), Some(PolicyResponse::error(r.error)))
-    };
-    change::check(&policy, &account, changer, old_supplied, &new, SystemTime::now()).map_err(refused)?;
-    reuse_check(ctx, &policy, &entry, changer, &new).await?.map_err(refused)?;
-    let hashed = hash_cleartext(ctx, vec![new]).await.map_err(|r| (r, None))?;
-    let (store, by_dn, target_ndn) = (ctx.store.clone(), by.clone(), ndn.clone());
-    let outcome = tokio::task::spawn_blocking(move || {
-        store.modify(&target_ndn, |e| {
-            let old = e.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
-            e.attrs.retain(|a| a.canonical != "userpassword");
-            e.add_values("userPassword", "userpassword", hashed);
-            change::record(e, &policy, changer, &old, SystemTime::now());
-            super::operational::on_modify(e, &by_dn);
-            Ok::<(), WriteError>(())
-        })?;
-        store.sync()?;
-        Ok::<(), WriteError>(())
-    })
-    .await;
-    match outcome {
-        Ok(Ok(())) => {
+    let change = Change::SetPassword { dn: target.clone(), old: pm.old_password.map(String::into_bytes), new };
+    let (res, _, done) = super::write::run(ctx, session, change, &RequestControls::default()).await;
+    match done {
+        Ok(_) => {
             let event = if changer == Changer::Owner { "password_change" } else { "password_reset" };
             tracing::info!(target: "birch::audit", event, %peer, dn = %target, %by);
             if changer == Changer::Owner {
@@ -139,24 +91,19 @@ async fn change(ctx: &Arc<ServerCtx>, session: &Session, req: &LdapExtendedReque
             }
             Ok(generated)
         }
-        Ok(Err(e)) => Err((write_failure(ctx, &dn, e), None)),
-        Err(_) => Err(plain(LdapResultCode::OperationsError, "internal error")),
+        Err(WriteError::WrongOldPassword { locked, failures }) => {
+            tracing::warn!(target: "birch::audit", event = "password_change_failed", %peer, dn = %target, %by, reason = "wrong old password");
+            let exempt = crate::ppolicy::exempt::is_exempt(&ctx.config, &ctx.schema, &ndn);
+            ctx.limiter.failed_from(peer.ip(), (!exempt).then_some(ndn.as_str()));
+            if locked {
+                tracing::warn!(target: "birch::audit", event = "account_locked", %peer, dn = %target, failures);
+            }
+            Err((res, None))
+        }
+        Err(e @ WriteError::Policy(..)) => {
+            tracing::warn!(target: "birch::audit", event = "password_change_failed", %peer, dn = %target, %by, reason = %e);
+            Err((res, e.policy_error().map(PolicyResponse::error)))
+        }
+        Err(_) => Err((res, None)),
     }
-}
-
-/// Runs the history check (one verification per remembered password) on the hashing pool.
-pub(crate) async fn reuse_check(
-    ctx: &Arc<ServerCtx>,
-    policy: &ppolicy::Policy,
-    entry: &birch_store::Entry,
-    changer: Changer,
-    new: &[u8],
-) -> Result<Result<(), change::Refusal>, Refused> {
-    let Ok(_permit) = ctx.hash_permits.acquire().await else {
-        return Err(plain(LdapResultCode::Busy, "shutting down"));
-    };
-    let (p, e, n) = (policy.clone(), entry.clone(), new.to_vec());
-    crate::hash_thread::run(move || change::reused(&p, &e, changer, &n))
-        .await
-        .ok_or_else(|| plain(LdapResultCode::OperationsError, "internal error"))
 }

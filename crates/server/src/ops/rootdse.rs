@@ -19,7 +19,7 @@ pub fn entry(ctx: &ServerCtx) -> Entry {
     if let Some(tls) = &ctx.tls {
         extensions.push(birch_proto::oids::START_TLS.to_string());
         if tls.asks_client_certs() {
-            put("supportedSASLMechanisms", v(&[crate::sasl_external::EXTERNAL]));
+            put("supportedSASLMechanisms", v(&[super::sasl_external::EXTERNAL]));
         }
     }
     put("supportedExtension", extensions);

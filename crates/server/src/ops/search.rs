@@ -1,11 +1,12 @@
 //! Search (RFC 4511 section 4.5): base lookup, planning through the store, limits,
 //! abandon, attribute selection and access control per entry, and paging (RFC 2696).
 
-use super::attrs::{self, Selection};
 use super::controls::RequestControls;
 use super::paged::{self, CookieError, PagedSearch, SearchKey};
-use super::{filter, monitor, result, rootdse, store_failure, subschema};
+use super::{monitor, result, rootdse, store_failure, subschema};
 use crate::context::ServerCtx;
+use crate::query::attrs::{self, Selection};
+use crate::query::filter;
 use crate::session::{Responder, Session};
 use birch_acl::{Privilege, Requester, Subject};
 use birch_proto::ldap3_proto::proto::{
@@ -164,7 +165,7 @@ async fn run(
     }
     // Subtree moves and tree deletes wait until this search (or page) is done (taken
     // before the base is looked up, so base and subtree are seen in the same state).
-    let _tree = ctx.tree_lock.clone().read_owned().await;
+    let _tree = ctx.writer.read_tree().await;
     // The base is read for the access decision on it (and the assertion control): only
     // the attributes the policy looks at, unless an assertion needs more.
     let base_found = match &controls.assertion {
@@ -174,7 +175,8 @@ async fn run(
     let (base_id, base) = match base_found {
         Ok(Some(found)) => found,
         Ok(None) => {
-            let matched = Dn::parse(&req.base).ok().and_then(|d| ctx.store.matched_dn(&d).ok()).unwrap_or_default();
+            let matched =
+                Dn::parse(&req.base).map(|d| access.visible_matched(&ctx.store, &who, &d)).unwrap_or_default();
             return Done::plain(LdapResultCode::NoSuchObject, &matched, "");
         }
         Err(e) => return Some(Done { res: store_failure(&e), cookie: None }),
@@ -185,7 +187,8 @@ async fn run(
         if access.check(&who, &base, "entry", Privilege::Disclose) {
             return Done::plain(LdapResultCode::InsufficentAccessRights, "", "");
         }
-        return Done::plain(LdapResultCode::NoSuchObject, "", "");
+        let matched = Dn::parse(&req.base).map(|d| access.visible_matched(&ctx.store, &who, &d)).unwrap_or_default();
+        return Done::plain(LdapResultCode::NoSuchObject, &matched, "");
     }
     if let Some(assertion) = &controls.assertion {
         if filter::visible(assertion, &base, &access, &who).eval(&base, schema) != Tri::True {

@@ -13,9 +13,10 @@
 //! refresh reads anything, so no change falls between the two stages; a consumer too slow
 //! for the feed gets `e-syncRefreshRequired` (4096) and refreshes again with its cookie.
 
-use super::attrs::Selection;
-use super::{filter, result, store_failure};
+use super::{result, store_failure};
 use crate::context::ServerCtx;
+use crate::query::attrs::Selection;
+use crate::query::filter;
 use crate::session::{Responder, Session};
 use birch_acl::{Privilege, Requester};
 use birch_proto::ldap3_proto::control::LdapControl;
@@ -54,8 +55,8 @@ struct View<'a> {
     sel: Selection,
     types_only: bool,
     /// The requester is the root DN or a `replication.replicators` DN: it gets the secret
-    /// attributes (userPassword) too, which no other search returns, so that a replica
-    /// can authenticate users.
+    /// attributes ([`birch_acl::secret`]: userPassword, pwdHistory...) too, which no other
+    /// search returns, so that a replica can authenticate users.
     secrets: bool,
 }
 
@@ -81,9 +82,11 @@ impl View<'_> {
         {
             return None;
         }
-        let readable =
-            |a: &str| (self.secrets && a == "userpassword") || self.access.check(&self.who, entry, a, Privilege::Read);
-        let attributes = super::attrs::project(entry, &self.sel, schema, &readable, self.types_only);
+        let readable = |a: &str| {
+            (self.secrets && birch_acl::secret::is_secret_type(a))
+                || self.access.check(&self.who, entry, a, Privilege::Read)
+        };
+        let attributes = crate::query::attrs::project(entry, &self.sel, schema, &readable, self.types_only);
         Some(LdapSearchResultEntry { dn: entry.dn.clone(), attributes })
     }
 }
@@ -237,12 +240,14 @@ async fn run(
 /// gives (noSuchObject, or insufficientAccessRights where the policy discloses the entry).
 fn check_base(view: &View<'_>, base_dn: &Dn) -> Result<(), Outcome> {
     let ctx = view.ctx;
+    // matchedDN only of an entry the requester may know of, as an ordinary search answers.
+    let missing = || {
+        let matched = view.access.visible_matched(&ctx.store, &view.who, base_dn);
+        Err(fail(LdapResultCode::NoSuchObject, &matched, ""))
+    };
     let base = match ctx.store.get_by_ndn_only(&view.base_ndn, view.access.decision_types()) {
         Ok(Some((_, base))) => base,
-        Ok(None) => {
-            let matched = ctx.store.matched_dn(base_dn).unwrap_or_default();
-            return Err(fail(LdapResultCode::NoSuchObject, &matched, ""));
-        }
+        Ok(None) => return missing(),
         Err(e) => return Err(Outcome::Done(store_failure(&e), vec![])),
     };
     if view.access.check(&view.who, &base, "entry", Privilege::Search) {
@@ -251,7 +256,7 @@ fn check_base(view: &View<'_>, base_dn: &Dn) -> Result<(), Outcome> {
     if view.access.check(&view.who, &base, "entry", Privilege::Disclose) {
         return Err(fail(LdapResultCode::InsufficentAccessRights, "", ""));
     }
-    Err(fail(LdapResultCode::NoSuchObject, "", ""))
+    missing()
 }
 
 /// Waits until every change committed so far is durable.
@@ -280,17 +285,17 @@ async fn refresh(
 ) -> Result<(), Outcome> {
     let ctx = view.ctx;
     // Subtree moves and tree deletes wait for the refresh (not for the persist stage).
-    let _tree = ctx.tree_lock.clone().read_owned().await;
+    let _tree = ctx.writer.read_tree().await;
+    // The base was checked before (check_base); a change since answers the same way.
     let (base_id, base) = match ctx.store.get_by_ndn(&view.base_ndn) {
         Ok(Some(found)) => found,
         Ok(None) => {
-            let matched = ctx.store.matched_dn(base_dn).unwrap_or_default();
-            return Err(fail(LdapResultCode::NoSuchObject, &matched, ""));
+            return Err(check_base(view, base_dn).err().unwrap_or_else(|| fail(LdapResultCode::NoSuchObject, "", "")))
         }
         Err(e) => return Err(Outcome::Done(store_failure(&e), vec![])),
     };
     if !view.access.check(&view.who, &base, "entry", Privilege::Search) {
-        return Err(fail(LdapResultCode::NoSuchObject, "", ""));
+        return Err(check_base(view, base_dn).err().unwrap_or_else(|| fail(LdapResultCode::NoSuchObject, "", "")));
     }
     // The filter is applied per entry (View::result), with access to its attributes.
     let iter = match ctx.store.search(base_id, &base, view.scope, Filter::And(vec![])) {

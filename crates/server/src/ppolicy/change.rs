@@ -158,11 +158,23 @@ fn set(e: &mut Entry, name: &str, values: Vec<Vec<u8>>) {
     e.replace_values(name, &name.to_ascii_lowercase(), values);
 }
 
+/// Whether a password change makes the owner change the password at the next login: set
+/// by someone else, in cleartext (not a `{SCHEME}` value carried over from elsewhere), on
+/// an account that is not a service's.
+pub fn is_reset(changer: Changer, new_values: &[Vec<u8>], service_account: bool) -> bool {
+    changer != Changer::Owner && !service_account && new_values.iter().any(|v| !password::is_hashed(v))
+}
+
 /// Records a password change in the entry (inside the write): pwdChangedTime, the old
-/// values into pwdHistory, failures and grace binds forgotten, pwdReset set after a reset
-/// under pwdMustChange and cleared by the owner's change. A lock set by failures is lifted
-/// by an administrator's reset; a disabled account stays disabled.
-pub fn record(e: &mut Entry, policy: &Policy, changer: Changer, old_values: &[Vec<u8>], now: SystemTime) {
+/// values into pwdHistory, failures and grace binds forgotten, pwdReset cleared by the
+/// owner's change and set by a `reset` under pwdMustChange. A lock set by failures is
+/// lifted by someone else's change; a disabled account stays disabled.
+///
+/// A change by someone else is a reset (the owner must change the password at the next
+/// login) only when it sets a cleartext password of a person: a pre-hashed value is a
+/// migration and a service account's password is set by the one who configures the
+/// service ([`is_reset`]).
+pub fn record(e: &mut Entry, policy: &Policy, changer: Changer, reset: bool, old_values: &[Vec<u8>], now: SystemTime) {
     set(e, "pwdChangedTime", vec![gentime::format(now, false).into_bytes()]);
     set(e, "pwdFailureTime", vec![]);
     set(e, "pwdGraceUseTime", vec![]);
@@ -189,7 +201,7 @@ pub fn record(e: &mut Entry, policy: &Policy, changer: Changer, old_values: &[Ve
     match changer {
         Changer::Owner => set(e, "pwdReset", vec![]),
         Changer::Admin | Changer::Root => {
-            if policy.must_change {
+            if policy.must_change && reset {
                 set(e, "pwdReset", vec![b"TRUE".to_vec()]);
             }
             if matches!(Account::read(e).lock, Some(Lock::At(_))) {
@@ -253,7 +265,7 @@ mod tests {
         let mut e = entry("first-pw");
         for next in ["second-pw", "third-pw", "fourth-pw"] {
             let old = e.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
-            record(&mut e, &p, Changer::Owner, &old, now());
+            record(&mut e, &p, Changer::Owner, false, &old, now());
             set(&mut e, "userPassword", vec![next.as_bytes().to_vec()]);
         }
         assert_eq!(e.get("pwdhistory").map(|a| a.values.len()), Some(2));
@@ -271,12 +283,27 @@ mod tests {
         let p = Policy::default();
         let mut e = entry("pw");
         e.add_values("pwdAccountLockedTime", "pwdaccountlockedtime", [b"20260101000000Z".to_vec()]);
-        record(&mut e, &p, Changer::Admin, &[], now());
+        record(&mut e, &p, Changer::Admin, true, &[], now());
         assert!(Account::read(&e).reset && Account::read(&e).lock.is_none());
-        record(&mut e, &p, Changer::Owner, &[], now());
+        record(&mut e, &p, Changer::Owner, false, &[], now());
         assert!(!Account::read(&e).reset);
         e.add_values("pwdAccountLockedTime", "pwdaccountlockedtime", [gentime::DISABLED.as_bytes().to_vec()]);
-        record(&mut e, &p, Changer::Admin, &[], now());
+        record(&mut e, &p, Changer::Admin, true, &[], now());
         assert_eq!(Account::read(&e).lock, Some(Lock::Disabled), "a reset does not re-enable a disabled account");
+    }
+
+    #[test]
+    fn only_cleartext_set_by_others_on_people_is_a_reset() {
+        let clear = [b"new-password".to_vec()];
+        let hashed = [b"{SSHA}c2FsdGVkaGFzaHNhbHQ=".to_vec()];
+        assert!(is_reset(Changer::Admin, &clear, false));
+        assert!(is_reset(Changer::Root, &clear, false));
+        assert!(!is_reset(Changer::Owner, &clear, false), "the owner's own change");
+        assert!(!is_reset(Changer::Admin, &hashed, false), "a migrated hash");
+        assert!(!is_reset(Changer::Root, &clear, true), "a service account");
+        let p = Policy::default();
+        let mut e = entry("pw");
+        record(&mut e, &p, Changer::Root, false, &[], now());
+        assert!(!Account::read(&e).reset, "no reset: no pwdReset");
     }
 }

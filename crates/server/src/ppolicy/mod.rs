@@ -8,9 +8,11 @@
 //!   bind decides from it (pure).
 //! - [`change`]: checks and bookkeeping of password changes.
 //! - [`ratelimit`]: token buckets of failed binds per address and per DN.
+//! - [`exempt`]: the DNs others cannot lock out or throttle (service accounts, root DN).
 //! - [`gentime`]: GeneralizedTime values.
 
 pub mod change;
+pub mod exempt;
 pub mod gentime;
 pub mod policy;
 pub mod ratelimit;
@@ -22,7 +24,7 @@ pub use state::{Account, Success};
 
 use crate::config::Config;
 use birch_schema::{Dn, Schema};
-use birch_store::{Entry, Store, StoreError};
+use birch_store::{Entry, Store};
 use std::time::SystemTime;
 
 /// The attributes of an account a bind needs: the password, the policy that applies
@@ -43,15 +45,20 @@ pub const BIND_TYPES: &[&str] = &[
 /// `ppolicy_default` names, else the `[ppolicy]` section. A named policy entry that is
 /// missing (or is not a pwdPolicy) falls back to the next, with a warning.
 pub fn policy_for(store: &Store, schema: &Schema, config: &Config, e: &Entry) -> Policy {
+    policy_with(store, schema, &config.ppolicy, config.ppolicy_default.as_deref(), e)
+}
+
+/// [`policy_for`] with the `[ppolicy]` section and `ppolicy_default` given.
+pub fn policy_with(store: &Store, schema: &Schema, section: &Policy, default: Option<&str>, e: &Entry) -> Policy {
     let named =
         e.get("pwdpolicysubentry").and_then(|a| a.values.first()).map(|v| String::from_utf8_lossy(v).into_owned());
-    for dn in named.iter().chain(config.ppolicy_default.iter()) {
+    for dn in named.as_deref().into_iter().chain(default) {
         if let Some(p) = load(store, schema, dn) {
             return p;
         }
         tracing::warn!(policy = %dn, entry = %e.dn, "password policy entry missing or not a pwdPolicy; using the next policy");
     }
-    config.ppolicy.clone()
+    section.clone()
 }
 
 fn load(store: &Store, schema: &Schema, dn: &str) -> Option<Policy> {
@@ -65,47 +72,35 @@ fn set(e: &mut Entry, name: &str, values: Vec<Vec<u8>>) {
     e.replace_values(name, &name.to_ascii_lowercase(), values);
 }
 
-/// Records a failed bind in the entry (when the policy locks) and locks the account when
-/// the failures reach pwdMaxFailure. Returns whether this failure locked it. Durable before
-/// it returns, like any write.
-pub fn record_failure(store: &Store, ndn: &str, policy: &Policy, now: SystemTime) -> Result<bool, StoreError> {
+/// Records a failed bind in the account's entry (when the policy locks) and locks it when
+/// the failures reach pwdMaxFailure. Returns whether this failure locked it. (Written by
+/// the write pipeline as the server's bookkeeping.)
+pub fn record_failure(e: &mut Entry, policy: &Policy, now: SystemTime) -> bool {
     if !policy.locks() {
-        return Ok(false);
+        return false;
     }
-    let mut locked = false;
-    store.modify(ndn, |e| {
-        let account = Account::read(e);
-        let (failures, lock) = account.after_failure(policy, now);
-        set(e, "pwdFailureTime", failures.iter().map(|t| gentime::format(*t, true).into_bytes()).collect());
-        if lock && account.lock.is_none() {
-            set(e, "pwdAccountLockedTime", vec![gentime::format(now, false).into_bytes()]);
-            locked = true;
-        }
-        Ok::<(), StoreError>(())
-    })?;
-    store.sync()?;
-    Ok(locked)
+    let account = Account::read(e);
+    let (failures, lock) = account.after_failure(policy, now);
+    set(e, "pwdFailureTime", failures.iter().map(|t| gentime::format(*t, true).into_bytes()).collect());
+    if lock && account.lock.is_none() {
+        set(e, "pwdAccountLockedTime", vec![gentime::format(now, false).into_bytes()]);
+        return true;
+    }
+    false
 }
 
 /// Records what a successful bind changes: failures forgotten, an expired lock lifted, a
-/// grace bind counted. Writes only when something changes.
-pub fn record_success(store: &Store, ndn: &str, success: &Success, now: SystemTime) -> Result<(), StoreError> {
-    if !success.writes() {
-        return Ok(());
+/// grace bind counted.
+pub fn record_success(e: &mut Entry, success: &Success, now: SystemTime) {
+    if success.clear_failures {
+        set(e, "pwdFailureTime", vec![]);
     }
-    store.modify(ndn, |e| {
-        if success.clear_failures {
-            set(e, "pwdFailureTime", vec![]);
-        }
-        if success.clear_expired_lock && matches!(Account::read(e).lock, Some(state::Lock::At(_))) {
-            set(e, "pwdAccountLockedTime", vec![]);
-        }
-        if success.use_grace {
-            let mut uses: Vec<Vec<u8>> = e.get("pwdgraceusetime").map(|a| a.values.clone()).unwrap_or_default();
-            uses.push(gentime::format(now, true).into_bytes());
-            set(e, "pwdGraceUseTime", uses);
-        }
-        Ok::<(), StoreError>(())
-    })?;
-    store.sync()
+    if success.clear_expired_lock && matches!(Account::read(e).lock, Some(state::Lock::At(_))) {
+        set(e, "pwdAccountLockedTime", vec![]);
+    }
+    if success.use_grace {
+        let mut uses: Vec<Vec<u8>> = e.get("pwdgraceusetime").map(|a| a.values.clone()).unwrap_or_default();
+        uses.push(gentime::format(now, true).into_bytes());
+        set(e, "pwdGraceUseTime", uses);
+    }
 }

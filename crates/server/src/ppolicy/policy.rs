@@ -44,6 +44,11 @@ pub struct Policy {
     pub allow_user_change: bool,
     /// pwdSafeModify: a user's change must carry the old password.
     pub safe_modify: bool,
+    /// Not a pwd* attribute, and only read from the `[ppolicy]` section (a pwdPolicy entry
+    /// cannot set it): DNs, each with its subtree, whose failed binds never lock them and
+    /// never throttle them by DN, whatever policy governs them ([`super::exempt`]). Unset:
+    /// the service-account subtree and the root DN; `[]`: nobody.
+    pub lockout_exempt: Option<Vec<String>>,
 }
 
 /// Birch's built-in policy: the campus defaults (see docs/passwords.md). OpenLDAP's ppolicy
@@ -68,6 +73,7 @@ impl Default for Policy {
             must_change: true,
             allow_user_change: true,
             safe_modify: false,
+            lockout_exempt: None,
         }
     }
 }
@@ -99,6 +105,7 @@ impl Policy {
             must_change: flag("pwdmustchange", false),
             allow_user_change: flag("pwdallowuserchange", true),
             safe_modify: flag("pwdsafemodify", false),
+            lockout_exempt: None,
         }
     }
 

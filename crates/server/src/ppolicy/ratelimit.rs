@@ -1,6 +1,8 @@
 //! Brute-force defence in front of the hashing: token buckets of failed binds per source
 //! address and per target DN. A failed bind takes a token from both buckets; while either
 //! is empty, binds from that address or to that DN are refused without verifying anything.
+//! Addresses count as their source ([`crate::limits::source_of`]: an IPv6 /64 is one);
+//! DNs exempt from lockout ([`super::exempt`]) have no bucket of their own.
 
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -21,6 +23,11 @@ pub struct RateLimitSection {
     pub per_dn_burst: u32,
     /// Failed binds per minute one DN regains.
     pub per_dn_per_minute: f64,
+    /// Password changes (each costs hashing) one user who is not an administrator may make
+    /// at once.
+    pub password_changes_burst: u32,
+    /// Password changes per minute such a user regains.
+    pub password_changes_per_minute: f64,
 }
 
 impl Default for RateLimitSection {
@@ -30,6 +37,8 @@ impl Default for RateLimitSection {
             per_address_per_minute: 60.0,
             per_dn_burst: 20,
             per_dn_per_minute: 2.0,
+            password_changes_burst: 20,
+            password_changes_per_minute: 10.0,
         }
     }
 }
@@ -111,27 +120,85 @@ impl FailureLimiter {
 
     /// Why a bind from `address` to `ndn` must be refused now, if it must.
     pub fn refusal(&self, address: IpAddr, ndn: &str) -> Option<&'static str> {
+        self.refusal_from(address, Some(ndn))
+    }
+
+    /// Why a bind from `address` must be refused now, if it must: the address's bucket,
+    /// and the bucket of `ndn` unless it is `None` (a DN exempt from per-DN throttling).
+    pub fn refusal_from(&self, address: IpAddr, ndn: Option<&str>) -> Option<&'static str> {
         let now = Instant::now();
-        if !self.by_address.lock().unwrap_or_else(|p| p.into_inner()).allows(&address, now) {
+        let source = crate::limits::source_of(address);
+        if !self.by_address.lock().unwrap_or_else(|p| p.into_inner()).allows(&source, now) {
             return Some("too many failed binds from this address");
         }
-        if !self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).allows(&self.dn_key(ndn), now) {
-            return Some("too many failed binds for this DN");
+        if let Some(ndn) = ndn {
+            if !self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).allows(&self.dn_key(ndn), now) {
+                return Some("too many failed binds for this DN");
+            }
         }
         None
     }
 
     /// Counts a failed bind.
     pub fn failed(&self, address: IpAddr, ndn: &str) {
+        self.failed_from(address, Some(ndn));
+    }
+
+    /// Counts a failed bind against the address, and against `ndn` unless it is `None` (a
+    /// DN exempt from per-DN throttling).
+    pub fn failed_from(&self, address: IpAddr, ndn: Option<&str>) {
         let now = Instant::now();
-        self.by_address.lock().unwrap_or_else(|p| p.into_inner()).take(&address, now);
-        self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).take(&self.dn_key(ndn), now);
+        let source = crate::limits::source_of(address);
+        self.by_address.lock().unwrap_or_else(|p| p.into_inner()).take(&source, now);
+        if let Some(ndn) = ndn {
+            self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).take(&self.dn_key(ndn), now);
+        }
+    }
+}
+
+/// Password changes per requester: each one costs argon2 hashing (and history
+/// verifications) on the shared hashing pool, so a user looping password changes could
+/// starve binds. A change takes a token from its requester's bucket; with none left it is
+/// refused before any hashing (51 busy).
+pub struct ChangeLimiter {
+    by_requester: Mutex<Buckets<String>>,
+}
+
+impl ChangeLimiter {
+    /// A limiter with the configured bucket.
+    pub fn new(cfg: &RateLimitSection) -> ChangeLimiter {
+        let buckets = Buckets::new(cfg.password_changes_burst, cfg.password_changes_per_minute);
+        ChangeLimiter { by_requester: Mutex::new(buckets) }
+    }
+
+    /// Takes a token for a change by `requester`; false when none is left.
+    pub fn take(&self, requester: &str) -> bool {
+        let now = Instant::now();
+        let mut b = self.by_requester.lock().unwrap_or_else(|p| p.into_inner());
+        let key = requester.to_string();
+        if !b.allows(&key, now) {
+            return false;
+        }
+        b.take(&key, now);
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_changes_are_bounded_per_requester() {
+        let cfg =
+            RateLimitSection { password_changes_burst: 2, password_changes_per_minute: 0.0, ..Default::default() };
+        let l = ChangeLimiter::new(&cfg);
+        assert!(l.take("uid=bob") && l.take("uid=bob"));
+        assert!(!l.take("uid=bob"), "the bucket is empty");
+        assert!(l.take("uid=alice"), "another requester has its own");
+        let off = ChangeLimiter::new(&RateLimitSection { password_changes_burst: 0, ..Default::default() });
+        assert!((0..100).all(|_| off.take("uid=bob")));
+    }
     use std::time::Duration;
 
     #[test]
@@ -173,6 +240,7 @@ mod tests {
             per_address_per_minute: 0.0,
             per_dn_burst: 1,
             per_dn_per_minute: 0.0,
+            ..Default::default()
         });
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
@@ -181,5 +249,46 @@ mod tests {
         assert!(l.refusal(a, "uid=y").is_none());
         l.failed(a, "uid=y");
         assert!(l.refusal(a, "uid=z").is_some(), "the address's bucket is empty");
+    }
+
+    #[test]
+    fn an_exempt_dn_is_throttled_by_address_only() {
+        let l = FailureLimiter::new(&RateLimitSection {
+            per_address_burst: 3,
+            per_address_per_minute: 0.0,
+            per_dn_burst: 1,
+            per_dn_per_minute: 0.0,
+            ..Default::default()
+        });
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let svc = "cn=nslcd,ou=services,dc=x";
+        for n in 1..=3 {
+            l.failed_from(ip(&format!("192.0.2.{n}")), None);
+        }
+        assert!(l.refusal_from(ip("192.0.2.9"), None).is_none(), "failures from others do not throttle it");
+        assert!(l.refusal(ip("192.0.2.9"), svc).is_none(), "it has no DN bucket to empty");
+        for _ in 0..3 {
+            l.failed_from(ip("192.0.2.1"), None);
+        }
+        assert!(l.refusal_from(ip("192.0.2.1"), None).is_some(), "the failing address is throttled");
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_shares_one_bucket() {
+        let l = FailureLimiter::new(&RateLimitSection {
+            per_address_burst: 2,
+            per_address_per_minute: 0.0,
+            per_dn_burst: 0,
+            per_dn_per_minute: 0.0,
+            ..Default::default()
+        });
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        l.failed(ip("2001:db8:1:2::1"), "uid=a");
+        l.failed(ip("2001:db8:1:2:dead:beef:0:1"), "uid=b");
+        assert!(l.refusal(ip("2001:db8:1:2:ffff::77"), "uid=c").is_some(), "one /64, one bucket");
+        assert!(l.refusal(ip("2001:db8:1:3::1"), "uid=c").is_none(), "the next /64 is another source");
+        l.failed(ip("::ffff:192.0.2.5"), "uid=a");
+        l.failed(ip("192.0.2.5"), "uid=a");
+        assert!(l.refusal(ip("192.0.2.5"), "uid=c").is_some(), "IPv4-mapped counts as the IPv4 address");
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! The `ldap3` client carries the connection, the bind and the search; the sync values and
 //! entries are decoded here from the raw messages (`birch_proto::sync`), never panicking on
-//! what a provider sends. Entries are written with [`birch_store::Store::apply_entry`] and
+//! what a provider sends. Entries are written through the write pipeline ([`crate::write::Writer::replicate`]) and
 //! friends on blocking threads. During the refresh stage every entryUUID the provider names
 //! (whole or present) is collected; at the end of a present phase whatever is held under
 //! the base and was not named is deleted. Entries whose parent has not arrived yet (slapd
@@ -13,6 +13,7 @@
 //! in the persist stage.
 
 use crate::context::ServerCtx;
+use crate::write::{Replicated, WriteError};
 use anyhow::{anyhow, bail, Context as _, Result};
 use birch_proto::sync::{self, Cookie, State, SyncInfo};
 use birch_store::{Entry, Store, StoreError};
@@ -137,7 +138,7 @@ async fn follow(
     let res = stream.finish().await;
     if let Some(done) = res.ctrls.iter().find(|c| c.1.ctype == birch_proto::oids::SYNC_DONE) {
         if let Some((Some(cookie), _)) = done.1.val.as_deref().and_then(sync::decode_done) {
-            save_cookie(&store, cookie).await?;
+            save_cookie(ctx, cookie).await?;
         }
     }
     match res.rc {
@@ -148,20 +149,19 @@ async fn follow(
 }
 
 async fn on_info(ctx: &Arc<ServerCtx>, base_ndn: &str, refresh: &mut Option<Refresh>, info: SyncInfo) -> Result<()> {
-    let store = &ctx.store;
     match info {
-        SyncInfo::NewCookie(c) => save_cookie(store, c).await?,
+        SyncInfo::NewCookie(c) => save_cookie(ctx, c).await?,
         SyncInfo::IdSet { cookie, refresh_deletes, uuids } => {
             if refresh_deletes {
                 for u in uuids {
-                    blocking(store, move |s| s.apply_delete(&u, None)).await?;
+                    ctx.writer.replicate(Replicated::Delete { uuid: u, cookie: None }, false).await?;
                     ctx.metrics.replication.applied(None, false);
                 }
             } else if let Some(r) = refresh.as_mut() {
                 r.present.extend(uuids);
             }
             if let Some(c) = cookie {
-                save_cookie(store, c).await?;
+                save_cookie(ctx, c).await?;
             }
         }
         SyncInfo::RefreshPresent { cookie, done } => {
@@ -177,21 +177,8 @@ async fn on_info(ctx: &Arc<ServerCtx>, base_ndn: &str, refresh: &mut Option<Refr
 
 /// The end of a present phase: deletes what is held under the base and was not named.
 async fn delete_not_present(ctx: &Arc<ServerCtx>, base_ndn: &str, present: HashSet<[u8; 16]>) -> Result<()> {
-    let base = base_ndn.to_string();
-    let deleted = blocking(&ctx.store, move |s| {
-        let mut gone: Vec<(u64, usize)> = s
-            .entries_under(&base)?
-            .into_iter()
-            .filter(|(_, uuid, _)| uuid.is_none_or(|u| !present.contains(&u)))
-            .map(|(id, _, depth)| (id, depth))
-            .collect();
-        // Deepest first, so each delete takes a leaf.
-        gone.sort_by_key(|g| std::cmp::Reverse(g.1));
-        let ids: Vec<u64> = gone.into_iter().map(|(id, _)| id).collect();
-        s.apply_delete_ids(&ids)?;
-        Ok(ids.len())
-    })
-    .await?;
+    let what = Replicated::DeleteAbsent { base_ndn: base_ndn.to_string(), present };
+    let deleted = ctx.writer.replicate(what, false).await?;
     if deleted > 0 {
         tracing::info!(deleted, "deleted entries the provider no longer has");
         for _ in 0..deleted {
@@ -220,8 +207,13 @@ async fn end_phase(
             let mut still = Vec::new();
             for e in waiting {
                 let e2 = e.clone();
-                match blocking(&ctx.store, move |s| s.apply_entry(e2, None)).await {
-                    Ok(()) => ctx.metrics.replication.applied(birch_store::changes::entry_csn(&e), false),
+                match ctx
+                    .writer
+                    .replicate(Replicated::Entry { entry: e2, cookie: None }, false)
+                    .await
+                    .map_err(anyhow::Error::from)
+                {
+                    Ok(_) => ctx.metrics.replication.applied(birch_store::changes::entry_csn(&e), false),
                     Err(err) if is_no_parent(&err) => still.push(e),
                     Err(err) => return Err(err),
                 }
@@ -236,9 +228,9 @@ async fn end_phase(
         ctx.metrics.replication.refreshes.fetch_add(1, Ordering::Relaxed);
         tracing::info!("refresh complete; following changes");
     }
-    blocking(&ctx.store, |s| s.sync()).await?;
+    ctx.writer.sync().await?;
     if let Some(c) = cookie {
-        save_cookie(&ctx.store, c).await?;
+        save_cookie(ctx, c).await?;
     }
     Ok(())
 }
@@ -259,11 +251,8 @@ async fn on_entry(
         State::Present => {}
         State::Delete => {
             let (uuid, cookie) = (state.uuid, state.cookie.clone());
-            blocking(store, move |s| s.apply_delete(&uuid, cookie.as_deref())).await?;
+            ctx.writer.replicate(Replicated::Delete { uuid, cookie }, live).await?;
             stats.applied(state.cookie.as_deref().map(Cookie::parse).as_ref().and_then(|c| c.max_csn()), live);
-            if live {
-                blocking(store, |s| s.sync()).await?;
-            }
         }
         State::Add | State::Modify => {
             let (dn, attrs) = search_entry(tag).ok_or_else(|| anyhow!("malformed entry"))?;
@@ -281,8 +270,9 @@ async fn on_entry(
             let csn = birch_store::changes::entry_csn(&entry).map(str::to_string);
             let cookie = state.cookie.clone();
             let e2 = entry.clone();
-            match blocking(store, move |s| s.apply_entry(e2, cookie.as_deref())).await {
-                Ok(()) => stats.applied(csn.as_deref(), live),
+            match ctx.writer.replicate(Replicated::Entry { entry: e2, cookie }, live).await.map_err(anyhow::Error::from)
+            {
+                Ok(_) => stats.applied(csn.as_deref(), live),
                 Err(e) if is_no_parent(&e) && refresh.is_some() => {
                     if let Some(r) = refresh.as_mut() {
                         r.deferred.push(entry);
@@ -290,26 +280,20 @@ async fn on_entry(
                 }
                 Err(e) => return Err(e),
             }
-            if live {
-                blocking(store, |s| s.sync()).await?;
-            }
         }
     }
     Ok(())
 }
 
 fn is_no_parent(e: &anyhow::Error) -> bool {
-    matches!(e.downcast_ref::<StoreError>(), Some(StoreError::NoParent(_)))
+    matches!(e.downcast_ref::<WriteError>(), Some(WriteError::Store(StoreError::NoParent(_))))
 }
 
 /// Stores a cookie (and the provider's CSN in it as the contextCSN), durably.
-async fn save_cookie(store: &Store, cookie: Vec<u8>) -> Result<()> {
+async fn save_cookie(ctx: &ServerCtx, cookie: Vec<u8>) -> Result<()> {
     let csn = Cookie::parse(&cookie).max_csn().map(str::to_string);
-    blocking(store, move |s| {
-        s.store_cookie(&cookie, csn.as_deref())?;
-        s.sync()
-    })
-    .await
+    ctx.writer.replicate(Replicated::Cookie { cookie, csn }, true).await?;
+    Ok(())
 }
 
 /// Runs a store call on a blocking thread.

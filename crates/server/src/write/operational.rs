@@ -1,4 +1,4 @@
-//! Operational attributes the server maintains on every write (RFC 4512 section 3.4,
+//! The operational-attributes stage: what the server maintains on every write (RFC 4512 section 3.4,
 //! RFC 4530): entryUUID, creatorsName, createTimestamp, modifiersName, modifyTimestamp.
 
 use birch_schema::Schema;

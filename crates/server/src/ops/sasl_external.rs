@@ -4,7 +4,8 @@
 
 use crate::config::ExternalRule;
 use crate::context::ServerCtx;
-use crate::ops::{filter, result, store_failure};
+use crate::query::filter;
+use crate::result::{result, store_failure};
 use crate::session::Session;
 use crate::tls::ClientCert;
 use birch_acl::Subject;
