@@ -450,7 +450,7 @@ async fn every_filter_type() {
             ("(&(uid=alice)(|(sn=Liddell)(sn=Baker))(!(mail=bob@example.org)))", &[ALICE]),
             ("(uid=bob)", &[BOB]),
             ("(gidNumber=10002)", &[CHENWEI, STUDENTS]),
-            // Substrings, indexed (uid, cn, mail) and not (sn, homeDirectory).
+            // Substrings, indexed (uid, cn, mail) and not (sn).
             ("(uid=al*)", &[ALICE]),
             ("(uid=*e*)", &[ALICE, CHENWEI]),
             ("(cn=*wei)", &[CHENWEI]),
@@ -461,7 +461,8 @@ async fn every_filter_type() {
             ("(sn=*er)", &[BOB]),
             ("(sn=l*d*l)", &[ALICE]),
             ("(sn=*x*)", &[]),
-            ("(homeDirectory=/home/*)", &[ALICE, BOB, CHENWEI]),
+            // homeDirectory has no SUBSTR rule (RFC 2307): Undefined, as in slapd.
+            ("(homeDirectory=/home/*)", &[]),
             // Ordering on an integer attribute compares numbers, not strings.
             ("(uidNumber>=10002)", &[BOB, CHENWEI]),
             ("(uidNumber<=10001)", &[ALICE]),

@@ -3,7 +3,7 @@
 mod common;
 
 use common::demo::PEOPLE;
-use common::{bounded, connect_as, search_dns, Server, ROOT_DN, ROOT_PW, SUFFIX};
+use common::{bounded, connect, connect_as, search, search_dns, Server, ROOT_DN, ROOT_PW, SUFFIX};
 use ldap3::{Ldap, Scope};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -396,6 +396,34 @@ async fn generalized_time_compares_instants() {
             let dns = search_dns(&mut root, PEOPLE, Scope::OneLevel, &format!("(&(uid=tina){filter})")).await;
             assert_eq!(!dns.is_empty(), found, "{filter}");
         }
+    })
+    .await;
+}
+
+/// A GeneralizedTime whose instant in UTC lies past the year 9999 (`99991231235959-0100`)
+/// is no valid time: in a bind DN, a filter or a search base it names and matches nothing,
+/// and ends no connection (converting it to UTC panicked, which closed the connection of
+/// whoever sent it, unauthenticated included).
+#[tokio::test(flavor = "multi_thread")]
+async fn generalized_times_past_the_year_9999_end_no_connection() {
+    let s = Server::demo();
+    bounded(LIMIT, async {
+        let late = "99991231235959-0100";
+        let mut l = connect(&s.url()).await;
+        let res = l.with_timeout(LIMIT).simple_bind(&format!("createTimestamp={late},{SUFFIX}"), "x").await.unwrap();
+        assert_eq!(res.rc, 49, "{res}");
+        // The same connection goes on.
+        let res = l.with_timeout(LIMIT).simple_bind(ROOT_DN, ROOT_PW).await.unwrap();
+        assert_eq!(res.rc, 0, "{res}");
+        for filter in [format!("(createTimestamp={late})"), format!("(modifyTimestamp>={late})")] {
+            assert_eq!(search_dns(&mut l, SUFFIX, Scope::Subtree, &filter).await, Vec::<String>::new(), "{filter}");
+        }
+        let base = format!("createTimestamp={late},{SUFFIX}");
+        let (entries, res) = search(&mut l, &base, Scope::Base, "(objectClass=*)", &["1.1"]).await;
+        assert_eq!((entries.len(), res.rc), (0, 32), "{res}");
+        // A valid time next to it still matches.
+        let dns = search_dns(&mut l, SUFFIX, Scope::Base, "(createTimestamp<=99991231235959Z)").await;
+        assert_eq!(dns, vec![SUFFIX.to_string()]);
     })
     .await;
 }

@@ -47,10 +47,10 @@ birch_fuzz::target!(|data: &[u8]| {
     let Some(parsed) = parse(data) else { return };
     let f = fixture();
     let schema = f.harness.schema();
-    let filter = birch_server::ops::filter::convert(&parsed, schema, &|a| a != "userpassword");
+    let filter = birch_server::query::filter::convert(&parsed, schema, &|a| a != "userpassword");
     let mut attrs = Vec::new();
     filter.attributes(&mut attrs);
-    let _ = birch_server::ops::filter::mask(&filter, &["mail"]);
+    let _ = birch_server::query::filter::mask(&filter, &["mail"]);
     let matching = f.entries.iter().filter(|e| filter.eval(e, schema) == birch_store::Tri::True).count();
     let _ = f.store.plan(&filter);
     // The indexed search finds exactly the entries evaluation says match.

@@ -6,7 +6,7 @@
 
 #![cfg_attr(feature = "libfuzzer", no_main)]
 
-use birch_server::password::{is_expensive, is_hashed, is_legacy, unknown_scheme, verify, Verification};
+use birch_server::password::{is_expensive, is_hashed, is_legacy, unknown_scheme, verify, Scheme, Verification};
 
 birch_fuzz::target!(|data: &[u8]| {
     let (stored, password) = match data.iter().position(|&b| b == 0) {
@@ -15,10 +15,10 @@ birch_fuzz::target!(|data: &[u8]| {
     };
     let v = verify(stored, password);
     let _ = (is_expensive(stored), is_hashed(stored), is_legacy(stored));
-    let unknown = unknown_scheme(stored);
-    if v == Verification::UnknownScheme {
-        assert!(unknown.is_some(), "verify says unknown scheme but unknown_scheme says known: {stored:?}");
-    }
+    // One answer to "is this scheme known", whoever asks.
+    let known = Scheme::parse(stored).is_some();
+    assert_eq!(unknown_scheme(stored).is_none(), known, "unknown_scheme and Scheme::parse disagree: {stored:?}");
+    assert_eq!(v != Verification::UnknownScheme, known, "verify and Scheme::parse disagree: {stored:?}");
     // A cleartext value matches exactly itself.
     if !is_hashed(stored) {
         assert_eq!(v == Verification::Match, stored == password);

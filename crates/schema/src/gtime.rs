@@ -1,13 +1,77 @@
-//! GeneralizedTime values for generalizedTimeMatch and generalizedTimeOrderingMatch (RFC 4517
-//! sections 3.3.13, 4.2.16 and 4.2.17): the canonical form is UTC with microseconds,
-//! `YYYYMMDDHHMMSS.ffffffZ`, fixed width, so that equal instants written differently
-//! (`...131500+0100` and `...121500Z`, `...1215Z`) are equal, and byte order is time order
-//! (which index keys and ordering filters rely on).
+//! GeneralizedTime values (RFC 4517 section 3.3.13): the one parser and formatter of Birch.
+//!
+//! - [`canonical`] for generalizedTimeMatch and generalizedTimeOrderingMatch (sections 4.2.16
+//!   and 4.2.17): UTC with microseconds, `YYYYMMDDHHMMSS.ffffffZ`, fixed width, so that equal
+//!   instants written differently (`...131500+0100` and `...121500Z`, `...1215Z`) are equal,
+//!   and byte order is time order (which index keys and ordering filters rely on).
+//! - [`parse`] and [`format()`] for the times the server keeps (operational attributes,
+//!   password policy state): [`format()`] writes `YYYYMMDDHHMMSSZ`, or `YYYYMMDDHHMMSS.ffffffZ`
+//!   where several values may fall in one second (pwdFailureTime, pwdGraceUseTime), as
+//!   OpenLDAP writes them.
+//!
+//! Accepted input: `YYYYMMDDHH[MM[SS]][(.|,)fraction](Z|(+|-)hh[mm])`, years 0000-9999; the
+//! fraction belongs to the last unit given (hour, minute or second) and is kept to the
+//! microsecond; a leap second (`60`) counts as the next second.
 
-use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// The canonical form of a GeneralizedTime, or `None` if the value is not one.
 pub fn canonical(value: &str) -> Option<String> {
+    instant(value).map(|t| write(t, true))
+}
+
+/// The instant a GeneralizedTime names; `None` if the value is not one, or names a time
+/// before 1970 (such as ppolicy's "disabled by an administrator" value `000001010000Z`),
+/// which a [`SystemTime`] of the server never is.
+pub fn parse(value: &str) -> Option<SystemTime> {
+    let since_epoch = instant(value)? - OffsetDateTime::UNIX_EPOCH;
+    Some(UNIX_EPOCH + Duration::try_from(since_epoch).ok()?)
+}
+
+/// Formats a time as `YYYYMMDDHHMMSSZ`, or `YYYYMMDDHHMMSS.ffffffZ` (microseconds) when
+/// `fraction` is set; the latter is the [`canonical`] form. Times outside years 0000-9999
+/// are written as the nearest instant inside them.
+pub fn format(t: SystemTime, fraction: bool) -> String {
+    // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, in microseconds since 1970.
+    const FIRST_MICROS: i128 = -62_167_219_200_000_000;
+    const LAST_MICROS: i128 = 253_402_300_799_999_999;
+    let micros = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i128::try_from(d.as_micros()).unwrap_or(LAST_MICROS),
+        Err(before) => i128::try_from(before.duration().as_micros()).map_or(FIRST_MICROS, |m| -m),
+    };
+    let micros = i64::try_from(micros.clamp(FIRST_MICROS, LAST_MICROS)).unwrap_or_default();
+    let utc = OffsetDateTime::UNIX_EPOCH
+        .checked_add(time::Duration::microseconds(micros))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    write(utc, fraction)
+}
+
+/// The current time as `YYYYMMDDHHMMSSZ` (createTimestamp, modifyTimestamp).
+pub fn now() -> String {
+    format(SystemTime::now(), false)
+}
+
+/// Writes a UTC instant of years 0000-9999.
+fn write(utc: OffsetDateTime, fraction: bool) -> String {
+    let mut out = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second()
+    );
+    if fraction {
+        out.push_str(&format!(".{:06}", utc.microsecond()));
+    }
+    out.push('Z');
+    out
+}
+
+/// The UTC instant a GeneralizedTime names, if it is one of years 0000-9999.
+fn instant(value: &str) -> Option<OffsetDateTime> {
     let v = value.trim();
     let (body, offset) = split_offset(v)?;
     let (digits, fraction) = match body.find(['.', ',']) {
@@ -47,22 +111,11 @@ pub fn canonical(value: &str) -> Option<String> {
     .ok()?;
     let tod = Time::from_hms(u8::try_from(hour).ok()?, u8::try_from(minute).ok()?, u8::try_from(second).ok()?).ok()?;
     let local = PrimitiveDateTime::new(date, tod).assume_offset(offset);
+    // (`checked_to_offset`: `to_offset` panics past the year 9999 of `time`'s range.)
     let utc = local
         .checked_add(time::Duration::microseconds(i64::try_from(extra_micros + leap).ok()?))?
-        .to_offset(UtcOffset::UTC);
-    if !(0..=9999).contains(&utc.year()) {
-        return None;
-    }
-    Some(format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}.{:06}Z",
-        utc.year(),
-        u8::from(utc.month()),
-        utc.day(),
-        utc.hour(),
-        utc.minute(),
-        utc.second(),
-        utc.microsecond()
-    ))
+        .checked_to_offset(UtcOffset::UTC)?;
+    (0..=9999).contains(&utc.year()).then_some(utc)
 }
 
 /// Splits off the `Z` or `±hh[mm]` suffix.
@@ -90,6 +143,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// ppolicy's "locked by an administrator" value (pwdAccountLockedTime).
+    const DISABLED: &str = "000001010000Z";
+
+    /// 2026-11-23T12:15:00Z.
+    fn noon() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_795_436_100)
+    }
+
     #[test]
     fn equal_instants_are_equal() {
         let z = canonical("20261123121500Z").unwrap();
@@ -99,12 +160,122 @@ mod tests {
         assert_eq!(canonical("202611231215Z").unwrap(), z);
         assert_eq!(canonical("2026112312.25Z").unwrap(), z);
         assert_eq!(canonical("20261123121500,0Z").unwrap(), z);
-        assert_eq!(canonical("000001010000Z").unwrap(), "00000101000000.000000Z", "ppolicy's disabled value");
         for bad in
             ["", "2026", "20261323121500Z", "20261123121500", "20261123121500.Z", "20261123121500+2500", "2026-11-23"]
         {
             assert_eq!(canonical(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn parses_the_forms_slapd_writes() {
+        let t = parse("20261123121500Z").unwrap();
+        assert_eq!(t, noon());
+        assert_eq!(format(t, false), "20261123121500Z");
+        assert_eq!(format(t, true), "20261123121500.000000Z");
+        assert_eq!(parse("20261123121500.25Z").unwrap(), t + Duration::from_millis(250));
+        assert_eq!(parse("20261123121500.123456Z").unwrap(), t + Duration::from_micros(123_456));
+        assert_eq!(parse(" 20261123121500Z ").unwrap(), t, "surrounding blanks");
+        for bad in [
+            "",
+            "2026",
+            "20261323121500Z",
+            "20261123121500",
+            "2026112312150xZ",
+            "20261123121500.Z9",
+            "20261123121500.Z",
+            "20261123121500.1a2Z",
+            "20261123121500+0160",
+            "20261123121500+123",
+            "20261130250000Z",
+            "20260230121500Z",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+
+    /// Offsets (`+hhmm`, `-hhmm`, `+hh`) name the same instant as its UTC form.
+    #[test]
+    fn offsets_are_applied() {
+        let t = noon();
+        for v in [
+            "20261123131500+0100",
+            "20261123071500-0500",
+            "20261123071500-05",
+            "20261124001500+12",
+            "20261123121500+0000",
+        ] {
+            assert_eq!(parse(v), Some(t), "{v}");
+        }
+        assert_eq!(parse("20261123124500+0030"), Some(t));
+        assert_eq!(parse("20261123114500-0030"), Some(t));
+        // Across a day, a month and a year boundary.
+        assert_eq!(format(parse("20270101003000+0100").unwrap(), false), "20261231233000Z");
+    }
+
+    /// A fraction belongs to the last unit given: an hour, a minute or a second.
+    #[test]
+    fn fractions_of_hours_minutes_and_seconds() {
+        let t = noon();
+        assert_eq!(parse("2026112312.25Z"), Some(t));
+        assert_eq!(parse("2026112312,25Z"), Some(t));
+        assert_eq!(parse("202611231214.5Z"), Some(t - Duration::from_secs(30)));
+        assert_eq!(parse("20261123121459.5Z"), Some(t - Duration::from_millis(500)));
+        // Digits beyond the microsecond are dropped, not rounded.
+        assert_eq!(parse("20261123121500.1234567Z"), Some(t + Duration::from_micros(123_456)));
+        // A leap second is the next second.
+        assert_eq!(parse("20261123121460Z"), Some(t));
+    }
+
+    /// ppolicy's disabled-account value is a valid GeneralizedTime (year 0000) with a
+    /// canonical form, but names no time of the server: [`parse`] gives `None` for it.
+    #[test]
+    fn the_disabled_account_marker() {
+        assert_eq!(canonical(DISABLED).as_deref(), Some("00000101000000.000000Z"));
+        assert_eq!(parse(DISABLED), None);
+        assert_eq!(parse("19691231235959Z"), None, "before 1970");
+        assert_eq!(parse("19700101000000Z"), Some(UNIX_EPOCH));
+        assert_eq!(format(UNIX_EPOCH - Duration::from_secs(1), false), "19691231235959Z");
+    }
+
+    #[test]
+    fn format_clamps_to_years_0000_to_9999() {
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(format(far, true), "99991231235959.999999Z");
+        assert_eq!(format(far, false), "99991231235959Z");
+        assert_eq!(canonical("99991231235959.999999Z").as_deref(), Some("99991231235959.999999Z"));
+        // Year 10000 in UTC: refused (converting it used to panic).
+        assert_eq!(canonical("99991231235959.999999-0100"), None);
+        assert_eq!(canonical("99991231235959-2359"), None);
+        assert_eq!(canonical("99991231235959Z"), Some("99991231235959.000000Z".to_string()));
+    }
+
+    #[test]
+    fn now_has_the_right_shape() {
+        let t = now();
+        assert_eq!(t.len(), 15, "{t}");
+        assert!(t.ends_with('Z') && t[..14].bytes().all(|b| b.is_ascii_digit()), "{t}");
+        assert!(t.starts_with("20"), "{t}");
+        assert!(parse(&t).is_some(), "{t}");
+    }
+
+    /// `instant` in a zone `offset_minutes` east of UTC, written with that offset.
+    fn with_offset(t: SystemTime, offset_minutes: i32, short: bool) -> String {
+        let utc = OffsetDateTime::from(t);
+        let local = utc.to_offset(UtcOffset::from_whole_seconds(offset_minutes * 60).unwrap());
+        let sign = if offset_minutes < 0 { '-' } else { '+' };
+        let (h, m) = (offset_minutes.abs() / 60, offset_minutes.abs() % 60);
+        let zone = if short { format!("{sign}{h:02}") } else { format!("{sign}{h:02}{m:02}") };
+        format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}.{:06}{zone}",
+            local.year(),
+            u8::from(local.month()),
+            local.day(),
+            local.hour(),
+            local.minute(),
+            local.second(),
+            local.microsecond()
+        )
     }
 
     proptest! {
@@ -118,6 +289,39 @@ mod tests {
             let (ca, cb) = (canonical(&show(a)).unwrap(), canonical(&show(b)).unwrap());
             prop_assert_eq!(ca.cmp(&cb), a.cmp(&b));
             prop_assert_eq!(canonical(&ca), Some(ca.clone()));
+        }
+
+        /// Formatting then parsing gives the time back (to the microsecond, or to the
+        /// second without a fraction); the form with a fraction is the canonical form.
+        #[test]
+        fn format_then_parse_is_identity(secs in 0u64..253_402_300_800, micros in 0u32..1_000_000) {
+            let t = UNIX_EPOCH + Duration::new(secs, micros * 1000);
+            let with = format(t, true);
+            prop_assert_eq!(parse(&with), Some(t));
+            prop_assert_eq!(canonical(&with), Some(with.clone()));
+            prop_assert_eq!(parse(&format(t, false)), Some(UNIX_EPOCH + Duration::from_secs(secs)));
+        }
+
+        /// A time written in any zone RFC 4517 allows (`±hhmm` up to 23:59, or `±hh`) is the
+        /// same instant as its UTC form.
+        #[test]
+        fn offsets_name_the_same_instant(
+            secs in 86_400u64..253_402_214_400,
+            micros in 0u32..1_000_000,
+            offset_minutes in -1439i32..=1439,
+        ) {
+            let t = UNIX_EPOCH + Duration::new(secs, micros * 1000);
+            prop_assert_eq!(parse(&with_offset(t, offset_minutes, false)), Some(t));
+            prop_assert_eq!(canonical(&with_offset(t, offset_minutes, false)), Some(format(t, true)));
+            let whole_hours = offset_minutes / 60 * 60;
+            prop_assert_eq!(parse(&with_offset(t, whole_hours, true)), Some(t));
+        }
+
+        /// Nothing panics on arbitrary input.
+        #[test]
+        fn arbitrary_input_never_panics(s in "(9999|0000|[0-9]{4})[0-9.,Z+-]{0,20}") {
+            let _ = canonical(&s);
+            let _ = parse(&s);
         }
     }
 }

@@ -235,6 +235,33 @@ impl Schema {
         self.attr(canonical).map_or(MatchingRule::CaseIgnore, |t| t.rule)
     }
 
+    /// The EQUALITY, ORDERING and SUBSTR rules of a type as its definition names them,
+    /// inherited along SUP (`None` where neither the type nor a supertype has one).
+    pub fn rules_of(&self, t: &AttributeType) -> [Option<&'static MatchingRuleInfo>; 3] {
+        let (mut eq, mut ord, mut sub) = (None, None, None);
+        let mut cur = Some(t);
+        // A SUP chain cannot loop (the schema was checked); the bound is only a guard.
+        for _ in 0..32 {
+            let Some(c) = cur else { break };
+            let d = &c.definition;
+            let find = |n: &Option<String>| n.as_deref().and_then(rules::matching_rule);
+            eq = eq.or_else(|| find(&d.equality));
+            ord = ord.or_else(|| find(&d.ordering));
+            sub = sub.or_else(|| find(&d.substr));
+            cur = d.sup.as_deref().and_then(|s| self.attr(s));
+        }
+        [eq, ord, sub]
+    }
+
+    /// Whether `rule` applies to the attribute type `t` (RFC 4512 section 4.1.4,
+    /// matchingRuleUse): it is one of the type's own rules, or it can compare values of the
+    /// type's syntax ([`MatchingRuleInfo::applies_to_syntax`]). An extensible match with a rule
+    /// that does not apply to its type is Undefined; one without a type reads the types the
+    /// rule applies to.
+    pub fn rule_applies(&self, rule: &MatchingRuleInfo, t: &AttributeType) -> bool {
+        rule.applies_to_syntax(&t.syntax) || self.rules_of(t).iter().flatten().any(|r| r.oid == rule.oid)
+    }
+
     /// Whether the object class is known (by name or OID, case-insensitively).
     pub fn has_object_class(&self, name: &str) -> bool {
         self.object_class(name).is_some()
@@ -677,6 +704,26 @@ mod tests {
         assert!(s.has_object_class("PosixAccount"));
         assert!(s.has_object_class("2.5.6.6"));
         assert!(!s.has_object_class("nonsense"));
+    }
+
+    #[test]
+    fn rules_apply_by_syntax_or_as_the_types_own() {
+        let s = Schema::builtin();
+        let applies =
+            |rule: &str, attr: &str| s.rule_applies(rules::matching_rule(rule).unwrap(), s.attr(attr).unwrap());
+        assert!(applies("caseExactMatch", "cn"));
+        assert!(applies("caseExactMatch", "uid"));
+        assert!(!applies("caseExactMatch", "mail"));
+        assert!(applies("caseIgnoreIA5Match", "mail"));
+        assert!(applies("caseExactIA5Match", "loginShell"));
+        assert!(applies("integerOrderingMatch", "shadowMax"), "by syntax, though shadowMax has no ORDERING");
+        assert!(!applies("integerMatch", "cn"));
+        assert!(applies("objectIdentifierFirstComponentMatch", "ldapSyntaxes"), "its own EQUALITY");
+        let memberuid = s.attr("memberUid").unwrap();
+        assert_eq!(
+            s.rules_of(memberuid).map(|r| r.map(|r| r.name)),
+            [Some("caseExactIA5Match"), None, Some("caseExactIA5SubstringsMatch")]
+        );
     }
 
     #[test]

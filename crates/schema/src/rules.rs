@@ -200,6 +200,35 @@ pub static SYNTAXES: &[SyntaxInfo] = &[
     syn("1.3.6.1.4.1.4203.1.1.2", "RFC 3112 authPassword", false, K::OctetString),
 ];
 
+/// The syntaxes besides its own that a rule also applies to, as slapd's matchingRuleUse
+/// lists them: the Directory String rules apply to Country, Printable and Telephone Number
+/// strings, the IA5 rules to Country strings.
+fn compat_syntaxes(rule: &MatchingRuleInfo) -> &'static [&'static str] {
+    const DIRECTORY: &[&str] =
+        &["1.3.6.1.4.1.1466.115.121.1.11", "1.3.6.1.4.1.1466.115.121.1.44", "1.3.6.1.4.1.1466.115.121.1.50"];
+    const IA5: &[&str] = &["1.3.6.1.4.1.1466.115.121.1.11"];
+    match rule.name {
+        "caseIgnoreMatch"
+        | "caseIgnoreOrderingMatch"
+        | "caseIgnoreSubstringsMatch"
+        | "caseExactMatch"
+        | "caseExactOrderingMatch"
+        | "caseExactSubstringsMatch" => DIRECTORY,
+        "caseIgnoreIA5Match" | "caseExactIA5Match" => IA5,
+        _ => &[],
+    }
+}
+
+impl MatchingRuleInfo {
+    /// Whether the rule can compare values of the syntax `oid` (its own assertion syntax or a
+    /// compatible one): with [`crate::Schema::rule_applies`], what decides the attribute types
+    /// an extensible match with this rule reads (RFC 4511 section 4.5.1.7.7) and
+    /// matchingRuleUse lists (RFC 4512 section 4.1.4).
+    pub fn applies_to_syntax(&self, oid: &str) -> bool {
+        self.syntax == oid || compat_syntaxes(self).contains(&oid)
+    }
+}
+
 /// Looks up a matching rule by name or OID, case-insensitively.
 pub fn matching_rule(name: &str) -> Option<&'static MatchingRuleInfo> {
     MATCHING_RULES.iter().find(|r| r.oid == name || r.name.eq_ignore_ascii_case(name))
@@ -226,6 +255,25 @@ mod tests {
         for s in SYNTAXES {
             assert!(seen.insert(s.oid), "{}", s.oid);
         }
+    }
+
+    #[test]
+    fn rules_apply_to_their_syntax_and_the_compatible_ones() {
+        let rule = |n: &str| matching_rule(n).unwrap();
+        let (directory, ia5, country, telephone, integer) = (
+            "1.3.6.1.4.1.1466.115.121.1.15",
+            "1.3.6.1.4.1.1466.115.121.1.26",
+            "1.3.6.1.4.1.1466.115.121.1.11",
+            "1.3.6.1.4.1.1466.115.121.1.50",
+            "1.3.6.1.4.1.1466.115.121.1.27",
+        );
+        assert!(rule("caseExactMatch").applies_to_syntax(directory));
+        assert!(rule("caseExactMatch").applies_to_syntax(telephone));
+        assert!(!rule("caseExactMatch").applies_to_syntax(ia5), "slapd: mail is not a Directory String");
+        assert!(rule("caseIgnoreIA5Match").applies_to_syntax(country));
+        assert!(!rule("caseIgnoreIA5Match").applies_to_syntax(directory));
+        assert!(rule("integerOrderingMatch").applies_to_syntax(integer));
+        assert!(!rule("integerMatch").applies_to_syntax(directory));
     }
 
     #[test]

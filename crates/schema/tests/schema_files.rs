@@ -480,3 +480,83 @@ fn subtype_and_superclass_relations_are_consistent() {
         }
     }
 }
+
+/// RFC 2307 and OpenLDAP's nis.schema: the shadow and other integer attributes have
+/// integerMatch and no ORDERING rule (a `>=` filter on them is Undefined); only uidNumber and
+/// gidNumber, which slapd defines built in, have integerOrderingMatch.
+#[test]
+fn nis_integers_order_only_uid_and_gid_numbers() {
+    let s = Schema::builtin();
+    for name in [
+        "shadowLastChange",
+        "shadowMin",
+        "shadowMax",
+        "shadowWarning",
+        "shadowInactive",
+        "shadowExpire",
+        "shadowFlag",
+        "ipServicePort",
+        "ipProtocolNumber",
+        "oncRpcNumber",
+    ] {
+        let t = s.attr(name).unwrap();
+        assert_eq!((t.equality, t.ordering, t.substr), (Some(MatchingRule::Integer), None, None), "{name}");
+    }
+    for name in ["uidNumber", "gidNumber"] {
+        let t = s.attr(name).unwrap();
+        assert_eq!((t.equality, t.ordering), (Some(MatchingRule::Integer), Some(MatchingRule::Integer)), "{name}");
+    }
+}
+
+/// Every definition of nis.schema is the one of the nis.schema OpenLDAP ships (rules, syntax,
+/// SUP, SINGLE-VALUE, kind, MUST and MAY; not the DESC wording), when that file is installed
+/// (Debian's slapd package: /etc/ldap/schema/nis.schema). uidNumber and gidNumber, commented
+/// out there (slapd defines them built in), are checked against slapd's built-in definitions.
+#[test]
+fn nis_schema_is_the_one_openldap_ships() {
+    let Ok(theirs) = std::fs::read_to_string("/etc/ldap/schema/nis.schema") else {
+        eprintln!("skipped: /etc/ldap/schema/nis.schema is not installed");
+        return;
+    };
+    let builtin = "attributetype ( 1.3.6.1.1.1.1.0 NAME 'uidNumber' EQUALITY integerMatch \
+                   ORDERING integerOrderingMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )\n\
+                   attributetype ( 1.3.6.1.1.1.1.1 NAME 'gidNumber' EQUALITY integerMatch \
+                   ORDERING integerOrderingMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )\n";
+    let defs = |file: &str, text: &str| -> Vec<Definition> { parse::parse(file, text).unwrap() };
+    let ours = defs("nis.schema", birch_schema::builtin::text("nis.schema").unwrap());
+    let mut theirs = defs("openldap/nis.schema", &theirs);
+    theirs.extend(defs("slapd built-in", builtin));
+    // The fields that decide behaviour, with names compared case-insensitively.
+    let lower = |v: &Option<String>| v.as_ref().map(|s| s.to_ascii_lowercase());
+    let key = |d: &Definition| -> (String, String) {
+        match d {
+            Definition::AttributeType(a) => (
+                a.oid.clone(),
+                format!(
+                    "{:?}",
+                    (
+                        &a.names,
+                        lower(&a.sup),
+                        lower(&a.equality),
+                        lower(&a.ordering),
+                        lower(&a.substr),
+                        &a.syntax,
+                        a.single_value,
+                        a.usage,
+                        a.no_user_modification
+                    )
+                ),
+            ),
+            Definition::ObjectClass(c) => {
+                let names = |v: &[String]| v.iter().map(|n| n.to_ascii_lowercase()).collect::<BTreeSet<_>>();
+                (c.oid.clone(), format!("{:?}", (&c.names, names(&c.sup), c.kind, names(&c.must), names(&c.may))))
+            }
+        }
+    };
+    let ours: std::collections::BTreeMap<_, _> = ours.iter().map(key).collect();
+    let theirs: std::collections::BTreeMap<_, _> = theirs.iter().map(key).collect();
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>(), "the same definitions");
+    for (oid, def) in &ours {
+        assert_eq!(Some(def), theirs.get(oid), "{oid}");
+    }
+}

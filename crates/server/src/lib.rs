@@ -1,7 +1,8 @@
 //! The Birch server as a library: everything the `birch` command (src/main.rs) runs, so
 //! that the command stays a thin CLI and the fuzz targets (`fuzz/`, see docs/testing.md)
-//! can drive the same request path through [`fuzzing`]. The modules are an implementation
-//! detail of the `birch` binary, not a stable API.
+//! can drive the same request path through the `fuzzing` module, which only the feature
+//! `fuzzing` (enabled by the fuzz workspace) and unit tests compile. The modules are an
+//! implementation detail of the `birch` binary, not a stable API.
 
 // No panic reachable from the network, a config file or an LDIF file: tests may unwrap.
 #![cfg_attr(
@@ -22,6 +23,7 @@ pub mod backup;
 pub mod config;
 pub mod context;
 pub mod demo;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod hash_thread;
 pub mod incoming;

@@ -118,9 +118,9 @@ enum Command {
     },
 }
 
-/// `mi_option_purge_delay` in mimalloc v3's mimalloc.h (libmimalloc-sys names no constant
-/// for it).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+// `MI_OPTION_PURGE_DELAY`: mimalloc's `mi_option_purge_delay`, as the header of the linked
+// mimalloc numbers it (build.rs; libmimalloc-sys exports no constant for it).
+include!(concat!(env!("OUT_DIR"), "/mimalloc_options.rs"));
 
 /// Sets mimalloc's purge delay (ms; 0: at once, -1: never) unless the environment's
 /// MIMALLOC_PURGE_DELAY, which wins, sets it.

@@ -5,9 +5,9 @@
 //! or argon2d with the parameters they carry), `{SHA}`, `{SSHA}`, `{SHA256}`, `{SSHA256}`,
 //! `{SHA512}`, `{SSHA512}`, `{MD5}`, `{SMD5}`, `{CRYPT}` (md5/sha256/sha512-crypt, bcrypt),
 //! `{PBKDF2}`/`{PBKDF2-SHA1}`/`{PBKDF2-SHA256}`/`{PBKDF2-SHA512}` (OpenLDAP pw-pbkdf2 and
-//! 389-DS 2.x), `{PBKDF2_SHA256}` (389-DS 1.x), and cleartext (a value without a scheme).
-//! Every comparison is
-//! constant-time; a malformed stored value never matches and never panics.
+//! 389-DS 2.x), `{PBKDF2_SHA256}` (389-DS 1.x), and cleartext (a value without a scheme):
+//! the [`Scheme`]s. Every comparison is constant-time; a malformed stored value never
+//! matches and never panics.
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -59,7 +59,7 @@ pub enum Verification {
     Match,
     /// The password is wrong, or the stored value is malformed.
     Mismatch,
-    /// The stored value uses a scheme Birch cannot verify (`{PBKDF2-*}`, DES crypt, ...).
+    /// The stored value uses a scheme Birch cannot verify (`{SASL}`, DES crypt, ...).
     UnknownScheme,
 }
 
@@ -112,52 +112,229 @@ fn split_scheme(value: &[u8]) -> Option<(String, &[u8])> {
     Some((scheme.to_ascii_uppercase(), &inner[end + 1..]))
 }
 
+/// A storage scheme of userPassword values that Birch verifies. Every fact about a scheme
+/// lives here: the names and crypt(3) prefixes that select it ([`Scheme::split`]), whether
+/// verifying it is expensive, whether a value in it is replaced on bind, and how it is
+/// verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// A value without a `{SCHEME}` prefix, compared as it is.
+    Cleartext,
+    /// `{ARGON2}`: a PHC string of argon2id, argon2i or argon2d, with its parameters.
+    Argon2,
+    /// `{SHA}`: base64 of SHA-1(password).
+    Sha,
+    /// `{SSHA}`: base64 of SHA-1(password + salt) + salt.
+    Ssha,
+    /// `{SHA256}`.
+    Sha256,
+    /// `{SSHA256}`.
+    Ssha256,
+    /// `{SHA512}`.
+    Sha512,
+    /// `{SSHA512}`.
+    Ssha512,
+    /// `{MD5}`.
+    Md5,
+    /// `{SMD5}`.
+    Smd5,
+    /// `{CRYPT}$1$...`: md5-crypt.
+    CryptMd5,
+    /// `{CRYPT}$5$...`: sha256-crypt.
+    CryptSha256,
+    /// `{CRYPT}$6$...`: sha512-crypt.
+    CryptSha512,
+    /// `{CRYPT}$2a$...`, `$2b$`, `$2y$`: bcrypt.
+    Bcrypt,
+    /// `{PBKDF2}` or `{PBKDF2-SHA1}` (OpenLDAP pw-pbkdf2, 389-DS 2.x).
+    Pbkdf2Sha1,
+    /// `{PBKDF2-SHA256}` (OpenLDAP pw-pbkdf2, 389-DS 2.x).
+    Pbkdf2Sha256,
+    /// `{PBKDF2-SHA512}` (OpenLDAP pw-pbkdf2, 389-DS 2.x).
+    Pbkdf2Sha512,
+    /// `{PBKDF2_SHA256}` (389-DS 1.x: rounds, salt and key in one base64 string).
+    Pbkdf2Sha256Ds389,
+}
+
+/// The `{SCHEME}` names (upper case) and the scheme each selects; `{CRYPT}` is not here, its
+/// scheme depends on the value ([`CRYPT_PREFIXES`]).
+const NAMES: [(&str, Scheme); 14] = [
+    ("ARGON2", Scheme::Argon2),
+    ("SHA", Scheme::Sha),
+    ("SSHA", Scheme::Ssha),
+    ("SHA256", Scheme::Sha256),
+    ("SSHA256", Scheme::Ssha256),
+    ("SHA512", Scheme::Sha512),
+    ("SSHA512", Scheme::Ssha512),
+    ("MD5", Scheme::Md5),
+    ("SMD5", Scheme::Smd5),
+    ("PBKDF2", Scheme::Pbkdf2Sha1),
+    ("PBKDF2-SHA1", Scheme::Pbkdf2Sha1),
+    ("PBKDF2-SHA256", Scheme::Pbkdf2Sha256),
+    ("PBKDF2-SHA512", Scheme::Pbkdf2Sha512),
+    ("PBKDF2_SHA256", Scheme::Pbkdf2Sha256Ds389),
+];
+
+/// The crypt(3) forms verified under `{CRYPT}`, by prefix (DES crypt and others are not).
+const CRYPT_PREFIXES: [(&str, Scheme); 6] = [
+    ("$1$", Scheme::CryptMd5),
+    ("$5$", Scheme::CryptSha256),
+    ("$6$", Scheme::CryptSha512),
+    ("$2a$", Scheme::Bcrypt),
+    ("$2b$", Scheme::Bcrypt),
+    ("$2y$", Scheme::Bcrypt),
+];
+
+impl Scheme {
+    /// Every scheme.
+    pub const ALL: [Scheme; 18] = [
+        Scheme::Cleartext,
+        Scheme::Argon2,
+        Scheme::Sha,
+        Scheme::Ssha,
+        Scheme::Sha256,
+        Scheme::Ssha256,
+        Scheme::Sha512,
+        Scheme::Ssha512,
+        Scheme::Md5,
+        Scheme::Smd5,
+        Scheme::CryptMd5,
+        Scheme::CryptSha256,
+        Scheme::CryptSha512,
+        Scheme::Bcrypt,
+        Scheme::Pbkdf2Sha1,
+        Scheme::Pbkdf2Sha256,
+        Scheme::Pbkdf2Sha512,
+        Scheme::Pbkdf2Sha256Ds389,
+    ];
+
+    /// The scheme of a stored value: [`Scheme::Cleartext`] without a `{SCHEME}` prefix,
+    /// `None` for a scheme Birch cannot verify (`{SASL}`, DES `{CRYPT}`, ...).
+    pub fn parse(stored: &[u8]) -> Option<Scheme> {
+        Self::split(stored).map(|(scheme, _)| scheme)
+    }
+
+    /// The scheme of a stored value and the part [`Scheme::verify`] reads: what follows the
+    /// `{SCHEME}` prefix (scheme names are case-insensitive), or the whole cleartext value.
+    pub fn split(stored: &[u8]) -> Option<(Scheme, &[u8])> {
+        match split_scheme(stored) {
+            None => Some((Scheme::Cleartext, stored)),
+            Some((name, rest)) => Some((Self::named(&name, rest)?, rest)),
+        }
+    }
+
+    /// The scheme an upper-case `{SCHEME}` name selects, given the rest of the value.
+    fn named(name: &str, rest: &[u8]) -> Option<Scheme> {
+        if name == "CRYPT" {
+            return crypt_kind(rest);
+        }
+        NAMES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    }
+
+    /// The `{SCHEME}` name values in this scheme carry (the first of its aliases; empty for
+    /// cleartext).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Cleartext => "",
+            Scheme::CryptMd5 | Scheme::CryptSha256 | Scheme::CryptSha512 | Scheme::Bcrypt => "CRYPT",
+            s => NAMES.iter().find(|(_, n)| *n == s).map_or("", |(name, _)| name),
+        }
+    }
+
+    /// Whether verifying costs milliseconds (argon2, crypt(3), PBKDF2: deliberately slow
+    /// hashes), so that it belongs on the bounded hashing pool rather than on an async
+    /// worker. The digests and cleartext cost about a microsecond.
+    pub fn expensive(self) -> bool {
+        match self {
+            Scheme::Argon2
+            | Scheme::CryptMd5
+            | Scheme::CryptSha256
+            | Scheme::CryptSha512
+            | Scheme::Bcrypt
+            | Scheme::Pbkdf2Sha1
+            | Scheme::Pbkdf2Sha256
+            | Scheme::Pbkdf2Sha512
+            | Scheme::Pbkdf2Sha256Ds389 => true,
+            Scheme::Cleartext
+            | Scheme::Sha
+            | Scheme::Ssha
+            | Scheme::Sha256
+            | Scheme::Ssha256
+            | Scheme::Sha512
+            | Scheme::Ssha512
+            | Scheme::Md5
+            | Scheme::Smd5 => false,
+        }
+    }
+
+    /// Whether a value in this scheme should be replaced by argon2id once its password is
+    /// known (rehash on bind): every scheme but `{ARGON2}`, cleartext included. An argon2
+    /// hash with other parameters is kept: it is as strong.
+    pub fn legacy(self) -> bool {
+        self != Scheme::Argon2
+    }
+
+    /// Checks `password` against `encoded`, the part of a stored value that
+    /// [`Scheme::split`] gives. Comparisons are constant-time; a malformed value never
+    /// matches.
+    pub fn verify(self, encoded: &[u8], password: &[u8]) -> Verification {
+        match self {
+            Scheme::Cleartext => cleartext_match(encoded, password),
+            Scheme::Argon2 => argon2_match(encoded, password),
+            Scheme::Sha => digest_match::<Sha1>(encoded, password, false),
+            Scheme::Ssha => digest_match::<Sha1>(encoded, password, true),
+            Scheme::Sha256 => digest_match::<Sha256>(encoded, password, false),
+            Scheme::Ssha256 => digest_match::<Sha256>(encoded, password, true),
+            Scheme::Sha512 => digest_match::<Sha512>(encoded, password, false),
+            Scheme::Ssha512 => digest_match::<Sha512>(encoded, password, true),
+            Scheme::Md5 => digest_match::<md5::Md5>(encoded, password, false),
+            Scheme::Smd5 => digest_match::<md5::Md5>(encoded, password, true),
+            Scheme::CryptMd5 | Scheme::CryptSha256 | Scheme::CryptSha512 | Scheme::Bcrypt => {
+                if crypt_kind(encoded) == Some(self) {
+                    crypt_match(encoded, password)
+                } else {
+                    Verification::Mismatch
+                }
+            }
+            Scheme::Pbkdf2Sha1 => pbkdf2_match(Prf::Sha1, encoded, password),
+            Scheme::Pbkdf2Sha256 => pbkdf2_match(Prf::Sha256, encoded, password),
+            Scheme::Pbkdf2Sha512 => pbkdf2_match(Prf::Sha512, encoded, password),
+            Scheme::Pbkdf2Sha256Ds389 => pbkdf2_389_match(encoded, password),
+        }
+    }
+}
+
+/// The crypt(3) form of a `{CRYPT}` value, by its prefix (leading blanks ignored).
+fn crypt_kind(rest: &[u8]) -> Option<Scheme> {
+    let rest = rest.trim_ascii_start();
+    CRYPT_PREFIXES.iter().find(|(p, _)| rest.starts_with(p.as_bytes())).map(|(_, s)| *s)
+}
+
 /// The scheme name of a stored value Birch cannot verify (for `birch check`), if it is one.
 pub fn unknown_scheme(stored: &[u8]) -> Option<String> {
-    let (scheme, rest) = split_scheme(stored)?;
-    let known = match scheme.as_str() {
-        "CRYPT" => CRYPT_PREFIXES.iter().any(|p| rest.trim_ascii_start().starts_with(p.as_bytes())),
-        s => KNOWN_SCHEMES.contains(&s),
-    };
-    (!known).then_some(scheme)
+    let (name, rest) = split_scheme(stored)?;
+    Scheme::named(&name, rest).is_none().then_some(name)
 }
 
-/// Whether a stored value should be replaced by argon2id once its password is known: any
-/// scheme but `{ARGON2}` (an argon2 hash with other parameters is kept: it is as strong).
+/// Whether a stored value should be replaced by argon2id once its password is known
+/// ([`Scheme::legacy`]; a value in a scheme Birch cannot verify counts as legacy too).
 pub fn is_legacy(stored: &[u8]) -> bool {
-    !matches!(split_scheme(stored), Some((scheme, _)) if scheme == "ARGON2")
+    Scheme::parse(stored).is_none_or(Scheme::legacy)
 }
 
-/// Whether verifying this stored value is expensive (argon2), so that it belongs on the
-/// bounded hashing pool rather than on an async worker.
+/// Whether verifying this stored value is expensive ([`Scheme::expensive`]), so that it
+/// belongs on the bounded hashing pool rather than on an async worker.
 pub fn is_expensive(stored: &[u8]) -> bool {
-    let starts = |p: &[u8]| stored.len() >= p.len() && stored[..p.len()].eq_ignore_ascii_case(p);
-    starts(b"{ARGON2}") || starts(b"{CRYPT}") || starts(b"{PBKDF2")
+    Scheme::parse(stored).is_some_and(Scheme::expensive)
 }
 
 /// Checks `password` against a stored userPassword value. Comparisons are constant-time;
 /// malformed values (bad base64, too short, unparsable or oversized argon2 strings) give
 /// [`Verification::Mismatch`], schemes Birch does not know [`Verification::UnknownScheme`].
 pub fn verify(stored: &[u8], password: &[u8]) -> Verification {
-    let Some((scheme, rest)) = split_scheme(stored) else {
-        return cleartext_match(stored, password);
-    };
-    match scheme.as_str() {
-        "ARGON2" => argon2_match(rest, password),
-        "SHA" => digest_match::<Sha1>(rest, password, false),
-        "SSHA" => digest_match::<Sha1>(rest, password, true),
-        "SHA256" => digest_match::<Sha256>(rest, password, false),
-        "SSHA256" => digest_match::<Sha256>(rest, password, true),
-        "SHA512" => digest_match::<Sha512>(rest, password, false),
-        "SSHA512" => digest_match::<Sha512>(rest, password, true),
-        "MD5" => digest_match::<md5::Md5>(rest, password, false),
-        "SMD5" => digest_match::<md5::Md5>(rest, password, true),
-        "CRYPT" => crypt_match(rest, password),
-        "PBKDF2" | "PBKDF2-SHA1" => pbkdf2_match(Prf::Sha1, rest, password),
-        "PBKDF2-SHA256" => pbkdf2_match(Prf::Sha256, rest, password),
-        "PBKDF2-SHA512" => pbkdf2_match(Prf::Sha512, rest, password),
-        "PBKDF2_SHA256" => pbkdf2_389_match(rest, password),
-        _ => Verification::UnknownScheme,
+    match Scheme::split(stored) {
+        Some((scheme, encoded)) => scheme.verify(encoded, password),
+        None => Verification::UnknownScheme,
     }
 }
 
@@ -200,27 +377,6 @@ fn argon2_match(phc: &[u8], password: &[u8]) -> Verification {
     match_if(Argon2::default().verify_password(password, &parsed).is_ok())
 }
 
-/// The crypt(3) forms verified.
-const CRYPT_PREFIXES: [&str; 6] = ["$1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$"];
-
-/// The `{SCHEME}` names [`verify`] knows, but `{CRYPT}` (which depends on the value).
-const KNOWN_SCHEMES: &[&str] = &[
-    "ARGON2",
-    "SHA",
-    "SSHA",
-    "SHA256",
-    "SSHA256",
-    "SHA512",
-    "SSHA512",
-    "MD5",
-    "SMD5",
-    "PBKDF2",
-    "PBKDF2-SHA1",
-    "PBKDF2-SHA256",
-    "PBKDF2-SHA512",
-    "PBKDF2_SHA256",
-];
-
 /// Highest bcrypt cost verified: each step doubles the work, and a stored hash must not
 /// be able to make every bind take minutes.
 const MAX_BCRYPT_COST: u32 = 16;
@@ -236,9 +392,6 @@ fn crypt_match(hash: &[u8], password: &[u8]) -> Verification {
         return Verification::Mismatch;
     };
     let hash = hash.trim();
-    if !CRYPT_PREFIXES.iter().any(|p| hash.starts_with(p)) {
-        return Verification::UnknownScheme;
-    }
     // crypt(3) strings are printable ASCII; pwhash's bcrypt decoder underflows (a panic in
     // builds with overflow checks) on a control character.
     if !hash.bytes().all(|b| b.is_ascii_graphic()) {
@@ -363,11 +516,114 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_argon2_is_expensive() {
+    fn only_slow_hashes_are_expensive() {
         assert!(is_expensive(b"{ARGON2}$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"));
         assert!(is_expensive(b"{argon2}$argon2i$x"));
+        assert!(is_expensive(b"{CRYPT}$6$x$y"));
+        assert!(is_expensive(b"{PBKDF2_SHA256}AAAA"));
         assert!(!is_expensive(b"{SSHA}i4gvXpGd4gYaurq5q0k//nw+lJlso9tr"));
         assert!(!is_expensive(b"secret"));
+        // Unknown schemes are refused at once: nothing to put on the pool.
+        assert!(!is_expensive(b"{CRYPT}abDES"));
+        assert!(!is_expensive(b"{PBKDF2X}1$a$b"));
+    }
+
+    /// Which values select which scheme: names in any case, aliases, crypt(3) prefixes.
+    #[test]
+    fn each_scheme_is_parsed_from_its_values() {
+        use Scheme::*;
+        for (stored, scheme) in [
+            (&b"secret"[..], Some(Cleartext)),
+            (b"", Some(Cleartext)),
+            (b"{}abc", Some(Cleartext)),
+            (b"{ARGON2}$argon2id$v=19$", Some(Argon2)),
+            (b"{argon2}x", Some(Argon2)),
+            (b"{SHA}x", Some(Sha)),
+            (b"{Ssha}x", Some(Ssha)),
+            (b"{SHA256}x", Some(Sha256)),
+            (b"{SSHA256}x", Some(Ssha256)),
+            (b"{SHA512}x", Some(Sha512)),
+            (b"{ssha512}x", Some(Ssha512)),
+            (b"{MD5}x", Some(Md5)),
+            (b"{SMD5}x", Some(Smd5)),
+            (b"{CRYPT}$1$salt$hash", Some(CryptMd5)),
+            (b"{CRYPT}$5$salt$hash", Some(CryptSha256)),
+            (b"{crypt} $6$rounds=5000$salt$hash", Some(CryptSha512)),
+            (b"{CRYPT}$2a$06$x", Some(Bcrypt)),
+            (b"{CRYPT}$2b$06$x", Some(Bcrypt)),
+            (b"{CRYPT}$2y$06$x", Some(Bcrypt)),
+            (b"{PBKDF2}1$a$b", Some(Pbkdf2Sha1)),
+            (b"{PBKDF2-SHA1}1$a$b", Some(Pbkdf2Sha1)),
+            (b"{pbkdf2-sha256}1$a$b", Some(Pbkdf2Sha256)),
+            (b"{PBKDF2-SHA512}1$a$b", Some(Pbkdf2Sha512)),
+            (b"{PBKDF2_SHA256}AAAA", Some(Pbkdf2Sha256Ds389)),
+            (b"{CRYPT}abDES", None),
+            (b"{CRYPT}", None),
+            (b"{CRYPT}$3$x", None),
+            (b"{SASL}alice@EXAMPLE.ORG", None),
+            (b"{K5KEY}x", None),
+            (b"{PBKDF2-MD5}1$a$b", None),
+        ] {
+            let shown = String::from_utf8_lossy(stored);
+            assert_eq!(Scheme::parse(stored), scheme, "{shown}");
+            assert_eq!(unknown_scheme(stored).is_some(), scheme.is_none(), "{shown}");
+        }
+        // Every scheme's name selects it back (crypt(3) forms by their prefix, above).
+        for scheme in Scheme::ALL {
+            let stored = format!("{{{}}}x", scheme.name());
+            match scheme {
+                Cleartext => assert_eq!(Scheme::parse(stored.as_bytes()), Some(Cleartext), "{{}} is no scheme"),
+                CryptMd5 | CryptSha256 | CryptSha512 | Bcrypt => assert_eq!(scheme.name(), "CRYPT"),
+                _ => assert_eq!(Scheme::parse(stored.as_bytes()), Some(scheme), "{stored}"),
+            }
+        }
+    }
+
+    /// The fixture rows cover every scheme Birch verifies.
+    #[test]
+    fn the_vectors_cover_every_scheme() {
+        let mut seen: Vec<Scheme> = vec![Scheme::Cleartext];
+        for (_, stored) in VERIFIED.iter().chain(LEGACY).chain(PBKDF2) {
+            let scheme = Scheme::parse(stored.as_bytes()).unwrap();
+            assert_ne!(scheme, Scheme::Cleartext, "{stored}");
+            seen.push(scheme);
+        }
+        for scheme in Scheme::ALL {
+            assert!(seen.contains(&scheme), "no vector for {scheme:?}");
+        }
+    }
+
+    /// What each scheme costs and whether bind replaces it: (scheme, expensive, legacy).
+    #[test]
+    fn expensive_and_legacy_classification() {
+        use Scheme::*;
+        let table = [
+            (Cleartext, false, true),
+            (Argon2, true, false),
+            (Sha, false, true),
+            (Ssha, false, true),
+            (Sha256, false, true),
+            (Ssha256, false, true),
+            (Sha512, false, true),
+            (Ssha512, false, true),
+            (Md5, false, true),
+            (Smd5, false, true),
+            (CryptMd5, true, true),
+            (CryptSha256, true, true),
+            (CryptSha512, true, true),
+            (Bcrypt, true, true),
+            (Pbkdf2Sha1, true, true),
+            (Pbkdf2Sha256, true, true),
+            (Pbkdf2Sha512, true, true),
+            (Pbkdf2Sha256Ds389, true, true),
+        ];
+        assert_eq!(table.map(|(s, _, _)| s), Scheme::ALL, "one row per scheme, in order");
+        for (scheme, expensive, legacy) in table {
+            assert_eq!((scheme.expensive(), scheme.legacy()), (expensive, legacy), "{scheme:?}");
+        }
+        // Values of unknown schemes: never expensive, always legacy.
+        assert!(!is_expensive(b"{SASL}x") && is_legacy(b"{SASL}x"));
+        assert!(is_legacy(b"secret") && !is_legacy(b"{argon2}$argon2id$x"));
     }
     use proptest::prelude::*;
 
@@ -665,15 +921,21 @@ mod tests {
         fn arbitrary_stored_values_never_panic(
             scheme in prop_oneof![
                 Just(""), Just("{SSHA}"), Just("{SHA}"), Just("{SHA256}"), Just("{SSHA512}"),
-                Just("{ARGON2}"), Just("{ARGON2}$argon2id$v=19$"), Just("{X}")
+                Just("{ARGON2}"), Just("{ARGON2}$argon2id$v=19$"), Just("{X}"), Just("{CRYPT}"),
+                Just("{CRYPT}$1$"), Just("{crypt}$2b$"), Just("{PBKDF2}"), Just("{PBKDF2_SHA256}")
             ],
             rest in proptest::collection::vec(any::<u8>(), 0..80),
             password in proptest::collection::vec(any::<u8>(), 0..20),
         ) {
             let mut stored = scheme.as_bytes().to_vec();
             stored.extend_from_slice(&rest);
-            let _ = verify(&stored, &password);
+            let v = verify(&stored, &password);
             let _ = is_hashed(&stored);
+            // One answer to "is this scheme known", whoever asks.
+            let known = Scheme::parse(&stored).is_some();
+            prop_assert_eq!(unknown_scheme(&stored).is_none(), known);
+            prop_assert_eq!(v != Verification::UnknownScheme, known);
+            prop_assert!(known || !is_expensive(&stored) && is_legacy(&stored));
         }
     }
 }

@@ -211,7 +211,7 @@ pub async fn serve_connection(
 }
 
 /// Serves one connection over an in-memory stream, as if accepted on the plain listener
-/// (the fuzz harness, [`crate::fuzzing`]); returns when the client side is closed and every
+/// (the fuzz harness, `crate::fuzzing`); returns when the client side is closed and every
 /// response is written.
 pub async fn serve_stream<S>(io: S, peer: SocketAddr, ctx: Arc<ServerCtx>)
 where

@@ -3,7 +3,8 @@
 //! id (hex) and a modifier count. CSNs of one server sort as strings in the order they were
 //! made, which is what entryCSN, contextCSN and sync cookies rely on.
 //!
-//! Hand-written: no crate makes OpenLDAP CSNs; the time formatting is `humantime`'s.
+//! Hand-written: no crate makes OpenLDAP CSNs; the time is a GeneralizedTime of
+//! [`birch_schema::gtime`].
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Mutex;
@@ -58,12 +59,8 @@ impl CsnClock {
 
 /// Formats a CSN from microseconds since the epoch, a change count and a server id.
 pub fn format_csn(micros: u64, count: u32, sid: u16) -> String {
-    let t = UNIX_EPOCH + Duration::from_micros(micros);
-    // "2026-11-23T15:16:41.123456Z" -> "20261123151641.123456Z"
-    let rfc = humantime::format_rfc3339_micros(t).to_string();
-    let digits: String = rfc.chars().filter(char::is_ascii_digit).collect();
-    let (secs, frac) = digits.split_at(digits.len().saturating_sub(6));
-    format!("{secs}.{frac}Z#{count:06x}#{sid:03x}#000000")
+    let time = birch_schema::gtime::format(UNIX_EPOCH + Duration::from_micros(micros), true);
+    format!("{time}#{count:06x}#{sid:03x}#000000")
 }
 
 /// The server id of a CSN.
@@ -86,19 +83,8 @@ fn parse_time_count(csn: &str) -> Option<(u64, u32)> {
     if secs.len() != 14 || !secs.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let rfc = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &secs[0..4],
-        &secs[4..6],
-        &secs[6..8],
-        &secs[8..10],
-        &secs[10..12],
-        &secs[12..14]
-    );
-    let t = humantime::parse_rfc3339(&rfc).ok()?;
-    let micros = t.duration_since(UNIX_EPOCH).ok()?.as_micros() as u64;
-    let frac_us: u64 = format!("{frac:0<6}").get(..6)?.parse().ok()?;
-    Some((micros + frac_us, count))
+    let t = birch_schema::gtime::parse(time)?;
+    Some((t.duration_since(UNIX_EPOCH).ok()?.as_micros() as u64, count))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use crate::entry::Entry;
 use birch_schema::desc;
 use birch_schema::prep::{self, Part};
-use birch_schema::{MatchingRule, Schema};
+use birch_schema::{AttributeType, MatchingRule, MatchingRuleInfo, RuleUsage, Schema};
 use std::cmp::Ordering;
 
 /// Three-valued filter result.
@@ -37,18 +37,27 @@ pub enum Filter {
     Or(Vec<Filter>),
     /// Negation.
     Not(Box<Filter>),
-    /// Equality (also approximate match and extensible match with a known rule).
+    /// Equality with the type's EQUALITY rule (also approximate match, and an extensible
+    /// match on a type's values with an equality rule that applies to it).
     Equality { attr: String, rule: MatchingRule, value: Vec<u8> },
-    /// Substrings; components prepared like values (RFC 4518), in the section 2.6.1 form
-    /// for the rules with insignificant spaces (see [`spaced_substrings`]).
+    /// Substrings with the type's SUBSTR rule; components prepared like values (RFC 4518),
+    /// in the section 2.6.1 form for the rules with insignificant spaces (see
+    /// [`spaced_substrings`]).
     Substring { attr: String, rule: MatchingRule, initial: Option<Vec<u8>>, any: Vec<Vec<u8>>, fin: Option<Vec<u8>> },
-    /// `>=`.
+    /// `>=` with the type's ORDERING rule.
     GreaterOrEqual { attr: String, rule: MatchingRule, value: Vec<u8> },
-    /// `<=`.
+    /// `<=` with the type's ORDERING rule.
     LessOrEqual { attr: String, rule: MatchingRule, value: Vec<u8> },
     /// Presence.
     Present { attr: String },
-    /// Always Undefined (unknown attribute or object class, invalid assertion value).
+    /// An extensible match (RFC 4511 section 4.5.1.7.7) that is more than an equality on
+    /// the values of `attr`: true when a value of `attr` matches `value` with `rule` (an
+    /// equality rule: equal; an ORDERING rule, `less`: below the assertion, as X.501
+    /// defines an ordering rule's match) and, with `dn` (`:dn:`), also when a value of
+    /// `attr` in the entry's DN does.
+    Extensible { attr: String, rule: MatchingRule, less: bool, value: Vec<u8>, dn: bool },
+    /// Always Undefined (unknown attribute, object class or matching rule, a type without
+    /// the rule the assertion needs, an invalid assertion value).
     Undefined,
 }
 
@@ -63,6 +72,7 @@ impl Filter {
             | Filter::Substring { attr, .. }
             | Filter::GreaterOrEqual { attr, .. }
             | Filter::LessOrEqual { attr, .. }
+            | Filter::Extensible { attr, .. }
             | Filter::Present { attr } => out.push(birch_schema::desc::base(attr)),
             Filter::Undefined => {}
         }
@@ -71,19 +81,22 @@ impl Filter {
     /// Resolves an attribute name; `None` when the schema does not know it.
     /// A description with options (`cn;lang-en`) resolves to its canonical description;
     /// refused options make it unknown, as slapd treats them.
-    fn resolve(schema: &Schema, attr: &str) -> Option<(String, MatchingRule)> {
+    fn resolve<'s>(schema: &'s Schema, attr: &str) -> Option<(String, &'s AttributeType)> {
         let t = schema.attr(attr)?;
         desc::options(attr).ok()?;
-        Some((schema.canonical(attr), t.rule))
+        Some((schema.canonical(attr), t))
     }
 
     /// Builds an equality filter, normalizing the assertion value with `rule` if given,
-    /// else with the attribute's equality rule.
+    /// else with the attribute's EQUALITY rule; Undefined for a type without one (RFC 4511
+    /// section 4.5.1.7: the type does not define the matching rule).
     pub fn equality(schema: &Schema, attr: &str, value: &[u8], rule: Option<MatchingRule>) -> Filter {
-        let Some((attr, attr_rule)) = Self::resolve(schema, attr) else {
+        let Some((attr, t)) = Self::resolve(schema, attr) else {
             return Filter::Undefined;
         };
-        let rule = rule.unwrap_or(attr_rule);
+        let Some(rule) = rule.or(t.equality) else {
+            return Filter::Undefined;
+        };
         if attr == "objectclass" {
             // Object classes compare by class: names, aliases and OIDs resolve to the
             // class, and an entry matches its classes' superclasses too (slapd does the same).
@@ -98,9 +111,13 @@ impl Filter {
         }
     }
 
-    /// Builds a substring filter.
+    /// Builds a substring filter with the attribute's SUBSTR rule; Undefined for a type
+    /// without one (`(objectClass=posix*)`, `(loginShell=*zsh)`), as in slapd.
     pub fn substring(schema: &Schema, attr: &str, initial: Option<&[u8]>, any: &[&[u8]], fin: Option<&[u8]>) -> Filter {
-        let Some((attr, rule)) = Self::resolve(schema, attr) else {
+        let Some((attr, t)) = Self::resolve(schema, attr) else {
+            return Filter::Undefined;
+        };
+        let Some(rule) = t.substr else {
             return Filter::Undefined;
         };
         let norm = |v: &[u8], part: Part| -> Option<Vec<u8>> {
@@ -134,9 +151,13 @@ impl Filter {
         Filter::Substring { attr, rule, initial, any: anys, fin }
     }
 
-    /// Builds a `>=` (`ge = true`) or `<=` filter.
+    /// Builds a `>=` (`ge = true`) or `<=` filter with the attribute's ORDERING rule;
+    /// Undefined for a type without one (`(cn>=m)`, `(shadowWarning<=100)`), as in slapd.
     pub fn ordering(schema: &Schema, attr: &str, value: &[u8], ge: bool) -> Filter {
-        let Some((attr, rule)) = Self::resolve(schema, attr) else {
+        let Some((attr, t)) = Self::resolve(schema, attr) else {
+            return Filter::Undefined;
+        };
+        let Some(rule) = t.ordering else {
             return Filter::Undefined;
         };
         let Some(value) = schema.normalize_value(rule, value) else {
@@ -147,6 +168,41 @@ impl Filter {
         } else {
             Filter::LessOrEqual { attr, rule, value }
         }
+    }
+
+    /// Builds the term of an extensible match (RFC 4511 section 4.5.1.7.7) on one attribute
+    /// type: with `rule` (which must apply to the type, [`Schema::rule_applies`]) or else the
+    /// type's EQUALITY rule; `dn` also matches the values of the type in the entry's DN.
+    /// A substrings rule, a rule that does not apply, a type without the rule or an invalid
+    /// assertion value give Undefined. A plain equality on the values (no `:dn:`, an
+    /// equality rule) is a [`Filter::Equality`], which indexes can answer.
+    pub fn extensible(schema: &Schema, attr: &str, rule: Option<&MatchingRuleInfo>, value: &[u8], dn: bool) -> Filter {
+        let Some((canonical, t)) = Self::resolve(schema, attr) else {
+            return Filter::Undefined;
+        };
+        let (kind, less) = match rule {
+            None => match t.equality {
+                Some(kind) => (kind, false),
+                None => return Filter::Undefined,
+            },
+            Some(r) if !schema.rule_applies(r, t) => return Filter::Undefined,
+            Some(r) => match r.usage {
+                RuleUsage::Equality => (r.kind, false),
+                RuleUsage::Ordering => (r.kind, true),
+                RuleUsage::Substrings => return Filter::Undefined,
+            },
+        };
+        if canonical == "objectclass" && !less {
+            // Classes compare by class (superclasses included); no DN names one.
+            return Self::equality(schema, attr, value, Some(kind));
+        }
+        let Some(value) = schema.normalize_value(kind, value) else {
+            return Filter::Undefined;
+        };
+        if !dn && !less {
+            return Filter::Equality { attr: canonical, rule: kind, value };
+        }
+        Filter::Extensible { attr: canonical, rule: kind, less, value, dn }
     }
 
     /// Builds a presence filter.
@@ -207,6 +263,24 @@ impl Filter {
                     .normalize_value(*rule, v)
                     .is_some_and(|n| rule.compare_normalized(&n, value) != Ordering::Greater)
             }),
+            Filter::Extensible { attr, rule, less, value, dn } => {
+                let test = |v: &[u8]| {
+                    if *less {
+                        schema
+                            .normalize_value(*rule, v)
+                            .is_some_and(|n| rule.compare_normalized(&n, value) == Ordering::Less)
+                    } else {
+                        schema.value_matches(*rule, v, value)
+                    }
+                };
+                if any_value(entry, attr, test) == Tri::True
+                    || (*dn && dn_values(entry, schema, attr).any(|v| test(v.as_bytes())))
+                {
+                    Tri::True
+                } else {
+                    Tri::False
+                }
+            }
             Filter::Substring { attr, rule, initial, any, fin } => {
                 let spaced = spaced_substrings(*rule);
                 // Components without inner spaces match the prepared value as they match its
@@ -259,6 +333,17 @@ fn plain_components<'a>(
 /// reads `cn` and `cn;lang-en`, `cn;lang-en` only the latter (RFC 4512 section 2.5.2).
 fn described<'a>(entry: &'a Entry, attr: &'a str) -> impl Iterator<Item = &'a crate::entry::Attribute> + 'a {
     entry.attrs.iter().filter(move |a| desc::covers(attr, &a.canonical))
+}
+
+/// The values of the attribute type `attr` (a canonical name) in the entry's DN, for the
+/// `:dn:` of an extensible match: every AVA of every RDN (RFC 4511 section 4.5.1.7.7). A
+/// description with options names no AVA.
+fn dn_values<'a>(entry: &Entry, schema: &'a Schema, attr: &'a str) -> impl Iterator<Item = String> + 'a {
+    let avas = birch_schema::Dn::parse(&entry.dn).map(|d| d.rdns).unwrap_or_default();
+    avas.into_iter()
+        .flat_map(|r| r.avas)
+        .filter(move |a| schema.attr(&a.attr).is_some_and(|t| t.canonical == attr))
+        .map(|a| a.value)
 }
 
 fn any_value(entry: &Entry, attr: &str, pred: impl Fn(&[u8]) -> bool) -> Tri {
@@ -352,6 +437,51 @@ mod tests {
         assert_eq!(Filter::Not(Box::new(oc)).eval(&e, &s), Tri::Undefined);
         let or = Filter::Or(vec![f, Filter::present(&s, "uid")]);
         assert_eq!(or.eval(&e, &s), Tri::True);
+    }
+
+    #[test]
+    fn items_whose_type_lacks_the_rule_are_undefined_and_so_is_their_negation() {
+        let s = Schema::builtin();
+        let mut e = entry();
+        e.add_values("loginShell", "loginshell", [b"/bin/zsh".to_vec()]);
+        e.add_values("shadowMax", "shadowmax", [b"99999".to_vec()]);
+        let undefined = |f: Filter| {
+            assert_eq!(f.eval(&e, &s), Tri::Undefined, "{f:?}");
+            assert_eq!(Filter::Not(Box::new(f.clone())).eval(&e, &s), Tri::Undefined, "!{f:?}");
+        };
+        undefined(Filter::ordering(&s, "cn", b"m", true));
+        undefined(Filter::ordering(&s, "shadowMax", b"100", false));
+        undefined(Filter::ordering(&s, "loginShell", b"/bin/c", true));
+        undefined(Filter::substring(&s, "loginShell", None, &[], Some(b"zsh")));
+        undefined(Filter::substring(&s, "objectClass", Some(b"posix"), &[], None));
+        undefined(Filter::substring(&s, "uidNumber", Some(b"1"), &[], None));
+        undefined(Filter::equality(&s, "jpegPhoto", b"x", None));
+        assert_eq!(Filter::equality(&s, "shadowMax", b"99999", None).eval(&e, &s), Tri::True);
+        assert_eq!(Filter::substring(&s, "memberUid", Some(b"B"), &[], None).eval(&e, &s), Tri::True);
+        assert_eq!(Filter::substring(&s, "memberUid", Some(b"b"), &[], None).eval(&e, &s), Tri::False, "case-exact");
+    }
+
+    #[test]
+    fn extensible_match_reads_the_dn_with_dn_attributes() {
+        let s = Schema::builtin();
+        let e = entry();
+        let rule = |n: &str| birch_schema::rules::matching_rule(n);
+        let ext = |a: &str, r: Option<&str>, v: &[u8], dn: bool| {
+            Filter::extensible(&s, a, r.and_then(rule), v, dn).eval(&e, &s)
+        };
+        assert_eq!(ext("dc", None, b"X", true), Tri::True, "dc=x is in the DN");
+        assert_eq!(ext("dc", None, b"x", false), Tri::False, "the entry has no dc value");
+        assert_eq!(ext("uid", Some("caseExactMatch"), b"alice", true), Tri::True);
+        assert_eq!(ext("uid", Some("caseExactMatch"), b"Alice", true), Tri::False);
+        assert_eq!(ext("cn", Some("caseExactMatch"), b"Alice Liddell", false), Tri::True);
+        assert_eq!(ext("uidNumber", Some("integerOrderingMatch"), b"1002", false), Tri::True, "1001 < 1002");
+        assert_eq!(ext("uidNumber", Some("integerOrderingMatch"), b"1001", false), Tri::False);
+        assert_eq!(ext("cn", Some("integerMatch"), b"1", false), Tri::Undefined, "not a rule for cn");
+        assert_eq!(ext("cn", Some("caseIgnoreSubstringsMatch"), b"a", false), Tri::Undefined);
+        assert!(matches!(
+            Filter::extensible(&s, "uid", rule("caseExactMatch"), b"alice", false),
+            Filter::Equality { rule: MatchingRule::CaseExact, .. }
+        ));
     }
 
     #[test]

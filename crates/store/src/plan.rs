@@ -24,6 +24,8 @@ const SMALL_ENOUGH: usize = 16;
 /// Plans a filter against the index tree.
 pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig, schema: &Schema) -> Result<Plan, StoreError> {
     Ok(match filter {
+        // Undefined matches nothing (nor does its negation, which is planned as a scan and
+        // then evaluated): no candidates.
         Filter::Undefined => Plan::Ids(Vec::new()),
         // Index keys are normalized with the attribute's own equality rule; an extensible
         // match with another rule cannot use them.
@@ -35,7 +37,11 @@ pub fn plan(filter: &Filter, tree: &sled::Tree, cfg: &IndexConfig, schema: &Sche
         Filter::Present { attr } if base(attr) != "objectclass" && cfg.equality.contains(base(attr)) => {
             Plan::Ids(postings::read(tree, &index::pres_prefix(base(attr)))?)
         }
-        Filter::Substring { attr, rule, initial, any, fin } if cfg.substring.contains(base(attr)) => {
+        // Grams come from values prepared with the type's equality rule: a SUBSTR rule that
+        // prepares differently cannot use them.
+        Filter::Substring { attr, rule, initial, any, fin }
+            if cfg.substring.contains(base(attr)) && *rule == schema.rule(base(attr)) =>
+        {
             // Index grams come from prepared values; a spaced component's words, joined by
             // single spaces, are part of every value it matches.
             let core = |c: &[u8]| -> Vec<u8> {

@@ -4,6 +4,7 @@
 use super::result;
 use crate::context::ServerCtx;
 use crate::session::Session;
+use birch_acl::Subject;
 use birch_proto::ldap3_proto::proto::{LdapExtendedRequest, LdapExtendedResponse, LdapResultCode};
 use birch_proto::oids;
 use std::sync::Arc;
@@ -23,13 +24,28 @@ pub async fn handle(
     if req.name == oids::PASSWORD_MODIFY {
         return super::passmod::handle(ctx, session, &req, controls).await;
     }
-    (answer(session, req), vec![])
+    (answer(ctx, session, req), vec![])
 }
 
-fn answer(session: &Session, req: LdapExtendedRequest) -> LdapExtendedResponse {
+/// The authorization identity WhoAmI answers (RFC 4532): as slapd, the DN of the bound
+/// entry as stored, whatever case and spacing the client bound with (`UID=Alice, OU=People,…`
+/// gives `dn:uid=alice,ou=people,…`); the configured root DN for the root; empty when
+/// anonymous.
+fn authzid(ctx: &ServerCtx, session: &Session) -> String {
+    match session.subject() {
+        Subject::Anonymous => String::new(),
+        Subject::Root => format!("dn:{}", ctx.config.root_dn()),
+        Subject::User(ndn) => match ctx.store.get_by_ndn_only(&ndn, &[]) {
+            Ok(Some((_, entry))) => format!("dn:{}", entry.dn),
+            // Deleted since the bind, or unreadable: the normalized DN bound with.
+            _ => format!("dn:{ndn}"),
+        },
+    }
+}
+
+fn answer(ctx: &ServerCtx, session: &Session, req: LdapExtendedRequest) -> LdapExtendedResponse {
     if req.name == oids::WHOAMI {
-        let dn = session.bound_dn();
-        let authzid = if dn.is_empty() { String::new() } else { format!("dn:{dn}") };
+        let authzid = authzid(ctx, session);
         return LdapExtendedResponse {
             res: result(LdapResultCode::Success, "", ""),
             name: None,

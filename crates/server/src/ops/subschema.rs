@@ -26,37 +26,22 @@ pub fn entry(schema: &Schema) -> Entry {
     e
 }
 
-/// matchingRuleUse: for each rule, the attribute types that use it (RFC 4512 section 4.1.4).
+/// matchingRuleUse: for each rule, the attribute types it applies to (RFC 4512 section 4.1.4):
+/// the types that name it and those of a syntax it compares ([`Schema::rule_applies`]), which
+/// are the types an extensible match with the rule and no type reads.
 fn matching_rule_use(schema: &Schema) -> Vec<String> {
     let mut out = Vec::new();
     for rule in schema.matching_rules() {
         let users: Vec<String> = schema
             .attribute_types()
             .iter()
-            .filter(|t| rules_of(schema, t).iter().any(|r| r.eq_ignore_ascii_case(rule.name) || r == rule.oid))
+            .filter(|t| schema.rule_applies(rule, t))
             .map(|t| t.names.first().cloned().unwrap_or_else(|| t.oid.clone()))
             .collect();
         if !users.is_empty() {
             out.push(format!("( {} NAME '{}' APPLIES ( {} ) )", rule.oid, rule.name, users.join(" $ ")));
         }
     }
-    out
-}
-
-/// The EQUALITY, ORDERING and SUBSTR rule names of a type, inherited along SUP.
-fn rules_of(schema: &Schema, t: &birch_schema::AttributeType) -> Vec<String> {
-    let mut out = Vec::new();
-    let (mut eq, mut ord, mut sub) = (None, None, None);
-    let mut cur = Some(t);
-    for _ in 0..16 {
-        let Some(c) = cur else { break };
-        let d = &c.definition;
-        eq = eq.or(d.equality.clone());
-        ord = ord.or(d.ordering.clone());
-        sub = sub.or(d.substr.clone());
-        cur = d.sup.as_deref().and_then(|s| schema.attr(s));
-    }
-    out.extend([eq, ord, sub].into_iter().flatten());
     out
 }
 

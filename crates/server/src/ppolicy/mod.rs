@@ -9,7 +9,8 @@
 //! - [`change`]: checks and bookkeeping of password changes.
 //! - [`ratelimit`]: token buckets of failed binds per address and per DN.
 //! - [`exempt`]: the DNs others cannot lock out or throttle (service accounts, root DN).
-//! - [`gentime`]: GeneralizedTime values.
+//! - [`gentime`]: the disabled-account value (GeneralizedTime parsing and formatting are
+//!   [`birch_schema::gtime`]'s).
 
 pub mod change;
 pub mod exempt;

@@ -1,7 +1,7 @@
 //! Converts ldap3_proto filters into store filters resolved against the schema.
 
 use birch_proto::ldap3_proto::proto::LdapFilter;
-use birch_schema::{desc, MatchingRule, Schema};
+use birch_schema::{desc, Schema};
 use birch_store::{Entry, Filter};
 
 /// Resolves a protocol filter. Unknown attributes, object classes and matching rules
@@ -50,26 +50,37 @@ pub fn convert(f: &LdapFilter, schema: &Schema, readable: &dyn Fn(&str) -> bool)
         LdapFilter::LessOrEqual(a, v) => over(a, &|t| Filter::ordering(schema, t, v.as_bytes(), false)),
         LdapFilter::Present(a) => over(a, &|t| Filter::present(schema, t)),
         LdapFilter::Extensible(m) => {
-            if m.dn_attributes {
-                return Filter::Undefined;
-            }
             let rule = match &m.matching_rule {
-                Some(r) => match MatchingRule::from_name(r) {
+                Some(r) => match birch_schema::rules::matching_rule(r) {
                     Some(rule) => Some(rule),
                     None => return Filter::Undefined,
                 },
                 None => None,
             };
-            match &m.type_ {
-                Some(a) => Filter::equality(schema, a, m.match_value.as_bytes(), rule),
-                None => Filter::Undefined,
+            let (value, dn) = (m.match_value.as_bytes(), m.dn_attributes);
+            match (&m.type_, rule) {
+                (Some(a), rule) => over(a, &|t| Filter::extensible(schema, t, rule, value, dn)),
+                // No type: every attribute type the rule applies to (RFC 4511 section
+                // 4.5.1.7.7), as matchingRuleUse lists them.
+                (None, Some(rule)) => Filter::Or(
+                    schema
+                        .attribute_types()
+                        .iter()
+                        .filter(|t| schema.rule_applies(rule, t) && readable(&t.canonical))
+                        .map(|t| Filter::extensible(schema, &t.canonical, Some(rule), value, dn))
+                        .collect(),
+                ),
+                // Neither a type nor a rule: not a valid filter item.
+                (None, None) => Filter::Undefined,
             }
         }
     }
 }
 
 /// The filter with every assertion on an attribute type in `hidden` (canonical names without
-/// options) replaced by Undefined.
+/// options) replaced by Undefined (also the terms of an extensible match that named no type:
+/// Undefined rather than false keeps the masking monotone, which the store's pre-filter with
+/// the full filter relies on).
 pub fn mask(f: &Filter, hidden: &[&str]) -> Filter {
     match f {
         Filter::And(fs) => Filter::And(fs.iter().map(|f| mask(f, hidden)).collect()),
@@ -79,6 +90,7 @@ pub fn mask(f: &Filter, hidden: &[&str]) -> Filter {
         | Filter::Substring { attr, .. }
         | Filter::GreaterOrEqual { attr, .. }
         | Filter::LessOrEqual { attr, .. }
+        | Filter::Extensible { attr, .. }
         | Filter::Present { attr }
             if hidden.contains(&desc::base(attr)) =>
         {
@@ -114,6 +126,7 @@ pub fn visible<'a>(
 mod tests {
     use super::*;
     use birch_proto::ldap3_proto::parse_ldap_filter_str;
+    use birch_schema::MatchingRule;
 
     #[test]
     fn unknown_names_become_undefined() {
@@ -141,6 +154,32 @@ mod tests {
         }
         let f = parse_ldap_filter_str("(!(userPassword=*))").unwrap();
         assert_eq!(convert(&f, &s, &no_pw), Filter::Not(Box::new(Filter::Undefined)));
+    }
+
+    #[test]
+    fn a_rule_only_extensible_match_reads_every_type_the_rule_applies_to() {
+        let s = Schema::builtin();
+        let all = |_: &str| true;
+        let f = parse_ldap_filter_str("(:octetStringMatch:=x)").unwrap();
+        let Filter::Or(terms) = convert(&f, &s, &all) else { panic!("an Or") };
+        let mut attrs = Vec::new();
+        terms.iter().for_each(|t| t.attributes(&mut attrs));
+        assert!(attrs.contains(&"userpassword"), "{attrs:?}");
+        // Masked for a requester who may not search userPassword: that term is Undefined.
+        let masked = mask(&Filter::Or(terms), &["userpassword"]);
+        let Filter::Or(terms) = &masked else { panic!("an Or") };
+        assert!(terms.contains(&Filter::Undefined));
+        // Attributes the requester may not read are not even asked about.
+        let no_pw = |a: &str| a != "userpassword";
+        let Filter::Or(terms) = convert(&f, &s, &no_pw) else { panic!("an Or") };
+        let mut attrs = Vec::new();
+        terms.iter().for_each(|t| t.attributes(&mut attrs));
+        assert!(!attrs.contains(&"userpassword"), "{attrs:?}");
+        let f = parse_ldap_filter_str("(:caseExactMatch:=x)").unwrap();
+        let Filter::Or(terms) = convert(&f, &s, &all) else { panic!("an Or") };
+        let mut attrs = Vec::new();
+        terms.iter().for_each(|t| t.attributes(&mut attrs));
+        assert!(attrs.contains(&"uid") && attrs.contains(&"cn") && !attrs.contains(&"mail"), "{attrs:?}");
     }
 
     use proptest::prelude::*;
