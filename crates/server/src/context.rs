@@ -34,6 +34,8 @@ pub struct ServerCtx {
     pub tls: Option<crate::tls::Tls>,
     /// The bounded work queue (`connections.max_pending_ops`).
     pub work_queue: crate::limits::WorkQueue,
+    /// Persistent searches and parked paged searches, bounded apart from the work queue.
+    pub budgets: crate::limits::Budgets,
     /// Searches' attribute lists parsed against the schema, by list ([`ServerCtx::selection`]).
     pub selections: crate::memo::Memo<Vec<String>, Arc<crate::query::attrs::Selection>>,
     /// Normalized DNs by the DN as sent ([`ServerCtx::normalized_dn`]).
@@ -71,6 +73,7 @@ impl ServerCtx {
             selections: crate::memo::Memo::new(REQUEST_MEMO_ENTRIES),
             normalized_dns: crate::memo::Memo::new(REQUEST_MEMO_ENTRIES),
             work_queue: crate::limits::WorkQueue::new(cfg.connections.max_pending_ops),
+            budgets: crate::limits::Budgets::new(&cfg.connections),
             writer,
             store,
             schema,

@@ -26,6 +26,7 @@ pub mod demo;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod hash_thread;
+pub mod incoming;
 pub mod limits;
 pub mod logsafe;
 pub mod memo;

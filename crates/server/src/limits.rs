@@ -1,12 +1,15 @@
 //! Connection and overload limits (`[connections]`): how many connections the server and
 //! one source address may hold, how long a connection may sit idle or leave its responses
-//! unread, how many operations one connection and the whole server may have outstanding.
+//! unread, how many operations one connection and the whole server may have outstanding,
+//! how many persistent searches may run, how large a request may be before a bind and how
+//! long one may take to arrive, and how much memory parked paged searches may hold.
 //! Requests beyond the operation limits are answered busy (51) instead of queueing without
-//! bound. See docs/configuration.md.
+//! bound. See docs/configuration.md and docs/security.md.
 
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +30,29 @@ pub struct ConnectionsSection {
     /// Operations one connection may have outstanding; more are answered busy (51).
     pub max_ops_per_connection: usize,
     /// Operations outstanding in the whole server (the work queue); more are answered
-    /// busy (51).
+    /// busy (51). Persistent searches do not count here (see `max_persistent`).
     pub max_pending_ops: usize,
+    /// Persistent searches (refreshAndPersist sync searches, RFC 4533) running in the whole
+    /// server; more are answered busy (51).
+    pub max_persistent: usize,
+    /// Persistent searches of anonymous clients in the whole server; more are answered
+    /// busy (51).
+    pub max_persistent_anonymous: usize,
+    /// Persistent searches one connection may run; more are answered busy (51).
+    pub max_persistent_per_connection: usize,
+    /// Largest request PDU in bytes before a successful bind (slapd's
+    /// `sockbuf_max_incoming`); larger ones close the connection. Capped by `max_pdu_bytes`,
+    /// which applies after a bind.
+    pub anonymous_max_pdu_bytes: usize,
+    /// Seconds a request may take to arrive whole once its first bytes came in; then the
+    /// connection is closed.
+    pub request_timeout: u64,
+    /// Bytes the parked paged searches (RFC 2696) of one connection may hold; beyond it the
+    /// oldest is dropped.
+    pub max_paged_bytes_per_connection: usize,
+    /// Bytes the parked paged searches of all connections may hold; beyond it the oldest
+    /// in the server is dropped.
+    pub max_paged_bytes: usize,
 }
 
 impl Default for ConnectionsSection {
@@ -40,6 +64,13 @@ impl Default for ConnectionsSection {
             write_timeout: 60,
             max_ops_per_connection: 64,
             max_pending_ops: 2048,
+            max_persistent: 128,
+            max_persistent_anonymous: 8,
+            max_persistent_per_connection: 8,
+            anonymous_max_pdu_bytes: 262_143,
+            request_timeout: 10,
+            max_paged_bytes_per_connection: 8 << 20,
+            max_paged_bytes: 128 << 20,
         }
     }
 }
@@ -53,6 +84,19 @@ impl ConnectionsSection {
     /// The write timeout, `None` when off.
     pub fn write(&self) -> Option<Duration> {
         (self.write_timeout > 0).then(|| Duration::from_secs(self.write_timeout))
+    }
+
+    /// The time a request may take to arrive, `None` when off.
+    pub fn request(&self) -> Option<Duration> {
+        (self.request_timeout > 0).then(|| Duration::from_secs(self.request_timeout))
+    }
+
+    /// The largest request before a bind, given the largest one after (`max_pdu_bytes`).
+    pub fn anonymous_max_pdu(&self, max_pdu: usize) -> usize {
+        match self.anonymous_max_pdu_bytes {
+            0 => max_pdu,
+            n => n.min(max_pdu),
+        }
     }
 }
 
@@ -180,6 +224,123 @@ impl WorkQueue {
     }
 }
 
+/// The server-wide places for persistent searches, in all and for anonymous clients.
+pub struct PersistentLimits {
+    all: Option<Arc<tokio::sync::Semaphore>>,
+    anonymous: Option<Arc<tokio::sync::Semaphore>>,
+    per_connection: usize,
+}
+
+/// The persistent searches one connection runs now (in all, and those started anonymously).
+#[derive(Default)]
+pub struct PersistentCount {
+    all: AtomicUsize,
+    anonymous: AtomicUsize,
+}
+
+impl PersistentCount {
+    /// Persistent searches started anonymously and still running on this connection.
+    pub fn anonymous(&self) -> usize {
+        self.anonymous.load(Ordering::Relaxed)
+    }
+}
+
+/// Who starts a persistent search, for its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    /// An anonymous client: counts against `max_persistent_anonymous` and `max_persistent`.
+    Anonymous,
+    /// A bound user: counts against `max_persistent`.
+    User,
+    /// The root DN or a `replication.replicators` DN: only the per-connection limit applies,
+    /// so that nobody else can keep the replicas from following.
+    Replicator,
+}
+
+/// A running persistent search's places; dropping it frees them.
+pub struct PersistentPermit {
+    _all: Option<tokio::sync::OwnedSemaphorePermit>,
+    _anonymous: Option<tokio::sync::OwnedSemaphorePermit>,
+    count: Arc<PersistentCount>,
+    anonymous: bool,
+}
+
+impl std::fmt::Debug for PersistentPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistentPermit").field("anonymous", &self.anonymous).finish()
+    }
+}
+
+impl Drop for PersistentPermit {
+    fn drop(&mut self) {
+        self.count.all.fetch_sub(1, Ordering::Relaxed);
+        if self.anonymous {
+            self.count.anonymous.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl PersistentLimits {
+    /// The limits of `[connections]` (0 = no limit).
+    pub fn new(cfg: &ConnectionsSection) -> PersistentLimits {
+        let sem = |n: usize| (n > 0).then(|| Arc::new(tokio::sync::Semaphore::new(n)));
+        PersistentLimits {
+            all: sem(cfg.max_persistent),
+            anonymous: sem(cfg.max_persistent_anonymous),
+            per_connection: cfg.max_persistent_per_connection,
+        }
+    }
+
+    /// Places for one more persistent search on a connection whose searches `count`
+    /// counts, or why there is none.
+    pub fn try_start(&self, count: &Arc<PersistentCount>, who: Requester) -> Result<PersistentPermit, &'static str> {
+        let anonymous = who == Requester::Anonymous;
+        let take = |s: &Option<Arc<tokio::sync::Semaphore>>| match s {
+            None => Ok(None),
+            Some(s) => s.clone().try_acquire_owned().map(Some).map_err(|_| ()),
+        };
+        if self.per_connection > 0 && count.all.load(Ordering::Relaxed) >= self.per_connection {
+            return Err("too many persistent searches on this connection");
+        }
+        let anon = if anonymous {
+            take(&self.anonymous).map_err(|_| "too many persistent searches by anonymous clients; bind first")?
+        } else {
+            None
+        };
+        let all = match who {
+            Requester::Replicator => None,
+            _ => take(&self.all).map_err(|_| "too many persistent searches on this server")?,
+        };
+        count.all.fetch_add(1, Ordering::Relaxed);
+        if anonymous {
+            count.anonymous.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(PersistentPermit { _all: all, _anonymous: anon, count: count.clone(), anonymous })
+    }
+}
+
+/// The server-wide state of the limits beyond the work queue: persistent searches and
+/// parked paged searches.
+pub struct Budgets {
+    /// Places for persistent searches.
+    pub persistent: PersistentLimits,
+    /// The memory parked paged searches hold, server-wide.
+    pub paged: Arc<crate::ops::paged::PagedBudget>,
+}
+
+impl Budgets {
+    /// The budgets of `[connections]`.
+    pub fn new(cfg: &ConnectionsSection) -> Budgets {
+        Budgets {
+            persistent: PersistentLimits::new(cfg),
+            paged: Arc::new(crate::ops::paged::PagedBudget::new(
+                cfg.max_paged_bytes,
+                cfg.max_paged_bytes_per_connection,
+            )),
+        }
+    }
+}
+
 /// When a connection counts as idle: `limit` after the last request.
 pub struct IdleClock {
     limit: Option<Duration>,
@@ -259,6 +420,43 @@ mod tests {
         let q = WorkQueue::new(0);
         let slots: Vec<_> = (0..1000).map(|_| q.try_enter().unwrap()).collect();
         assert_eq!(slots.len(), 1000);
+    }
+
+    #[test]
+    fn persistent_searches_are_bounded_per_connection_server_and_anonymous() {
+        let cfg = ConnectionsSection {
+            max_persistent: 5,
+            max_persistent_anonymous: 2,
+            max_persistent_per_connection: 3,
+            ..Default::default()
+        };
+        let l = PersistentLimits::new(&cfg);
+        let (c1, c2) = (Arc::new(PersistentCount::default()), Arc::new(PersistentCount::default()));
+        let (anon, user) = (Requester::Anonymous, Requester::User);
+        let a1 = l.try_start(&c1, anon).unwrap();
+        let _a2 = l.try_start(&c2, anon).unwrap();
+        assert!(l.try_start(&c1, anon).unwrap_err().contains("anonymous"));
+        assert_eq!(c1.anonymous(), 1);
+        let _b1 = l.try_start(&c1, user).unwrap();
+        let _b2 = l.try_start(&c1, user).unwrap();
+        assert!(l.try_start(&c1, user).unwrap_err().contains("connection"));
+        let _b3 = l.try_start(&c2, user).unwrap();
+        assert!(l.try_start(&c2, user).unwrap_err().contains("server"));
+        // A replica still starts (on a connection with room).
+        let c3 = Arc::new(PersistentCount::default());
+        let _r = l.try_start(&c3, Requester::Replicator).unwrap();
+        drop(a1);
+        assert_eq!(c1.anonymous(), 0);
+        assert!(l.try_start(&c2, anon).is_ok());
+    }
+
+    #[test]
+    fn the_anonymous_pdu_limit_is_capped_by_the_general_one() {
+        let cfg = ConnectionsSection::default();
+        assert_eq!(cfg.anonymous_max_pdu(4 << 20), 262_143);
+        assert_eq!(cfg.anonymous_max_pdu(4096), 4096);
+        let off = ConnectionsSection { anonymous_max_pdu_bytes: 0, ..Default::default() };
+        assert_eq!(off.anonymous_max_pdu(4 << 20), 4 << 20);
     }
 
     #[test]

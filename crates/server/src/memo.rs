@@ -6,21 +6,64 @@
 //! Hand-written rather than a caching crate: the lookup must work from borrowed request
 //! fields (a `&[String]`, a `&str`) without building an owned key, and a direct-mapped
 //! table that starts over when full is all these few, small, hot keys need.
+//!
+//! Bounded in bytes as well as in entries: keys come from any client, anonymous ones
+//! included, so a key larger than [`MAX_KEY_BYTES`] (a 4 MB attribute list) is used once
+//! and never remembered, and a memo holding more than [`MAX_BYTES`] starts over. What a
+//! memo holds is thus at most about a megabyte, whatever clients send.
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 
+/// Largest key (by [`Weigh::weight`]) a memo remembers; a larger one is derived anew each
+/// time. Attribute lists and DNs that clients really repeat are a few hundred bytes.
+pub const MAX_KEY_BYTES: usize = 2048;
+
+/// Most bytes (by [`Weigh::weight`], counting each key twice: once for itself, once for
+/// the value derived from it, of about its size) one memo holds before it starts over.
+pub const MAX_BYTES: usize = 1 << 20;
+
+/// About how many bytes of memory a memo key occupies (its heap data and headers).
+pub trait Weigh {
+    /// The approximate size in bytes.
+    fn weight(&self) -> usize;
+}
+
+impl Weigh for String {
+    fn weight(&self) -> usize {
+        self.len() + std::mem::size_of::<String>()
+    }
+}
+
+impl<T: Weigh> Weigh for Vec<T> {
+    fn weight(&self) -> usize {
+        self.iter().map(Weigh::weight).sum::<usize>() + std::mem::size_of::<Vec<T>>()
+    }
+}
+
+impl<A: Weigh, B: Weigh> Weigh for (A, B) {
+    fn weight(&self) -> usize {
+        self.0.weight() + self.1.weight()
+    }
+}
+
 /// A bounded map from a key's hash to the key and its derived value. A hash collision with
-/// another key replaces that entry; a full table starts over.
+/// another key replaces that entry; a full table (by entries or bytes) starts over.
 pub struct Memo<K, V> {
-    slots: Mutex<foldhash::HashMap<u64, (K, V)>>,
+    slots: Mutex<Slots<K, V>>,
     capacity: usize,
 }
 
-impl<K, V: Clone> Memo<K, V> {
-    /// A memo holding at most `capacity` entries.
+/// The entries of a memo and the bytes they weigh.
+struct Slots<K, V> {
+    map: foldhash::HashMap<u64, (K, V)>,
+    bytes: usize,
+}
+
+impl<K: Weigh, V: Clone> Memo<K, V> {
+    /// A memo holding at most `capacity` entries (and [`MAX_BYTES`]).
     pub fn new(capacity: usize) -> Memo<K, V> {
-        Memo { slots: Mutex::new(foldhash::HashMap::default()), capacity }
+        Memo { slots: Mutex::new(Slots { map: foldhash::HashMap::default(), bytes: 0 }), capacity }
     }
 
     /// The value for the key hashed to `hash` ([`hash_of`] of its borrowed form) that
@@ -34,24 +77,39 @@ impl<K, V: Clone> Memo<K, V> {
     ) -> Option<V> {
         {
             let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((k, v)) = slots.get(&hash) {
+            if let Some((k, v)) = slots.map.get(&hash) {
                 if matches(k) {
                     return Some(v.clone());
                 }
             }
         }
         let (k, v) = make()?;
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if slots.len() >= self.capacity {
-            slots.clear();
+        let weight = k.weight();
+        if weight > MAX_KEY_BYTES {
+            // Used once, dropped with the request: a large key is not worth keeping.
+            return Some(v);
         }
-        slots.insert(hash, (k, v.clone()));
+        let cost = 2 * weight;
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if slots.map.len() >= self.capacity || slots.bytes + cost > MAX_BYTES {
+            slots.map.clear();
+            slots.bytes = 0;
+        }
+        if let Some((old, _)) = slots.map.insert(hash, (k, v.clone())) {
+            slots.bytes = slots.bytes.saturating_sub(2 * old.weight());
+        }
+        slots.bytes += cost;
         Some(v)
     }
 
     /// How many entries are remembered.
     pub fn len(&self) -> usize {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).map.len()
+    }
+
+    /// How many bytes the remembered entries weigh (keys counted twice, see [`MAX_BYTES`]).
+    pub fn bytes(&self) -> usize {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).bytes
     }
 
     /// Whether nothing is remembered.
@@ -120,6 +178,30 @@ mod tests {
             lookup(&m, &format!("k{i}"), &made);
             assert!(m.len() <= 4);
         }
+    }
+
+    #[test]
+    fn large_keys_are_used_but_not_remembered() {
+        let m = Memo::new(8);
+        let made = Cell::new(0);
+        let big = "x".repeat(MAX_KEY_BYTES + 1);
+        assert_eq!(lookup(&m, &big, &made), Some(big.len()));
+        assert_eq!(lookup(&m, &big, &made), Some(big.len()));
+        assert_eq!(made.get(), 2);
+        assert!(m.is_empty());
+        assert_eq!(m.bytes(), 0);
+    }
+
+    #[test]
+    fn stays_within_its_bytes() {
+        let m = Memo::new(1 << 20);
+        let made = Cell::new(0);
+        for i in 0..10_000 {
+            let key = format!("{i:01000}");
+            lookup(&m, &key, &made);
+            assert!(m.bytes() <= MAX_BYTES, "{}", m.bytes());
+        }
+        assert!(m.len() < 10_000);
     }
 
     #[test]

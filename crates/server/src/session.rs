@@ -8,23 +8,24 @@
 //! stream back and starts reader and responder again over TLS.
 
 use crate::context::ServerCtx;
+use crate::incoming::{Incoming, Requests, SizeLimit};
 use crate::ops;
 pub use crate::responder::Responder;
 use crate::responder::{BoxIo, Writer};
 use crate::running::Running;
 use crate::tls::{self, Listener, TlsInfo};
 use birch_acl::Subject;
-use birch_proto::codec::{response_for_invalid, BirchCodec, Decoded};
+use birch_proto::codec::{response_for_invalid, BirchCodec, Decoded, ProtoError};
 use birch_proto::ldap3_proto::proto::{
     LdapExtendedRequest, LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode,
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedWrite;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -47,6 +48,8 @@ pub struct Session {
     groups: Mutex<Arc<std::collections::HashSet<String>>>,
     /// Open paged searches (RFC 2696), by cookie.
     pub paged: ops::paged::PagedSearches,
+    /// Persistent searches running on this connection.
+    persistent: Arc<crate::limits::PersistentCount>,
     /// Set once TLS is established (LDAPS, or after StartTLS).
     tls: OnceLock<Arc<TlsInfo>>,
     /// Cancelled when the connection stops reading requests (closed by the client, idle,
@@ -67,6 +70,7 @@ impl Session {
             must_change: Default::default(),
             groups: Mutex::new(Arc::default()),
             paged: Default::default(),
+            persistent: Arc::default(),
             tls: OnceLock::new(),
             closing: CancellationToken::new(),
         }
@@ -110,6 +114,11 @@ impl Session {
         self.identity.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
     }
 
+    /// Whether the connection is bound (to a user or the root DN; not anonymous).
+    pub fn is_bound(&self) -> bool {
+        !matches!(self.identity.lock().unwrap_or_else(|p| p.into_inner()).0, Subject::Anonymous)
+    }
+
     /// The bound DN as the client gave it ("" when anonymous).
     pub fn bound_dn(&self) -> String {
         self.identity.lock().unwrap_or_else(|p| p.into_inner()).1.clone()
@@ -141,16 +150,16 @@ impl Session {
 /// A running connection over one stream: the request reader and the responder that
 /// writes to the stream.
 struct Wire {
-    reader: FramedRead<ReadHalf<BoxIo>, BirchCodec>,
+    reader: Requests,
     tx: Responder,
 }
 
 impl Wire {
-    fn start(io: BoxIo, max_pdu: usize, write_timeout: Option<Duration>, running: &Arc<Running>) -> Wire {
+    fn start(io: BoxIo, limits: &crate::limits::ConnectionsSection, size: &SizeLimit, running: &Arc<Running>) -> Wire {
         let (rd, wr) = tokio::io::split(io);
         let out: Writer = FramedWrite::new(wr, BirchCodec::new(usize::MAX));
-        let tx = Responder::new(out, write_timeout, running.clone());
-        Wire { reader: FramedRead::new(rd, BirchCodec::new(max_pdu)), tx }
+        let tx = Responder::new(out, limits.write(), running.clone());
+        Wire { reader: Requests::new(rd, size.clone(), limits.request()), tx }
     }
 
     /// Writes what is buffered and hands the stream back; `None` if writing failed. Call
@@ -215,7 +224,14 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
     let peer = session.peer;
     let max = ctx.config.max_pdu_bytes;
     let limits = &ctx.config.connections;
-    let mut wire = Wire::start(io, max, limits.write(), &session.running);
+    // Before a bind only small requests (slapd's sockbuf_max_incoming), after one any up
+    // to max_pdu_bytes (sockbuf_max_incoming_auth).
+    let anonymous_max = limits.anonymous_max_pdu(max);
+    let size: SizeLimit = {
+        let session = session.clone();
+        Arc::new(move || if session.is_bound() { max } else { anonymous_max })
+    };
+    let mut wire = Wire::start(io, limits, &size, &session.running);
     let ops_tracker = TaskTracker::new();
     let mut idle = crate::limits::IdleClock::new(limits.idle());
     tracing::debug!(%peer, tls = session.is_tls(), "connection opened");
@@ -226,11 +242,12 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
             // the write timeout): the connection closes.
             _ = wire.tx.dead().cancelled() => break,
             _ = idle.expired() => {
-                if ops_tracker.is_empty() {
+                // Waiting for its own operations is not idleness, except for persistent
+                // searches begun anonymously: they do not keep a connection open.
+                if ops_tracker.len() <= session.persistent.anonymous() {
                     tracing::info!(%peer, "idle timeout; closing the connection");
                     break;
                 }
-                // Waiting for its own operations is not idleness.
                 idle.touch();
                 continue;
             }
@@ -242,16 +259,29 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
             None => break,
             // A TLS client that hangs up without close_notify (many do, after Unbind) is
             // just gone; what it might have sent is lost either way.
-            Some(Err(birch_proto::codec::ProtoError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Some(Incoming::Failed(ProtoError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 tracing::debug!(%peer, "TLS connection closed without close_notify");
                 break;
             }
-            Some(Err(e)) => {
+            Some(Incoming::Failed(ProtoError::TooLarge { len, max: allowed })) if allowed < max => {
+                tracing::warn!(%peer, len, allowed, "request too large before a bind; closing the connection");
+                let text = format!("request of {len} bytes exceeds the {allowed} bytes allowed before a bind");
+                let _ = tx.send(disconnect_notice(&text)).await;
+                break;
+            }
+            Some(Incoming::Failed(e)) => {
                 tracing::warn!(%peer, error = %e, "closing connection after bad input");
                 let _ = tx.send(disconnect_notice(&e.to_string())).await;
                 break;
             }
-            Some(Ok(Decoded::Invalid { msgid, op_tag, reason })) => {
+            Some(Incoming::Stalled(limit)) => {
+                let buffered = wire.reader.read_buffer().len();
+                tracing::info!(%peer, buffered, timeout_s = limit.as_secs(), "request incomplete past the request timeout; closing the connection");
+                let text = format!("the request did not arrive whole within {} s", limit.as_secs());
+                let _ = tx.send(disconnect_notice(&text)).await;
+                break;
+            }
+            Some(Incoming::Request(Decoded::Invalid { msgid, op_tag, reason })) => {
                 tracing::warn!(%peer, ?msgid, reason = %reason, "undecodable request");
                 match msgid.and_then(|id| response_for_invalid(id, op_tag, &reason)) {
                     Some(resp) => {
@@ -267,12 +297,12 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
             }
             // RFC 4511 section 4.1.1: a protocolOp that is not a request (a response, sent
             // by a client) ends the session with a Notice of Disconnection.
-            Some(Ok(Decoded::Msg(msg))) if birch_proto::codec::request_tag(&msg.op).is_none() => {
+            Some(Incoming::Request(Decoded::Msg(msg))) if birch_proto::codec::request_tag(&msg.op).is_none() => {
                 tracing::warn!(%peer, msgid = msg.msgid, "not a request; closing the connection");
                 let _ = tx.send(disconnect_notice("the protocolOp is not a request")).await;
                 break;
             }
-            Some(Ok(Decoded::Msg(msg))) => match msg.op {
+            Some(Incoming::Request(Decoded::Msg(msg))) => match msg.op {
                 LdapOp::UnbindRequest => break,
                 LdapOp::AbandonRequest(id) => session.running.abandon(id),
                 LdapOp::ExtendedRequest(ref req) if req.name == birch_proto::oids::START_TLS => {
@@ -290,7 +320,7 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                     ops_tracker.wait().await;
                     ops_tracker.reopen();
                     match start_tls(wire, &session, &ctx, &shutdown).await {
-                        Some(upgraded) => wire = Wire::start(upgraded, max, limits.write(), &session.running),
+                        Some(upgraded) => wire = Wire::start(upgraded, limits, &size, &session.running),
                         None => {
                             tracing::debug!(%peer, "connection closed");
                             return;
@@ -300,7 +330,7 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                 _ => {
                     // tests/faults.rs makes this panic: a panic in the connection's own task.
                     fail::fail_point!("session::request");
-                    let slot = match admit_operation(&ctx, &session) {
+                    let slot = match admit_operation(&ctx, &session, &msg) {
                         Ok(slot) => slot,
                         Err(text) => {
                             tracing::info!(%peer, msgid = msg.msgid, reason = text, "operation refused: busy");
@@ -354,14 +384,48 @@ async fn poll_once<F: std::future::Future + ?Sized>(mut fut: std::pin::Pin<&mut 
     std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
 }
 
+/// What admitted an operation; held until it ends.
+enum Admission {
+    /// A place in the server's work queue.
+    Queued(#[allow(dead_code)] crate::limits::Slot),
+    /// A persistent search's places (it never takes one of the work queue: it may run for
+    /// days).
+    Persistent(#[allow(dead_code)] crate::limits::PersistentPermit),
+}
+
 /// A place for one more operation of this connection, or why there is none: the
-/// connection's own limit or the server's work queue is full.
-fn admit_operation(ctx: &ServerCtx, session: &Session) -> Result<crate::limits::Slot, &'static str> {
+/// connection's own limit, the server's work queue, or for a persistent search the limits
+/// on those.
+fn admit_operation(ctx: &ServerCtx, session: &Session, msg: &LdapMsg) -> Result<Admission, &'static str> {
     let per_connection = ctx.config.connections.max_ops_per_connection;
     if per_connection > 0 && session.running.len() >= per_connection {
         return Err("too many outstanding operations on this connection");
     }
-    ctx.work_queue.try_enter().ok_or("the server is busy; try again")
+    if is_persistent_search(msg) {
+        use crate::limits::Requester;
+        let subject = session.subject();
+        let who = if subject == Subject::Anonymous {
+            Requester::Anonymous
+        } else if ops::syncprov::is_replicator(ctx, &subject) {
+            Requester::Replicator
+        } else {
+            Requester::User
+        };
+        return ctx.budgets.persistent.try_start(&session.persistent, who).map(Admission::Persistent);
+    }
+    ctx.work_queue.try_enter().map(Admission::Queued).ok_or("the server is busy; try again")
+}
+
+/// Whether a request is a refreshAndPersist sync search (RFC 4533), which runs until it is
+/// abandoned or the connection closes.
+fn is_persistent_search(msg: &LdapMsg) -> bool {
+    use birch_proto::ldap3_proto::control::LdapControl;
+    use birch_proto::ldap3_proto::proto::SyncRequestMode;
+    matches!(msg.op, LdapOp::SearchRequest(_))
+        && msg
+            .ctrl
+            .iter()
+            .any(|c| matches!(c, LdapControl::SyncRequest { mode: SyncRequestMode::RefreshAndPersist, .. }))
 }
 
 /// Why a StartTLS request must be refused (RFC 4511 section 4.14.2), if it must.

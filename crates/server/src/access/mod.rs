@@ -158,6 +158,13 @@ impl Access {
         self.policy.check(who, &EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self }, attr, need)
     }
 
+    /// Whether `who` has `need` on `attr` of the entry named `ndn`, judged by its name alone
+    /// (clauses that look at the entry's attributes do not match): for an entry that no
+    /// longer exists, as slapd judges a sync search's delete message.
+    pub fn check_dn(&self, who: &Requester, ndn: &str, attr: &str, need: Privilege) -> bool {
+        self.policy.check(who, &EntryTarget { ndn, entry: None, access: self }, attr, need)
+    }
+
     /// The matchedDN `who` may be told for `dn`, which does not exist or which it may not
     /// learn of: the deepest existing entry at or above `dn` that it may `disclose`, else
     /// empty. So an entry hidden from a requester answers exactly as a missing one (slapd's

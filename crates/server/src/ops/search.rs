@@ -287,8 +287,14 @@ async fn run(
                 // The page is full and another entry matches: keep the search for the
                 // next page, starting with this entry.
                 iter.unstep();
-                let cookie = session.paged.park(PagedSearch { key: key.clone(), iter, sent });
-                return Some(Done { res: result(LdapResultCode::Success, "", ""), cookie: Some(cookie) });
+                return match session.paged.park(PagedSearch { key: key.clone(), iter, sent }, &ctx.budgets.paged) {
+                    Some(cookie) => Some(Done { res: result(LdapResultCode::Success, "", ""), cookie: Some(cookie) }),
+                    // Too large to keep between pages (connections.max_paged_bytes*).
+                    None => last_page(
+                        LdapResultCode::AdminLimitExceeded,
+                        "paged search too large to keep between pages; narrow the filter",
+                    ),
+                };
             }
         }
         if total_limit.is_some_and(|l| sent >= l) {

@@ -61,6 +61,18 @@ struct View<'a> {
 }
 
 impl View<'_> {
+    /// Whether the consumer may be told that an entry left the view (a delete message with
+    /// its DN and entryUUID): the root DN and the replicators always, anyone else only if
+    /// it may read the entry as it is now (`now`), or, deleted, by its former name. An
+    /// entry hidden from the requester is never named to it, not even as gone.
+    fn may_name(&self, now: Option<&Entry>, old_ndn: &str) -> bool {
+        self.secrets
+            || match now {
+                Some(e) => self.access.check(&self.who, e, "entry", Privilege::Read),
+                None => self.access.check_dn(&self.who, old_ndn, "entry", Privilege::Read),
+            }
+    }
+
     /// The entry as a search result, if it is in the view and readable.
     fn result(&self, entry: &Entry) -> Option<LdapSearchResultEntry> {
         let schema = &self.ctx.schema;
@@ -76,6 +88,22 @@ impl View<'_> {
         };
         let attributes = crate::query::attrs::project(entry, &self.sel, schema, &readable, self.types_only);
         Some(LdapSearchResultEntry { dn: entry.dn.clone(), attributes })
+    }
+}
+
+/// Whether `subject` is the root DN or one of `replication.replicators`: it gets the
+/// secret attributes and every delete message, and its persistent searches do not count
+/// against the server-wide limits.
+pub fn is_replicator(ctx: &ServerCtx, subject: &birch_acl::Subject) -> bool {
+    match subject {
+        birch_acl::Subject::Root => true,
+        birch_acl::Subject::User(ndn) => ctx
+            .config
+            .replication
+            .replicators
+            .iter()
+            .any(|r| Dn::parse(r).is_ok_and(|d| d.normalize(&ctx.schema) == *ndn)),
+        birch_acl::Subject::Anonymous => false,
     }
 }
 
@@ -139,13 +167,7 @@ async fn run(
         return fail(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
     };
     let who = session.requester();
-    let secrets = match &who.subject {
-        birch_acl::Subject::Root => true,
-        birch_acl::Subject::User(ndn) => {
-            ctx.config.replication.replicators.iter().any(|r| Dn::parse(r).is_ok_and(|d| d.normalize(schema) == *ndn))
-        }
-        birch_acl::Subject::Anonymous => false,
-    };
+    let secrets = is_replicator(ctx, &who.subject);
     let view = View {
         ctx,
         secrets,
@@ -162,6 +184,12 @@ async fn run(
         sel: Selection::new(&req.attrs, schema),
         types_only: req.typesonly,
     };
+    // The base passes the checks of an ordinary search first, whatever the cookie: with
+    // one at (or past) the contextCSN no refresh runs, and the persist stage must not
+    // announce changes under a base the requester may not search.
+    if let Err(o) = check_base(&view, &base_dn) {
+        return o;
+    }
     // Listen before reading anything: every change after this point is announced.
     let mut feed = sync.persist.then(|| ctx.store.subscribe());
     let context = match ctx.store.context_csn() {
@@ -208,6 +236,29 @@ async fn run(
     persist(&view, msgid, tx, cancel, &session.closing, feed, theirs.rid).await
 }
 
+/// The base entry exists and the requester may search it, or the answer an ordinary search
+/// gives (noSuchObject, or insufficientAccessRights where the policy discloses the entry).
+fn check_base(view: &View<'_>, base_dn: &Dn) -> Result<(), Outcome> {
+    let ctx = view.ctx;
+    // matchedDN only of an entry the requester may know of, as an ordinary search answers.
+    let missing = || {
+        let matched = view.access.visible_matched(&ctx.store, &view.who, base_dn);
+        Err(fail(LdapResultCode::NoSuchObject, &matched, ""))
+    };
+    let base = match ctx.store.get_by_ndn_only(&view.base_ndn, view.access.decision_types()) {
+        Ok(Some((_, base))) => base,
+        Ok(None) => return missing(),
+        Err(e) => return Err(Outcome::Done(store_failure(&e), vec![])),
+    };
+    if view.access.check(&view.who, &base, "entry", Privilege::Search) {
+        return Ok(());
+    }
+    if view.access.check(&view.who, &base, "entry", Privilege::Disclose) {
+        return Err(fail(LdapResultCode::InsufficentAccessRights, "", ""));
+    }
+    missing()
+}
+
 /// Waits until every change committed so far is durable.
 async fn durable(ctx: &ServerCtx) -> Result<(), Outcome> {
     let store = ctx.store.clone();
@@ -235,16 +286,16 @@ async fn refresh(
     let ctx = view.ctx;
     // Subtree moves and tree deletes wait for the refresh (not for the persist stage).
     let _tree = ctx.writer.read_tree().await;
+    // The base was checked before (check_base); a change since answers the same way.
     let (base_id, base) = match ctx.store.get_by_ndn(&view.base_ndn) {
         Ok(Some(found)) => found,
         Ok(None) => {
-            let matched = ctx.store.matched_dn(base_dn).unwrap_or_default();
-            return Err(fail(LdapResultCode::NoSuchObject, &matched, ""));
+            return Err(check_base(view, base_dn).err().unwrap_or_else(|| fail(LdapResultCode::NoSuchObject, "", "")))
         }
         Err(e) => return Err(Outcome::Done(store_failure(&e), vec![])),
     };
     if !view.access.check(&view.who, &base, "entry", Privilege::Search) {
-        return Err(fail(LdapResultCode::NoSuchObject, "", ""));
+        return Err(check_base(view, base_dn).err().unwrap_or_else(|| fail(LdapResultCode::NoSuchObject, "", "")));
     }
     // The filter is applied per entry (View::result), with access to its attributes.
     let iter = match ctx.store.search(base_id, &base, view.scope, Filter::And(vec![])) {
@@ -341,8 +392,9 @@ async fn persist(
                         ctrl: vec![state_control(state, uuid, Some(cookie.clone()))],
                     }
                 }
-                // Deleted, moved out of the view or no longer matching: the consumer drops it.
-                None if was_in => {
+                // Deleted, moved out of the view or no longer matching: the consumer drops it
+                // (if it may know the entry at all).
+                None if was_in && view.may_name(now.as_ref(), item.old_ndn.as_deref().unwrap_or_default()) => {
                     let dn = now.as_ref().map(|e| e.dn.clone()).or_else(|| item.old_ndn.clone()).unwrap_or_default();
                     LdapMsg {
                         msgid,

@@ -96,7 +96,11 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 /// The failed-bind limiter shared by all sessions.
 pub struct FailureLimiter {
     by_address: Mutex<Buckets<IpAddr>>,
-    by_dn: Mutex<Buckets<String>>,
+    /// Keyed by a hash of the DN with a random per-process seed: a bucket costs the same
+    /// few bytes whatever DN a client sends (any DN, existing or not, up to the request
+    /// size), and nobody can aim a collision at another DN's bucket.
+    by_dn: Mutex<Buckets<u64>>,
+    seed: foldhash::quality::RandomState,
 }
 
 impl FailureLimiter {
@@ -105,7 +109,13 @@ impl FailureLimiter {
         FailureLimiter {
             by_address: Mutex::new(Buckets::new(cfg.per_address_burst, cfg.per_address_per_minute)),
             by_dn: Mutex::new(Buckets::new(cfg.per_dn_burst, cfg.per_dn_per_minute)),
+            seed: foldhash::quality::RandomState::default(),
         }
+    }
+
+    /// The key of a DN's bucket.
+    fn dn_key(&self, ndn: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.seed, ndn)
     }
 
     /// Why a bind from `address` to `ndn` must be refused now, if it must.
@@ -122,7 +132,7 @@ impl FailureLimiter {
             return Some("too many failed binds from this address");
         }
         if let Some(ndn) = ndn {
-            if !self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).allows(&ndn.to_string(), now) {
+            if !self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).allows(&self.dn_key(ndn), now) {
                 return Some("too many failed binds for this DN");
             }
         }
@@ -141,7 +151,7 @@ impl FailureLimiter {
         let source = crate::limits::source_of(address);
         self.by_address.lock().unwrap_or_else(|p| p.into_inner()).take(&source, now);
         if let Some(ndn) = ndn {
-            self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).take(&ndn.to_string(), now);
+            self.by_dn.lock().unwrap_or_else(|p| p.into_inner()).take(&self.dn_key(ndn), now);
         }
     }
 }
