@@ -101,12 +101,12 @@ impl Header {
 /// a blocking thread). Returns the number of entries.
 pub fn write_backup(ctx: &crate::context::ServerCtx, out: &mut impl Write) -> Result<usize> {
     let started = std::time::Instant::now();
-    let snapshot = ctx.store.snapshot()?;
+    let snapshot = ctx.store().snapshot()?;
     let copied = started.elapsed();
     let meta = snapshot.meta.iter().filter(|(k, _)| CARRIED_META.contains(&k.as_str())).cloned().collect();
     let header = Header {
-        suffix: ctx.config.suffix.clone(),
-        schema_profile: ctx.config.schema_profile.clone(),
+        suffix: ctx.config().suffix.clone(),
+        schema_profile: ctx.config().schema_profile.clone(),
         created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         entries: snapshot.len(),
         meta,
@@ -147,7 +147,7 @@ impl AdminSocket {
     /// returned value is dropped; `None` (with a warning) when it cannot.
     pub fn start(ctx: Arc<crate::context::ServerCtx>) -> Option<AdminSocket> {
         use std::os::unix::fs::PermissionsExt;
-        let path = ctx.config.data_dir.join(SOCKET);
+        let path = ctx.config().data_dir.join(SOCKET);
         // We hold the store's lock, so a socket left here belongs to a dead server.
         let _ = std::fs::remove_file(&path);
         let listener = match tokio::net::UnixListener::bind(&path) {

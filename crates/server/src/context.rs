@@ -5,41 +5,42 @@ use birch_schema::Schema;
 use birch_store::Store;
 use std::sync::Arc;
 
-/// Everything an operation handler needs.
+/// Everything an operation handler needs: the services one server shares. Built by
+/// [`ServerCtx::new`]; read through its accessors.
 pub struct ServerCtx {
     /// The configuration in force.
-    pub config: Config,
+    config: Config,
     /// Operation counts, latencies, connections (Prometheus and cn=Monitor).
-    pub metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::metrics::Metrics>,
     /// The configuration file, re-read by a reload (None: built-in defaults).
-    pub config_path: Option<std::path::PathBuf>,
+    config_path: Option<std::path::PathBuf>,
     /// The directory store.
-    pub store: Store,
+    store: Store,
     /// The schema.
-    pub schema: Arc<Schema>,
+    schema: Arc<Schema>,
     /// The access policy in force (replaced as a whole on reload).
-    pub access: std::sync::RwLock<Arc<crate::access::Access>>,
+    access: std::sync::RwLock<Arc<crate::access::Access>>,
     /// Normalized root DN.
-    pub root_ndn: String,
+    root_ndn: String,
     /// Normalized suffix.
-    pub suffix_ndn: String,
+    suffix_ndn: String,
     /// The root password hash (PHC or `{SCHEME}` form).
-    pub root_hash: Vec<u8>,
+    root_hash: Vec<u8>,
     /// The write pipeline (and through it the password service): every change goes
     /// through it.
-    pub writer: crate::write::Writer,
+    writer: crate::write::Writer,
     /// Failed-bind rate limits per address and per DN.
-    pub limiter: crate::ppolicy::ratelimit::FailureLimiter,
+    limiter: crate::ppolicy::ratelimit::FailureLimiter,
     /// TLS (StartTLS and LDAPS), when `[tls]` names a certificate.
-    pub tls: Option<crate::tls::Tls>,
+    tls: Option<crate::tls::Tls>,
     /// The bounded work queue (`connections.max_pending_ops`).
-    pub work_queue: crate::limits::WorkQueue,
+    work_queue: crate::limits::WorkQueue,
     /// Persistent searches and parked paged searches, bounded apart from the work queue.
-    pub budgets: crate::limits::Budgets,
+    budgets: crate::limits::Budgets,
     /// Searches' attribute lists parsed against the schema, by list ([`ServerCtx::selection`]).
-    pub selections: crate::memo::Memo<Vec<String>, Arc<crate::query::attrs::Selection>>,
+    selections: crate::memo::Memo<Vec<String>, Arc<crate::query::attrs::Selection>>,
     /// Normalized DNs by the DN as sent ([`ServerCtx::normalized_dn`]).
-    pub normalized_dns: crate::memo::Memo<String, Arc<str>>,
+    normalized_dns: crate::memo::Memo<String, Arc<str>>,
 }
 
 /// Most distinct attribute lists or DNs the request memos of [`ServerCtx`] remember (then
@@ -86,6 +87,76 @@ impl ServerCtx {
             metrics,
             config: cfg,
         })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Operation counts, latencies, connections (Prometheus and cn=Monitor).
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
+    }
+
+    /// The configuration file, re-read by a reload (None: built-in defaults).
+    pub fn config_path(&self) -> &Option<std::path::PathBuf> {
+        &self.config_path
+    }
+
+    /// The directory store (reads; writes go through [`ServerCtx::writer`]).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// The normalized root DN.
+    pub fn root_ndn(&self) -> &str {
+        &self.root_ndn
+    }
+
+    /// The normalized suffix.
+    pub fn suffix_ndn(&self) -> &str {
+        &self.suffix_ndn
+    }
+
+    /// The root password hash (PHC or `{SCHEME}` form).
+    pub fn root_hash(&self) -> &[u8] {
+        &self.root_hash
+    }
+
+    /// The write pipeline (and through it the password service).
+    pub fn writer(&self) -> &crate::write::Writer {
+        &self.writer
+    }
+
+    /// Failed-bind rate limits per address and per DN.
+    pub fn limiter(&self) -> &crate::ppolicy::ratelimit::FailureLimiter {
+        &self.limiter
+    }
+
+    /// TLS (StartTLS and LDAPS), when `[tls]` names a certificate.
+    pub fn tls(&self) -> &Option<crate::tls::Tls> {
+        &self.tls
+    }
+
+    /// The bounded work queue (`connections.max_pending_ops`).
+    pub fn work_queue(&self) -> &crate::limits::WorkQueue {
+        &self.work_queue
+    }
+
+    /// Persistent searches and parked paged searches, bounded apart from the work queue.
+    pub fn budgets(&self) -> &crate::limits::Budgets {
+        &self.budgets
+    }
+
+    /// Replaces the access policy as a whole (a reload).
+    pub fn set_access(&self, access: Arc<crate::access::Access>) {
+        *self.access.write().unwrap_or_else(|p| p.into_inner()) = access;
     }
 
     /// The access policy in force.

@@ -87,7 +87,7 @@ impl Harness {
     /// for [`ANSWER_WAIT`].
     pub fn respond(&self, request: &[u8]) -> Result<Vec<u8>> {
         let ctx = self.server()?;
-        let max_pdu = ctx.config.max_pdu_bytes;
+        let max_pdu = ctx.config().max_pdu_bytes;
         let out = self.rt.block_on(async move {
             let (client, server) = tokio::io::duplex(64 << 10);
             let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));

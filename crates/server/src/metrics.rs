@@ -257,8 +257,8 @@ pub async fn serve(
             }
             let request = String::from_utf8_lossy(&buf[..len]);
             let (status, body) = if request.starts_with("GET /metrics ") || request.starts_with("GET /metrics\r") {
-                let mut text = ctx.metrics.render(ctx.store.len());
-                let failed = u8::from(ctx.store.has_failed());
+                let mut text = ctx.metrics().render(ctx.store().len());
+                let failed = u8::from(ctx.store().has_failed());
                 let _ = writeln!(
                     text,
                     "# HELP birch_store_failed 1 when a storage failure made the store refuse writes until a restart.\n# TYPE birch_store_failed gauge\nbirch_store_failed {failed}"

@@ -21,20 +21,20 @@ const MIN_GAIN: u64 = 1 << 20;
 /// Watches for a storage failure caused by a full disk and restarts birch once space has
 /// come back. Other failures (I/O errors) are left to the operator.
 pub async fn watch(ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
-    let dir = ctx.config.data_dir.clone();
+    let dir = ctx.config().data_dir.clone();
     let mut at_failure: Option<u64> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(EVERY) => {}
         }
-        let Some(cause) = ctx.store.failure() else { continue };
+        let Some(cause) = ctx.store().failure() else { continue };
         if !cause.contains("No space left on device") {
             continue;
         }
         let Ok(free) = fs2::available_space(&dir) else { continue };
         let before = *at_failure.get_or_insert_with(|| {
-            let before = ctx.store.free_at_failure().unwrap_or(free);
+            let before = ctx.store().free_at_failure().unwrap_or(free);
             tracing::warn!(free_bytes = before, "the disk is full: birch restarts itself once space comes back");
             before
         });

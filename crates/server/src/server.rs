@@ -43,25 +43,25 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         load_demo_data(&ctx).await?;
     }
     store.flush()?;
-    let ldaps = match &ctx.config.tls.ldaps_listen {
+    let ldaps = match &ctx.config().tls.ldaps_listen {
         Some(addr) => {
             Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (tls.ldaps_listen)"))?)
         }
         None => None,
     };
     // The plain listener last: once it answers, every listener is up.
-    let listen = &ctx.config.listen;
+    let listen = &ctx.config().listen;
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     // No entry count here: counting reads the whole store (seconds at a million entries).
-    tracing::info!(listen = %local, suffix = %ctx.config.suffix, "birch is serving");
+    tracing::info!(listen = %local, suffix = %ctx.config().suffix, "birch is serving");
     if let Some(l) = &ldaps {
         let addr = l.local_addr()?;
         tracing::info!(listen = %addr, "LDAPS listener");
         eprintln!("birch listening on ldaps://{addr}/");
     }
-    eprintln!("birch listening on ldap://{local}/ (suffix {})", ctx.config.suffix);
-    let pid_file = PidFile::create(&ctx.config.data_dir);
+    eprintln!("birch listening on ldap://{local}/ (suffix {})", ctx.config().suffix);
+    let pid_file = PidFile::create(&ctx.config().data_dir);
     if let Some(h) = hangups {
         tokio::spawn(reload_on_hangup(h, ctx.clone()));
     }
@@ -69,7 +69,7 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     let admin_socket = crate::backup::AdminSocket::start(ctx.clone());
 
     let shutdown = CancellationToken::new();
-    if let Some(addr) = &ctx.config.metrics.listen {
+    if let Some(addr) = &ctx.config().metrics.listen {
         let l = TcpListener::bind(addr).await.with_context(|| format!("metrics.listen: cannot listen on {addr}"))?;
         tracing::info!(listen = %l.local_addr()?, "metrics endpoint (GET /metrics)");
         tokio::spawn(crate::metrics::serve(l, ctx.clone(), shutdown.clone()));
@@ -77,7 +77,7 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     #[cfg(unix)]
     tokio::spawn(crate::recovery::watch(ctx.clone(), shutdown.clone()));
     let consumer = ctx
-        .config
+        .config()
         .replication
         .is_replica()
         .then(|| tokio::spawn(crate::replica::consumer::run(ctx.clone(), shutdown.clone())));
@@ -168,7 +168,7 @@ async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, ctx: Arc<Ser
                 tracing::warn!(error = %e, "cannot reopen the audit log");
             }
         }
-        match &ctx.tls {
+        match &ctx.tls() {
             None => tracing::info!("SIGHUP: no TLS configured, nothing to reload"),
             Some(tls) => match tls.reload() {
                 Ok(()) => tracing::info!("reloaded the TLS certificate and key"),
@@ -182,14 +182,14 @@ async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, ctx: Arc<Ser
 /// settings need a restart).
 #[cfg(unix)]
 fn reload_access(ctx: &ServerCtx) {
-    let loaded = Config::load(ctx.config_path.as_deref()).map_err(anyhow::Error::from).and_then(|mut cfg| {
+    let loaded = Config::load(ctx.config_path().as_deref()).map_err(anyhow::Error::from).and_then(|mut cfg| {
         // The rules are compiled for the suffix in force.
-        cfg.suffix.clone_from(&ctx.config.suffix);
-        crate::access::Access::compile(&cfg, &ctx.schema).map_err(anyhow::Error::from)
+        cfg.suffix.clone_from(&ctx.config().suffix);
+        crate::access::Access::compile(&cfg, ctx.schema()).map_err(anyhow::Error::from)
     });
     match loaded {
         Ok(access) => {
-            *ctx.access.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(access);
+            ctx.set_access(Arc::new(access));
             tracing::info!("reloaded the access rules");
         }
         Err(e) => tracing::warn!(error = %format!("{e:#}"), "access rules not reloaded; keeping the rules in force"),
@@ -270,11 +270,11 @@ async fn shutdown_signal() {
 
 /// Creates the suffix entry when the store has none.
 async fn ensure_suffix(ctx: &ServerCtx) -> Result<()> {
-    if ctx.store.id_of(&ctx.suffix_ndn)?.is_some() {
+    if ctx.store().id_of(ctx.suffix_ndn())?.is_some() {
         return Ok(());
     }
-    let suffix = &ctx.config.suffix;
-    let attrs = demo::suffix_attrs(&Dn::parse(suffix).context("suffix")?, &ctx.schema);
+    let suffix = &ctx.config().suffix;
+    let attrs = demo::suffix_attrs(&Dn::parse(suffix).context("suffix")?, ctx.schema());
     load(ctx, vec![(suffix.clone(), attrs)]).await?;
     tracing::info!(%suffix, "created the suffix entry");
     Ok(())
@@ -282,17 +282,17 @@ async fn ensure_suffix(ctx: &ServerCtx) -> Result<()> {
 
 /// Loads the demo campus (once: not when `ou=people` exists).
 async fn load_demo_data(ctx: &ServerCtx) -> Result<()> {
-    if ctx.store.id_of(&format!("ou=people,{}", ctx.suffix_ndn))?.is_some() {
+    if ctx.store().id_of(&format!("ou=people,{}", ctx.suffix_ndn()))?.is_some() {
         return Ok(());
     }
-    load(ctx, demo::records(&ctx.config.suffix)?).await?;
+    load(ctx, demo::records(&ctx.config().suffix)?).await?;
     tracing::info!("loaded the demo campus");
     Ok(())
 }
 
 /// Loads records through the write pipeline's loader.
 async fn load(ctx: &ServerCtx, records: Vec<demo::AddRecord>) -> Result<()> {
-    ctx.writer.load(records).await.map_err(|(dn, e)| anyhow::anyhow!("loading {dn:?}: {e}"))
+    ctx.writer().load(records).await.map_err(|(dn, e)| anyhow::anyhow!("loading {dn:?}: {e}"))
 }
 
 /// Finds the root password hash: config, environment, file, stored, or a new one.

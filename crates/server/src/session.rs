@@ -184,10 +184,10 @@ pub async fn serve_connection(
     shutdown: CancellationToken,
     listener: Listener,
 ) {
-    let _counted = ctx.metrics.connection();
+    let _counted = ctx.metrics().connection();
     let _ = stream.set_nodelay(true);
     let session = Arc::new(Session::new(peer));
-    let io: BoxIo = match (listener, &ctx.tls) {
+    let io: BoxIo = match (listener, &ctx.tls()) {
         (Listener::Ldap, _) => Box::new(stream),
         (Listener::Ldaps, None) => return,
         (Listener::Ldaps, Some(t)) => {
@@ -222,8 +222,8 @@ where
 
 async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
     let peer = session.peer;
-    let max = ctx.config.max_pdu_bytes;
-    let limits = &ctx.config.connections;
+    let max = ctx.config().max_pdu_bytes;
+    let limits = &ctx.config().connections;
     // Before a bind only small requests (slapd's sockbuf_max_incoming), after one any up
     // to max_pdu_bytes (sockbuf_max_incoming_auth).
     let anonymous_max = limits.anonymous_max_pdu(max);
@@ -397,7 +397,7 @@ enum Admission {
 /// connection's own limit, the server's work queue, or for a persistent search the limits
 /// on those.
 fn admit_operation(ctx: &ServerCtx, session: &Session, msg: &LdapMsg) -> Result<Admission, &'static str> {
-    let per_connection = ctx.config.connections.max_ops_per_connection;
+    let per_connection = ctx.config().connections.max_ops_per_connection;
     if per_connection > 0 && session.running.len() >= per_connection {
         return Err("too many outstanding operations on this connection");
     }
@@ -411,9 +411,9 @@ fn admit_operation(ctx: &ServerCtx, session: &Session, msg: &LdapMsg) -> Result<
         } else {
             Requester::User
         };
-        return ctx.budgets.persistent.try_start(&session.persistent, who).map(Admission::Persistent);
+        return ctx.budgets().persistent.try_start(&session.persistent, who).map(Admission::Persistent);
     }
-    ctx.work_queue.try_enter().map(Admission::Queued).ok_or("the server is busy; try again")
+    ctx.work_queue().try_enter().map(Admission::Queued).ok_or("the server is busy; try again")
 }
 
 /// Whether a request is a refreshAndPersist sync search (RFC 4533), which runs until it is
@@ -431,7 +431,7 @@ fn is_persistent_search(msg: &LdapMsg) -> bool {
 /// Why a StartTLS request must be refused (RFC 4511 section 4.14.2), if it must.
 fn start_tls_refusal(ctx: &ServerCtx, session: &Session, req: &LdapExtendedRequest, wire: &Wire) -> Option<LdapResult> {
     let refuse = |code, text: &str| Some(ops::result(code, "", text));
-    if ctx.tls.is_none() {
+    if ctx.tls().is_none() {
         return refuse(LdapResultCode::ProtocolError, "StartTLS is not configured on this server");
     }
     if req.value.is_some() {
@@ -450,7 +450,7 @@ fn start_tls_refusal(ctx: &ServerCtx, session: &Session, req: &LdapExtendedReque
 /// handshake failed (only this connection closes) or the server is stopping.
 async fn start_tls(wire: Wire, session: &Session, ctx: &ServerCtx, shutdown: &CancellationToken) -> Option<BoxIo> {
     let peer = session.peer;
-    let acceptor = ctx.tls.as_ref()?.acceptor(Listener::Ldap);
+    let acceptor = ctx.tls().as_ref()?.acceptor(Listener::Ldap);
     let io = wire.into_stream().await?;
     let shake = tokio::select! {
         _ = shutdown.cancelled() => return None,

@@ -355,7 +355,7 @@ impl Need {
 /// connection anonymous, like any failed bind.
 pub fn refusal(ctx: &ServerCtx, session: &Session, op: &LdapOp) -> Option<LdapResult> {
     let need = Need::of(op)?;
-    if session.is_tls() || !need.required(&ctx.config.security.require_tls) {
+    if session.is_tls() || !need.required(&ctx.config().security.require_tls) {
         return None;
     }
     if need == Need::Bind {

@@ -67,23 +67,23 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
         );
     }
     // Most bind DNs are plain (`uid=jdoe,ou=people,…`): normalized without being parsed.
-    let Ok(ndn) = birch_schema::dn::normalize_str(&req.dn, &ctx.schema) else {
+    let Ok(ndn) = birch_schema::dn::normalize_str(&req.dn, ctx.schema()) else {
         return (result(LdapResultCode::InvalidDNSyntax, "", "invalid DN"), none);
     };
     // Service accounts and the root DN: others' failures neither lock nor throttle them
     // (they count against the address only; docs/passwords.md).
-    let per_dn = (!ppolicy::exempt::is_exempt(&ctx.config, &ctx.schema, &ndn)).then_some(ndn.as_str());
+    let per_dn = (!ppolicy::exempt::is_exempt(ctx.config(), ctx.schema(), &ndn)).then_some(ndn.as_str());
     let fail = |reason: &str| {
-        ctx.limiter.failed_from(peer.ip(), per_dn);
+        ctx.limiter().failed_from(peer.ip(), per_dn);
         tracing::warn!(target: "birch::audit", event = "bind_failed", peer = at, dn = req.dn.as_str(), reason);
     };
-    if let Some(why) = ctx.limiter.refusal_from(peer.ip(), per_dn) {
+    if let Some(why) = ctx.limiter().refusal_from(peer.ip(), per_dn) {
         tracing::warn!(target: "birch::audit", event = "bind_throttled", peer = at, dn = req.dn.as_str(), reason = why);
         return (result(LdapResultCode::InvalidCredentials, "", "too many failed binds; try again later"), none);
     }
     let password = password.into_bytes();
-    if ndn == ctx.root_ndn {
-        if ctx.writer.passwords().verify(Some(vec![ctx.root_hash.clone()]), password).await.is_none() {
+    if ndn == ctx.root_ndn() {
+        if ctx.writer().passwords().verify(Some(vec![ctx.root_hash().to_vec()]), password).await.is_none() {
             fail("invalid credentials");
             return invalid(none);
         }
@@ -95,13 +95,13 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     let access = ctx.access();
     // Only what the bind looks at: a user's other attributes (memberOf, mail, …) stay
     // encoded.
-    let entry = match ctx.store.get_by_ndn_only(&ndn, access.bind_types()) {
+    let entry = match ctx.store().get_by_ndn_only(&ndn, access.bind_types()) {
         Ok(found) => found.map(|(_, e)| e),
         Err(e) => return (store_failure(&e), none),
     };
     let Some(entry) = entry else {
         // Unknown DN: spend what a real verification costs, answer as for a wrong password.
-        ctx.writer.passwords().verify(None, password).await;
+        ctx.writer().passwords().verify(None, password).await;
         fail("no such entry");
         return invalid(none);
     };
@@ -112,18 +112,18 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     } else {
         None
     };
-    let policy = ppolicy::policy_for(&ctx.store, &ctx.schema, &ctx.config, &entry);
+    let policy = ppolicy::policy_for(ctx.store(), ctx.schema(), ctx.config(), &entry);
     let account = Account::read(&entry);
     if let Some(why) = account.locked(&policy, SystemTime::now()) {
         // The verification a bind of an unlocked account would cost, whatever its outcome:
         // a locked account answers in the same time as a wrong password or an unknown DN.
-        let _ = ctx.writer.passwords().verify(stored, password).await;
+        let _ = ctx.writer().passwords().verify(stored, password).await;
         fail(why);
         return invalid(PolicyResponse::error(PolicyError::AccountLocked));
     }
-    let Some(matched) = ctx.writer.passwords().verify(stored.clone(), password.clone()).await else {
+    let Some(matched) = ctx.writer().passwords().verify(stored.clone(), password.clone()).await else {
         fail("invalid credentials");
-        if !ctx.config.replication.is_replica() && per_dn.is_some() {
+        if !ctx.config().replication.is_replica() && per_dn.is_some() {
             record_failure(ctx, &ndn, &req.dn, peer, &policy).await;
         }
         return invalid(none);
@@ -136,10 +136,10 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     }
     // A read-only replica keeps its data as the provider sends it: no bind bookkeeping
     // and no rehash here (as slapd's replicas without ppolicy update forwarding).
-    let replica = ctx.config.replication.is_replica();
+    let replica = ctx.config().replication.is_replica();
     if success.writes() && !replica {
         let what = Bookkeeping::Success { success: success.clone(), now };
-        match ctx.writer.record(&ndn, what).await {
+        match ctx.writer().record(&ndn, what).await {
             Ok(_) => {
                 if success.clear_expired_lock {
                     tracing::info!(target: "birch::audit", event = "account_unlocked", peer = at, dn = req.dn.as_str(), reason = "lockout duration over");
@@ -148,16 +148,16 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
             Err(e) if !success.use_grace => {
                 tracing::error!(error = %e, dn = %req.dn, "cannot record a successful bind; it succeeds anyway");
             }
-            Err(e) => return (ctx.writer.failure(&crate::write::Actor::Server, &req.dn, &e), none),
+            Err(e) => return (ctx.writer().failure(&crate::write::Actor::Server, &req.dn, &e), none),
         }
     }
-    if ctx.config.rehash_on_bind && !replica {
+    if ctx.config().rehash_on_bind && !replica {
         if let Some(old) = stored.as_ref().and_then(|v| v.get(matched)).filter(|v| password::is_legacy(v)) {
             rehash(ctx, &ndn, &req.dn, old.clone(), password).await;
         }
     }
     tracing::info!(target: "birch::audit", event = "bind", peer = at, dn = req.dn.as_str(), must_change = success.must_change, grace = success.use_grace);
-    let groups = access.groups_of(&ctx.store, &ndn);
+    let groups = access.groups_of(ctx.store(), &ndn);
     session.set_identity(Subject::User(ndn), req.dn);
     session.set_groups(groups);
     session.set_must_change(success.must_change);
@@ -174,7 +174,7 @@ async fn record_failure(
     policy: &ppolicy::Policy,
 ) {
     let what = Bookkeeping::Failure { policy: policy.clone(), now: SystemTime::now() };
-    match ctx.writer.record(ndn, what).await {
+    match ctx.writer().record(ndn, what).await {
         Ok(true) => {
             tracing::warn!(target: "birch::audit", event = "account_locked", %peer, %dn, failures = policy.max_failure);
         }
@@ -186,12 +186,12 @@ async fn record_failure(
 /// Replaces the legacy value that matched with an argon2id hash of the same password. A
 /// failure is logged and leaves the old value (the bind has succeeded either way).
 async fn rehash(ctx: &Arc<ServerCtx>, ndn: &str, dn: &str, old: Vec<u8>, password: Vec<u8>) {
-    let hashed = ctx.writer.passwords().hash(vec![password]).await.ok().and_then(|v| v.into_iter().next());
+    let hashed = ctx.writer().passwords().hash(vec![password]).await.ok().and_then(|v| v.into_iter().next());
     let Some(new) = hashed else {
         tracing::error!(%dn, "cannot rehash a legacy password");
         return;
     };
-    match ctx.writer.record(ndn, Bookkeeping::Rehash { old, new }).await {
+    match ctx.writer().record(ndn, Bookkeeping::Rehash { old, new }).await {
         Ok(_) => tracing::info!(target: "birch::audit", event = "password_rehashed", %dn, scheme = "ARGON2"),
         Err(e) => tracing::error!(error = %e, %dn, "cannot rehash a legacy password"),
     }

@@ -21,17 +21,17 @@ pub async fn handle(
     let Ok(dn) = Dn::parse(&req.dn) else {
         return result(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
     };
-    let Some(t) = ctx.schema.attr(&req.atype) else {
+    let Some(t) = ctx.schema().attr(&req.atype) else {
         return result(LdapResultCode::UndefinedAttributeType, "", &format!("{}: attribute type undefined", req.atype));
     };
     if let Err(e) = birch_schema::desc::options(&req.atype) {
         return result(LdapResultCode::UndefinedAttributeType, "", &format!("{}: {e}", req.atype));
     }
-    let ndn = dn.normalize(&ctx.schema);
+    let ndn = dn.normalize(ctx.schema());
     let (who, access) = (session.requester(), ctx.access());
-    let entry = match ctx.store.get_by_ndn(&ndn) {
+    let entry = match ctx.store().get_by_ndn(&ndn) {
         Ok(Some((_, e))) => e,
-        Ok(None) => return result(LdapResultCode::NoSuchObject, &access.visible_matched(&ctx.store, &who, &dn), ""),
+        Ok(None) => return result(LdapResultCode::NoSuchObject, &access.visible_matched(ctx.store(), &who, &dn), ""),
         Err(e) => return store_failure(&e),
     };
     if !access.check(&who, &entry, &t.canonical, Privilege::Compare) {
@@ -39,15 +39,15 @@ pub async fn handle(
         if access.check(&who, &entry, "entry", Privilege::Disclose) {
             return result(LdapResultCode::InsufficentAccessRights, "", "");
         }
-        return result(LdapResultCode::NoSuchObject, &access.visible_matched(&ctx.store, &who, &dn), "");
+        return result(LdapResultCode::NoSuchObject, &access.visible_matched(ctx.store(), &who, &dn), "");
     }
     if let Err(WriteError::Ldap(code, text)) =
-        authorize::assertion(controls.assertion.as_ref(), &entry, &ctx.schema, &access, &who)
+        authorize::assertion(controls.assertion.as_ref(), &entry, ctx.schema(), &access, &who)
     {
         return result(code, "", &text);
     }
     // A compare on `cn` reads `cn;lang-en` too; one on `cn;lang-en` only that (as slapd).
-    let described = ctx.schema.canonical(&req.atype);
+    let described = ctx.schema().canonical(&req.atype);
     let values: Vec<&Vec<u8>> = entry
         .attrs
         .iter()
@@ -57,9 +57,9 @@ pub async fn handle(
     if values.is_empty() {
         return result(LdapResultCode::NoSuchAttribute, "", "");
     }
-    let Some(want) = ctx.schema.normalize_value(t.rule, &req.val) else {
+    let Some(want) = ctx.schema().normalize_value(t.rule, &req.val) else {
         return result(LdapResultCode::CompareFalse, "", "");
     };
-    let equal = values.iter().any(|v| ctx.schema.normalize_value(t.rule, v).is_some_and(|n| n == want));
+    let equal = values.iter().any(|v| ctx.schema().normalize_value(t.rule, v).is_some_and(|n| n == want));
     result(if equal { LdapResultCode::CompareTrue } else { LdapResultCode::CompareFalse }, "", "")
 }

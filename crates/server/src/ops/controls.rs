@@ -49,11 +49,11 @@ impl RequestControls {
                 oids::ASSERTION => {
                     let f = value.and_then(values::assertion_filter).ok_or_else(|| bad("assertion"))?;
                     // Access to the attributes is checked per entry, like a search filter's.
-                    rc.assertion = Some(filter::convert(&f, &ctx.schema, &|_| true));
+                    rc.assertion = Some(filter::convert(&f, ctx.schema(), &|_| true));
                 }
                 oids::PRE_READ | oids::POST_READ => {
                     let list = value.and_then(values::read_attributes).ok_or_else(|| bad("read entry"))?;
-                    let sel = Some(Selection::new(&list, &ctx.schema));
+                    let sel = Some(Selection::new(&list, ctx.schema()));
                     if oid == oids::PRE_READ {
                         rc.pre_read = sel;
                     } else {
@@ -106,7 +106,7 @@ impl RequestControls {
             if let (Some(sel), Some(e)) = (sel, e) {
                 let access = ctx.access();
                 let readable = |a: &str| access.check(who, e, a, Privilege::Read);
-                let attributes = attrs::project(e, sel, &ctx.schema, &readable, false);
+                let attributes = attrs::project(e, sel, ctx.schema(), &readable, false);
                 out.push(values::read_entry_control(oid, LdapSearchResultEntry { dn: e.dn.clone(), attributes }));
             }
         };

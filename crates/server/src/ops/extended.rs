@@ -34,8 +34,8 @@ pub async fn handle(
 fn authzid(ctx: &ServerCtx, session: &Session) -> String {
     match session.subject() {
         Subject::Anonymous => String::new(),
-        Subject::Root => format!("dn:{}", ctx.config.root_dn()),
-        Subject::User(ndn) => match ctx.store.get_by_ndn_only(&ndn, &[]) {
+        Subject::Root => format!("dn:{}", ctx.config().root_dn()),
+        Subject::User(ndn) => match ctx.store().get_by_ndn_only(&ndn, &[]) {
             Ok(Some((_, entry))) => format!("dn:{}", entry.dn),
             // Deleted since the bind, or unreadable: the normalized DN bound with.
             _ => format!("dn:{ndn}"),

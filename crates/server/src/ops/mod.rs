@@ -56,7 +56,7 @@ pub async fn dispatch(
     let summary = audited::summarize(&msg.op, session);
     let kind = op_kind(&msg.op);
     let started = std::time::Instant::now();
-    ctx.metrics.started(kind);
+    ctx.metrics().started(kind);
     let mut search_code = None;
     if let Some(res) = crate::tls::refusal(ctx, session, &msg.op).or_else(|| replica_referral(ctx, &msg.op)) {
         let op = response_op(&msg.op, res);
@@ -132,9 +132,9 @@ pub async fn dispatch(
         audited::record(summary, session, op.as_ref()).await;
     }
     let code = op.as_ref().and_then(audited::result_code).or(search_code).unwrap_or(-1);
-    ctx.metrics.finished(kind, code, started.elapsed());
+    ctx.metrics().finished(kind, code, started.elapsed());
     if kind == "bind" && code != 0 {
-        ctx.metrics.bind_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.metrics().bind_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     if let Some(op) = op {
         if !cancel.is_cancelled() {
@@ -146,7 +146,7 @@ pub async fn dispatch(
 /// On a read-only replica, the referral (10) to the provider a write gets (as slapd's
 /// `updateref`); `None` for anything else.
 fn replica_referral(ctx: &ServerCtx, op: &LdapOp) -> Option<LdapResult> {
-    let url = ctx.config.replication.referral_url()?;
+    let url = ctx.config().replication.referral_url()?;
     let write = match op {
         LdapOp::AddRequest(_) | LdapOp::DelRequest(_) | LdapOp::ModifyRequest(_) | LdapOp::ModifyDNRequest(_) => true,
         LdapOp::ExtendedRequest(r) => r.name == birch_proto::oids::PASSWORD_MODIFY,

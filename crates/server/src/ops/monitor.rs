@@ -33,7 +33,7 @@ fn counter(rdn: &str, parent: &str, value: impl ToString) -> Entry {
 
 /// Every entry of the subtree, parents before children.
 pub fn entries(ctx: &ServerCtx) -> Vec<Entry> {
-    let m = &ctx.metrics;
+    let m = &ctx.metrics();
     let root = "cn=Monitor";
     let mut out = Vec::new();
     let mut server = entry(root, "", &["monitorServer"]);
@@ -76,15 +76,15 @@ pub fn entries(ctx: &ServerCtx) -> Vec<Entry> {
     }
     let stats = "cn=Statistics,cn=Monitor";
     out.push(entry("cn=Statistics", root, &["monitorContainer"]));
-    out.push(counter("cn=Entries", stats, ctx.store.len()));
+    out.push(counter("cn=Entries", stats, ctx.store().len()));
     out.push(counter("cn=Bind Failures", stats, m.bind_failures.load(Ordering::Relaxed)));
     out.push(counter("cn=Hash Queue", stats, m.hash_waiting.load(Ordering::Relaxed).max(0)));
     out.push(counter("cn=Uptime", stats, m.uptime().as_secs()));
     let repl = "cn=Replication,cn=Monitor";
     let mut r = entry("cn=Replication", root, &["monitorContainer"]);
-    let context = ctx.store.context_csn().ok().flatten().unwrap_or_default();
+    let context = ctx.store().context_csn().ok().flatten().unwrap_or_default();
     r.add_values("description", "description", [format!("contextCSN {context}").into_bytes()]);
-    if let Some(p) = &ctx.config.replication.provider {
+    if let Some(p) = &ctx.config().replication.provider {
         r.add_values("labeledURI", "labeleduri", [p.clone().into_bytes()]);
     }
     out.push(r);

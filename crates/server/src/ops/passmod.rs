@@ -72,8 +72,8 @@ async fn change(ctx: &Arc<ServerCtx>, session: &Session, req: &LdapExtendedReque
         return Err(plain(LdapResultCode::StrongerAuthRequired, "only authenticated users may change passwords"));
     }
     let dn = Dn::parse(&target).map_err(|_| plain(LdapResultCode::InvalidDNSyntax, "invalid user identity"))?;
-    let ndn = dn.normalize(&ctx.schema);
-    if ndn == ctx.root_ndn {
+    let ndn = dn.normalize(ctx.schema());
+    if ndn == ctx.root_ndn() {
         return Err(plain(LdapResultCode::UnwillingToPerform, "the root DN's password is set in the configuration"));
     }
     let changer = Changer::of(&subject, &ndn);
@@ -93,8 +93,8 @@ async fn change(ctx: &Arc<ServerCtx>, session: &Session, req: &LdapExtendedReque
         }
         Err(WriteError::WrongOldPassword { locked, failures }) => {
             tracing::warn!(target: "birch::audit", event = "password_change_failed", %peer, dn = %target, %by, reason = "wrong old password");
-            let exempt = crate::ppolicy::exempt::is_exempt(&ctx.config, &ctx.schema, &ndn);
-            ctx.limiter.failed_from(peer.ip(), (!exempt).then_some(ndn.as_str()));
+            let exempt = crate::ppolicy::exempt::is_exempt(ctx.config(), ctx.schema(), &ndn);
+            ctx.limiter().failed_from(peer.ip(), (!exempt).then_some(ndn.as_str()));
             if locked {
                 tracing::warn!(target: "birch::audit", event = "account_locked", %peer, dn = %target, failures);
             }

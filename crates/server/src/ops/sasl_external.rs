@@ -24,7 +24,7 @@ const PLACEHOLDERS: &[&str] = &["CN", "UID", "O", "OU", "EMAIL", "DNS", "SUBJECT
 pub async fn bind(ctx: &ServerCtx, session: &Session, creds: SaslCredentials) -> LdapResult {
     // EXTERNAL exists only where some listener asks for client certificates (as the root
     // DSE's supportedSASLMechanisms says).
-    let offered = ctx.tls.as_ref().is_some_and(|t| t.asks_client_certs());
+    let offered = ctx.tls().as_ref().is_some_and(|t| t.asks_client_certs());
     if !offered || !creds.mechanism.eq_ignore_ascii_case(EXTERNAL) {
         let text = format!("SASL mechanism {} is not supported", creds.mechanism);
         return result(LdapResultCode::AuthMethodNotSupported, "", &text);
@@ -50,14 +50,14 @@ pub async fn bind(ctx: &ServerCtx, session: &Session, creds: SaslCredentials) ->
     // A locked or disabled account binds by no method, certificates included.
     let mut groups = Default::default();
     if let birch_acl::Subject::User(ndn) = &subject {
-        if let Ok(Some((_, entry))) = ctx.store.get_by_ndn(ndn) {
-            let policy = crate::ppolicy::policy_for(&ctx.store, &ctx.schema, &ctx.config, &entry);
+        if let Ok(Some((_, entry))) = ctx.store().get_by_ndn(ndn) {
+            let policy = crate::ppolicy::policy_for(ctx.store(), ctx.schema(), ctx.config(), &entry);
             if let Some(why) = crate::ppolicy::Account::read(&entry).locked(&policy, std::time::SystemTime::now()) {
                 tracing::warn!(target: "birch::audit", event = "bind_failed", %peer, mech = EXTERNAL, dn = %dn, reason = why);
                 return result(LdapResultCode::InvalidCredentials, "", "");
             }
         }
-        groups = ctx.access().groups_of(&ctx.store, ndn);
+        groups = ctx.access().groups_of(ctx.store(), ndn);
     }
     tracing::info!(target: "birch::audit", event = "bind", %peer, mech = EXTERNAL, dn = %dn, cert_subject = %cert.subject);
     session.set_identity(subject, dn);
@@ -69,7 +69,7 @@ fn same_authzid(ctx: &ServerCtx, authzid: &[u8], dn: &str) -> bool {
     let Ok(text) = std::str::from_utf8(authzid) else { return false };
     let Some(asked) = text.strip_prefix("dn:") else { return false };
     match (Dn::parse(asked), Dn::parse(dn)) {
-        (Ok(a), Ok(b)) => a.normalize(&ctx.schema) == b.normalize(&ctx.schema),
+        (Ok(a), Ok(b)) => a.normalize(ctx.schema()) == b.normalize(ctx.schema()),
         _ => false,
     }
 }
@@ -78,12 +78,12 @@ fn same_authzid(ctx: &ServerCtx, authzid: &[u8], dn: &str) -> bool {
 /// rule that yields exactly one entry (or the root DN).
 pub fn map_certificate(ctx: &ServerCtx, cert: &ClientCert) -> Result<Option<(Subject, String)>, StoreError> {
     let default = [ExternalRule::Subject {}];
-    let rules = if ctx.config.tls.sasl_external.is_empty() { &default[..] } else { &ctx.config.tls.sasl_external };
+    let rules = if ctx.config().tls.sasl_external.is_empty() { &default[..] } else { &ctx.config().tls.sasl_external };
     for rule in rules {
         let found = match rule {
             ExternalRule::Subject {} => existing(ctx, &cert.subject)?,
             ExternalRule::Map { subject, dn } => {
-                let normalize = |s: &str| Dn::parse(s).map(|d| d.normalize(&ctx.schema)).ok();
+                let normalize = |s: &str| Dn::parse(s).map(|d| d.normalize(ctx.schema())).ok();
                 match (normalize(subject), normalize(&cert.subject)) {
                     (Some(a), Some(b)) if a == b => existing(ctx, dn)?,
                     _ => None,
@@ -101,11 +101,11 @@ pub fn map_certificate(ctx: &ServerCtx, cert: &ClientCert) -> Result<Option<(Sub
 /// The root DN, or an entry that exists.
 fn existing(ctx: &ServerCtx, dn: &str) -> Result<Option<(Subject, String)>, StoreError> {
     let Ok(parsed) = Dn::parse(dn) else { return Ok(None) };
-    let ndn = parsed.normalize(&ctx.schema);
-    if ndn == ctx.root_ndn {
-        return Ok(Some((Subject::Root, ctx.config.root_dn())));
+    let ndn = parsed.normalize(ctx.schema());
+    if ndn == ctx.root_ndn() {
+        return Ok(Some((Subject::Root, ctx.config().root_dn())));
     }
-    Ok(ctx.store.get_by_ndn(&ndn)?.map(|(_, e)| (Subject::User(ndn), e.dn)))
+    Ok(ctx.store().get_by_ndn(&ndn)?.map(|(_, e)| (Subject::User(ndn), e.dn)))
 }
 
 fn search(
@@ -116,12 +116,12 @@ fn search(
 ) -> Result<Option<(Subject, String)>, StoreError> {
     let Some(ldap_filter) = fill_template(template, cert) else { return Ok(None) };
     let Ok(base_dn) = Dn::parse(base) else { return Ok(None) };
-    let Some((base_id, base_entry)) = ctx.store.get_by_ndn(&base_dn.normalize(&ctx.schema))? else {
+    let Some((base_id, base_entry)) = ctx.store().get_by_ndn(&base_dn.normalize(ctx.schema()))? else {
         tracing::warn!(base, "tls.sasl_external: the search base does not exist");
         return Ok(None);
     };
-    let f = filter::convert(&ldap_filter, &ctx.schema, &|_| true);
-    let mut iter = ctx.store.search(base_id, &base_entry, Scope::Sub, f)?;
+    let f = filter::convert(&ldap_filter, ctx.schema(), &|_| true);
+    let mut iter = ctx.store().search(base_id, &base_entry, Scope::Sub, f)?;
     let mut found = None;
     while let Some(step) = iter.step() {
         let Some(entry) = step? else { continue };

@@ -104,7 +104,7 @@ async fn run(
     let who = session.requester();
     let subject = who.subject.clone();
     let access = ctx.access();
-    let schema = &ctx.schema;
+    let schema = &ctx.schema();
     // Access to the filter's attributes is decided per entry (filter::visible).
     let filter = filter::convert(&req.filter, schema, &|_| true);
     let sel = ctx.selection(&req.attrs);
@@ -165,18 +165,18 @@ async fn run(
     }
     // Subtree moves and tree deletes wait until this search (or page) is done (taken
     // before the base is looked up, so base and subtree are seen in the same state).
-    let _tree = ctx.writer.read_tree().await;
+    let _tree = ctx.writer().read_tree().await;
     // The base is read for the access decision on it (and the assertion control): only
     // the attributes the policy looks at, unless an assertion needs more.
     let base_found = match &controls.assertion {
-        Some(_) => ctx.store.get_by_ndn(base_ndn),
-        None => ctx.store.get_by_ndn_only(base_ndn, access.decision_types()),
+        Some(_) => ctx.store().get_by_ndn(base_ndn),
+        None => ctx.store().get_by_ndn_only(base_ndn, access.decision_types()),
     };
     let (base_id, base) = match base_found {
         Ok(Some(found)) => found,
         Ok(None) => {
             let matched =
-                Dn::parse(&req.base).map(|d| access.visible_matched(&ctx.store, &who, &d)).unwrap_or_default();
+                Dn::parse(&req.base).map(|d| access.visible_matched(ctx.store(), &who, &d)).unwrap_or_default();
             return Done::plain(LdapResultCode::NoSuchObject, &matched, "");
         }
         Err(e) => return Some(Done { res: store_failure(&e), cookie: None }),
@@ -187,7 +187,7 @@ async fn run(
         if access.check(&who, &base, "entry", Privilege::Disclose) {
             return Done::plain(LdapResultCode::InsufficentAccessRights, "", "");
         }
-        let matched = Dn::parse(&req.base).map(|d| access.visible_matched(&ctx.store, &who, &d)).unwrap_or_default();
+        let matched = Dn::parse(&req.base).map(|d| access.visible_matched(ctx.store(), &who, &d)).unwrap_or_default();
         return Done::plain(LdapResultCode::NoSuchObject, &matched, "");
     }
     if let Some(assertion) = &controls.assertion {
@@ -229,7 +229,7 @@ async fn run(
     }
     let (mut iter, mut sent) = match resumed {
         Some(search) => (search.iter, search.sent),
-        None => match ctx.store.search(base_id, &base, scope, filter.clone()) {
+        None => match ctx.store().search(base_id, &base, scope, filter.clone()) {
             Ok(mut it) => {
                 if let Some((types, filter_only)) = access
                     .needed_types(&req.attrs, &filter, || needed_types(schema, &sel, &filter, &access, wants_computed))
@@ -287,7 +287,7 @@ async fn run(
                 // The page is full and another entry matches: keep the search for the
                 // next page, starting with this entry.
                 iter.unstep();
-                return match session.paged.park(PagedSearch { key: key.clone(), iter, sent }, &ctx.budgets.paged) {
+                return match session.paged.park(PagedSearch { key: key.clone(), iter, sent }, &ctx.budgets().paged) {
                     Some(cookie) => Some(Done { res: result(LdapResultCode::Success, "", ""), cookie: Some(cookie) }),
                     // Too large to keep between pages (connections.max_paged_bytes*).
                     None => last_page(
@@ -372,7 +372,7 @@ fn add_computed(
     types_only: bool,
     out: &mut Vec<birch_proto::ldap3_proto::proto::LdapPartialAttribute>,
 ) {
-    if entry.ndn == ctx.suffix_ndn && (sel.all_operational || sel.names.contains("contextcsn")) {
+    if entry.ndn == ctx.suffix_ndn() && (sel.all_operational || sel.names.contains("contextcsn")) {
         // The store's contextCSN (pushed below), not a stale one imported from slapcat.
         out.retain(|a| !a.atype.eq_ignore_ascii_case("contextCSN"));
     }
@@ -388,18 +388,18 @@ fn add_computed(
     push("subschemaSubentry", "subschemasubentry", "cn=Subschema".to_string());
     let wants = |c: &str| sel.all_operational || sel.names.contains(c);
     // The suffix shows the store's contextCSN, as slapd's suffix entry does.
-    if wants("contextcsn") && entry.ndn == ctx.suffix_ndn {
-        if let Ok(Some(csn)) = ctx.store.context_csn() {
+    if wants("contextcsn") && entry.ndn == ctx.suffix_ndn() {
+        if let Ok(Some(csn)) = ctx.store().context_csn() {
             push("contextCSN", "contextcsn", csn);
         }
     }
     if wants("hassubordinates") || wants("numsubordinates") {
         let children = ctx
-            .store
+            .store()
             .id_of(&entry.ndn)
             .ok()
             .flatten()
-            .and_then(|id| ctx.store.children(id).ok())
+            .and_then(|id| ctx.store().children(id).ok())
             .map_or(0, |c| c.len());
         push("hasSubordinates", "hassubordinates", if children > 0 { "TRUE" } else { "FALSE" }.to_string());
         push("numSubordinates", "numsubordinates", children.to_string());
@@ -410,7 +410,7 @@ fn add_computed(
             .map(|a| a.values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect())
             .unwrap_or_default();
         let names: Vec<&str> = classes.iter().map(String::as_str).collect();
-        if let Ok(c) = ctx.schema.structural_class(&names) {
+        if let Ok(c) = ctx.schema().structural_class(&names) {
             let name = c.names.first().cloned().unwrap_or_else(|| c.oid.clone());
             push("structuralObjectClass", "structuralobjectclass", name);
         }
@@ -464,9 +464,9 @@ fn kind_of(ctx: &ServerCtx, who: &Requester) -> Kind {
 /// accounts, `size_limit` for other users.
 fn size_limit_for(ctx: &ServerCtx, who: &Requester) -> usize {
     match kind_of(ctx, who) {
-        Kind::Anonymous => ctx.config.limits.anonymous,
-        Kind::Service => ctx.config.limits.services,
-        Kind::User => ctx.config.size_limit,
+        Kind::Anonymous => ctx.config().limits.anonymous,
+        Kind::Service => ctx.config().limits.services,
+        Kind::User => ctx.config().size_limit,
         Kind::Root => 0,
     }
 }
@@ -474,11 +474,11 @@ fn size_limit_for(ctx: &ServerCtx, who: &Requester) -> usize {
 /// The server's time limit in seconds for a requester: `[limits]` `anonymous_time` and
 /// `services_time` where set, `time_limit` otherwise.
 fn time_limit_for(ctx: &ServerCtx, who: &Requester) -> usize {
-    let l = &ctx.config.limits;
+    let l = &ctx.config().limits;
     let secs = match kind_of(ctx, who) {
-        Kind::Anonymous => l.anonymous_time.unwrap_or(ctx.config.time_limit),
-        Kind::Service => l.services_time.unwrap_or(ctx.config.time_limit),
-        Kind::User => ctx.config.time_limit,
+        Kind::Anonymous => l.anonymous_time.unwrap_or(ctx.config().time_limit),
+        Kind::Service => l.services_time.unwrap_or(ctx.config().time_limit),
+        Kind::User => ctx.config().time_limit,
         Kind::Root => 0,
     };
     usize::try_from(secs).unwrap_or(usize::MAX)

@@ -75,7 +75,7 @@ impl View<'_> {
 
     /// The entry as a search result, if it is in the view and readable.
     fn result(&self, entry: &Entry) -> Option<LdapSearchResultEntry> {
-        let schema = &self.ctx.schema;
+        let schema = &self.ctx.schema();
         if !birch_schema::ndn::in_scope(&entry.ndn, &self.base_ndn, self.scope)
             || !self.access.check(&self.who, entry, "entry", Privilege::Read)
             || filter::visible(&self.filter, entry, &self.access, &self.who).eval(entry, schema) != Tri::True
@@ -98,11 +98,11 @@ pub fn is_replicator(ctx: &ServerCtx, subject: &birch_acl::Subject) -> bool {
     match subject {
         birch_acl::Subject::Root => true,
         birch_acl::Subject::User(ndn) => ctx
-            .config
+            .config()
             .replication
             .replicators
             .iter()
-            .any(|r| Dn::parse(r).is_ok_and(|d| d.normalize(&ctx.schema) == *ndn)),
+            .any(|r| Dn::parse(r).is_ok_and(|d| d.normalize(ctx.schema()) == *ndn)),
         birch_acl::Subject::Anonymous => false,
     }
 }
@@ -162,7 +162,7 @@ async fn run(
         // RFC 4533 section 3.3: the Sync Request control does not combine with paging.
         return fail(LdapResultCode::UnwillingToPerform, "", "sync and paged results cannot be combined");
     }
-    let schema = &ctx.schema;
+    let schema = &ctx.schema();
     let Ok(base_dn) = Dn::parse(&req.base) else {
         return fail(LdapResultCode::InvalidDNSyntax, "", "invalid DN");
     };
@@ -191,18 +191,18 @@ async fn run(
         return o;
     }
     // Listen before reading anything: every change after this point is announced.
-    let mut feed = sync.persist.then(|| ctx.store.subscribe());
-    let context = match ctx.store.context_csn() {
+    let mut feed = sync.persist.then(|| ctx.store().subscribe());
+    let context = match ctx.store().context_csn() {
         Ok(c) => c,
         Err(e) => return Outcome::Done(store_failure(&e), vec![]),
     };
     let theirs = sync.cookie.as_deref().map(Cookie::parse).unwrap_or_default();
-    let epoch = ctx.store.sync_epoch().ok().flatten();
+    let epoch = ctx.store().sync_epoch().ok().flatten();
     // A cookie from before the last offline load: a full refresh.
     let since =
         theirs.max_csn().map(str::to_string).filter(|s| epoch.as_ref().is_none_or(|e| s.as_str() >= e.as_str()));
     let up_to_date = matches!((&since, &context), (Some(s), Some(c)) if s >= c);
-    let stats = &ctx.metrics.replication;
+    let stats = &ctx.metrics().replication;
     stats.sync_searches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _active = crate::replica::stats::Gauge::enter(&stats.sync_active);
     tracing::debug!(msgid, persist = sync.persist, since = ?since, context = ?context, up_to_date, "sync search");
@@ -242,10 +242,10 @@ fn check_base(view: &View<'_>, base_dn: &Dn) -> Result<(), Outcome> {
     let ctx = view.ctx;
     // matchedDN only of an entry the requester may know of, as an ordinary search answers.
     let missing = || {
-        let matched = view.access.visible_matched(&ctx.store, &view.who, base_dn);
+        let matched = view.access.visible_matched(ctx.store(), &view.who, base_dn);
         Err(fail(LdapResultCode::NoSuchObject, &matched, ""))
     };
-    let base = match ctx.store.get_by_ndn_only(&view.base_ndn, view.access.decision_types()) {
+    let base = match ctx.store().get_by_ndn_only(&view.base_ndn, view.access.decision_types()) {
         Ok(Some((_, base))) => base,
         Ok(None) => return missing(),
         Err(e) => return Err(Outcome::Done(store_failure(&e), vec![])),
@@ -261,7 +261,7 @@ fn check_base(view: &View<'_>, base_dn: &Dn) -> Result<(), Outcome> {
 
 /// Waits until every change committed so far is durable.
 async fn durable(ctx: &ServerCtx) -> Result<(), Outcome> {
-    let store = ctx.store.clone();
+    let store = ctx.store().clone();
     match tokio::task::spawn_blocking(move || store.sync()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Outcome::Done(store_failure(&e), vec![])),
@@ -285,9 +285,9 @@ async fn refresh(
 ) -> Result<(), Outcome> {
     let ctx = view.ctx;
     // Subtree moves and tree deletes wait for the refresh (not for the persist stage).
-    let _tree = ctx.writer.read_tree().await;
+    let _tree = ctx.writer().read_tree().await;
     // The base was checked before (check_base); a change since answers the same way.
-    let (base_id, base) = match ctx.store.get_by_ndn(&view.base_ndn) {
+    let (base_id, base) = match ctx.store().get_by_ndn(&view.base_ndn) {
         Ok(Some(found)) => found,
         Ok(None) => {
             return Err(check_base(view, base_dn).err().unwrap_or_else(|| fail(LdapResultCode::NoSuchObject, "", "")))
@@ -298,7 +298,7 @@ async fn refresh(
         return Err(check_base(view, base_dn).err().unwrap_or_else(|| fail(LdapResultCode::NoSuchObject, "", "")));
     }
     // The filter is applied per entry (View::result), with access to its attributes.
-    let iter = match ctx.store.search(base_id, &base, view.scope, Filter::And(vec![])) {
+    let iter = match ctx.store().search(base_id, &base, view.scope, Filter::And(vec![])) {
         Ok(it) => it,
         Err(e) => return Err(Outcome::Done(store_failure(&e), vec![])),
     };
@@ -377,7 +377,7 @@ async fn persist(
             let was_in =
                 item.old_ndn.as_deref().is_some_and(|o| birch_schema::ndn::in_scope(o, &view.base_ndn, view.scope));
             let now = match item.new_ndn {
-                Some(_) => match view.ctx.store.get(item.id) {
+                Some(_) => match view.ctx.store().get(item.id) {
                     Ok(e) => e,
                     Err(e) => return Outcome::Done(store_failure(&e), vec![]),
                 },

@@ -32,12 +32,12 @@ pub(crate) async fn run(
     let actor =
         Actor::User(User { requester: who.clone(), access: ctx.access(), dn: session.bound_dn(), conn: session.id });
     let dn = change.dn().to_string();
-    match ctx.writer.run(&actor, change, &options(controls)).await {
+    match ctx.writer().run(&actor, change, &options(controls)).await {
         Ok(done) => {
             let ctrls = controls.read_responses(ctx, &who, done.before.as_ref(), done.after.as_ref());
             (result(LdapResultCode::Success, "", ""), ctrls, Ok(done))
         }
-        Err(e) => (ctx.writer.failure(&actor, &dn, &e), vec![], Err(e)),
+        Err(e) => (ctx.writer().failure(&actor, &dn, &e), vec![], Err(e)),
     }
 }
 

@@ -33,7 +33,7 @@ const NOT_STORED: &[&str] =
 
 /// Runs the consumer until `shutdown`.
 pub async fn run(ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
-    let cfg = &ctx.config.replication;
+    let cfg = &ctx.config().replication;
     let Some(provider) = cfg.provider.clone() else { return };
     let initial = Duration::from_millis(cfg.retry_initial_ms);
     let max = Duration::from_millis(cfg.retry_max_ms);
@@ -41,7 +41,7 @@ pub async fn run(ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
     loop {
         let mut connected = false;
         let outcome = follow(&ctx, &provider, &shutdown, &mut connected).await;
-        ctx.metrics.replication.connected.store(0, Ordering::Relaxed);
+        ctx.metrics().replication.connected.store(0, Ordering::Relaxed);
         if shutdown.is_cancelled() {
             return;
         }
@@ -78,7 +78,7 @@ async fn follow(
     shutdown: &CancellationToken,
     connected: &mut bool,
 ) -> Result<()> {
-    let cfg = &ctx.config.replication;
+    let cfg = &ctx.config().replication;
     let mut settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(10));
     if let Some(ca) = &cfg.ca_file {
         settings = settings.set_config(Arc::new(client_tls(ca)?));
@@ -90,13 +90,13 @@ async fn follow(
         ldap.simple_bind(dn, &pw).await.context("binding")?.success().context("binding")?;
     }
     *connected = true;
-    let stats = &ctx.metrics.replication;
+    let stats = &ctx.metrics().replication;
     stats.connected.store(1, Ordering::Relaxed);
     stats.connects.fetch_add(1, Ordering::Relaxed);
-    let store = ctx.store.clone();
+    let store = ctx.store().clone();
     let cookie = blocking(&store, |s| s.sync_cookie()).await?;
-    let base = cfg.search_base.clone().unwrap_or_else(|| ctx.config.suffix.clone());
-    let base_ndn = birch_schema::Dn::parse(&base)?.normalize(&ctx.schema);
+    let base = cfg.search_base.clone().unwrap_or_else(|| ctx.config().suffix.clone());
+    let base_ndn = birch_schema::Dn::parse(&base)?.normalize(ctx.schema());
     tracing::info!(%provider, %base, cookie = ?cookie.as_deref().map(String::from_utf8_lossy), "following the provider");
     let control = RawControl {
         ctype: birch_proto::oids::SYNC_REQUEST.to_string(),
@@ -154,8 +154,8 @@ async fn on_info(ctx: &Arc<ServerCtx>, base_ndn: &str, refresh: &mut Option<Refr
         SyncInfo::IdSet { cookie, refresh_deletes, uuids } => {
             if refresh_deletes {
                 for u in uuids {
-                    ctx.writer.replicate(Replicated::Delete { uuid: u, cookie: None }, false).await?;
-                    ctx.metrics.replication.applied(None, false);
+                    ctx.writer().replicate(Replicated::Delete { uuid: u, cookie: None }, false).await?;
+                    ctx.metrics().replication.applied(None, false);
                 }
             } else if let Some(r) = refresh.as_mut() {
                 r.present.extend(uuids);
@@ -178,11 +178,11 @@ async fn on_info(ctx: &Arc<ServerCtx>, base_ndn: &str, refresh: &mut Option<Refr
 /// The end of a present phase: deletes what is held under the base and was not named.
 async fn delete_not_present(ctx: &Arc<ServerCtx>, base_ndn: &str, present: HashSet<[u8; 16]>) -> Result<()> {
     let what = Replicated::DeleteAbsent { base_ndn: base_ndn.to_string(), present };
-    let deleted = ctx.writer.replicate(what, false).await?;
+    let deleted = ctx.writer().replicate(what, false).await?;
     if deleted > 0 {
         tracing::info!(deleted, "deleted entries the provider no longer has");
         for _ in 0..deleted {
-            ctx.metrics.replication.applied(None, false);
+            ctx.metrics().replication.applied(None, false);
         }
     }
     Ok(())
@@ -208,12 +208,12 @@ async fn end_phase(
             for e in waiting {
                 let e2 = e.clone();
                 match ctx
-                    .writer
+                    .writer()
                     .replicate(Replicated::Entry { entry: e2, cookie: None }, false)
                     .await
                     .map_err(anyhow::Error::from)
                 {
-                    Ok(_) => ctx.metrics.replication.applied(birch_store::changes::entry_csn(&e), false),
+                    Ok(_) => ctx.metrics().replication.applied(birch_store::changes::entry_csn(&e), false),
                     Err(err) if is_no_parent(&err) => still.push(e),
                     Err(err) => return Err(err),
                 }
@@ -225,10 +225,10 @@ async fn end_phase(
             }
             waiting = still;
         }
-        ctx.metrics.replication.refreshes.fetch_add(1, Ordering::Relaxed);
+        ctx.metrics().replication.refreshes.fetch_add(1, Ordering::Relaxed);
         tracing::info!("refresh complete; following changes");
     }
-    ctx.writer.sync().await?;
+    ctx.writer().sync().await?;
     if let Some(c) = cookie {
         save_cookie(ctx, c).await?;
     }
@@ -242,8 +242,8 @@ async fn on_entry(
     tag: &StructureTag,
     live: bool,
 ) -> Result<()> {
-    let store = &ctx.store;
-    let stats = &ctx.metrics.replication;
+    let store = &ctx.store();
+    let stats = &ctx.metrics().replication;
     if let Some(r) = refresh.as_mut() {
         r.present.insert(state.uuid);
     }
@@ -251,7 +251,7 @@ async fn on_entry(
         State::Present => {}
         State::Delete => {
             let (uuid, cookie) = (state.uuid, state.cookie.clone());
-            ctx.writer.replicate(Replicated::Delete { uuid, cookie }, live).await?;
+            ctx.writer().replicate(Replicated::Delete { uuid, cookie }, live).await?;
             stats.applied(state.cookie.as_deref().map(Cookie::parse).as_ref().and_then(|c| c.max_csn()), live);
         }
         State::Add | State::Modify => {
@@ -270,7 +270,11 @@ async fn on_entry(
             let csn = birch_store::changes::entry_csn(&entry).map(str::to_string);
             let cookie = state.cookie.clone();
             let e2 = entry.clone();
-            match ctx.writer.replicate(Replicated::Entry { entry: e2, cookie }, live).await.map_err(anyhow::Error::from)
+            match ctx
+                .writer()
+                .replicate(Replicated::Entry { entry: e2, cookie }, live)
+                .await
+                .map_err(anyhow::Error::from)
             {
                 Ok(_) => stats.applied(csn.as_deref(), live),
                 Err(e) if is_no_parent(&e) && refresh.is_some() => {
@@ -292,7 +296,7 @@ fn is_no_parent(e: &anyhow::Error) -> bool {
 /// Stores a cookie (and the provider's CSN in it as the contextCSN), durably.
 async fn save_cookie(ctx: &ServerCtx, cookie: Vec<u8>) -> Result<()> {
     let csn = Cookie::parse(&cookie).max_csn().map(str::to_string);
-    ctx.writer.replicate(Replicated::Cookie { cookie, csn }, true).await?;
+    ctx.writer().replicate(Replicated::Cookie { cookie, csn }, true).await?;
     Ok(())
 }
 
