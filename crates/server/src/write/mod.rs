@@ -246,6 +246,16 @@ impl Writer {
         Ok((dn, ndn))
     }
 
+    /// The target's normalized DN and the entry as it is now (read without the writer lock:
+    /// stage 2 decides on it, stage 4 decides again under the lock).
+    fn current(&self, dn_text: &str) -> Result<(String, Entry), WriteError> {
+        let (_, ndn) = self.target(dn_text)?;
+        match self.store.get_by_ndn(&ndn)? {
+            Some((_, e)) => Ok((ndn, e)),
+            None => Err(StoreError::NoSuchEntry(ndn).into()),
+        }
+    }
+
     fn in_context(&self, ndn: &str) -> bool {
         birch_schema::ndn::is_under(ndn, &self.suffix_ndn)
     }
@@ -362,11 +372,7 @@ impl Writer {
         mut mods: Vec<Mod>,
         opts: &Options,
     ) -> Result<Done, WriteError> {
-        let (_, ndn) = self.target(dn_text)?;
-        let current = self.store.get_by_ndn(&ndn)?.map(|(_, e)| e);
-        let Some(current) = current else {
-            return Err(StoreError::NoSuchEntry(ndn).into());
-        };
+        let (ndn, current) = self.current(dn_text)?;
         // 2. authorize, before anything expensive
         if let Some(u) = actor.user() {
             authorize::modify(&u.access, &u.requester, &current, &mods, &self.schema)?;
@@ -509,11 +515,7 @@ impl Writer {
         old: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> Result<Done, WriteError> {
-        let (_, ndn) = self.target(dn_text)?;
-        let current = self.store.get_by_ndn(&ndn)?.map(|(_, e)| e);
-        let Some(current) = current else {
-            return Err(StoreError::NoSuchEntry(ndn).into());
-        };
+        let (ndn, current) = self.current(dn_text)?;
         // 2. authorize: changing a password is writing the entry's userPassword (under the
         // campus policy its owner, the helpdesk and the admins may).
         if let Some(u) = actor.user() {
