@@ -134,27 +134,24 @@ fn set_purge_delay(ms: std::os::raw::c_long) {
 
 /// mimalloc returns freed pages to the system only after a delay, checked when the thread
 /// that freed them allocates again: a thread that then goes idle (a tokio worker after a
-/// burst, a connection's buffers) keeps them. With no delay they go back as they are freed:
-/// RSS after an argon2 bind storm fell from 105 to 60 MiB (slapd: 182 MiB) and idle RSS by
-/// a quarter, at no measurable cost per operation (docs/performance.md, "Memory").
+/// burst, a connection's buffers) keeps them. With no delay they go back as they are freed,
+/// at no measurable cost per operation (figures: docs/performance.md, "Memory").
 fn return_freed_memory_at_once() {
     set_purge_delay(0);
 }
 
 /// For a batch command that ends soon (import, export): freed pages stay with mimalloc for
-/// reuse. Returned at once, they came back as fresh pages the kernel had to zero: a sixth of
-/// the 100k import's CPU (sled's node copies, the batches) and, 2 MiB at a time with
-/// transparent huge pages, 20,000 page faults and a quarter of the 100k export's CPU. Peak
+/// reuse. Returned at once, they came back as fresh pages the kernel had to zero (a large
+/// share of an import's and an export's CPU: docs/performance.md, "Import and export"). Peak
 /// RSS grows a little; the process ends when the command does.
 fn keep_freed_memory() {
     set_purge_delay(-1);
 }
 
 /// Turns transparent huge pages off for the process (export, import): the kernel's cost of a
-/// fresh 2 MiB page varied from run to run on a busy machine (100k export, ten alternating
-/// runs: 0.41-0.95 s with them, 0.50-0.59 s but one without; medians 0.65 and 0.51 s). After
-/// another program had filled the page cache (slapadd), the 100k import spent 2.5-4.3 s of
-/// system time making huge pages (compaction, zeroing) and 0.7 s without them: 6.0 → 3.95 s.
+/// fresh 2 MiB page varies from run to run on a busy machine, and after another program has
+/// filled the page cache it spends seconds of system time on compaction and zeroing
+/// (figures: docs/performance.md, "Import and export").
 fn no_huge_pages() {
     // Only a cost if it fails (an old kernel): nothing to report.
     let _ = rustix::thread::disable_transparent_huge_pages(true);
