@@ -7,10 +7,11 @@
 //! bound. See docs/configuration.md and docs/security.md.
 
 pub use crate::config::connections::ConnectionsSection;
-use std::collections::HashMap;
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// Why a connection was not admitted.
@@ -238,7 +239,7 @@ pub struct Budgets {
     /// Places for persistent searches.
     pub persistent: PersistentLimits,
     /// The memory parked paged searches hold, server-wide.
-    pub paged: Arc<crate::ops::paged::PagedBudget>,
+    pub paged: Arc<PagedBudget>,
 }
 
 impl Budgets {
@@ -246,11 +247,96 @@ impl Budgets {
     pub fn new(cfg: &ConnectionsSection) -> Budgets {
         Budgets {
             persistent: PersistentLimits::new(cfg),
-            paged: Arc::new(crate::ops::paged::PagedBudget::new(
-                cfg.max_paged_bytes,
-                cfg.max_paged_bytes_per_connection,
-            )),
+            paged: Arc::new(PagedBudget::new(cfg.max_paged_bytes, cfg.max_paged_bytes_per_connection)),
         }
+    }
+}
+
+/// The memory parked paged searches (`ops::paged`) may hold, and which search in the
+/// server was parked first (the one dropped when the server's bound is reached).
+pub struct PagedBudget {
+    max_total: usize,
+    max_per_connection: usize,
+    state: Mutex<Ledger>,
+}
+
+/// A parked search somewhere in the server: its connection's parked searches (opaque here,
+/// `ops::paged` knows what they are) and its cookie there.
+pub type ParkedPlace = (Weak<dyn Any + Send + Sync>, u64);
+
+#[derive(Default)]
+struct Ledger {
+    total: usize,
+    next_seq: u64,
+    /// Every parked search of the server, oldest first: its weight, its connection and
+    /// its cookie there.
+    order: BTreeMap<u64, (usize, ParkedPlace)>,
+}
+
+/// A parked search's entry in the [`PagedBudget`]; dropping it (the search is resumed,
+/// dropped, or its connection closes) gives its bytes back.
+pub struct PagedCharge {
+    seq: u64,
+    budget: Arc<PagedBudget>,
+}
+
+impl Drop for PagedCharge {
+    fn drop(&mut self) {
+        let mut ledger = self.budget.ledger();
+        if let Some((bytes, _)) = ledger.order.remove(&self.seq) {
+            ledger.total = ledger.total.saturating_sub(bytes);
+        }
+    }
+}
+
+impl PagedBudget {
+    /// A budget of `max_total` bytes in the server and `max_per_connection` per connection
+    /// (0 = no bound).
+    pub fn new(max_total: usize, max_per_connection: usize) -> PagedBudget {
+        PagedBudget { max_total, max_per_connection, state: Mutex::default() }
+    }
+
+    /// Bytes the parked searches of the server hold now (by `ops::paged::weigh`).
+    pub fn total(&self) -> usize {
+        self.ledger().total
+    }
+
+    /// Bytes the parked searches of one connection may hold (0 = no bound).
+    pub fn max_per_connection(&self) -> usize {
+        self.max_per_connection
+    }
+
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a search of `bytes` may be parked at all.
+    pub fn fits(&self, bytes: usize) -> bool {
+        (self.max_total == 0 || bytes <= self.max_total)
+            && (self.max_per_connection == 0 || bytes <= self.max_per_connection)
+    }
+
+    /// Records a search parked under `cookie` on `conn`; returns its charge and the
+    /// searches (connection, cookie) to drop so that the server stays within its bound,
+    /// oldest first. Takes the ledger's lock only (never a connection's after it).
+    pub fn charge(
+        self: &Arc<Self>,
+        bytes: usize,
+        conn: Weak<dyn Any + Send + Sync>,
+        cookie: u64,
+    ) -> (PagedCharge, Vec<ParkedPlace>) {
+        let mut ledger = self.ledger();
+        let seq = ledger.next_seq;
+        ledger.next_seq += 1;
+        ledger.order.insert(seq, (bytes, (conn, cookie)));
+        ledger.total += bytes;
+        let mut victims = Vec::new();
+        while self.max_total > 0 && ledger.total > self.max_total {
+            let Some((_, (b, place))) = ledger.order.pop_first() else { break };
+            ledger.total = ledger.total.saturating_sub(b);
+            victims.push(place);
+        }
+        (PagedCharge { seq, budget: self.clone() }, victims)
     }
 }
 
