@@ -11,8 +11,8 @@
 //!   SIGHUP (`birch reload`) reopens the file, for logrotate.
 //! - `birch audit` queries the files ([`query`]).
 
+pub use crate::config::audit::AuditSection;
 use crate::logsafe::{JsonLine, MAX_AUDIT_FIELD_BYTES};
-use serde::Deserialize;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -21,36 +21,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
-
-/// `[audit]`: where audit records go.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuditSection {
-    /// The audit file; unset: `audit.log` in the data directory. An empty path turns the
-    /// audit log off.
-    pub file: Option<PathBuf>,
-    /// Rotate when the file grows past this many bytes (0: never).
-    pub max_bytes: u64,
-    /// Rotated files kept.
-    pub keep: u32,
-}
-
-impl Default for AuditSection {
-    fn default() -> Self {
-        AuditSection { file: None, max_bytes: 100 << 20, keep: 10 }
-    }
-}
-
-impl AuditSection {
-    /// The audit file for a data directory (None: off).
-    pub fn path(&self, data_dir: &Path) -> Option<PathBuf> {
-        match &self.file {
-            Some(p) if p.as_os_str().is_empty() => None,
-            Some(p) => Some(p.clone()),
-            None => Some(data_dir.join("audit.log")),
-        }
-    }
-}
 
 struct Sink {
     out: BufWriter<File>,

@@ -6,99 +6,13 @@
 //! Requests beyond the operation limits are answered busy (51) instead of queueing without
 //! bound. See docs/configuration.md and docs/security.md.
 
-use serde::Deserialize;
-use std::collections::HashMap;
+pub use crate::config::connections::ConnectionsSection;
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-
-/// `[connections]`: connection and operation limits. 0 turns a limit off.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ConnectionsSection {
-    /// Open connections the server accepts in total; more are refused.
-    pub max_connections: usize,
-    /// Open connections one source address may hold.
-    pub max_per_address: usize,
-    /// Seconds a connection may go without a request while no operation is outstanding
-    /// (a partial request does not count as one); then it is closed.
-    pub idle_timeout: u64,
-    /// Seconds a response may wait to be written because the client does not read; then
-    /// the connection is closed.
-    pub write_timeout: u64,
-    /// Operations one connection may have outstanding; more are answered busy (51).
-    pub max_ops_per_connection: usize,
-    /// Operations outstanding in the whole server (the work queue); more are answered
-    /// busy (51). Persistent searches do not count here (see `max_persistent`).
-    pub max_pending_ops: usize,
-    /// Persistent searches (refreshAndPersist sync searches, RFC 4533) running in the whole
-    /// server; more are answered busy (51).
-    pub max_persistent: usize,
-    /// Persistent searches of anonymous clients in the whole server; more are answered
-    /// busy (51).
-    pub max_persistent_anonymous: usize,
-    /// Persistent searches one connection may run; more are answered busy (51).
-    pub max_persistent_per_connection: usize,
-    /// Largest request PDU in bytes before a successful bind (slapd's
-    /// `sockbuf_max_incoming`); larger ones close the connection. Capped by `max_pdu_bytes`,
-    /// which applies after a bind.
-    pub anonymous_max_pdu_bytes: usize,
-    /// Seconds a request may take to arrive whole once its first bytes came in; then the
-    /// connection is closed.
-    pub request_timeout: u64,
-    /// Bytes the parked paged searches (RFC 2696) of one connection may hold; beyond it the
-    /// oldest is dropped.
-    pub max_paged_bytes_per_connection: usize,
-    /// Bytes the parked paged searches of all connections may hold; beyond it the oldest
-    /// in the server is dropped.
-    pub max_paged_bytes: usize,
-}
-
-impl Default for ConnectionsSection {
-    fn default() -> Self {
-        ConnectionsSection {
-            max_connections: 10000,
-            max_per_address: 2000,
-            idle_timeout: 900,
-            write_timeout: 60,
-            max_ops_per_connection: 64,
-            max_pending_ops: 2048,
-            max_persistent: 128,
-            max_persistent_anonymous: 8,
-            max_persistent_per_connection: 8,
-            anonymous_max_pdu_bytes: 262_143,
-            request_timeout: 10,
-            max_paged_bytes_per_connection: 8 << 20,
-            max_paged_bytes: 128 << 20,
-        }
-    }
-}
-
-impl ConnectionsSection {
-    /// The idle timeout, `None` when off.
-    pub fn idle(&self) -> Option<Duration> {
-        (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout))
-    }
-
-    /// The write timeout, `None` when off.
-    pub fn write(&self) -> Option<Duration> {
-        (self.write_timeout > 0).then(|| Duration::from_secs(self.write_timeout))
-    }
-
-    /// The time a request may take to arrive, `None` when off.
-    pub fn request(&self) -> Option<Duration> {
-        (self.request_timeout > 0).then(|| Duration::from_secs(self.request_timeout))
-    }
-
-    /// The largest request before a bind, given the largest one after (`max_pdu_bytes`).
-    pub fn anonymous_max_pdu(&self, max_pdu: usize) -> usize {
-        match self.anonymous_max_pdu_bytes {
-            0 => max_pdu,
-            n => n.min(max_pdu),
-        }
-    }
-}
 
 /// Why a connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,7 +239,7 @@ pub struct Budgets {
     /// Places for persistent searches.
     pub persistent: PersistentLimits,
     /// The memory parked paged searches hold, server-wide.
-    pub paged: Arc<crate::ops::paged::PagedBudget>,
+    pub paged: Arc<PagedBudget>,
 }
 
 impl Budgets {
@@ -333,11 +247,96 @@ impl Budgets {
     pub fn new(cfg: &ConnectionsSection) -> Budgets {
         Budgets {
             persistent: PersistentLimits::new(cfg),
-            paged: Arc::new(crate::ops::paged::PagedBudget::new(
-                cfg.max_paged_bytes,
-                cfg.max_paged_bytes_per_connection,
-            )),
+            paged: Arc::new(PagedBudget::new(cfg.max_paged_bytes, cfg.max_paged_bytes_per_connection)),
         }
+    }
+}
+
+/// The memory parked paged searches (`ops::paged`) may hold, and which search in the
+/// server was parked first (the one dropped when the server's bound is reached).
+pub struct PagedBudget {
+    max_total: usize,
+    max_per_connection: usize,
+    state: Mutex<Ledger>,
+}
+
+/// A parked search somewhere in the server: its connection's parked searches (opaque here,
+/// `ops::paged` knows what they are) and its cookie there.
+pub type ParkedPlace = (Weak<dyn Any + Send + Sync>, u64);
+
+#[derive(Default)]
+struct Ledger {
+    total: usize,
+    next_seq: u64,
+    /// Every parked search of the server, oldest first: its weight, its connection and
+    /// its cookie there.
+    order: BTreeMap<u64, (usize, ParkedPlace)>,
+}
+
+/// A parked search's entry in the [`PagedBudget`]; dropping it (the search is resumed,
+/// dropped, or its connection closes) gives its bytes back.
+pub struct PagedCharge {
+    seq: u64,
+    budget: Arc<PagedBudget>,
+}
+
+impl Drop for PagedCharge {
+    fn drop(&mut self) {
+        let mut ledger = self.budget.ledger();
+        if let Some((bytes, _)) = ledger.order.remove(&self.seq) {
+            ledger.total = ledger.total.saturating_sub(bytes);
+        }
+    }
+}
+
+impl PagedBudget {
+    /// A budget of `max_total` bytes in the server and `max_per_connection` per connection
+    /// (0 = no bound).
+    pub fn new(max_total: usize, max_per_connection: usize) -> PagedBudget {
+        PagedBudget { max_total, max_per_connection, state: Mutex::default() }
+    }
+
+    /// Bytes the parked searches of the server hold now (by `ops::paged::weigh`).
+    pub fn total(&self) -> usize {
+        self.ledger().total
+    }
+
+    /// Bytes the parked searches of one connection may hold (0 = no bound).
+    pub fn max_per_connection(&self) -> usize {
+        self.max_per_connection
+    }
+
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a search of `bytes` may be parked at all.
+    pub fn fits(&self, bytes: usize) -> bool {
+        (self.max_total == 0 || bytes <= self.max_total)
+            && (self.max_per_connection == 0 || bytes <= self.max_per_connection)
+    }
+
+    /// Records a search parked under `cookie` on `conn`; returns its charge and the
+    /// searches (connection, cookie) to drop so that the server stays within its bound,
+    /// oldest first. Takes the ledger's lock only (never a connection's after it).
+    pub fn charge(
+        self: &Arc<Self>,
+        bytes: usize,
+        conn: Weak<dyn Any + Send + Sync>,
+        cookie: u64,
+    ) -> (PagedCharge, Vec<ParkedPlace>) {
+        let mut ledger = self.ledger();
+        let seq = ledger.next_seq;
+        ledger.next_seq += 1;
+        ledger.order.insert(seq, (bytes, (conn, cookie)));
+        ledger.total += bytes;
+        let mut victims = Vec::new();
+        while self.max_total > 0 && ledger.total > self.max_total {
+            let Some((_, (b, place))) = ledger.order.pop_first() else { break };
+            ledger.total = ledger.total.saturating_sub(b);
+            victims.push(place);
+        }
+        (PagedCharge { seq, budget: self.clone() }, victims)
     }
 }
 

@@ -7,21 +7,13 @@
 //! reads them back, which that crate's metric families do not allow; the text format is a
 //! few lines of `name{labels} value`.
 
-use serde::Deserialize;
+pub use crate::config::metrics::MetricsSection;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// `[metrics]`: the Prometheus endpoint.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MetricsSection {
-    /// Address of the HTTP listener serving `GET /metrics` (unset: none).
-    pub listen: Option<String>,
-}
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10.0];

@@ -9,6 +9,7 @@
 //! the [`Scheme`]s. Every comparison is constant-time; a malformed stored value never
 //! matches and never panics.
 
+use crate::config::{Argon2Section, Config};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -36,8 +37,25 @@ pub struct Argon2Params {
 }
 
 impl Default for Argon2Params {
+    /// The defaults of the `[argon2]` section.
     fn default() -> Self {
-        Argon2Params { m_cost_kib: 19456, t_cost: 2, p: 1 }
+        Argon2Params::from(&Argon2Section::default())
+    }
+}
+
+impl From<&Argon2Section> for Argon2Params {
+    /// The parameters the `[argon2]` section sets.
+    fn from(cfg: &Argon2Section) -> Self {
+        Argon2Params { m_cost_kib: cfg.m_cost_kib, t_cost: cfg.t_cost, p: cfg.parallelism }
+    }
+}
+
+impl Config {
+    /// argon2 parameters for new hashes (`[argon2]`); the same as
+    /// `Argon2Params::from(&cfg.argon2)`. Defined here, not in `config`, because the
+    /// configuration types depend on nothing else in the crate.
+    pub fn argon2_params(&self) -> Argon2Params {
+        Argon2Params::from(&self.argon2)
     }
 }
 

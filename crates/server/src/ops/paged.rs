@@ -12,11 +12,13 @@
 //! dropped search's cookie answers like any unknown cookie (unwillingToPerform, as slapd).
 //! A search too large for the bounds on its own is not parked at all.
 
+pub use crate::limits::{PagedBudget, PagedCharge};
 use birch_acl::Subject;
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapFilter, LdapSearchRequest, LdapSearchScope};
 use birch_store::SearchIter;
-use std::collections::{BTreeMap, VecDeque};
+use std::any::Any;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 
 /// Paged searches a connection may keep open; opening one more forgets the oldest.
@@ -116,84 +118,7 @@ struct Parked {
     cookie: u64,
     search: PagedSearch,
     bytes: usize,
-    _charge: Charge,
-}
-
-/// The memory parked paged searches may hold, and which search in the server was parked
-/// first (the one dropped when the server's bound is reached).
-pub struct PagedBudget {
-    max_total: usize,
-    max_per_connection: usize,
-    state: Mutex<Ledger>,
-}
-
-/// A parked search somewhere in the server: its connection's searches and its cookie there.
-type Place = (Weak<Mutex<Open>>, u64);
-
-#[derive(Default)]
-struct Ledger {
-    total: usize,
-    next_seq: u64,
-    /// Every parked search of the server, oldest first: its weight, its connection and
-    /// its cookie there.
-    order: BTreeMap<u64, (usize, Weak<Mutex<Open>>, u64)>,
-}
-
-/// A parked search's entry in the [`PagedBudget`]; dropping it (the search is resumed,
-/// dropped, or its connection closes) gives its bytes back.
-struct Charge {
-    seq: u64,
-    budget: Arc<PagedBudget>,
-}
-
-impl Drop for Charge {
-    fn drop(&mut self) {
-        let mut ledger = self.budget.ledger();
-        if let Some((bytes, _, _)) = ledger.order.remove(&self.seq) {
-            ledger.total = ledger.total.saturating_sub(bytes);
-        }
-    }
-}
-
-impl PagedBudget {
-    /// A budget of `max_total` bytes in the server and `max_per_connection` per connection
-    /// (0 = no bound).
-    pub fn new(max_total: usize, max_per_connection: usize) -> PagedBudget {
-        PagedBudget { max_total, max_per_connection, state: Mutex::default() }
-    }
-
-    /// Bytes the parked searches of the server hold now (by [`weigh`]).
-    pub fn total(&self) -> usize {
-        self.ledger().total
-    }
-
-    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether a search of `bytes` may be parked at all.
-    fn fits(&self, bytes: usize) -> bool {
-        (self.max_total == 0 || bytes <= self.max_total)
-            && (self.max_per_connection == 0 || bytes <= self.max_per_connection)
-    }
-
-    /// Records a search parked under `cookie` on `conn`; returns its charge and the
-    /// searches (connection, cookie) to drop so that the server stays within its bound,
-    /// oldest first. Takes the ledger's lock only (never a connection's after it).
-    fn charge(self: &Arc<Self>, bytes: usize, conn: Weak<Mutex<Open>>, cookie: u64) -> (Charge, Vec<Place>) {
-        let mut ledger = self.ledger();
-        let seq = ledger.next_seq;
-        ledger.next_seq += 1;
-        ledger.order.insert(seq, (bytes, conn, cookie));
-        ledger.total += bytes;
-        let mut victims = Vec::new();
-        while self.max_total > 0 && ledger.total > self.max_total {
-            let Some((_, (b, c, k))) = ledger.order.pop_first() else { break };
-            ledger.total = ledger.total.saturating_sub(b);
-            victims.push((c, k));
-        }
-        (Charge { seq, budget: self.clone() }, victims)
-    }
+    _charge: PagedCharge,
 }
 
 /// About how many bytes a parked search holds: its key (the request's filter, attribute
@@ -265,20 +190,21 @@ impl PagedSearches {
             open.next_cookie += 1;
             let id = open.next_cookie;
             while open.searches.len() >= MAX_OPEN
-                || (budget.max_per_connection > 0 && open.bytes + bytes > budget.max_per_connection)
+                || (budget.max_per_connection() > 0 && open.bytes + bytes > budget.max_per_connection())
             {
                 let Some(old) = open.searches.pop_front() else { break };
                 open.bytes = open.bytes.saturating_sub(old.bytes);
                 dropped.push(old);
             }
-            let (charge, victims) = budget.charge(bytes, Arc::downgrade(&self.inner), id);
+            let (charge, victims) = budget.charge(bytes, self.place(), id);
             open.bytes += bytes;
             open.searches.push_back(Parked { cookie: id, search, bytes, _charge: charge });
             (id, victims)
         };
-        // Outside every lock: the searches dropped for the server's bound, wherever they are.
+        // Outside every lock: the searches dropped for the server's bound, wherever they are
+        // (the budget's places are the `Open` of connections, see `PagedSearches::place`).
         for (conn, cookie) in victims {
-            if let Some(conn) = conn.upgrade() {
+            if let Some(conn) = conn.upgrade().and_then(|c| c.downcast::<Mutex<Open>>().ok()) {
                 dropped.extend(remove(&conn, cookie));
             }
         }
@@ -291,6 +217,12 @@ impl PagedSearches {
         }
         drop(dropped);
         Some(id.to_be_bytes().to_vec())
+    }
+
+    /// This connection's searches as a place in the server's [`PagedBudget`].
+    fn place(&self) -> Weak<dyn Any + Send + Sync> {
+        let weak: Weak<Mutex<Open>> = Arc::downgrade(&self.inner);
+        weak
     }
 
     /// How many paged searches this connection has parked.
@@ -354,7 +286,7 @@ mod tests {
         let b = PagedSearches::default();
         // Without a store, account with bare charges: what `park` does around them.
         let charge = |p: &PagedSearches, bytes: usize, cookie: u64| {
-            let (c, victims) = budget.charge(bytes, Arc::downgrade(&p.inner), cookie);
+            let (c, victims) = budget.charge(bytes, p.place(), cookie);
             (c, victims)
         };
         let (c1, v1) = charge(&a, 4_000, 1);
@@ -364,7 +296,7 @@ mod tests {
         let (_c3, v3) = charge(&b, 4_000, 2);
         // The oldest in the server (a's) must go.
         assert_eq!(v3.len(), 1);
-        assert!(Weak::ptr_eq(&v3[0].0, &Arc::downgrade(&a.inner)));
+        assert!(Weak::ptr_eq(&v3[0].0, &a.place()));
         assert_eq!(budget.total(), 8_000);
         drop(c1);
         assert_eq!(budget.total(), 8_000, "a dropped search is not given back twice");

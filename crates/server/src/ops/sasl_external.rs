@@ -17,9 +17,6 @@ use birch_store::{Scope, StoreError};
 /// The SASL mechanism name.
 pub const EXTERNAL: &str = "EXTERNAL";
 
-/// Placeholders a search template may use.
-const PLACEHOLDERS: &[&str] = &["CN", "UID", "O", "OU", "EMAIL", "DNS", "SUBJECT"];
-
 /// Handles a SASL bind (the connection is already anonymous).
 pub async fn bind(ctx: &ServerCtx, session: &Session, creds: SaslCredentials) -> LdapResult {
     // EXTERNAL exists only where some listener asks for client certificates (as the root
@@ -134,23 +131,6 @@ fn search(
     Ok(found)
 }
 
-/// Checks a filter template: it parses and uses only known placeholders.
-pub fn check_template(template: &str) -> Result<(), String> {
-    parse_ldap_filter_str(template).map_err(|e| format!("{template:?} is not a filter: {e}"))?;
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start..].find('}') else {
-            return Err(format!("{template:?}: unclosed {{"));
-        };
-        let name = &rest[start + 1..start + len];
-        if !PLACEHOLDERS.contains(&name) {
-            return Err(format!("{template:?}: unknown placeholder {{{name}}} (known: {})", PLACEHOLDERS.join(", ")));
-        }
-        rest = &rest[start + len + 1..];
-    }
-    Ok(())
-}
-
 /// The value of a placeholder for this certificate.
 fn placeholder(cert: &ClientCert, name: &str) -> Option<String> {
     match name {
@@ -217,13 +197,6 @@ mod tests {
             dns_names: vec!["sw1.example.org".into()],
             emails: vec![],
         }
-    }
-
-    #[test]
-    fn templates_are_checked() {
-        assert!(check_template("(&(objectClass=device)(cn={CN}))").is_ok());
-        assert!(check_template("(cn={NOPE})").unwrap_err().contains("unknown placeholder"));
-        assert!(check_template("(cn={CN}").is_err());
     }
 
     #[test]

@@ -340,7 +340,7 @@ fn search_entry(tag: &StructureTag) -> Option<(String, Vec<(String, Vec<Vec<u8>>
 }
 
 /// The bind password: `bind_password`, or the first line of `bind_password_file`.
-fn bind_password(cfg: &super::config::ReplicationSection) -> Result<String> {
+fn bind_password(cfg: &crate::config::ReplicationSection) -> Result<String> {
     if let Some(p) = &cfg.bind_password {
         return Ok(p.clone());
     }

@@ -1,5 +1,25 @@
 //! The TOML configuration. Every key has a built-in default, so `birch serve` works with
 //! no file at all. See `docs/configuration.md`.
+//!
+//! This module and its children depend on nothing else in the crate (scripts/check-layers):
+//! each section's type is defined here, and the module that uses a section adds its
+//! behaviour (e.g. `ppolicy::Policy::from_entry`) and re-exports the type at its own path.
+
+pub mod audit;
+pub mod connections;
+pub mod metrics;
+pub mod ppolicy;
+pub mod rate_limit;
+pub mod replication;
+pub mod tls;
+
+pub use audit::AuditSection;
+pub use connections::ConnectionsSection;
+pub use metrics::MetricsSection;
+pub use ppolicy::Policy;
+pub use rate_limit::RateLimitSection;
+pub use replication::ReplicationSection;
+pub use tls::{ClientCerts, ExternalRule, RequireTls, SecuritySection, TlsSection};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -48,28 +68,28 @@ pub struct Config {
     /// `ppolicy_default`); unset or missing: the `[ppolicy]` section.
     pub ppolicy_default: Option<String>,
     /// The built-in default password policy.
-    pub ppolicy: crate::ppolicy::Policy,
+    pub ppolicy: Policy,
     /// Failed-bind rate limits.
-    pub rate_limit: crate::ppolicy::ratelimit::RateLimitSection,
+    pub rate_limit: RateLimitSection,
     /// Access control.
     pub access: AccessSection,
     /// Search size limits by kind of requester.
     pub limits: LimitsSection,
     /// The audit log.
-    pub audit: crate::audit::AuditSection,
+    pub audit: AuditSection,
     /// The Prometheus endpoint.
-    pub metrics: crate::metrics::MetricsSection,
+    pub metrics: MetricsSection,
     /// Transport security: certificates, LDAPS, client certificates, SASL EXTERNAL.
     pub tls: TlsSection,
     /// Which operations need a TLS-protected connection.
     pub security: SecuritySection,
     /// Connection and overload limits.
-    pub connections: crate::limits::ConnectionsSection,
+    pub connections: ConnectionsSection,
     /// Log format on standard error: `text` (default) or `json` (one object per line);
     /// the environment variable `BIRCH_LOG_FORMAT` overrides it.
     pub log_format: LogFormat,
     /// Replication: this server's id in CSNs; on a replica, the provider it follows.
-    pub replication: crate::replica::config::ReplicationSection,
+    pub replication: ReplicationSection,
 }
 
 /// `log_format`: how log lines are written.
@@ -232,7 +252,7 @@ impl Default for Config {
             argon2: Argon2Section::default(),
             rehash_on_bind: true,
             ppolicy_default: None,
-            ppolicy: crate::ppolicy::Policy::default(),
+            ppolicy: Policy::default(),
             rate_limit: Default::default(),
             access: AccessSection::default(),
             limits: LimitsSection::default(),
@@ -271,8 +291,8 @@ impl Default for IndexSection {
 
 impl Default for Argon2Section {
     fn default() -> Self {
-        let p = crate::password::Argon2Params::default();
-        Argon2Section { m_cost_kib: p.m_cost_kib, t_cost: p.t_cost, parallelism: p.p }
+        // OWASP's minimum for argon2id (see `password::Argon2Params`).
+        Argon2Section { m_cost_kib: 19456, t_cost: 2, parallelism: 1 }
     }
 }
 
@@ -389,143 +409,6 @@ impl Config {
     pub fn root_dn(&self) -> String {
         self.root_dn.clone().unwrap_or_else(|| format!("cn=admin,{}", self.suffix))
     }
-
-    /// argon2 parameters for new hashes.
-    pub fn argon2_params(&self) -> crate::password::Argon2Params {
-        crate::password::Argon2Params {
-            m_cost_kib: self.argon2.m_cost_kib,
-            t_cost: self.argon2.t_cost,
-            p: self.argon2.parallelism,
-        }
-    }
-}
-
-/// `[tls]`: certificates and the LDAPS listener. Without `cert_file` there is no TLS at all
-/// (no StartTLS, no LDAPS).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TlsSection {
-    /// PEM file with the server certificate followed by its intermediates.
-    pub cert_file: Option<PathBuf>,
-    /// PEM file with the server's private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: Option<PathBuf>,
-    /// PEM bundle of the CAs that client certificates are verified against.
-    pub ca_file: Option<PathBuf>,
-    /// Address of the LDAPS listener (TLS from the first byte); unset: none.
-    pub ldaps_listen: Option<String>,
-    /// Client certificates on StartTLS connections (and on LDAPS unless overridden).
-    pub client_certs: ClientCerts,
-    /// Client certificates on the LDAPS listener; unset: as `client_certs`.
-    pub ldaps_client_certs: Option<ClientCerts>,
-    /// How SASL EXTERNAL maps a client certificate to an entry, first match wins; empty:
-    /// the certificate subject is the entry's DN.
-    pub sasl_external: Vec<ExternalRule>,
-}
-
-/// Whether a listener asks for client certificates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientCerts {
-    /// Never asked for.
-    #[default]
-    None,
-    /// Asked for; a client without one still connects, one with a bad one does not.
-    Optional,
-    /// A valid client certificate is needed to complete the handshake.
-    Required,
-}
-
-/// One `[[tls.sasl_external]]` rule mapping a client certificate to a DN.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "rule", rename_all = "lowercase", deny_unknown_fields)]
-pub enum ExternalRule {
-    /// The certificate subject, read as an LDAP DN, names an existing entry (or the root DN).
-    Subject {},
-    /// A certificate with exactly this subject DN maps to `dn`.
-    Map {
-        /// The subject DN as an RFC 4514 string (compared attribute-type and case-insensitively).
-        subject: String,
-        /// The DN it stands for.
-        dn: String,
-    },
-    /// A subtree search below `base` with `filter`, whose `{CN}`, `{UID}`, `{O}`, `{OU}`,
-    /// `{EMAIL}`, `{DNS}` and `{SUBJECT}` are replaced by the certificate's values; exactly
-    /// one entry must match.
-    Search {
-        /// The search base.
-        base: String,
-        /// The filter template, e.g. `(&(objectClass=device)(cn={CN}))`.
-        filter: String,
-    },
-}
-
-/// `[security]`: requirements on the connection.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecuritySection {
-    /// Operations refused with confidentialityRequired (13) on a cleartext connection.
-    pub require_tls: RequireTls,
-}
-
-/// `security.require_tls`: what needs TLS. All off by default.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RequireTls {
-    /// Simple binds with a name or password (anonymous binds stay allowed).
-    pub bind: bool,
-    /// Add, delete, modify and modify DN.
-    pub write: bool,
-    /// The Password Modify extended operation.
-    pub password_modify: bool,
-}
-
-impl TlsSection {
-    /// Whether TLS is configured at all.
-    pub fn enabled(&self) -> bool {
-        self.cert_file.is_some()
-    }
-
-    /// The client certificate mode of the LDAPS listener.
-    pub fn ldaps_client_certs(&self) -> ClientCerts {
-        self.ldaps_client_certs.unwrap_or(self.client_certs)
-    }
-
-    /// Checks the combination of keys: the field at fault and why.
-    fn validate(&self) -> Result<(), (&'static str, String)> {
-        let missing = |field, what: &str| Err((field, format!("{what} needs tls.cert_file and tls.key_file")));
-        if self.cert_file.is_some() != self.key_file.is_some() {
-            return Err(("tls", "cert_file and key_file go together".into()));
-        }
-        if let Some(addr) = &self.ldaps_listen {
-            if !self.enabled() {
-                return missing("tls.ldaps_listen", "an LDAPS listener");
-            }
-            if let Err(e) = addr.parse::<std::net::SocketAddr>() {
-                return Err(("tls.ldaps_listen", format!("{addr:?} is not an address:port ({e})")));
-            }
-        }
-        let asks = self.client_certs != ClientCerts::None || self.ldaps_client_certs() != ClientCerts::None;
-        if asks && !self.enabled() {
-            return missing("tls.client_certs", "client certificates");
-        }
-        if asks && self.ca_file.is_none() {
-            return Err(("tls.ca_file", "client certificates need a CA bundle to verify them".into()));
-        }
-        for rule in &self.sasl_external {
-            match rule {
-                ExternalRule::Subject {} => {}
-                ExternalRule::Map { subject, dn } => {
-                    birch_schema::Dn::parse(subject).map_err(|e| ("tls.sasl_external.subject", e.to_string()))?;
-                    birch_schema::Dn::parse(dn).map_err(|e| ("tls.sasl_external.dn", e.to_string()))?;
-                }
-                ExternalRule::Search { base, filter } => {
-                    birch_schema::Dn::parse(base).map_err(|e| ("tls.sasl_external.base", e.to_string()))?;
-                    crate::ops::sasl_external::check_template(filter).map_err(|e| ("tls.sasl_external.filter", e))?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -587,7 +470,7 @@ require_tls = { bind = true, write = true }
 
     #[test]
     fn the_packaged_example_parses() {
-        let c = Config::parse(include_str!("../../../packaging/birch.toml.example"), "birch.toml.example").unwrap();
+        let c = Config::parse(include_str!("../../../../packaging/birch.toml.example"), "birch.toml.example").unwrap();
         assert_eq!(c.listen, "0.0.0.0:389");
         assert_eq!(c.connections.max_per_address, 1000);
         assert_eq!(c.limits.anonymous_time, Some(60));

@@ -1,4 +1,5 @@
-//! `[replication]`: this server's id in CSNs and, on a replica, the provider it follows.
+//! `[replication]`: this server's id in CSNs and, on a replica, the provider it follows
+//! (`crate::replica`).
 
 use serde::Deserialize;
 use std::path::PathBuf;
