@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Resource attacks of issue 23 (items 1, 2, 3, 7, 8) against a running `birch serve --demo`,
+"""Resource attacks of issue 23 (items 1, 2, 3, 4, 6, 7, 8) against a running `birch serve --demo`,
 with the server's memory and the latency of a root bind measured around each.
 
     attacks.py HOST PORT PID [--only NAME ...] [--scale small|issue]
@@ -21,6 +21,10 @@ Attacks:
             DNs, anonymous and as bob
   paged     bob parks paged searches (page size 1) with a large OR filter, on 4 connections
   partial   anonymous connections each send all but the last bytes of a large request
+  hashing   anonymous Modify requests setting alice's userPassword to 400 values (item 4:
+            they must be refused before any hashing; the root binds measure the hashing pool)
+  values    bob replaces his telephoneNumber with 150,000 values (a tenth at small scale;
+            item 6: refused with 11 before any work); root binds measured meanwhile
 
 Only ever talks to HOST:PORT. Plain sockets and a minimal BER encoder: no dependencies.
 """
@@ -84,6 +88,11 @@ def bind(msgid, dn, pw):
 
 
 PRESENT_OC = octets("objectClass", 0x87)
+
+
+def modify_replace(msgid, dn, attr, values):
+    change = seq(integer(2, 0x0A), seq(octets(attr), seq(*(octets(v) for v in values), tag=0x31)))
+    return message(msgid, seq(octets(dn), seq(change), tag=0x66))
 
 
 def equality(attr, value):
@@ -410,8 +419,46 @@ def attack_partial():
             **p.report()}
 
 
+def attack_hashing():
+    requests = 8 if ISSUE else 2
+    values = ["guess-%04d" % i for i in range(400)]
+    alice = "uid=alice,ou=people," + SUFFIX
+    before = rss()
+    codes = {}
+    with BindProbe() as p:
+        conns = []
+        for i in range(requests):
+            c = Conn(timeout=120)
+            c.send(modify_replace(1, alice, "userPassword", values))
+            conns.append(c)
+        for c in conns:
+            code = c.result(1)
+            codes[str(code)] = codes.get(str(code), 0) + 1
+            c.close()
+        time.sleep(2)
+    return {"requests": requests, "values": len(values), "codes": codes, "rss_before": before,
+            "rss_after": rss(), **p.report()}
+
+
+def attack_values():
+    n = 150_000 if ISSUE else 15_000
+    before = rss()
+    c = Conn(timeout=300)
+    c.send(bind(1, BOB, "bob-secret"))
+    bound = c.result(1)
+    with BindProbe() as p:
+        t0 = time.monotonic()
+        c.send(modify_replace(2, BOB, "telephoneNumber", ["+86 10 %07d" % i for i in range(n)]))
+        code = c.result(2)
+        took = round((time.monotonic() - t0) * 1000, 1)
+        time.sleep(2)
+    c.close()
+    return {"values": n, "bind": bound, "code": code, "answer_ms": took, "rss_before": before,
+            "rss_after": rss(), **p.report()}
+
+
 ATTACKS = {"persist": attack_persist, "feed": attack_feed, "memo": attack_memo, "paged": attack_paged,
-           "partial": attack_partial}
+           "partial": attack_partial, "hashing": attack_hashing, "values": attack_values}
 for name, run in ATTACKS.items():
     if ONLY and name not in ONLY:
         continue

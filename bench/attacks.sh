@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The resource attacks of issue 23 (items 1, 2, 3, 7, 8; see docs/security.md, "Resource
+# The resource attacks of issue 23 (items 1, 2, 3, 4, 6, 7, 8; see docs/security.md, "Resource
 # limits against anonymous clients") against `birch serve --demo`: RSS before / during /
 # after each attack and the latency of a root bind while it holds its resources.
 #
@@ -38,5 +38,5 @@ for l in sys.stdin:
     | tee -a "$OUT/results.jsonl" || true
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
 }
-run demo "" feed memo paged partial
+run demo "" feed memo paged partial hashing values
 run anonymous-posix '[access]\nanonymous_posix = true' persist
