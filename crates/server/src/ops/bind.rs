@@ -72,7 +72,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     };
     // Service accounts and the root DN: others' failures neither lock nor throttle them
     // (they count against the address only; docs/passwords.md).
-    let per_dn = (!ppolicy::exempt::is_exempt(ctx.config(), ctx.schema(), &ndn)).then_some(ndn.as_str());
+    let per_dn = (!ctx.writer().is_lockout_exempt(&ndn)).then_some(ndn.as_str());
     let fail = |reason: &str| {
         ctx.limiter().failed_from(peer.ip(), per_dn);
         tracing::warn!(target: "birch::audit", event = "bind_failed", peer = at, dn = req.dn.as_str(), reason);

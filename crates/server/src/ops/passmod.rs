@@ -93,7 +93,7 @@ async fn change(ctx: &Arc<ServerCtx>, session: &Session, req: &LdapExtendedReque
         }
         Err(WriteError::WrongOldPassword { locked, failures }) => {
             tracing::warn!(target: "birch::audit", event = "password_change_failed", %peer, dn = %target, %by, reason = "wrong old password");
-            let exempt = crate::ppolicy::exempt::is_exempt(ctx.config(), ctx.schema(), &ndn);
+            let exempt = ctx.writer().is_lockout_exempt(&ndn);
             ctx.limiter().failed_from(peer.ip(), (!exempt).then_some(ndn.as_str()));
             if locked {
                 tracing::warn!(target: "birch::audit", event = "account_locked", %peer, dn = %target, failures);

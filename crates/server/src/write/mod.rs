@@ -268,6 +268,12 @@ impl Writer {
         }
     }
 
+    /// Whether others' failed binds to `ndn` must neither lock nor throttle it
+    /// (`[ppolicy] lockout_exempt`, normalized once).
+    pub fn is_lockout_exempt(&self, ndn: &str) -> bool {
+        crate::ppolicy::exempt::covers(&self.lockout_exempt, ndn)
+    }
+
     /// Whether `ndn` is a service account (below the services subtree).
     fn is_service(&self, ndn: &str) -> bool {
         self.services_ndn.as_ref().is_some_and(|s| birch_schema::ndn::is_below(ndn, s))

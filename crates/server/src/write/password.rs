@@ -155,7 +155,7 @@ pub(super) async fn on_set(
             // A wrong old password is a guess like a failed bind: it counts the same way (and,
             // like a bind's, never against an account exempt from lockout).
             let now = SystemTime::now();
-            let locked = if crate::ppolicy::exempt::covers(&w.lockout_exempt, ndn) {
+            let locked = if w.is_lockout_exempt(ndn) {
                 false
             } else {
                 w.record(ndn, Bookkeeping::Failure { policy: policy.clone(), now }).await.unwrap_or(false)
