@@ -22,7 +22,7 @@ pub mod csn;
 pub mod entry;
 pub mod error;
 pub mod filter;
-pub mod groups;
+pub mod hooks;
 pub mod index;
 pub mod packs;
 pub mod plan;
@@ -34,9 +34,10 @@ pub use changes::{ChangeItem, ChangeSet};
 pub use entry::{Attribute, EncodedParts, Entry, EntryView};
 pub use error::StoreError;
 pub use filter::{Filter, Tri};
+pub use hooks::WriteSetHook;
 pub use index::IndexConfig;
 pub use plan::Plan;
-pub use store::{BulkLoader, RawWalk, Scope, SearchIter, Snapshot, SnapshotEntries, Store, Walk};
+pub use store::{BulkLoader, RawWalk, Scope, SearchIter, Snapshot, SnapshotEntries, Store, Walk, WriteSet};
 
 /// What the unit tests of several modules share.
 #[cfg(test)]

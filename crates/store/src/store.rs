@@ -9,7 +9,7 @@
 //!
 //! The store's code by job (docs/architecture.md has the same map):
 //! - this module: the handle, opening a store, meta values, the entry count, the writer
-//!   lock and the change feed's subscription;
+//!   lock, the commit hooks (see [`crate::hooks`]) and the change feed's subscription;
 //! - `dn_tree`: entries by id, normalized DN and entryUUID; the parent → children links;
 //! - `write`: the write operations (add, delete, modify, rename), each a write set;
 //! - `commit`: a write set applied in one transaction, as named phases;
@@ -24,6 +24,7 @@
 use crate::changes::{self, ChangeSet, META_CONTEXT_CSN, META_SYNC_COOKIE};
 use crate::csn::CsnClock;
 use crate::entry::Entry;
+use crate::hooks::WriteSetHook;
 use crate::index::IndexConfig;
 use crate::StoreError;
 use birch_schema::Schema;
@@ -43,7 +44,8 @@ mod write;
 
 pub use birch_schema::ndn::Scope;
 pub use bulk::BulkLoader;
-pub(crate) use commit::{Origin, WriteSet};
+pub(crate) use commit::Origin;
+pub use commit::WriteSet;
 pub use search::SearchIter;
 pub use walk::{RawWalk, Snapshot, SnapshotEntries, Walk};
 
@@ -91,6 +93,8 @@ struct Inner {
     path: std::sync::OnceLock<std::path::PathBuf>,
     /// The change feed (see [`crate::changes`]); sent to only while someone listens.
     feed: tokio::sync::broadcast::Sender<Arc<ChangeSet>>,
+    /// Extends the write sets of local writes (see [`Store::set_write_set_hook`]).
+    write_set_hook: std::sync::OnceLock<Arc<dyn WriteSetHook>>,
 }
 
 /// A handle to the directory store; cheap to clone.
@@ -145,6 +149,7 @@ impl Store {
             begun: AtomicU64::new(0),
             ids_memo: Default::default(),
             entry_count: Mutex::new(None),
+            write_set_hook: std::sync::OnceLock::new(),
         };
         let store = Store { inner: Arc::new(inner) };
         if let Some(csn) = store.context_csn()? {
@@ -244,9 +249,19 @@ impl Store {
         self.inner.entries.is_empty()
     }
 
-    /// The index tree (for the group maintenance).
-    pub(crate) fn inner_index(&self) -> &sled::Tree {
-        &self.inner.index
+    /// Sets the hook that extends the write set of every later local write (see
+    /// [`crate::hooks`]); a store has at most one. Returns false (and keeps the one it has)
+    /// if one was set already.
+    pub fn set_write_set_hook(&self, hook: Arc<dyn WriteSetHook>) -> bool {
+        // Under the writer lock: a commit runs wholly with or without it.
+        let _guard = self.write_guard();
+        self.inner.write_set_hook.set(hook).is_ok()
+    }
+
+    /// The ids of the entries holding a value of `attr` (canonical name) whose normalized
+    /// form is `key`, sorted: read from `attr`'s equality index (empty when it has none).
+    pub fn ids_with_value(&self, attr: &str, key: &[u8]) -> Result<Vec<u64>, StoreError> {
+        crate::packs::read(&self.inner.index, &crate::index::eq_prefix(attr, key))
     }
 
     pub(crate) fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {

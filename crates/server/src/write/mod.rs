@@ -22,9 +22,10 @@
 //! 6. **password bookkeeping** — pwdChangedTime, pwdHistory, pwdReset, failures forgotten.
 //! 7. **schema** ([`schema_check`]) — the entry as it will be stored; a modify may not
 //!    change the structural object class.
-//! 8. **commit** — the store's transaction: unique attributes, memberOf and referential
-//!    integrity of groups (`birch_store::groups`, in the same transaction), indexes, entryCSN;
-//!    then fsync (group commit). A write is acknowledged only after this.
+//! 8. **commit** — the store's transaction: first the [`groups`] stage (memberOf and
+//!    referential integrity of groups, the store's write-set hook: what it derives joins
+//!    the same transaction), then unique attributes, indexes, entryCSN; then fsync (group
+//!    commit). A write is acknowledged only after this.
 //! 9. **audit** — the audit record (who, what, result), made durable with the audit log.
 //! 10. **change feed** — the store announces the commit to sync searches (RFC 4533) and
 //!     replicas; Pre-/Post-Read come from [`Done`].
@@ -53,6 +54,7 @@ pub mod apply;
 pub mod authorize;
 pub mod change;
 pub mod error;
+pub mod groups;
 pub mod limits;
 pub mod operational;
 pub mod password;
@@ -181,8 +183,11 @@ impl WriterConfig {
 }
 
 impl Writer {
-    /// A pipeline writing to `store`.
+    /// A pipeline writing to `store`; installs the [`groups`] stage as the store's
+    /// write-set hook (once per store: later pipelines over it find it there).
     pub fn new(store: Store, passwords: Arc<Passwords>, cfg: WriterConfig) -> Writer {
+        // The stage holds no state: whichever pipeline set it first, it is the same.
+        store.set_write_set_hook(Arc::new(groups::Groups));
         let schema = Arc::new(store.schema().clone());
         let services_ndn = Dn::parse(&cfg.services_dn).ok().map(|d| d.normalize(&schema));
         let lockout_exempt =

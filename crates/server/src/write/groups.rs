@@ -1,18 +1,16 @@
-//! Groups that maintain themselves, inside the same transaction as the change that causes
-//! it (like OpenLDAP's memberof and refint overlays together):
+//! The groups stage: groups that maintain themselves, inside the same transaction as the
+//! change that causes it (like OpenLDAP's memberof and refint overlays together). It runs
+//! as the store's write-set hook ([`birch_store::hooks`]), under the writer lock, on every
+//! local write (a replica's entries come as its provider maintained them):
 //! - `memberOf` on each member of a groupOfNames/groupOfUniqueNames lists the group's DN;
 //!   it follows member additions and removals and renames of the group;
 //! - deleting or renaming an entry removes or rewrites `member`/`uniqueMember` values that
 //!   point at it;
 //! - renaming an entry's `uid` rewrites `memberUid` values of posix groups.
 
-use crate::entry::Entry;
-use crate::index;
-use crate::packs;
-use crate::store::{Store, WriteSet};
-use crate::StoreError;
 use birch_schema::desc::base;
 use birch_schema::MatchingRule;
+use birch_store::{Entry, Store, StoreError, WriteSet, WriteSetHook};
 use std::collections::BTreeSet;
 
 /// Attributes that hold member DNs.
@@ -20,11 +18,25 @@ const MEMBER_ATTRS: [&str; 2] = ["member", "uniquemember"];
 /// The attribute listing an entry's groups.
 const MEMBER_OF: &str = "memberof";
 
-impl Store {
+/// The groups stage, as the store's write-set hook.
+pub struct Groups;
+
+impl WriteSetHook for Groups {
+    fn extend(&self, store: &Store, ws: &mut WriteSet) -> Result<(), StoreError> {
+        Maintain { store }.extend(ws)
+    }
+}
+
+/// The group maintenance of one write set, over the store it is committed to.
+struct Maintain<'a> {
+    store: &'a Store,
+}
+
+impl Maintain<'_> {
     /// Extends a write set with the group maintenance its changes call for.
-    pub(crate) fn maintain_groups(&self, ws: &mut WriteSet) -> Result<(), StoreError> {
+    fn extend(&self, ws: &mut WriteSet) -> Result<(), StoreError> {
         let primary: Vec<(u64, Option<Entry>, Option<Entry>)> =
-            ws.changes.iter().map(|(id, (o, n))| (*id, o.clone(), n.clone())).collect();
+            ws.changes().map(|(id, o, n)| (id, o.cloned(), n.cloned())).collect();
         for (id, old, new) in primary {
             self.follow_membership(ws, old.as_ref(), new.as_ref())?;
             if let Some(old) = &old {
@@ -38,6 +50,10 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    fn schema(&self) -> &birch_schema::Schema {
+        self.store.schema()
     }
 
     /// Normalized DNs of a group's members.
@@ -89,7 +105,7 @@ impl Store {
         renamed_to: Option<&Entry>,
     ) -> Result<(), StoreError> {
         for attr in MEMBER_ATTRS {
-            for gid in packs::read(self.inner_index(), &index::eq_prefix(attr, old.ndn.as_bytes()))? {
+            for gid in self.store.ids_with_value(attr, old.ndn.as_bytes())? {
                 if gid == id {
                     continue;
                 }
@@ -114,7 +130,7 @@ impl Store {
         let ([gone], [came]) = (gone.as_slice(), came.as_slice()) else { return Ok(()) };
         let rule = self.schema().rule("memberuid");
         let Some(key) = self.schema().normalize_value(rule, gone) else { return Ok(()) };
-        for gid in packs::read(self.inner_index(), &index::eq_prefix("memberuid", &key))? {
+        for gid in self.store.ids_with_value("memberuid", &key)? {
             if gid == id {
                 continue;
             }
@@ -150,30 +166,19 @@ impl Store {
     /// Edits the entry with normalized DN `ndn` as this write set leaves it (skipped when
     /// it does not exist or is being deleted).
     fn edit(&self, ws: &mut WriteSet, ndn: &str, f: impl FnOnce(&mut Entry)) -> Result<(), StoreError> {
-        match self.id_of(ndn)? {
+        match self.store.id_of(ndn)? {
             Some(id) => self.edit_id(ws, id, f),
             None => Ok(()),
         }
     }
 
     fn edit_id(&self, ws: &mut WriteSet, id: u64, f: impl FnOnce(&mut Entry)) -> Result<(), StoreError> {
-        let (stored, current) = match ws.current(id) {
-            Some(None) => return Ok(()),
-            Some(Some(cur)) => (None, cur.clone()),
-            None => match self.get(id)? {
-                Some(e) => (Some(e.clone()), e),
-                None => return Ok(()),
-            },
-        };
-        let mut next = current;
-        f(&mut next);
-        ws.put_entry(id, stored.as_ref(), Some(&next));
-        Ok(())
+        ws.edit(self.store, id, f).map(drop)
     }
 }
 
 /// The attributes of type `attr` (canonical), tagged (`member;lang-en`) or not: group
 /// maintenance follows DN values whatever their options.
-fn typed<'a>(e: &'a Entry, attr: &'a str) -> impl Iterator<Item = &'a crate::entry::Attribute> + 'a {
+fn typed<'a>(e: &'a Entry, attr: &'a str) -> impl Iterator<Item = &'a birch_store::Attribute> + 'a {
     e.attrs.iter().filter(move |a| base(&a.canonical) == attr)
 }
