@@ -4,12 +4,16 @@
 //! - a [`WriteSetHook`] extends the write set of a local write before it is lowered to
 //!   tree writes, so what it adds is committed in the same transaction (the server's group
 //!   maintenance: memberOf and referential integrity);
+//! - a [`CommitObserver`] is told of each committed write, in commit order (the server's
+//!   change feed).
 //!
 //! A hook sees the store only through its public read methods ([`Store::id_of`],
 //! [`Store::get`], [`Store::ids_with_value`], ...) and the write set through
 //! [`WriteSet`]'s public methods.
 
+use crate::changes::ChangeSet;
 use crate::{Store, StoreError};
+use std::sync::Arc;
 
 /// Extends the write set of a local write (one a client of this server makes; a replica's
 /// writes are stored as the provider sent them) before it is lowered: phase 1 of a commit,
@@ -19,6 +23,18 @@ pub trait WriteSetHook: Send + Sync {
     /// Adds to `ws` the changes its entries call for (reading `store` as it is before the
     /// write).
     fn extend(&self, store: &Store, ws: &mut crate::WriteSet) -> Result<(), StoreError>;
+}
+
+/// Told of each committed write (local or replicated), in commit order: the last phase of
+/// a commit, still under the writer lock.
+pub trait CommitObserver: Send + Sync {
+    /// Whether it wants to hear of the next commit (asked before the transaction; when no
+    /// observer does, no change set is built).
+    fn listening(&self) -> bool;
+
+    /// A write was committed (called only if [`CommitObserver::listening`] said yes).
+    /// Runs under the writer lock: it must be quick and must not write to the store.
+    fn committed(&self, set: &Arc<ChangeSet>);
 }
 
 #[cfg(test)]
@@ -108,5 +124,53 @@ mod tests {
         s.apply_entry(e, Some(b"cookie")).unwrap();
         assert!(s.get_by_ndn("uid=b,dc=x").unwrap().is_some());
         assert_eq!(count(&s), "0");
+    }
+
+    /// Hears of commits only while `on` is set.
+    struct Sometimes(std::sync::atomic::AtomicBool, std::sync::Mutex<Vec<String>>);
+
+    impl CommitObserver for Sometimes {
+        fn listening(&self) -> bool {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        fn committed(&self, set: &Arc<ChangeSet>) {
+            self.1.lock().unwrap().push(set.csn.clone());
+        }
+    }
+
+    #[test]
+    fn commit_observers_hear_of_commits_in_order_while_they_listen_and_live() {
+        let (_d, s) = store();
+        let all = crate::testing::Recorder::on(&s);
+        let some = Arc::new(Sometimes(true.into(), Default::default()));
+        s.add_observer(Arc::downgrade(&some) as std::sync::Weak<dyn CommitObserver>);
+        s.add(s.make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")])).unwrap(), true).unwrap();
+        for u in ["a", "b", "c"] {
+            s.add(
+                s.make_entry(&format!("uid={u},dc=x"), attrs(&[("objectClass", "account"), ("uid", u)])).unwrap(),
+                false,
+            )
+            .unwrap();
+        }
+        // A write that fails is not told.
+        let dup = s.make_entry("uid=a,dc=x", attrs(&[("objectClass", "account"), ("uid", "a")])).unwrap();
+        assert!(s.add(dup, false).is_err());
+        some.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        s.delete("uid=b,dc=x").unwrap();
+        let sets = all.take();
+        let dns: Vec<_> =
+            sets.iter().map(|c| c.items[0].old_ndn.clone().or(c.items[0].new_ndn.clone()).unwrap()).collect();
+        assert_eq!(dns, ["dc=x", "uid=a,dc=x", "uid=b,dc=x", "uid=c,dc=x", "uid=b,dc=x"]);
+        assert!(sets.windows(2).all(|w| w[0].csn < w[1].csn), "in commit order");
+        assert_eq!(sets.last().unwrap().items[0].new_ndn, None, "the delete");
+        let heard = some.1.lock().unwrap().clone();
+        assert_eq!(heard, sets[..4].iter().map(|c| c.csn.clone()).collect::<Vec<_>>());
+        // Held weakly: a dropped observer hears nothing more (and is forgotten).
+        drop(all);
+        s.delete("uid=c,dc=x").unwrap();
+        assert_eq!(s.observers().len(), 2);
+        s.add_observer(Arc::downgrade(&some) as std::sync::Weak<dyn CommitObserver>);
+        assert_eq!(s.observers().len(), 2);
     }
 }

@@ -8,6 +8,7 @@ use super::injected;
 use super::Store;
 use crate::changes::{self, ChangeItem, ChangeSet, META_CONTEXT_CSN, META_SYNC_COOKIE};
 use crate::entry::Entry;
+use crate::hooks::CommitObserver;
 use crate::index::{self, IndexConfig};
 use crate::packs;
 use crate::postings::ChunkWrite;
@@ -40,7 +41,7 @@ impl Store {
     /// Applies a write set (see [`Store::commit`]) made by `origin`: a local write gets a
     /// fresh CSN as the entryCSN of every entry it changes; a replicated one keeps the
     /// provider's and stores its cookie. The contextCSN follows in the same transaction,
-    /// and listeners of the change feed hear of it. A storage failure makes the store
+    /// and the commit observers hear of it. A storage failure makes the store
     /// refuse later writes (see `durability`).
     pub(crate) fn commit_as(&self, ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
         self.refuse_if_failed()?;
@@ -51,7 +52,7 @@ impl Store {
     /// The phases of a commit, in order: 1 the write-set hook, 2 feed order, 3 CSN
     /// assignment (and the contextCSN it leads to), 4 entryUUID index changes, 5 change-feed
     /// items, 6 lowering to tree writes, 7 unique check, 8 index plan, 9 the transaction,
-    /// 10 counters, 11 feed publish. Nothing is written before the transaction: a write
+    /// 10 counters, 11 publish to the commit observers. Nothing is written before the transaction: a write
     /// that fails before it leaves the store as it was.
     fn commit_phases(&self, mut ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
         fail::fail_point!("store::commit", |_| Err(injected("store::commit")));
@@ -64,9 +65,9 @@ impl Store {
         let csn = csns.iter().max().cloned().unwrap_or_default();
         let new_context = advanced_context(context, &csn);
         let uuids = uuid_changes(&ws, &order);
-        let listening = self.inner.feed.receiver_count() > 0;
-        // Nothing is built for the feed when nobody listens.
-        let items = if listening { feed_items(&ws, &order, csns, &csn) } else { Vec::new() };
+        let observers = self.listening_observers();
+        // Nothing is built for the observers when none listens.
+        let items = if observers.is_empty() { Vec::new() } else { feed_items(&ws, &order, csns, &csn) };
         let low = self.lower(&ws);
         self.check_unique(&low)?;
         let index_writes = self.plan_index_writes(&low)?;
@@ -76,8 +77,8 @@ impl Store {
         };
         self.transact(&low, &uuids, new_context.as_deref(), cookie, &index_writes)?;
         self.count_entries(&ws);
-        if listening {
-            self.publish(ChangeSet { csn, items });
+        if !observers.is_empty() {
+            publish(&observers, ChangeSet { csn, items });
         }
         Ok(())
     }
@@ -206,12 +207,6 @@ impl Store {
         }
     }
 
-    /// Phase 11, feed publish: listeners hear of the write. Still under the writer lock,
-    /// so they hear of writes in commit order.
-    fn publish(&self, set: ChangeSet) {
-        let _ = self.inner.feed.send(Arc::new(set));
-    }
-
     /// Refuses a change that would give a unique attribute's value to two entries.
     fn check_unique_value(&self, prefix: &[u8], adds: &[u64], removes: &[u64]) -> Result<(), StoreError> {
         let Some(attr) = IndexConfig::eq_prefix_attr(prefix) else { return Ok(()) };
@@ -311,6 +306,15 @@ fn feed_items(ws: &WriteSet, order: &[u64], csns: Vec<String>, csn: &str) -> Vec
         });
     }
     items
+}
+
+/// Phase 11, publish: the observers that listened (see [`crate::hooks`]) hear of the
+/// write. Still under the writer lock, so they hear of writes in commit order.
+fn publish(observers: &[Arc<dyn CommitObserver>], set: ChangeSet) {
+    let set = Arc::new(set);
+    for o in observers {
+        o.committed(&set);
+    }
 }
 
 /// Everything one write operation changes: entry id → (stored entry before, entry after),
