@@ -9,7 +9,7 @@
 //!
 //! A hook sees the store only through its public read methods ([`Store::id_of`],
 //! [`Store::get`], [`Store::ids_with_value`], ...) and the write set through
-//! [`WriteSet`]'s public methods.
+//! [`WriteSet`](crate::WriteSet)'s public methods.
 
 use crate::changes::ChangeSet;
 use crate::{Store, StoreError};

@@ -182,3 +182,80 @@ impl Maintain<'_> {
 fn typed<'a>(e: &'a Entry, attr: &'a str) -> impl Iterator<Item = &'a birch_store::Attribute> + 'a {
     e.attrs.iter().filter(move |a| base(&a.canonical) == attr)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use birch_schema::{Dn, Schema};
+    use std::sync::Arc;
+
+    /// A store with the groups stage, holding dc=x, two people and a group of the first.
+    fn store() -> Store {
+        let s = Store::open_temporary(Arc::new(Schema::builtin()), birch_store::IndexConfig::default()).unwrap();
+        assert!(s.set_write_set_hook(Arc::new(Groups)));
+        add(&s, "dc=x", &[("objectClass", "domain"), ("dc", "x")]);
+        for u in ["a", "b"] {
+            add(&s, &format!("uid={u},dc=x"), &[("objectClass", "account"), ("uid", u)]);
+        }
+        add(&s, "cn=g,dc=x", &[("objectClass", "groupOfNames"), ("cn", "g"), ("member", "UID=a, dc=x")]);
+        s
+    }
+
+    fn add(s: &Store, dn: &str, attrs: &[(&str, &str)]) {
+        let attrs = attrs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect();
+        s.add(s.make_entry(dn, attrs).unwrap(), dn == "dc=x").unwrap();
+    }
+
+    fn values(s: &Store, ndn: &str, attr: &str) -> Vec<String> {
+        let (_, e) = s.get_by_ndn(ndn).unwrap().unwrap();
+        e.get(attr)
+            .map(|a| a.values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    fn rename(s: &Store, ndn: &str, to: &str) {
+        s.rename(ndn, &Dn::parse(to).unwrap(), |_| Ok::<(), StoreError>(())).unwrap();
+    }
+
+    #[test]
+    fn member_of_follows_members_and_the_group() {
+        let s = store();
+        assert_eq!(values(&s, "uid=a,dc=x", "memberof"), ["cn=g,dc=x"]);
+        s.modify("cn=g,dc=x", |g| {
+            g.attrs.retain(|a| a.canonical != "member");
+            g.add_values("member", "member", [b"uid=b,dc=x".to_vec()]);
+            Ok::<(), StoreError>(())
+        })
+        .unwrap();
+        assert!(values(&s, "uid=a,dc=x", "memberof").is_empty());
+        assert_eq!(values(&s, "uid=b,dc=x", "memberof"), ["cn=g,dc=x"]);
+        rename(&s, "cn=g,dc=x", "cn=h,dc=x");
+        assert_eq!(values(&s, "uid=b,dc=x", "memberof"), ["cn=h,dc=x"]);
+        s.delete("cn=h,dc=x").unwrap();
+        assert!(values(&s, "uid=b,dc=x", "memberof").is_empty());
+        assert!(s.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn member_values_follow_renames_and_deletes_of_members() {
+        let s = store();
+        rename(&s, "uid=a,dc=x", "uid=c,dc=x");
+        assert_eq!(values(&s, "cn=g,dc=x", "member"), ["uid=c,dc=x"]);
+        assert_eq!(values(&s, "uid=c,dc=x", "memberof"), ["cn=g,dc=x"]);
+        s.delete("uid=c,dc=x").unwrap();
+        assert!(values(&s, "cn=g,dc=x", "member").is_empty());
+        assert!(s.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn member_uid_follows_a_uid_rename() {
+        let s = store();
+        add(&s, "cn=p,dc=x", &[("objectClass", "posixGroup"), ("cn", "p"), ("gidNumber", "1"), ("memberUid", "a")]);
+        s.modify("uid=a,dc=x", |e| {
+            e.get_mut("uid").unwrap().values = vec![b"z".to_vec()];
+            Ok::<(), StoreError>(())
+        })
+        .unwrap();
+        assert_eq!(values(&s, "cn=p,dc=x", "memberuid"), ["z"]);
+    }
+}
