@@ -45,3 +45,35 @@ impl CommitObserver for Feed {
         let _ = self.tx.send(set.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use birch_schema::Schema;
+
+    fn add(s: &Store, dn: &str, attrs: &[(&str, &str)]) {
+        let attrs = attrs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect();
+        s.add(s.make_entry(dn, attrs).unwrap(), dn == "dc=x").unwrap();
+    }
+
+    #[test]
+    fn a_subscriber_hears_every_commit_after_it_subscribed_in_order() {
+        let s = Store::open_temporary(Arc::new(Schema::builtin()), birch_store::IndexConfig::default()).unwrap();
+        let feed = Feed::on(&s);
+        add(&s, "dc=x", &[("objectClass", "domain"), ("dc", "x")]);
+        let mut rx = feed.subscribe(&s);
+        for u in ["a", "b"] {
+            add(&s, &format!("uid={u},dc=x"), &[("objectClass", "account"), ("uid", u)]);
+        }
+        let first = rx.try_recv().unwrap();
+        let second = rx.try_recv().unwrap();
+        assert!(rx.try_recv().is_err(), "the write before subscribing is not told");
+        assert_eq!(first.items[0].new_ndn.as_deref(), Some("uid=a,dc=x"));
+        assert_eq!(second.items[0].new_ndn.as_deref(), Some("uid=b,dc=x"));
+        assert!(first.csn < second.csn);
+        // A dropped feed is told nothing more (the store holds it weakly).
+        drop(feed);
+        add(&s, "uid=c,dc=x", &[("objectClass", "account"), ("uid", "c")]);
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Closed)));
+    }
+}
