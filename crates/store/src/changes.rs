@@ -1,5 +1,6 @@
-//! The change feed: every committed write, announced to whoever listens (the provider's
-//! refreshAndPersist searches), in commit order.
+//! What a commit tells its observers (see [`crate::hooks`]; the server's change feed, which
+//! the provider's refreshAndPersist searches listen to): every committed write, in commit
+//! order; and the meta keys of the replication state.
 
 /// Meta key of the store's contextCSN: the CSN of the last committed change.
 pub const META_CONTEXT_CSN: &str = "context_csn";
@@ -8,10 +9,6 @@ pub const META_SYNC_COOKIE: &str = "sync_cookie";
 
 /// Meta key of the CSN of the last offline load (see `Store::sync_epoch`).
 pub const META_SYNC_EPOCH: &str = "sync_epoch";
-
-/// How many change sets a slow listener may fall behind before it misses some (and must
-/// start over with a refresh).
-pub const FEED_CAPACITY: usize = 4096;
 
 /// One committed write: its CSN and every entry it changed.
 #[derive(Debug, Clone)]

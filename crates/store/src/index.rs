@@ -30,8 +30,6 @@ pub struct IndexConfig {
     /// Attributes whose values must be unique within the store (they are also
     /// equality-indexed, which is how uniqueness is checked).
     pub unique: NameSet,
-    /// Keep `memberOf` and group references current (see [`crate::groups`]).
-    pub maintain_groups: bool,
 }
 
 impl IndexConfig {
@@ -42,7 +40,6 @@ impl IndexConfig {
             equality: equality.iter().map(|a| schema.canonical(a)).chain(unique.iter().cloned()).collect(),
             substring: substring.iter().map(|a| schema.canonical(a)).collect(),
             unique,
-            maintain_groups: true,
         }
     }
 
@@ -78,7 +75,6 @@ impl Default for IndexConfig {
             equality: eq.iter().map(|s| s.to_string()).collect(),
             substring: sub.iter().map(|s| s.to_string()).collect(),
             unique: ["uid", "uidnumber", "mail"].iter().map(|s| s.to_string()).collect(),
-            maintain_groups: true,
         }
     }
 }

@@ -22,7 +22,7 @@ pub mod csn;
 pub mod entry;
 pub mod error;
 pub mod filter;
-pub mod groups;
+pub mod hooks;
 pub mod index;
 pub mod packs;
 pub mod plan;
@@ -34,9 +34,10 @@ pub use changes::{ChangeItem, ChangeSet};
 pub use entry::{Attribute, EncodedParts, Entry, EntryView};
 pub use error::StoreError;
 pub use filter::{Filter, Tri};
+pub use hooks::{CommitObserver, WriteSetHook};
 pub use index::IndexConfig;
 pub use plan::Plan;
-pub use store::{BulkLoader, RawWalk, Scope, SearchIter, Snapshot, SnapshotEntries, Store, Walk};
+pub use store::{BulkLoader, RawWalk, Scope, SearchIter, Snapshot, SnapshotEntries, Store, Walk, WriteSet};
 
 /// What the unit tests of several modules share.
 #[cfg(test)]
@@ -50,6 +51,35 @@ pub(crate) mod testing {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path(), Arc::new(Schema::builtin()), IndexConfig::default(), 16 << 20).unwrap();
         (dir, s)
+    }
+
+    /// A commit observer that keeps every change set it hears of.
+    #[derive(Default)]
+    pub(crate) struct Recorder(pub(crate) std::sync::Mutex<Vec<Arc<crate::ChangeSet>>>);
+
+    impl crate::CommitObserver for Recorder {
+        fn listening(&self) -> bool {
+            true
+        }
+
+        fn committed(&self, set: &Arc<crate::ChangeSet>) {
+            self.0.lock().unwrap().push(set.clone());
+        }
+    }
+
+    impl Recorder {
+        /// A recorder told of every commit of `s` from now on.
+        pub(crate) fn on(s: &Store) -> Arc<Recorder> {
+            let r = Arc::new(Recorder::default());
+            let weak: std::sync::Weak<dyn crate::CommitObserver> = Arc::downgrade(&r) as _;
+            s.add_observer(weak);
+            r
+        }
+
+        /// The change sets heard of since the last call.
+        pub(crate) fn take(&self) -> Vec<Arc<crate::ChangeSet>> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
     }
 
     /// Attributes of one value each, for [`Store::make_entry`].

@@ -9,7 +9,7 @@
 //!
 //! The store's code by job (docs/architecture.md has the same map):
 //! - this module: the handle, opening a store, meta values, the entry count, the writer
-//!   lock and the change feed's subscription;
+//!   lock and the commit hooks (see [`crate::hooks`]);
 //! - `dn_tree`: entries by id, normalized DN and entryUUID; the parent → children links;
 //! - `write`: the write operations (add, delete, modify, rename), each a write set;
 //! - `commit`: a write set applied in one transaction, as named phases;
@@ -21,15 +21,16 @@
 //! - `bulk`: the bulk loader of offline imports;
 //! - `ids_memo`: recently looked-up DNs and their ids.
 
-use crate::changes::{self, ChangeSet, META_CONTEXT_CSN, META_SYNC_COOKIE};
+use crate::changes::{self, META_CONTEXT_CSN, META_SYNC_COOKIE};
 use crate::csn::CsnClock;
 use crate::entry::Entry;
+use crate::hooks::{CommitObserver, WriteSetHook};
 use crate::index::IndexConfig;
 use crate::StoreError;
 use birch_schema::Schema;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 mod bulk;
 mod check;
@@ -43,7 +44,8 @@ mod write;
 
 pub use birch_schema::ndn::Scope;
 pub use bulk::BulkLoader;
-pub(crate) use commit::{Origin, WriteSet};
+pub(crate) use commit::Origin;
+pub use commit::WriteSet;
 pub use search::SearchIter;
 pub use walk::{RawWalk, Snapshot, SnapshotEntries, Walk};
 
@@ -89,8 +91,10 @@ struct Inner {
     free_at_failure: std::sync::OnceLock<u64>,
     /// Where the store lives (unset for a temporary store).
     path: std::sync::OnceLock<std::path::PathBuf>,
-    /// The change feed (see [`crate::changes`]); sent to only while someone listens.
-    feed: tokio::sync::broadcast::Sender<Arc<ChangeSet>>,
+    /// Told of every commit (see [`Store::add_observer`]); held weakly.
+    observers: Mutex<Vec<Weak<dyn CommitObserver>>>,
+    /// Extends the write sets of local writes (see [`Store::set_write_set_hook`]).
+    write_set_hook: std::sync::OnceLock<Arc<dyn WriteSetHook>>,
 }
 
 /// A handle to the directory store; cheap to clone.
@@ -122,11 +126,10 @@ impl Store {
     }
 
     fn with_db(db: sled::Db, schema: Arc<Schema>, cfg: IndexConfig) -> Result<Store, StoreError> {
-        let (feed, _) = tokio::sync::broadcast::channel(changes::FEED_CAPACITY);
         let inner = Inner {
             uuid2id: db.open_tree("uuid2id")?,
             csn: CsnClock::new(1),
-            feed,
+            observers: Mutex::new(Vec::new()),
             entries: db.open_tree("entries")?,
             dn2id: db.open_tree("dn2id")?,
             children: db.open_tree("children")?,
@@ -145,6 +148,7 @@ impl Store {
             begun: AtomicU64::new(0),
             ids_memo: Default::default(),
             entry_count: Mutex::new(None),
+            write_set_hook: std::sync::OnceLock::new(),
         };
         let store = Store { inner: Arc::new(inner) };
         if let Some(csn) = store.context_csn()? {
@@ -194,17 +198,33 @@ impl Store {
         self.meta_get(META_SYNC_COOKIE)
     }
 
-    /// Listens to the change feed: every write committed from now on, in commit order.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<ChangeSet>> {
-        // Under the writer lock: a write either committed before (and a read after this
-        // sees it) or is announced to the new listener.
+    /// Tells `observer` of every write committed from now on, in commit order, while it
+    /// lives (see [`crate::hooks`]).
+    pub fn add_observer(&self, observer: Weak<dyn CommitObserver>) {
+        // Under the writer lock: a commit is announced to it wholly or not at all.
         let _guard = self.write_guard();
-        self.inner.feed.subscribe()
+        let mut observers = self.observers();
+        observers.retain(|o| o.strong_count() > 0);
+        observers.push(observer);
     }
 
-    /// How many listen to the change feed.
-    pub fn listeners(&self) -> usize {
-        self.inner.feed.receiver_count()
+    /// The observers alive that listen now (see [`CommitObserver::listening`]).
+    pub(crate) fn listening_observers(&self) -> Vec<Arc<dyn CommitObserver>> {
+        let observers = self.observers();
+        observers.iter().filter_map(Weak::upgrade).filter(|o| o.listening()).collect()
+    }
+
+    pub(crate) fn observers(&self) -> std::sync::MutexGuard<'_, Vec<Weak<dyn CommitObserver>>> {
+        self.inner.observers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` under the writer lock: no commit runs meanwhile, so whatever `f` does
+    /// happens wholly before or wholly after each commit (a change-feed subscription: every
+    /// write either committed before it, and a read after it sees the write, or is told to
+    /// the new subscriber). `f` must not write to this store: it would wait for itself.
+    pub fn with_writer_lock<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _guard = self.write_guard();
+        f()
     }
 
     /// A fresh entry id.
@@ -244,9 +264,19 @@ impl Store {
         self.inner.entries.is_empty()
     }
 
-    /// The index tree (for the group maintenance).
-    pub(crate) fn inner_index(&self) -> &sled::Tree {
-        &self.inner.index
+    /// Sets the hook that extends the write set of every later local write (see
+    /// [`crate::hooks`]); a store has at most one. Returns false (and keeps the one it has)
+    /// if one was set already.
+    pub fn set_write_set_hook(&self, hook: Arc<dyn WriteSetHook>) -> bool {
+        // Under the writer lock: a commit runs wholly with or without it.
+        let _guard = self.write_guard();
+        self.inner.write_set_hook.set(hook).is_ok()
+    }
+
+    /// The ids of the entries holding a value of `attr` (canonical name) whose normalized
+    /// form is `key`, sorted: read from `attr`'s equality index (empty when it has none).
+    pub fn ids_with_value(&self, attr: &str, key: &[u8]) -> Result<Vec<u64>, StoreError> {
+        crate::packs::read(&self.inner.index, &crate::index::eq_prefix(attr, key))
     }
 
     pub(crate) fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {

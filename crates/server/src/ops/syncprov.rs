@@ -191,7 +191,7 @@ async fn run(
         return o;
     }
     // Listen before reading anything: every change after this point is announced.
-    let mut feed = sync.persist.then(|| ctx.store().subscribe());
+    let mut feed = sync.persist.then(|| ctx.writer().subscribe());
     let context = match ctx.store().context_csn() {
         Ok(c) => c,
         Err(e) => return Outcome::Done(store_failure(&e), vec![]),

@@ -22,12 +22,14 @@
 //! 6. **password bookkeeping** — pwdChangedTime, pwdHistory, pwdReset, failures forgotten.
 //! 7. **schema** ([`schema_check`]) — the entry as it will be stored; a modify may not
 //!    change the structural object class.
-//! 8. **commit** — the store's transaction: unique attributes, memberOf and referential
-//!    integrity of groups (`birch_store::groups`, in the same transaction), indexes, entryCSN;
-//!    then fsync (group commit). A write is acknowledged only after this.
+//! 8. **commit** — the store's transaction: first the [`groups`] stage (memberOf and
+//!    referential integrity of groups, the store's write-set hook: what it derives joins
+//!    the same transaction), then unique attributes, indexes, entryCSN; then fsync (group
+//!    commit). A write is acknowledged only after this.
 //! 9. **audit** — the audit record (who, what, result), made durable with the audit log.
-//! 10. **change feed** — the store announces the commit to sync searches (RFC 4533) and
-//!     replicas; Pre-/Post-Read come from [`Done`].
+//! 10. **change feed** ([`feed`]) — the commit is announced to sync searches (RFC 4533) and
+//!     replicas, told by the store while its writer lock is held (a commit observer), so
+//!     in commit order; Pre-/Post-Read come from [`Done`].
 //!
 //! Who writes is an [`Actor`]. Its kind decides which stages apply, and nothing else:
 //! - [`Actor::User`]: everything above.
@@ -53,6 +55,8 @@ pub mod apply;
 pub mod authorize;
 pub mod change;
 pub mod error;
+pub mod feed;
+pub mod groups;
 pub mod limits;
 pub mod operational;
 pub mod password;
@@ -139,6 +143,8 @@ pub struct Writer {
     /// exclusively, so a search sees such a change wholly or not at all. Single-entry
     /// writes do not take it (each entry is read atomically anyway).
     tree_lock: Arc<tokio::sync::RwLock<()>>,
+    /// The change feed of the store's commits.
+    feed: Arc<feed::Feed>,
 }
 
 /// What [`Writer::new`] needs besides the store.
@@ -181,8 +187,12 @@ impl WriterConfig {
 }
 
 impl Writer {
-    /// A pipeline writing to `store`.
+    /// A pipeline writing to `store`; installs the [`groups`] stage as the store's
+    /// write-set hook (once per store: later pipelines over it find it there) and its own
+    /// change [`feed`] as a commit observer.
     pub fn new(store: Store, passwords: Arc<Passwords>, cfg: WriterConfig) -> Writer {
+        // The stage holds no state: whichever pipeline set it first, it is the same.
+        store.set_write_set_hook(Arc::new(groups::Groups));
         let schema = Arc::new(store.schema().clone());
         let services_ndn = Dn::parse(&cfg.services_dn).ok().map(|d| d.normalize(&schema));
         let lockout_exempt =
@@ -191,7 +201,6 @@ impl Writer {
             lockout_exempt,
             services_ndn,
             changes: crate::ppolicy::ratelimit::ChangeLimiter::new(&cfg.rate_limit),
-            store,
             schema,
             suffix_ndn: cfg.suffix_ndn,
             root_dn: cfg.root_dn,
@@ -200,7 +209,14 @@ impl Writer {
             passwords,
             limits: cfg.limits,
             tree_lock: Arc::new(tokio::sync::RwLock::new(())),
+            feed: feed::Feed::on(&store),
+            store,
         }
+    }
+
+    /// Listens to the change feed: every write committed from now on, in commit order.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<birch_store::ChangeSet>> {
+        self.feed.subscribe(&self.store)
     }
 
     /// The store it writes to (for reads).

@@ -8,6 +8,7 @@ use super::injected;
 use super::Store;
 use crate::changes::{self, ChangeItem, ChangeSet, META_CONTEXT_CSN, META_SYNC_COOKIE};
 use crate::entry::Entry;
+use crate::hooks::CommitObserver;
 use crate::index::{self, IndexConfig};
 use crate::packs;
 use crate::postings::ChunkWrite;
@@ -18,8 +19,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Who made a write: a client of this server (stamped with a fresh CSN, groups
-/// maintained) or a provider this replica follows (its entryCSNs kept, nothing derived:
+/// Who made a write: a client of this server (stamped with a fresh CSN, its write set
+/// extended by the write-set hook) or a provider this replica follows (its entryCSNs kept, nothing derived:
 /// the provider sends every entry it changed).
 #[derive(Clone, Copy)]
 pub(crate) enum Origin<'a> {
@@ -40,7 +41,7 @@ impl Store {
     /// Applies a write set (see [`Store::commit`]) made by `origin`: a local write gets a
     /// fresh CSN as the entryCSN of every entry it changes; a replicated one keeps the
     /// provider's and stores its cookie. The contextCSN follows in the same transaction,
-    /// and listeners of the change feed hear of it. A storage failure makes the store
+    /// and the commit observers hear of it. A storage failure makes the store
     /// refuse later writes (see `durability`).
     pub(crate) fn commit_as(&self, ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
         self.refuse_if_failed()?;
@@ -48,15 +49,15 @@ impl Store {
         self.note_failure(r)
     }
 
-    /// The phases of a commit, in order: 1 group maintenance, 2 feed order, 3 CSN
+    /// The phases of a commit, in order: 1 the write-set hook, 2 feed order, 3 CSN
     /// assignment (and the contextCSN it leads to), 4 entryUUID index changes, 5 change-feed
     /// items, 6 lowering to tree writes, 7 unique check, 8 index plan, 9 the transaction,
-    /// 10 counters, 11 feed publish. Nothing is written before the transaction: a write
+    /// 10 counters, 11 publish to the commit observers. Nothing is written before the transaction: a write
     /// that fails before it leaves the store as it was.
     fn commit_phases(&self, mut ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
         fail::fail_point!("store::commit", |_| Err(injected("store::commit")));
         if let Origin::Local = origin {
-            self.derive_group_changes(&mut ws)?;
+            self.extend_write_set(&mut ws)?;
         }
         let context = self.context_csn()?;
         let order = feed_order(&ws);
@@ -64,9 +65,9 @@ impl Store {
         let csn = csns.iter().max().cloned().unwrap_or_default();
         let new_context = advanced_context(context, &csn);
         let uuids = uuid_changes(&ws, &order);
-        let listening = self.inner.feed.receiver_count() > 0;
-        // Nothing is built for the feed when nobody listens.
-        let items = if listening { feed_items(&ws, &order, csns, &csn) } else { Vec::new() };
+        let observers = self.listening_observers();
+        // Nothing is built for the observers when none listens.
+        let items = if observers.is_empty() { Vec::new() } else { feed_items(&ws, &order, csns, &csn) };
         let low = self.lower(&ws);
         self.check_unique(&low)?;
         let index_writes = self.plan_index_writes(&low)?;
@@ -76,20 +77,20 @@ impl Store {
         };
         self.transact(&low, &uuids, new_context.as_deref(), cookie, &index_writes)?;
         self.count_entries(&ws);
-        if listening {
-            self.publish(ChangeSet { csn, items });
+        if !observers.is_empty() {
+            publish(&observers, ChangeSet { csn, items });
         }
         Ok(())
     }
 
-    /// Phase 1, group maintenance (local writes only, when configured): extends the write
-    /// set with the memberOf, member/uniqueMember and memberUid changes its entries call for
-    /// (see [`crate::groups`]). A replica derives nothing: its provider sends every entry.
-    fn derive_group_changes(&self, ws: &mut WriteSet) -> Result<(), StoreError> {
-        if self.inner.cfg.maintain_groups {
-            self.maintain_groups(ws)?;
+    /// Phase 1, the write-set hook (local writes only): extends the write set with what its
+    /// entries call for (the server's group maintenance; see [`crate::hooks`]). A replica
+    /// derives nothing: its provider sends every entry.
+    fn extend_write_set(&self, ws: &mut WriteSet) -> Result<(), StoreError> {
+        match self.inner.write_set_hook.get() {
+            Some(hook) => hook.extend(self, ws),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Phase 3, CSN assignment: one CSN per entry, in feed order (slapd's consumer ignores
@@ -206,12 +207,6 @@ impl Store {
         }
     }
 
-    /// Phase 11, feed publish: listeners hear of the write. Still under the writer lock,
-    /// so they hear of writes in commit order.
-    fn publish(&self, set: ChangeSet) {
-        let _ = self.inner.feed.send(Arc::new(set));
-    }
-
     /// Refuses a change that would give a unique attribute's value to two entries.
     fn check_unique_value(&self, prefix: &[u8], adds: &[u64], removes: &[u64]) -> Result<(), StoreError> {
         let Some(attr) = IndexConfig::eq_prefix_attr(prefix) else { return Ok(()) };
@@ -313,10 +308,20 @@ fn feed_items(ws: &WriteSet, order: &[u64], csns: Vec<String>, csn: &str) -> Vec
     items
 }
 
+/// Phase 11, publish: the observers that listened (see [`crate::hooks`]) hear of the
+/// write. Still under the writer lock, so they hear of writes in commit order.
+fn publish(observers: &[Arc<dyn CommitObserver>], set: ChangeSet) {
+    let set = Arc::new(set);
+    for o in observers {
+        o.committed(&set);
+    }
+}
+
 /// Everything one write operation changes: entry id → (stored entry before, entry after),
-/// `None` for absent. Applied in one transaction by `Store::commit`.
+/// `None` for absent. Applied in one transaction by `Store::commit`. A write-set hook
+/// (see [`crate::hooks`]) reads it and edits further entries through its public methods.
 #[derive(Default)]
-pub(crate) struct WriteSet {
+pub struct WriteSet {
     pub(crate) changes: BTreeMap<u64, (Option<Entry>, Option<Entry>)>,
 }
 
@@ -332,10 +337,37 @@ impl WriteSet {
         }
     }
 
+    /// The entries changed so far, by id: (id, entry as stored before the write (`None`:
+    /// added), entry after it (`None`: deleted)).
+    pub fn changes(&self) -> impl Iterator<Item = (u64, Option<&Entry>, Option<&Entry>)> + '_ {
+        self.changes.iter().map(|(id, (old, new))| (*id, old.as_ref(), new.as_ref()))
+    }
+
     /// The entry `id` as this write set leaves it so far: `Some(None)` if it is deleted,
     /// `None` if the write set does not touch it.
-    pub(crate) fn current(&self, id: u64) -> Option<Option<&Entry>> {
+    pub fn current(&self, id: u64) -> Option<Option<&Entry>> {
         self.changes.get(&id).map(|(_, new)| new.as_ref())
+    }
+
+    /// Edits the attributes of entry `id` as this write set leaves it (or as `store` holds
+    /// it, when the write set does not touch it yet): `f` changes a copy, whose DN and
+    /// parent stay. Nothing happens (`Ok(false)`) when the entry does not exist or the write
+    /// set deletes it.
+    pub fn edit(&mut self, store: &Store, id: u64, f: impl FnOnce(&mut Entry)) -> Result<bool, StoreError> {
+        let (stored, current) = match self.current(id) {
+            Some(None) => return Ok(false),
+            Some(Some(cur)) => (None, cur.clone()),
+            None => match store.get(id)? {
+                Some(e) => (Some(e.clone()), e),
+                None => return Ok(false),
+            },
+        };
+        let (dn, ndn, parent) = (current.dn.clone(), current.ndn.clone(), current.parent);
+        let mut next = current;
+        f(&mut next);
+        (next.dn, next.ndn, next.parent) = (dn, ndn, parent);
+        self.put_entry(id, stored.as_ref(), Some(&next));
+        Ok(true)
     }
 }
 

@@ -1,18 +1,16 @@
-//! Groups that maintain themselves, inside the same transaction as the change that causes
-//! it (like OpenLDAP's memberof and refint overlays together):
+//! The groups stage: groups that maintain themselves, inside the same transaction as the
+//! change that causes it (like OpenLDAP's memberof and refint overlays together). It runs
+//! as the store's write-set hook ([`birch_store::hooks`]), under the writer lock, on every
+//! local write (a replica's entries come as its provider maintained them):
 //! - `memberOf` on each member of a groupOfNames/groupOfUniqueNames lists the group's DN;
 //!   it follows member additions and removals and renames of the group;
 //! - deleting or renaming an entry removes or rewrites `member`/`uniqueMember` values that
 //!   point at it;
 //! - renaming an entry's `uid` rewrites `memberUid` values of posix groups.
 
-use crate::entry::Entry;
-use crate::index;
-use crate::packs;
-use crate::store::{Store, WriteSet};
-use crate::StoreError;
 use birch_schema::desc::base;
 use birch_schema::MatchingRule;
+use birch_store::{Entry, Store, StoreError, WriteSet, WriteSetHook};
 use std::collections::BTreeSet;
 
 /// Attributes that hold member DNs.
@@ -20,11 +18,25 @@ const MEMBER_ATTRS: [&str; 2] = ["member", "uniquemember"];
 /// The attribute listing an entry's groups.
 const MEMBER_OF: &str = "memberof";
 
-impl Store {
+/// The groups stage, as the store's write-set hook.
+pub struct Groups;
+
+impl WriteSetHook for Groups {
+    fn extend(&self, store: &Store, ws: &mut WriteSet) -> Result<(), StoreError> {
+        Maintain { store }.extend(ws)
+    }
+}
+
+/// The group maintenance of one write set, over the store it is committed to.
+struct Maintain<'a> {
+    store: &'a Store,
+}
+
+impl Maintain<'_> {
     /// Extends a write set with the group maintenance its changes call for.
-    pub(crate) fn maintain_groups(&self, ws: &mut WriteSet) -> Result<(), StoreError> {
+    fn extend(&self, ws: &mut WriteSet) -> Result<(), StoreError> {
         let primary: Vec<(u64, Option<Entry>, Option<Entry>)> =
-            ws.changes.iter().map(|(id, (o, n))| (*id, o.clone(), n.clone())).collect();
+            ws.changes().map(|(id, o, n)| (id, o.cloned(), n.cloned())).collect();
         for (id, old, new) in primary {
             self.follow_membership(ws, old.as_ref(), new.as_ref())?;
             if let Some(old) = &old {
@@ -38,6 +50,10 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    fn schema(&self) -> &birch_schema::Schema {
+        self.store.schema()
     }
 
     /// Normalized DNs of a group's members.
@@ -89,7 +105,7 @@ impl Store {
         renamed_to: Option<&Entry>,
     ) -> Result<(), StoreError> {
         for attr in MEMBER_ATTRS {
-            for gid in packs::read(self.inner_index(), &index::eq_prefix(attr, old.ndn.as_bytes()))? {
+            for gid in self.store.ids_with_value(attr, old.ndn.as_bytes())? {
                 if gid == id {
                     continue;
                 }
@@ -114,7 +130,7 @@ impl Store {
         let ([gone], [came]) = (gone.as_slice(), came.as_slice()) else { return Ok(()) };
         let rule = self.schema().rule("memberuid");
         let Some(key) = self.schema().normalize_value(rule, gone) else { return Ok(()) };
-        for gid in packs::read(self.inner_index(), &index::eq_prefix("memberuid", &key))? {
+        for gid in self.store.ids_with_value("memberuid", &key)? {
             if gid == id {
                 continue;
             }
@@ -150,30 +166,96 @@ impl Store {
     /// Edits the entry with normalized DN `ndn` as this write set leaves it (skipped when
     /// it does not exist or is being deleted).
     fn edit(&self, ws: &mut WriteSet, ndn: &str, f: impl FnOnce(&mut Entry)) -> Result<(), StoreError> {
-        match self.id_of(ndn)? {
+        match self.store.id_of(ndn)? {
             Some(id) => self.edit_id(ws, id, f),
             None => Ok(()),
         }
     }
 
     fn edit_id(&self, ws: &mut WriteSet, id: u64, f: impl FnOnce(&mut Entry)) -> Result<(), StoreError> {
-        let (stored, current) = match ws.current(id) {
-            Some(None) => return Ok(()),
-            Some(Some(cur)) => (None, cur.clone()),
-            None => match self.get(id)? {
-                Some(e) => (Some(e.clone()), e),
-                None => return Ok(()),
-            },
-        };
-        let mut next = current;
-        f(&mut next);
-        ws.put_entry(id, stored.as_ref(), Some(&next));
-        Ok(())
+        ws.edit(self.store, id, f).map(drop)
     }
 }
 
 /// The attributes of type `attr` (canonical), tagged (`member;lang-en`) or not: group
 /// maintenance follows DN values whatever their options.
-fn typed<'a>(e: &'a Entry, attr: &'a str) -> impl Iterator<Item = &'a crate::entry::Attribute> + 'a {
+fn typed<'a>(e: &'a Entry, attr: &'a str) -> impl Iterator<Item = &'a birch_store::Attribute> + 'a {
     e.attrs.iter().filter(move |a| base(&a.canonical) == attr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use birch_schema::{Dn, Schema};
+    use std::sync::Arc;
+
+    /// A store with the groups stage, holding dc=x, two people and a group of the first.
+    fn store() -> Store {
+        let s = Store::open_temporary(Arc::new(Schema::builtin()), birch_store::IndexConfig::default()).unwrap();
+        assert!(s.set_write_set_hook(Arc::new(Groups)));
+        add(&s, "dc=x", &[("objectClass", "domain"), ("dc", "x")]);
+        for u in ["a", "b"] {
+            add(&s, &format!("uid={u},dc=x"), &[("objectClass", "account"), ("uid", u)]);
+        }
+        add(&s, "cn=g,dc=x", &[("objectClass", "groupOfNames"), ("cn", "g"), ("member", "UID=a, dc=x")]);
+        s
+    }
+
+    fn add(s: &Store, dn: &str, attrs: &[(&str, &str)]) {
+        let attrs = attrs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect();
+        s.add(s.make_entry(dn, attrs).unwrap(), dn == "dc=x").unwrap();
+    }
+
+    fn values(s: &Store, ndn: &str, attr: &str) -> Vec<String> {
+        let (_, e) = s.get_by_ndn(ndn).unwrap().unwrap();
+        e.get(attr)
+            .map(|a| a.values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    fn rename(s: &Store, ndn: &str, to: &str) {
+        s.rename(ndn, &Dn::parse(to).unwrap(), |_| Ok::<(), StoreError>(())).unwrap();
+    }
+
+    #[test]
+    fn member_of_follows_members_and_the_group() {
+        let s = store();
+        assert_eq!(values(&s, "uid=a,dc=x", "memberof"), ["cn=g,dc=x"]);
+        s.modify("cn=g,dc=x", |g| {
+            g.attrs.retain(|a| a.canonical != "member");
+            g.add_values("member", "member", [b"uid=b,dc=x".to_vec()]);
+            Ok::<(), StoreError>(())
+        })
+        .unwrap();
+        assert!(values(&s, "uid=a,dc=x", "memberof").is_empty());
+        assert_eq!(values(&s, "uid=b,dc=x", "memberof"), ["cn=g,dc=x"]);
+        rename(&s, "cn=g,dc=x", "cn=h,dc=x");
+        assert_eq!(values(&s, "uid=b,dc=x", "memberof"), ["cn=h,dc=x"]);
+        s.delete("cn=h,dc=x").unwrap();
+        assert!(values(&s, "uid=b,dc=x", "memberof").is_empty());
+        assert!(s.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn member_values_follow_renames_and_deletes_of_members() {
+        let s = store();
+        rename(&s, "uid=a,dc=x", "uid=c,dc=x");
+        assert_eq!(values(&s, "cn=g,dc=x", "member"), ["uid=c,dc=x"]);
+        assert_eq!(values(&s, "uid=c,dc=x", "memberof"), ["cn=g,dc=x"]);
+        s.delete("uid=c,dc=x").unwrap();
+        assert!(values(&s, "cn=g,dc=x", "member").is_empty());
+        assert!(s.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn member_uid_follows_a_uid_rename() {
+        let s = store();
+        add(&s, "cn=p,dc=x", &[("objectClass", "posixGroup"), ("cn", "p"), ("gidNumber", "1"), ("memberUid", "a")]);
+        s.modify("uid=a,dc=x", |e| {
+            e.get_mut("uid").unwrap().values = vec![b"z".to_vec()];
+            Ok::<(), StoreError>(())
+        })
+        .unwrap();
+        assert_eq!(values(&s, "cn=p,dc=x", "memberuid"), ["z"]);
+    }
 }
