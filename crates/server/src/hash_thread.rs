@@ -4,7 +4,7 @@
 //! live on for ten seconds idle), so after a bind storm the server held one work area per
 //! pool thread. A thread that ends returns its memory at once; starting one costs tens of
 //! microseconds against an argon2 hash's tens of milliseconds. How many run at once is
-//! bounded by the caller (`ServerCtx::hash_permits`).
+//! bounded by the caller ([`crate::passwords::Passwords`]).
 
 /// Runs `f` on a new thread and waits for its result without blocking the runtime; `None`
 /// if the thread could not be started (then it runs on tokio's blocking pool instead) or
