@@ -112,7 +112,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     } else {
         None
     };
-    let policy = ppolicy::policy_for(ctx.store(), ctx.schema(), ctx.config(), &entry);
+    let policy = ctx.writer().policy_for(&entry);
     let account = Account::read(&entry);
     if let Some(why) = account.locked(&policy, SystemTime::now()) {
         // The verification a bind of an unlocked account would cost, whatever its outcome:

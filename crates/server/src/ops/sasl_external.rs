@@ -48,7 +48,7 @@ pub async fn bind(ctx: &ServerCtx, session: &Session, creds: SaslCredentials) ->
     let mut groups = Default::default();
     if let birch_acl::Subject::User(ndn) = &subject {
         if let Ok(Some((_, entry))) = ctx.store().get_by_ndn(ndn) {
-            let policy = crate::ppolicy::policy_for(ctx.store(), ctx.schema(), ctx.config(), &entry);
+            let policy = ctx.writer().policy_for(&entry);
             if let Some(why) = crate::ppolicy::Account::read(&entry).locked(&policy, std::time::SystemTime::now()) {
                 tracing::warn!(target: "birch::audit", event = "bind_failed", %peer, mech = EXTERNAL, dn = %dn, reason = why);
                 return result(LdapResultCode::InvalidCredentials, "", "");

@@ -28,18 +28,19 @@ pub fn covers<S: AsRef<str>>(exempt: &[S], ndn: &str) -> bool {
     exempt.iter().any(|base| !base.as_ref().is_empty() && birch_schema::ndn::is_under(ndn, base.as_ref()))
 }
 
-/// Whether failed binds to the normalized DN `ndn` must neither lock it nor throttle it
-/// (they count against the source address only). Configured DNs that do not parse (the
-/// configuration check refuses them) are ignored.
-pub fn is_exempt(config: &Config, schema: &Schema, ndn: &str) -> bool {
-    let exempt: Vec<String> =
-        configured(config).iter().filter_map(|dn| birch_schema::dn::normalize_str(dn, schema).ok()).collect();
-    covers(&exempt, ndn)
+/// The exempt DNs normalized, once, for [`covers`] (the write pipeline keeps them). DNs that
+/// do not parse (the configuration check refuses them) are left out.
+pub fn normalize(dns: &[String], schema: &Schema) -> Vec<String> {
+    dns.iter().filter_map(|dn| birch_schema::dn::normalize_str(dn, schema).ok()).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn is_exempt(config: &Config, schema: &Schema, ndn: &str) -> bool {
+        covers(&normalize(&configured(config), schema), ndn)
+    }
 
     #[test]
     fn a_dn_is_covered_at_and_below_an_exempt_dn() {

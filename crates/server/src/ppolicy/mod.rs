@@ -23,13 +23,12 @@ pub use change::Changer;
 pub use policy::Policy;
 pub use state::{Account, Success};
 
-use crate::config::Config;
 use birch_schema::{Dn, Schema};
 use birch_store::{Entry, Store};
 use std::time::SystemTime;
 
 /// The attributes of an account a bind needs: the password, the policy that applies
-/// ([`policy_for`]) and the account's state ([`Account::read`]).
+/// ([`crate::write::Writer::policy_for`]) and the account's state ([`Account::read`]).
 pub const BIND_TYPES: &[&str] = &[
     "userpassword",
     "pwdpolicysubentry",
@@ -43,13 +42,9 @@ pub const BIND_TYPES: &[&str] = &[
 ];
 
 /// The policy of an entry: the `pwdPolicy` entry its pwdPolicySubentry names, else the one
-/// `ppolicy_default` names, else the `[ppolicy]` section. A named policy entry that is
-/// missing (or is not a pwdPolicy) falls back to the next, with a warning.
-pub fn policy_for(store: &Store, schema: &Schema, config: &Config, e: &Entry) -> Policy {
-    policy_with(store, schema, &config.ppolicy, config.ppolicy_default.as_deref(), e)
-}
-
-/// [`policy_for`] with the `[ppolicy]` section and `ppolicy_default` given.
+/// `default` (`ppolicy_default`) names, else `section` (`[ppolicy]`). A named policy entry
+/// that is missing (or is not a pwdPolicy) falls back to the next, with a warning. The
+/// server asks through [`crate::write::Writer::policy_for`], which holds both settings.
 pub fn policy_with(store: &Store, schema: &Schema, section: &Policy, default: Option<&str>, e: &Entry) -> Policy {
     let named =
         e.get("pwdpolicysubentry").and_then(|a| a.values.first()).map(|v| String::from_utf8_lossy(v).into_owned());

@@ -195,8 +195,7 @@ impl Writer {
         store.set_write_set_hook(Arc::new(groups::Groups));
         let schema = Arc::new(store.schema().clone());
         let services_ndn = Dn::parse(&cfg.services_dn).ok().map(|d| d.normalize(&schema));
-        let lockout_exempt =
-            cfg.lockout_exempt.iter().filter_map(|dn| birch_schema::dn::normalize_str(dn, &schema).ok()).collect();
+        let lockout_exempt = crate::ppolicy::exempt::normalize(&cfg.lockout_exempt, &schema);
         Writer {
             lockout_exempt,
             services_ndn,
