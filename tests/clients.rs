@@ -306,6 +306,11 @@ fn nslcd_lookups_logins_and_password_change() {
 
 /// The SSSD configuration: StartTLS, the service account, pages of 4, enumeration.
 fn sssd_conf(campus: &Campus, page_size: u32, extra: &str) -> String {
+    sssd_conf_for(campus.server.port, &campus.ca_file, page_size, extra)
+}
+
+/// [`sssd_conf`] for the demo's suffix and service account on `port`, trusting `ca_file`.
+fn sssd_conf_for(port: u16, ca_file: &Path, page_size: u32, extra: &str) -> String {
     format!(
         "[sssd]\nservices = nss, pam\ndomains = campus\n\n[nss]\n\n[pam]\n\n[domain/campus]\n\
          id_provider = ldap\nauth_provider = ldap\nchpass_provider = ldap\naccess_provider = permit\n\
@@ -314,8 +319,8 @@ fn sssd_conf(campus: &Campus, page_size: u32, extra: &str) -> String {
          ldap_id_use_start_tls = true\nldap_tls_reqcert = demand\nldap_tls_cacert = {}\n\
          ldap_page_size = {page_size}\nenumerate = true\ncache_credentials = false\n\
          ldap_chpass_update_last_change = true\nldap_pwd_policy = none\n{extra}",
-        campus.server.port,
-        campus.ca_file.display()
+        port,
+        ca_file.display()
     )
 }
 
@@ -899,6 +904,26 @@ fn the_packaged_example_config_serves_nslcd_and_sssd() {
         stdout(&o).lines().filter_map(|l| l.strip_prefix("shadowLastChange: ")?.parse().ok()).collect();
     assert!(last.len() == 1 && last[0] >= before, "pam_ldap wrote shadowLastChange {last:?}: {}", both(&o));
 
+    // SSSD (StartTLS on the plain port), after another reset by the administrator.
+    let o = ldap("ldappasswd", &["-D", ROOT, "-w", ROOT_PW, "-s", "Pat-reset-pass-3", PAT]);
+    assert!(o.status.success(), "the admin resets pat's password: {}", both(&o));
+    drop(ns);
+    let sssd_dir = dir.path().join("sssd");
+    std::fs::create_dir(&sssd_dir).expect("mkdir");
+    let conf = sssd_conf_for(s.port, &ca_file, 100, "")
+        .replace("dc=example,dc=org", "dc=campus,dc=example")
+        .replace("ldap_default_authtok = nslcd-secret", "ldap_default_authtok = nslcd-service-secret");
+    let (ns, log) = start_sssd(&sssd_dir, &conf, "0x3ff0", START);
+    let log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let o = ns.run(&["getent", "-s", "sss", "passwd", "pat"], "");
+    assert_eq!(stdout(&o).trim(), "pat:*:30001:30001:Pat Example:/home/pat:/bin/bash", "{}", both(&o));
+    let o =
+        pamtester(&ns, "sss", "pat", &["chauthtok"], "Pat-reset-pass-3\nPat-fourth-pass-4\nPat-fourth-pass-4\n", 30001);
+    assert!(o.status.success(), "pat changes the reset password through pam_sss: {}\n{}", both(&o), log());
+    let o = pamtester(&ns, "sss", "pat", &["authenticate", "acct_mgmt"], "Pat-fourth-pass-4\n", 0);
+    assert!(o.status.success(), "pat logs in with the new password: {}", both(&o));
+    drop(ns);
+
     // SSSD's sequence on the plain port with StartTLS, replayed with ldap3.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(common::bounded(Duration::from_secs(60), async {
@@ -920,17 +945,17 @@ fn the_packaged_example_config_serves_nslcd_and_sssd() {
             .set_starttls(true);
         let (conn, mut l) = LdapConnAsync::with_settings(settings, &s.url()).await.expect("StartTLS");
         ldap3::drive!(conn);
-        assert_eq!(l.simple_bind(PAT, "Pat-second-pass-2").await.expect("bind").rc, 0);
+        assert_eq!(l.simple_bind(PAT, "Pat-fourth-pass-4").await.expect("bind").rc, 0);
         let pm = PasswordModify {
             user_id: Some(PAT),
-            old_pass: Some("Pat-second-pass-2"),
-            new_pass: Some("Pat-third-pass-3"),
+            old_pass: Some("Pat-fourth-pass-4"),
+            new_pass: Some("Pat-fifth-pass-5"),
         };
         assert_eq!(l.extended(pm).await.expect("passmod").1.rc, 0, "Password Modify as pat");
         let day = epoch_days().to_string();
         let res = l.modify(PAT, vec![Mod::Replace("shadowLastChange", HashSet::from([day.as_str()]))]).await;
         assert_eq!(res.expect("modify").rc, 0, "pat writes shadowLastChange");
-        assert_eq!(l.simple_bind(PAT, "Pat-third-pass-3").await.expect("bind").rc, 0, "the new password binds");
-        assert_eq!(l.simple_bind(PAT, "Pat-second-pass-2").await.expect("bind").rc, 49, "the old one does not");
+        assert_eq!(l.simple_bind(PAT, "Pat-fifth-pass-5").await.expect("bind").rc, 0, "the new password binds");
+        assert_eq!(l.simple_bind(PAT, "Pat-fourth-pass-4").await.expect("bind").rc, 49, "the old one does not");
     }));
 }
