@@ -47,6 +47,9 @@ struct Block {
     /// The words after the backticks (`sh runnable`).
     info: Vec<String>,
     body: String,
+    /// For a runnable block: the lines of the ```` ```text output ```` block after it (the
+    /// next block of the file), which its standard output must contain in that order.
+    output: Option<String>,
 }
 
 /// Every fenced code block of a Markdown file (fences at any indentation).
@@ -65,7 +68,7 @@ fn blocks(path: &Path) -> Vec<Block> {
             }
             Some((at, info, mut body)) => {
                 if trimmed.starts_with("```") {
-                    out.push(Block { at: format!("{name}:{at}"), info, body });
+                    out.push(Block { at: format!("{name}:{at}"), info, body, output: None });
                 } else {
                     body.push_str(line);
                     body.push('\n');
@@ -80,13 +83,31 @@ fn blocks(path: &Path) -> Vec<Block> {
 
 /// The blocks marked runnable, in file order.
 fn runnable() -> Vec<Block> {
-    let all: Vec<Block> = doc_files().iter().flat_map(|f| blocks(f)).collect();
-    for b in &all {
-        if b.info.iter().any(|w| w == "runnable") {
+    let is = |b: &Block, word: &str| b.info.iter().any(|w| w == word);
+    let mut out = Vec::new();
+    for file in doc_files() {
+        let mut all = blocks(&file).into_iter().peekable();
+        while let Some(mut b) = all.next() {
+            if is(&b, "output") {
+                panic!("{}: an output block must follow a runnable block", b.at);
+            }
+            if !is(&b, "runnable") {
+                continue;
+            }
             assert_eq!(b.info.first().map(String::as_str), Some("sh"), "{}: only sh blocks can be runnable", b.at);
+            if all.peek().is_some_and(|next| is(next, "output")) {
+                b.output = all.next().map(|o| o.body);
+            }
+            out.push(b);
         }
     }
-    all.into_iter().filter(|b| b.info.iter().any(|w| w == "runnable")).collect()
+    out
+}
+
+/// The first line of `expected` (skipping `...` lines) that `got` lacks when read in order.
+fn missing_line<'a>(expected: &'a str, got: &str) -> Option<&'a str> {
+    let mut got = got.lines().map(str::trim_end);
+    expected.lines().map(str::trim_end).filter(|l| !l.is_empty() && *l != "...").find(|want| !got.any(|l| l == *want))
 }
 
 /// What runs before every block: the ldap-utils and `birch` as the docs write them, pointed at
@@ -181,19 +202,20 @@ fn run_block(s: &Server, block: &Block) -> Result<(), String> {
         .stdin(Stdio::null())
         .output()
         .expect("run bash");
-    if out.status.success() {
-        return Ok(());
-    }
-    let why = match out.status.code() {
-        Some(124) => format!("timed out after {BLOCK_SECS} s"),
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let missing = block.output.as_deref().and_then(|want| missing_line(want, &stdout));
+    let why = match (out.status.code(), missing) {
+        (Some(0), None) => return Ok(()),
+        (Some(0), Some(line)) => format!("the output lacks the line {line:?} of the output block after it"),
+        (Some(124), _) => format!("timed out after {BLOCK_SECS} s"),
         _ => format!("exited with {}", out.status),
     };
     Err(format!(
-        "{}: {why} after {:?}\n--- block ---\n{}--- stdout ---\n{}--- stderr ---\n{}",
+        "{}: {why} ({:?})\n--- block ---\n{}--- stdout ---\n{}--- stderr ---\n{}",
         block.at,
         started.elapsed(),
         block.body,
-        String::from_utf8_lossy(&out.stdout),
+        stdout,
         String::from_utf8_lossy(&out.stderr)
     ))
 }
@@ -235,6 +257,7 @@ fn a_failing_block_is_reported_with_its_file_and_line() {
         at: "docs/example.md:7".into(),
         info: vec!["sh".into(), "runnable".into()],
         body: "ldapwhoami -x -H ldap://127.0.0.1:3389 -D uid=bob,ou=people,dc=example,dc=org -w wrong\n".into(),
+        output: None,
     };
     let e = run_block(&s, &wrong).expect_err("a wrong password fails the block");
     assert!(e.starts_with("docs/example.md:7: exited with"), "{e}");
@@ -247,8 +270,20 @@ fn a_failing_block_is_reported_with_its_file_and_line() {
                ldapwhoami -x -D uid=bob,ou=people,dc=example,dc=org -W | grep -qx 'dn:uid=bob,ou=people,dc=example,dc=org'\n\
                test \"$(birch --version)\" != ''\n"
             .into(),
+        output: None,
     };
     run_block(&s, &prompts).unwrap_or_else(|e| panic!("{e}"));
+    // An output block: its lines must come out, in order.
+    let mut whoami = Block {
+        at: "docs/example.md:11".into(),
+        info: vec![],
+        body: "ldapwhoami -x -D uid=alice,ou=people,dc=example,dc=org -W\necho done\n".into(),
+        output: Some("dn:uid=alice,ou=people,dc=example,dc=org\n...\ndone\n".into()),
+    };
+    run_block(&s, &whoami).unwrap_or_else(|e| panic!("{e}"));
+    whoami.output = Some("done\ndn:uid=alice,ou=people,dc=example,dc=org\n".into());
+    let e = run_block(&s, &whoami).expect_err("out of order");
+    assert!(e.starts_with("docs/example.md:11: the output lacks the line \"dn:uid=alice"), "{e}");
 }
 
 /// The subcommands `birch --help` lists.
