@@ -271,7 +271,7 @@ fn check_pam(ns: &Namespace, campus: &Campus, service: &str, daemon_log: &Path, 
 fn nslcd_conf(campus: &Campus, pagesize: u32) -> String {
     format!(
         "uri ldaps://127.0.0.1:{}/\nbase dc=example,dc=org\nbinddn cn=nslcd,ou=services,dc=example,dc=org\n\
-         bindpw nslcd-secret\ntls_reqcert demand\ntls_cacertfile {}\npagesize {pagesize}\n",
+         bindpw nslcd-secret\npam_authc_search NONE\ntls_reqcert demand\ntls_cacertfile {}\npagesize {pagesize}\n",
         campus.ldaps_port,
         campus.ca_file.display()
     )
@@ -306,6 +306,11 @@ fn nslcd_lookups_logins_and_password_change() {
 
 /// The SSSD configuration: StartTLS, the service account, pages of 4, enumeration.
 fn sssd_conf(campus: &Campus, page_size: u32, extra: &str) -> String {
+    sssd_conf_for(campus.server.port, &campus.ca_file, page_size, extra)
+}
+
+/// [`sssd_conf`] for the demo's suffix and service account on `port`, trusting `ca_file`.
+fn sssd_conf_for(port: u16, ca_file: &Path, page_size: u32, extra: &str) -> String {
     format!(
         "[sssd]\nservices = nss, pam\ndomains = campus\n\n[nss]\n\n[pam]\n\n[domain/campus]\n\
          id_provider = ldap\nauth_provider = ldap\nchpass_provider = ldap\naccess_provider = permit\n\
@@ -314,8 +319,8 @@ fn sssd_conf(campus: &Campus, page_size: u32, extra: &str) -> String {
          ldap_id_use_start_tls = true\nldap_tls_reqcert = demand\nldap_tls_cacert = {}\n\
          ldap_page_size = {page_size}\nenumerate = true\ncache_credentials = false\n\
          ldap_chpass_update_last_change = true\nldap_pwd_policy = none\n{extra}",
-        campus.server.port,
-        campus.ca_file.display()
+        port,
+        ca_file.display()
     )
 }
 
@@ -771,3 +776,186 @@ async fn what_workstation_clients_send() {
 const SUFFIX_PEOPLE: &str = common::demo::PEOPLE;
 /// The demo suffix.
 const SUFFIX: &str = common::SUFFIX;
+
+/// The directory loaded into the server of [`the_packaged_example_config_serves_nslcd_and_sssd`]:
+/// a person with a cleartext password set by the administrator (so `must_change` applies), a
+/// posix group and the workstation service account.
+const EXAMPLE_LDIF: &str = "\
+dn: dc=campus,dc=example
+objectClass: dcObject
+objectClass: organization
+dc: campus
+o: Campus
+
+dn: ou=people,dc=campus,dc=example
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,dc=campus,dc=example
+objectClass: organizationalUnit
+ou: groups
+
+dn: ou=services,dc=campus,dc=example
+objectClass: organizationalUnit
+ou: services
+
+dn: uid=pat,ou=people,dc=campus,dc=example
+objectClass: inetOrgPerson
+objectClass: posixAccount
+objectClass: shadowAccount
+uid: pat
+cn: Pat Example
+sn: Example
+uidNumber: 30001
+gidNumber: 30001
+homeDirectory: /home/pat
+loginShell: /bin/bash
+shadowLastChange: 100
+
+dn: cn=pat,ou=groups,dc=campus,dc=example
+objectClass: posixGroup
+cn: pat
+gidNumber: 30001
+
+dn: cn=nslcd,ou=services,dc=campus,dc=example
+objectClass: applicationProcess
+objectClass: simpleSecurityObject
+cn: nslcd
+userPassword: nslcd-service-secret
+";
+
+/// `packaging/birch.toml.example` as shipped, with only what a test must change: the
+/// listeners (free loopback ports), the data directory, the root password file and the TLS
+/// certificate and key (a lab CA in `dir`). Returns the config text, the LDAPS port and the
+/// CA file.
+fn example_config(s: &Server, dir: &Path) -> (String, u16, PathBuf) {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/birch.toml.example"))
+        .expect("packaging/birch.toml.example");
+    let mut cfg: toml::Table = text.parse().expect("the example is TOML");
+    let (ca_file, cert, key) = lab_pki(dir);
+    let root_pw = dir.join("root.pw");
+    write_private(&root_pw, &format!("{ROOT_PW}\n"));
+    let ldaps_port = free_port();
+    let path = |p: &Path| toml::Value::String(p.display().to_string());
+    cfg.insert("listen".into(), format!("127.0.0.1:{}", s.port).into());
+    cfg.insert("data_dir".into(), path(&s.data_dir()));
+    cfg.insert("root_password_file".into(), path(&root_pw));
+    let tls = cfg.get_mut("tls").and_then(|t| t.as_table_mut()).expect("the example has [tls]");
+    tls.insert("cert_file".into(), path(&cert));
+    tls.insert("key_file".into(), path(&key));
+    tls.insert("ldaps_listen".into(), format!("127.0.0.1:{ldaps_port}").into());
+    (toml::to_string(&cfg).expect("TOML"), ldaps_port, ca_file)
+}
+
+/// The shipped example configuration works with the documented workstation clients: nslcd
+/// (LDAPS, the service account) looks the user up, `passwd` through pam_ldap changes the
+/// password and then writes `shadowLastChange` bound as the user; SSSD's sequence (StartTLS,
+/// Password Modify with the old password, `shadowLastChange`) succeeds as well.
+#[test]
+fn the_packaged_example_config_serves_nslcd_and_sssd() {
+    require(&["nslcd", "getent", "pamtester", "ldapsearch"]);
+    const PAT: &str = "uid=pat,ou=people,dc=campus,dc=example";
+    const ROOT: &str = "cn=admin,dc=campus,dc=example";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = Server::offline("");
+    let (config, ldaps_port, ca_file) = example_config(&s, dir.path());
+    s.write_config_text(&config);
+    let ldif = dir.path().join("campus.ldif");
+    std::fs::write(&ldif, EXAMPLE_LDIF).expect("ldif");
+    let o = s.birch_bounded(&["import", &ldif.to_string_lossy()], Duration::from_secs(60));
+    assert!(o.status.success(), "birch import: {}", both(&o));
+    s.start_existing();
+    // The administrator sets pat's first password over LDAPS (the example requires TLS).
+    let ldaps = format!("ldaps://127.0.0.1:{ldaps_port}");
+    let ldap = |tool: &str, args: &[&str]| {
+        std::process::Command::new(tool)
+            .args(["-x", "-H", &ldaps])
+            .args(args)
+            .env("LDAPTLS_CACERT", &ca_file)
+            .env("LDAPTLS_REQCERT", "demand")
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"))
+    };
+    let o = ldap("ldappasswd", &["-D", ROOT, "-w", ROOT_PW, "-s", "Pat-first-pass-1", PAT]);
+    assert!(o.status.success(), "the admin sets pat's password: {}", both(&o));
+
+    // docs/clients.md's nslcd.conf: `pam_authc_search NONE`, or a user whose password was
+    // reset (pwdReset, `must_change`) cannot authenticate to change it (nslcd's search after
+    // the bind is refused until then, as slapd refuses it).
+    let conf = format!(
+        "uri {ldaps}/\nbase dc=campus,dc=example\nbinddn cn=nslcd,ou=services,dc=campus,dc=example\n\
+         bindpw nslcd-service-secret\npam_authc_search NONE\ntls_reqcert demand\ntls_cacertfile {}\n",
+        ca_file.display()
+    );
+    let (ns, log) = start_nslcd(dir.path(), &conf);
+    let log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let o = ns.run(&["getent", "-s", "ldap", "passwd", "pat"], "");
+    assert_eq!(stdout(&o).trim(), "pat:*:30001:30001:Pat Example:/home/pat:/bin/bash", "{}", both(&o));
+    let before = epoch_days();
+    let o =
+        pamtester(&ns, "nslcd", "pat", &["chauthtok"], "Pat-first-pass-1\nPat-second-pass-2\nPat-second-pass-2\n", 0);
+    assert!(o.status.success(), "pat changes the password through pam_ldap: {}\n{}", both(&o), log());
+    let o = pamtester(&ns, "nslcd", "pat", &["authenticate", "acct_mgmt"], "Pat-second-pass-2\n", 0);
+    assert!(o.status.success(), "pat logs in with the new password: {}", both(&o));
+    let o = pamtester(&ns, "nslcd", "pat", &["authenticate"], "Pat-first-pass-1\n", 0);
+    assert!(!o.status.success(), "the old password is refused: {}", both(&o));
+    let o = ldap("ldapsearch", &["-LLL", "-D", ROOT, "-w", ROOT_PW, "-b", PAT, "-s", "base", "shadowLastChange"]);
+    let last: Vec<u64> =
+        stdout(&o).lines().filter_map(|l| l.strip_prefix("shadowLastChange: ")?.parse().ok()).collect();
+    assert!(last.len() == 1 && last[0] >= before, "pam_ldap wrote shadowLastChange {last:?}: {}", both(&o));
+
+    // SSSD (StartTLS on the plain port), after another reset by the administrator.
+    let o = ldap("ldappasswd", &["-D", ROOT, "-w", ROOT_PW, "-s", "Pat-reset-pass-3", PAT]);
+    assert!(o.status.success(), "the admin resets pat's password: {}", both(&o));
+    drop(ns);
+    let sssd_dir = dir.path().join("sssd");
+    std::fs::create_dir(&sssd_dir).expect("mkdir");
+    let conf = sssd_conf_for(s.port, &ca_file, 100, "")
+        .replace("dc=example,dc=org", "dc=campus,dc=example")
+        .replace("ldap_default_authtok = nslcd-secret", "ldap_default_authtok = nslcd-service-secret");
+    let (ns, log) = start_sssd(&sssd_dir, &conf, "0x3ff0", START);
+    let log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let o = ns.run(&["getent", "-s", "sss", "passwd", "pat"], "");
+    assert_eq!(stdout(&o).trim(), "pat:*:30001:30001:Pat Example:/home/pat:/bin/bash", "{}", both(&o));
+    let o =
+        pamtester(&ns, "sss", "pat", &["chauthtok"], "Pat-reset-pass-3\nPat-fourth-pass-4\nPat-fourth-pass-4\n", 30001);
+    assert!(o.status.success(), "pat changes the reset password through pam_sss: {}\n{}", both(&o), log());
+    let o = pamtester(&ns, "sss", "pat", &["authenticate", "acct_mgmt"], "Pat-fourth-pass-4\n", 0);
+    assert!(o.status.success(), "pat logs in with the new password: {}", both(&o));
+    drop(ns);
+
+    // SSSD's sequence on the plain port with StartTLS, replayed with ldap3.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(common::bounded(Duration::from_secs(60), async {
+        use ldap3::exop::PasswordModify;
+        use ldap3::{LdapConnAsync, LdapConnSettings, Mod};
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        use std::collections::HashSet;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_file(&ca_file).expect("CA")).expect("CA");
+        let tls =
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let settings = LdapConnSettings::new()
+            .set_conn_timeout(Duration::from_secs(10))
+            .set_config(std::sync::Arc::new(tls))
+            .set_starttls(true);
+        let (conn, mut l) = LdapConnAsync::with_settings(settings, &s.url()).await.expect("StartTLS");
+        ldap3::drive!(conn);
+        assert_eq!(l.simple_bind(PAT, "Pat-fourth-pass-4").await.expect("bind").rc, 0);
+        let pm = PasswordModify {
+            user_id: Some(PAT),
+            old_pass: Some("Pat-fourth-pass-4"),
+            new_pass: Some("Pat-fifth-pass-5"),
+        };
+        assert_eq!(l.extended(pm).await.expect("passmod").1.rc, 0, "Password Modify as pat");
+        let day = epoch_days().to_string();
+        let res = l.modify(PAT, vec![Mod::Replace("shadowLastChange", HashSet::from([day.as_str()]))]).await;
+        assert_eq!(res.expect("modify").rc, 0, "pat writes shadowLastChange");
+        assert_eq!(l.simple_bind(PAT, "Pat-fifth-pass-5").await.expect("bind").rc, 0, "the new password binds");
+        assert_eq!(l.simple_bind(PAT, "Pat-fourth-pass-4").await.expect("bind").rc, 49, "the old one does not");
+    }));
+}

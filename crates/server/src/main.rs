@@ -52,7 +52,10 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Check that the indexes agree with the entries, offline.
+    /// Check the store, offline: the DN, entryUUID, children and attribute indexes agree
+    /// with the entries, every entry's parent exists and only the suffix is a root, every
+    /// entry is valid under the schema; userPassword values with an unknown scheme are
+    /// listed. Exits 1 when something is wrong.
     Check {
         /// Configuration file (TOML).
         #[arg(long, short)]
