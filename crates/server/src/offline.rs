@@ -31,15 +31,24 @@ pub fn open_store(cfg: &Config) -> Result<(Store, Arc<Schema>)> {
 /// [`open_store`] with sled's page cache bounded to `cache_bytes`.
 fn open_store_with_cache(cfg: &Config, cache_bytes: u64) -> Result<(Store, Arc<Schema>)> {
     let schema = Arc::new(cfg.schema()?);
+    Ok((open_store_with_schema(cfg, schema.clone(), cache_bytes)?, schema))
+}
+
+/// Opens (or creates) the store named by the config with a schema already loaded, its page
+/// cache bounded to `cache_bytes`; refuses a store left incomplete by an import and one
+/// that holds another suffix than the config names.
+pub fn open_store_with_schema(cfg: &Config, schema: Arc<Schema>, cache_bytes: u64) -> Result<Store> {
+    use crate::startup::data_dir;
     let idx = IndexConfig::new(&schema, &cfg.index.equality, &cfg.index.substring, &cfg.index.unique);
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("data_dir {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| data_dir::create_error(&cfg.data_dir, &e))?;
     let store = Store::open(&cfg.data_dir, schema.clone(), idx, cache_bytes)
-        .with_context(|| format!("cannot open the store in {} (is another birch using it?)", cfg.data_dir.display()))?;
+        .map_err(|e| data_dir::open_error(&cfg.data_dir, e))?;
     store.set_server_id(cfg.replication.server_id);
     if store.meta_get(birch_store::store::META_IMPORT_INCOMPLETE)?.is_some() {
         bail!("{}: an import was interrupted; remove the directory and import again", cfg.data_dir.display());
     }
-    Ok((store, schema))
+    crate::startup::suffix::check(&store, cfg, &schema)?;
+    Ok(store)
 }
 
 /// Imports an LDIF file: a first pass checks every record (syntax, DNs, duplicates,
