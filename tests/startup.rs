@@ -224,6 +224,28 @@ async fn ldapadd_of_a_full_export_loads_onto_a_new_server() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn birch_import_of_a_full_export_after_a_first_start() {
+    let mut s = Server::empty();
+    s.stop();
+    let file = s.dir().join("export.ldif");
+    std::fs::write(&file, common::users_ldif(3, |i| format!("pw-{i}"))).expect("write");
+    let out = s.birch_bounded(&["import", file.to_str().expect("path")], CMD);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    s.start_existing();
+    bounded(LIMIT, async {
+        let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
+        assert_eq!(search_dns(&mut root, SUFFIX, Scope::Subtree, "(objectClass=*)").await.len(), 5);
+        assert_eq!(common::bind_rc(&s.url(), "uid=user00002,ou=people,dc=example,dc=org", "pw-2").await, 0);
+    })
+    .await;
+    s.stop();
+    // A second import of the same file: the suffix entry exists now.
+    let out = s.birch_bounded(&["import", file.to_str().expect("path")], CMD);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("entry already exists"), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_suffix_entry_once_changed_is_not_replaced() {
     let mut s = Server::empty();
     bounded(LIMIT, async {

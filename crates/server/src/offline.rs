@@ -87,6 +87,9 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     // Nothing else writes to the store meanwhile: an empty one needs no lookups.
     let had_entries = !store.is_empty();
     let mut types = TypeOf::new(&schema);
+    // The placeholder suffix entry of a server started once gives way to the file's
+    // (see `write::placeholder`).
+    let placeholder = crate::write::placeholder::is_placeholder(&store, &suffix_ndn)?;
     let read = (|| -> Result<()> {
         for rec in open()? {
             let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
@@ -99,7 +102,8 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
             if !birch_schema::ndn::is_under(&ndn, &suffix_ndn) {
                 bail!("{shown}:{line}: dn {dn:?} is outside the suffix {}", cfg.suffix);
             }
-            if seen.contains(&ndn) || had_entries && store.id_of(&ndn)?.is_some() {
+            let replaces = placeholder && ndn == suffix_ndn;
+            if seen.contains(&ndn) || had_entries && !replaces && store.id_of(&ndn)?.is_some() {
                 bail!("{shown}:{line}: dn {dn:?}: entry already exists");
             }
             if ndn != suffix_ndn {
@@ -126,9 +130,13 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     let checked = checker.map_or(Ok(None), SchemaChecker::finish);
     let kept = checked?;
     read?;
+    let had_suffix = seen.contains(&suffix_ndn);
     drop(seen);
     if changes {
         return apply_changes(cfg, &store, &schema, &shown, open()?);
+    }
+    if placeholder && had_suffix {
+        crate::write::placeholder::remove(&store, &suffix_ndn)?;
     }
     let checked_at = started.elapsed();
     // Pass 2: write.

@@ -54,3 +54,14 @@ pub fn replace(store: &Store, new: &Entry) -> Result<Option<Entry>, StoreError> 
     store.meta_remove(META_PLACEHOLDER)?;
     Ok(Some(after))
 }
+
+/// Removes the placeholder suffix entry (when it still is one) before an offline import
+/// loads the file's suffix entry in its place ([`crate::offline::import`]: nothing else
+/// writes to the store meanwhile).
+pub fn remove(store: &Store, suffix_ndn: &str) -> Result<(), StoreError> {
+    if is_placeholder(store, suffix_ndn)? {
+        store.delete(suffix_ndn)?;
+        store.meta_remove(META_PLACEHOLDER)?;
+    }
+    Ok(())
+}
