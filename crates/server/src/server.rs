@@ -214,7 +214,7 @@ async fn reload_on_hangup(_: (), _: Arc<ServerCtx>) {}
 struct PidFile(Option<std::path::PathBuf>);
 
 /// Name of the pid file inside the data directory.
-pub const PID_FILE: &str = "birch.pid";
+pub const PID_FILE: &str = startup::data_dir::PID_FILE;
 
 impl PidFile {
     fn create(data_dir: &std::path::Path) -> PidFile {

@@ -4,6 +4,9 @@
 use std::io::ErrorKind;
 use std::path::Path;
 
+/// Name of the pid file a running server keeps in the data directory.
+pub const PID_FILE: &str = "birch.pid";
+
 /// The error of creating the data directory `dir` (`create_dir_all`).
 pub fn create_error(dir: &Path, e: &std::io::Error) -> anyhow::Error {
     if e.kind() == ErrorKind::PermissionDenied {
@@ -40,7 +43,7 @@ pub fn open_error(dir: &Path, e: birch_store::StoreError) -> anyhow::Error {
 /// `/proc/locks`, else from the pid file a running server writes.
 fn lock_holder(dir: &Path) -> Option<u32> {
     lock_holder_from_proc(&dir.join("db")).or_else(|| {
-        let text = std::fs::read_to_string(dir.join(crate::server::PID_FILE)).ok()?;
+        let text = std::fs::read_to_string(dir.join(PID_FILE)).ok()?;
         text.trim().parse().ok()
     })
 }
