@@ -47,5 +47,6 @@ pub mod result;
 pub mod running;
 pub mod server;
 pub mod session;
+pub mod startup;
 pub mod tls;
 pub mod write;

@@ -31,15 +31,24 @@ pub fn open_store(cfg: &Config) -> Result<(Store, Arc<Schema>)> {
 /// [`open_store`] with sled's page cache bounded to `cache_bytes`.
 fn open_store_with_cache(cfg: &Config, cache_bytes: u64) -> Result<(Store, Arc<Schema>)> {
     let schema = Arc::new(cfg.schema()?);
+    Ok((open_store_with_schema(cfg, schema.clone(), cache_bytes)?, schema))
+}
+
+/// Opens (or creates) the store named by the config with a schema already loaded, its page
+/// cache bounded to `cache_bytes`; refuses a store left incomplete by an import and one
+/// that holds another suffix than the config names.
+pub fn open_store_with_schema(cfg: &Config, schema: Arc<Schema>, cache_bytes: u64) -> Result<Store> {
+    use crate::startup::data_dir;
     let idx = IndexConfig::new(&schema, &cfg.index.equality, &cfg.index.substring, &cfg.index.unique);
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("data_dir {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| data_dir::create_error(&cfg.data_dir, &e))?;
     let store = Store::open(&cfg.data_dir, schema.clone(), idx, cache_bytes)
-        .with_context(|| format!("cannot open the store in {} (is another birch using it?)", cfg.data_dir.display()))?;
+        .map_err(|e| data_dir::open_error(&cfg.data_dir, e))?;
     store.set_server_id(cfg.replication.server_id);
     if store.meta_get(birch_store::store::META_IMPORT_INCOMPLETE)?.is_some() {
         bail!("{}: an import was interrupted; remove the directory and import again", cfg.data_dir.display());
     }
-    Ok((store, schema))
+    crate::startup::suffix::check(&store, cfg, &schema)?;
+    Ok(store)
 }
 
 /// Imports an LDIF file: a first pass checks every record (syntax, DNs, duplicates,
@@ -78,6 +87,9 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     // Nothing else writes to the store meanwhile: an empty one needs no lookups.
     let had_entries = !store.is_empty();
     let mut types = TypeOf::new(&schema);
+    // The placeholder suffix entry of a server started once gives way to the file's
+    // (see `write::placeholder`).
+    let placeholder = crate::write::placeholder::is_placeholder(&store, &suffix_ndn)?;
     let read = (|| -> Result<()> {
         for rec in open()? {
             let rec = rec.map_err(|e| anyhow::anyhow!("{shown}:{}: {}", e.line, e.message))?;
@@ -90,7 +102,8 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
             if !birch_schema::ndn::is_under(&ndn, &suffix_ndn) {
                 bail!("{shown}:{line}: dn {dn:?} is outside the suffix {}", cfg.suffix);
             }
-            if seen.contains(&ndn) || had_entries && store.id_of(&ndn)?.is_some() {
+            let replaces = placeholder && ndn == suffix_ndn;
+            if seen.contains(&ndn) || had_entries && !replaces && store.id_of(&ndn)?.is_some() {
                 bail!("{shown}:{line}: dn {dn:?}: entry already exists");
             }
             if ndn != suffix_ndn {
@@ -117,9 +130,13 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     let checked = checker.map_or(Ok(None), SchemaChecker::finish);
     let kept = checked?;
     read?;
+    let had_suffix = seen.contains(&suffix_ndn);
     drop(seen);
     if changes {
         return apply_changes(cfg, &store, &schema, &shown, open()?);
+    }
+    if placeholder && had_suffix {
+        crate::write::placeholder::remove(&store, &suffix_ndn)?;
     }
     let checked_at = started.elapsed();
     // Pass 2: write.

@@ -3,19 +3,16 @@
 use crate::config::Config;
 use crate::context::ServerCtx;
 use crate::tls::{Listener, Tls};
-use crate::{demo, offline, password, session};
+use crate::{demo, offline, session, startup};
 use anyhow::{Context, Result};
 use birch_schema::Dn;
-use birch_store::Store;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Meta key holding the root password hash generated on first start.
-const META_ROOT_HASH: &str = "root_password_hash";
 /// Environment variable that may carry the root password in cleartext.
-pub const ENV_ROOT_PASSWORD: &str = "BIRCH_ROOT_PASSWORD";
+pub const ENV_ROOT_PASSWORD: &str = startup::root_password::ENV_ROOT_PASSWORD;
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo: bool) -> Result<()> {
@@ -24,18 +21,42 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         Ok(n) => tracing::debug!(limit = n, "open file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
     }
-    // Certificates first: a bad file stops the server before anything else happens.
+    // Everything the configuration names is checked before anything is created: a mistake
+    // must not leave a new store and a generated root password behind. Certificates, the
+    // schema, the access rules, the root password given, the audit log's directory.
     let tls = Tls::load(&cfg.tls)?;
-    // Handle SIGHUP before anything can send it (its default action ends the process).
+    let schema = Arc::new(cfg.schema()?);
+    let access = crate::access::Access::compile(&cfg, &schema).context("access.rules")?;
+    let root_given = startup::root_password::Given::read(&cfg)?;
+    startup::check_paths(&cfg)?;
+    // Handle SIGHUP before anything can send it (its default action ends the process), and
+    // SIGTERM/SIGINT too: one that arrives while the store opens stops the server cleanly
+    // once it serves (the listeners answer before then).
     let hangups = hangup_signal()?;
-    let (store, schema) = offline::open_store(&cfg)?;
+    let stops = StopSignals::register();
+    let store = offline::open_store_with_schema(&cfg, schema, cfg.cache_mb << 20)?;
+    // The listeners before the root password: a port in use stops the start before a
+    // password is generated. The plain listener last: once it answers, every listener is up
+    // (connections wait in its backlog until the suffix entry and the demo are loaded).
+    let metrics = match &cfg.metrics.listen {
+        Some(addr) => {
+            Some(TcpListener::bind(addr).await.with_context(|| format!("metrics.listen: cannot listen on {addr}"))?)
+        }
+        None => None,
+    };
+    let ldaps = match &cfg.tls.ldaps_listen {
+        Some(addr) => {
+            Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (tls.ldaps_listen)"))?)
+        }
+        None => None,
+    };
+    let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let root_hash = startup::root_password::settle(&store, &cfg, root_given)?;
     if let Some(path) = cfg.audit.path(&cfg.data_dir) {
         let log = crate::audit::AuditLog::open(&path, &cfg.audit)
             .with_context(|| format!("audit.file: cannot open {}", path.display()))?;
         crate::audit::install(Arc::new(log));
     }
-    let root_hash = root_password_hash(&store, &cfg)?;
-    let access = crate::access::Access::compile(&cfg, &schema).context("access.rules")?;
     let admissions = crate::limits::ConnectionLimiter::new(&cfg.connections);
     let ctx = Arc::new(ServerCtx::new(cfg, config_path, store.clone(), Arc::new(access), root_hash, tls)?);
     ensure_suffix(&ctx).await?;
@@ -43,15 +64,6 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         load_demo_data(&ctx).await?;
     }
     store.flush()?;
-    let ldaps = match &ctx.config().tls.ldaps_listen {
-        Some(addr) => {
-            Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (tls.ldaps_listen)"))?)
-        }
-        None => None,
-    };
-    // The plain listener last: once it answers, every listener is up.
-    let listen = &ctx.config().listen;
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     // No entry count here: counting reads the whole store (seconds at a million entries).
     tracing::info!(listen = %local, suffix = %ctx.config().suffix, "birch is serving");
@@ -69,8 +81,7 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     let admin_socket = crate::backup::AdminSocket::start(ctx.clone());
 
     let shutdown = CancellationToken::new();
-    if let Some(addr) = &ctx.config().metrics.listen {
-        let l = TcpListener::bind(addr).await.with_context(|| format!("metrics.listen: cannot listen on {addr}"))?;
+    if let Some(l) = metrics {
         tracing::info!(listen = %l.local_addr()?, "metrics endpoint (GET /metrics)");
         tokio::spawn(crate::metrics::serve(l, ctx.clone(), shutdown.clone()));
     }
@@ -82,7 +93,7 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         .is_replica()
         .then(|| tokio::spawn(crate::replica::consumer::run(ctx.clone(), shutdown.clone())));
     let connections = TaskTracker::new();
-    let signal = shutdown_signal();
+    let signal = stops.recv();
     tokio::pin!(signal);
     loop {
         tokio::select! {
@@ -203,7 +214,7 @@ async fn reload_on_hangup(_: (), _: Arc<ServerCtx>) {}
 struct PidFile(Option<std::path::PathBuf>);
 
 /// Name of the pid file inside the data directory.
-pub const PID_FILE: &str = "birch.pid";
+pub const PID_FILE: &str = startup::data_dir::PID_FILE;
 
 impl PidFile {
     fn create(data_dir: &std::path::Path) -> PidFile {
@@ -246,38 +257,68 @@ pub fn signal_reload(_: &Config) -> Result<()> {
     anyhow::bail!("`birch reload` needs a Unix system")
 }
 
-async fn shutdown_signal() {
+/// SIGTERM and SIGINT, registered when made: the signals that stop the server.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn register() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            StopSignals { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// Waits for one of them (received since they were registered).
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match &mut self.term {
+                    Some(t) => t.recv().await,
+                    None => std::future::pending().await,
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            let int = async {
+                match &mut self.int {
+                    Some(i) => i.recv().await,
+                    None => {
+                        let _ = tokio::signal::ctrl_c().await;
+                        Some(())
+                    }
+                }
+            };
+            tokio::select! {
+                _ = term => {}
+                _ = int => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
-/// Creates the suffix entry when the store has none.
+/// Creates the suffix entry when the store has none, as a placeholder that an LDAP add of
+/// the suffix entry replaces while nothing was written to or below it
+/// (`write::placeholder`); records the suffix in the store.
 async fn ensure_suffix(ctx: &ServerCtx) -> Result<()> {
-    if ctx.store().id_of(ctx.suffix_ndn())?.is_some() {
-        return Ok(());
-    }
     let suffix = &ctx.config().suffix;
-    let attrs = demo::suffix_attrs(&Dn::parse(suffix).context("suffix")?, ctx.schema());
-    load(ctx, vec![(suffix.clone(), attrs)]).await?;
-    tracing::info!(%suffix, "created the suffix entry");
-    Ok(())
+    if ctx.store().id_of(ctx.suffix_ndn())?.is_none() {
+        let attrs = demo::suffix_attrs(&Dn::parse(suffix).context("suffix")?, ctx.schema());
+        load(ctx, vec![(suffix.clone(), attrs)]).await?;
+        crate::write::placeholder::mark(ctx.store(), ctx.suffix_ndn())?;
+        tracing::info!(%suffix, "created the suffix entry");
+    }
+    startup::suffix::record(ctx.store(), suffix)
 }
 
 /// Loads the demo campus (once: not when `ou=people` exists).
@@ -293,36 +334,4 @@ async fn load_demo_data(ctx: &ServerCtx) -> Result<()> {
 /// Loads records through the write pipeline's loader.
 async fn load(ctx: &ServerCtx, records: Vec<demo::AddRecord>) -> Result<()> {
     ctx.writer().load(records).await.map_err(|(dn, e)| anyhow::anyhow!("loading {dn:?}: {e}"))
-}
-
-/// Finds the root password hash: config, environment, file, stored, or a new one.
-fn root_password_hash(store: &Store, cfg: &Config) -> Result<Vec<u8>> {
-    let params = cfg.argon2_params();
-    if let Some(h) = &cfg.root_password_hash {
-        let h = h.trim();
-        return Ok(if h.starts_with('{') { h.to_string() } else { format!("{{ARGON2}}{h}") }.into_bytes());
-    }
-    if let Ok(pw) = std::env::var(ENV_ROOT_PASSWORD) {
-        if !pw.is_empty() {
-            return Ok(password::hash_argon2id(pw.as_bytes(), &params)?.into_bytes());
-        }
-    }
-    if let Some(path) = &cfg.root_password_file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("root_password_file {}", path.display()))?;
-        let pw = text.lines().next().unwrap_or("").trim_end();
-        anyhow::ensure!(!pw.is_empty(), "root_password_file {}: first line is empty", path.display());
-        return Ok(password::hash_argon2id(pw.as_bytes(), &params)?.into_bytes());
-    }
-    if let Some(h) = store.meta_get(META_ROOT_HASH)? {
-        return Ok(h);
-    }
-    let pw = password::generate_password();
-    let hash = password::hash_argon2id(pw.as_bytes(), &params)?;
-    store.meta_set(META_ROOT_HASH, hash.as_bytes())?;
-    store.flush()?;
-    eprintln!(
-        "Generated a root password for {} (shown only once; only its hash is stored):\n\n    {pw}\n",
-        cfg.root_dn()
-    );
-    Ok(hash.into_bytes())
 }

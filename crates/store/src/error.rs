@@ -40,3 +40,20 @@ pub enum StoreError {
     #[error(transparent)]
     Dn(#[from] birch_schema::DnError),
 }
+
+impl StoreError {
+    /// The kind of the I/O error underneath, when sled failed on one (the data directory's
+    /// lock held by another process, permission denied, a full disk).
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            StoreError::Sled(sled::Error::Io(e)) => Some(e.kind()),
+            _ => None,
+        }
+    }
+
+    /// Whether opening the store failed because another process holds its lock (sled
+    /// reports it as an I/O error of kind `Other` with this text).
+    pub fn is_lock_held(&self) -> bool {
+        matches!(self, StoreError::Sled(sled::Error::Io(e)) if e.to_string().starts_with("could not acquire lock"))
+    }
+}

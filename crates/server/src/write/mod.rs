@@ -60,6 +60,7 @@ pub mod groups;
 pub mod limits;
 pub mod operational;
 pub mod password;
+pub mod placeholder;
 pub mod schema_check;
 
 pub use change::{Bookkeeping, Change, Done, Mod, ModOp, Options, Replicated};
@@ -344,10 +345,17 @@ impl Writer {
         }
         let mut entry = self.store.make_entry(dn_text, attrs)?;
         // 2. authorize
+        let is_suffix = ndn == self.suffix_ndn;
         if let Some(u) = actor.user() {
             let parent = dn.parent().normalize(&self.schema);
             authorize::require_on_parent(&self.store, &u.access, &u.requester, &parent, Privilege::Add)?;
             authorize::add(&u.access, &u.requester, &entry)?;
+            // Replacing the placeholder suffix entry deletes it, too.
+            if is_suffix && placeholder::is_placeholder(&self.store, &ndn)? {
+                if let Some((_, current)) = self.store.get_by_ndn(&ndn)? {
+                    authorize::require(&u.access, &u.requester, &current, "entry", Privilege::Delete)?;
+                }
+            }
         }
         // 5. operational attributes
         operational::on_add(&mut entry, &self.stamp_name(actor));
@@ -355,10 +363,20 @@ impl Writer {
         password::on_add(self, actor, &ndn, &mut entry).await?;
         // 7. schema
         schema_check::check(&self.schema, &entry)?;
-        // 8. commit
-        let is_suffix = ndn == self.suffix_ndn;
-        let added = entry.clone();
-        self.commit(move |store| Ok(store.add(entry, is_suffix)?)).await?;
+        // 8. commit (the suffix entry replaces the placeholder a first start made, if it
+        // is still one: see `placeholder`)
+        let added = self
+            .commit(move |store| {
+                if is_suffix {
+                    if let Some(replaced) = placeholder::replace(store, &entry)? {
+                        return Ok(replaced);
+                    }
+                }
+                let added = entry.clone();
+                store.add(entry, is_suffix)?;
+                Ok(added)
+            })
+            .await?;
         Ok(Done { before: None, after: Some(added) })
     }
 

@@ -105,6 +105,19 @@ impl Store {
         Ok(String::new())
     }
 
+    /// The first entry (lowest id) that has no parent: in a store made by Birch, the suffix
+    /// entry, which is created before anything else. `None` for an empty store.
+    pub fn first_root(&self) -> Result<Option<Entry>, StoreError> {
+        for kv in self.inner.entries.iter() {
+            let (_, v) = kv?;
+            let e = Entry::decode(&v)?;
+            if e.parent == 0 {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
     /// Whether the entry has children.
     pub fn has_children(&self, id: u64) -> Result<bool, StoreError> {
         Ok(self.inner.children.scan_prefix(id.to_be_bytes()).keys().next().transpose()?.is_some())
