@@ -8,11 +8,11 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// Environment variable: seconds between progress log lines when standard error is not a
-/// terminal (0: none).
+/// terminal (0: none; fractions allowed).
 pub const ENV_PROGRESS_SECS: &str = "BIRCH_PROGRESS_SECS";
 
 /// Default seconds between progress log lines.
-const DEFAULT_LOG_SECS: u64 = 5;
+const DEFAULT_LOG_SECS: f64 = 5.0;
 
 /// How often a terminal bar is redrawn.
 const BAR_EVERY: Duration = Duration::from_millis(200);
@@ -55,10 +55,10 @@ impl Progress {
 
     /// Progress of `job` as log lines only (a server's own jobs).
     pub fn logs_only(job: &str) -> Progress {
-        let secs = std::env::var(ENV_PROGRESS_SECS).ok().and_then(|v| v.trim().parse::<u64>().ok());
+        let secs = std::env::var(ENV_PROGRESS_SECS).ok().and_then(|v| v.trim().parse::<f64>().ok());
         let every = match secs.unwrap_or(DEFAULT_LOG_SECS) {
-            0 => None,
-            s => Some(Duration::from_secs(s)),
+            s if s > 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s.min(1e9))),
+            _ => None,
         };
         Progress::with(job, None, every)
     }
