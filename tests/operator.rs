@@ -160,8 +160,8 @@ fn birch_with(s: &Server, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> 
 }
 
 #[test]
-fn import_export_and_check_report_progress_on_stderr_only() {
-    let s = Server::offline("");
+fn import_export_backup_and_restore_report_progress_on_stderr_only() {
+    let mut s = Server::offline("");
     let file = s.dir().join("users.ldif");
     std::fs::write(&file, common::users_ldif(3000, |i| format!("pw-{i}"))).expect("write ldif");
     // Stderr is a pipe: progress comes as log lines, here as often as possible.
@@ -192,6 +192,21 @@ fn import_export_and_check_report_progress_on_stderr_only() {
     let out = birch_with(&s, &["check"], &[("BIRCH_LOG", "info")], b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("progress"), "{}", text(&out.stderr));
+
+    // Backup (the client counts what the server streams) and restore (import and check).
+    s.start_existing();
+    let backup = s.dir().join("backup.ldif");
+    let out = birch_with(&s, &["backup", backup.to_str().expect("path")], &env, b"");
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("progress: receive: ") && err.contains("%, about "), "{err}");
+    s.stop();
+    let out = birch_with(&s, &["restore", "--force", backup.to_str().expect("path")], &env, b"");
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for pass in ["progress: pass 1/2, check: ", "progress: pass 2/2, write: ", "progress: entries: "] {
+        assert!(err.contains(pass), "{pass} in:\n{err}");
+    }
 }
 
 #[test]
@@ -315,4 +330,32 @@ async fn the_default_log_has_no_line_per_bind_and_no_colours() {
     // The audit log has them all.
     let audit = std::fs::read_to_string(s.data_dir().join("audit.log")).expect("audit.log");
     assert!(audit.matches("\"event\":\"bind\"").count() >= 6, "{audit}");
+}
+
+#[test]
+fn a_replica_logs_the_progress_of_its_refresh() {
+    let mut provider = Server::offline("");
+    let path = provider.dir().join("users.ldif");
+    std::fs::write(&path, common::users_ldif(2000, |i| format!("pw-{i}"))).expect("ldif");
+    let out = provider.birch(&["import", path.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    provider.start_existing();
+    let config = format!(
+        "[replication]\nserver_id = 2\nprovider = \"{}\"\nbind_dn = \"{ROOT_DN}\"\nbind_password = \"{ROOT_PW}\"\nretry_initial_ms = 100\nretry_max_ms = 1000\n",
+        provider.url()
+    );
+    let env = [("BIRCH_LOG", "info"), ("BIRCH_PROGRESS_SECS", "0.000001")];
+    let replica = Server::start_with_env(&config, false, &env);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut log = String::new();
+    while std::time::Instant::now() < deadline {
+        log = std::fs::read_to_string(replica.log_path()).unwrap_or_default();
+        if log.contains("refresh complete") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(log.contains("refresh complete; following changes entries=2002"), "{log}");
+    let progress = log.lines().filter(|l| l.contains("progress: receive: ")).count();
+    assert!(progress >= 1, "{log}");
 }
