@@ -98,7 +98,7 @@ impl Progress {
         self.entries += 1;
         self.position = position.unwrap_or(self.entries);
         self.calls += 1;
-        if self.calls % CLOCK_EVERY != 0 {
+        if !self.calls.is_multiple_of(CLOCK_EVERY) {
             return;
         }
         let Some(every) = self.every else { return };
