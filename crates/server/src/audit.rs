@@ -381,7 +381,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let log = AuditLog::open(&path, &AuditSection::default()).unwrap();
-        log.append(r#"{"time":"2026-01-01T00:00:00Z","event":"modify","dn":"uid=a,dc=x","by":"cn=admin,dc=x","result":0,"ldif":"dn: uid=a,dc=x\nchangetype: modify\n"}"#);
+        log.append(r#"{"time":"2026-01-01T00:00:00Z","event":"modify","dn":"uid=a,dc=x","by":"cn=admin,dc=x","result":0,"ldif":"dn: uid=a,dc=x\nchangetype: modify\nreplace: cn\ncn: A\n-"}"#);
         log.append(
             r#"{"time":"2026-06-01T00:00:00Z","event":"delete","dn":"uid=b,dc=x","by":"uid=a,dc=x","result":50}"#,
         );
@@ -397,6 +397,31 @@ mod tests {
         assert_eq!(run(Query { since, ..Query::default() }).0, 1);
         let (n, text) = run(Query { ldif: true, ..Query::default() });
         assert_eq!(n, 1, "only successful writes as LDIF");
-        assert!(text.contains("changetype: modify"), "{text}");
+        assert!(text.contains("changetype: modify\nreplace: cn\ncn: A\n-\n\n"), "{text}");
+    }
+
+    #[test]
+    fn ldif_records_are_separated_and_password_changes_are_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open(&path, &AuditSection::default()).unwrap();
+        // An old-style record of a password-only modify (no modification left), a mixed one,
+        // a Password Modify (no LDIF at all) and a delete.
+        log.append(r#"{"time":"t1","event":"modify","dn":"uid=a,dc=x","by":"cn=admin,dc=x","attrs":"userPassword","result":0,"ldif":"dn: uid=a,dc=x\nchangetype: modify"}"#);
+        log.append(r#"{"time":"t2","event":"modify","dn":"uid=b,dc=x","by":"cn=admin,dc=x","attrs":"description,userPassword","result":0,"ldif":"dn: uid=b,dc=x\nchangetype: modify\nreplace: description\ndescription: d\n-"}"#);
+        log.append(r#"{"time":"t3","event":"password_modify","dn":"uid=c,dc=x","by":"cn=admin,dc=x","attrs":"userPassword","result":0,"ldif":""}"#);
+        log.append(r#"{"time":"t4","event":"delete","dn":"uid=d,dc=x","by":"cn=admin,dc=x","attrs":"","result":0,"ldif":"dn: uid=d,dc=x\nchangetype: delete"}"#);
+        log.sync().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(query(&path, &Query { ldif: true, ..Query::default() }, &mut out).unwrap(), 4);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "# t1 modify by cn=admin,dc=x\n# userPassword of uid=a,dc=x changed; the value is not in the audit log\n\n\
+             # t2 modify by cn=admin,dc=x\n# userPassword of uid=b,dc=x changed; the value is not in the audit log\n\
+             dn: uid=b,dc=x\nchangetype: modify\nreplace: description\ndescription: d\n-\n\n\
+             # t3 password_modify by cn=admin,dc=x\n# userPassword of uid=c,dc=x changed; the value is not in the audit log\n\n\
+             # t4 delete by cn=admin,dc=x\ndn: uid=d,dc=x\nchangetype: delete\n\n"
+        );
     }
 }
