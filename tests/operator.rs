@@ -238,6 +238,11 @@ fn restore_export_and_backup_name_the_fix() {
     assert!(!out.status.success() && out.stdout.is_empty());
     assert!(err.contains("a server is running on") && err.contains("birch backup"), "{err}");
 
+    let out = s.birch(&["import", backup.to_str().expect("path")]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("a server is running on") && err.contains("ldapadd"), "{err}");
+
     // A missing directory fails before the server streams anything.
     let missing = s.dir().join("no-such-dir").join("b.ldif");
     let out = s.birch(&["backup", missing.to_str().expect("path")]);

@@ -47,6 +47,13 @@ fn open_store_with_cache(cfg: &Config, cache_bytes: u64) -> Result<(Store, Arc<S
 /// entries the first pass built for the schema check are kept for the second when the file
 /// is small enough ([`KEEP_ENTRIES_MAX_BYTES`]); otherwise the second pass reads it again.
 pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
+    if crate::backup::server_running(cfg) {
+        bail!(
+            "a server is running on {}: `birch import` works offline; stop the server first, or load \
+             the file over LDAP (ldapadd / ldapmodify -f)",
+            cfg.data_dir.display()
+        );
+    }
     // A load writes in key order and reads back little: the page cache only needs to hold
     // what is being written (the server's default, a quarter of the memory, would let a
     // large import's RSS grow to it).
