@@ -433,6 +433,8 @@ struct EntryCounter {
     head: Option<Vec<u8>>,
     started: bool,
     last: u8,
+    /// Empty lines seen: the first ends `version: 1`, each other one an entry.
+    blank: u64,
 }
 
 impl EntryCounter {
@@ -441,7 +443,11 @@ impl EntryCounter {
             let head = self.head.get_or_insert_with(Vec::new);
             head.extend_from_slice(&bytes[..bytes.len().min(4096)]);
             let text = String::from_utf8_lossy(head);
-            let total = text.lines().find_map(|l| l.strip_prefix("# entries: ")).and_then(|n| n.trim().parse().ok());
+            let total = text
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .find_map(|l| l.strip_prefix("# entries: "))
+                .and_then(|n| n.trim().parse().ok());
             if total.is_some() || head.len() >= 4096 {
                 progress.pass("receive", total);
                 self.started = true;
@@ -450,7 +456,10 @@ impl EntryCounter {
         }
         for &b in bytes {
             if b == b'\n' && self.last == b'\n' {
-                progress.advance(None);
+                self.blank += 1;
+                if self.blank > 1 {
+                    progress.advance(None);
+                }
             }
             self.last = b;
         }
@@ -610,6 +619,18 @@ mod tests {
         out.extend_from_slice(b"version: 1\n\n");
         assert_eq!(Header::read(&mut &out[..]).unwrap(), h);
         assert!(Header::read(&mut &b"version: 1\n"[..]).is_err());
+    }
+
+    #[test]
+    fn the_entry_counter_counts_entries_across_chunks() {
+        let mut progress = crate::progress::Progress::logs_only("backup");
+        let mut counter = EntryCounter::default();
+        let stream = b"# birch-backup 1\n# suffix: dc=x\n# entries: 31\nversion: 1\n\ndn: dc=x\ndc: x\n\ndn: cn=a,dc=x\ncn: a\n\ndn: cn=b,dc=x\ncn: b\n\n# birch-backup-end entries: 3\n";
+        for chunk in stream.chunks(7) {
+            counter.push(chunk, &mut progress);
+        }
+        assert_eq!(progress.entries(), 3);
+        assert_eq!(progress.total(), Some(31), "the header's count, not a part of it");
     }
 
     #[test]

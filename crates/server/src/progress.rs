@@ -115,6 +115,11 @@ impl Progress {
         self.entries
     }
 
+    /// Where the current pass ends, if known.
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
     /// `pass: N entries, R/s, P%, about S s left`.
     fn line(&self) -> String {
         let secs = self.pass_started.elapsed().as_secs_f64();
