@@ -218,6 +218,9 @@ fn hash_password_reads_a_pipe_without_prompting() {
     assert_eq!(stdout.lines().count(), 1, "only the hash: {stdout}");
     assert!(stdout.starts_with("{ARGON2}$argon2id$"), "{stdout}");
     assert!(!text(&out.stderr).contains("Password:"), "no prompt on a pipe");
+    let out = birch_with(&s, &["hash-password"], &[], b"");
+    assert!(!out.status.success() && out.stdout.is_empty(), "an empty password is refused");
+    assert!(text(&out.stderr).contains("no password"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -231,6 +231,9 @@ fn read_password() -> Result<String> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
         let pw = rpassword::prompt_password("Password: ")?;
+        if pw.is_empty() {
+            anyhow::bail!("an empty password can never bind");
+        }
         if rpassword::prompt_password("Again: ")? != pw {
             anyhow::bail!("the two passwords differ");
         }
@@ -238,7 +241,12 @@ fn read_password() -> Result<String> {
     }
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    let pw = line.trim_end_matches(['\r', '\n']);
+    // An empty password can never bind (RFC 4513: an unauthenticated bind).
+    if pw.is_empty() {
+        anyhow::bail!("no password on standard input");
+    }
+    Ok(pw.to_string())
 }
 
 /// Environment variable choosing the log format (`text` or `json`), over `log_format`.
