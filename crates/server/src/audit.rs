@@ -167,9 +167,9 @@ fn record(event: &Event<'_>) -> String {
 /// What `birch audit` selects.
 #[derive(Debug, Default)]
 pub struct Query {
-    /// Records about this DN (case-insensitive, as written in the `dn` field).
+    /// Records about this DN (compared as DNs: `uid=bob, ou=People` finds `uid=bob,ou=people`).
     pub dn: Option<String>,
-    /// Records by this actor (the bound DN, `by` field), case-insensitive.
+    /// Records by this actor (the bound DN, `by` field), compared as DNs.
     pub actor: Option<String>,
     /// Records at or after this time.
     pub since: Option<std::time::SystemTime>,
@@ -177,21 +177,65 @@ pub struct Query {
     pub ldif: bool,
 }
 
-/// Prints the records of the audit files (oldest rotated file first) that match `q`.
+/// `birch audit`: the records of the audit log of `cfg` that match (`since`: RFC 3339, or
+/// an age such as `2h`), printed to standard output.
+pub fn command(
+    cfg: &crate::config::Config,
+    dn: Option<String>,
+    actor: Option<String>,
+    since: Option<String>,
+    ldif: bool,
+) -> anyhow::Result<()> {
+    let path = cfg.audit.path(&cfg.data_dir).ok_or_else(|| anyhow::anyhow!("audit.file: the audit log is off"))?;
+    let since = match since {
+        None => None,
+        Some(s) => Some(match humantime::parse_rfc3339_weak(&s) {
+            Ok(t) => t,
+            Err(_) => {
+                let age = humantime::parse_duration(&s)
+                    .map_err(|e| anyhow::anyhow!("--since {s:?}: not a time or an age ({e})"))?;
+                std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::UNIX_EPOCH)
+            }
+        }),
+    };
+    let schema = cfg.schema()?;
+    let normalize =
+        |dn: &str| birch_schema::dn::normalize_str(dn, &schema).unwrap_or_else(|_| dn.trim().to_ascii_lowercase());
+    let q = Query { dn, actor, since, ldif };
+    query_with(&path, &q, &normalize, &mut std::io::stdout().lock())?;
+    Ok(())
+}
+
+/// Prints the records of the audit files (oldest rotated file first) that match `q`, DNs
+/// compared case-insensitively.
 pub fn query(path: &Path, q: &Query, out: &mut dyn Write) -> std::io::Result<usize> {
+    query_with(path, q, &|dn: &str| dn.trim().to_ascii_lowercase(), out)
+}
+
+/// [`query`] with DNs compared by what `normalize` makes of them. With `q.ldif`, each
+/// successful write is one LDIF change record (ldapmodify applies the output as it is),
+/// after a comment saying when and by whom; secret values (passwords) were never logged:
+/// a comment says what changed instead.
+pub fn query_with(
+    path: &Path,
+    q: &Query,
+    normalize: &dyn Fn(&str) -> String,
+    out: &mut dyn Write,
+) -> std::io::Result<usize> {
     let mut files: Vec<PathBuf> =
         (1..1000).map(|n| PathBuf::from(format!("{}.{n}", path.display()))).take_while(|p| p.exists()).collect();
     files.reverse();
     files.push(path.to_path_buf());
-    let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_ascii_lowercase());
-    let (dn, actor) = (lower(&q.dn), lower(&q.actor));
+    let (dn, actor) = (q.dn.as_deref().map(normalize), q.actor.as_deref().map(normalize));
     let mut n = 0;
     for f in files {
         let Ok(text) = std::fs::read_to_string(&f) else { continue };
         for line in text.lines() {
             let Ok(serde_json::Value::Object(rec)) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-            let field = |k: &str| rec.get(k).and_then(|v| v.as_str()).unwrap_or("").to_ascii_lowercase();
-            if dn.as_ref().is_some_and(|d| field("dn") != *d) || actor.as_ref().is_some_and(|a| field("by") != *a) {
+            let raw = |k: &str| rec.get(k).and_then(|v| v.as_str()).unwrap_or("");
+            if dn.as_ref().is_some_and(|d| normalize(raw("dn")) != *d)
+                || actor.as_ref().is_some_and(|a| normalize(raw("by")) != *a)
+            {
                 continue;
             }
             if let Some(since) = q.since {
@@ -203,8 +247,7 @@ pub fn query(path: &Path, q: &Query, out: &mut dyn Write) -> std::io::Result<usi
             if q.ldif {
                 match rec.get("ldif").and_then(|v| v.as_str()) {
                     Some(l) if rec.get("result").and_then(|v| v.as_u64()) == Some(0) => {
-                        writeln!(out, "# {} by {}", field("time"), field("by"))?;
-                        writeln!(out, "{l}")?;
+                        write_change(out, raw("time"), raw("event"), raw("by"), raw("dn"), raw("attrs"), l)?;
                     }
                     _ => continue,
                 }
@@ -215,6 +258,49 @@ pub fn query(path: &Path, q: &Query, out: &mut dyn Write) -> std::io::Result<usi
         }
     }
     Ok(n)
+}
+
+/// One successful write as an LDIF change record ending with an empty line. The attributes
+/// whose values the audit log never holds (passwords) are named in a comment; a change that
+/// is left with nothing else (a password change) is a comment only, which ldapmodify skips.
+fn write_change(
+    out: &mut dyn Write,
+    time: &str,
+    event: &str,
+    by: &str,
+    dn: &str,
+    attrs: &str,
+    ldif: &str,
+) -> std::io::Result<()> {
+    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
+    writeln!(out, "# {} {} by {}", one_line(time), one_line(event), one_line(by))?;
+    let secret: Vec<&str> = attrs.split(',').filter(|a| !a.is_empty() && birch_acl::secret::is_secret(a)).collect();
+    let body = ldif.trim_end();
+    if !secret.is_empty() || body.is_empty() {
+        let what = if secret.is_empty() { "userPassword".to_string() } else { secret.join(", ") };
+        writeln!(out, "# {what} of {} changed; the value is not in the audit log", one_line(dn))?;
+    }
+    if !body.is_empty() && !is_empty_modify(body) {
+        writeln!(out, "{body}")?;
+    }
+    writeln!(out)
+}
+
+/// Whether an LDIF change record is a modify with no modification left (its only ones were
+/// of secret attributes).
+fn is_empty_modify(record: &str) -> bool {
+    let mut modify = false;
+    for line in record.lines() {
+        if line.starts_with(' ') || line.starts_with("dn:") {
+            continue;
+        }
+        if line.eq_ignore_ascii_case("changetype: modify") {
+            modify = true;
+            continue;
+        }
+        return false;
+    }
+    modify
 }
 
 #[cfg(test)]
@@ -295,7 +381,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let log = AuditLog::open(&path, &AuditSection::default()).unwrap();
-        log.append(r#"{"time":"2026-01-01T00:00:00Z","event":"modify","dn":"uid=a,dc=x","by":"cn=admin,dc=x","result":0,"ldif":"dn: uid=a,dc=x\nchangetype: modify\n"}"#);
+        log.append(r#"{"time":"2026-01-01T00:00:00Z","event":"modify","dn":"uid=a,dc=x","by":"cn=admin,dc=x","result":0,"ldif":"dn: uid=a,dc=x\nchangetype: modify\nreplace: cn\ncn: A\n-"}"#);
         log.append(
             r#"{"time":"2026-06-01T00:00:00Z","event":"delete","dn":"uid=b,dc=x","by":"uid=a,dc=x","result":50}"#,
         );
@@ -311,6 +397,31 @@ mod tests {
         assert_eq!(run(Query { since, ..Query::default() }).0, 1);
         let (n, text) = run(Query { ldif: true, ..Query::default() });
         assert_eq!(n, 1, "only successful writes as LDIF");
-        assert!(text.contains("changetype: modify"), "{text}");
+        assert!(text.contains("changetype: modify\nreplace: cn\ncn: A\n-\n\n"), "{text}");
+    }
+
+    #[test]
+    fn ldif_records_are_separated_and_password_changes_are_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open(&path, &AuditSection::default()).unwrap();
+        // An old-style record of a password-only modify (no modification left), a mixed one,
+        // a Password Modify (no LDIF at all) and a delete.
+        log.append(r#"{"time":"t1","event":"modify","dn":"uid=a,dc=x","by":"cn=admin,dc=x","attrs":"userPassword","result":0,"ldif":"dn: uid=a,dc=x\nchangetype: modify"}"#);
+        log.append(r#"{"time":"t2","event":"modify","dn":"uid=b,dc=x","by":"cn=admin,dc=x","attrs":"description,userPassword","result":0,"ldif":"dn: uid=b,dc=x\nchangetype: modify\nreplace: description\ndescription: d\n-"}"#);
+        log.append(r#"{"time":"t3","event":"password_modify","dn":"uid=c,dc=x","by":"cn=admin,dc=x","attrs":"userPassword","result":0,"ldif":""}"#);
+        log.append(r#"{"time":"t4","event":"delete","dn":"uid=d,dc=x","by":"cn=admin,dc=x","attrs":"","result":0,"ldif":"dn: uid=d,dc=x\nchangetype: delete"}"#);
+        log.sync().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(query(&path, &Query { ldif: true, ..Query::default() }, &mut out).unwrap(), 4);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "# t1 modify by cn=admin,dc=x\n# userPassword of uid=a,dc=x changed; the value is not in the audit log\n\n\
+             # t2 modify by cn=admin,dc=x\n# userPassword of uid=b,dc=x changed; the value is not in the audit log\n\
+             dn: uid=b,dc=x\nchangetype: modify\nreplace: description\ndescription: d\n-\n\n\
+             # t3 password_modify by cn=admin,dc=x\n# userPassword of uid=c,dc=x changed; the value is not in the audit log\n\n\
+             # t4 delete by cn=admin,dc=x\ndn: uid=d,dc=x\nchangetype: delete\n\n"
+        );
     }
 }

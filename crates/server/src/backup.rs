@@ -246,11 +246,45 @@ impl Write for ChunkSender {
     }
 }
 
+/// Whether a server answers on the admin socket of `cfg`'s data directory (it serves that
+/// directory).
+#[cfg(unix)]
+pub fn server_running(cfg: &Config) -> bool {
+    std::os::unix::net::UnixStream::connect(cfg.data_dir.join(SOCKET)).is_ok()
+}
+
+/// Whether a server runs on `cfg`'s data directory (never known without Unix sockets).
+#[cfg(not(unix))]
+pub fn server_running(_: &Config) -> bool {
+    false
+}
+
+/// Fails unless `target` can receive a backup: an existing directory, or a file name in an
+/// existing directory. Checked before the server is asked for anything.
+fn check_target(target: &Path) -> Result<()> {
+    if target.is_dir() {
+        return Ok(());
+    }
+    let shown = target.display();
+    if target.as_os_str().to_string_lossy().ends_with('/') {
+        bail!("{shown} does not exist: create the directory first, or name a file to write");
+    }
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!("{shown}: the directory {} does not exist; create it first", parent.display());
+    }
+    Ok(())
+}
+
 /// `birch backup TARGET`: asks the running server for a backup and writes it to TARGET
 /// (a file, or a directory that gets `birch-backup-<time>.ldif`), durably.
 #[cfg(unix)]
 pub fn backup(cfg: &Config, target: &Path) -> Result<()> {
     let started = std::time::Instant::now();
+    check_target(target)?;
     let socket = cfg.data_dir.join(SOCKET);
     let mut stream = std::os::unix::net::UnixStream::connect(&socket).with_context(|| {
         format!("cannot reach the running server at {} (is `birch serve` running with this config?)", socket.display())
@@ -289,6 +323,8 @@ pub fn backup(cfg: &Config, target: &Path) -> Result<()> {
             .with_context(|| format!("cannot create {}", partial.display()))?;
         let mut tail = Tail::default();
         let mut buf = vec![0u8; 1 << 20];
+        let mut progress = crate::progress::Progress::new("backup");
+        let mut counter = EntryCounter::default();
         loop {
             let n = input.read(&mut buf).context("reading the backup from the server")?;
             if n == 0 {
@@ -296,7 +332,9 @@ pub fn backup(cfg: &Config, target: &Path) -> Result<()> {
             }
             out.write_all(&buf[..n]).with_context(|| format!("writing {}", partial.display()))?;
             tail.push(&buf[..n]);
+            counter.push(&buf[..n], &mut progress);
         }
+        progress.finish();
         let entries = tail.entries().context("the backup stream ended early (see the server's log); nothing kept")?;
         out.sync_all().with_context(|| format!("fsync {}", partial.display()))?;
         std::fs::rename(&partial, &file).with_context(|| format!("cannot rename to {}", file.display()))?;
@@ -387,6 +425,47 @@ fn sync_parent(file: &Path) {
     }
 }
 
+/// Counts the entries of a backup stream as it arrives (each ends with an empty line), for
+/// its progress; the header's entry count is the total.
+#[derive(Default)]
+struct EntryCounter {
+    /// The header's first lines, until the entry count is read from them.
+    head: Option<Vec<u8>>,
+    started: bool,
+    last: u8,
+    /// Empty lines seen: the first ends `version: 1`, each other one an entry.
+    blank: u64,
+}
+
+impl EntryCounter {
+    fn push(&mut self, bytes: &[u8], progress: &mut crate::progress::Progress) {
+        if !self.started {
+            let head = self.head.get_or_insert_with(Vec::new);
+            head.extend_from_slice(&bytes[..bytes.len().min(4096)]);
+            let text = String::from_utf8_lossy(head);
+            let total = text
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .find_map(|l| l.strip_prefix("# entries: "))
+                .and_then(|n| n.trim().parse().ok());
+            if total.is_some() || head.len() >= 4096 {
+                progress.pass("receive", total);
+                self.started = true;
+                self.head = None;
+            }
+        }
+        for &b in bytes {
+            if b == b'\n' && self.last == b'\n' {
+                self.blank += 1;
+                if self.blank > 1 {
+                    progress.advance(None);
+                }
+            }
+            self.last = b;
+        }
+    }
+}
+
 /// The last bytes of a stream, to find the trailer.
 #[derive(Default)]
 struct Tail(Vec<u8>);
@@ -453,6 +532,13 @@ pub fn restore(cfg: &Config, file: &Path, force: bool, schema_check: bool) -> Re
         );
     }
     let dir = &cfg.data_dir;
+    if server_running(cfg) {
+        bail!(
+            "a server is running on {}: stop it first (`birch restore` replaces its data directory, offline; \
+             to copy a running server's data, use `birch backup`)",
+            dir.display()
+        );
+    }
     let occupied = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
     if occupied {
         if !force {
@@ -533,6 +619,18 @@ mod tests {
         out.extend_from_slice(b"version: 1\n\n");
         assert_eq!(Header::read(&mut &out[..]).unwrap(), h);
         assert!(Header::read(&mut &b"version: 1\n"[..]).is_err());
+    }
+
+    #[test]
+    fn the_entry_counter_counts_entries_across_chunks() {
+        let mut progress = crate::progress::Progress::logs_only("backup");
+        let mut counter = EntryCounter::default();
+        let stream = b"# birch-backup 1\n# suffix: dc=x\n# entries: 31\nversion: 1\n\ndn: dc=x\ndc: x\n\ndn: cn=a,dc=x\ncn: a\n\ndn: cn=b,dc=x\ncn: b\n\n# birch-backup-end entries: 3\n";
+        for chunk in stream.chunks(7) {
+            counter.push(chunk, &mut progress);
+        }
+        assert_eq!(progress.entries(), 3);
+        assert_eq!(progress.total(), Some(31), "the header's count, not a part of it");
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub mod password;
 pub mod passwords;
 pub mod ppolicy;
 pub mod private_files;
+pub mod progress;
 pub mod query;
 #[cfg(unix)]
 pub mod recovery;

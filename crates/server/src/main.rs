@@ -112,8 +112,8 @@ enum Command {
         #[arg(long)]
         ldif: bool,
     },
-    /// Print the argon2id hash of a password read from standard input (for
-    /// `root_password_hash`).
+    /// Print the argon2id hash of a password (for `root_password_hash`): asked without echo
+    /// on a terminal, else read from standard input (its first line).
     HashPassword {
         /// Configuration file (TOML), for the argon2 parameters.
         #[arg(long, short)]
@@ -219,32 +219,37 @@ fn run() -> Result<()> {
         Command::Backup { target, .. } => backup::backup(&cfg, &target),
         Command::Restore { file, force, no_schema_check, .. } => backup::restore(&cfg, &file, force, !no_schema_check),
         Command::Reload { .. } => server::signal_reload(&cfg),
-        Command::Audit { dn, actor, since, ldif, .. } => {
-            let path =
-                cfg.audit.path(&cfg.data_dir).ok_or_else(|| anyhow::anyhow!("audit.file: the audit log is off"))?;
-            let since = match since {
-                None => None,
-                Some(s) => Some(match humantime::parse_rfc3339_weak(&s) {
-                    Ok(t) => t,
-                    Err(_) => {
-                        let age = humantime::parse_duration(&s)
-                            .map_err(|e| anyhow::anyhow!("--since {s:?}: not a time or an age ({e})"))?;
-                        std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::UNIX_EPOCH)
-                    }
-                }),
-            };
-            let q = audit::Query { dn, actor, since, ldif };
-            audit::query(&path, &q, &mut std::io::stdout().lock())?;
-            Ok(())
-        }
+        Command::Audit { dn, actor, since, ldif, .. } => audit::command(&cfg, dn, actor, since, ldif),
         Command::HashPassword { .. } => {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            let pw = line.trim_end_matches(['\r', '\n']);
+            let pw = read_password()?;
             println!("{}", password::hash_argon2id(pw.as_bytes(), &cfg.argon2_params())?);
             Ok(())
         }
     }
+}
+
+/// The password `hash-password` hashes: asked twice without echo on a terminal, else the
+/// first line of standard input.
+fn read_password() -> Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let pw = rpassword::prompt_password("Password: ")?;
+        if pw.is_empty() {
+            anyhow::bail!("an empty password can never bind");
+        }
+        if rpassword::prompt_password("Again: ")? != pw {
+            anyhow::bail!("the two passwords differ");
+        }
+        return Ok(pw);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']);
+    // An empty password can never bind (RFC 4513: an unauthenticated bind).
+    if pw.is_empty() {
+        anyhow::bail!("no password on standard input");
+    }
+    Ok(pw.to_string())
 }
 
 /// Environment variable choosing the log format (`text` or `json`), over `log_format`.
@@ -269,6 +274,17 @@ fn init_logging(configured: config::LogFormat) -> Result<()> {
             filter = filter.add_directive(quiet);
         }
     }
+    // One line per operation (binds, writes: the `birch::audit` events at INFO) is the audit
+    // log's job: the operational log shows them only at DEBUG, or when BIRCH_LOG names
+    // `birch::audit`. Their warnings (failed binds, lockouts) still show.
+    let verbose = filter.max_level_hint().is_some_and(|l| l >= tracing_subscriber::filter::LevelFilter::DEBUG);
+    if !verbose && !std::env::var("BIRCH_LOG").is_ok_and(|v| v.contains("birch::audit")) {
+        if let Ok(warnings) = "birch::audit=warn".parse() {
+            filter = filter.add_directive(warnings);
+        }
+    }
+    // Colours only for a person reading a terminal, never in a file or the journal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // The audit layer sees every `birch::audit` event, whatever BIRCH_LOG lets through.
     let audit_filter = tracing_subscriber::filter::Targets::new().with_target("birch::audit", tracing::Level::INFO);
     let audit = audit::AuditLayer.with_filter(audit_filter);
@@ -280,6 +296,7 @@ fn init_logging(configured: config::LogFormat) -> Result<()> {
             .with(
                 tracing_subscriber::fmt::layer()
                     .fmt_fields(logsafe::SafeFields)
+                    .with_ansi(ansi)
                     .with_writer(std::io::stderr)
                     .with_filter(filter),
             )

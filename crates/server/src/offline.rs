@@ -56,16 +56,30 @@ pub fn open_store_with_schema(cfg: &Config, schema: Arc<Schema>, cache_bytes: u6
 /// entries the first pass built for the schema check are kept for the second when the file
 /// is small enough ([`KEEP_ENTRIES_MAX_BYTES`]); otherwise the second pass reads it again.
 pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
+    if crate::backup::server_running(cfg) {
+        bail!(
+            "a server is running on {}: `birch import` works offline; stop the server first, or load \
+             the file over LDAP (ldapadd / ldapmodify -f)",
+            cfg.data_dir.display()
+        );
+    }
     // A load writes in key order and reads back little: the page cache only needs to hold
     // what is being written (the server's default, a quarter of the memory, would let a
     // large import's RSS grow to it).
     let (store, schema) = open_store_with_cache(cfg, cfg.cache_mb.min(IMPORT_CACHE_MB) << 20)?;
     let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(&schema);
     let shown = file.display().to_string();
-    let open = || -> Result<LdifReader<BufReader<std::fs::File>>> {
+    // Bytes read so far, for the progress of the passes that read the file.
+    let read_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let open = || -> Result<LdifReader<BufReader<Counted>>> {
         let f = std::fs::File::open(file).with_context(|| format!("cannot open {shown}"))?;
-        Ok(LdifReader::new(BufReader::with_capacity(1 << 20, f)))
+        read_bytes.store(0, std::sync::atomic::Ordering::Relaxed);
+        Ok(LdifReader::new(BufReader::with_capacity(1 << 20, Counted { file: f, read: read_bytes.clone() })))
     };
+    let file_len = std::fs::metadata(file).ok().map(|m| m.len());
+    let position = || Some(read_bytes.load(std::sync::atomic::Ordering::Relaxed));
+    let mut progress = crate::progress::Progress::new("import");
+    progress.pass("pass 1/2, check", file_len);
     let started = std::time::Instant::now();
     // Pass 1: validate. The schema check runs on a second thread; its failure, when there
     // is one, comes from a record before any the reading loop fails at (only records that
@@ -121,6 +135,7 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
             }
             seen.insert(ndn);
             count += 1;
+            progress.advance(position());
             if let Some(c) = &mut checker {
                 c.check(line, dn, attrs)?;
             }
@@ -133,13 +148,15 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
     let had_suffix = seen.contains(&suffix_ndn);
     drop(seen);
     if changes {
-        return apply_changes(cfg, &store, &schema, &shown, open()?);
+        progress.pass("changes", file_len);
+        return apply_changes(cfg, &store, &schema, &shown, open()?, &mut progress, position);
     }
     if placeholder && had_suffix {
         crate::write::placeholder::remove(&store, &suffix_ndn)?;
     }
     let checked_at = started.elapsed();
     // Pass 2: write.
+    progress.pass("pass 2/2, write", Some(count as u64));
     let mut loader = crate::write::bulk_loader(&store, 20_000);
     let member_of_attr = |groups: Vec<String>| birch_store::Attribute {
         name: "memberOf".into(),
@@ -156,6 +173,7 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
                 let extra: Vec<_> = member_of.remove(ndn).map(member_of_attr).into_iter().collect();
                 let is_suffix = ndn == suffix_ndn;
                 loader.add_encoded(&encoded, extra, is_suffix).map_err(at)?;
+                progress.advance(None);
             }
         }
         None => {
@@ -172,10 +190,12 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
                 }
                 let is_suffix = entry.ndn == suffix_ndn;
                 loader.add(entry, is_suffix).map_err(|e| anyhow::anyhow!("{shown}:{line}: {e}"))?;
+                progress.advance(None);
             }
         }
     }
     loader.finish()?;
+    progress.finish();
     let total = started.elapsed();
     eprintln!(
         "imported {count} entries from {shown} in {:.2}s (checked in {:.2}s, written in {:.2}s)",
@@ -184,6 +204,20 @@ pub fn import(cfg: &Config, file: &Path, schema_check: bool) -> Result<()> {
         (total - checked_at).as_secs_f64()
     );
     Ok(())
+}
+
+/// The LDIF file an import reads, counting the bytes read (for its progress).
+struct Counted {
+    file: std::fs::File,
+    read: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::io::Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.read.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// What the import does to every entry before it is written, but for its memberOf values
@@ -246,7 +280,9 @@ fn apply_changes(
     store: &Store,
     schema: &Schema,
     shown: &str,
-    records: LdifReader<BufReader<std::fs::File>>,
+    records: LdifReader<BufReader<Counted>>,
+    progress: &mut crate::progress::Progress,
+    position: impl Fn() -> Option<u64>,
 ) -> Result<()> {
     use crate::write::{Actor, Change, Mod, ModOp, Options, Writer, WriterConfig};
     use birch_ldif::LdifModOp;
@@ -293,6 +329,7 @@ fn apply_changes(
             bail!("{shown}:{line}: dn {dn:?}: {}{matched}", crate::write::error::describe(&res.code, &res.message));
         }
         applied += 1;
+        progress.advance(position());
     }
     store.flush()?;
     eprintln!("applied {applied} change records from {shown}");
@@ -301,6 +338,13 @@ fn apply_changes(
 
 /// Exports every entry as LDIF, parents before children.
 pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
+    if crate::backup::server_running(cfg) {
+        bail!(
+            "a server is running on {}: `birch export` works offline; for a consistent copy of a running \
+             server use `birch backup FILE` (or stop the server first)",
+            cfg.data_dir.display()
+        );
+    }
     // The walk reads each page about once: a large cache only costs fresh memory
     // (docs/performance.md, "Import and export", "Export").
     let (store, _) = open_store_with_cache(cfg, cfg.cache_mb.min(EXPORT_CACHE_MB) << 20)?;
@@ -312,10 +356,13 @@ pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
     // out a megabyte at a time.
     let mut buf = Vec::with_capacity(EXPORT_BUFFER + (64 << 10));
     ldif::write_version(&mut buf)?;
+    let mut progress = crate::progress::Progress::new("export");
+    progress.pass("write", Some(store.len() as u64));
     for item in store.walk_raw()? {
         let (_, raw) = item?;
         let e = birch_store::EntryView::parse(&raw)?;
         ldif::push_entry(&mut buf, e.dn, &e.values)?;
+        progress.advance(None);
         if buf.len() >= EXPORT_BUFFER {
             out.write_all(&buf)?;
             buf.clear();
@@ -323,6 +370,7 @@ pub fn export(cfg: &Config, output: Option<&Path>) -> Result<()> {
     }
     out.write_all(&buf)?;
     out.flush()?;
+    progress.finish();
     Ok(())
 }
 
@@ -355,8 +403,11 @@ pub fn verify(cfg: &Config, store: &Store, schema: &Schema) -> Result<Vec<String
     let mut problems = store.check()?;
     let suffix_ndn = Dn::parse(&cfg.suffix)?.normalize(schema);
     let mut validation = birch_schema::ValidationCache::default();
+    let mut progress = crate::progress::Progress::new("check");
+    progress.pass("entries", Some(store.len() as u64));
     for e in store.walk()? {
         let e = e?;
+        progress.advance(None);
         if e.parent == 0 && e.ndn != suffix_ndn {
             problems.push(format!("{:?} is a root entry but not the suffix {}", e.dn, cfg.suffix));
         }
@@ -366,6 +417,7 @@ pub fn verify(cfg: &Config, store: &Store, schema: &Schema) -> Result<Vec<String
             problems.push(format!("{:?}: schema: {text} ({code:?})", e.dn));
         }
     }
+    progress.finish();
     Ok(problems)
 }
 

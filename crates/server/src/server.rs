@@ -180,9 +180,9 @@ async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, ctx: Arc<Ser
             }
         }
         match &ctx.tls() {
-            None => tracing::info!("SIGHUP: no TLS configured, nothing to reload"),
+            None => tracing::info!("SIGHUP: no TLS configured, no certificate to reload"),
             Some(tls) => match tls.reload() {
-                Ok(()) => tracing::info!("reloaded the TLS certificate and key"),
+                Ok(()) => tracing::info!("SIGHUP: reloaded the TLS certificate and key"),
                 Err(e) => tracing::warn!(error = %e, "TLS reload failed; keeping the certificate in use"),
             },
         }
@@ -201,7 +201,7 @@ fn reload_access(ctx: &ServerCtx) {
     match loaded {
         Ok(access) => {
             ctx.set_access(Arc::new(access));
-            tracing::info!("reloaded the access rules");
+            tracing::info!("SIGHUP: reloaded the access rules");
         }
         Err(e) => tracing::warn!(error = %format!("{e:#}"), "access rules not reloaded; keeping the rules in force"),
     }
@@ -248,7 +248,12 @@ pub fn signal_reload(cfg: &Config) -> Result<()> {
     let pid = rustix::process::Pid::from_raw(pid).with_context(|| format!("{}: not a process id", path.display()))?;
     rustix::process::kill_process(pid, rustix::process::Signal::HUP)
         .with_context(|| format!("cannot signal process {} from {}", pid.as_raw_nonzero(), path.display()))?;
-    eprintln!("birch: asked the server (pid {}) to reload its TLS certificate and key", pid.as_raw_nonzero());
+    eprintln!(
+        "birch: asked the server (pid {}) to reload the access rules ([access] of its configuration file) and \
+         its TLS certificate and key, and to reopen its audit log; other settings need a restart. The server's \
+         log says what was reloaded, and why anything was kept as it was.",
+        pid.as_raw_nonzero()
+    );
     Ok(())
 }
 

@@ -245,7 +245,7 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                 // Waiting for its own operations is not idleness, except for persistent
                 // searches begun anonymously: they do not keep a connection open.
                 if ops_tracker.len() <= session.persistent.anonymous() {
-                    tracing::info!(%peer, "idle timeout; closing the connection");
+                    tracing::debug!(%peer, "idle timeout; closing the connection");
                     break;
                 }
                 idle.touch();
@@ -333,7 +333,10 @@ async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: 
                     let slot = match admit_operation(&ctx, &session, &msg) {
                         Ok(slot) => slot,
                         Err(text) => {
-                            tracing::info!(%peer, msgid = msg.msgid, reason = text, "operation refused: busy");
+                            // One line per refused operation only at DEBUG: under overload the
+                            // log would add to it; birch_operations_total counts them (51).
+                            tracing::debug!(%peer, msgid = msg.msgid, reason = text, "operation refused: busy");
+                            ops::count_refused(&ctx, &msg.op, LdapResultCode::Busy);
                             let res = ops::result(LdapResultCode::Busy, "", text);
                             if let Some(op) = ops::response_op(&msg.op, res) {
                                 if tx.send(LdapMsg { msgid: msg.msgid, op, ctrl: vec![] }).await.is_err() {

@@ -48,7 +48,7 @@ pub fn summarize(op: &LdapOp, session: &Session) -> Option<WriteSummary> {
         LdapOp::DelRequest(dn) => ("delete", dn.clone(), vec![], Some(LdifRecord::Delete { line: 0, dn: dn.clone() })),
         LdapOp::ModifyRequest(r) => {
             let attrs = attr_names(r.changes.iter().map(|c| c.modification.atype.as_str()));
-            let mods = r
+            let mods: Vec<LdifMod> = r
                 .changes
                 .iter()
                 .filter(|c| !secret(&c.modification.atype))
@@ -63,7 +63,10 @@ pub fn summarize(op: &LdapOp, session: &Session) -> Option<WriteSummary> {
                     values: c.modification.vals.clone(),
                 })
                 .collect();
-            ("modify", r.dn.clone(), attrs, Some(LdifRecord::Modify { line: 0, dn: r.dn.clone(), mods }))
+            // A change of secret attributes only (a password) has no LDIF to replay.
+            let record: Option<LdifRecord> =
+                (!mods.is_empty()).then(|| LdifRecord::Modify { line: 0, dn: r.dn.clone(), mods });
+            ("modify", r.dn.clone(), attrs, record)
         }
         LdapOp::ModifyDNRequest(r) => (
             "modrdn",

@@ -63,6 +63,9 @@ pub async fn dispatch(
         if let Some(summary) = summary {
             audited::record(summary, session, op.as_ref()).await;
         }
+        // Refused before it ran (confidentialityRequired, a replica's referral): counted
+        // like any other answer.
+        count_finished(ctx, kind, op.as_ref().and_then(audited::result_code).unwrap_or(-1), started);
         if let Some(op) = op {
             let _ = tx.send(LdapMsg { msgid, op, ctrl: vec![] }).await;
         }
@@ -71,7 +74,9 @@ pub async fn dispatch(
     let controls = match controls::RequestControls::parse(ctx, &msg.ctrl) {
         Ok(c) => std::sync::Arc::new(c),
         Err(res) => {
-            if let Some(op) = response_op(&msg.op, res) {
+            let op = response_op(&msg.op, res);
+            count_finished(ctx, kind, op.as_ref().and_then(audited::result_code).unwrap_or(-1), started);
+            if let Some(op) = op {
                 let _ = tx.send(LdapMsg { msgid, op, ctrl: vec![] }).await;
             }
             return;
@@ -132,14 +137,27 @@ pub async fn dispatch(
         audited::record(summary, session, op.as_ref()).await;
     }
     let code = op.as_ref().and_then(audited::result_code).or(search_code).unwrap_or(-1);
-    ctx.metrics().finished(kind, code, started.elapsed());
-    if kind == "bind" && code != 0 {
-        ctx.metrics().bind_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
+    count_finished(ctx, kind, code, started);
     if let Some(op) = op {
         if !cancel.is_cancelled() {
             let _ = tx.send(LdapMsg { msgid, op, ctrl }).await;
         }
+    }
+}
+
+/// Counts an operation refused before it was dispatched (busy: 51) as started and finished
+/// with `code`.
+pub fn count_refused(ctx: &ServerCtx, op: &LdapOp, code: LdapResultCode) {
+    let kind = op_kind(op);
+    ctx.metrics().started(kind);
+    count_finished(ctx, kind, birch_proto::result::code_number(&code), std::time::Instant::now());
+}
+
+/// Counts a finished operation (and a failed bind) in the metrics.
+fn count_finished(ctx: &ServerCtx, kind: &'static str, code: i32, started: std::time::Instant) {
+    ctx.metrics().finished(kind, code, started.elapsed());
+    if kind == "bind" && code != 0 {
+        ctx.metrics().bind_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -39,12 +39,13 @@ pub struct Refusal {
     pub code: LdapResultCode,
     /// The response control's error.
     pub error: PolicyError,
-    /// The diagnostic message (OpenLDAP's wording).
-    pub message: &'static str,
+    /// The diagnostic message (OpenLDAP's wording, and what the policy asks for where a
+    /// length is at fault).
+    pub message: String,
 }
 
-fn refuse(code: LdapResultCode, error: PolicyError, message: &'static str) -> Result<(), Refusal> {
-    Err(Refusal { code, error, message })
+fn refuse(code: LdapResultCode, error: PolicyError, message: impl Into<String>) -> Result<(), Refusal> {
+    Err(Refusal { code, error, message: message.into() })
 }
 
 /// The checks that need no hashing: who may change, old password supplied, minimum age,
@@ -97,10 +98,14 @@ pub fn check(
     }
     let len = std::str::from_utf8(new).map_or(new.len(), |s| s.chars().count());
     if policy.min_length > 0 && len < policy.min_length as usize {
-        return refuse(ConstraintViolation, PolicyError::PasswordTooShort, "Password fails quality checking policy");
+        let min = policy.min_length;
+        let message = format!("Password fails quality checking policy: it must have at least {min} characters");
+        return refuse(ConstraintViolation, PolicyError::PasswordTooShort, message);
     }
     if policy.max_length > 0 && len > policy.max_length as usize {
-        return refuse(ConstraintViolation, PolicyError::PasswordTooLong, "Password fails quality checking policy");
+        let max = policy.max_length;
+        let message = format!("Password fails quality checking policy: it must have at most {max} characters");
+        return refuse(ConstraintViolation, PolicyError::PasswordTooLong, message);
     }
     Ok(())
 }

@@ -63,12 +63,21 @@ pub async fn run(ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
 }
 
 /// What one refresh stage has gathered so far.
-#[derive(Default)]
 struct Refresh {
     /// entryUUIDs the provider named in the present phase.
     present: HashSet<[u8; 16]>,
     /// Entries whose parent had not arrived.
     deferred: Vec<Entry>,
+    /// Entries received, logged every few seconds (the total is not known in advance).
+    progress: crate::progress::Progress,
+}
+
+impl Default for Refresh {
+    fn default() -> Self {
+        let mut progress = crate::progress::Progress::logs_only("replica refresh");
+        progress.pass("receive", None);
+        Refresh { present: HashSet::default(), deferred: Vec::new(), progress }
+    }
 }
 
 /// One connection: bind, sync search, apply until it ends.
@@ -226,7 +235,7 @@ async fn end_phase(
             waiting = still;
         }
         ctx.metrics().replication.refreshes.fetch_add(1, Ordering::Relaxed);
-        tracing::info!("refresh complete; following changes");
+        tracing::info!(entries = r.progress.entries(), "refresh complete; following changes");
     }
     ctx.writer().sync().await?;
     if let Some(c) = cookie {
@@ -246,6 +255,7 @@ async fn on_entry(
     let stats = &ctx.metrics().replication;
     if let Some(r) = refresh.as_mut() {
         r.present.insert(state.uuid);
+        r.progress.advance(None);
     }
     match state.state {
         State::Present => {}

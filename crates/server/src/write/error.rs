@@ -49,7 +49,7 @@ impl From<StoreError> for WriteError {
 
 impl From<crate::ppolicy::change::Refusal> for WriteError {
     fn from(r: crate::ppolicy::change::Refusal) -> Self {
-        WriteError::Policy(r.code, r.error, r.message.to_string())
+        WriteError::Policy(r.code, r.error, r.message)
     }
 }
 
