@@ -113,6 +113,7 @@ impl Server {
         }
         // The server's log goes to a file in the temp dir; a failing test prints it.
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
         let child = cmd
             .env("BIRCH_ROOT_PASSWORD", ROOT_PW)
             .env("BIRCH_LOG", "warn")
@@ -122,13 +123,16 @@ impl Server {
             .spawn()
             .expect("spawn birch");
         self.child = Some(child);
-        self.wait_ready();
+        self.wait_ready(log_start);
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until the server serves: its port answers and it has printed "birch listening"
+    /// (after `log_start`, the log's length before this start), which it does once the
+    /// suffix entry, the demo data, the pid file and the admin socket are in place.
+    fn wait_ready(&mut self, log_start: u64) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if listening(self.port) {
+            if listening(self.port) && self.logged_since(log_start, "birch listening on ldap://") {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
@@ -137,6 +141,13 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("birch did not start listening within 30 s");
+    }
+
+    /// Whether the server's log holds `text` after byte `start`.
+    fn logged_since(&self, start: u64, text: &str) -> bool {
+        let log = std::fs::read(self.log_path()).unwrap_or_default();
+        let start = usize::try_from(start).unwrap_or(usize::MAX).min(log.len());
+        String::from_utf8_lossy(&log[start..]).contains(text)
     }
 
     /// `ldap://127.0.0.1:PORT`.

@@ -72,13 +72,15 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         tracing::info!(listen = %addr, "LDAPS listener");
         eprintln!("birch listening on ldaps://{addr}/");
     }
-    eprintln!("birch listening on ldap://{local}/ (suffix {})", ctx.config().suffix);
     let pid_file = PidFile::create(&ctx.config().data_dir);
     if let Some(h) = hangups {
         tokio::spawn(reload_on_hangup(h, ctx.clone()));
     }
     #[cfg(unix)]
     let admin_socket = crate::backup::AdminSocket::start(ctx.clone());
+    // Printed once everything a client or an operator's command may ask for is up (the pid
+    // file and the admin socket too): scripts and the tests wait for this line.
+    eprintln!("birch listening on ldap://{local}/ (suffix {})", ctx.config().suffix);
 
     let shutdown = CancellationToken::new();
     if let Some(l) = metrics {
