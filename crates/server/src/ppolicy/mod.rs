@@ -104,3 +104,9 @@ pub fn record_success(e: &mut Entry, success: &Success, now: SystemTime) {
         set(e, "pwdGraceUseTime", uses);
     }
 }
+
+/// Records a successful bind at `now` in pwdLastSuccess (to the second, as slapd's
+/// lastbind writes it). The write pipeline decides when ([`Account::last_bind_due`]).
+pub fn record_last_bind(e: &mut Entry, now: SystemTime) {
+    set(e, "pwdLastSuccess", vec![gentime::format(now, false).into_bytes()]);
+}

@@ -346,7 +346,9 @@ mod tests {
         assert_eq!((s.password_expires, s.password_expired, s.grace_left), (Some(t(1000)), false, None));
         assert_eq!(s.password_age, Some(Duration::from_secs(500)));
         assert_eq!(s.account_expires, Some(UNIX_EPOCH + Duration::from_secs(20834 * 86400)));
-        assert!(s.expires_within(t(500), Duration::from_secs(500)) && !s.expires_within(t(500), Duration::from_secs(499)));
+        assert!(
+            s.expires_within(t(500), Duration::from_secs(500)) && !s.expires_within(t(500), Duration::from_secs(499))
+        );
         let s = AccountStatus::from_entry(&e, &p, t(2000));
         assert!(s.password_expired && s.expired() && !s.expires_within(t(2000), Duration::from_secs(10)));
         assert_eq!((s.grace_used, s.grace_left, s.bind_refused), (1, Some(1), None));
@@ -383,7 +385,10 @@ mod tests {
         let now = t(1000);
         assert_eq!(
             locked_filter(&policy(), now, true),
-            format!("(|(pwdAccountLockedTime>={})(pwdAccountLockedTime=000001010000Z))", at(t(700) + Duration::from_micros(1)))
+            format!(
+                "(|(pwdAccountLockedTime>={})(pwdAccountLockedTime=000001010000Z))",
+                at(t(700) + Duration::from_micros(1))
+            )
         );
         assert_eq!(
             locked_filter(&Policy { lockout_duration: 0, ..policy() }, now, false),

@@ -27,7 +27,10 @@
 //!    the same transaction), then unique attributes, indexes, entryCSN; then fsync (group
 //!    commit). A write is acknowledged only after this.
 //! 9. **audit** — the audit record (who, what, result), made durable with the audit log.
-//! 10. **change feed** ([`feed`]) — the commit is announced to sync searches (RFC 4533) and
+//! 10. **last bind** ([`lastbind`]) — after a successful bind, pwdLastSuccess: with the
+//!     bind's other bookkeeping when there is some, else queued and written off the
+//!     answer path, in batches.
+//! 11. **change feed** ([`feed`]) — the commit is announced to sync searches (RFC 4533) and
 //!     replicas, told by the store while its writer lock is held (a commit observer), so
 //!     in commit order; Pre-/Post-Read come from [`Done`].
 //!
@@ -57,6 +60,7 @@ pub mod change;
 pub mod error;
 pub mod feed;
 pub mod groups;
+pub mod lastbind;
 pub mod limits;
 pub mod operational;
 pub mod password;
@@ -145,6 +149,8 @@ pub struct Writer {
     tree_lock: Arc<tokio::sync::RwLock<()>>,
     /// The change feed of the store's commits.
     feed: Arc<feed::Feed>,
+    /// pwdLastSuccess times waiting to be written.
+    last_binds: lastbind::LastBinds,
 }
 
 /// What [`Writer::new`] needs besides the store.
@@ -165,6 +171,8 @@ pub struct WriterConfig {
     pub rate_limit: crate::ppolicy::ratelimit::RateLimitSection,
     /// DNs others' failures never lock (`[ppolicy] lockout_exempt`, not normalized).
     pub lockout_exempt: Vec<String>,
+    /// `[ppolicy] last_bind_precision` when `last_bind` is on (None: off).
+    pub last_bind: Option<Duration>,
 }
 
 impl WriterConfig {
@@ -182,6 +190,7 @@ impl WriterConfig {
             services_dn: cfg.access.services_dn(&cfg.suffix),
             rate_limit: cfg.rate_limit.clone(),
             lockout_exempt: crate::ppolicy::exempt::configured(cfg),
+            last_bind: cfg.ppolicy.last_bind.then(|| Duration::from_secs(cfg.ppolicy.last_bind_precision)),
         }
     }
 }
@@ -209,6 +218,7 @@ impl Writer {
             limits: cfg.limits,
             tree_lock: Arc::new(tokio::sync::RwLock::new(())),
             feed: feed::Feed::on(&store),
+            last_binds: lastbind::LastBinds::new(store.clone(), cfg.last_bind),
             store,
         }
     }
@@ -570,8 +580,8 @@ impl Writer {
                 return Ok(false);
             }
         }
-        if let Bookkeeping::Success { success, .. } = &what {
-            if !success.writes() {
+        if let Bookkeeping::Success { success, last_bind, .. } = &what {
+            if !success.writes() && !last_bind {
                 return Ok(false);
             }
         }
@@ -585,6 +595,36 @@ impl Writer {
             Ok(locked)
         })
         .await
+    }
+
+    /// The bookkeeping of a successful authentication of `ndn` (a simple bind, SASL
+    /// EXTERNAL, a web login), whose state before it was `account`: what the password
+    /// policy decided (`success`; [`crate::ppolicy::Success::default`] when no password
+    /// was checked) is written before this returns, and pwdLastSuccess when it is due
+    /// ([`crate::ppolicy::Account::last_bind_due`]): in that same write, or, when there
+    /// is none, queued and written off the answer path ([`lastbind`]). Returns whether
+    /// the policy's bookkeeping was written. The caller skips it on a read-only replica.
+    pub async fn authenticated(
+        &self,
+        ndn: &str,
+        account: &ppolicy::Account,
+        success: &ppolicy::Success,
+        now: std::time::SystemTime,
+    ) -> Result<bool, WriteError> {
+        let last_bind = account.last_bind_due(self.last_binds.precision(), now);
+        if success.writes() {
+            let what = Bookkeeping::Success { success: success.clone(), now, last_bind };
+            return self.record(ndn, what).await.map(|_| true);
+        }
+        if last_bind {
+            self.last_binds.note(ndn, now);
+        }
+        Ok(false)
+    }
+
+    /// Writes the pwdLastSuccess times still queued (a graceful shutdown).
+    pub async fn flush_last_binds(&self) {
+        self.last_binds.flush().await;
     }
 
     /// Applies what the replication consumer received ([`Actor::Replica`]): returns how many
