@@ -18,7 +18,8 @@
 //! 4. **apply** ([`apply`]) — under the store's writer lock, on a copy of the current
 //!    entry: authorize and the assertion again (the entry may have changed since stage 2),
 //!    then the modifications or the new RDN's values.
-//! 5. **operational attributes** ([`operational`]) — entryUUID, creators/modifiers, times.
+//! 5. **operational attributes** ([`operational`]) — entryUUID, creators/modifiers, times;
+//!    who disabled an account and when.
 //! 6. **password bookkeeping** — pwdChangedTime, pwdHistory, pwdReset, failures forgotten.
 //! 7. **schema** ([`schema_check`]) — the entry as it will be stored; a modify may not
 //!    change the structural object class.
@@ -361,6 +362,7 @@ impl Writer {
         }
         // 5. operational attributes
         operational::on_add(&mut entry, &self.stamp_name(actor));
+        operational::on_disable(false, &mut entry, &self.stamp_name(actor));
         // 3 and 6. passwords
         password::on_add(self, actor, &ndn, &mut entry).await?;
         // 7. schema
@@ -423,6 +425,7 @@ impl Writer {
                         authorize::assertion(assertion.as_ref(), e, &schema, &u.access, &u.requester)?;
                     }
                     let before = apply::structural_class(&schema, e);
+                    let was_disabled = operational::is_disabled(e);
                     let old_password = e.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
                     apply::modifications(e, &mods, &schema, permissive)?;
                     // 6. password bookkeeping
@@ -435,6 +438,7 @@ impl Writer {
                     }
                     // 5. operational attributes
                     operational::on_modify(e, &by);
+                    operational::on_disable(was_disabled, e, &by);
                     // 7. schema
                     let after = apply::structural_class(&schema, e);
                     if after.is_some() && after != before {
