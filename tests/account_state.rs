@@ -124,7 +124,8 @@ async fn the_last_bind_is_shown_to_the_owner_and_the_helpdesk_only() {
         // A helpdesk group (the campus policy's default DN) with chenwei in it.
         let mut admin = root(&url).await;
         let helpdesk = "cn=helpdesk,ou=groups,dc=example,dc=org";
-        let attrs = vec![("objectClass", set(&["groupOfNames"])), ("cn", set(&["helpdesk"])), ("member", set(&[CHENWEI]))];
+        let attrs =
+            vec![("objectClass", set(&["groupOfNames"])), ("cn", set(&["helpdesk"])), ("member", set(&[CHENWEI]))];
         assert_eq!(admin.add(helpdesk, attrs).await.expect("add").rc, 0);
         connect_as(&url, BOB, "bob-secret").await;
         let stored = last_success_after(&url, BOB, &[]).await;
@@ -141,7 +142,8 @@ async fn the_last_bind_is_shown_to_the_owner_and_the_helpdesk_only() {
         assert_eq!(alice.len(), 1);
         assert!(read(&url, Some((BOB, "bob-secret")), ALICE, "pwdLastSuccess").await.is_empty());
         // Nobody writes it, the root DN included.
-        let res = admin.modify(BOB, vec![Mod::Replace("pwdLastSuccess", set(&["20200101000000Z"]))]).await.expect("modify");
+        let res =
+            admin.modify(BOB, vec![Mod::Replace("pwdLastSuccess", set(&["20200101000000Z"]))]).await.expect("modify");
         assert_eq!(res.rc, 19, "{res}");
     })
     .await;
@@ -237,9 +239,9 @@ async fn the_lock_filter_finds_only_effective_locks() {
         let at = |ago: u64| birch_schema::gtime::format(now - Duration::from_secs(ago), false);
         let mut admin = root(&url).await;
         for (dn, value) in [
-            (BOB, at(10)),                                // locked ten seconds ago: effective
+            (BOB, at(10)),                               // locked ten seconds ago: effective
             (CHENWEI, at(policy.lockout_duration + 60)), // its duration ran out
-            (ALICE, "000001010000Z".to_string()),         // disabled
+            (ALICE, "000001010000Z".to_string()),        // disabled
         ] {
             let m = vec![Mod::Replace("pwdAccountLockedTime", set(&[value.as_str()]))];
             assert_eq!(admin.modify(dn, m).await.expect("modify").rc, 0);

@@ -48,7 +48,8 @@
 //!   where missing) and the schema, no password-policy bookkeeping. The fuzz harness puts
 //!   its initial entries back after each run ([`Writer::put_entries`],
 //!   [`Writer::remove_except`]).
-//! - [`Actor::Server`]: the bind's bookkeeping ([`Bookkeeping`]): only ppolicy state
+//! - [`Actor::Server`]: the bind's bookkeeping ([`Bookkeeping`], and the last-bind times
+//!   of [`lastbind`]): only ppolicy state
 //!   attributes change, with no access check (the bind has authorized itself), no
 //!   modifiersName/modifyTimestamp (as slapd's ppolicy) and no schema check (they are
 //!   operational attributes the server itself sets).
