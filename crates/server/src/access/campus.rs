@@ -3,7 +3,8 @@
 //!
 //! - `userPassword`: auth by anyone, write by its owner, the admins and the helpdesk, read
 //!   by nobody (the evaluator never lets anyone read it).
-//! - Account state (`pwdAccountLockedTime`...): the helpdesk may unlock; owners may look.
+//! - Account state (`pwdAccountLockedTime`, `pwdLastSuccess`, who disabled it...): the
+//!   helpdesk may unlock, disable and give the reason; owners may look.
 //! - Personal attributes: read by the owner, the admins and the service accounts.
 //! - POSIX attributes and group memberships: read by service accounts and every
 //!   authenticated user (and anonymously with `anonymous_posix`).
@@ -91,6 +92,9 @@ const ACCOUNT_STATE: &[&str] = &[
     "pwdPolicySubentry",
     "pwdStartTime",
     "pwdEndTime",
+    "pwdLastSuccess",
+    "birchDisabledBy",
+    "birchDisabledTime",
 ];
 
 /// The policy's rules for this configuration.
@@ -119,7 +123,9 @@ pub fn rules(cfg: &Config) -> Vec<String> {
         format!("to * by group=\"{admins}\" write by * none break"),
         format!("to attrs=userPassword by self write by group=\"{helpdesk}\" write by anonymous auth by * none"),
         "to attrs=pwdHistory by * none".to_string(),
-        format!("to attrs=pwdAccountLockedTime by group=\"{helpdesk}\" write by self read by * none"),
+        format!(
+            "to attrs=pwdAccountLockedTime,birchDisabledReason by group=\"{helpdesk}\" write by self read by * none"
+        ),
         format!("to attrs={} by group=\"{helpdesk}\" read by self read by * none", ACCOUNT_STATE.join(",")),
     ];
     if !personal_self.is_empty() {

@@ -48,7 +48,18 @@ pub struct Policy {
     /// never throttle them by DN, whatever policy governs them ([`crate::ppolicy::exempt`]). Unset:
     /// the service-account subtree and the root DN; `[]`: nobody.
     pub lockout_exempt: Option<Vec<String>>,
+    /// Not a pwd* attribute, only read from the `[ppolicy]` section: keep the time of each
+    /// account's last successful bind in pwdLastSuccess (slapd's `lastbind on`).
+    pub last_bind: bool,
+    /// Not a pwd* attribute, only read from the `[ppolicy]` section: seconds within which a
+    /// new successful bind does not rewrite pwdLastSuccess (slapd's `lastbind-precision`;
+    /// 0 = every bind writes it).
+    pub last_bind_precision: u64,
 }
+
+/// The default `last_bind_precision`: an hour, so that pwdLastSuccess costs at most one write
+/// per account and hour however often it binds (slapd's default, 0, writes on every bind).
+pub const DEFAULT_LAST_BIND_PRECISION: u64 = 3600;
 
 /// Birch's built-in policy: the campus defaults (see docs/passwords.md). OpenLDAP's ppolicy
 /// has no lockout unless configured; Birch locks by default because the campus requires
@@ -73,6 +84,8 @@ impl Default for Policy {
             allow_user_change: true,
             safe_modify: false,
             lockout_exempt: None,
+            last_bind: true,
+            last_bind_precision: DEFAULT_LAST_BIND_PRECISION,
         }
     }
 }

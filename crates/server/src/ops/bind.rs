@@ -137,11 +137,12 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     // A read-only replica keeps its data as the provider sends it: no bind bookkeeping
     // and no rehash here (as slapd's replicas without ppolicy update forwarding).
     let replica = ctx.config().replication.is_replica();
-    if success.writes() && !replica {
-        let what = Bookkeeping::Success { success: success.clone(), now };
-        match ctx.writer().record(&ndn, what).await {
-            Ok(_) => {
-                if success.clear_expired_lock {
+    // The policy's bookkeeping before the answer; pwdLastSuccess with it, or off the
+    // answer path (crate::write::lastbind).
+    if !replica {
+        match ctx.writer().authenticated(&ndn, &account, &success, now).await {
+            Ok(wrote) => {
+                if wrote && success.clear_expired_lock {
                     tracing::info!(target: "birch::audit", event = "account_unlocked", peer = at, dn = req.dn.as_str(), reason = "lockout duration over");
                 }
             }

@@ -53,8 +53,8 @@ pub async fn handle(
     (res, ctrls)
 }
 
-/// Logs the account state changes an administrator makes by hand: a lock set (or the
-/// disabling value) and a lock removed.
+/// Logs the account state changes an administrator makes by hand: an account disabled
+/// (with the reason given) or enabled again, a lock set, a lock removed.
 fn audit_account_changes(session: &Session, dn: &str, old: &Entry, new: &Entry) {
     let lock = |e: &Entry| e.get("pwdaccountlockedtime").and_then(|a| a.values.first().cloned());
     let (before, after) = (lock(old), lock(new));
@@ -62,11 +62,17 @@ fn audit_account_changes(session: &Session, dn: &str, old: &Entry, new: &Entry) 
         return;
     }
     let (peer, by) = (session.peer, session.bound_dn());
-    match after {
-        Some(v) if v == ppolicy::gentime::DISABLED.as_bytes() => {
-            tracing::warn!(target: "birch::audit", event = "account_disabled", %peer, %dn, %by);
-        }
-        Some(_) => tracing::warn!(target: "birch::audit", event = "account_locked", %peer, %dn, %by),
-        None => tracing::info!(target: "birch::audit", event = "account_unlocked", %peer, %dn, %by),
+    let disabled = |v: &Option<Vec<u8>>| v.as_deref().is_some_and(ppolicy::state::is_disabled_value);
+    if disabled(&after) {
+        let reason = new.get("birchdisabledreason").and_then(|a| a.values.first());
+        let reason = reason.map(|r| crate::logsafe::cut(&String::from_utf8_lossy(r), 512).into_owned());
+        let reason = reason.unwrap_or_default();
+        tracing::warn!(target: "birch::audit", event = "account_disabled", %peer, %dn, %by, %reason);
+        return;
+    }
+    match (disabled(&before), after) {
+        (true, None) => tracing::warn!(target: "birch::audit", event = "account_enabled", %peer, %dn, %by),
+        (_, Some(_)) => tracing::warn!(target: "birch::audit", event = "account_locked", %peer, %dn, %by),
+        (false, None) => tracing::info!(target: "birch::audit", event = "account_unlocked", %peer, %dn, %by),
     }
 }

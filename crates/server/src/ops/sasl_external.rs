@@ -49,9 +49,17 @@ pub async fn bind(ctx: &ServerCtx, session: &Session, creds: SaslCredentials) ->
     if let birch_acl::Subject::User(ndn) = &subject {
         if let Ok(Some((_, entry))) = ctx.store().get_by_ndn(ndn) {
             let policy = ctx.writer().policy_for(&entry);
-            if let Some(why) = crate::ppolicy::Account::read(&entry).locked(&policy, std::time::SystemTime::now()) {
+            let (account, now) = (crate::ppolicy::Account::read(&entry), std::time::SystemTime::now());
+            if let Some(why) = account.locked(&policy, now) {
                 tracing::warn!(target: "birch::audit", event = "bind_failed", %peer, mech = EXTERNAL, dn = %dn, reason = why);
                 return result(LdapResultCode::InvalidCredentials, "", "");
+            }
+            // No password was checked: only the last-bind time (queued, off the answer path).
+            if !ctx.config().replication.is_replica() {
+                let none = crate::ppolicy::Success::default();
+                if let Err(e) = ctx.writer().authenticated(ndn, &account, &none, now).await {
+                    tracing::error!(error = %e, %dn, "cannot record a successful bind; it succeeds anyway");
+                }
             }
         }
         groups = ctx.access().groups_of(ctx.store(), ndn);

@@ -8,6 +8,8 @@
 //!   bind decides from it (pure).
 //! - [`change`]: checks and bookkeeping of password changes.
 //! - [`ratelimit`]: token buckets of failed binds per address and per DN.
+//! - [`status`]: an account's state as the IT office asks about it, and the filters of the
+//!   list views (pure; the same decisions as [`state`]).
 //! - [`exempt`]: the DNs others cannot lock out or throttle (service accounts, root DN).
 //! - [`gentime`]: the disabled-account value (GeneralizedTime parsing and formatting are
 //!   [`birch_schema::gtime`]'s).
@@ -18,6 +20,7 @@ pub mod gentime;
 pub mod policy;
 pub mod ratelimit;
 pub mod state;
+pub mod status;
 
 pub use change::Changer;
 pub use policy::Policy;
@@ -39,6 +42,7 @@ pub const BIND_TYPES: &[&str] = &[
     "pwdreset",
     "pwdstarttime",
     "pwdendtime",
+    "pwdlastsuccess",
 ];
 
 /// The policy of an entry: the `pwdPolicy` entry its pwdPolicySubentry names, else the one
@@ -99,4 +103,10 @@ pub fn record_success(e: &mut Entry, success: &Success, now: SystemTime) {
         uses.push(gentime::format(now, true).into_bytes());
         set(e, "pwdGraceUseTime", uses);
     }
+}
+
+/// Records a successful bind at `now` in pwdLastSuccess (to the second, as slapd's
+/// lastbind writes it). The write pipeline decides when ([`Account::last_bind_due`]).
+pub fn record_last_bind(e: &mut Entry, now: SystemTime) {
+    set(e, "pwdLastSuccess", vec![gentime::format(now, false).into_bytes()]);
 }

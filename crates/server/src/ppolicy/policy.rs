@@ -31,7 +31,10 @@ impl Policy {
             must_change: flag("pwdmustchange", false),
             allow_user_change: flag("pwdallowuserchange", true),
             safe_modify: flag("pwdsafemodify", false),
+            // Server-wide settings of the `[ppolicy]` section; a policy entry has none.
             lockout_exempt: None,
+            last_bind: true,
+            last_bind_precision: crate::config::ppolicy::DEFAULT_LAST_BIND_PRECISION,
         }
     }
 

@@ -16,6 +16,33 @@ pub enum Lock {
     At(SystemTime),
 }
 
+/// An account's lock as it stands at a given time ([`Account::effective_lock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effective {
+    /// Disabled by an administrator (pwdAccountLockedTime 000001010000Z, or a value that is
+    /// no time): until an administrator enables it.
+    Disabled,
+    /// Locked until an administrator unlocks it (pwdLockoutDuration 0).
+    UntilUnlocked,
+    /// Locked until this time, which is after the time asked about.
+    Until(SystemTime),
+}
+
+/// The lock a pwdAccountLockedTime value sets: any value that is no time after 1970
+/// (000001010000Z, or a malformed value) disables, so a malformed lock never unlocks.
+pub fn lock_of(value: &[u8]) -> Lock {
+    let text = String::from_utf8_lossy(value);
+    match gentime::parse(&text) {
+        Some(t) if text.trim() != gentime::DISABLED => Lock::At(t),
+        _ => Lock::Disabled,
+    }
+}
+
+/// Whether a pwdAccountLockedTime value disables the account (see [`lock_of`]).
+pub fn is_disabled_value(value: &[u8]) -> bool {
+    lock_of(value) == Lock::Disabled
+}
+
 /// The ppolicy attributes of one entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Account {
@@ -33,6 +60,8 @@ pub struct Account {
     pub start: Option<SystemTime>,
     /// pwdEndTime.
     pub end: Option<SystemTime>,
+    /// pwdLastSuccess: the last successful bind (as recorded, see [`Account::last_bind_due`]).
+    pub last_success: Option<SystemTime>,
 }
 
 fn times(e: &Entry, name: &str) -> Vec<SystemTime> {
@@ -52,13 +81,7 @@ impl Account {
     /// Reads the state from an entry (unparsable values are ignored, except that any
     /// pwdAccountLockedTime value locks: a malformed lock must not unlock an account).
     pub fn read(e: &Entry) -> Account {
-        let lock = e.get("pwdaccountlockedtime").and_then(|a| a.values.first()).map(|v| {
-            let text = String::from_utf8_lossy(v);
-            match gentime::parse(&text) {
-                Some(t) if text.trim() != gentime::DISABLED => Lock::At(t),
-                _ => Lock::Disabled,
-            }
-        });
+        let lock = e.get("pwdaccountlockedtime").and_then(|a| a.values.first()).map(|v| lock_of(v));
         Account {
             changed: one_time(e, "pwdchangedtime"),
             lock,
@@ -70,19 +93,57 @@ impl Account {
                 .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"TRUE")),
             start: one_time(e, "pwdstarttime"),
             end: one_time(e, "pwdendtime"),
+            last_success: one_time(e, "pwdlastsuccess"),
         }
+    }
+
+    /// The lock in force at `now`: a disabling value, or a lock whose pwdLockoutDuration
+    /// has not run out (a lock that ran out is none, though its value stays until the next
+    /// successful bind lifts it).
+    pub fn effective_lock(&self, policy: &Policy, now: SystemTime) -> Option<Effective> {
+        match self.lock? {
+            Lock::Disabled => Some(Effective::Disabled),
+            Lock::At(_) if policy.lockout_duration == 0 => Some(Effective::UntilUnlocked),
+            Lock::At(t) => match t.checked_add(Duration::from_secs(policy.lockout_duration)) {
+                Some(until) => (now < until).then_some(Effective::Until(until)),
+                // A duration past any representable time never runs out.
+                None => Some(Effective::UntilUnlocked),
+            },
+        }
+    }
+
+    /// The failure times that still count at `now` (within pwdFailureCountInterval, or all
+    /// of them when it is 0), oldest first.
+    pub fn recent_failures<'a>(&'a self, policy: &Policy, now: SystemTime) -> impl Iterator<Item = SystemTime> + 'a {
+        let interval = Duration::from_secs(policy.failure_count_interval);
+        let all = policy.failure_count_interval == 0;
+        self.failures.iter().copied().filter(move |t| all || t.checked_add(interval).is_none_or(|end| end > now))
+    }
+
+    /// When the password expires under pwdMaxAge (None: it does not, or it was never
+    /// changed since pwdChangedTime is kept).
+    pub fn password_expires(&self, policy: &Policy) -> Option<SystemTime> {
+        let changed = self.changed.filter(|_| policy.max_age > 0)?;
+        changed.checked_add(Duration::from_secs(policy.max_age))
+    }
+
+    /// Whether a successful bind at `now` records itself in pwdLastSuccess: `precision` is
+    /// `[ppolicy] last_bind_precision` (None: `last_bind` is off). As slapd's lastbind, the
+    /// value is rewritten only once it is `precision` old, so a login storm costs one write
+    /// per account, not one per bind.
+    pub fn last_bind_due(&self, precision: Option<Duration>, now: SystemTime) -> bool {
+        let Some(precision) = precision else { return false };
+        self.last_success.is_none_or(|last| last.checked_add(precision).is_some_and(|next| next <= now))
     }
 
     /// Whether the account is locked now, and why (checked before the password is
     /// verified: a locked account costs no hash).
     pub fn locked(&self, policy: &Policy, now: SystemTime) -> Option<&'static str> {
-        match self.lock {
-            Some(Lock::Disabled) => Some("account disabled by an administrator"),
-            Some(Lock::At(_)) if policy.lockout_duration == 0 => {
-                Some("account locked until an administrator unlocks it")
-            }
-            Some(Lock::At(t)) if now < t + Duration::from_secs(policy.lockout_duration) => Some("account locked"),
-            _ => self.outside_validity(now),
+        match self.effective_lock(policy, now) {
+            Some(Effective::Disabled) => Some("account disabled by an administrator"),
+            Some(Effective::UntilUnlocked) => Some("account locked until an administrator unlocks it"),
+            Some(Effective::Until(_)) => Some("account locked"),
+            None => self.outside_validity(now),
         }
     }
 
@@ -99,13 +160,7 @@ impl Account {
     /// The failure times to keep after a failed bind at `now`, and whether the account
     /// becomes locked.
     pub fn after_failure(&self, policy: &Policy, now: SystemTime) -> (Vec<SystemTime>, bool) {
-        let interval = Duration::from_secs(policy.failure_count_interval);
-        let mut kept: Vec<SystemTime> = self
-            .failures
-            .iter()
-            .copied()
-            .filter(|t| policy.failure_count_interval == 0 || *t + interval > now)
-            .collect();
+        let mut kept: Vec<SystemTime> = self.recent_failures(policy, now).collect();
         kept.push(now);
         let excess = kept.len().saturating_sub(policy.failures_kept());
         kept.drain(..excess);
@@ -121,8 +176,7 @@ impl Account {
             must_change: self.reset && policy.must_change,
             ..Success::default()
         };
-        if let (Some(changed), true) = (self.changed, policy.max_age > 0) {
-            let expires = changed + Duration::from_secs(policy.max_age);
+        if let Some(expires) = self.password_expires(policy) {
             if now >= expires {
                 let limit = policy.grace_authn_limit as usize;
                 if self.grace_uses < limit {
@@ -228,6 +282,19 @@ mod tests {
     }
 
     #[test]
+    fn the_last_bind_is_rewritten_once_per_precision() {
+        let hour = Some(Duration::from_secs(3600));
+        let never = Account::default();
+        assert!(never.last_bind_due(hour, at(0)));
+        assert!(!never.last_bind_due(None, at(0)), "last_bind off");
+        let recent = Account { last_success: Some(at(0)), ..Account::default() };
+        assert!(!recent.last_bind_due(hour, at(3599)));
+        assert!(recent.last_bind_due(hour, at(3600)));
+        assert!(recent.last_bind_due(Some(Duration::ZERO), at(0)), "precision 0: every bind");
+        assert!(!recent.last_bind_due(Some(Duration::MAX), at(1_000_000)));
+    }
+
+    #[test]
     fn validity_window() {
         let a = Account { start: Some(at(100)), end: Some(at(200)), ..Account::default() };
         let p = Policy::default();
@@ -252,6 +319,7 @@ mod tests {
             ("pwdReset", t("TRUE")),
             ("pwdStartTime", t("20250101000000Z")),
             ("pwdEndTime", t("20300101000000Z")),
+            ("pwdLastSuccess", t("20260106000000Z")),
             ("pwdPolicySubentry", t("cn=policy,dc=example")),
             ("userPassword", t("{SSHA}xyz")),
         ] {
@@ -261,6 +329,7 @@ mod tests {
         let partial = Entry::decode_only(&e.encode(), &types).expect("decodes");
         assert_eq!(Account::read(&partial), Account::read(&e));
         assert!(Account::read(&e).lock.is_some() && Account::read(&e).reset);
+        assert!(Account::read(&e).last_success.is_some());
         assert_eq!(partial.get("pwdpolicysubentry").map(|a| a.values.clone()), Some(t("cn=policy,dc=example")));
         assert!(partial.get("userpassword").is_some() && partial.get("mail").is_none());
     }

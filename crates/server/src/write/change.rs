@@ -131,12 +131,14 @@ pub enum Bookkeeping {
         now: SystemTime,
     },
     /// What a successful bind changes: failures forgotten, an expired lock lifted, a grace
-    /// bind counted.
+    /// bind counted; and the last-bind time when it is due.
     Success {
         /// What the bind decided.
         success: crate::ppolicy::Success,
         /// When it succeeded.
         now: SystemTime,
+        /// Record `now` in pwdLastSuccess too (see [`crate::write::lastbind`]).
+        last_bind: bool,
     },
     /// A legacy hash that verified replaced by an argon2id hash of the same password.
     Rehash {

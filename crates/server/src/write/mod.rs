@@ -18,7 +18,8 @@
 //! 4. **apply** ([`apply`]) — under the store's writer lock, on a copy of the current
 //!    entry: authorize and the assertion again (the entry may have changed since stage 2),
 //!    then the modifications or the new RDN's values.
-//! 5. **operational attributes** ([`operational`]) — entryUUID, creators/modifiers, times.
+//! 5. **operational attributes** ([`operational`]) — entryUUID, creators/modifiers, times;
+//!    who disabled an account and when.
 //! 6. **password bookkeeping** — pwdChangedTime, pwdHistory, pwdReset, failures forgotten.
 //! 7. **schema** ([`schema_check`]) — the entry as it will be stored; a modify may not
 //!    change the structural object class.
@@ -27,7 +28,10 @@
 //!    the same transaction), then unique attributes, indexes, entryCSN; then fsync (group
 //!    commit). A write is acknowledged only after this.
 //! 9. **audit** — the audit record (who, what, result), made durable with the audit log.
-//! 10. **change feed** ([`feed`]) — the commit is announced to sync searches (RFC 4533) and
+//! 10. **last bind** ([`lastbind`]) — after a successful bind, pwdLastSuccess: with the
+//!     bind's other bookkeeping when there is some, else queued and written off the
+//!     answer path, in batches.
+//! 11. **change feed** ([`feed`]) — the commit is announced to sync searches (RFC 4533) and
 //!     replicas, told by the store while its writer lock is held (a commit observer), so
 //!     in commit order; Pre-/Post-Read come from [`Done`].
 //!
@@ -44,7 +48,8 @@
 //!   where missing) and the schema, no password-policy bookkeeping. The fuzz harness puts
 //!   its initial entries back after each run ([`Writer::put_entries`],
 //!   [`Writer::remove_except`]).
-//! - [`Actor::Server`]: the bind's bookkeeping ([`Bookkeeping`]): only ppolicy state
+//! - [`Actor::Server`]: the bind's bookkeeping ([`Bookkeeping`], and the last-bind times
+//!   of [`lastbind`]): only ppolicy state
 //!   attributes change, with no access check (the bind has authorized itself), no
 //!   modifiersName/modifyTimestamp (as slapd's ppolicy) and no schema check (they are
 //!   operational attributes the server itself sets).
@@ -57,6 +62,7 @@ pub mod change;
 pub mod error;
 pub mod feed;
 pub mod groups;
+pub mod lastbind;
 pub mod limits;
 pub mod operational;
 pub mod password;
@@ -146,6 +152,8 @@ pub struct Writer {
     tree_lock: Arc<tokio::sync::RwLock<()>>,
     /// The change feed of the store's commits.
     feed: Arc<feed::Feed>,
+    /// pwdLastSuccess times waiting to be written.
+    last_binds: lastbind::LastBinds,
 }
 
 /// What [`Writer::new`] needs besides the store.
@@ -166,6 +174,8 @@ pub struct WriterConfig {
     pub rate_limit: crate::ppolicy::ratelimit::RateLimitSection,
     /// DNs others' failures never lock (`[ppolicy] lockout_exempt`, not normalized).
     pub lockout_exempt: Vec<String>,
+    /// `[ppolicy] last_bind_precision` when `last_bind` is on (None: off).
+    pub last_bind: Option<Duration>,
 }
 
 impl WriterConfig {
@@ -183,6 +193,7 @@ impl WriterConfig {
             services_dn: cfg.access.services_dn(&cfg.suffix),
             rate_limit: cfg.rate_limit.clone(),
             lockout_exempt: crate::ppolicy::exempt::configured(cfg),
+            last_bind: cfg.ppolicy.last_bind.then(|| Duration::from_secs(cfg.ppolicy.last_bind_precision)),
         }
     }
 }
@@ -210,6 +221,7 @@ impl Writer {
             limits: cfg.limits,
             tree_lock: Arc::new(tokio::sync::RwLock::new(())),
             feed: feed::Feed::on(&store),
+            last_binds: lastbind::LastBinds::new(store.clone(), cfg.last_bind),
             store,
         }
     }
@@ -359,6 +371,7 @@ impl Writer {
         }
         // 5. operational attributes
         operational::on_add(&mut entry, &self.stamp_name(actor));
+        operational::on_disable(false, &mut entry, &self.stamp_name(actor));
         // 3 and 6. passwords
         password::on_add(self, actor, &ndn, &mut entry).await?;
         // 7. schema
@@ -431,6 +444,7 @@ impl Writer {
                         authorize::assertion(assertion.as_ref(), e, &schema, &u.access, &u.requester)?;
                     }
                     let before = apply::structural_class(&schema, e);
+                    let was_disabled = operational::is_disabled(e);
                     let old_password = e.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
                     apply::modifications(e, &mods, &schema, permissive)?;
                     // 6. password bookkeeping
@@ -443,6 +457,7 @@ impl Writer {
                     }
                     // 5. operational attributes
                     operational::on_modify(e, &by);
+                    operational::on_disable(was_disabled, e, &by);
                     // 7. schema
                     let after = apply::structural_class(&schema, e);
                     if after.is_some() && after != before {
@@ -588,8 +603,8 @@ impl Writer {
                 return Ok(false);
             }
         }
-        if let Bookkeeping::Success { success, .. } = &what {
-            if !success.writes() {
+        if let Bookkeeping::Success { success, last_bind, .. } = &what {
+            if !success.writes() && !last_bind {
                 return Ok(false);
             }
         }
@@ -603,6 +618,36 @@ impl Writer {
             Ok(locked)
         })
         .await
+    }
+
+    /// The bookkeeping of a successful authentication of `ndn` (a simple bind, SASL
+    /// EXTERNAL, a web login), whose state before it was `account`: what the password
+    /// policy decided (`success`; [`crate::ppolicy::Success::default`] when no password
+    /// was checked) is written before this returns, and pwdLastSuccess when it is due
+    /// ([`crate::ppolicy::Account::last_bind_due`]): in that same write, or, when there
+    /// is none, queued and written off the answer path ([`lastbind`]). Returns whether
+    /// the policy's bookkeeping was written. The caller skips it on a read-only replica.
+    pub async fn authenticated(
+        &self,
+        ndn: &str,
+        account: &ppolicy::Account,
+        success: &ppolicy::Success,
+        now: std::time::SystemTime,
+    ) -> Result<bool, WriteError> {
+        let last_bind = account.last_bind_due(self.last_binds.precision(), now);
+        if success.writes() {
+            let what = Bookkeeping::Success { success: success.clone(), now, last_bind };
+            return self.record(ndn, what).await.map(|_| true);
+        }
+        if last_bind {
+            self.last_binds.note(ndn, now);
+        }
+        Ok(false)
+    }
+
+    /// Writes the pwdLastSuccess times still queued (a graceful shutdown).
+    pub async fn flush_last_binds(&self) {
+        self.last_binds.flush().await;
     }
 
     /// Applies what the replication consumer received ([`Actor::Replica`]): returns how many

@@ -1,5 +1,6 @@
 //! The operational-attributes stage: what the server maintains on every write (RFC 4512 section 3.4,
-//! RFC 4530): entryUUID, creatorsName, createTimestamp, modifiersName, modifyTimestamp.
+//! RFC 4530): entryUUID, creatorsName, createTimestamp, modifiersName, modifyTimestamp; and
+//! who disabled an account and when (birchDisabledBy, birchDisabledTime; docs/passwords.md).
 
 use birch_schema::{gtime, Schema};
 use birch_store::Entry;
@@ -33,6 +34,29 @@ pub fn on_modify(e: &mut Entry, by: &str) {
     set(e, "modifyTimestamp", gtime::now());
 }
 
+/// Whether the entry is disabled: its pwdAccountLockedTime is the disabling value
+/// (000001010000Z; [`crate::ppolicy::state::is_disabled_value`]).
+pub fn is_disabled(e: &Entry) -> bool {
+    e.get("pwdaccountlockedtime")
+        .and_then(|a| a.values.first())
+        .is_some_and(|v| crate::ppolicy::state::is_disabled_value(v))
+}
+
+/// Records who disabled an account: when a write leaves the entry disabled and it was not
+/// before (`was_disabled`), birchDisabledBy is `by` and birchDisabledTime now; while it stays
+/// disabled they are kept; when it is not disabled they are removed (so they are there
+/// exactly while the account is disabled). birchDisabledReason is the administrator's and
+/// stays as written.
+pub fn on_disable(was_disabled: bool, e: &mut Entry, by: &str) {
+    if !is_disabled(e) {
+        e.replace_values("birchDisabledBy", "birchdisabledby", []);
+        e.replace_values("birchDisabledTime", "birchdisabledtime", []);
+    } else if !was_disabled {
+        set(e, "birchDisabledBy", by.to_string());
+        set(e, "birchDisabledTime", gtime::now());
+    }
+}
+
 /// The NO-USER-MODIFICATION attribute a client tried to provide, if any.
 pub fn forbidden_in_add<'a>(names: impl IntoIterator<Item = &'a str>, schema: &Schema) -> Option<&'a str> {
     names.into_iter().find(|n| schema.attr(n).is_some_and(|t| t.no_user_modification))
@@ -54,5 +78,24 @@ mod tests {
         on_modify(&mut e, "uid=bob");
         assert_eq!(e.get("modifiersname").unwrap().values, vec![b"uid=bob".to_vec()]);
         assert_eq!(e.get("entryuuid").unwrap().values, uuid);
+    }
+
+    #[test]
+    fn disabling_is_recorded_while_it_lasts() {
+        let by = |e: &Entry| e.get("birchdisabledby").map(|a| a.values.clone());
+        let mut e = Entry::default();
+        on_disable(false, &mut e, "cn=admin");
+        assert_eq!(by(&e), None);
+        e.replace_values("pwdAccountLockedTime", "pwdaccountlockedtime", [b"000001010000Z".to_vec()]);
+        on_disable(false, &mut e, "uid=alice");
+        assert_eq!(by(&e), Some(vec![b"uid=alice".to_vec()]));
+        assert!(e.get("birchdisabledtime").is_some());
+        // Still disabled: the first record stays.
+        on_disable(true, &mut e, "uid=bob");
+        assert_eq!(by(&e), Some(vec![b"uid=alice".to_vec()]));
+        // A lock with a time is not a disabled account.
+        e.replace_values("pwdAccountLockedTime", "pwdaccountlockedtime", [b"20260101000000Z".to_vec()]);
+        on_disable(true, &mut e, "uid=bob");
+        assert_eq!((by(&e), e.get("birchdisabledtime").is_some()), (None, false));
     }
 }

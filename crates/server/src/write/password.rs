@@ -175,8 +175,11 @@ pub(super) async fn on_set(
 pub(super) fn bookkeep(e: &mut Entry, what: &Bookkeeping) -> bool {
     match what {
         Bookkeeping::Failure { policy, now } => ppolicy::record_failure(e, policy, *now),
-        Bookkeeping::Success { success, now } => {
+        Bookkeeping::Success { success, now, last_bind } => {
             ppolicy::record_success(e, success, *now);
+            if *last_bind {
+                ppolicy::record_last_bind(e, *now);
+            }
             false
         }
         Bookkeeping::Rehash { old, new } => {
