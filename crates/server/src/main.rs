@@ -116,6 +116,9 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// `birch user|group|service ...`: account management over LDAP (docs/admin.md).
+    #[command(flatten)]
+    Admin(birch_server::admin::AdminCommand),
 }
 
 // `MI_OPTION_PURGE_DELAY`: mimalloc's `mi_option_purge_delay`, as the header of the linked
@@ -187,6 +190,7 @@ fn run() -> Result<()> {
         | Command::Reload { config }
         | Command::Audit { config, .. }
         | Command::HashPassword { config } => config.clone(),
+        Command::Admin(_) => None,
     };
     let cfg = config::Config::load(path.as_deref())?;
     init_logging(cfg.log_format)?;
@@ -234,6 +238,7 @@ fn run() -> Result<()> {
             audit::query(&path, &q, &mut std::io::stdout().lock())?;
             Ok(())
         }
+        Command::Admin(cmd) => birch_server::admin::run(cmd),
         Command::HashPassword { .. } => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
