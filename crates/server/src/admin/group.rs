@@ -164,11 +164,8 @@ fn membership_mods(g: &Entry, m: &Member, add: bool) -> Result<Vec<Mod<String>>,
         }
     }
     match holds_dns(g) {
-        Some(attr) => {
-            if has_dn(g, attr, m.dn()) != add {
-                mods.push(change(attr, m.dn().to_string()));
-            }
-        }
+        Some(attr) if has_dn(g, attr, m.dn()) != add => mods.push(change(attr, m.dn().to_string())),
+        Some(_) => {}
         None if matches!(m, Member::Group { .. }) => {
             return Err(Failure::new(
                 Exit::Refused,

@@ -1,5 +1,6 @@
 //! uidNumber and gidNumber allocation. Each number comes from a counter entry
-//! (`cn=uidNext,<base>` / `cn=gidNext,<base>`) holding the next free number. A client takes
+//! (`cn=uidNext,<base>` / `cn=gidNext,<base>`, object class birchCounter) whose
+//! birchNextNumber holds the next free number. A client takes
 //! number N with one modify that deletes the value N and adds N+1: the server applies a
 //! modify atomically, so of two clients that read the same N only one succeeds; the other
 //! gets 16 noSuchAttribute (the value N is gone) and tries again with the new value. This is
@@ -11,6 +12,9 @@ use super::error::{Exit, Failure};
 use ldap3::{Mod, Scope};
 use rand::Rng;
 use std::time::Duration;
+
+/// The counter's attribute (schema/birch.schema).
+pub const COUNTER_ATTR: &str = "birchNextNumber";
 
 /// How often to try before giving up (each failed try means another client just took a number).
 const TRIES: u32 = 200;
@@ -63,7 +67,7 @@ pub fn counter_dn(c: &Client, kind: Kind) -> String {
 /// Takes the next free number of `kind`; no other client gets the same one.
 pub fn allocate(c: &mut Client, kind: Kind) -> Result<u32, Failure> {
     let dn = counter_dn(c, kind);
-    let attr = kind.attr();
+    let attr = COUNTER_ATTR;
     for _ in 0..TRIES {
         let current = match c.read(&dn, &[attr])? {
             Some(e) => e.first(attr).and_then(|v| v.trim().parse::<u32>().ok()).ok_or_else(|| {
@@ -86,10 +90,10 @@ pub fn allocate(c: &mut Client, kind: Kind) -> Result<u32, Failure> {
             0 => return Ok(current),
             // Someone else took `current` between our read and our modify.
             16 => std::thread::sleep(Duration::from_millis(rand::rngs::OsRng.gen_range(1..20))),
-            _ => return Err(Failure::ldap(&format!("take {attr} {current} from {dn}"), &res)),
+            _ => return Err(Failure::ldap(&format!("take {} {current} from {dn}", kind.attr()), &res)),
         }
     }
-    Err(Failure::other(format!("{dn}: no {} after {TRIES} tries (too many clients at once?)", attr)))
+    Err(Failure::other(format!("{dn}: no {} after {TRIES} tries (too many clients at once?)", kind.attr())))
 }
 
 /// Whether an entry of the kind's class already has `n`.
@@ -113,9 +117,9 @@ fn create_counter(c: &mut Client, kind: Kind, dn: &str) -> Result<(), Failure> {
     let start = highest.map_or(0, |h| h.saturating_add(1)).max(kind.min(c));
     let name = &kind.rdn()[3..];
     let attrs = vec![
-        ("objectClass".to_string(), values(["applicationProcess", "extensibleObject"])),
+        ("objectClass".to_string(), values(["birchCounter"])),
         ("cn".to_string(), values([name])),
-        (attr.to_string(), values([start.to_string()])),
+        (COUNTER_ATTR.to_string(), values([start.to_string()])),
         ("description".to_string(), values([format!("next free {attr} (birch user/group add)")])),
     ];
     let res = c.try_add(dn, attrs)?;

@@ -27,21 +27,21 @@ pub enum AdminCommand {
     /// Manage people's accounts (inetOrgPerson + posixAccount + shadowAccount) on a running server.
     User {
         #[command(subcommand)]
-        cmd: user::UserCmd,
+        cmd: Box<user::UserCmd>,
         #[command(flatten)]
         opts: Opts,
     },
     /// Manage groups (posixGroup memberUid and groupOfNames member kept consistent).
     Group {
         #[command(subcommand)]
-        cmd: group::GroupCmd,
+        cmd: Box<group::GroupCmd>,
         #[command(flatten)]
         opts: Opts,
     },
     /// Manage service accounts (workstations, devices) under the services subtree.
     Service {
         #[command(subcommand)]
-        cmd: service::ServiceCmd,
+        cmd: Box<service::ServiceCmd>,
         #[command(flatten)]
         opts: Opts,
     },
@@ -92,15 +92,15 @@ fn execute(cmd: AdminCommand) -> Result<(), error::Failure> {
     match cmd {
         AdminCommand::User { cmd, opts } => {
             let mut c = client::Client::connect(&opts)?;
-            user::run(&mut c, cmd, &output::Out { json: opts.json })
+            user::run(&mut c, *cmd, &output::Out { json: opts.json })
         }
         AdminCommand::Group { cmd, opts } => {
             let mut c = client::Client::connect(&opts)?;
-            group::run(&mut c, cmd, &output::Out { json: opts.json })
+            group::run(&mut c, *cmd, &output::Out { json: opts.json })
         }
         AdminCommand::Service { cmd, opts } => {
             let mut c = client::Client::connect(&opts)?;
-            service::run(&mut c, cmd, &output::Out { json: opts.json })
+            service::run(&mut c, *cmd, &output::Out { json: opts.json })
         }
     }
 }
