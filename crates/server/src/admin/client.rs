@@ -17,6 +17,8 @@ pub const ENV_CONFIG: &str = "BIRCH_CLI_CONFIG";
 pub const ENV_PASSWORD: &str = "BIRCH_BIND_PASSWORD";
 /// How long to wait for the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the answer to one operation.
+const OP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The client config file (TOML); every key is optional, flags win.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -175,7 +177,10 @@ impl Client {
         }
         let mut ldap =
             LdapConn::with_settings(settings, &url).map_err(|e| Failure::connection(&format!("connect {url}"), e))?;
-        let res = ldap.simple_bind(&bind_dn, &password).map_err(|e| Failure::connection("bind", e))?;
+        let res = ldap
+            .with_timeout(OP_TIMEOUT)
+            .simple_bind(&bind_dn, &password)
+            .map_err(|e| Failure::connection("bind", e))?;
         if res.rc != 0 {
             let f = Failure::ldap(&format!("bind as {bind_dn}"), &res);
             return Err(Failure::new(Exit::Connection, f.message));
@@ -214,8 +219,11 @@ impl Client {
 
     /// Entries matching `filter` (none when `base` does not exist).
     pub fn search(&mut self, base: &str, scope: Scope, filter: &str, attrs: &[&str]) -> Result<Vec<Entry>, Failure> {
-        let res =
-            self.ldap.search(base, scope, filter, attrs.to_vec()).map_err(|e| Failure::connection("search", e))?;
+        let res = self
+            .ldap
+            .with_timeout(OP_TIMEOUT)
+            .search(base, scope, filter, attrs.to_vec())
+            .map_err(|e| Failure::connection("search", e))?;
         match res.1.rc {
             0 => {}
             32 => return Ok(Vec::new()),
@@ -240,7 +248,7 @@ impl Client {
 
     /// Adds an entry.
     pub fn add(&mut self, dn: &str, attrs: Vec<(String, HashSet<String>)>) -> Result<(), Failure> {
-        let res = self.ldap.add(dn, attrs).map_err(|e| Failure::connection("add", e))?;
+        let res = self.try_add(dn, attrs)?;
         check(&format!("add {dn}"), &res)
     }
 
@@ -253,23 +261,27 @@ impl Client {
     /// Modifies an entry, returning the result whatever its code (only a broken
     /// connection is an error).
     pub fn try_modify(&mut self, dn: &str, mods: Vec<Mod<String>>) -> Result<ldap3::LdapResult, Failure> {
-        self.ldap.modify(dn, mods).map_err(|e| Failure::connection("modify", e))
+        self.ldap.with_timeout(OP_TIMEOUT).modify(dn, mods).map_err(|e| Failure::connection("modify", e))
     }
 
     /// Adds an entry, returning the result whatever its code.
     pub fn try_add(&mut self, dn: &str, attrs: Vec<(String, HashSet<String>)>) -> Result<ldap3::LdapResult, Failure> {
-        self.ldap.add(dn, attrs).map_err(|e| Failure::connection("add", e))
+        self.ldap.with_timeout(OP_TIMEOUT).add(dn, attrs).map_err(|e| Failure::connection("add", e))
     }
 
     /// Renames an entry within its parent.
     pub fn rename(&mut self, dn: &str, new_rdn: &str) -> Result<(), Failure> {
-        let res = self.ldap.modifydn(dn, new_rdn, true, None).map_err(|e| Failure::connection("rename", e))?;
+        let res = self
+            .ldap
+            .with_timeout(OP_TIMEOUT)
+            .modifydn(dn, new_rdn, true, None)
+            .map_err(|e| Failure::connection("rename", e))?;
         check(&format!("rename {dn} to {new_rdn}"), &res)
     }
 
     /// Deletes an entry.
     pub fn delete(&mut self, dn: &str) -> Result<(), Failure> {
-        let res = self.ldap.delete(dn).map_err(|e| Failure::connection("delete", e))?;
+        let res = self.ldap.with_timeout(OP_TIMEOUT).delete(dn).map_err(|e| Failure::connection("delete", e))?;
         check(&format!("delete {dn}"), &res)
     }
 

@@ -23,13 +23,40 @@ impl Out {
     }
 }
 
-/// A table: a header line and rows, columns padded to their widest cell (in characters).
+/// Columns a character takes on a terminal: 2 for East Asian wide characters (CJK, Hangul,
+/// kana, full-width forms), 0 for combining marks, else 1. Enough for names; not a full
+/// implementation of UAX #11.
+fn char_width(c: char) -> usize {
+    match c as u32 {
+        0x0300..=0x036F | 0x200B..=0x200F => 0,
+        0x1100..=0x115F
+        | 0x2E80..=0x303E
+        | 0x3041..=0x33FF
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x20000..=0x3FFFD => 2,
+        _ => 1,
+    }
+}
+
+/// Columns `s` takes on a terminal.
+pub fn width(s: &str) -> usize {
+    s.chars().map(char_width).sum()
+}
+
+/// A table: a header line and rows, columns padded to their widest cell (in terminal columns).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
+                *w = (*w).max(width(cell));
             }
         }
     }
@@ -39,7 +66,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         for (i, c) in cells.iter().enumerate() {
             s.push_str(c);
             if i < last {
-                let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(c.chars().count()) + 2;
+                let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(width(c)) + 2;
                 s.extend(std::iter::repeat_n(' ', pad));
             }
         }
@@ -59,8 +86,8 @@ pub fn record(fields: &[(&str, Vec<String>)]) -> String {
         .iter()
         .flat_map(|(name, values)| values.iter().map(move |v| vec![format!("{name}:"), v.clone()]))
         .collect();
-    let width = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);
-    rows.iter().map(|r| format!("{:<width$}  {}\n", r[0], r[1])).collect()
+    let widest = rows.iter().map(|r| width(&r[0])).max().unwrap_or(0);
+    rows.iter().map(|r| format!("{}{}  {}\n", r[0], " ".repeat(widest - width(&r[0])), r[1])).collect()
 }
 
 #[cfg(test)]
@@ -71,6 +98,12 @@ mod tests {
     fn columns_are_aligned() {
         let t = table(&["UID", "NAME"], &[vec!["alice".into(), "Alice".into()], vec!["b".into(), "Bob".into()]]);
         assert_eq!(t, "UID    NAME\nalice  Alice\nb      Bob\n");
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        let t = table(&["NAME", "UID"], &[vec!["陈伟".into(), "chenwei".into()], vec!["Bob".into(), "bob".into()]]);
+        assert_eq!(t, "NAME  UID\n陈伟  chenwei\nBob   bob\n");
     }
 
     #[test]
