@@ -18,6 +18,7 @@
 )]
 
 pub mod access;
+pub mod admin;
 pub mod audit;
 pub mod backup;
 pub mod config;

@@ -119,6 +119,9 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// `birch user|group|service ...`: account management over LDAP (docs/admin.md).
+    #[command(flatten)]
+    Admin(birch_server::admin::AdminCommand),
 }
 
 // `MI_OPTION_PURGE_DELAY`: mimalloc's `mi_option_purge_delay`, as the header of the linked
@@ -190,6 +193,7 @@ fn run() -> Result<()> {
         | Command::Reload { config }
         | Command::Audit { config, .. }
         | Command::HashPassword { config } => config.clone(),
+        Command::Admin(_) => None,
     };
     let cfg = config::Config::load(path.as_deref())?;
     init_logging(cfg.log_format)?;
@@ -220,6 +224,7 @@ fn run() -> Result<()> {
         Command::Restore { file, force, no_schema_check, .. } => backup::restore(&cfg, &file, force, !no_schema_check),
         Command::Reload { .. } => server::signal_reload(&cfg),
         Command::Audit { dn, actor, since, ldif, .. } => audit::command(&cfg, dn, actor, since, ldif),
+        Command::Admin(cmd) => birch_server::admin::run(cmd),
         Command::HashPassword { .. } => {
             let pw = read_password()?;
             println!("{}", password::hash_argon2id(pw.as_bytes(), &cfg.argon2_params())?);
