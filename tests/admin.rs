@@ -501,11 +501,19 @@ async fn helpdesk_resets_passwords_and_unlocks_but_cannot_make_admins() {
     assert_eq!(code(&o), 4, "{}", show(&o));
     assert!(text(&o.stderr).contains("LDAP 50 insufficientAccessRights"), "{}", show(&o));
     assert!(!exists(&s, "uid=mallory,ou=people,dc=example,dc=org").await);
-    // Nor may the helpdesk change other attributes or disable.
+    // Nor may the helpdesk change other attributes.
     let o = hana(&["user", "modify", "chenwei", "--shell", "/bin/sh"]);
     assert_eq!(code(&o), 4, "{}", show(&o));
+    // Disabling with a reason and enabling are helpdesk work (the campus ACL lets it write
+    // pwdAccountLockedTime and birchDisabledReason); the server records who did it.
     let o = hana(&["user", "disable", "chenwei", "--reason", "x"]);
-    assert_eq!(code(&o), 4, "{}", show(&o));
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert_eq!(values(&s, CHENWEI, "birchDisabledBy").await, [HANA]);
+    assert_eq!(values(&s, CHENWEI, "birchDisabledReason").await, ["x"]);
+    let o = hana(&["user", "enable", "chenwei"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert!(values(&s, CHENWEI, "birchDisabledBy").await.is_empty());
+    assert!(values(&s, CHENWEI, "pwdAccountLockedTime").await.is_empty());
 }
 
 #[tokio::test]
