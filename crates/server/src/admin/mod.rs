@@ -7,12 +7,14 @@
 //! - [`error`]: failures and the exit codes scripts can test;
 //! - [`output`]: aligned tables and `--json`;
 //! - [`ids`]: uidNumber/gidNumber allocation through counter entries;
-//! - [`user`], [`group`], [`service`]: the commands.
+//! - [`user`], [`group`], [`service`]: the commands;
+//! - [`intake`]: `user import` and `user retire` from CSV files (a semester's intake, a graduating class).
 
 pub mod client;
 pub mod error;
 pub mod group;
 pub mod ids;
+pub mod intake;
 pub mod output;
 pub mod secret;
 pub mod service;
