@@ -291,6 +291,15 @@ async fn duplicate_malformed_and_existing_rows_are_reported() {
         "{}",
         show(&o)
     );
+    // A runaway record (an unclosed quote in a large file): the file is refused before
+    // anything changes, without reading it whole.
+    let big = format!("uid,cn\neve,Eve Ng\nfay,\"unclosed\n{}", "y".repeat(99).repeat(20_000));
+    std::fs::write(&csv, big).expect("csv");
+    let o = admin(&s, &["user", "import", path_str(&csv), "--passwords", path_str(&s.dir().join("pw7"))]);
+    assert_eq!(code(&o), 1, "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("after line 2: a record longer than 64 KiB"), "{}", show(&o));
+    assert!(!uid_numbers(&s).await.iter().any(|(u, _)| u == "eve"), "nothing created");
+    assert!(!s.dir().join("pw7").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]

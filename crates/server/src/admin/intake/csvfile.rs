@@ -164,6 +164,8 @@ pub struct CsvFile {
     pub headers: Vec<String>,
     record: csv::StringRecord,
     fatal: bool,
+    /// The line of the last record read (for errors without a position).
+    last_line: u64,
 }
 
 impl CsvFile {
@@ -185,7 +187,16 @@ impl CsvFile {
             return Err(Failure::other(format!("{name}:1: no header (the first line names the columns)")));
         }
         record_start.set(read.get());
-        Ok(CsvFile { name, rdr, record_start, read, headers, record: csv::StringRecord::new(), fatal: false })
+        Ok(CsvFile {
+            name,
+            rdr,
+            record_start,
+            read,
+            headers,
+            record: csv::StringRecord::new(),
+            fatal: false,
+            last_line: 1,
+        })
     }
 
     /// The file's name as given.
@@ -204,7 +215,8 @@ impl CsvFile {
         match self.rdr.read_record(&mut self.record) {
             Ok(false) => Ok(None),
             Ok(true) => {
-                let line = self.record.position().map_or(0, |p| p.line());
+                let line = self.record.position().map_or(self.last_line, |p| p.line());
+                self.last_line = line;
                 for (i, f) in self.record.iter().enumerate() {
                     if f.len() > MAX_FIELD {
                         let h = self.headers.get(i).map(String::as_str).unwrap_or("?");
@@ -218,7 +230,7 @@ impl CsvFile {
                 Ok(Some(Ok((line, self.record.iter().map(|f| f.trim().to_string()).collect()))))
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(self.last_line, |p| p.line());
                 match e.kind() {
                     csv::ErrorKind::UnequalLengths { len, expected_len, .. } => {
                         Ok(Some(Err(format!("{}:{line}: {len} fields, the header has {expected_len}", self.name))))
@@ -259,5 +271,18 @@ mod tests {
         assert!(e.message.contains("Matrikel"), "{}", e.message);
         assert!(map_header(&h, &["notes=userPassword".into()]).is_err());
         assert!(map_header(&["uid".into(), "login".into()], &[]).is_err(), "two uid columns");
+    }
+
+    #[test]
+    fn a_runaway_record_stops_the_reading() {
+        let dir = tempfile::tempdir().expect("dir");
+        let p = dir.path().join("big.csv");
+        let body = format!("uid,cn\nok1,Ok One\nbad,\"unclosed\n{}", "x".repeat(100).repeat(3000));
+        std::fs::write(&p, body).expect("write");
+        let mut f = CsvFile::open(&p, b',').expect("open");
+        assert!(matches!(f.next_row(), Ok(Some(Ok((2, _))))));
+        let e = f.next_row().expect_err("too long");
+        assert!(e.message.contains("after line 2: a record longer than 64 KiB"), "{}", e.message);
+        assert!(matches!(f.next_row(), Ok(None)));
     }
 }

@@ -334,16 +334,19 @@ fn lookup<'a>(c: &mut Client, uids: impl Iterator<Item = &'a str>) -> Result<Has
     Ok(found)
 }
 
+/// The attributes of an add.
+type Attrs = Vec<(String, HashSet<String>)>;
+
 /// An account to add.
 struct Job {
     row: Row,
     dn: String,
-    attrs: Vec<(String, HashSet<String>)>,
+    attrs: Attrs,
     password: String,
 }
 
 /// The DN and attributes of a new account, as `user add` makes them.
-fn entry_of(c: &Client, r: &Row, uid_number: u32, gid: &str, pw: &str) -> (String, Vec<(String, HashSet<String>)>) {
+fn entry_of(c: &Client, r: &Row, uid_number: u32, gid: &str, pw: &str) -> (String, Attrs) {
     let dn = format!("uid={},{}", rdn_value(&r.uid), c.people());
     let home = r.home.clone().unwrap_or_else(|| fill(&c.accounts.home, &r.uid));
     let shell = r.shell.clone().unwrap_or_else(|| c.accounts.shell.clone());
@@ -406,7 +409,7 @@ fn create(
     }
     let stop = AtomicBool::new(false);
     let mut pending: HashMap<usize, Job> = HashMap::new();
-    let work: Vec<(usize, String, Vec<(String, HashSet<String>)>)> =
+    let work: Vec<(usize, String, Attrs)> =
         jobs.iter().enumerate().map(|(i, j)| (i, j.dn.clone(), j.attrs.clone())).collect();
     for (i, j) in jobs.into_iter().enumerate() {
         pending.insert(i, j);

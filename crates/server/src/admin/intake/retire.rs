@@ -19,8 +19,18 @@ use std::collections::{HashMap, HashSet};
 /// uids looked up per search.
 const LOOKUP_CHUNK: usize = 100;
 
-/// The uids of the file, in order, each once, with their lines.
-fn read_uids(a: &RetireArgs) -> Result<(String, Vec<(u64, String)>, Vec<String>), Failure> {
+/// What `retire` reads from its file.
+struct Listed {
+    /// The file's name.
+    name: String,
+    /// The uids, in order, each once, with their lines.
+    uids: Vec<(u64, String)>,
+    /// Rows that name no uid (`file:line: why`).
+    bad: Vec<String>,
+}
+
+/// The uids of the file.
+fn read_uids(a: &RetireArgs) -> Result<Listed, Failure> {
     let mut file = CsvFile::open(&a.from, super::delimiter(a.delimiter)?)?;
     let name = file.name().to_string();
     let mapped: Vec<String> = a
@@ -59,12 +69,12 @@ fn read_uids(a: &RetireArgs) -> Result<(String, Vec<(u64, String)>, Vec<String>)
             Err(e) => bad.push(e),
         }
     }
-    Ok((name, uids, bad))
+    Ok(Listed { name, uids, bad })
 }
 
 /// Runs `user retire`.
 pub fn retire(c: &mut Client, out: &Out, a: RetireArgs) -> Result<(), Failure> {
-    let (name, uids, bad) = read_uids(&a)?;
+    let Listed { name, uids, bad } = read_uids(&a)?;
     let reason = a.reason.clone().unwrap_or_else(|| {
         let today = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         format!("retired {}", today.get(..10).unwrap_or(&today))
