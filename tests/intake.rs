@@ -1,7 +1,7 @@
 //! The semester workflows (`birch user import`, `birch user retire`, docs/admin.md) against
 //! the real server: a CSV intake of 2,000 students (all created, distinct uidNumbers, groups,
 //! a password file of mode 0600 whose temporary passwords bind and must be changed, a second
-//! run creates nothing), duplicate and malformed rows, an import while `user add` runs, the
+//! run creates nothing), duplicate and malformed rows, two imports while `user add` runs, the
 //! retirement of a class, and a helpdesk operator who may not import.
 mod common;
 
@@ -303,27 +303,30 @@ async fn duplicate_malformed_and_existing_rows_are_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_import_and_user_adds_at_once_never_share_a_uid_number() {
+async fn imports_and_user_adds_at_once_never_share_a_uid_number() {
     let s = with_groups();
     let csv = students_csv(s.dir(), "students.csv", 1, 300);
-    let pw = s.dir().join("pw.csv");
+    let csv2 = students_csv(s.dir(), "more.csv", 1001, 100);
+    let (pw, pw2) = (s.dir().join("pw.csv"), s.dir().join("pw2.csv"));
     std::thread::scope(|sc| {
         let import = sc.spawn(|| {
             admin(&s, &["user", "import", path_str(&csv), "--passwords", path_str(&pw), "--connections", "2"])
         });
+        let import2 = sc.spawn(|| admin(&s, &["user", "import", path_str(&csv2), "--passwords", path_str(&pw2)]));
         let adds = sc.spawn(|| {
             (0..8)
                 .map(|i| admin(&s, &["user", "add", &format!("walkin{i}"), "--name", &format!("Walk In{i}")]))
                 .collect::<Vec<_>>()
         });
-        let o = import.join().expect("import");
-        assert_eq!(code(&o), 0, "{}", show(&o));
+        for o in [import.join().expect("import"), import2.join().expect("import")] {
+            assert_eq!(code(&o), 0, "{}", show(&o));
+        }
         for o in adds.join().expect("adds") {
             assert_eq!(code(&o), 0, "{}", show(&o));
         }
     });
     let nums = uid_numbers(&s).await;
-    assert_eq!(nums.len(), 3 + 300 + 8, "{nums:?}");
+    assert_eq!(nums.len(), 3 + 300 + 100 + 8, "{nums:?}");
     assert_distinct(&nums);
 }
 
