@@ -244,6 +244,7 @@ async fn duplicate_malformed_and_existing_rows_are_reported() {
             .cloned()
             .unwrap_or_else(|| panic!("line {at} not reported: {failed:?}"))
     };
+    assert_eq!(find("4").1, "Bad Name", "the row is named by its uid as written");
     assert!(find("4").2.starts_with("column 1 \"uid\": uid \"Bad Name\""), "{failed:?}");
     assert!(find("7").2.contains("1 fields, the header has 3"), "{failed:?}");
     for line in ["3", "5"] {

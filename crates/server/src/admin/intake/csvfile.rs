@@ -151,8 +151,9 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
-/// One row: its line in the file and its fields; or why it cannot be read.
-pub type Row = Result<(u64, Vec<String>), String>;
+/// One row: its line in the file and its fields; or its line and why it cannot be read
+/// (naming the column).
+pub type Row = Result<(u64, Vec<String>), (u64, String)>;
 
 /// A CSV file read record by record.
 pub struct CsvFile {
@@ -220,11 +221,7 @@ impl CsvFile {
                 for (i, f) in self.record.iter().enumerate() {
                     if f.len() > MAX_FIELD {
                         let h = self.headers.get(i).map(String::as_str).unwrap_or("?");
-                        return Ok(Some(Err(format!(
-                            "{}:{line}: column {} {h:?}: longer than {MAX_FIELD} bytes",
-                            self.name,
-                            i + 1
-                        ))));
+                        return Ok(Some(Err((line, format!("column {} {h:?}: longer than {MAX_FIELD} bytes", i + 1)))));
                     }
                 }
                 Ok(Some(Ok((line, self.record.iter().map(|f| f.trim().to_string()).collect()))))
@@ -233,12 +230,12 @@ impl CsvFile {
                 let line = e.position().map_or(self.last_line, |p| p.line());
                 match e.kind() {
                     csv::ErrorKind::UnequalLengths { len, expected_len, .. } => {
-                        Ok(Some(Err(format!("{}:{line}: {len} fields, the header has {expected_len}", self.name))))
+                        Ok(Some(Err((line, format!("{len} fields, the header has {expected_len}")))))
                     }
                     csv::ErrorKind::Utf8 { err, .. } => {
                         let col = err.field() + 1;
                         let h = self.headers.get(err.field()).map(String::as_str).unwrap_or("?");
-                        Ok(Some(Err(format!("{}:{line}: column {col} {h:?}: not UTF-8", self.name))))
+                        Ok(Some(Err((line, format!("column {col} {h:?}: not UTF-8")))))
                     }
                     _ => {
                         self.fatal = true;

@@ -164,14 +164,18 @@ pub fn import(c: &mut Client, out: &Out, a: ImportArgs) -> Result<(), Failure> {
         if count > a.max_rows {
             return Err(Failure::other(format!("{name}: more than {} rows (--max-rows)", a.max_rows)));
         }
-        match r.and_then(|(line, fields)| {
-            row_of(&cols, &headers, line, fields, a.group_separator).map_err(|e| format!("{name}:{line}: {e}"))
-        }) {
-            Ok(row) => rows.push(row),
-            Err(e) => {
-                let (at, reason) = split_at(&e);
-                tally.failed.push(Failed { at, uid: String::new(), reason });
+        let (line, fields) = match r {
+            Ok(r) => r,
+            Err((line, reason)) => {
+                tally.failed.push(Failed { at: format!("{name}:{line}"), uid: String::new(), reason });
+                continue;
             }
+        };
+        // The uid as written, to name the row when it fails.
+        let uid = cols.iter().position(|c| *c == Column::Uid).and_then(|i| fields.get(i)).cloned().unwrap_or_default();
+        match row_of(&cols, &headers, line, fields, a.group_separator) {
+            Ok(row) => rows.push(row),
+            Err(reason) => tally.failed.push(Failed { at: format!("{name}:{line}"), uid, reason }),
         }
     }
     // A uid twice in the file: neither row is imported (two people may have been given one
@@ -305,16 +309,6 @@ pub fn import(c: &mut Client, out: &Out, a: ImportArgs) -> Result<(), Failure> {
         )));
     }
     Ok(())
-}
-
-/// `file:line: reason` -> (`file:line`, reason).
-fn split_at(e: &str) -> (String, String) {
-    // The file name may hold ':'; the reason starts after the line number's ':'.
-    let mut parts = e.match_indices(": ");
-    match parts.next() {
-        Some((i, _)) => (e[..i].to_string(), e[i + 2..].to_string()),
-        None => (String::new(), e.to_string()),
-    }
 }
 
 /// The entries whose uid is one of `uids` (anywhere under the base), by uid.
@@ -664,10 +658,5 @@ mod tests {
         let (c, h) = cols(&["uid", "cn", "uidNumber"]);
         let e = row_of(&c, &h, 4, f(&["s2", "X Y", "12a"]), ';').expect_err("bad number");
         assert!(e.contains("column 3 \"uidNumber\""), "{e}");
-    }
-
-    #[test]
-    fn at_and_reason_split() {
-        assert_eq!(split_at("a.csv:3: column 2: x"), ("a.csv:3".into(), "column 2: x".into()));
     }
 }

@@ -66,7 +66,7 @@ fn read_uids(a: &RetireArgs) -> Result<Listed, Failure> {
                     uids.push((line, uid));
                 }
             }
-            Err(e) => bad.push(e),
+            Err((line, e)) => bad.push(format!("{name}:{line}: {e}")),
         }
     }
     Ok(Listed { name, uids, bad })
