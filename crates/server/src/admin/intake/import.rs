@@ -514,8 +514,7 @@ fn join_groups(
             }
         }
     }
-    let mut progress = Progress::new("import");
-    progress.pass("groups", Some(by_group.len() as u64));
+    // A few groups, one modify each: no progress bar for them.
     for (g, ms) in by_group {
         let Some(entry) = groups.get(&g).cloned() else { continue };
         match add_all(c, &entry, &ms) {
@@ -523,9 +522,7 @@ fn join_groups(
             Err(f) if f.code == Exit::Connection => return Err(f),
             Err(f) => tally.group_failures.push(format!("group {g}: {}", f.message)),
         }
-        progress.advance(None);
     }
-    progress.finish();
     Ok(())
 }
 
