@@ -211,7 +211,8 @@ async fn duplicate_malformed_and_existing_rows_are_reported() {
          twin,Twin One,\n\
          Bad Name,Bad Name,\n\
          twin,Twin Two,\n\
-         chenwei,陈伟,\n\
+         chenwei,陈伟,lab\n\
+         bob,Robert Other,lab\n\
          short\n\
          ben,Ben Bow,cs-2027;lab\n",
     )
@@ -223,7 +224,16 @@ async fn duplicate_malformed_and_existing_rows_are_reported() {
     let mut created: Vec<&str> = j["created"].as_array().expect("created").iter().filter_map(Value::as_str).collect();
     created.sort();
     assert_eq!(created, ["ann", "ben"]);
-    assert_eq!(j["existed"][0]["uid"], "chenwei");
+    // Existing accounts are left alone; the same person (same cn) joins the row's groups,
+    // another person with that uid is reported and not touched.
+    let existed = j["existed"].as_array().expect("existed");
+    assert_eq!(existed.len(), 2, "{j}");
+    assert_eq!(existed[0], serde_json::json!({"uid": "chenwei", "note": "exists"}));
+    assert_eq!(existed[1]["uid"], "bob");
+    assert!(existed[1]["note"].as_str().unwrap_or("").contains("another person?"), "{j}");
+    let lab = values(&s, "cn=lab,ou=groups,dc=example,dc=org", "member").await;
+    assert!(lab.iter().any(|d| d.eq_ignore_ascii_case(CHENWEI)), "{lab:?}");
+    assert!(!lab.iter().any(|d| d.starts_with("uid=bob,")), "{lab:?}");
     let failed: Vec<(String, String, String)> = j["failed"]
         .as_array()
         .expect("failed")
@@ -246,7 +256,7 @@ async fn duplicate_malformed_and_existing_rows_are_reported() {
     };
     assert_eq!(find("4").1, "Bad Name", "the row is named by its uid as written");
     assert!(find("4").2.starts_with("column 1 \"uid\": uid \"Bad Name\""), "{failed:?}");
-    assert!(find("7").2.contains("1 fields, the header has 3"), "{failed:?}");
+    assert!(find("8").2.contains("1 fields, the header has 3"), "{failed:?}");
     for line in ["3", "5"] {
         let f = find(line);
         assert_eq!(f.1, "twin");

@@ -248,7 +248,8 @@ pub fn import(c: &mut Client, out: &Out, a: ImportArgs) -> Result<(), Failure> {
     // same person (same cn), so a run cut short between adds and groups completes.
     let existing = lookup(c, rows.iter().map(|r| r.uid.as_str()))?;
     let mut to_create = Vec::new();
-    let mut members: Vec<Row> = Vec::new();
+    // (row, DN of its account): who joins the groups.
+    let mut members: Vec<(Row, String)> = Vec::new();
     for r in rows {
         match existing.get(&r.uid) {
             Some(e) => {
@@ -260,7 +261,7 @@ pub fn import(c: &mut Client, out: &Out, a: ImportArgs) -> Result<(), Failure> {
                 };
                 tally.existed.push((r.uid.clone(), note));
                 if same {
-                    members.push(r);
+                    members.push((r, e.dn.clone()));
                 }
             }
             None => to_create.push(r),
@@ -386,7 +387,7 @@ fn create(
     conns: usize,
     name: &str,
     tally: &mut Tally,
-    members: &mut Vec<Row>,
+    members: &mut Vec<(Row, String)>,
     passwords: &mut Option<PasswordFile>,
     progress: &mut Progress,
 ) -> Option<Failure> {
@@ -451,7 +452,7 @@ fn create(
                         )));
                     }
                     tally.created.push(job.row.uid.clone());
-                    members.push(job.row);
+                    members.push((job.row, job.dn));
                 }
                 // Added meanwhile by someone else (or by a run at the same time): existed.
                 Done::Result(r) if r.rc == 68 => {
@@ -491,16 +492,14 @@ fn create(
 /// memberUid (posixGroup) and member DN (groupOfNames), as `group add-member` does.
 fn join_groups(
     c: &mut Client,
-    rows: &[Row],
+    rows: &[(Row, String)],
     everyone: &[String],
     default_primary: Option<&str>,
     groups: &mut HashMap<String, Entry>,
     tally: &mut Tally,
 ) -> Result<(), Failure> {
     let mut by_group: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    let people = c.people();
-    for r in rows {
-        let dn = format!("uid={},{people}", rdn_value(&r.uid));
+    for (r, dn) in rows {
         let primary = r.primary.as_deref().or(default_primary);
         let all = r.groups.iter().map(String::as_str).chain(everyone.iter().map(String::as_str)).chain(primary);
         let mut seen = HashSet::new();
