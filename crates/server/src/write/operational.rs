@@ -45,15 +45,29 @@ pub fn is_disabled(e: &Entry) -> bool {
 /// Records who disabled an account: when a write leaves the entry disabled and it was not
 /// before (`was_disabled`), birchDisabledBy is `by` and birchDisabledTime now; while it stays
 /// disabled they are kept; when it is not disabled they are removed (so they are there
-/// exactly while the account is disabled). birchDisabledReason is the administrator's and
+/// exactly while the account is disabled). An added entry that brings them (an import of
+/// `birch export` output) keeps them. birchDisabledReason is the administrator's and
 /// stays as written.
 pub fn on_disable(was_disabled: bool, e: &mut Entry, by: &str) {
     if !is_disabled(e) {
         e.replace_values("birchDisabledBy", "birchdisabledby", []);
         e.replace_values("birchDisabledTime", "birchdisabledtime", []);
-    } else if !was_disabled {
+    } else if !was_disabled && e.get("birchdisabledtime").is_none() {
+        // (Present on an entry that was not disabled only when an import brings it: a
+        // restored backup keeps when its accounts were disabled, and who did it.)
         set(e, "birchDisabledBy", by.to_string());
         set(e, "birchDisabledTime", gtime::now());
+    }
+}
+
+/// Forgets the failed binds when a write lifts a lock (`was_locked`, and the entry has no
+/// pwdAccountLockedTime now): an administrator's unlock or enable. pwdFailureTime is
+/// NO-USER-MODIFICATION, so the administrator cannot remove it; kept, the failures still in
+/// pwdFailureCountInterval would lock the account again at the next failed bind.
+/// (OpenLDAP's ppolicy clears them only when the password is changed; docs/passwords.md.)
+pub fn on_unlock(was_locked: bool, e: &mut Entry) {
+    if was_locked && e.get("pwdaccountlockedtime").is_none() && e.get("pwdfailuretime").is_some() {
+        e.replace_values("pwdFailureTime", "pwdfailuretime", []);
     }
 }
 
@@ -78,6 +92,20 @@ mod tests {
         on_modify(&mut e, "uid=bob");
         assert_eq!(e.get("modifiersname").unwrap().values, vec![b"uid=bob".to_vec()]);
         assert_eq!(e.get("entryuuid").unwrap().values, uuid);
+    }
+
+    #[test]
+    fn lifting_a_lock_forgets_the_failures() {
+        let mut e = Entry::default();
+        e.add_values("pwdFailureTime", "pwdfailuretime", [b"20260101000000Z".to_vec()]);
+        on_unlock(false, &mut e);
+        assert!(e.get("pwdfailuretime").is_some(), "no lock lifted: failures stay");
+        e.add_values("pwdAccountLockedTime", "pwdaccountlockedtime", [b"20260101000000Z".to_vec()]);
+        on_unlock(true, &mut e);
+        assert!(e.get("pwdfailuretime").is_some(), "still locked: failures stay");
+        e.replace_values("pwdAccountLockedTime", "pwdaccountlockedtime", []);
+        on_unlock(true, &mut e);
+        assert!(e.get("pwdfailuretime").is_none());
     }
 
     #[test]
