@@ -398,3 +398,39 @@ async fn a_listing_pages_past_the_size_limit() {
     let v = json_as(&s, HANA, HANA_PW, &["account", "disabled"]);
     assert_eq!(v.as_array().map(Vec::len), Some(12), "{v}");
 }
+
+#[tokio::test]
+async fn each_account_is_decided_under_the_policy_its_entry_names() {
+    let s = Server::start_with(LOCKOUT, true);
+    client_config(&s, LOCKOUT);
+    let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
+    let ou = vec![("objectClass", HashSet::from(["organizationalUnit"])), ("ou", HashSet::from(["policies"]))];
+    assert_eq!(root.add("ou=policies,dc=example,dc=org", ou).await.expect("add").rc, 0);
+    // Locks of this policy last until an administrator unlocks them.
+    let forever = "cn=forever,ou=policies,dc=example,dc=org";
+    let policy = vec![
+        ("objectClass", HashSet::from(["organizationalRole", "pwdPolicy"])),
+        ("cn", HashSet::from(["forever"])),
+        ("pwdAttribute", HashSet::from(["userPassword"])),
+        ("pwdLockout", HashSet::from(["TRUE"])),
+        ("pwdMaxFailure", HashSet::from(["3"])),
+        ("pwdLockoutDuration", HashSet::from(["0"])),
+    ];
+    assert_eq!(root.add(forever, policy).await.expect("add").rc, 0);
+    let gina = add_user(&s, "gina", 10020).await;
+    let hugo = add_user(&s, "hugo", 10021).await;
+    // Both locked in 2020: gina under the default (600 s: long over), hugo under `forever`.
+    for (dn, named) in [(&gina, None), (&hugo, Some(forever))] {
+        let mut mods = vec![Mod::Replace("pwdAccountLockedTime", HashSet::from(["20200101000000Z"]))];
+        if let Some(p) = named {
+            mods.push(Mod::Replace("pwdPolicySubentry", HashSet::from([p])));
+        }
+        assert_eq!(root.modify(dn, mods).await.expect("modify").rc, 0);
+    }
+    assert_eq!(uids(&admin(&s, &["account", "locked"])), ["hugo"]);
+    let st = admin(&s, &["account", "status", "hugo"]);
+    assert_eq!((st["locked"].as_bool(), st["lockedUntil"].as_str()), (Some(true), Some("until unlocked")), "{st}");
+    // The bind agrees.
+    assert_eq!(bind_rc(&s.url(), &hugo, "hugo-secret").await, 49);
+    assert_eq!(admin(&s, &["account", "status", "gina"])["locked"].as_bool(), Some(false));
+}

@@ -142,6 +142,12 @@ fn ago(d: Duration) -> String {
     }
 }
 
+/// When the entry's lock was set (RFC 3339), unless it is the disabled value.
+fn locked_at(e: &Entry) -> Option<String> {
+    let v = e.first("pwdAccountLockedTime")?;
+    Some(crate::ppolicy::gentime::parse(v).map_or_else(|| v.to_string(), when))
+}
+
 fn uid_of(e: &Entry) -> String {
     e.first("uid").map_or_else(|| e.dn.clone(), String::from)
 }
@@ -160,7 +166,7 @@ fn status_json(e: &Entry, s: &AccountStatus) -> Value {
         "dn": e.dn,
         "uid": e.first("uid"),
         "locked": s.is_locked(),
-        "lockedAt": if s.disabled.is_some() { None } else { e.first("pwdAccountLockedTime") },
+        "lockedAt": if s.disabled.is_some() { None } else { locked_at(e) },
         "lockedUntil": locked_until(s),
         "disabled": s.disabled.is_some(),
         "disabledBy": s.disabled.as_ref().and_then(|d| d.by.clone()),
@@ -319,7 +325,7 @@ fn show(c: &mut Client, out: &Out, p: &Policies, uid: &str, now: SystemTime) -> 
         }],
     ));
     if s.is_locked() {
-        fields.push(("locked at", one(e.first("pwdAccountLockedTime").map(String::from))));
+        fields.push(("locked at", one(locked_at(&e))));
     }
     fields.push(("disabled", vec![yes(s.disabled.is_some())]));
     if let Some(d) = &s.disabled {

@@ -45,16 +45,13 @@ pub fn is_disabled(e: &Entry) -> bool {
 /// Records who disabled an account: when a write leaves the entry disabled and it was not
 /// before (`was_disabled`), birchDisabledBy is `by` and birchDisabledTime now; while it stays
 /// disabled they are kept; when it is not disabled they are removed (so they are there
-/// exactly while the account is disabled). An added entry that brings them (an import of
-/// `birch export` output) keeps them. birchDisabledReason is the administrator's and
+/// exactly while the account is disabled). birchDisabledReason is the administrator's and
 /// stays as written.
 pub fn on_disable(was_disabled: bool, e: &mut Entry, by: &str) {
     if !is_disabled(e) {
         e.replace_values("birchDisabledBy", "birchdisabledby", []);
         e.replace_values("birchDisabledTime", "birchdisabledtime", []);
-    } else if !was_disabled && e.get("birchdisabledtime").is_none() {
-        // (Present on an entry that was not disabled only when an import brings it: a
-        // restored backup keeps when its accounts were disabled, and who did it.)
+    } else if !was_disabled {
         set(e, "birchDisabledBy", by.to_string());
         set(e, "birchDisabledTime", gtime::now());
     }
