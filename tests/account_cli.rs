@@ -184,6 +184,10 @@ async fn status_and_lock_lists_decide_as_the_bind_does() {
     let hana = json_as(&s, HANA, HANA_PW, &["account", "status", "chenwei"]);
     assert_eq!(hana["locked"].as_bool(), Some(true), "{hana}");
     assert_eq!(uids(&json_as(&s, HANA, HANA_PW, &["account", "locked"])), ["chenwei"]);
+    // The helpdesk may not purge (delete): 4, and nothing is deleted.
+    let o = birch_as(&s, HANA, HANA_PW, &["account", "purge", "--older-than", "0s"]);
+    assert_eq!(code(&o), 4, "{}", show(&o));
+    assert_eq!(uids(&admin(&s, &["account", "disabled"])), ["emil"]);
     // A user may not look at others (4), and their lists show nobody else.
     let o = birch_as(&s, BOB, "bob-secret", &["account", "status", "chenwei"]);
     assert_eq!(code(&o), 4, "{}", show(&o));

@@ -264,6 +264,7 @@ impl Client {
         let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
         let mut stream = self
             .ldap
+            .with_timeout(OP_TIMEOUT)
             .streaming_search_with(adapters, base, scope, filter, attrs)
             .map_err(|e| Failure::connection("search", e))?;
         let mut out = Vec::new();
