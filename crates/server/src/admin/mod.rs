@@ -7,8 +7,10 @@
 //! - [`error`]: failures and the exit codes scripts can test;
 //! - [`output`]: aligned tables and `--json`;
 //! - [`ids`]: uidNumber/gidNumber allocation through counter entries;
-//! - [`user`], [`group`], [`service`]: the commands.
+//! - [`user`], [`group`], [`service`]: the commands;
+//! - [`account`]: the status views and the purge of long-disabled accounts.
 
+pub mod account;
 pub mod client;
 pub mod error;
 pub mod group;
@@ -42,6 +44,13 @@ pub enum AdminCommand {
     Service {
         #[command(subcommand)]
         cmd: Box<service::ServiceCmd>,
+        #[command(flatten)]
+        opts: Opts,
+    },
+    /// Account status views (status, locked, disabled, expiring, inactive) and purge.
+    Account {
+        #[command(subcommand)]
+        cmd: Box<account::AccountCmd>,
         #[command(flatten)]
         opts: Opts,
     },
@@ -101,6 +110,10 @@ fn execute(cmd: AdminCommand) -> Result<(), error::Failure> {
         AdminCommand::Service { cmd, opts } => {
             let mut c = client::Client::connect(&opts)?;
             service::run(&mut c, *cmd, &output::Out { json: opts.json })
+        }
+        AdminCommand::Account { cmd, opts } => {
+            let mut c = client::Client::connect(&opts)?;
+            account::run(&mut c, *cmd, &output::Out { json: opts.json })
         }
     }
 }
