@@ -38,12 +38,7 @@ fn faulty(failpoints: &str) -> (Server, u16) {
 
 /// `GET /metrics`.
 fn scrape(port: u16) -> String {
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("request");
-    let mut out = String::new();
-    c.read_to_string(&mut out).expect("response");
-    out
+    common::scrape_metrics(port)
 }
 
 /// The value of a metric without labels.

@@ -8,7 +8,6 @@ use common::{bounded, connect_as, search, Server, OP_TIMEOUT, ROOT_DN, ROOT_PW};
 use ldap3::exop::PasswordModify;
 use ldap3::{Mod, Scope};
 use std::collections::HashSet;
-use std::io::{Read, Write};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -107,11 +106,7 @@ async fn every_write_and_bind_is_audited_without_passwords() {
 }
 
 fn scrape(port: u16) -> String {
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
+    let out = common::scrape_metrics(port);
     assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
     out
 }

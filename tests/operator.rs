@@ -8,7 +8,7 @@ use common::{bounded, connect_as, search, Server, OP_TIMEOUT, ROOT_DN, ROOT_PW, 
 use ldap3::exop::PasswordModify;
 use ldap3::{Mod, Scope};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -287,12 +287,7 @@ async fn a_password_too_short_names_the_minimum_length() {
 }
 
 fn scrape(port: u16) -> String {
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("request");
-    let mut out = String::new();
-    c.read_to_string(&mut out).expect("response");
-    out
+    common::scrape_metrics(port)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,30 +8,12 @@ use common::demo::{ALICE, BOB, NSLCD, PEOPLE};
 use common::{bounded, connect, connect_as, search, Server, ROOT_DN, ROOT_PW};
 use ldap3::{Mod, Scope};
 use std::collections::HashSet;
-use std::io::{Read, Write};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn scrape(port: u16) -> String {
-    // The metrics listener starts just after the LDAP one.
-    let mut tries = 0;
-    let mut c = loop {
-        match std::net::TcpStream::connect(("127.0.0.1", port)) {
-            Ok(c) => break c,
-            Err(e) if tries < 100 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(50));
-                let _ = e;
-            }
-            Err(e) => panic!("metrics port: {e}"),
-        }
-    };
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("request");
-    let mut out = String::new();
-    let _ = c.read_to_string(&mut out);
-    out
+    common::scrape_metrics(port)
 }
 
 fn counter(text: &str, series: &str) -> u64 {

@@ -481,3 +481,25 @@ pub mod demo {
     /// The groupOfNames it-admins (member alice).
     pub const IT_ADMINS: &str = "cn=it-admins,ou=groups,dc=example,dc=org";
 }
+
+/// `GET /metrics` on 127.0.0.1:`port`: the whole HTTP response. Retries the connection for up
+/// to five seconds (the metrics listener may come up just after the LDAP one).
+pub fn scrape_metrics(port: u16) -> String {
+    use std::io::Read;
+    let mut tries = 0;
+    let mut c = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(c) => break c,
+            Err(_) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("metrics port {port}: {e}"),
+        }
+    };
+    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("request");
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
+}

@@ -19,6 +19,8 @@ pub const ENV_PASSWORD: &str = "BIRCH_BIND_PASSWORD";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the answer to one operation.
 const OP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Entries per page of a paged search.
+const PAGE_SIZE: i32 = 500;
 
 /// The client config file (TOML); every key is optional, flags win.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -38,6 +40,12 @@ pub struct ClientConfig {
     pub base: Option<String>,
     /// Where accounts live and how new ones look.
     pub accounts: Accounts,
+    /// DN of the `pwdPolicy` entry that governs accounts without a pwdPolicySubentry (the
+    /// server's `ppolicy_default`), for `birch account`.
+    pub ppolicy_default: Option<String>,
+    /// The server's built-in policy (its `[ppolicy]` section; defaults: the server's), for
+    /// `birch account` when an account names no policy entry.
+    pub ppolicy: crate::config::ppolicy::Policy,
 }
 
 /// `[accounts]`: where people, groups and services live, and the templates of new accounts.
@@ -275,6 +283,39 @@ impl Client {
                 Entry { dn: e.dn, attrs }
             })
             .collect())
+    }
+
+    /// Entries matching `filter`, fetched in pages (the simple paged results control,
+    /// RFC 2696) so that a listing of many accounts does not reach the size limit.
+    pub fn search_paged(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<Entry>, Failure> {
+        use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+        let adapters: Vec<Box<dyn Adapter<String, Vec<String>>>> =
+            vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(PAGE_SIZE))];
+        let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
+        let mut stream = self
+            .ldap
+            .with_timeout(OP_TIMEOUT)
+            .streaming_search_with(adapters, base, scope, filter, attrs)
+            .map_err(|e| Failure::connection("search", e))?;
+        let mut out = Vec::new();
+        while let Some(r) = stream.next().map_err(|e| Failure::connection("search", e))? {
+            let e = SearchEntry::construct(r);
+            let mut attrs: Vec<(String, Vec<String>)> = e.attrs.into_iter().collect();
+            attrs.sort_by_key(|(n, _)| n.to_ascii_lowercase());
+            out.push(Entry { dn: e.dn, attrs });
+        }
+        let res = stream.result();
+        match res.rc {
+            0 => Ok(out),
+            32 => Ok(Vec::new()),
+            _ => Err(Failure::ldap(&format!("search {filter} under {base}"), &res)),
+        }
     }
 
     /// The entry at `dn`, or None.

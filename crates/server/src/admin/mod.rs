@@ -8,8 +8,10 @@
 //! - [`output`]: aligned tables and `--json`;
 //! - [`ids`]: uidNumber/gidNumber allocation through counter entries;
 //! - [`user`], [`group`], [`service`]: the commands;
+//! - [`account`]: the status views and the purge of long-disabled accounts;
 //! - [`intake`]: `user import` and `user retire` from CSV files (a semester's intake, a graduating class).
 
+pub mod account;
 pub mod client;
 pub mod error;
 pub mod group;
@@ -44,6 +46,13 @@ pub enum AdminCommand {
     Service {
         #[command(subcommand)]
         cmd: Box<service::ServiceCmd>,
+        #[command(flatten)]
+        opts: Opts,
+    },
+    /// Account status views (status, locked, disabled, expiring, inactive) and purge.
+    Account {
+        #[command(subcommand)]
+        cmd: Box<account::AccountCmd>,
         #[command(flatten)]
         opts: Opts,
     },
@@ -103,6 +112,10 @@ fn execute(cmd: AdminCommand) -> Result<(), error::Failure> {
         AdminCommand::Service { cmd, opts } => {
             let mut c = client::Client::connect(&opts)?;
             service::run(&mut c, *cmd, &output::Out { json: opts.json })
+        }
+        AdminCommand::Account { cmd, opts } => {
+            let mut c = client::Client::connect(&opts)?;
+            account::run(&mut c, *cmd, &output::Out { json: opts.json })
         }
     }
 }

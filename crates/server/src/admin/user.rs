@@ -669,6 +669,22 @@ fn expire(c: &mut Client, out: &Out, uid: &str, at: Option<&str>, never: bool) -
     Ok(())
 }
 
+/// Deletes the account `dn` (login name `uid`) and its memberUid values; returns the names
+/// of the groups it left. No campus-rule check: the caller's (`user delete`, `account purge`).
+pub(crate) fn remove_account(c: &mut Client, dn: &str, uid: &str) -> Result<Vec<String>, Failure> {
+    c.delete(dn)?;
+    // The server removes member DNs pointing at a deleted entry; memberUid values are names,
+    // which it leaves: remove them here.
+    let base = c.groups();
+    let filter = format!("(&(objectClass=posixGroup)(memberUid={}))", escape(uid));
+    let mut left = Vec::new();
+    for g in c.search(&base, Scope::Subtree, &filter, &["memberUid", "cn"])? {
+        c.modify(&g.dn, vec![Mod::Delete("memberUid".into(), values([uid]))])?;
+        left.push(g.first("cn").unwrap_or_default().to_string());
+    }
+    Ok(left)
+}
+
 fn delete(c: &mut Client, out: &Out, uid: &str, force: bool) -> Result<(), Failure> {
     let e = find(c, uid)?;
     if !is_disabled(&e) {
@@ -685,16 +701,7 @@ fn delete(c: &mut Client, out: &Out, uid: &str, force: bool) -> Result<(), Failu
             ));
         }
     }
-    c.delete(&e.dn)?;
-    // The server removes member DNs pointing at a deleted entry; memberUid values are names,
-    // which it leaves: remove them here.
-    let base = c.groups();
-    let filter = format!("(&(objectClass=posixGroup)(memberUid={}))", escape(uid));
-    let mut left = Vec::new();
-    for g in c.search(&base, Scope::Subtree, &filter, &["memberUid", "cn"])? {
-        c.modify(&g.dn, vec![Mod::Delete("memberUid".into(), values([uid]))])?;
-        left.push(g.first("cn").unwrap_or_default().to_string());
-    }
+    let left = remove_account(c, &e.dn, uid)?;
     out.emit(
         record(&[("deleted", vec![e.dn.clone()]), ("left groups", left.clone())]),
         json!({"deleted": e.dn, "leftGroups": left}),

@@ -445,6 +445,7 @@ impl Writer {
                     }
                     let before = apply::structural_class(&schema, e);
                     let was_disabled = operational::is_disabled(e);
+                    let was_locked = e.get("pwdaccountlockedtime").is_some();
                     let old_password = e.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
                     apply::modifications(e, &mods, &schema, permissive)?;
                     // 6. password bookkeeping
@@ -458,6 +459,7 @@ impl Writer {
                     // 5. operational attributes
                     operational::on_modify(e, &by);
                     operational::on_disable(was_disabled, e, &by);
+                    operational::on_unlock(was_locked, e);
                     // 7. schema
                     let after = apply::structural_class(&schema, e);
                     if after.is_some() && after != before {

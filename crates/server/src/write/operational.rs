@@ -57,6 +57,17 @@ pub fn on_disable(was_disabled: bool, e: &mut Entry, by: &str) {
     }
 }
 
+/// Forgets the failed binds when a write lifts a lock (`was_locked`, and the entry has no
+/// pwdAccountLockedTime now): an administrator's unlock or enable. pwdFailureTime is
+/// NO-USER-MODIFICATION, so the administrator cannot remove it; kept, the failures still in
+/// pwdFailureCountInterval would lock the account again at the next failed bind.
+/// (OpenLDAP's ppolicy clears them only when the password is changed; docs/passwords.md.)
+pub fn on_unlock(was_locked: bool, e: &mut Entry) {
+    if was_locked && e.get("pwdaccountlockedtime").is_none() && e.get("pwdfailuretime").is_some() {
+        e.replace_values("pwdFailureTime", "pwdfailuretime", []);
+    }
+}
+
 /// The NO-USER-MODIFICATION attribute a client tried to provide, if any.
 pub fn forbidden_in_add<'a>(names: impl IntoIterator<Item = &'a str>, schema: &Schema) -> Option<&'a str> {
     names.into_iter().find(|n| schema.attr(n).is_some_and(|t| t.no_user_modification))
@@ -78,6 +89,20 @@ mod tests {
         on_modify(&mut e, "uid=bob");
         assert_eq!(e.get("modifiersname").unwrap().values, vec![b"uid=bob".to_vec()]);
         assert_eq!(e.get("entryuuid").unwrap().values, uuid);
+    }
+
+    #[test]
+    fn lifting_a_lock_forgets_the_failures() {
+        let mut e = Entry::default();
+        e.add_values("pwdFailureTime", "pwdfailuretime", [b"20260101000000Z".to_vec()]);
+        on_unlock(false, &mut e);
+        assert!(e.get("pwdfailuretime").is_some(), "no lock lifted: failures stay");
+        e.add_values("pwdAccountLockedTime", "pwdaccountlockedtime", [b"20260101000000Z".to_vec()]);
+        on_unlock(true, &mut e);
+        assert!(e.get("pwdfailuretime").is_some(), "still locked: failures stay");
+        e.replace_values("pwdAccountLockedTime", "pwdaccountlockedtime", []);
+        on_unlock(true, &mut e);
+        assert!(e.get("pwdfailuretime").is_none());
     }
 
     #[test]
