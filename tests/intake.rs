@@ -2,7 +2,7 @@
 //! the real server: a CSV intake of 2,000 students (all created, distinct uidNumbers, groups,
 //! a password file of mode 0600 whose temporary passwords bind and must be changed, a second
 //! run creates nothing), duplicate and malformed rows, two imports while `user add` runs, the
-//! retirement of a class, and a helpdesk operator who may not import.
+//! retirement of a class (then its purge), and a helpdesk operator who may not import.
 mod common;
 
 use common::demo::{ALICE, CHENWEI, PEOPLE, STUDENTS};
@@ -378,6 +378,15 @@ async fn retire_disables_a_class_once() {
     assert_eq!(j["alreadyDisabled"].as_array().map(Vec::len), Some(50));
     assert_eq!(values(&s, &format!("uid=s0000001,{PEOPLE}"), "birchDisabledReason").await, ["graduated 2027"]);
     assert_eq!(values(&s, &format!("uid=s0000001,{PEOPLE}"), "birchDisabledTime").await, time);
+    // The second step, after the grace period (here none): the purge deletes the retired
+    // accounts and their memberships, and leaves the rest of the class.
+    let o = ok(&s, &["account", "purge", "--older-than", "0s", "--json"]);
+    let purged = json_of(&o);
+    assert_eq!(purged.as_array().map(Vec::len), Some(50), "{}", show(&o));
+    let left: Vec<String> = uid_numbers(&s).await.into_iter().map(|(u, _)| u).filter(|u| u.starts_with('s')).collect();
+    assert_eq!(left.len(), 10, "{left:?}");
+    let students = values(&s, STUDENTS, "memberUid").await;
+    assert!(!students.contains(&"s0000001".to_string()) && students.contains(&"s0000051".to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
