@@ -167,6 +167,40 @@ pub struct Client {
     pub base: String,
     /// The `[accounts]` settings.
     pub accounts: Accounts,
+    /// How to open another connection like this one.
+    how: Reconnect,
+}
+
+/// What a connection was opened with, to open another one.
+#[derive(Clone)]
+struct Reconnect {
+    url: String,
+    bind_dn: String,
+    password: String,
+    starttls: bool,
+    ca_file: Option<PathBuf>,
+}
+
+impl Reconnect {
+    /// Connects and binds.
+    fn open(&self) -> Result<LdapConn, Failure> {
+        let url = &self.url;
+        let mut settings = LdapConnSettings::new().set_conn_timeout(CONNECT_TIMEOUT).set_starttls(self.starttls);
+        if let Some(ca) = self.ca_file.as_deref() {
+            settings = settings.set_config(tls_config(ca)?);
+        }
+        let mut ldap =
+            LdapConn::with_settings(settings, url).map_err(|e| Failure::connection(&format!("connect {url}"), e))?;
+        let res = ldap
+            .with_timeout(OP_TIMEOUT)
+            .simple_bind(&self.bind_dn, &self.password)
+            .map_err(|e| Failure::connection("bind", e))?;
+        if res.rc != 0 {
+            let f = Failure::ldap(&format!("bind as {}", self.bind_dn), &res);
+            return Err(Failure::new(Exit::Connection, f.message));
+        }
+        Ok(ldap)
+    }
 }
 
 impl Client {
@@ -179,26 +213,28 @@ impl Client {
         })?;
         let password = bind_password(opts.password_file.as_deref().or(cfg.password_file.as_deref()), &bind_dn)?;
         let starttls = opts.starttls || cfg.starttls;
-        let mut settings = LdapConnSettings::new().set_conn_timeout(CONNECT_TIMEOUT).set_starttls(starttls);
-        if let Some(ca) = opts.ca_file.as_deref().or(cfg.ca_file.as_deref()) {
-            settings = settings.set_config(tls_config(ca)?);
-        }
-        let mut ldap =
-            LdapConn::with_settings(settings, &url).map_err(|e| Failure::connection(&format!("connect {url}"), e))?;
-        let res = ldap
-            .with_timeout(OP_TIMEOUT)
-            .simple_bind(&bind_dn, &password)
-            .map_err(|e| Failure::connection("bind", e))?;
-        if res.rc != 0 {
-            let f = Failure::ldap(&format!("bind as {bind_dn}"), &res);
-            return Err(Failure::new(Exit::Connection, f.message));
-        }
-        let mut c = Client { ldap, bind_dn, base: String::new(), accounts: cfg.accounts };
+        let ca_file = opts.ca_file.clone().or(cfg.ca_file);
+        let how = Reconnect { url, bind_dn, password, starttls, ca_file };
+        let ldap = how.open()?;
+        let mut c = Client { ldap, bind_dn: how.bind_dn.clone(), base: String::new(), accounts: cfg.accounts, how };
         c.base = match opts.base.clone().or(cfg.base) {
             Some(b) => b,
             None => c.naming_context()?,
         };
         Ok(c)
+    }
+
+    /// Another connection to the same server with the same identity and settings (for
+    /// commands that keep several operations in flight, such as `user import`).
+    pub fn another(&self) -> Result<Client, Failure> {
+        let ldap = self.how.open()?;
+        Ok(Client {
+            ldap,
+            bind_dn: self.bind_dn.clone(),
+            base: self.base.clone(),
+            accounts: self.accounts.clone(),
+            how: self.how.clone(),
+        })
     }
 
     /// The server's first naming context (rootDSE).

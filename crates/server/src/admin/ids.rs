@@ -128,3 +128,65 @@ fn create_counter(c: &mut Client, kind: Kind, dn: &str) -> Result<(), Failure> {
         _ => Err(Failure::ldap(&format!("create the {attr} counter {dn}"), &res)),
     }
 }
+
+/// Numbers checked against the directory per search in [`allocate_many`].
+const CHECK_CHUNK: usize = 200;
+
+/// Takes `n` free numbers of `kind` at once: one modify moves the counter past a whole
+/// block (delete N, add N+n), atomically as in [`allocate`], so a concurrent `user add` (or
+/// another import) never gets a number of the block. Numbers of the block that some entry
+/// already has (set by hand) are skipped and made up with a further block. Ascending.
+pub fn allocate_many(c: &mut Client, kind: Kind, n: usize) -> Result<Vec<u32>, Failure> {
+    let dn = counter_dn(c, kind);
+    let attr = COUNTER_ATTR;
+    let mut got: Vec<u32> = Vec::with_capacity(n);
+    let mut tries = 0;
+    while got.len() < n {
+        tries += 1;
+        if tries > TRIES {
+            return Err(Failure::other(format!("{dn}: no block of {} after {TRIES} tries", kind.attr())));
+        }
+        let want = u32::try_from(n - got.len()).map_err(|_| Failure::other("too many numbers at once"))?;
+        let current = match c.read(&dn, &[attr])? {
+            Some(e) => e.first(attr).and_then(|v| v.trim().parse::<u32>().ok()).ok_or_else(|| {
+                Failure::other(format!("{dn}: {attr} is missing or not a number; fix the counter by hand"))
+            })?,
+            None => {
+                create_counter(c, kind, &dn)?;
+                continue;
+            }
+        };
+        let next =
+            current.checked_add(want).ok_or_else(|| Failure::new(Exit::Refused, format!("{dn}: no {attr} left")))?;
+        let mods = vec![
+            Mod::Delete(attr.to_string(), values([current.to_string()])),
+            Mod::Add(attr.to_string(), values([next.to_string()])),
+        ];
+        let res = c.try_modify(&dn, mods)?;
+        match res.rc {
+            0 => {
+                let block: Vec<u32> = (current..next).collect();
+                let used = used_of(c, kind, &block)?;
+                got.extend(block.into_iter().filter(|v| !used.contains(v)));
+            }
+            16 => std::thread::sleep(Duration::from_millis(rand::rngs::OsRng.gen_range(1..20))),
+            _ => return Err(Failure::ldap(&format!("take {want} {}s from {dn}", kind.attr()), &res)),
+        }
+    }
+    Ok(got)
+}
+
+/// Which of `numbers` entries of the kind's class already have.
+fn used_of(c: &mut Client, kind: Kind, numbers: &[u32]) -> Result<std::collections::HashSet<u32>, Failure> {
+    let base = c.base.clone();
+    let attr = kind.attr();
+    let mut used = std::collections::HashSet::new();
+    for chunk in numbers.chunks(CHECK_CHUNK) {
+        let any: String = chunk.iter().map(|n| format!("({attr}={n})")).collect();
+        let filter = format!("(&(objectClass={})(|{any}))", kind.class());
+        for e in c.search(&base, Scope::Subtree, &filter, &[attr])? {
+            used.extend(e.get(attr).iter().filter_map(|v| v.trim().parse::<u32>().ok()));
+        }
+    }
+    Ok(used)
+}

@@ -8,13 +8,15 @@
 //! - [`output`]: aligned tables and `--json`;
 //! - [`ids`]: uidNumber/gidNumber allocation through counter entries;
 //! - [`user`], [`group`], [`service`]: the commands;
-//! - [`account`]: the status views and the purge of long-disabled accounts.
+//! - [`account`]: the status views and the purge of long-disabled accounts;
+//! - [`intake`]: `user import` and `user retire` from CSV files (a semester's intake, a graduating class).
 
 pub mod account;
 pub mod client;
 pub mod error;
 pub mod group;
 pub mod ids;
+pub mod intake;
 pub mod output;
 pub mod secret;
 pub mod service;

@@ -1,6 +1,6 @@
 //! `birch user`: people's accounts (inetOrgPerson + posixAccount + shadowAccount) and their
 //! lifecycle: add, show, list, modify, rename, passwd, lock/unlock, disable/enable, expire,
-//! delete.
+//! delete; the semester workflows `import` and `retire` are in [`super::intake`].
 
 use super::client::{escape, rdn_value, values, Client, Entry};
 use super::error::{Exit, Failure};
@@ -167,6 +167,10 @@ pub enum UserCmd {
         #[arg(long, conflicts_with = "at")]
         never: bool,
     },
+    /// Create the accounts listed in a CSV file (a semester's intake); restartable.
+    Import(super::intake::ImportArgs),
+    /// Disable the accounts listed in a file (a graduating class); restartable.
+    Retire(super::intake::RetireArgs),
     /// Delete an account; it must be disabled first (campus rule).
     Delete {
         /// The uid.
@@ -217,7 +221,7 @@ pub fn status(e: &Entry, now: SystemTime) -> Vec<&'static str> {
 }
 
 /// A uid Birch's commands create: portable POSIX login names.
-fn valid_uid(uid: &str) -> bool {
+pub(super) fn valid_uid(uid: &str) -> bool {
     let mut chars = uid.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
@@ -225,7 +229,7 @@ fn valid_uid(uid: &str) -> bool {
 }
 
 /// `{uid}` replaced in a template.
-fn fill(template: &str, uid: &str) -> String {
+pub(super) fn fill(template: &str, uid: &str) -> String {
     template.replace("{uid}", uid)
 }
 
@@ -333,11 +337,7 @@ pub fn run(c: &mut Client, cmd: UserCmd, out: &Out) -> Result<(), Failure> {
         }
         UserCmd::Disable { uid, reason } => {
             let e = find(c, &uid)?;
-            let mods = vec![
-                Mod::Replace("pwdAccountLockedTime".into(), values([gentime::DISABLED])),
-                Mod::Replace(DISABLED_REASON.into(), values([reason.clone()])),
-            ];
-            c.modify(&e.dn, mods)?;
+            disable(c, &e.dn, &reason)?;
             out.emit(format!("disabled {uid}: {reason}"), json!({"dn": e.dn, "disabled": true, "reason": reason}));
             Ok(())
         }
@@ -357,7 +357,19 @@ pub fn run(c: &mut Client, cmd: UserCmd, out: &Out) -> Result<(), Failure> {
         }
         UserCmd::Expire { uid, at, never } => expire(c, out, &uid, at.as_deref(), never),
         UserCmd::Delete { uid, force } => delete(c, out, &uid, force),
+        UserCmd::Import(args) => super::intake::import(c, out, args),
+        UserCmd::Retire(args) => super::intake::retire(c, out, args),
     }
+}
+
+/// Disables the account at `dn` until it is enabled again: `pwdAccountLockedTime:
+/// 000001010000Z` and the reason; the server records who did it and when.
+pub fn disable(c: &mut Client, dn: &str, reason: &str) -> Result<(), Failure> {
+    let mods = vec![
+        Mod::Replace("pwdAccountLockedTime".into(), values([gentime::DISABLED])),
+        Mod::Replace(DISABLED_REASON.into(), values([reason])),
+    ];
+    c.modify(dn, mods)
 }
 
 fn yes_no(b: bool) -> String {
