@@ -5,18 +5,14 @@
 //! the failed binds.
 mod common;
 
-use common::demo::{ALICE, BOB, CHENWEI};
+use common::demo::{ALICE, BOB, CHENWEI, HANA, HANA_PW};
 use common::{bind_rc, birch_bin, connect_as, search, Server, ROOT_DN, ROOT_PW};
-use ldap3::exop::PasswordModify;
 use ldap3::{Mod, Scope};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-const HANA: &str = "uid=hana,ou=people,dc=example,dc=org";
-const HANA_PW: &str = "hana-own-secret";
-const HELPDESK: &str = "cn=helpdesk,ou=groups,dc=example,dc=org";
 /// A small lockout: two failures lock for ten minutes.
 const LOCKOUT: &str = "[ppolicy]\nmax_failure = 2\nlockout_duration = 600\nfailure_count_interval = 600\n\
                        last_bind_precision = 0\n";
@@ -94,17 +90,7 @@ async fn add_user(s: &Server, uid: &str, number: u32) -> String {
 
 /// Adds hana to a new helpdesk group; she sets her own password.
 async fn add_helpdesk(s: &Server) {
-    add_user(s, "hana", 10009).await;
-    let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
-    let group = vec![
-        ("objectClass", HashSet::from(["groupOfNames"])),
-        ("cn", HashSet::from(["helpdesk"])),
-        ("member", HashSet::from([HANA])),
-    ];
-    assert_eq!(root.add(HELPDESK, group).await.expect("add").rc, 0);
-    let mut l = connect_as(&s.url(), HANA, "hana-secret").await;
-    let change = PasswordModify { user_id: None, old_pass: Some("hana-secret"), new_pass: Some(HANA_PW) };
-    assert_eq!(l.extended(change).await.expect("passwd").1.rc, 0);
+    common::add_helpdesk_member(&s.url()).await;
 }
 
 async fn attr(s: &Server, dn: &str, name: &str) -> Vec<String> {

@@ -4,18 +4,13 @@
 //! operator (may reset passwords, may not make admins), exit codes, and TLS.
 mod common;
 
-use common::demo::{ALICE, CHENWEI, IT_ADMINS, NSLCD, STAFF, STUDENTS};
+use common::demo::{ALICE, CHENWEI, HANA, HANA_PW, IT_ADMINS, NSLCD, STAFF, STUDENTS};
 use common::{bind_rc, birch_bin, connect_as, search, Server, ROOT_DN, ROOT_PW};
-use ldap3::exop::PasswordModify;
 use ldap3::Scope;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-
-const HANA: &str = "uid=hana,ou=people,dc=example,dc=org";
-const HANA_PW: &str = "hana-own-secret";
-const HELPDESK: &str = "cn=helpdesk,ou=groups,dc=example,dc=org";
 
 /// Writes the client config for `s` (url, primary group) and returns its path.
 fn client_config(s: &Server, extra: &str) -> PathBuf {
@@ -449,28 +444,7 @@ async fn service_accounts_get_long_passwords_and_no_lockout_or_must_change() {
 /// The demo plus a helpdesk member, hana.
 async fn with_helpdesk() -> Server {
     let s = Server::demo();
-    let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
-    let hana = vec![
-        ("objectClass", HashSet::from(["inetOrgPerson", "posixAccount"])),
-        ("uid", HashSet::from(["hana"])),
-        ("cn", HashSet::from(["Hana Help"])),
-        ("sn", HashSet::from(["Help"])),
-        ("uidNumber", HashSet::from(["10009"])),
-        ("gidNumber", HashSet::from(["10001"])),
-        ("homeDirectory", HashSet::from(["/home/hana"])),
-        ("userPassword", HashSet::from(["hana-secret"])),
-    ];
-    assert_eq!(root.add(HANA, hana).await.expect("add").rc, 0);
-    let group = vec![
-        ("objectClass", HashSet::from(["groupOfNames"])),
-        ("cn", HashSet::from(["helpdesk"])),
-        ("member", HashSet::from([HANA])),
-    ];
-    assert_eq!(root.add(HELPDESK, group).await.expect("add").rc, 0);
-    // Set by the root DN, hana's password must be changed first: she changes it.
-    let mut l = connect_as(&s.url(), HANA, "hana-secret").await;
-    let change = PasswordModify { user_id: None, old_pass: Some("hana-secret"), new_pass: Some(HANA_PW) };
-    assert_eq!(l.extended(change).await.expect("passwd").1.rc, 0);
+    common::add_helpdesk_member(&s.url()).await;
     s
 }
 

@@ -5,7 +5,7 @@
 //! retirement of a class (then its purge), and a helpdesk operator who may not import.
 mod common;
 
-use common::demo::{ALICE, CHENWEI, PEOPLE, STUDENTS};
+use common::demo::{ALICE, CHENWEI, HANA, HANA_PW, PEOPLE, STUDENTS};
 use common::{bind_rc, birch_bin, connect_as, search, Server, ROOT_DN, ROOT_PW};
 use ldap3::exop::PasswordModify;
 use ldap3::Scope;
@@ -14,9 +14,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const HANA: &str = "uid=hana,ou=people,dc=example,dc=org";
-const HANA_PW: &str = "hana-own-secret";
 
 /// Runs `birch ARGS` as `dn`, with the client config of `s` (primary group students).
 fn birch_as(s: &Server, dn: &str, pw: &str, args: &[&str]) -> Output {
@@ -392,27 +389,7 @@ async fn retire_disables_a_class_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_helpdesk_cannot_import() {
     let s = with_groups();
-    let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
-    let hana = vec![
-        ("objectClass", HashSet::from(["inetOrgPerson", "posixAccount"])),
-        ("uid", HashSet::from(["hana"])),
-        ("cn", HashSet::from(["Hana Help"])),
-        ("sn", HashSet::from(["Help"])),
-        ("uidNumber", HashSet::from(["10009"])),
-        ("gidNumber", HashSet::from(["10001"])),
-        ("homeDirectory", HashSet::from(["/home/hana"])),
-        ("userPassword", HashSet::from(["hana-secret"])),
-    ];
-    assert_eq!(root.add(HANA, hana).await.expect("add").rc, 0);
-    let group = vec![
-        ("objectClass", HashSet::from(["groupOfNames"])),
-        ("cn", HashSet::from(["helpdesk"])),
-        ("member", HashSet::from([HANA])),
-    ];
-    assert_eq!(root.add("cn=helpdesk,ou=groups,dc=example,dc=org", group).await.expect("add").rc, 0);
-    let mut l = connect_as(&s.url(), HANA, "hana-secret").await;
-    let change = PasswordModify { user_id: None, old_pass: Some("hana-secret"), new_pass: Some(HANA_PW) };
-    assert_eq!(l.extended(change).await.expect("passwd").1.rc, 0);
+    common::add_helpdesk_member(&s.url()).await;
     let csv = students_csv(s.dir(), "students.csv", 1, 5);
     let pw = s.dir().join("pw.csv");
     let o = birch_as(&s, HANA, HANA_PW, &["user", "import", path_str(&csv), "--passwords", path_str(&pw)]);

@@ -460,6 +460,12 @@ pub fn users_ldif(n: usize, password: impl Fn(usize) -> String) -> String {
 
 /// DNs of the demo campus (`birch serve --demo`, see crates/server/src/demo.rs).
 pub mod demo {
+    /// uid=hana, the helpdesk member [`super::add_helpdesk_member`] adds (not in the demo).
+    pub const HANA: &str = "uid=hana,ou=people,dc=example,dc=org";
+    /// hana's own password, once she has changed the one the root DN set.
+    pub const HANA_PW: &str = "hana-own-secret";
+    /// The helpdesk group [`super::add_helpdesk_member`] adds (not in the demo).
+    pub const HELPDESK: &str = "cn=helpdesk,ou=groups,dc=example,dc=org";
     /// uid=alice (password alice-secret), member of it-admins and staff.
     pub const ALICE: &str = "uid=alice,ou=people,dc=example,dc=org";
     /// uid=bob (password bob-secret), member of staff.
@@ -502,4 +508,33 @@ pub fn scrape_metrics(port: u16) -> String {
     let mut out = String::new();
     let _ = c.read_to_string(&mut out);
     out
+}
+
+/// Adds `uid=hana` ([`demo::HANA`]) to the demo as a member of a new groupOfNames
+/// `cn=helpdesk` ([`demo::HELPDESK`]), and has her replace the password the root DN set
+/// (which must be changed first) with [`demo::HANA_PW`].
+pub async fn add_helpdesk_member(url: &str) {
+    use ldap3::exop::PasswordModify;
+    use std::collections::HashSet;
+    let mut root = connect_as(url, ROOT_DN, ROOT_PW).await;
+    let hana = vec![
+        ("objectClass", HashSet::from(["inetOrgPerson", "posixAccount"])),
+        ("uid", HashSet::from(["hana"])),
+        ("cn", HashSet::from(["Hana Help"])),
+        ("sn", HashSet::from(["Help"])),
+        ("uidNumber", HashSet::from(["10009"])),
+        ("gidNumber", HashSet::from(["10001"])),
+        ("homeDirectory", HashSet::from(["/home/hana"])),
+        ("userPassword", HashSet::from(["hana-secret"])),
+    ];
+    assert_eq!(root.add(demo::HANA, hana).await.expect("add hana").rc, 0);
+    let group = vec![
+        ("objectClass", HashSet::from(["groupOfNames"])),
+        ("cn", HashSet::from(["helpdesk"])),
+        ("member", HashSet::from([demo::HANA])),
+    ];
+    assert_eq!(root.add(demo::HELPDESK, group).await.expect("add helpdesk").rc, 0);
+    let mut l = connect_as(url, demo::HANA, "hana-secret").await;
+    let change = PasswordModify { user_id: None, old_pass: Some("hana-secret"), new_pass: Some(demo::HANA_PW) };
+    assert_eq!(l.extended(change).await.expect("passwd").1.rc, 0);
 }

@@ -64,43 +64,13 @@ pub fn counter_dn(c: &Client, kind: Kind) -> String {
     format!("{},{}", kind.rdn(), c.base)
 }
 
-/// Takes the next free number of `kind`; no other client gets the same one.
+/// Takes the next free number of `kind`; no other client gets the same one (a block of
+/// one: [`allocate_many`]).
 pub fn allocate(c: &mut Client, kind: Kind) -> Result<u32, Failure> {
-    let dn = counter_dn(c, kind);
-    let attr = COUNTER_ATTR;
-    for _ in 0..TRIES {
-        let current = match c.read(&dn, &[attr])? {
-            Some(e) => e.first(attr).and_then(|v| v.trim().parse::<u32>().ok()).ok_or_else(|| {
-                Failure::other(format!("{dn}: {attr} is missing or not a number; fix the counter by hand"))
-            })?,
-            None => {
-                create_counter(c, kind, &dn)?;
-                continue;
-            }
-        };
-        let next =
-            current.checked_add(1).ok_or_else(|| Failure::new(Exit::Refused, format!("{dn}: no {attr} left")))?;
-        let mods = vec![
-            Mod::Delete(attr.to_string(), values([current.to_string()])),
-            Mod::Add(attr.to_string(), values([next.to_string()])),
-        ];
-        let res = c.try_modify(&dn, mods)?;
-        match res.rc {
-            0 if in_use(c, kind, current)? => continue,
-            0 => return Ok(current),
-            // Someone else took `current` between our read and our modify.
-            16 => std::thread::sleep(Duration::from_millis(rand::rngs::OsRng.gen_range(1..20))),
-            _ => return Err(Failure::ldap(&format!("take {} {current} from {dn}", kind.attr()), &res)),
-        }
-    }
-    Err(Failure::other(format!("{dn}: no {} after {TRIES} tries (too many clients at once?)", kind.attr())))
-}
-
-/// Whether an entry of the kind's class already has `n`.
-fn in_use(c: &mut Client, kind: Kind, n: u32) -> Result<bool, Failure> {
-    let base = c.base.clone();
-    let filter = format!("(&(objectClass={})({}={n}))", kind.class(), kind.attr());
-    Ok(!c.search(&base, Scope::Subtree, &filter, &["1.1"])?.is_empty())
+    allocate_many(c, kind, 1)?
+        .first()
+        .copied()
+        .ok_or_else(|| Failure::other(format!("{}: no {} handed out", counter_dn(c, kind), kind.attr())))
 }
 
 /// Creates the counter at one past the highest number in use (at least the configured
@@ -144,7 +114,10 @@ pub fn allocate_many(c: &mut Client, kind: Kind, n: usize) -> Result<Vec<u32>, F
     while got.len() < n {
         tries += 1;
         if tries > TRIES {
-            return Err(Failure::other(format!("{dn}: no block of {} after {TRIES} tries", kind.attr())));
+            return Err(Failure::other(format!(
+                "{dn}: no {} after {TRIES} tries (too many clients at once?)",
+                kind.attr()
+            )));
         }
         let want = u32::try_from(n - got.len()).map_err(|_| Failure::other("too many numbers at once"))?;
         let current = match c.read(&dn, &[attr])? {
