@@ -324,6 +324,43 @@ async fn failed_binds_are_rate_limited_per_dn_and_per_address() {
     assert!(log.contains("bind_throttled"), "{log}");
 }
 
+/// The rehash runs after the bind answered: many binds of one migrated account at once all
+/// succeed, and a kill -9 right after them loses at most the conversion, never the password.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rehash_after_the_answer_never_loses_the_password() {
+    let ldif = common::users_ldif(1, |_| SSHA_SECRET.to_string());
+    let dn = "uid=user00001,ou=people,dc=example,dc=org";
+    let mut s = Server::offline("rehash_on_bind = true\n");
+    let path = s.dir().join("users.ldif");
+    std::fs::write(&path, &ldif).expect("write ldif");
+    let out = s.birch(&["import", &path.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    s.start_existing();
+    let url = s.url();
+    bounded(LIMIT, async {
+        let binds = (0..8).map(|_| bind_rc(&url, dn, "secret"));
+        for rc in futures_util::future::join_all(binds).await {
+            assert_eq!(rc, 0);
+        }
+    })
+    .await;
+    s.kill9();
+    s.start_existing();
+    let url = s.url();
+    bounded(LIMIT, async {
+        assert_eq!(bind_rc(&url, dn, "secret").await, 0, "after kill -9");
+        assert_eq!(bind_rc(&url, dn, "Secret").await, 49);
+    })
+    .await;
+    s.stop();
+    // Converted by now (the bind after the restart, flushed by the graceful stop), and once.
+    let out = s.birch(&["export"]);
+    let exported = text(&out.stdout).replace("\n ", "");
+    let record = exported.split("\n\n").find(|r| r.starts_with(&format!("dn: {dn}"))).expect("exported");
+    assert_eq!(record.matches("userPassword: ").count(), 1, "{record}");
+    assert!(record.contains("userPassword: {ARGON2}$argon2id$"), "{record}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn legacy_hashes_are_rehashed_on_bind() {
     let ldif = common::users_ldif(4, |i| match i {

@@ -94,11 +94,13 @@ impl Harness {
         let out = self.rt.block_on(async move {
             let (client, server) = tokio::io::duplex(64 << 10);
             let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
-            let served = tokio::spawn(crate::session::serve_stream(server, peer, ctx));
+            let served = tokio::spawn(crate::session::serve_stream(server, peer, ctx.clone()));
             let out = tokio::time::timeout(ANSWER_WAIT, converse(client, request, max_pdu))
                 .await
                 .map_err(|_| anyhow::anyhow!("the server left a request unanswered for {ANSWER_WAIT:?}"))??;
             served.await?;
+            // What binds left running (rehash of a legacy hash) ends before the restore.
+            ctx.writer().flush_after_binds().await;
             Ok::<_, anyhow::Error>(out)
         })?;
         self.restore()?;

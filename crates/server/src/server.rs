@@ -133,8 +133,9 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     if let Some(c) = consumer {
         let _ = c.await;
     }
-    // Last-bind times still queued (crate::write::lastbind) are written before the end.
-    ctx.writer().flush_last_binds().await;
+    // Rehashes still running and last-bind times still queued (crate::write::rehash,
+    // crate::write::lastbind) are written before the end.
+    ctx.writer().flush_after_binds().await;
     store.flush()?;
     #[cfg(unix)]
     drop(admin_socket);

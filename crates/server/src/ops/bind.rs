@@ -152,9 +152,14 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
             Err(e) => return (ctx.writer().failure(&crate::write::Actor::Server, &req.dn, &e), none),
         }
     }
+    // A legacy hash is replaced after the answer (crate::write::rehash), once per account
+    // at a time and bounded; a bind past the bound is not rehashed (its next one is).
     if ctx.config().rehash_on_bind && !replica {
         if let Some(old) = stored.as_ref().and_then(|v| v.get(matched)).filter(|v| password::is_legacy(v)) {
-            rehash(ctx, &ndn, &req.dn, old.clone(), password).await;
+            if let Some(claim) = ctx.writer().rehashes().claim(&ndn) {
+                let (task_ctx, ndn, dn, old) = (ctx.clone(), ndn.clone(), req.dn.clone(), old.clone());
+                ctx.writer().rehashes().spawn(claim, async move { rehash(&task_ctx, &ndn, &dn, old, password).await });
+            }
         }
     }
     tracing::info!(target: "birch::audit", event = "bind", peer = at, dn = req.dn.as_str(), must_change = success.must_change, grace = success.use_grace);

@@ -11,7 +11,7 @@
 //!
 //! The trade-off: a queued time not yet written when the server crashes is lost (the
 //! account shows its previous last bind). A graceful shutdown writes the queue first
-//! ([`super::Writer::flush_last_binds`]).
+//! ([`super::Writer::flush_after_binds`]).
 
 use crate::ppolicy::{self, Account};
 use birch_store::{Store, StoreError};

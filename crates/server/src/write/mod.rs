@@ -67,6 +67,7 @@ pub mod limits;
 pub mod operational;
 pub mod password;
 pub mod placeholder;
+pub mod rehash;
 pub mod schema_check;
 
 pub use change::{Bookkeeping, Change, Done, Mod, ModOp, Options, Replicated};
@@ -154,6 +155,8 @@ pub struct Writer {
     feed: Arc<feed::Feed>,
     /// pwdLastSuccess times waiting to be written.
     last_binds: lastbind::LastBinds,
+    /// Legacy hashes being replaced after binds ([`rehash`]).
+    rehashes: rehash::Rehashes,
 }
 
 /// What [`Writer::new`] needs besides the store.
@@ -222,6 +225,7 @@ impl Writer {
             tree_lock: Arc::new(tokio::sync::RwLock::new(())),
             feed: feed::Feed::on(&store),
             last_binds: lastbind::LastBinds::new(store.clone(), cfg.last_bind),
+            rehashes: rehash::Rehashes::default(),
             store,
         }
     }
@@ -647,8 +651,15 @@ impl Writer {
         Ok(false)
     }
 
-    /// Writes the pwdLastSuccess times still queued (a graceful shutdown).
-    pub async fn flush_last_binds(&self) {
+    /// The rehashes of legacy hashes running after binds ([`rehash`]).
+    pub fn rehashes(&self) -> &rehash::Rehashes {
+        &self.rehashes
+    }
+
+    /// Finishes what binds left to do in the background (a graceful shutdown): the rehashes
+    /// of legacy hashes, then the pwdLastSuccess times still queued.
+    pub async fn flush_after_binds(&self) {
+        self.rehashes.flush().await;
         self.last_binds.flush().await;
     }
 
