@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use tokio_util::task::TaskTracker;
 
 /// Most rehashes queued or running at once.
-pub const MAX_IN_FLIGHT: usize = 64;
+pub const MAX_IN_FLIGHT: usize = 4;
 
 /// The rehashes in flight.
 #[derive(Default)]
