@@ -94,14 +94,7 @@ async fn add_helpdesk(s: &Server) {
 }
 
 async fn attr(s: &Server, dn: &str, name: &str) -> Vec<String> {
-    let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
-    let (es, res) = search(&mut root, dn, Scope::Base, "(objectClass=*)", &[name]).await;
-    assert_eq!(res.rc, 0, "read {dn}: {res}");
-    es.into_iter()
-        .next()
-        .and_then(|e| e.attrs.into_iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
-        .map(|(_, v)| v)
-        .unwrap_or_default()
+    common::root_values(&s.url(), dn, name).await
 }
 
 #[tokio::test]

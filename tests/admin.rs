@@ -73,14 +73,7 @@ fn json(s: &Server, args: &[&str]) -> Value {
 
 /// The values of `attr` of `dn`, read as the root DN (operational attributes by name).
 async fn values(s: &Server, dn: &str, attr: &str) -> Vec<String> {
-    let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
-    let (es, res) = search(&mut root, dn, Scope::Base, "(objectClass=*)", &[attr]).await;
-    assert_eq!(res.rc, 0, "read {dn}: {res}");
-    es.into_iter()
-        .next()
-        .and_then(|e| e.attrs.into_iter().find(|(k, _)| k.eq_ignore_ascii_case(attr)))
-        .map(|(_, v)| v)
-        .unwrap_or_default()
+    common::root_values(&s.url(), dn, attr).await
 }
 
 async fn exists(s: &Server, dn: &str) -> bool {

@@ -86,14 +86,7 @@ fn students_csv(dir: &Path, file: &str, from: usize, n: usize) -> PathBuf {
 
 /// The values of `attr` of `dn`, read as the root DN.
 async fn values(s: &Server, dn: &str, attr: &str) -> Vec<String> {
-    let mut root = connect_as(&s.url(), ROOT_DN, ROOT_PW).await;
-    let (es, res) = search(&mut root, dn, Scope::Base, "(objectClass=*)", &[attr]).await;
-    assert_eq!(res.rc, 0, "read {dn}: {res}");
-    es.into_iter()
-        .next()
-        .and_then(|e| e.attrs.into_iter().find(|(k, _)| k.eq_ignore_ascii_case(attr)))
-        .map(|(_, v)| v)
-        .unwrap_or_default()
+    common::root_values(&s.url(), dn, attr).await
 }
 
 /// uid -> uidNumber of every posixAccount, read as the root DN.

@@ -538,3 +538,16 @@ pub async fn add_helpdesk_member(url: &str) {
     let change = PasswordModify { user_id: None, old_pass: Some("hana-secret"), new_pass: Some(demo::HANA_PW) };
     assert_eq!(l.extended(change).await.expect("passwd").1.rc, 0);
 }
+
+/// The values of `attr` of `dn`, read by the root DN at `url` (operational attributes by
+/// name); empty when the entry lacks it.
+pub async fn root_values(url: &str, dn: &str, attr: &str) -> Vec<String> {
+    let mut root = connect_as(url, ROOT_DN, ROOT_PW).await;
+    let (es, res) = search(&mut root, dn, ldap3::Scope::Base, "(objectClass=*)", &[attr]).await;
+    assert_eq!(res.rc, 0, "read {dn}: {res}");
+    es.into_iter()
+        .next()
+        .and_then(|e| e.attrs.into_iter().find(|(k, _)| k.eq_ignore_ascii_case(attr)))
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
