@@ -34,7 +34,23 @@ pub fn birch_bin() -> PathBuf {
 }
 
 /// A loopback port nobody listens on (for a listener the test configures).
+///
+/// Ports come from 20000..32000, below Linux's ephemeral range (32768..60999), so that no
+/// outgoing connection of another test takes one between this choice and the server's bind
+/// (which made starts fail now and then with "cannot listen"); a port is handed out once per
+/// test process.
 pub fn free_port() -> u16 {
+    use rand::Rng;
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let port = rng.gen_range(20000..32000);
+        if !handed.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed.push(port);
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
 }
 
@@ -136,7 +152,9 @@ impl Server {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("birch exited during start-up: {status}");
+                let log = std::fs::read(self.log_path()).unwrap_or_default();
+                let start = usize::try_from(log_start).unwrap_or(usize::MAX).min(log.len());
+                panic!("birch exited during start-up: {status}\n{}", String::from_utf8_lossy(&log[start..]));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
