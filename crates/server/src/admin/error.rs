@@ -75,6 +75,10 @@ pub fn exit_for(rc: u32) -> Exit {
 }
 
 /// RFC 4511's name of a result code.
+///
+/// Hand-written: `ldap3_proto::LdapResultCode` has the codes, but its variant names are
+/// Rust's (`StrongerAuthRequired`) and one is misspelt (`InsufficentAccessRights`), while
+/// scripts and admins match on the RFC's spelling (`insufficientAccessRights`).
 pub fn rc_name(rc: u32) -> &'static str {
     match rc {
         0 => "success",
