@@ -195,15 +195,33 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 }
 
 fn read_roots(path: &Path) -> Result<Arc<RootCertStore>, TlsError> {
+    roots_from("tls.ca_file", path).map(Arc::new)
+}
+
+/// The CA certificates of the PEM file `path` (named `field` in errors) as a root store.
+fn roots_from(field: &'static str, path: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
-    for cert in read_certs("tls.ca_file", path)? {
+    for cert in read_certs(field, path)? {
         roots.add(cert).map_err(|e| TlsError::Pem {
-            field: "tls.ca_file",
+            field,
             path: path.display().to_string(),
             message: format!("unusable CA certificate: {e}"),
         })?;
     }
-    Ok(Arc::new(roots))
+    Ok(roots)
+}
+
+/// A TLS client configuration trusting only the CA certificates in the PEM file `ca`
+/// (`field` names the setting in errors): for the replication consumer and the admin
+/// commands.
+pub fn client_config(field: &'static str, ca: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let roots = roots_from(field, ca)?;
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
 }
 
 /// What a completed handshake established.

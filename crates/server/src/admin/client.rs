@@ -394,22 +394,7 @@ fn bind_password(file: Option<&Path>, dn: &str) -> Result<String, Failure> {
 
 /// A TLS client config trusting the CA certificates in `ca` (PEM).
 fn tls_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, Failure> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
-    let bad = |e: String| Failure::other(format!("CA file {}: {e}", ca.display()));
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| bad(e.to_string()))? {
-        roots.add(cert.map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?;
-    }
-    if roots.is_empty() {
-        return Err(bad("no certificate".into()));
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(cfg))
+    crate::tls::client_config("ca_file", ca).map_err(|e| Failure::other(e.to_string()))
 }
 
 /// Escapes a value for a search filter (RFC 4515).

@@ -90,7 +90,7 @@ async fn follow(
     let cfg = &ctx.config().replication;
     let mut settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(10));
     if let Some(ca) = &cfg.ca_file {
-        settings = settings.set_config(Arc::new(client_tls(ca)?));
+        settings = settings.set_config(crate::tls::client_config("replication.ca_file", ca)?);
     }
     let (conn, mut ldap) = LdapConnAsync::with_settings(settings, provider).await.context("connecting")?;
     ldap3::drive!(conn);
@@ -361,22 +361,6 @@ fn bind_password(cfg: &crate::config::ReplicationSection) -> Result<String> {
         }
         None => Ok(String::new()),
     }
-}
-
-/// A TLS client configuration trusting the CA certificates in `ca`.
-fn client_tls(ca: &std::path::Path) -> Result<rustls::ClientConfig> {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in
-        rustls_pki_types::CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))?
-    {
-        roots.add(cert?)?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 #[cfg(test)]
