@@ -434,6 +434,29 @@ async fn service_accounts_get_long_passwords_and_no_lockout_or_must_change() {
     assert_eq!(json(&s, &["service", "show", "nslcd"])["dn"], NSLCD);
 }
 
+#[tokio::test]
+async fn a_service_secret_is_stored_with_a_fast_salted_hash_that_binds_keep() {
+    let port = common::free_port();
+    let mut s = Server::start_with(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"), true);
+    let j = json(&s, &["service", "add", "radius1"]);
+    let dn = "cn=radius1,ou=services,dc=example,dc=org";
+    let pw = j["password"].as_str().expect("password").to_string();
+    for _ in 0..3 {
+        assert_eq!(bind_rc(&s.url(), dn, &pw).await, 0);
+    }
+    let j = json(&s, &["service", "passwd", "radius1"]);
+    let pw = j["password"].as_str().expect("password").to_string();
+    assert_eq!(bind_rc(&s.url(), dn, &pw).await, 0);
+    // No argon2id was computed for it: neither for the writes nor by rehash-on-bind.
+    let metrics = common::scrape_metrics(port);
+    assert!(metrics.lines().any(|l| l == "birch_password_hashes_total 0"), "{metrics}");
+    s.stop();
+    let out = s.birch(&["export"]);
+    let exported = text(&out.stdout).replace("\n ", "");
+    let record = exported.split("\n\n").find(|r| r.starts_with(&format!("dn: {dn}"))).expect("exported");
+    assert!(record.contains("userPassword: {SSHA512}"), "{record}");
+}
+
 /// The demo plus a helpdesk member, hana.
 async fn with_helpdesk() -> Server {
     let s = Server::demo();

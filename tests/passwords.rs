@@ -411,3 +411,74 @@ async fn legacy_hashes_are_rehashed_on_bind() {
         }
     }
 }
+
+/// The value of the metric `name` (no labels) on the metrics port.
+fn metric(port: u16, name: &str) -> u64 {
+    let text = common::scrape_metrics(port);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebind_within_minutes_skips_the_slow_hash_but_nothing_else() {
+    let port = common::free_port();
+    let s = Server::start_with(
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n[ppolicy]\nmax_failure = 3\nlockout_duration = 0\n"),
+        true,
+    );
+    let url = s.url();
+    let hits = || metric(port, "birch_bind_cache_hits_total");
+    bounded(LIMIT, async {
+        // The demo's passwords are argon2id: the first bind verifies, the next ones hit.
+        assert_eq!(bind_rc(&url, ALICE, "alice-secret").await, 0);
+        assert_eq!(hits(), 0);
+        assert_eq!(bind_rc(&url, ALICE, "alice-secret").await, 0);
+        assert_eq!(bind_rc(&url, ALICE, "alice-secret").await, 0);
+        assert_eq!(hits(), 2);
+        // A wrong password is never a hit, and still counts as a failure. (Other binds, e.g.
+        // the root DN's for the checks, are remembered too: compare around each bind.)
+        assert_eq!(bind_rc(&url, ALICE, "alice-wrong").await, 49);
+        assert_eq!(hits(), 2);
+        assert_eq!(values(&url, ALICE, "pwdFailureTime").await.len(), 1);
+        // A password change makes the remembered check worthless at once.
+        let mut admin = root(&url).await;
+        assert_eq!(passmod(&mut admin, Some(ALICE), None, Some("alice-new-secret-1")).await.rc, 0);
+        let before = hits();
+        assert_eq!(bind_rc(&url, ALICE, "alice-secret").await, 49);
+        assert_eq!(bind_rc(&url, ALICE, "alice-new-secret-1").await, 0);
+        assert_eq!(hits(), before, "the new password was verified in full");
+        assert_eq!(bind_rc(&url, ALICE, "alice-new-secret-1").await, 0);
+        assert_eq!(hits(), before + 1);
+        // A locked account stays locked whatever was remembered.
+        assert_eq!(bind_rc(&url, BOB, "bob-secret").await, 0);
+        for _ in 0..3 {
+            assert_eq!(bind_rc(&url, BOB, "bob-wrong").await, 49);
+        }
+        let before = hits();
+        let (res, _) = bind_pp(&url, BOB, "bob-secret").await;
+        assert_eq!(res.rc, 49);
+        assert_eq!(policy_of(&res).and_then(|p| p.error), Some(PolicyError::AccountLocked));
+        assert_eq!(hits(), before, "a locked account is not answered from the cache");
+        // The root DN's argon2id hash is remembered too.
+        assert_eq!(bind_rc(&url, ROOT_DN, ROOT_PW).await, 0);
+        assert_eq!(bind_rc(&url, ROOT_DN, ROOT_PW).await, 0);
+        assert!(hits() > before);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ttl_of_zero_turns_the_bind_cache_off() {
+    let port = common::free_port();
+    let s =
+        Server::start_with(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n[bind_cache]\nttl_secs = 0\n"), true);
+    let url = s.url();
+    bounded(LIMIT, async {
+        for _ in 0..3 {
+            assert_eq!(bind_rc(&url, ALICE, "alice-secret").await, 0);
+        }
+        assert_eq!(metric(port, "birch_bind_cache_hits_total"), 0);
+    })
+    .await;
+}

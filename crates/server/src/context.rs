@@ -31,6 +31,8 @@ pub struct ServerCtx {
     writer: crate::write::Writer,
     /// Failed-bind rate limits per address and per DN.
     limiter: crate::ppolicy::ratelimit::FailureLimiter,
+    /// Recent successful binds against slow hashes (`[bind_cache]`).
+    bind_cache: crate::bind_cache::BindCache,
     /// TLS (StartTLS and LDAPS), when `[tls]` names a certificate.
     tls: Option<crate::tls::Tls>,
     /// The bounded work queue (`connections.max_pending_ops`).
@@ -71,6 +73,7 @@ impl ServerCtx {
         );
         Ok(ServerCtx {
             limiter: crate::ppolicy::ratelimit::FailureLimiter::new(&cfg.rate_limit),
+            bind_cache: crate::bind_cache::BindCache::new(&cfg.bind_cache),
             selections: crate::memo::Memo::new(REQUEST_MEMO_ENTRIES),
             normalized_dns: crate::memo::Memo::new(REQUEST_MEMO_ENTRIES),
             work_queue: crate::limits::WorkQueue::new(cfg.connections.max_pending_ops),
@@ -127,6 +130,11 @@ impl ServerCtx {
     /// The root password hash (PHC or `{SCHEME}` form).
     pub fn root_hash(&self) -> &[u8] {
         &self.root_hash
+    }
+
+    /// Recent successful binds against slow hashes (`crate::bind_cache`).
+    pub fn bind_cache(&self) -> &crate::bind_cache::BindCache {
+        &self.bind_cache
     }
 
     /// The write pipeline (and through it the password service).

@@ -21,6 +21,7 @@ pub mod access;
 pub mod admin;
 pub mod audit;
 pub mod backup;
+pub mod bind_cache;
 pub mod config;
 pub mod context;
 pub mod demo;

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub hash_waiting: AtomicI64,
     /// Passwords hashed for writes (argon2id) since start.
     pub password_hashes: AtomicU64,
+    /// Binds whose slow verification a remembered one replaced (`crate::bind_cache`).
+    pub bind_cache_hits: AtomicU64,
     /// Replication (provider and consumer).
     pub replication: crate::replica::stats::ReplicationStats,
     started: Instant,
@@ -59,6 +61,7 @@ impl Default for Metrics {
             bind_failures: AtomicU64::new(0),
             hash_waiting: AtomicI64::new(0),
             password_hashes: AtomicU64::new(0),
+            bind_cache_hits: AtomicU64::new(0),
             replication: Default::default(),
             started: Instant::now(),
         }
@@ -159,7 +162,7 @@ impl Metrics {
             let _ = writeln!(out, "birch_operation_duration_seconds_sum{{op=\"{op}\"}} {}", s.sum_secs);
             let _ = writeln!(out, "birch_operation_duration_seconds_count{{op=\"{op}\"}} {}", s.count);
         }
-        let gauges: [(&str, &str, &str, String); 9] = [
+        let gauges: [(&str, &str, &str, String); 10] = [
             (
                 "birch_connections",
                 "gauge",
@@ -189,6 +192,12 @@ impl Metrics {
                 "counter",
                 "Passwords hashed for writes (argon2id).",
                 self.password_hashes.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "birch_bind_cache_hits_total",
+                "counter",
+                "Binds answered from a remembered verification instead of a slow hash.",
+                self.bind_cache_hits.load(Ordering::Relaxed).to_string(),
             ),
             (
                 "birch_panics_total",

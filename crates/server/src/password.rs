@@ -113,6 +113,26 @@ pub fn hash_argon2id(password: &[u8], params: &Argon2Params) -> Result<String, P
     Ok(format!("{{ARGON2}}{hash}"))
 }
 
+/// Hashes a generated high-entropy secret as `{SSHA512}` (salted SHA-512, 16-byte random
+/// salt), as OpenLDAP's slappasswd would. Only for secrets no one chose: a service
+/// account's 32 random characters (about 190 bits) cannot be guessed however fast the hash,
+/// so argon2's cost would buy nothing on every bind (docs/passwords.md, "Service accounts").
+/// People's passwords are hashed with [`hash_argon2id`].
+pub fn hash_generated_secret(secret: &[u8]) -> String {
+    use argon2::password_hash::rand_core::RngCore;
+    let mut salt = [0u8; 16];
+    OsRng.fill_bytes(&mut salt);
+    let mut raw = Sha512::new().chain_update(secret).chain_update(salt).finalize().to_vec();
+    raw.extend_from_slice(&salt);
+    format!("{{SSHA512}}{}", base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+/// Whether a stored value is in the scheme [`hash_generated_secret`] makes (or
+/// `{SSHA256}`): on a service account such a value is kept by rehash-on-bind.
+pub fn is_generated_secret_scheme(stored: &[u8]) -> bool {
+    matches!(Scheme::parse(stored), Some(Scheme::Ssha512 | Scheme::Ssha256))
+}
+
 /// Whether a value carries a `{SCHEME}` prefix (is already hashed), as OpenLDAP decides
 /// it: a `{`, a non-empty scheme name, then `}`.
 pub fn is_hashed(value: &[u8]) -> bool {
@@ -532,6 +552,19 @@ pub fn generate_password() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_secrets_are_salted_sha512_and_verify() {
+        let a = hash_generated_secret(b"0123456789abcdefghijABCDEFGHIJ01");
+        let b = hash_generated_secret(b"0123456789abcdefghijABCDEFGHIJ01");
+        assert!(a.starts_with("{SSHA512}"), "{a}");
+        assert_ne!(a, b, "a fresh salt each time");
+        assert_eq!(verify(a.as_bytes(), b"0123456789abcdefghijABCDEFGHIJ01"), Verification::Match);
+        assert_eq!(verify(a.as_bytes(), b"0123456789abcdefghijABCDEFGHIJ02"), Verification::Mismatch);
+        assert!(is_generated_secret_scheme(a.as_bytes()));
+        assert!(!is_generated_secret_scheme(b"{SSHA}abcd"));
+        assert!(!is_expensive(a.as_bytes()));
+    }
 
     #[test]
     fn only_slow_hashes_are_expensive() {

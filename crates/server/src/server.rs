@@ -206,6 +206,7 @@ fn reload_access(ctx: &ServerCtx) {
     match loaded {
         Ok(access) => {
             ctx.set_access(Arc::new(access));
+            ctx.bind_cache().clear();
             tracing::info!("SIGHUP: reloaded the access rules");
         }
         Err(e) => tracing::warn!(error = %format!("{e:#}"), "access rules not reloaded; keeping the rules in force"),

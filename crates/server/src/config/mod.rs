@@ -6,6 +6,7 @@
 //! behaviour (e.g. `ppolicy::Policy::from_entry`) and re-exports the type at its own path.
 
 pub mod audit;
+pub mod bind_cache;
 pub mod connections;
 pub mod metrics;
 pub mod ppolicy;
@@ -14,6 +15,7 @@ pub mod replication;
 pub mod tls;
 
 pub use audit::AuditSection;
+pub use bind_cache::BindCacheSection;
 pub use connections::ConnectionsSection;
 pub use metrics::MetricsSection;
 pub use ppolicy::Policy;
@@ -71,6 +73,8 @@ pub struct Config {
     pub ppolicy: Policy,
     /// Failed-bind rate limits.
     pub rate_limit: RateLimitSection,
+    /// Successful binds remembered so re-binds skip the slow hash (`[bind_cache]`).
+    pub bind_cache: BindCacheSection,
     /// Access control.
     pub access: AccessSection,
     /// Search size limits by kind of requester.
@@ -254,6 +258,7 @@ impl Default for Config {
             ppolicy_default: None,
             ppolicy: Policy::default(),
             rate_limit: Default::default(),
+            bind_cache: Default::default(),
             access: AccessSection::default(),
             limits: LimitsSection::default(),
             audit: Default::default(),
@@ -382,6 +387,9 @@ impl Config {
         let usable = |rate: f64| rate.is_finite() && rate >= 0.0;
         if !usable(r.per_address_per_minute) || !usable(r.per_dn_per_minute) {
             return Err(bad("rate_limit", "rates must be finite and not negative".into()));
+        }
+        if self.bind_cache.max_entries > bind_cache::MAX_ENTRIES {
+            return Err(bad("bind_cache.max_entries", format!("must be at most {}", bind_cache::MAX_ENTRIES)));
         }
         if self.max_pdu_bytes < 1024 {
             return Err(bad("max_pdu_bytes", "must be at least 1024".into()));

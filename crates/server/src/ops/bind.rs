@@ -2,7 +2,8 @@
 //! rate limits first (no hash spent on a throttled address or DN), then lock and validity
 //! checks, the password, and what the policy makes of the outcome (failure counting and
 //! lockout, expiry warnings and grace binds, must-change after a reset). Legacy hashes are
-//! replaced by argon2id after a successful bind when `rehash_on_bind` is set.
+//! replaced by argon2id after a successful bind when `rehash_on_bind` is set. A recent
+//! successful verification of a slow hash is remembered ([`crate::bind_cache`]).
 //! SASL binds go to [`super::sasl_external`].
 
 use super::controls::RequestControls;
@@ -16,8 +17,9 @@ use birch_acl::Subject;
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapBindResponse, LdapResult, LdapResultCode};
 use birch_proto::ppolicy::{PolicyError, PolicyResponse};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 /// Handles a bind request. A bind first resets the connection to anonymous. The password
 /// policy response control is returned when the request carried the request control.
@@ -83,7 +85,8 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     }
     let password = password.into_bytes();
     if ndn == ctx.root_ndn() {
-        if ctx.writer().passwords().verify(Some(vec![ctx.root_hash().to_vec()]), password).await.is_none() {
+        let root = Some(vec![ctx.root_hash().to_vec()]);
+        if check_password(ctx, &ndn, &root, &password).await.is_none() {
             fail("invalid credentials");
             return invalid(none);
         }
@@ -121,7 +124,7 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
         fail(why);
         return invalid(PolicyResponse::error(PolicyError::AccountLocked));
     }
-    let Some(matched) = ctx.writer().passwords().verify(stored.clone(), password.clone()).await else {
+    let Some(matched) = check_password(ctx, &ndn, &stored, &password).await else {
         fail("invalid credentials");
         if !ctx.config().replication.is_replica() && per_dn.is_some() {
             record_failure(ctx, &ndn, &req.dn, peer, &policy).await;
@@ -155,7 +158,10 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     // A legacy hash is replaced after the answer (crate::write::rehash), once per account
     // at a time and bounded; a bind past the bound is not rehashed (its next one is).
     if ctx.config().rehash_on_bind && !replica {
-        if let Some(old) = stored.as_ref().and_then(|v| v.get(matched)).filter(|v| password::is_legacy(v)) {
+        // A service account's generated secret keeps its fast salted scheme (docs/passwords.md).
+        let keep = |v: &Vec<u8>| ctx.writer().is_service(&ndn) && password::is_generated_secret_scheme(v);
+        let legacy = stored.as_ref().and_then(|v| v.get(matched)).filter(|v| password::is_legacy(v) && !keep(v));
+        if let Some(old) = legacy {
             if let Some(claim) = ctx.writer().rehashes().claim(&ndn) {
                 let (task_ctx, ndn, dn, old) = (ctx.clone(), ndn.clone(), req.dn.clone(), old.clone());
                 ctx.writer().rehashes().spawn(claim, async move { rehash(&task_ctx, &ndn, &dn, old, password).await });
@@ -169,6 +175,25 @@ async fn bind(ctx: &Arc<ServerCtx>, session: &Session, req: LdapBindRequest) -> 
     session.set_must_change(success.must_change);
     let error = success.must_change.then_some(PolicyError::ChangeAfterReset);
     (result(LdapResultCode::Success, "", ""), PolicyResponse { warning: success.warning, error })
+}
+
+/// Checks the password against the stored values: the index of the value it matches. A
+/// verification of a slow hash remembered by [`crate::bind_cache`] stands in for the
+/// computation; a successful full verification of a slow hash is remembered.
+async fn check_password(ctx: &ServerCtx, ndn: &str, stored: &Option<Vec<Vec<u8>>>, password: &[u8]) -> Option<usize> {
+    let cache = ctx.bind_cache();
+    let slow = |values: &Vec<Vec<u8>>| values.iter().any(|v| password::is_expensive(v));
+    if let Some(values) = stored.as_ref().filter(|v| cache.enabled() && slow(v)) {
+        if let Some(i) = cache.lookup(ndn, values, password, Instant::now()) {
+            ctx.metrics().bind_cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Some(i);
+        }
+    }
+    let matched = ctx.writer().passwords().verify(stored.clone(), password.to_vec()).await?;
+    if let Some(value) = stored.as_ref().and_then(|v| v.get(matched)).filter(|v| password::is_expensive(v)) {
+        cache.remember(ndn, value, password, Instant::now());
+    }
+    Some(matched)
 }
 
 /// Counts a failed bind against the entry (lockout) and logs a lock it causes.

@@ -307,7 +307,7 @@ impl Writer {
     }
 
     /// Whether `ndn` is a service account (below the services subtree).
-    fn is_service(&self, ndn: &str) -> bool {
+    pub fn is_service(&self, ndn: &str) -> bool {
         self.services_ndn.as_ref().is_some_and(|s| birch_schema::ndn::is_below(ndn, s))
     }
 
