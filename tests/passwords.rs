@@ -371,7 +371,8 @@ async fn legacy_hashes_are_rehashed_on_bind() {
     });
     let dn = |i: usize| format!("uid=user{i:05},ou=people,dc=example,dc=org");
     for rehash in [true, false] {
-        let mut s = Server::offline(&format!("rehash_on_bind = {rehash}\n"));
+        // Every bind here may rehash at once (the pace is tested below).
+        let mut s = Server::offline(&format!("rehash_on_bind = {rehash}\nrehash_per_second = 1000\n"));
         let path = s.dir().join("users.ldif");
         std::fs::write(&path, &ldif).expect("write ldif");
         let out = s.birch(&["import", &path.display().to_string()]);
@@ -481,4 +482,28 @@ async fn a_ttl_of_zero_turns_the_bind_cache_off() {
         assert_eq!(metric(port, "birch_bind_cache_hits_total"), 0);
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rehashes_start_no_faster_than_the_configured_pace() {
+    let ldif = common::users_ldif(3, |_| SSHA_SECRET.to_string());
+    let dn = |i: usize| format!("uid=user{i:05},ou=people,dc=example,dc=org");
+    let mut s = Server::offline("rehash_per_second = 0.01\n");
+    let path = s.dir().join("users.ldif");
+    std::fs::write(&path, &ldif).expect("write ldif");
+    let out = s.birch(&["import", &path.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    s.start_existing();
+    let url = s.url();
+    bounded(LIMIT, async {
+        for i in 1..=3 {
+            assert_eq!(bind_rc(&url, &dn(i), "secret").await, 0, "user {i}");
+        }
+    })
+    .await;
+    s.stop();
+    let out = s.birch(&["export"]);
+    let exported = text(&out.stdout).replace("\n ", "");
+    assert_eq!(exported.matches("userPassword: {ARGON2}$argon2id$").count(), 1, "one rehash in 100 s");
+    assert_eq!(exported.matches(&format!("userPassword: {SSHA_SECRET}")).count(), 2);
 }

@@ -154,17 +154,23 @@ fn keep_freed_memory() {
     set_purge_delay(-1);
 }
 
-/// Turns transparent huge pages off for the process (export, import): the kernel's cost of a
-/// fresh 2 MiB page varies from run to run on a busy machine, and after another program has
-/// filled the page cache it spends seconds of system time on compaction and zeroing
-/// (figures: docs/performance.md, "Import and export").
+/// Turns transparent huge pages off for the process, whatever the command, unless
+/// `MIMALLOC_ALLOW_THP` is set in the environment. mimalloc asks for huge pages on its
+/// regions (madvise), and with THP in `madvise` mode (Debian's default) every 2 MiB region it
+/// touches then counts whole: a server with 10k users sat at 68 MiB idle, 28 MiB without
+/// (docs/performance.md, "Memory"). For import and export the kernel's cost of a fresh huge
+/// page also varied from run to run and, after another program had filled the page cache,
+/// took seconds of compaction ("Import and export").
 fn no_huge_pages() {
-    // Only a cost if it fails (an old kernel): nothing to report.
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // Only a cost if it fails (an old kernel): nothing to report.
+        let _ = rustix::thread::disable_transparent_huge_pages(true);
+    }
 }
 
 /// Runs the command; errors are printed as one readable chain (`birch: context: cause`).
 fn main() -> std::process::ExitCode {
+    no_huge_pages();
     return_freed_memory_at_once();
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -211,12 +217,10 @@ fn run() -> Result<()> {
         }
         Command::Import { file, no_schema_check, .. } => {
             keep_freed_memory();
-            no_huge_pages();
             offline::import(&cfg, &file, !no_schema_check)
         }
         Command::Export { output, .. } => {
             keep_freed_memory();
-            no_huge_pages();
             offline::export(&cfg, output.as_deref())
         }
         Command::Check { .. } => offline::check(&cfg),

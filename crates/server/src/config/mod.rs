@@ -66,6 +66,9 @@ pub struct Config {
     /// After a successful bind with a legacy hash (`{SSHA}`, `{CRYPT}`, ...), store the
     /// password as argon2id instead.
     pub rehash_on_bind: bool,
+    /// Most rehashes (argon2, ~25 ms of a core each) started per second; the rest wait for
+    /// the account's next bind. 0: none.
+    pub rehash_per_second: f64,
     /// DN of the `pwdPolicy` entry for accounts without a pwdPolicySubentry (OpenLDAP's
     /// `ppolicy_default`); unset or missing: the `[ppolicy]` section.
     pub ppolicy_default: Option<String>,
@@ -223,6 +226,9 @@ pub struct Argon2Section {
     pub parallelism: u32,
 }
 
+/// The default `rehash_per_second`: a quarter of one core spent on converting legacy hashes.
+pub const DEFAULT_REHASH_PER_SECOND: f64 = 10.0;
+
 /// The default page cache: a quarter of the machine's memory (MemTotal in /proc/meminfo),
 /// at least 256 MiB and at most 8 GiB; 256 MiB where the memory cannot be read. The cache
 /// only holds what has been read, so a small directory does not fill it; a large one needs
@@ -255,6 +261,7 @@ impl Default for Config {
             index: IndexSection::default(),
             argon2: Argon2Section::default(),
             rehash_on_bind: true,
+            rehash_per_second: DEFAULT_REHASH_PER_SECOND,
             ppolicy_default: None,
             ppolicy: Policy::default(),
             rate_limit: Default::default(),
@@ -387,6 +394,9 @@ impl Config {
         let usable = |rate: f64| rate.is_finite() && rate >= 0.0;
         if !usable(r.per_address_per_minute) || !usable(r.per_dn_per_minute) {
             return Err(bad("rate_limit", "rates must be finite and not negative".into()));
+        }
+        if !(self.rehash_per_second.is_finite() && self.rehash_per_second >= 0.0) {
+            return Err(bad("rehash_per_second", "must be a number, 0 or more".into()));
         }
         if self.bind_cache.max_entries > bind_cache::MAX_ENTRIES {
             return Err(bad("bind_cache.max_entries", format!("must be at most {}", bind_cache::MAX_ENTRIES)));

@@ -179,6 +179,8 @@ pub struct WriterConfig {
     pub lockout_exempt: Vec<String>,
     /// `[ppolicy] last_bind_precision` when `last_bind` is on (None: off).
     pub last_bind: Option<Duration>,
+    /// Rehashes of legacy hashes started per second at most (`rehash_per_second`).
+    pub rehash_per_second: f64,
 }
 
 impl WriterConfig {
@@ -197,6 +199,7 @@ impl WriterConfig {
             rate_limit: cfg.rate_limit.clone(),
             lockout_exempt: crate::ppolicy::exempt::configured(cfg),
             last_bind: cfg.ppolicy.last_bind.then(|| Duration::from_secs(cfg.ppolicy.last_bind_precision)),
+            rehash_per_second: cfg.rehash_per_second,
         }
     }
 }
@@ -225,7 +228,7 @@ impl Writer {
             tree_lock: Arc::new(tokio::sync::RwLock::new(())),
             feed: feed::Feed::on(&store),
             last_binds: lastbind::LastBinds::new(store.clone(), cfg.last_bind),
-            rehashes: rehash::Rehashes::default(),
+            rehashes: rehash::Rehashes::new(cfg.rehash_per_second),
             store,
         }
     }
