@@ -215,6 +215,19 @@ impl Store {
         Ok(self.inner.meta.get(key)?.and_then(|v| String::from_utf8(v.to_vec()).ok()))
     }
 
+    /// Every tombstone kept: (entryUUID, CSN of its delete).
+    pub fn tombstones(&self) -> Result<Vec<([u8; 16], String)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.meta.scan_prefix(changes::META_TOMB_PREFIX) {
+            let (k, v) = kv?;
+            let Ok(uuid) = <[u8; 16]>::try_from(&k[changes::META_TOMB_PREFIX.len()..]) else { continue };
+            if let Ok(csn) = String::from_utf8(v.to_vec()) {
+                out.push((uuid, csn));
+            }
+        }
+        Ok(out)
+    }
+
     /// The contextCSN: the CSN of the last committed change (`None` before the first).
     pub fn context_csn(&self) -> Result<Option<String>, StoreError> {
         Ok(self.meta_get(META_CONTEXT_CSN)?.and_then(|v| String::from_utf8(v).ok()))

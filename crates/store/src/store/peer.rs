@@ -193,6 +193,7 @@ mod tests {
         assert_eq!(s.apply_peer_absent("dc=x", &present, &[C1.to_string()]).unwrap(), 0);
         assert_eq!(s.apply_peer_absent("dc=x", &present, &[C2.to_string()]).unwrap(), 1);
         assert_eq!(s.tombstone(&u2).unwrap().as_deref(), Some(C2));
+        assert_eq!(s.tombstones().unwrap(), vec![(uuid, C2.to_string()), (u2, C2.to_string())]);
         assert!(s.check().unwrap().is_empty());
     }
 }
