@@ -100,10 +100,15 @@ impl Cluster {
     /// every config.
     fn start(n: usize, links: &[(usize, usize)], relayed: bool, extra: &str) -> Cluster {
         let metrics: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let mut nodes: Vec<Server> =
-            metrics.iter().map(|m| Server::offline(&format!("{extra}\n[metrics]\nlisten = \"127.0.0.1:{m}\"\n"))).collect();
+        let mut nodes: Vec<Server> = metrics
+            .iter()
+            .map(|m| Server::offline(&format!("{extra}\n[metrics]\nlisten = \"127.0.0.1:{m}\"\n")))
+            .collect();
         let relays: Vec<Relay> = if relayed {
-            links.iter().map(|(_, to)| Relay::start(nodes[*to].url().rsplit(':').next().unwrap().parse().unwrap())).collect()
+            links
+                .iter()
+                .map(|(_, to)| Relay::start(nodes[*to].url().rsplit(':').next().unwrap().parse().unwrap()))
+                .collect()
         } else {
             Vec::new()
         };
@@ -143,7 +148,11 @@ impl Cluster {
                 for (i, d) in dumps.iter().enumerate().skip(1) {
                     let only_0: Vec<_> = dumps[0].iter().filter(|e| !d.contains(e)).take(4).collect();
                     let only_i: Vec<_> = d.iter().filter(|e| !dumps[0].contains(e)).take(4).collect();
-                    eprintln!("{what}: server 0 vs {i}: {} vs {} entries\nonly on 0: {only_0:#?}\nonly on {i}: {only_i:#?}", dumps[0].len(), d.len());
+                    eprintln!(
+                        "{what}: server 0 vs {i}: {} vs {} entries\nonly on 0: {only_0:#?}\nonly on {i}: {only_i:#?}",
+                        dumps[0].len(),
+                        d.len()
+                    );
                 }
                 panic!("{what}: the servers did not converge within {CONVERGE:?}");
             }
@@ -174,7 +183,24 @@ impl Cluster {
 /// attributes every server computes for itself (contextCSN) and userPassword; entryUUID and
 /// entryCSN stay, so the same versions must have won everywhere.
 fn dump(url: &str) -> Vec<String> {
-    let args = ["-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW, "-b", SUFFIX, "-LLL", "-o", "ldif-wrap=no", "*", "entryUUID", "entryCSN", "memberOf"];
+    let args = [
+        "-x",
+        "-H",
+        url,
+        "-D",
+        ROOT_DN,
+        "-w",
+        ROOT_PW,
+        "-b",
+        SUFFIX,
+        "-LLL",
+        "-o",
+        "ldif-wrap=no",
+        "*",
+        "entryUUID",
+        "entryCSN",
+        "memberOf",
+    ];
     let out = Command::new("ldapsearch").args(args).output().expect("ldapsearch");
     if !out.status.success() {
         return vec![format!("ldapsearch failed: {}", String::from_utf8_lossy(&out.stderr))];
@@ -239,12 +265,18 @@ fn workload(url: &str, site: usize) {
         );
     }
     for i in 0..4 {
-        l += &format!("dn: {}\nchangetype: modify\nreplace: description\ndescription: changed at site {site}\n\n", user(i));
+        l += &format!(
+            "dn: {}\nchangetype: modify\nreplace: description\ndescription: changed at site {site}\n\n",
+            user(i)
+        );
     }
     for i in 4..6 {
         l += &format!("dn: {}\nchangetype: modrdn\nnewrdn: uid=s{site}r{i}\ndeleteoldrdn: 1\n\n", user(i));
     }
-    l += &format!("dn: cn=g{site},{ou}\nchangetype: add\nobjectClass: groupOfNames\ncn: g{site}\nmember: {}\n\n", user(0));
+    l += &format!(
+        "dn: cn=g{site},{ou}\nchangetype: add\nobjectClass: groupOfNames\ncn: g{site}\nmember: {}\n\n",
+        user(0)
+    );
     for i in 7..9 {
         l += &format!("dn: {}\nchangetype: delete\n\n", user(i));
     }
@@ -261,9 +293,15 @@ fn two_providers_with_writes_on_both_converge() {
     workload(&u1, 1);
     t.join().expect("workload 0");
     // Both sides change one shared entry one after the other: the later change is kept.
-    ldapmodify(&c.url(0), &format!("dn: ou=site0,{SUFFIX}\nchangetype: modify\nreplace: description\ndescription: first\n\n"));
+    ldapmodify(
+        &c.url(0),
+        &format!("dn: ou=site0,{SUFFIX}\nchangetype: modify\nreplace: description\ndescription: first\n\n"),
+    );
     c.converge("after the workloads");
-    ldapmodify(&c.url(1), &format!("dn: ou=site0,{SUFFIX}\nchangetype: modify\nreplace: description\ndescription: second\n\n"));
+    ldapmodify(
+        &c.url(1),
+        &format!("dn: ou=site0,{SUFFIX}\nchangetype: modify\nreplace: description\ndescription: second\n\n"),
+    );
     let n = c.converge("after the shared change");
     assert_eq!(n, 1 + 2 * 10, "the suffix and two sites of 10 entries");
     assert!(dump(&c.url(0)).iter().any(|e| e.starts_with("dn: ou=site0") && e.contains("description: second")));
@@ -273,8 +311,11 @@ fn two_providers_with_writes_on_both_converge() {
             .args(["-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW, "-b", SUFFIX, "-s", "base", "-LLL", "contextCSN"])
             .output()
             .expect("ldapsearch");
-        let mut v: Vec<String> =
-            String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("contextCSN:")).map(String::from).collect();
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("contextCSN:"))
+            .map(String::from)
+            .collect();
         v.sort();
         v
     };
@@ -368,7 +409,10 @@ fn a_network_cut_with_writes_on_both_sides_heals_with_counted_conflicts() {
     let entry = |dn: &str| tree.iter().find(|e| e.starts_with(&format!("dn: {dn}\n"))).cloned();
     assert!(entry(&shared).expect("shared entry").contains("description: from 1"), "the later modify wins");
     assert!(entry(&doomed).is_none(), "the later delete wins");
-    assert!(entry(&format!("cn=twice,{SUFFIX}")).expect("one of the adds").contains("description: zero"), "the first add stays");
+    assert!(
+        entry(&format!("cn=twice,{SUFFIX}")).expect("one of the adds").contains("description: zero"),
+        "the first add stays"
+    );
     // Dropped changes are counted (the earlier modify, the modify before the delete, the
     // later add), on the side that dropped them.
     let deadline = Instant::now() + CONVERGE;
@@ -402,7 +446,8 @@ fn a_provider_killed_during_writes_catches_up() {
 
 #[test]
 fn a_lockout_on_one_provider_holds_on_the_other() {
-    let lockout = "[ppolicy]\nmax_failure = 2\nlockout_duration = 600\nfailure_count_interval = 600\nmust_change = false\n";
+    let lockout =
+        "[ppolicy]\nmax_failure = 2\nlockout_duration = 600\nfailure_count_interval = 600\nmust_change = false\n";
     let c = Cluster::start(2, &[(0, 1), (1, 0)], false, lockout);
     wait_ready(&c.url(0));
     wait_ready(&c.url(1));

@@ -177,8 +177,14 @@ mod tests {
     fn of_two_adds_at_one_dn_the_first_created_stays() {
         let first = entry("cn=x", 1, &csn_at(5, 1), 1);
         let second = entry("cn=x", 2, &csn_at(4, 2), 2);
-        assert!(matches!(on_entry(&first, &land(None, Some(&second), None)), Resolution::Conflict { applied: true, .. }));
-        assert!(matches!(on_entry(&second, &land(None, Some(&first), None)), Resolution::Conflict { applied: false, .. }));
+        assert!(matches!(
+            on_entry(&first, &land(None, Some(&second), None)),
+            Resolution::Conflict { applied: true, .. }
+        ));
+        assert!(matches!(
+            on_entry(&second, &land(None, Some(&first), None)),
+            Resolution::Conflict { applied: false, .. }
+        ));
     }
 
     /// A change as delivered: a version of entry `uuid` at `dn`, or its delete.
@@ -206,8 +212,7 @@ mod tests {
                 Change::Put { uuid, dn, csn, created } => {
                     let e = entry(&format!("cn={dn}"), *uuid, csn, *created);
                     let same = self.entry(*uuid);
-                    let other_uuid =
-                        self.entries.iter().find(|(u, (d, _, _))| *u != uuid && d == dn).map(|(u, _)| *u);
+                    let other_uuid = self.entries.iter().find(|(u, (d, _, _))| *u != uuid && d == dn).map(|(u, _)| *u);
                     let other = other_uuid.and_then(|u| self.entry(u));
                     let tomb = if same.is_none() { self.tombs.get(uuid).cloned() } else { None };
                     let r = on_entry(&e, &land(same.as_ref(), other.as_ref(), tomb.as_deref()));

@@ -262,12 +262,7 @@ async fn delete_not_present(
 
 /// The end of a refresh phase; when the refresh stage is done, the waiting entries go in
 /// and the cookie is stored.
-async fn end_phase(
-    link: &Link<'_>,
-    refresh: &mut Option<Refresh>,
-    cookie: Option<Vec<u8>>,
-    done: bool,
-) -> Result<()> {
+async fn end_phase(link: &Link<'_>, refresh: &mut Option<Refresh>, cookie: Option<Vec<u8>>, done: bool) -> Result<()> {
     let ctx = link.ctx;
     if !done {
         return Ok(());

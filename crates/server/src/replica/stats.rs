@@ -100,9 +100,12 @@ impl ReplicationStats {
         }
         type Figure = fn(&PeerStats) -> String;
         let figures: [(&str, &str, &str, Figure); 4] = [
-            ("birch_replication_peer_connected", "gauge", "1 while connected and bound to this provider or peer.", |p| {
-                p.connected.load(Ordering::Relaxed).to_string()
-            }),
+            (
+                "birch_replication_peer_connected",
+                "gauge",
+                "1 while connected and bound to this provider or peer.",
+                |p| p.connected.load(Ordering::Relaxed).to_string(),
+            ),
             (
                 "birch_replication_peer_lag_seconds",
                 "gauge",

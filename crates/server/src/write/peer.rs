@@ -3,7 +3,7 @@
 //! ([`crate::replica::conflict`]) under the store's writer lock and is written with the
 //! peer's contextCSN set in the same transaction; durable before the consumer reads on.
 
-use super::{Writer, WriteError};
+use super::{WriteError, Writer};
 use crate::replica::conflict::{self, Resolution};
 use birch_proto::ldap3_proto::proto::LdapResultCode;
 use birch_store::{Entry, Store};

@@ -25,11 +25,16 @@ use std::sync::Arc;
 #[derive(Clone, Copy)]
 pub(crate) enum Origin<'a> {
     Local,
-    Replicated { cookie: Option<&'a [u8]> },
+    Replicated {
+        cookie: Option<&'a [u8]>,
+    },
     /// A change received from a peer provider (multi-provider): entryCSNs kept, a delete
     /// stamped with the delete's CSN at its origin, and the contextCSN set merged with
     /// `context` (the peer's, once everything it covers is here).
-    Peer { context: &'a [String], delete_csn: Option<&'a str> },
+    Peer {
+        context: &'a [String],
+        delete_csn: Option<&'a str>,
+    },
 }
 
 /// A tombstone: a deleted entryUUID and the CSN of its delete.

@@ -43,12 +43,8 @@ impl Store {
         let other = self.get_by_ndn(&entry.ndn)?.map(|(_, e)| e).filter(|e| changes::entry_uuid(e) != Some(uuid));
         let tombstone = if same.is_none() { self.tombstone(&uuid)? } else { None };
         let here = self.context_csns()?;
-        let land = Landing {
-            same: same.as_ref(),
-            other: other.as_ref(),
-            tombstone: tombstone.as_deref(),
-            context: &here,
-        };
+        let land =
+            Landing { same: same.as_ref(), other: other.as_ref(), tombstone: tombstone.as_deref(), context: &here };
         let (apply, out) = decide(&land);
         let origin = Origin::Peer { context, delete_csn: None };
         if !apply {
@@ -183,7 +179,9 @@ mod tests {
         assert_eq!(s.tombstone(&uuid).unwrap().as_deref(), Some(C2));
         assert_eq!(crate::csn::of_sid(&s.context_csns().unwrap(), 2), Some(C2));
         // The deleted entry coming back with an older CSN meets its tombstone.
-        let seen = s.apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C1), &[], |l| (false, l.tombstone.map(String::from))).unwrap();
+        let seen = s
+            .apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C1), &[], |l| (false, l.tombstone.map(String::from)))
+            .unwrap();
         assert_eq!(seen.as_deref(), Some(C2));
         // An absent entry the peer has seen is deleted; one it has not is kept.
         let u2 = crate::changes::parse_uuid(U2.as_bytes()).unwrap();
