@@ -487,3 +487,153 @@ fn root_lock(url: &str, dn: &str) -> bool {
         .expect("ldapsearch");
     String::from_utf8_lossy(&out.stdout).contains("pwdAccountLockedTime:")
 }
+
+/// slapd (Debian's package) as a multi-provider peer of Birch: syncprov, one syncrepl
+/// towards Birch, `multiprovider on`, server id 3.
+struct SlapdPeer {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl SlapdPeer {
+    fn start(birch_url: &str) -> SlapdPeer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
+        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload syncprov
+moduleload memberof
+moduleload ppolicy
+serverID 3
+pidfile {d}/slapd.pid
+argsfile {d}/slapd.args
+database mdb
+maxsize 104857600
+dbnosync
+suffix \"{SUFFIX}\"
+rootdn \"{ROOT_DN}\"
+rootpw {ROOT_PW}
+directory {d}/data
+index objectClass eq
+index entryUUID,entryCSN eq
+syncrepl rid=001 provider={birch_url} bindmethod=simple binddn=\"{ROOT_DN}\" credentials={ROOT_PW} searchbase=\"{SUFFIX}\" type=refreshAndPersist retry=\"1 +\" attrs=\"*,+\" exattrs=\"memberOf\" schemachecking=off
+multiprovider on
+overlay syncprov
+"
+        );
+        std::fs::write(dir.path().join("slapd.conf"), conf).expect("slapd.conf");
+        let mut s = SlapdPeer { dir, port: free_port(), child: None };
+        let log = std::fs::File::create(s.dir.path().join("slapd.log")).expect("log");
+        let child = Command::new("/usr/sbin/slapd")
+            .arg("-f")
+            .arg(s.dir.path().join("slapd.conf"))
+            .arg("-h")
+            .arg(format!("ldap://127.0.0.1:{}/", s.port))
+            .args(["-d", "sync"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn slapd");
+        s.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = Command::new("ldapsearch")
+                .args(["-x", "-H", &s.url(), "-s", "base", "-b", "", "-LLL", "1.1"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "slapd did not answer: {}", s.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for SlapdPeer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- slapd log (end) ---\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+    }
+}
+
+#[test]
+fn birch_and_slapd_as_a_multi_provider_pair_converge() {
+    if !std::path::Path::new("/usr/sbin/slapd").exists() {
+        eprintln!("skipped: slapd is not installed (/usr/sbin/slapd)");
+        return;
+    }
+    let mut birch = Server::offline("");
+    let slapd = SlapdPeer::start(&birch.url());
+    let mut text = birch.default_config_text();
+    text += &format!(
+        "\n[replication]\nserver_id = 1\nretry_initial_ms = 100\nretry_max_ms = 500\n[[replication.providers]]\nurl = \"{}\"\nbind_dn = \"{ROOT_DN}\"\nbind_password = \"{ROOT_PW}\"\n",
+        slapd.url()
+    );
+    birch.write_config_text(&text);
+    birch.start_existing();
+    // slapd starts empty and takes Birch's suffix entry.
+    let deadline = Instant::now() + CONVERGE;
+    while dump(&slapd.url()).first().is_none_or(|e| e.starts_with("ldapsearch failed")) {
+        assert!(Instant::now() < deadline, "slapd never received the suffix entry");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (b, s) = (birch.url(), slapd.url());
+    let t = std::thread::spawn(move || workload(&s, 1));
+    workload(&b, 0);
+    t.join().expect("workload on slapd");
+    // memberOf is Birch's own (slapd leaves it out with exattrs); so is the entryCSN of a
+    // change of memberOf only, which slapd does not apply (nothing else changed).
+    let comparable = |url: &str| -> Vec<String> {
+        dump(url)
+            .into_iter()
+            .map(|e| {
+                e.lines()
+                    .filter(|l| !l.starts_with("memberof:") && !l.starts_with("entrycsn:"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let (x, y) = (comparable(&birch.url()), comparable(&slapd.url()));
+        if x == y {
+            assert_eq!(x.len(), 1 + 2 * 10);
+            break;
+        }
+        if Instant::now() > deadline {
+            let only_b: Vec<_> = x.iter().filter(|e| !y.contains(e)).take(4).collect();
+            let only_s: Vec<_> = y.iter().filter(|e| !x.contains(e)).take(4).collect();
+            panic!(
+                "Birch and slapd differ ({} vs {})\nonly on Birch: {only_b:#?}\nonly on slapd: {only_s:#?}",
+                x.len(),
+                y.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

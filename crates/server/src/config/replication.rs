@@ -196,3 +196,31 @@ impl ReplicationSection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(url: &str) -> PeerProvider {
+        PeerProvider { url: url.into(), bind_dn: None, bind_password: None, bind_password_file: None, ca_file: None }
+    }
+
+    #[test]
+    fn providers_make_a_multi_provider_server_and_exclude_a_single_provider() {
+        let mut r = ReplicationSection::default();
+        assert!(!r.is_multi_provider() && r.upstreams().is_empty() && r.replicate_ppolicy_state);
+        r.providers = vec![peer("ldap://a:389"), peer("ldaps://b")];
+        assert!(r.validate().is_ok());
+        assert!(r.is_multi_provider() && !r.is_replica());
+        let ups = r.upstreams();
+        assert_eq!(ups.iter().map(|u| (u.rid, u.peer)).collect::<Vec<_>>(), vec![(1, true), (2, true)]);
+        r.providers.push(peer("http://c"));
+        assert_eq!(r.validate().map_err(|e| e.0), Err("replication.providers"));
+        r.providers.pop();
+        r.provider = Some("ldap://p".into());
+        assert_eq!(r.validate().map_err(|e| e.0), Err("replication.providers"));
+        // A single-provider configuration is unchanged: one upstream, not a peer.
+        r.providers.clear();
+        assert_eq!(r.upstreams().iter().map(|u| (u.rid, u.peer)).collect::<Vec<_>>(), vec![(0, false)]);
+    }
+}
