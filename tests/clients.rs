@@ -959,3 +959,122 @@ fn the_packaged_example_config_serves_nslcd_and_sssd() {
         assert_eq!(l.simple_bind(PAT, "Pat-fourth-pass-4").await.expect("bind").rc, 49, "the old one does not");
     }));
 }
+
+/// Two multi-provider servers (issue #28) with TLS, the demo campus loaded on the first and
+/// replicated to the second.
+struct ProviderPair {
+    a: Server,
+    b: Server,
+    ca_file: PathBuf,
+    ldaps: [u16; 2],
+    _pki: tempfile::TempDir,
+}
+
+impl ProviderPair {
+    fn start() -> ProviderPair {
+        let pki = tempfile::tempdir().expect("tempdir");
+        let (tls_a, ca_file, ldaps_a) = Campus::tls(pki.path());
+        let ldaps_b = common::free_port();
+        let tls_b = tls_a.replace(&format!("127.0.0.1:{ldaps_a}"), &format!("127.0.0.1:{ldaps_b}"));
+        let repl = |sid: u16, peer: &str| {
+            format!(
+                "\n[replication]\nserver_id = {sid}\nretry_initial_ms = 100\nretry_max_ms = 500\n[[replication.providers]]\nurl = \"{peer}\"\nbind_dn = \"{ROOT_DN}\"\nbind_password = \"{ROOT_PW}\"\n"
+            )
+        };
+        let mut b = Server::offline(&tls_b);
+        let a = Server::start_with(&format!("{tls_a}{}", repl(1, &b.url())), true);
+        b.write_config_text(&format!("{}{}", b.default_config_text(), repl(2, &a.url())));
+        b.start_existing();
+        let pair = ProviderPair { a, b, ca_file, ldaps: [ldaps_a, ldaps_b], _pki: pki };
+        pair.wait_for(1, common::demo::BOB, "bob-secret", "the demo campus did not reach the second server");
+        pair
+    }
+
+    /// Whether `dn` binds with `pw` on server 0 (a) or 1 (b).
+    fn binds(&self, which: usize, dn: &str, pw: &str) -> bool {
+        let s = if which == 0 { &self.a } else { &self.b };
+        s.ldap_tool("ldapwhoami", &["-x", "-D", dn, "-w", pw]).status.success()
+    }
+
+    fn wait_for(&self, which: usize, dn: &str, pw: &str, what: &str) {
+        let deadline = std::time::Instant::now() + START;
+        while !self.binds(which, dn, pw) {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// pamtester until it succeeds (a client notices a dead server and fails over), at most
+/// [`START`].
+fn pam_until_ok(ns: &Namespace, service: &str, user: &str, ops: &[&str], input: &str, uid: u32, what: &str) {
+    let deadline = std::time::Instant::now() + START;
+    loop {
+        let o = pamtester(ns, service, user, ops, input, uid);
+        if o.status.success() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {}", both(&o));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// nslcd with `uri a b`: with the first server killed, logins and a password change go to
+/// the second; the first, restarted, has the new password.
+#[test]
+fn nslcd_with_two_providers_logs_in_and_changes_passwords_while_one_is_down() {
+    require(&["nslcd", "getent", "pamtester", "setpriv"]);
+    let mut pair = ProviderPair::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = format!(
+        "uri ldaps://127.0.0.1:{}/ ldaps://127.0.0.1:{}/\nbase dc=example,dc=org\n\
+         binddn cn=nslcd,ou=services,dc=example,dc=org\nbindpw nslcd-secret\npam_authc_search NONE\n\
+         tls_reqcert demand\ntls_cacertfile {}\nbind_timelimit 3\nreconnect_retrytime 1\n",
+        pair.ldaps[0],
+        pair.ldaps[1],
+        pair.ca_file.display()
+    );
+    let (ns, _log) = start_nslcd(dir.path(), &conf);
+    let o = pamtester(&ns, "nslcd", "alice", &["authenticate"], "alice-secret\n", 0);
+    assert!(o.status.success(), "alice with both servers up: {}", both(&o));
+    pair.a.kill9();
+    pam_until_ok(
+        &ns,
+        "nslcd",
+        "alice",
+        &["authenticate", "acct_mgmt"],
+        "alice-secret\n",
+        0,
+        "alice, first server down",
+    );
+    let chpw = "bob-secret\nbob-new-pass-1\nbob-new-pass-1\n";
+    pam_until_ok(&ns, "nslcd", "bob", &["chauthtok"], chpw, 0, "bob changes his password on the second server");
+    pam_until_ok(&ns, "nslcd", "bob", &["authenticate"], "bob-new-pass-1\n", 0, "bob with the new password");
+    assert!(pair.binds(1, common::demo::BOB, "bob-new-pass-1"));
+    // The first server comes back and catches up: the new password holds there too.
+    pair.a.start_existing();
+    pair.wait_for(0, common::demo::BOB, "bob-new-pass-1", "the first server did not catch up");
+}
+
+/// SSSD with `ldap_uri = a, b`: the same, through pam_sss (the user changes the password).
+#[test]
+fn sssd_with_two_providers_logs_in_and_changes_passwords_while_one_is_down() {
+    require(&["sssd", "getent", "pamtester", "setpriv"]);
+    let mut pair = ProviderPair::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = sssd_conf_for(pair.a.port, &pair.ca_file, 4, "").replace(
+        &format!("ldap_uri = ldap://127.0.0.1:{}", pair.a.port),
+        &format!("ldap_uri = ldap://127.0.0.1:{}, ldap://127.0.0.1:{}", pair.a.port, pair.b.port),
+    );
+    let (ns, _log) = start_sssd(dir.path(), &conf, "0x3ff0", START);
+    let o = pamtester(&ns, "sss", "alice", &["authenticate"], "alice-secret\n", 0);
+    assert!(o.status.success(), "alice with both servers up: {}", both(&o));
+    pair.a.kill9();
+    pam_until_ok(&ns, "sss", "alice", &["authenticate", "acct_mgmt"], "alice-secret\n", 0, "alice, first server down");
+    let chpw = "bob-secret\nbob-new-pass-1\nbob-new-pass-1\n";
+    pam_until_ok(&ns, "sss", "bob", &["chauthtok"], chpw, 65534, "bob changes his password on the second server");
+    pam_until_ok(&ns, "sss", "bob", &["authenticate"], "bob-new-pass-1\n", 0, "bob with the new password");
+    assert!(pair.binds(1, common::demo::BOB, "bob-new-pass-1"));
+    pair.a.start_existing();
+    pair.wait_for(0, common::demo::BOB, "bob-new-pass-1", "the first server did not catch up");
+}

@@ -44,6 +44,7 @@ pub fn open_store_with_schema(cfg: &Config, schema: Arc<Schema>, cache_bytes: u6
     let store = Store::open(&cfg.data_dir, schema.clone(), idx, cache_bytes)
         .map_err(|e| data_dir::open_error(&cfg.data_dir, e))?;
     store.set_server_id(cfg.replication.server_id);
+    store.set_multi_provider(cfg.replication.is_multi_provider());
     if store.meta_get(birch_store::store::META_IMPORT_INCOMPLETE)?.is_some() {
         bail!("{}: an import was interrupted; remove the directory and import again", cfg.data_dir.display());
     }

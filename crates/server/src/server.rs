@@ -89,11 +89,8 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     }
     #[cfg(unix)]
     tokio::spawn(crate::recovery::watch(ctx.clone(), shutdown.clone()));
-    let consumer = ctx
-        .config()
-        .replication
-        .is_replica()
-        .then(|| tokio::spawn(crate::replica::consumer::run(ctx.clone(), shutdown.clone())));
+    let follows = ctx.config().replication.is_replica() || ctx.config().replication.is_multi_provider();
+    let consumer = follows.then(|| tokio::spawn(crate::replica::consumer::run(ctx.clone(), shutdown.clone())));
     let connections = TaskTracker::new();
     let signal = stops.recv();
     tokio::pin!(signal);

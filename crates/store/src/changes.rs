@@ -7,6 +7,13 @@ pub const META_CONTEXT_CSN: &str = "context_csn";
 /// Meta key of a replica's sync cookie (what it last received from its provider).
 pub const META_SYNC_COOKIE: &str = "sync_cookie";
 
+/// Meta key of the contextCSN set of a multi-provider server: one CSN per server id
+/// (`;`-separated), each the newest change of that server known to be here.
+pub const META_CONTEXT_CSNS: &str = "context_csns";
+/// Meta key prefix of a tombstone (a multi-provider server remembers deleted entryUUIDs
+/// with the CSN of their delete, so an older change arriving later cannot bring them back).
+pub const META_TOMB_PREFIX: &[u8] = b"tomb:";
+
 /// Meta key of the CSN of the last offline load (see `Store::sync_epoch`).
 pub const META_SYNC_EPOCH: &str = "sync_epoch";
 
@@ -18,6 +25,9 @@ pub struct ChangeSet {
     /// The entries changed, parents before children (children before parents for
     /// deletes), each with its CSN.
     pub items: Vec<ChangeItem>,
+    /// The contextCSN set after this write, on a multi-provider server (empty otherwise):
+    /// what a consumer may store as its cookie once it has applied this write.
+    pub context: Vec<String>,
 }
 
 /// One entry a write changed.

@@ -75,6 +75,45 @@ pub fn time_of(csn: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_micros(micros))
 }
 
+/// Merges `csn` into a contextCSN set (one CSN per server id, as slapd keeps contextCSN
+/// in multi-provider setups): it replaces the set's CSN of its server id if newer.
+/// Malformed CSNs are ignored. Returns whether the set changed.
+pub fn merge_into(set: &mut Vec<String>, csn: &str) -> bool {
+    let Some(sid) = sid_of(csn).filter(|_| parse_time_count(csn).is_some()) else { return false };
+    match set.iter_mut().find(|c| sid_of(c) == Some(sid)) {
+        Some(cur) if cur.as_str() >= csn => false,
+        Some(cur) => {
+            *cur = csn.to_string();
+            true
+        }
+        None => {
+            set.push(csn.to_string());
+            set.sort_by_key(|c| sid_of(c));
+            true
+        }
+    }
+}
+
+/// The CSN of server id `sid` in a contextCSN set.
+pub fn of_sid(set: &[String], sid: u16) -> Option<&str> {
+    set.iter().map(String::as_str).find(|c| sid_of(c) == Some(sid))
+}
+
+/// Whether a contextCSN set has seen `csn`: it holds a CSN of the same server id at
+/// least as new (every change of that server up to it is here, or superseded).
+pub fn covers(set: &[String], csn: &str) -> bool {
+    sid_of(csn).and_then(|sid| of_sid(set, sid)).is_some_and(|c| c >= csn)
+}
+
+/// Parses a stored contextCSN set (`;`-separated).
+pub fn parse_set(bytes: &[u8]) -> Vec<String> {
+    let mut set = Vec::new();
+    for c in String::from_utf8_lossy(bytes).split(';') {
+        merge_into(&mut set, c.trim());
+    }
+    set
+}
+
 fn parse_time_count(csn: &str) -> Option<(u64, u32)> {
     let mut parts = csn.split('#');
     let time = parts.next()?;
@@ -112,6 +151,24 @@ mod tests {
         let c = clock.next();
         assert_eq!(c, "29991231235959.999999Z#000001#002#000000");
         assert!(clock.next() > c);
+    }
+
+    #[test]
+    fn context_sets_keep_the_newest_csn_per_server_id() {
+        let a1 = format_csn(1_000_000, 0, 1);
+        let a2 = format_csn(2_000_000, 0, 1);
+        let b1 = format_csn(1_500_000, 0, 2);
+        let mut set = Vec::new();
+        assert!(merge_into(&mut set, &a2));
+        assert!(!merge_into(&mut set, &a1));
+        assert!(merge_into(&mut set, &b1));
+        assert!(!merge_into(&mut set, "junk"));
+        assert_eq!(set, vec![a2.clone(), b1.clone()]);
+        assert!(covers(&set, &a1) && covers(&set, &b1));
+        assert!(!covers(&set, &format_csn(1_600_000, 0, 2)));
+        assert!(!covers(&set, &format_csn(1, 0, 3)));
+        assert_eq!(parse_set(set.join(";").as_bytes()), set);
+        assert_eq!(of_sid(&set, 2), Some(b1.as_str()));
     }
 
     #[test]

@@ -15,8 +15,18 @@ impl Store {
     /// Applies the provider's state of one entry (added or changed). Fails with
     /// [`StoreError::NoParent`] when its parent is not (yet) here; the caller retries it
     /// after the rest of the refresh.
-    pub fn apply_entry(&self, mut entry: Entry, cookie: Option<&[u8]>) -> Result<(), StoreError> {
+    pub fn apply_entry(&self, entry: Entry, cookie: Option<&[u8]>) -> Result<(), StoreError> {
         let _guard = self.write_guard();
+        self.apply_entry_as(entry, Origin::Replicated { cookie })
+    }
+
+    /// [`Store::apply_entry`] under the writer lock, for `origin` (a provider's change with
+    /// its cookie, or a peer's).
+    pub(crate) fn apply_entry_as(&self, mut entry: Entry, origin: Origin<'_>) -> Result<(), StoreError> {
+        let cookie = match origin {
+            Origin::Replicated { cookie } => cookie,
+            _ => None,
+        };
         let uuid = changes::entry_uuid(&entry)
             .ok_or_else(|| StoreError::Corrupt(format!("replicated entry without entryUUID: {}", entry.dn)))?;
         let by_uuid = match self.id_of_uuid(&uuid)? {
@@ -30,7 +40,11 @@ impl Store {
             if uid != did {
                 let mut ws = WriteSet::default();
                 self.delete_subtree_into(&mut ws, *did, stale.clone())?;
-                self.commit_as(ws, Origin::Replicated { cookie: None })?;
+                let quiet = match origin {
+                    Origin::Peer { .. } => Origin::Peer { context: &[], delete_csn: changes::entry_csn(&entry) },
+                    _ => Origin::Replicated { cookie: None },
+                };
+                self.commit_as(ws, quiet)?;
             }
         }
         let mut ws = WriteSet::default();
@@ -38,9 +52,11 @@ impl Store {
             // Already here as sent (a replica seeded from an export, or a refresh redone
             // after an interruption): nothing to write.
             (Some((_, old)), _) if old.dn == entry.dn && old.attrs == entry.attrs => {
-                drop(_guard);
+                if let Origin::Peer { .. } = origin {
+                    return self.commit_as(ws, origin);
+                }
                 return match cookie {
-                    Some(c) => self.store_cookie(c, changes::entry_csn(&entry)),
+                    Some(c) => self.store_cookie_locked(c, changes::entry_csn(&entry)),
                     None => Ok(()),
                 };
             }
@@ -75,7 +91,7 @@ impl Store {
                 ws.put_entry(id, None, Some(&entry));
             }
         }
-        self.commit_as(ws, Origin::Replicated { cookie })
+        self.commit_as(ws, origin)
     }
 
     /// Deletes the entry with this entryUUID and everything below it (nothing if it is not
@@ -115,6 +131,11 @@ impl Store {
     /// the contextCSN, unless that is older).
     pub fn store_cookie(&self, cookie: &[u8], csn: Option<&str>) -> Result<(), StoreError> {
         let _guard = self.write_guard();
+        self.store_cookie_locked(cookie, csn)
+    }
+
+    /// [`Store::store_cookie`] under the writer lock.
+    fn store_cookie_locked(&self, cookie: &[u8], csn: Option<&str>) -> Result<(), StoreError> {
         let newer = match (csn, self.context_csn()?) {
             (Some(c), Some(cur)) if c > cur.as_str() => Some(c),
             (Some(c), None) => Some(c),

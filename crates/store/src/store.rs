@@ -38,6 +38,7 @@ mod commit;
 mod dn_tree;
 mod durability;
 mod ids_memo;
+mod peer;
 mod search;
 mod walk;
 mod write;
@@ -46,6 +47,7 @@ pub use birch_schema::ndn::Scope;
 pub use bulk::BulkLoader;
 pub(crate) use commit::Origin;
 pub use commit::WriteSet;
+pub use peer::Landing;
 pub use search::SearchIter;
 pub use walk::{RawWalk, Snapshot, SnapshotEntries, Walk};
 
@@ -95,6 +97,9 @@ struct Inner {
     observers: Mutex<Vec<Weak<dyn CommitObserver>>>,
     /// Extends the write sets of local writes (see [`Store::set_write_set_hook`]).
     write_set_hook: std::sync::OnceLock<Arc<dyn WriteSetHook>>,
+    /// Multi-provider bookkeeping on (contextCSN set, tombstones; see
+    /// [`Store::set_multi_provider`]).
+    multi_provider: std::sync::atomic::AtomicBool,
 }
 
 /// A handle to the directory store; cheap to clone.
@@ -149,6 +154,7 @@ impl Store {
             ids_memo: Default::default(),
             entry_count: Mutex::new(None),
             write_set_hook: std::sync::OnceLock::new(),
+            multi_provider: Default::default(),
         };
         let store = Store { inner: Arc::new(inner) };
         if let Some(csn) = store.context_csn()? {
@@ -180,6 +186,46 @@ impl Store {
     /// The server id of local CSNs.
     pub fn server_id(&self) -> u16 {
         self.inner.csn.sid()
+    }
+
+    /// Turns on the multi-provider bookkeeping: every commit keeps the contextCSN set (one
+    /// CSN per server id, [`Store::context_csns`]) and a tombstone per deleted entry.
+    pub fn set_multi_provider(&self, on: bool) {
+        self.inner.multi_provider.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the multi-provider bookkeeping is on.
+    pub fn is_multi_provider(&self) -> bool {
+        self.inner.multi_provider.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The contextCSN set: per server id, the newest CSN of that server whose changes are
+    /// all here (the single contextCSN merged in, for a store written before the set).
+    pub fn context_csns(&self) -> Result<Vec<String>, StoreError> {
+        let mut set = self.meta_get(changes::META_CONTEXT_CSNS)?.map(|v| crate::csn::parse_set(&v)).unwrap_or_default();
+        if let Some(c) = self.context_csn()? {
+            crate::csn::merge_into(&mut set, &c);
+        }
+        Ok(set)
+    }
+
+    /// The CSN of the delete of the entry with this entryUUID, if a tombstone is kept.
+    pub fn tombstone(&self, uuid: &[u8; 16]) -> Result<Option<String>, StoreError> {
+        let key = [changes::META_TOMB_PREFIX, uuid.as_slice()].concat();
+        Ok(self.inner.meta.get(key)?.and_then(|v| String::from_utf8(v.to_vec()).ok()))
+    }
+
+    /// Every tombstone kept: (entryUUID, CSN of its delete).
+    pub fn tombstones(&self) -> Result<Vec<([u8; 16], String)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.meta.scan_prefix(changes::META_TOMB_PREFIX) {
+            let (k, v) = kv?;
+            let Ok(uuid) = <[u8; 16]>::try_from(&k[changes::META_TOMB_PREFIX.len()..]) else { continue };
+            if let Ok(csn) = String::from_utf8(v.to_vec()) {
+                out.push((uuid, csn));
+            }
+        }
+        Ok(out)
     }
 
     /// The contextCSN: the CSN of the last committed change (`None` before the first).

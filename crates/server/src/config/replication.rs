@@ -1,5 +1,6 @@
-//! `[replication]`: this server's id in CSNs and, on a replica, the provider it follows
-//! (`crate::replica`).
+//! `[replication]`: this server's id in CSNs and, on a replica, the provider it follows;
+//! on a multi-provider server, the peer providers it follows (`[[replication.providers]]`,
+//! `crate::replica`).
 
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -39,6 +40,54 @@ pub struct ReplicationSection {
     /// Provider side: DNs (besides the root DN) whose sync searches also receive
     /// userPassword, which no search returns otherwise (replicas bind as one of them).
     pub replicators: Vec<String>,
+    /// Multi-provider: the other writable servers this one follows (and which follow it).
+    /// Empty: single provider (or a replica of `provider`).
+    pub providers: Vec<PeerProvider>,
+    /// Multi-provider: password-policy state (failure times, lockout, pwdReset, history,
+    /// pwdChangedTime) and pwdLastSuccess replicate like any attribute, so an account
+    /// locked on one server is locked on all. `false`: each server keeps its own values of
+    /// these attributes (a peer's are ignored).
+    pub replicate_ppolicy_state: bool,
+}
+
+/// One peer provider of a multi-provider server (`[[replication.providers]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerProvider {
+    /// `ldap://host:port` or `ldaps://…`.
+    pub url: String,
+    /// The DN to bind as (the peer's root DN or one of its `replicators`); unset: anonymous.
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub bind_password: Option<String>,
+    /// A file whose first line is the password.
+    #[serde(default)]
+    pub bind_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) for an `ldaps://` peer; unset: the system roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Where a consumer connects and how it authenticates: the single provider of a replica
+/// or one peer of a multi-provider server.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// The URL.
+    pub url: String,
+    /// The bind DN.
+    pub bind_dn: Option<String>,
+    /// The password.
+    pub bind_password: Option<String>,
+    /// The password file.
+    pub bind_password_file: Option<PathBuf>,
+    /// The CA file for ldaps://.
+    pub ca_file: Option<PathBuf>,
+    /// The replica id in cookies (1-based position in `providers`; 0 for `provider`).
+    pub rid: u16,
+    /// A peer of a multi-provider server (else the provider of a read-only replica).
+    pub peer: bool,
 }
 
 impl Default for ReplicationSection {
@@ -57,6 +106,8 @@ impl Default for ReplicationSection {
             referral: None,
             ca_file: None,
             replicators: Vec::new(),
+            providers: Vec::new(),
+            replicate_ppolicy_state: true,
         }
     }
 }
@@ -65,6 +116,39 @@ impl ReplicationSection {
     /// Whether this server is a read-only replica.
     pub fn is_replica(&self) -> bool {
         self.provider.is_some()
+    }
+
+    /// Whether this server is one of several writable providers (`providers` set).
+    pub fn is_multi_provider(&self) -> bool {
+        !self.providers.is_empty()
+    }
+
+    /// The servers this one follows: its provider, or its peers.
+    pub fn upstreams(&self) -> Vec<Upstream> {
+        if let Some(p) = &self.provider {
+            return vec![Upstream {
+                url: p.clone(),
+                bind_dn: self.bind_dn.clone(),
+                bind_password: self.bind_password.clone(),
+                bind_password_file: self.bind_password_file.clone(),
+                ca_file: self.ca_file.clone(),
+                rid: 0,
+                peer: false,
+            }];
+        }
+        self.providers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Upstream {
+                url: p.url.clone(),
+                bind_dn: p.bind_dn.clone(),
+                bind_password: p.bind_password.clone(),
+                bind_password_file: p.bind_password_file.clone(),
+                ca_file: p.ca_file.clone(),
+                rid: u16::try_from(i + 1).unwrap_or(u16::MAX),
+                peer: true,
+            })
+            .collect()
     }
 
     /// The referral URL writes get on a replica.
@@ -80,6 +164,17 @@ impl ReplicationSection {
         if let Some(p) = &self.provider {
             if !(p.starts_with("ldap://") || p.starts_with("ldaps://")) {
                 return Err(("replication.provider", format!("{p:?} is not an ldap:// or ldaps:// URL")));
+            }
+        }
+        if self.provider.is_some() && !self.providers.is_empty() {
+            return Err((
+                "replication.providers",
+                "a read-only replica (provider) cannot also be a multi-provider server (providers)".into(),
+            ));
+        }
+        for p in &self.providers {
+            if !(p.url.starts_with("ldap://") || p.url.starts_with("ldaps://")) {
+                return Err(("replication.providers", format!("{:?} is not an ldap:// or ldaps:// URL", p.url)));
             }
         }
         if let Some(b) = &self.search_base {
@@ -99,5 +194,33 @@ impl ReplicationSection {
             return Err(("replication.retry_initial_ms", "must be > 0 and at most retry_max_ms".into()));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(url: &str) -> PeerProvider {
+        PeerProvider { url: url.into(), bind_dn: None, bind_password: None, bind_password_file: None, ca_file: None }
+    }
+
+    #[test]
+    fn providers_make_a_multi_provider_server_and_exclude_a_single_provider() {
+        let mut r = ReplicationSection::default();
+        assert!(!r.is_multi_provider() && r.upstreams().is_empty() && r.replicate_ppolicy_state);
+        r.providers = vec![peer("ldap://a:389"), peer("ldaps://b")];
+        assert!(r.validate().is_ok());
+        assert!(r.is_multi_provider() && !r.is_replica());
+        let ups = r.upstreams();
+        assert_eq!(ups.iter().map(|u| (u.rid, u.peer)).collect::<Vec<_>>(), vec![(1, true), (2, true)]);
+        r.providers.push(peer("http://c"));
+        assert_eq!(r.validate().map_err(|e| e.0), Err("replication.providers"));
+        r.providers.pop();
+        r.provider = Some("ldap://p".into());
+        assert_eq!(r.validate().map_err(|e| e.0), Err("replication.providers"));
+        // A single-provider configuration is unchanged: one upstream, not a peer.
+        r.providers.clear();
+        assert_eq!(r.upstreams().iter().map(|u| (u.rid, u.peer)).collect::<Vec<_>>(), vec![(0, false)]);
     }
 }

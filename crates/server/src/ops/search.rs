@@ -388,8 +388,13 @@ fn add_computed(
     push("subschemaSubentry", "subschemasubentry", "cn=Subschema".to_string());
     let wants = |c: &str| sel.all_operational || sel.names.contains(c);
     // The suffix shows the store's contextCSN, as slapd's suffix entry does.
+    // A multi-provider server shows one value per server id, as slapd does.
     if wants("contextcsn") && entry.ndn == ctx.suffix_ndn() {
-        if let Ok(Some(csn)) = ctx.store().context_csn() {
+        if ctx.store().is_multi_provider() {
+            for csn in ctx.store().context_csns().unwrap_or_default() {
+                push("contextCSN", "contextcsn", csn);
+            }
+        } else if let Ok(Some(csn)) = ctx.store().context_csn() {
             push("contextCSN", "contextcsn", csn);
         }
     }

@@ -12,6 +12,12 @@
 //! client abandons it or the connection closes. The feed is subscribed to before the
 //! refresh reads anything, so no change falls between the two stages; a consumer too slow
 //! for the feed gets `e-syncRefreshRequired` (4096) and refreshes again with its cookie.
+//!
+//! On a multi-provider server the cookies carry the contextCSN set (one CSN per server
+//! id): an entry is changed for a consumer unless its cookie has a CSN of the entry's
+//! server id at least as new; changes made by the consumer's own server id (its cookie's
+//! `sid`) are not sent back to it; each change goes out with the set as it was after that
+//! change, and a delete with its CSN (as the entryCSN of the delete message).
 
 use super::{result, store_failure};
 use crate::context::ServerCtx;
@@ -201,13 +207,32 @@ async fn run(
     // A cookie from before the last offline load: a full refresh.
     let since =
         theirs.max_csn().map(str::to_string).filter(|s| epoch.as_ref().is_none_or(|e| s.as_str() >= e.as_str()));
-    let up_to_date = matches!((&since, &context), (Some(s), Some(c)) if s >= c);
+    let multi = ctx.store().is_multi_provider();
+    let set = if multi {
+        match ctx.store().context_csns() {
+            Ok(s) => s,
+            Err(e) => return Outcome::Done(store_failure(&e), vec![]),
+        }
+    } else {
+        Vec::new()
+    };
+    let since = match since {
+        Some(_) if multi => Since::Set(theirs.csns.clone()),
+        Some(s) => Since::After(s),
+        None => Since::All,
+    };
+    let up_to_date = match &since {
+        Since::Set(t) => set.iter().all(|c| birch_store::csn::covers(t, c)),
+        Since::After(s) => context.as_ref().is_some_and(|c| s >= c),
+        Since::All => false,
+    };
     let stats = &ctx.metrics().replication;
     stats.sync_searches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _active = crate::replica::stats::Gauge::enter(&stats.sync_active);
     tracing::debug!(msgid, persist = sync.persist, since = ?since, context = ?context, up_to_date, "sync search");
     if !up_to_date {
-        match refresh(&view, msgid, tx, cancel, since.as_deref(), &base_dn).await {
+        let peer = multi && theirs.sid.is_some();
+        match refresh(&view, msgid, tx, cancel, &since, &base_dn, peer).await {
             Ok(()) => {
                 if tx.flush().await.is_err() {
                     return Outcome::Gone;
@@ -220,7 +245,11 @@ async fn run(
     if let Err(o) = durable(ctx).await {
         return o;
     }
-    let cookie = new_cookie(theirs.rid, context.as_deref());
+    let cookie = if multi {
+        Cookie { rid: theirs.rid, sid: Some(ctx.store().server_id()), csns: set }.format()
+    } else {
+        new_cookie(theirs.rid, context.as_deref())
+    };
     let Some(feed) = feed.as_mut() else {
         let ctrl = LdapControl::SyncDone { cookie: Some(cookie), refresh_deletes: up_to_date };
         return Outcome::Done(result(LdapResultCode::Success, "", ""), vec![ctrl]);
@@ -233,7 +262,31 @@ async fn run(
     if tx.send(LdapMsg { msgid, op: info.into_op(), ctrl: vec![] }).await.is_err() {
         return Outcome::Gone;
     }
-    persist(&view, msgid, tx, cancel, &session.closing, feed, theirs.rid).await
+    let echo = if multi { theirs.sid } else { None };
+    persist(&view, msgid, tx, cancel, &session.closing, feed, theirs.rid, echo).await
+}
+
+/// What a consumer has seen, by its cookie.
+#[derive(Debug)]
+enum Since {
+    /// Nothing: every entry is changed.
+    All,
+    /// Changes up to this CSN (a single-provider cookie).
+    After(String),
+    /// A contextCSN set (multi-provider): per server id.
+    Set(Vec<String>),
+}
+
+impl Since {
+    /// Whether an entry with this entryCSN is new to the consumer.
+    fn changed(&self, csn: Option<&str>) -> bool {
+        match (self, csn) {
+            (Since::All, _) => true,
+            (Since::After(s), Some(c)) => c > s.as_str(),
+            (Since::Set(t), Some(c)) => !birch_store::csn::covers(t, c),
+            (_, None) => false,
+        }
+    }
 }
 
 /// The base entry exists and the requester may search it, or the answer an ordinary search
@@ -280,8 +333,9 @@ async fn refresh(
     msgid: i32,
     tx: &Responder,
     cancel: &CancellationToken,
-    since: Option<&str>,
+    since: &Since,
     base_dn: &Dn,
+    peer: bool,
 ) -> Result<(), Outcome> {
     let ctx = view.ctx;
     // Subtree moves and tree deletes wait for the refresh (not for the persist stage).
@@ -315,11 +369,7 @@ async fn refresh(
         };
         let Some(uuid) = birch_store::changes::entry_uuid(&entry) else { continue };
         let Some(mut found) = view.result(&entry) else { continue };
-        let changed = match (since, birch_store::changes::entry_csn(&entry)) {
-            (None, _) => true,
-            (Some(s), Some(c)) => c > s,
-            (Some(_), None) => false,
-        };
+        let changed = since.changed(birch_store::changes::entry_csn(&entry));
         let state = if changed {
             SyncStateValue::Add
         } else {
@@ -332,10 +382,44 @@ async fn refresh(
             return Err(Outcome::Gone);
         }
     }
+    if peer {
+        send_tombstones(view, msgid, tx, since).await?;
+    }
     Ok(())
 }
 
-/// The persist stage: every committed change in the view, as it happens.
+/// A multi-provider peer's refresh: the deletes it has not seen, from the tombstones, each
+/// with the delete's CSN (as entryCSN) so its conflict rule can weigh it against a change
+/// it made meanwhile. (A present phase alone would leave such an entry there: the peer's
+/// change is newer than anything this server's contextCSN covers.)
+async fn send_tombstones(view: &View<'_>, msgid: i32, tx: &Responder, since: &Since) -> Result<(), Outcome> {
+    let tombs = match view.ctx.store().tombstones() {
+        Ok(t) => t,
+        Err(e) => return Err(Outcome::Done(store_failure(&e), vec![])),
+    };
+    for (uuid, csn) in tombs {
+        if !since.changed(Some(&csn)) {
+            continue;
+        }
+        let attributes = vec![birch_proto::ldap3_proto::proto::LdapPartialAttribute {
+            atype: "entryCSN".into(),
+            vals: vec![csn.into_bytes()],
+        }];
+        let msg = LdapMsg {
+            msgid,
+            op: LdapOp::SearchResultEntry(LdapSearchResultEntry { dn: String::new(), attributes }),
+            ctrl: vec![state_control(SyncStateValue::Delete, uuid, None)],
+        };
+        if tx.queue(msg).await.is_err() {
+            return Err(Outcome::Gone);
+        }
+    }
+    Ok(())
+}
+
+/// The persist stage: every committed change in the view, as it happens (`echo`: the
+/// consumer's server id on a multi-provider server, whose own changes are not sent back).
+#[allow(clippy::too_many_arguments)]
 async fn persist(
     view: &View<'_>,
     msgid: i32,
@@ -344,7 +428,9 @@ async fn persist(
     closing: &CancellationToken,
     feed: &mut tokio::sync::broadcast::Receiver<Arc<ChangeSet>>,
     rid: Option<u16>,
+    echo: Option<u16>,
 ) -> Outcome {
+    let sid = view.ctx.store().server_id();
     loop {
         let change = tokio::select! {
             _ = cancel.cancelled() => return Outcome::Gone,
@@ -372,7 +458,14 @@ async fn persist(
             return o;
         }
         for item in &change.items {
-            let cookie = new_cookie(rid, Some(&item.csn));
+            if echo.is_some() && birch_store::csn::sid_of(&item.csn) == echo {
+                continue;
+            }
+            let cookie = if change.context.is_empty() {
+                new_cookie(rid, Some(&item.csn))
+            } else {
+                Cookie { rid, sid: Some(sid), csns: change.context.clone() }.format()
+            };
             let Some(uuid) = item.uuid else { continue };
             let was_in =
                 item.old_ndn.as_deref().is_some_and(|o| birch_schema::ndn::in_scope(o, &view.base_ndn, view.scope));
@@ -396,9 +489,18 @@ async fn persist(
                 // (if it may know the entry at all).
                 None if was_in && view.may_name(now.as_ref(), item.old_ndn.as_deref().unwrap_or_default()) => {
                     let dn = now.as_ref().map(|e| e.dn.clone()).or_else(|| item.old_ndn.clone()).unwrap_or_default();
+                    // A multi-provider peer learns the delete's CSN (its conflict rule
+                    // compares it with the entry's).
+                    let attributes = match (echo, now.is_none()) {
+                        (Some(_), true) => vec![birch_proto::ldap3_proto::proto::LdapPartialAttribute {
+                            atype: "entryCSN".into(),
+                            vals: vec![item.csn.clone().into_bytes()],
+                        }],
+                        _ => vec![],
+                    };
                     LdapMsg {
                         msgid,
-                        op: LdapOp::SearchResultEntry(LdapSearchResultEntry { dn, attributes: vec![] }),
+                        op: LdapOp::SearchResultEntry(LdapSearchResultEntry { dn, attributes }),
                         ctrl: vec![state_control(SyncStateValue::Delete, uuid, Some(cookie.clone()))],
                     }
                 }

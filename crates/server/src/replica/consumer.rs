@@ -11,8 +11,20 @@
 //! sends in id order) wait until the end of the refresh. The cookie is stored with the
 //! change it came with, or on its own, and made durable before the next message is read
 //! in the persist stage.
+//!
+//! A multi-provider server runs one such consumer per peer (`[[replication.providers]]`).
+//! Its cookie is its own contextCSN set (one CSN per server id) and names its server id,
+//! so a peer neither sends back this server's own changes nor what it has seen; each
+//! change passes the conflict rule ([`super::conflict`], via
+//! [`crate::write::Writer::replicate_peer`]) and the peer's contextCSN set (sent with every
+//! change) is merged in the same durable write. A refresh's entries come in any order, so
+//! they move no contextCSN: the peer's set is merged at the refresh's end.
 
+use super::conflict::Resolution;
+use super::stats::PeerStats;
+use crate::config::replication::Upstream;
 use crate::context::ServerCtx;
+use crate::write::peer::PeerChange;
 use crate::write::{Replicated, WriteError};
 use anyhow::{anyhow, bail, Context as _, Result};
 use birch_proto::sync::{self, Cookie, State, SyncInfo};
@@ -31,17 +43,29 @@ use tokio_util::sync::CancellationToken;
 const NOT_STORED: &[&str] =
     &["entrydn", "subschemasubentry", "hassubordinates", "numsubordinates", "structuralobjectclass", "contextcsn"];
 
-/// Runs the consumer until `shutdown`.
+/// Runs the consumers (one per provider or peer) until `shutdown`.
 pub async fn run(ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
+    let ups = ctx.config().replication.upstreams();
+    let tasks: Vec<_> =
+        ups.into_iter().map(|up| tokio::spawn(follow_forever(ctx.clone(), up, shutdown.clone()))).collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// One link: follows `up` until `shutdown`, reconnecting with backoff.
+async fn follow_forever(ctx: Arc<ServerCtx>, up: Upstream, shutdown: CancellationToken) {
     let cfg = &ctx.config().replication;
-    let Some(provider) = cfg.provider.clone() else { return };
+    let provider = up.url.clone();
+    let peer = ctx.metrics().replication.peer(&provider);
     let initial = Duration::from_millis(cfg.retry_initial_ms);
     let max = Duration::from_millis(cfg.retry_max_ms);
     let mut wait = initial;
     loop {
         let mut connected = false;
-        let outcome = follow(&ctx, &provider, &shutdown, &mut connected).await;
+        let outcome = follow(&ctx, &up, &peer, &shutdown, &mut connected).await;
         ctx.metrics().replication.connected.store(0, Ordering::Relaxed);
+        peer.connected.store(0, Ordering::Relaxed);
         if shutdown.is_cancelled() {
             return;
         }
@@ -80,30 +104,48 @@ impl Default for Refresh {
     }
 }
 
+/// What one connection works with: the server, the link's configuration and figures.
+struct Link<'a> {
+    ctx: &'a Arc<ServerCtx>,
+    up: &'a Upstream,
+    peer: &'a PeerStats,
+}
+
 /// One connection: bind, sync search, apply until it ends.
 async fn follow(
     ctx: &Arc<ServerCtx>,
-    provider: &str,
+    up: &Upstream,
+    peer: &PeerStats,
     shutdown: &CancellationToken,
     connected: &mut bool,
 ) -> Result<()> {
     let cfg = &ctx.config().replication;
+    let provider = up.url.as_str();
+    let link = Link { ctx, up, peer };
     let mut settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(10));
-    if let Some(ca) = &cfg.ca_file {
+    if let Some(ca) = &up.ca_file {
         settings = settings.set_config(crate::tls::client_config("replication.ca_file", ca)?);
     }
     let (conn, mut ldap) = LdapConnAsync::with_settings(settings, provider).await.context("connecting")?;
     ldap3::drive!(conn);
-    if let Some(dn) = &cfg.bind_dn {
-        let pw = bind_password(cfg)?;
+    if let Some(dn) = &up.bind_dn {
+        let pw = bind_password(up)?;
         ldap.simple_bind(dn, &pw).await.context("binding")?.success().context("binding")?;
     }
     *connected = true;
     let stats = &ctx.metrics().replication;
     stats.connected.store(1, Ordering::Relaxed);
     stats.connects.fetch_add(1, Ordering::Relaxed);
+    peer.connected.store(1, Ordering::Relaxed);
+    peer.contact();
     let store = ctx.store().clone();
-    let cookie = blocking(&store, |s| s.sync_cookie()).await?;
+    let cookie = if up.peer {
+        let set = blocking(&store, |s| s.context_csns()).await?;
+        let sid = store.server_id();
+        Some(Cookie { rid: Some(up.rid), sid: Some(sid), csns: set }.format())
+    } else {
+        blocking(&store, |s| s.sync_cookie()).await?
+    };
     let base = cfg.search_base.clone().unwrap_or_else(|| ctx.config().suffix.clone());
     let base_ndn = birch_schema::Dn::parse(&base)?.normalize(ctx.schema());
     tracing::info!(%provider, %base, cookie = ?cookie.as_deref().map(String::from_utf8_lossy), "following the provider");
@@ -126,12 +168,13 @@ async fn follow(
             r = stream.next() => r.context("reading from the provider")?,
         };
         let Some(re) = item else { break };
+        peer.contact();
         let live = refresh.is_none();
         if re.is_intermediate() {
             let info = intermediate_value(&re.0)
                 .and_then(|v| SyncInfo::decode(&v))
                 .ok_or_else(|| anyhow!("malformed Sync Info"))?;
-            on_info(ctx, &base_ndn, &mut refresh, info).await?;
+            on_info(&link, &base_ndn, &mut refresh, info).await?;
         } else if re.is_ref() {
             continue;
         } else {
@@ -141,13 +184,13 @@ async fn follow(
                     .and_then(|c| c.1.val.as_deref())
                     .and_then(sync::decode_state)
                     .ok_or_else(|| anyhow!("entry without a valid Sync State control"))?;
-            on_entry(ctx, &mut refresh, state, &re.0, live).await?;
+            on_entry(&link, &mut refresh, state, &re.0, live).await?;
         }
     }
     let res = stream.finish().await;
     if let Some(done) = res.ctrls.iter().find(|c| c.1.ctype == birch_proto::oids::SYNC_DONE) {
         if let Some((Some(cookie), _)) = done.1.val.as_deref().and_then(sync::decode_done) {
-            save_cookie(ctx, cookie).await?;
+            save_cookie(&link, cookie).await?;
         }
     }
     match res.rc {
@@ -157,37 +200,57 @@ async fn follow(
     }
 }
 
-async fn on_info(ctx: &Arc<ServerCtx>, base_ndn: &str, refresh: &mut Option<Refresh>, info: SyncInfo) -> Result<()> {
+async fn on_info(link: &Link<'_>, base_ndn: &str, refresh: &mut Option<Refresh>, info: SyncInfo) -> Result<()> {
+    let ctx = link.ctx;
     match info {
-        SyncInfo::NewCookie(c) => save_cookie(ctx, c).await?,
+        SyncInfo::NewCookie(c) => save_cookie(link, c).await?,
         SyncInfo::IdSet { cookie, refresh_deletes, uuids } => {
             if refresh_deletes {
                 for u in uuids {
-                    ctx.writer().replicate(Replicated::Delete { uuid: u, cookie: None }, false).await?;
+                    if link.up.peer {
+                        let what = PeerChange::Delete { uuid: u, csn: None, context: Vec::new() };
+                        let r = ctx.writer().replicate_peer(what, false).await?;
+                        report(link, &r, &uuid::Uuid::from_bytes(u).to_string());
+                    } else {
+                        ctx.writer().replicate(Replicated::Delete { uuid: u, cookie: None }, false).await?;
+                    }
                     ctx.metrics().replication.applied(None, false);
                 }
             } else if let Some(r) = refresh.as_mut() {
                 r.present.extend(uuids);
             }
             if let Some(c) = cookie {
-                save_cookie(ctx, c).await?;
+                save_cookie(link, c).await?;
             }
         }
         SyncInfo::RefreshPresent { cookie, done } => {
             if let Some(r) = refresh.as_mut() {
-                delete_not_present(ctx, base_ndn, std::mem::take(&mut r.present)).await?;
+                let context = cookie.as_deref().map(|c| Cookie::parse(c).csns).unwrap_or_default();
+                delete_not_present(link, base_ndn, std::mem::take(&mut r.present), context).await?;
             }
-            end_phase(ctx, refresh, cookie, done).await?;
+            end_phase(link, refresh, cookie, done).await?;
         }
-        SyncInfo::RefreshDelete { cookie, done } => end_phase(ctx, refresh, cookie, done).await?,
+        SyncInfo::RefreshDelete { cookie, done } => end_phase(link, refresh, cookie, done).await?,
     }
     Ok(())
 }
 
-/// The end of a present phase: deletes what is held under the base and was not named.
-async fn delete_not_present(ctx: &Arc<ServerCtx>, base_ndn: &str, present: HashSet<[u8; 16]>) -> Result<()> {
-    let what = Replicated::DeleteAbsent { base_ndn: base_ndn.to_string(), present };
-    let deleted = ctx.writer().replicate(what, false).await?;
+/// The end of a present phase: deletes what is held under the base and was not named (a
+/// peer's: only what its contextCSN set `context` shows it has seen).
+async fn delete_not_present(
+    link: &Link<'_>,
+    base_ndn: &str,
+    present: HashSet<[u8; 16]>,
+    context: Vec<String>,
+) -> Result<()> {
+    let ctx = link.ctx;
+    let deleted = if link.up.peer {
+        let what = PeerChange::Absent { base_ndn: base_ndn.to_string(), present, context };
+        ctx.writer().replicate_peer(what, false).await?.len()
+    } else {
+        let what = Replicated::DeleteAbsent { base_ndn: base_ndn.to_string(), present };
+        ctx.writer().replicate(what, false).await?
+    };
     if deleted > 0 {
         tracing::info!(deleted, "deleted entries the provider no longer has");
         for _ in 0..deleted {
@@ -199,12 +262,8 @@ async fn delete_not_present(ctx: &Arc<ServerCtx>, base_ndn: &str, present: HashS
 
 /// The end of a refresh phase; when the refresh stage is done, the waiting entries go in
 /// and the cookie is stored.
-async fn end_phase(
-    ctx: &Arc<ServerCtx>,
-    refresh: &mut Option<Refresh>,
-    cookie: Option<Vec<u8>>,
-    done: bool,
-) -> Result<()> {
+async fn end_phase(link: &Link<'_>, refresh: &mut Option<Refresh>, cookie: Option<Vec<u8>>, done: bool) -> Result<()> {
+    let ctx = link.ctx;
     if !done {
         return Ok(());
     }
@@ -215,14 +274,8 @@ async fn end_phase(
             let before = waiting.len();
             let mut still = Vec::new();
             for e in waiting {
-                let e2 = e.clone();
-                match ctx
-                    .writer()
-                    .replicate(Replicated::Entry { entry: e2, cookie: None }, false)
-                    .await
-                    .map_err(anyhow::Error::from)
-                {
-                    Ok(_) => ctx.metrics().replication.applied(birch_store::changes::entry_csn(&e), false),
+                match apply_entry(link, e.clone(), None, false).await {
+                    Ok(()) => ctx.metrics().replication.applied(birch_store::changes::entry_csn(&e), false),
                     Err(err) if is_no_parent(&err) => still.push(e),
                     Err(err) => return Err(err),
                 }
@@ -230,6 +283,11 @@ async fn end_phase(
             if still.len() == before {
                 let first = still.first().map(|e| e.dn.clone()).unwrap_or_default();
                 tracing::warn!(entries = still.len(), %first, "entries without a parent at the provider's end of refresh; skipped");
+                if link.up.peer {
+                    for e in &still {
+                        parent_gone(link, e, "no parent entry");
+                    }
+                }
                 break;
             }
             waiting = still;
@@ -239,18 +297,68 @@ async fn end_phase(
     }
     ctx.writer().sync().await?;
     if let Some(c) = cookie {
-        save_cookie(ctx, c).await?;
+        save_cookie(link, c).await?;
     }
     Ok(())
 }
 
+/// Applies a provider's or peer's entry; a peer's passes the conflict rule, whose verdict
+/// is reported. `cookie`: the one that came with it (persist stage).
+async fn apply_entry(link: &Link<'_>, entry: Entry, cookie: Option<Vec<u8>>, live: bool) -> Result<()> {
+    let ctx = link.ctx;
+    if !link.up.peer {
+        ctx.writer().replicate(Replicated::Entry { entry, cookie }, live).await?;
+        return Ok(());
+    }
+    let dn = entry.dn.clone();
+    let context = cookie.as_deref().map(|c| Cookie::parse(c).csns).unwrap_or_default();
+    let keep_ppolicy_state = !ctx.config().replication.replicate_ppolicy_state;
+    let r = ctx.writer().replicate_peer(PeerChange::Entry { entry, context, keep_ppolicy_state }, live).await?;
+    report(link, &r, &dn);
+    Ok(())
+}
+
+/// Logs and counts what the conflict rule decided.
+fn report(link: &Link<'_>, rs: &[Resolution], dn: &str) {
+    for r in rs {
+        match r {
+            Resolution::Conflict { reason, kept, dropped, applied } => {
+                link.peer.conflicts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(peer = %link.up.url, %dn, kept_csn = %kept, dropped_csn = %dropped, applied, "replication conflict: {reason}");
+            }
+            Resolution::Duplicate => {
+                link.peer.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            Resolution::Apply => {}
+        }
+    }
+}
+
+/// A peer's entry this server cannot hold (its parent was deleted here by a later change,
+/// or it clashes with another entry): dropped, logged and counted.
+fn parent_gone(link: &Link<'_>, e: &Entry, why: &str) {
+    link.peer.conflicts.fetch_add(1, Ordering::Relaxed);
+    let csn = birch_store::changes::entry_csn(e).unwrap_or_default();
+    tracing::warn!(peer = %link.up.url, dn = %e.dn, dropped_csn = %csn, %why, "replication conflict: the entry is dropped");
+}
+
+/// A store refusal that concerns one entry only (a unique value held by another entry, a
+/// move below itself): on a multi-provider server, a conflict, not a broken link.
+fn is_refused_here(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<WriteError>(),
+        Some(WriteError::Store(StoreError::NotUnique { .. } | StoreError::Loop(_)))
+    )
+}
+
 async fn on_entry(
-    ctx: &Arc<ServerCtx>,
+    link: &Link<'_>,
     refresh: &mut Option<Refresh>,
     state: sync::SyncState,
     tag: &StructureTag,
     live: bool,
 ) -> Result<()> {
+    let ctx = link.ctx;
     let store = &ctx.store();
     let stats = &ctx.metrics().replication;
     if let Some(r) = refresh.as_mut() {
@@ -259,6 +367,19 @@ async fn on_entry(
     }
     match state.state {
         State::Present => {}
+        State::Delete if link.up.peer => {
+            // A Birch peer names the delete's CSN as the entryCSN of the delete message.
+            let (dn, attrs) = search_entry(tag).unwrap_or_default();
+            let csn = attrs
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case("entryCSN"))
+                .and_then(|(_, v)| v.first())
+                .and_then(|v| String::from_utf8(v.clone()).ok());
+            let context = state.cookie.as_deref().map(|c| Cookie::parse(c).csns).unwrap_or_default();
+            let r = ctx.writer().replicate_peer(PeerChange::Delete { uuid: state.uuid, csn, context }, live).await?;
+            report(link, &r, &dn);
+            stats.applied(state.cookie.as_deref().map(Cookie::parse).as_ref().and_then(|c| c.max_csn()), live);
+        }
         State::Delete => {
             let (uuid, cookie) = (state.uuid, state.cookie.clone());
             ctx.writer().replicate(Replicated::Delete { uuid, cookie }, live).await?;
@@ -279,17 +400,26 @@ async fn on_entry(
             );
             let csn = birch_store::changes::entry_csn(&entry).map(str::to_string);
             let cookie = state.cookie.clone();
-            let e2 = entry.clone();
-            match ctx
-                .writer()
-                .replicate(Replicated::Entry { entry: e2, cookie }, live)
-                .await
-                .map_err(anyhow::Error::from)
-            {
-                Ok(_) => stats.applied(csn.as_deref(), live),
+            match apply_entry(link, entry.clone(), cookie.clone(), live).await {
+                Ok(()) => {
+                    stats.applied(csn.as_deref(), live);
+                    if live {
+                        if let Some(c) = csn.as_deref() {
+                            link.peer.applied(c);
+                        }
+                    }
+                }
                 Err(e) if is_no_parent(&e) && refresh.is_some() => {
                     if let Some(r) = refresh.as_mut() {
                         r.deferred.push(entry);
+                    }
+                }
+                Err(e) if link.up.peer && (is_no_parent(&e) || is_refused_here(&e)) => {
+                    // Live: the parent was deleted here by a later change, or the entry
+                    // clashes with another one here (a unique value, a move below itself).
+                    parent_gone(link, &entry, &format!("{e:#}"));
+                    if let Some(c) = cookie {
+                        save_cookie(link, c).await?;
                     }
                 }
                 Err(e) => return Err(e),
@@ -303,8 +433,17 @@ fn is_no_parent(e: &anyhow::Error) -> bool {
     matches!(e.downcast_ref::<WriteError>(), Some(WriteError::Store(StoreError::NoParent(_))))
 }
 
-/// Stores a cookie (and the provider's CSN in it as the contextCSN), durably.
-async fn save_cookie(ctx: &ServerCtx, cookie: Vec<u8>) -> Result<()> {
+/// Stores a cookie (and the provider's CSN in it as the contextCSN), durably; from a
+/// peer, merges its contextCSN set.
+async fn save_cookie(link: &Link<'_>, cookie: Vec<u8>) -> Result<()> {
+    let ctx = link.ctx;
+    if link.up.peer {
+        let set = Cookie::parse(&cookie).csns;
+        if !set.is_empty() {
+            ctx.writer().replicate_peer(PeerChange::Context(set), true).await?;
+        }
+        return Ok(());
+    }
     let csn = Cookie::parse(&cookie).max_csn().map(str::to_string);
     ctx.writer().replicate(Replicated::Cookie { cookie, csn }, true).await?;
     Ok(())
@@ -350,7 +489,7 @@ fn search_entry(tag: &StructureTag) -> Option<(String, Vec<(String, Vec<Vec<u8>>
 }
 
 /// The bind password: `bind_password`, or the first line of `bind_password_file`.
-fn bind_password(cfg: &crate::config::ReplicationSection) -> Result<String> {
+fn bind_password(cfg: &Upstream) -> Result<String> {
     if let Some(p) = &cfg.bind_password {
         return Ok(p.clone());
     }

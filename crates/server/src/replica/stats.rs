@@ -26,6 +26,41 @@ pub struct ReplicationStats {
     pub lag_micros: AtomicU64,
     /// The newest CSN applied.
     pub last_csn: Mutex<String>,
+    /// Per provider or peer followed (multi-provider: one per peer).
+    pub peers: Mutex<Vec<std::sync::Arc<PeerStats>>>,
+}
+
+/// The figures of one link to a provider or peer.
+#[derive(Debug, Default)]
+pub struct PeerStats {
+    /// Its URL (the `peer` label).
+    pub url: String,
+    /// 1 while connected and bound.
+    pub connected: AtomicI64,
+    /// When anything last came from it (seconds since the epoch).
+    pub last_contact: AtomicU64,
+    /// Lag of the last change applied live from it, in microseconds.
+    pub lag_micros: AtomicU64,
+    /// Changes from it (or local ones) dropped by the conflict rule.
+    pub conflicts: AtomicU64,
+    /// Changes from it already here (seen through another peer, or its own echo).
+    pub duplicates: AtomicU64,
+}
+
+impl PeerStats {
+    /// Notes that something came from the peer now.
+    pub fn contact(&self) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.last_contact.store(now, Ordering::Relaxed);
+    }
+
+    /// Records the lag of a change applied live.
+    pub fn applied(&self, csn: &str) {
+        if let Some(t) = birch_store::csn::time_of(csn) {
+            let lag = SystemTime::now().duration_since(t).map_or(0, |d| d.as_micros() as u64);
+            self.lag_micros.store(lag, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Counts one running thing in a gauge while alive.
@@ -46,6 +81,59 @@ impl Drop for Gauge<'_> {
 }
 
 impl ReplicationStats {
+    /// The figures of the link to `url` (made on first use).
+    pub fn peer(&self, url: &str) -> std::sync::Arc<PeerStats> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = peers.iter().find(|p| p.url == url) {
+            return p.clone();
+        }
+        let p = std::sync::Arc::new(PeerStats { url: url.to_string(), ..PeerStats::default() });
+        peers.push(p.clone());
+        p
+    }
+
+    /// Appends the per-peer figures in Prometheus text (labelled `peer`).
+    fn render_peers(&self, out: &mut String) {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if peers.is_empty() {
+            return;
+        }
+        type Figure = fn(&PeerStats) -> String;
+        let figures: [(&str, &str, &str, Figure); 4] = [
+            (
+                "birch_replication_peer_connected",
+                "gauge",
+                "1 while connected and bound to this provider or peer.",
+                |p| p.connected.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "birch_replication_peer_lag_seconds",
+                "gauge",
+                "Origin commit to local commit of the last change received live from this peer.",
+                |p| format!("{:.6}", p.lag_micros.load(Ordering::Relaxed) as f64 / 1e6),
+            ),
+            (
+                "birch_replication_peer_last_contact_timestamp_seconds",
+                "gauge",
+                "When anything last came from this peer.",
+                |p| p.last_contact.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "birch_replication_conflicts_total",
+                "counter",
+                "Changes dropped by the multi-provider conflict rule, by the peer they came from.",
+                |p| p.conflicts.load(Ordering::Relaxed).to_string(),
+            ),
+        ];
+        for (name, kind, help, f) in figures {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for p in &peers {
+                let label = p.url.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(out, "{name}{{peer=\"{label}\"}} {}", f(p));
+            }
+        }
+    }
+
     /// Records an applied change carrying `csn`; `live` (persist stage) also measures its lag.
     pub fn applied(&self, csn: Option<&str>, live: bool) {
         self.applied.fetch_add(1, Ordering::Relaxed);
@@ -151,5 +239,6 @@ impl ReplicationStats {
         for (name, kind, help, value, _) in self.figures() {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
+        self.render_peers(out);
     }
 }

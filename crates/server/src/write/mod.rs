@@ -66,6 +66,7 @@ pub mod lastbind;
 pub mod limits;
 pub mod operational;
 pub mod password;
+pub mod peer;
 pub mod placeholder;
 pub mod rehash;
 pub mod schema_check;

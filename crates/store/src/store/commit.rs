@@ -6,7 +6,7 @@ use super::dn_tree::child_key;
 #[cfg(feature = "failpoints")]
 use super::injected;
 use super::Store;
-use crate::changes::{self, ChangeItem, ChangeSet, META_CONTEXT_CSN, META_SYNC_COOKIE};
+use crate::changes::{self, ChangeItem, ChangeSet, META_CONTEXT_CSN, META_CONTEXT_CSNS, META_SYNC_COOKIE};
 use crate::entry::Entry;
 use crate::hooks::CommitObserver;
 use crate::index::{self, IndexConfig};
@@ -25,8 +25,20 @@ use std::sync::Arc;
 #[derive(Clone, Copy)]
 pub(crate) enum Origin<'a> {
     Local,
-    Replicated { cookie: Option<&'a [u8]> },
+    Replicated {
+        cookie: Option<&'a [u8]>,
+    },
+    /// A change received from a peer provider (multi-provider): entryCSNs kept, a delete
+    /// stamped with the delete's CSN at its origin, and the contextCSN set merged with
+    /// `context` (the peer's, once everything it covers is here).
+    Peer {
+        context: &'a [String],
+        delete_csn: Option<&'a str>,
+    },
 }
+
+/// A tombstone: a deleted entryUUID and the CSN of its delete.
+pub(crate) type Tomb = ([u8; 16], String);
 
 /// An entryUUID index change: the UUID and the id it now names (`None`: removed).
 type UuidChange = ([u8; 16], Option<u64>);
@@ -61,9 +73,22 @@ impl Store {
         }
         let context = self.context_csn()?;
         let order = feed_order(&ws);
-        let csns = self.stamp_csns(&mut ws, &order, matches!(origin, Origin::Replicated { .. }));
+        let mut csns = self.stamp_csns(&mut ws, &order, !matches!(origin, Origin::Local));
+        if let Origin::Peer { delete_csn: Some(d), .. } = origin {
+            for c in csns.iter_mut().filter(|c| c.is_empty()) {
+                *c = d.to_string();
+            }
+        }
         let csn = csns.iter().max().cloned().unwrap_or_default();
-        let new_context = advanced_context(context, &csn);
+        let (context_set, tombs) = self.multi_provider_state(&mut ws, &order, &csns, origin)?;
+        // A peer's entries come in any order during a refresh: only its contextCSN set
+        // (what it vouches for) moves the contextCSN, never the entries' CSNs.
+        let new_context = match (origin, &context_set) {
+            (Origin::Peer { .. }, Some(set)) => {
+                advanced_context(context, set.iter().max_by(|a, b| a.cmp(b)).map_or("", String::as_str))
+            }
+            _ => advanced_context(context, &csn),
+        };
         let uuids = uuid_changes(&ws, &order);
         let observers = self.listening_observers();
         // Nothing is built for the observers when none listens.
@@ -73,14 +98,53 @@ impl Store {
         let index_writes = self.plan_index_writes(&low)?;
         let cookie = match origin {
             Origin::Replicated { cookie } => cookie,
-            Origin::Local => None,
+            Origin::Local | Origin::Peer { .. } => None,
         };
-        self.transact(&low, &uuids, new_context.as_deref(), cookie, &index_writes)?;
+        let multi = Multi { context: context_set.as_deref(), tombs: &tombs };
+        self.transact(&low, &uuids, new_context.as_deref(), cookie, &index_writes, multi)?;
         self.count_entries(&ws);
         if !observers.is_empty() {
-            publish(&observers, ChangeSet { csn, items });
+            publish(&observers, ChangeSet { csn, items, context: context_set.unwrap_or_default() });
         }
         Ok(())
+    }
+
+    /// Phase 3b, multi-provider state (only when [`Store::set_multi_provider`] is on): the
+    /// new contextCSN set (a local write advances this server's CSN, a peer's write merges
+    /// the peer's set) and the tombstones of the entries deleted.
+    fn multi_provider_state(
+        &self,
+        ws: &mut WriteSet,
+        order: &[u64],
+        csns: &[String],
+        origin: Origin<'_>,
+    ) -> Result<(Option<Vec<String>>, Vec<Tomb>), StoreError> {
+        if !self.is_multi_provider() {
+            return Ok((None, Vec::new()));
+        }
+        let mut set = self.context_csns()?;
+        match origin {
+            Origin::Local => {
+                for c in csns {
+                    crate::csn::merge_into(&mut set, c);
+                }
+            }
+            Origin::Peer { context, .. } => {
+                for c in context {
+                    crate::csn::merge_into(&mut set, c);
+                }
+            }
+            Origin::Replicated { .. } => {}
+        }
+        let mut tombs = std::mem::take(&mut ws.tombs);
+        for (id, c) in order.iter().zip(csns) {
+            if let Some((Some(old), None)) = ws.changes.get(id) {
+                if let Some(u) = changes::entry_uuid(old) {
+                    tombs.push((u, c.clone()));
+                }
+            }
+        }
+        Ok((Some(set), tombs))
     }
 
     /// Phase 1, the write-set hook (local writes only): extends the write set with what its
@@ -151,6 +215,7 @@ impl Store {
         new_context: Option<&str>,
         cookie: Option<&[u8]>,
         index_writes: &[ChunkWrite],
+        multi: Multi<'_>,
     ) -> Result<(), StoreError> {
         let i = &self.inner;
         let _writing = self.writing();
@@ -167,6 +232,12 @@ impl Store {
                 }
                 if let Some(cookie) = cookie {
                     tm.insert(META_SYNC_COOKIE, cookie)?;
+                }
+                if let Some(set) = multi.context {
+                    tm.insert(META_CONTEXT_CSNS, set.join(";").as_bytes())?;
+                }
+                for (uuid, csn) in multi.tombs {
+                    tm.insert([changes::META_TOMB_PREFIX, uuid.as_slice()].concat(), csn.as_bytes())?;
                 }
                 for (id, value) in &low.entries {
                     match value {
@@ -317,12 +388,24 @@ fn publish(observers: &[Arc<dyn CommitObserver>], set: ChangeSet) {
     }
 }
 
+/// What a multi-provider server writes in a commit's transaction besides the entries.
+#[derive(Clone, Copy)]
+struct Multi<'a> {
+    /// The new contextCSN set.
+    context: Option<&'a [String]>,
+    /// Tombstones of deleted entries.
+    tombs: &'a [Tomb],
+}
+
 /// Everything one write operation changes: entry id → (stored entry before, entry after),
 /// `None` for absent. Applied in one transaction by `Store::commit`. A write-set hook
 /// (see [`crate::hooks`]) reads it and edits further entries through its public methods.
 #[derive(Default)]
 pub struct WriteSet {
     pub(crate) changes: BTreeMap<u64, (Option<Entry>, Option<Entry>)>,
+    /// Tombstones to write besides those of the entries deleted (a peer's delete of an
+    /// entry not here).
+    pub(crate) tombs: Vec<Tomb>,
 }
 
 impl WriteSet {

@@ -1,0 +1,113 @@
+//! The replication path of a multi-provider server ([`Actor::Replica`](super::Actor)
+//! following a peer): each change a peer sends passes the conflict rule
+//! ([`crate::replica::conflict`]) under the store's writer lock and is written with the
+//! peer's contextCSN set in the same transaction; durable before the consumer reads on.
+
+use super::{WriteError, Writer};
+use crate::replica::conflict::{self, Resolution};
+use birch_proto::ldap3_proto::proto::LdapResultCode;
+use birch_store::{Entry, Store};
+use std::collections::HashSet;
+
+/// Password-policy state and last-bind attributes: replicated unless
+/// `replication.replicate_ppolicy_state = false`, when each server keeps its own.
+pub const PPOLICY_STATE: &[&str] = &[
+    "pwdfailuretime",
+    "pwdaccountlockedtime",
+    "pwdreset",
+    "pwdhistory",
+    "pwdchangedtime",
+    "pwdlastsuccess",
+    "pwdgraceusetime",
+];
+
+/// A change received from a peer.
+#[derive(Debug)]
+pub enum PeerChange {
+    /// A version of an entry.
+    Entry {
+        /// The entry with the peer's operational attributes.
+        entry: Entry,
+        /// The peer's contextCSN set with it (empty during a refresh).
+        context: Vec<String>,
+        /// Keep this server's password-policy state on the entry.
+        keep_ppolicy_state: bool,
+    },
+    /// A delete, with the delete's CSN if the peer sent it.
+    Delete {
+        /// The entryUUID.
+        uuid: [u8; 16],
+        /// The CSN of the delete.
+        csn: Option<String>,
+        /// The peer's contextCSN set with it.
+        context: Vec<String>,
+    },
+    /// The end of a present phase: what the peer did not name and has seen goes.
+    Absent {
+        /// The sync search's base.
+        base_ndn: String,
+        /// The entryUUIDs the peer named.
+        present: HashSet<[u8; 16]>,
+        /// The peer's contextCSN set at the end of its refresh.
+        context: Vec<String>,
+    },
+    /// The peer's contextCSN set (the end of a refresh, a new cookie).
+    Context(Vec<String>),
+}
+
+impl Writer {
+    /// Applies a peer's change: returns what the conflict rule decided (and, for
+    /// [`PeerChange::Absent`], how many entries were deleted, as `Apply` repeated).
+    /// Durable before it returns when `durable`.
+    pub async fn replicate_peer(&self, change: PeerChange, durable: bool) -> Result<Vec<Resolution>, WriteError> {
+        let write = move |store: &Store| -> Result<Vec<Resolution>, WriteError> {
+            Ok(match change {
+                PeerChange::Entry { mut entry, context, keep_ppolicy_state } => {
+                    if keep_ppolicy_state {
+                        keep_local_state(store, &mut entry)?;
+                    }
+                    let e = entry.clone();
+                    vec![store.apply_peer_entry(entry, &context, |here| {
+                        let r = conflict::on_entry(&e, here);
+                        (r.applies(), r)
+                    })?]
+                }
+                PeerChange::Delete { uuid, csn, context } => {
+                    vec![store.apply_peer_delete(&uuid, csn.as_deref(), &context, |here| {
+                        let r = conflict::on_delete(csn.as_deref(), here);
+                        (r.applies(), r)
+                    })?]
+                }
+                PeerChange::Absent { base_ndn, present, context } => {
+                    let n = store.apply_peer_absent(&base_ndn, &present, &context)?;
+                    vec![Resolution::Apply; n]
+                }
+                PeerChange::Context(context) => {
+                    store.merge_peer_context(&context)?;
+                    Vec::new()
+                }
+            })
+        };
+        if durable {
+            return self.commit(write).await;
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || write(&store))
+            .await
+            .map_err(|_| WriteError::ldap(LdapResultCode::OperationsError, "internal error"))?
+    }
+}
+
+/// Replaces the password-policy state of a peer's entry with this server's.
+fn keep_local_state(store: &Store, entry: &mut Entry) -> Result<(), WriteError> {
+    let Some(uuid) = birch_store::changes::entry_uuid(entry) else { return Ok(()) };
+    let local = match store.id_of_uuid(&uuid)? {
+        Some(id) => store.get(id)?,
+        None => None,
+    };
+    entry.attrs.retain(|a| !PPOLICY_STATE.contains(&a.canonical.as_str()));
+    if let Some(local) = local {
+        entry.attrs.extend(local.attrs.into_iter().filter(|a| PPOLICY_STATE.contains(&a.canonical.as_str())));
+    }
+    Ok(())
+}

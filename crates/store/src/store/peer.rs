@@ -1,0 +1,197 @@
+//! Writes a multi-provider server makes on behalf of its peers: each change passes a
+//! conflict rule (the caller's `decide`, given what is here) under the writer lock, so no
+//! local write can come between the decision and the write; the peer's contextCSN set is
+//! merged in the same transaction; deletes leave tombstones.
+
+use super::commit::{Origin, WriteSet};
+use super::Store;
+use crate::changes;
+use crate::{Entry, StoreError};
+use std::collections::HashSet;
+
+/// What this server holds where a peer's change lands, for the conflict rule.
+#[derive(Debug, Clone, Copy)]
+pub struct Landing<'a> {
+    /// The entry with the change's entryUUID.
+    pub same: Option<&'a Entry>,
+    /// Another entry (another entryUUID) at the change's DN.
+    pub other: Option<&'a Entry>,
+    /// The CSN of the delete of the change's entryUUID, when it is not here and a
+    /// tombstone is kept.
+    pub tombstone: Option<&'a str>,
+    /// This server's contextCSN set.
+    pub context: &'a [String],
+}
+
+impl Store {
+    /// Applies a peer's state of one entry if `decide` says so (its first value), and
+    /// merges the peer's contextCSN set `context` either way. Returns `decide`'s second
+    /// value. Fails with [`StoreError::NoParent`] when its parent is not here.
+    pub fn apply_peer_entry<T>(
+        &self,
+        entry: Entry,
+        context: &[String],
+        decide: impl FnOnce(&Landing<'_>) -> (bool, T),
+    ) -> Result<T, StoreError> {
+        let _guard = self.write_guard();
+        let uuid = changes::entry_uuid(&entry)
+            .ok_or_else(|| StoreError::Corrupt(format!("replicated entry without entryUUID: {}", entry.dn)))?;
+        let same = match self.id_of_uuid(&uuid)? {
+            Some(id) => self.get(id)?,
+            None => None,
+        };
+        let other = self.get_by_ndn(&entry.ndn)?.map(|(_, e)| e).filter(|e| changes::entry_uuid(e) != Some(uuid));
+        let tombstone = if same.is_none() { self.tombstone(&uuid)? } else { None };
+        let here = self.context_csns()?;
+        let land =
+            Landing { same: same.as_ref(), other: other.as_ref(), tombstone: tombstone.as_deref(), context: &here };
+        let (apply, out) = decide(&land);
+        let origin = Origin::Peer { context, delete_csn: None };
+        if !apply {
+            self.commit_as(WriteSet::default(), origin)?;
+            return Ok(out);
+        }
+        if let Some(csn) = changes::entry_csn(&entry) {
+            // Later local writes sort after what was seen (a change made after it wins).
+            self.inner.csn.observe(csn);
+        }
+        self.apply_entry_as(entry, origin)?;
+        Ok(out)
+    }
+
+    /// Deletes the entry with this entryUUID and its subtree if `decide` says so, keeping a
+    /// tombstone with the delete's CSN (also when the entry is not here), and merges the
+    /// peer's contextCSN set either way.
+    pub fn apply_peer_delete<T>(
+        &self,
+        uuid: &[u8; 16],
+        csn: Option<&str>,
+        context: &[String],
+        decide: impl FnOnce(&Landing<'_>) -> (bool, T),
+    ) -> Result<T, StoreError> {
+        let _guard = self.write_guard();
+        let found = match self.id_of_uuid(uuid)? {
+            Some(id) => self.get(id)?.map(|e| (id, e)),
+            None => None,
+        };
+        let tombstone = if found.is_none() { self.tombstone(uuid)? } else { None };
+        let here = self.context_csns()?;
+        let land = Landing {
+            same: found.as_ref().map(|f| &f.1),
+            other: None,
+            tombstone: tombstone.as_deref(),
+            context: &here,
+        };
+        let (apply, out) = decide(&land);
+        let mut ws = WriteSet::default();
+        if apply {
+            match found {
+                Some((id, entry)) => self.delete_subtree_into(&mut ws, id, entry)?,
+                None => {
+                    if let Some(c) = csn {
+                        ws.tombs.push((*uuid, c.to_string()));
+                    }
+                }
+            }
+        }
+        self.commit_as(ws, Origin::Peer { context, delete_csn: csn })?;
+        Ok(out)
+    }
+
+    /// Merges a peer's contextCSN set (the end of a refresh from it), durable at the next
+    /// flush.
+    pub fn merge_peer_context(&self, context: &[String]) -> Result<(), StoreError> {
+        let _guard = self.write_guard();
+        self.commit_as(WriteSet::default(), Origin::Peer { context, delete_csn: None })
+    }
+
+    /// The end of a present phase from a peer: deletes the entries under `base_ndn` the
+    /// peer did not name whose entryCSN its contextCSN set `peer_context` covers (it has
+    /// seen them, so it deleted them); entries changed here since are kept (the peer will
+    /// receive them). Returns the ids deleted.
+    pub fn apply_peer_absent(
+        &self,
+        base_ndn: &str,
+        present: &HashSet<[u8; 16]>,
+        peer_context: &[String],
+    ) -> Result<usize, StoreError> {
+        let mut gone: Vec<(u64, usize)> = Vec::new();
+        for (id, uuid, depth) in self.entries_under(base_ndn)? {
+            if uuid.is_some_and(|u| present.contains(&u)) {
+                continue;
+            }
+            let Some(e) = self.get(id)? else { continue };
+            if changes::entry_csn(&e).is_some_and(|c| crate::csn::covers(peer_context, c)) {
+                gone.push((id, depth));
+            }
+        }
+        gone.sort_by_key(|g| std::cmp::Reverse(g.1));
+        let mut n = 0;
+        for (id, _) in gone {
+            let _guard = self.write_guard();
+            let Some(entry) = self.get(id)? else { continue };
+            let csn = changes::entry_csn(&entry).map(str::to_string);
+            let mut ws = WriteSet::default();
+            self.delete_subtree_into(&mut ws, id, entry)?;
+            self.commit_as(ws, Origin::Peer { context: &[], delete_csn: csn.as_deref() })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::store;
+    use crate::Store;
+
+    fn entry(s: &Store, dn: &str, uuid: &str, csn: &str) -> crate::Entry {
+        let attrs = vec![
+            ("entryUUID".to_string(), vec![uuid.as_bytes().to_vec()]),
+            ("entryCSN".to_string(), vec![csn.as_bytes().to_vec()]),
+        ];
+        s.make_entry(dn, attrs).unwrap()
+    }
+
+    const U1: &str = "11111111-1111-1111-1111-111111111111";
+    const U2: &str = "22222222-2222-2222-2222-222222222222";
+    const C1: &str = "20260101000000.000001Z#000000#002#000000";
+    const C2: &str = "20260101000000.000002Z#000000#002#000000";
+
+    #[test]
+    fn peers_changes_keep_csn_sets_and_tombstones() {
+        let (_d, s) = store();
+        s.set_multi_provider(true);
+        s.set_server_id(1);
+        let root = vec![("entryUUID".to_string(), vec![b"00000000-0000-0000-0000-000000000001".to_vec()])];
+        s.add(s.make_entry("dc=x", root).unwrap(), true).unwrap();
+        let own = s.context_csns().unwrap();
+        assert_eq!(own.len(), 1);
+        // A refresh entry (no context) does not move the set; the peer's set does.
+        s.apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C2), &[], |_| (true, ())).unwrap();
+        assert_eq!(s.context_csns().unwrap(), own);
+        s.merge_peer_context(&[C1.to_string()]).unwrap();
+        assert_eq!(s.context_csns().unwrap().len(), 2);
+        // A local write after seeing C2 sorts after it.
+        assert!(s.server_id() == 1);
+        let uuid = crate::changes::parse_uuid(U1.as_bytes()).unwrap();
+        s.apply_peer_delete(&uuid, Some(C2), &[C2.to_string()], |l| (l.same.is_some(), ())).unwrap();
+        assert_eq!(s.tombstone(&uuid).unwrap().as_deref(), Some(C2));
+        assert_eq!(crate::csn::of_sid(&s.context_csns().unwrap(), 2), Some(C2));
+        // The deleted entry coming back with an older CSN meets its tombstone.
+        let seen = s
+            .apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C1), &[], |l| (false, l.tombstone.map(String::from)))
+            .unwrap();
+        assert_eq!(seen.as_deref(), Some(C2));
+        // An absent entry the peer has seen is deleted; one it has not is kept.
+        let u2 = crate::changes::parse_uuid(U2.as_bytes()).unwrap();
+        s.apply_peer_entry(entry(&s, "uid=b,dc=x", U2, C2), &[], |_| (true, ())).unwrap();
+        let root = crate::changes::entry_uuid(&s.get_by_ndn("dc=x").unwrap().unwrap().1).unwrap();
+        let present: std::collections::HashSet<_> = [root].into_iter().collect();
+        assert_eq!(s.apply_peer_absent("dc=x", &present, &[C1.to_string()]).unwrap(), 0);
+        assert_eq!(s.apply_peer_absent("dc=x", &present, &[C2.to_string()]).unwrap(), 1);
+        assert_eq!(s.tombstone(&u2).unwrap().as_deref(), Some(C2));
+        assert_eq!(s.tombstones().unwrap(), vec![(uuid, C2.to_string()), (u2, C2.to_string())]);
+        assert!(s.check().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,639 @@
+//! Multi-provider replication (issue #28), black box: two and three writable Birch servers
+//! following each other (a pair, a ring, a full mesh) with writes on all of them converge to
+//! identical trees; concurrent changes of one entry during a network cut resolve the same
+//! way on both sides and are counted; a server killed with SIGKILL during writes catches
+//! up; a lockout made on one server holds on the other. Trees are compared as ldapsearch
+//! dumps (names lower-cased, values and entries sorted), polled until equal within a bound;
+//! `birch check` runs on every data directory at the end.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long servers get to agree.
+const CONVERGE: Duration = Duration::from_secs(30);
+/// A userPassword made by `slappasswd -h '{SSHA}' -s user-secret`.
+const SSHA: &str = "{SSHA}4UuzESLajbqUypNOrvE9qxOSwSITaaST";
+
+/// A TCP relay in front of a server: a network between two servers that can be cut.
+struct Relay {
+    port: u16,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+    down: Arc<AtomicBool>,
+}
+
+impl Relay {
+    fn start(upstream: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("relay listener");
+        let port = listener.local_addr().expect("addr").port();
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let down = Arc::new(AtomicBool::new(false));
+        let (o, dn) = (open.clone(), down.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if dn.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                for s in [&client, &server] {
+                    if let Ok(c) = s.try_clone() {
+                        o.lock().unwrap().push(c);
+                    }
+                }
+                for (mut from, mut to) in
+                    [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                        let _ = from.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, open, down }
+    }
+
+    fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// Drops every relayed connection and refuses new ones until [`Relay::up`].
+    fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn up(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Writable servers following each other.
+struct Cluster {
+    nodes: Vec<Server>,
+    metrics: Vec<u16>,
+    relays: Vec<Relay>,
+}
+
+impl Cluster {
+    /// `n` servers (server ids 1..=n); `links` lists (follower, followed); with `relayed`,
+    /// every link goes through a [`Relay`] (in the order of `links`). `extra` goes into
+    /// every config.
+    fn start(n: usize, links: &[(usize, usize)], relayed: bool, extra: &str) -> Cluster {
+        let metrics: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let mut nodes: Vec<Server> = metrics
+            .iter()
+            .map(|m| Server::offline(&format!("{extra}\n[metrics]\nlisten = \"127.0.0.1:{m}\"\n")))
+            .collect();
+        let relays: Vec<Relay> = if relayed {
+            links
+                .iter()
+                .map(|(_, to)| Relay::start(nodes[*to].url().rsplit(':').next().unwrap().parse().unwrap()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (i, node) in nodes.iter().enumerate() {
+            let mut text = node.default_config_text();
+            text += &format!("\n[replication]\nserver_id = {}\nretry_initial_ms = 100\nretry_max_ms = 500\n", i + 1);
+            for (k, (from, to)) in links.iter().enumerate() {
+                if *from != i {
+                    continue;
+                }
+                let url = if relayed { relays[k].url() } else { nodes[*to].url() };
+                text += &format!(
+                    "[[replication.providers]]\nurl = \"{url}\"\nbind_dn = \"{ROOT_DN}\"\nbind_password = \"{ROOT_PW}\"\n"
+                );
+            }
+            node.write_config_text(&text);
+        }
+        for node in &mut nodes {
+            node.start_existing();
+        }
+        Cluster { nodes, metrics, relays }
+    }
+
+    fn url(&self, i: usize) -> String {
+        self.nodes[i].url()
+    }
+
+    /// Polls until every server shows the same tree, then returns its size.
+    fn converge(&self, what: &str) -> usize {
+        let deadline = Instant::now() + CONVERGE;
+        loop {
+            let dumps: Vec<Vec<String>> = (0..self.nodes.len()).map(|i| dump(&self.url(i))).collect();
+            if dumps.iter().all(|d| *d == dumps[0]) {
+                return dumps[0].len();
+            }
+            if Instant::now() > deadline {
+                for (i, d) in dumps.iter().enumerate().skip(1) {
+                    let only_0: Vec<_> = dumps[0].iter().filter(|e| !d.contains(e)).take(4).collect();
+                    let only_i: Vec<_> = d.iter().filter(|e| !dumps[0].contains(e)).take(4).collect();
+                    eprintln!(
+                        "{what}: server 0 vs {i}: {} vs {} entries\nonly on 0: {only_0:#?}\nonly on {i}: {only_i:#?}",
+                        dumps[0].len(),
+                        d.len()
+                    );
+                }
+                panic!("{what}: the servers did not converge within {CONVERGE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops every server and runs `birch check` on each data directory.
+    fn check_all(&mut self) {
+        for node in &mut self.nodes {
+            node.terminate();
+            let out = node.birch_bounded(&["check"], Duration::from_secs(30));
+            assert!(out.status.success(), "birch check: {}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
+
+    /// `birch_replication_conflicts_total` summed over the peers of server `i`.
+    fn conflicts(&self, i: usize) -> u64 {
+        scrape_metrics(self.metrics[i])
+            .lines()
+            .filter(|l| l.starts_with("birch_replication_conflicts_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+/// The tree as `ldapsearch -LLL '*' +` shows it to the root DN, normalized, without the
+/// attributes every server computes for itself (contextCSN) and userPassword; entryUUID and
+/// entryCSN stay, so the same versions must have won everywhere.
+fn dump(url: &str) -> Vec<String> {
+    let args = [
+        "-x",
+        "-H",
+        url,
+        "-D",
+        ROOT_DN,
+        "-w",
+        ROOT_PW,
+        "-b",
+        SUFFIX,
+        "-LLL",
+        "-o",
+        "ldif-wrap=no",
+        "*",
+        "entryUUID",
+        "entryCSN",
+        "memberOf",
+    ];
+    let out = Command::new("ldapsearch").args(args).output().expect("ldapsearch");
+    if !out.status.success() {
+        return vec![format!("ldapsearch failed: {}", String::from_utf8_lossy(&out.stderr))];
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut entries: Vec<String> = text
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut lines = block.lines();
+            let dn = lines.next().unwrap_or_default().to_ascii_lowercase();
+            let mut attrs: Vec<String> = lines
+                .filter_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    let name = name.to_ascii_lowercase();
+                    (name != "userpassword").then(|| format!("{name}:{value}"))
+                })
+                .collect();
+            attrs.sort();
+            format!("{dn}\n{}", attrs.join("\n"))
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
+/// Runs LDIF change records with ldapmodify as the root DN; they must all succeed.
+fn ldapmodify(url: &str, ldif: &str) {
+    let mut child = Command::new("ldapmodify")
+        .args(["-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ldapmodify");
+    child.stdin.take().expect("stdin").write_all(ldif.as_bytes()).expect("write ldif");
+    let out = child.wait_with_output().expect("ldapmodify");
+    assert!(out.status.success(), "ldapmodify on {url}: {}\n{ldif}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Waits until the suffix entry shows on server `url` (the start-up's own suffix entry and
+/// its peers' have met).
+fn wait_ready(url: &str) {
+    let deadline = Instant::now() + CONVERGE;
+    while dump(url).first().is_none_or(|e| e.starts_with("ldapsearch failed")) {
+        assert!(Instant::now() < deadline, "{url} never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A mixed workload of its own for `site`: an OU, users added, modified, renamed, moved,
+/// a group, deletes; 10 entries remain.
+fn workload(url: &str, site: usize) {
+    let ou = format!("ou=site{site},{SUFFIX}");
+    let mut l = format!("dn: {ou}\nchangetype: add\nobjectClass: organizationalUnit\nou: site{site}\n\n");
+    let user = |i: usize| format!("uid=s{site}u{i},{ou}");
+    for i in 0..10 {
+        l += &format!(
+            "dn: {}\nchangetype: add\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\nuid: s{site}u{i}\ncn: User {site} {i}\nsn: Site{site}\nuidNumber: {}\ngidNumber: 100\nhomeDirectory: /home/s{site}u{i}\nuserPassword: {SSHA}\n\n",
+            user(i),
+            40000 + site * 100 + i
+        );
+    }
+    for i in 0..4 {
+        l += &format!(
+            "dn: {}\nchangetype: modify\nreplace: description\ndescription: changed at site {site}\n\n",
+            user(i)
+        );
+    }
+    for i in 4..6 {
+        l += &format!("dn: {}\nchangetype: modrdn\nnewrdn: uid=s{site}r{i}\ndeleteoldrdn: 1\n\n", user(i));
+    }
+    l += &format!(
+        "dn: cn=g{site},{ou}\nchangetype: add\nobjectClass: groupOfNames\ncn: g{site}\nmember: {}\n\n",
+        user(0)
+    );
+    for i in 7..9 {
+        l += &format!("dn: {}\nchangetype: delete\n\n", user(i));
+    }
+    ldapmodify(url, &l);
+}
+
+#[test]
+fn two_providers_with_writes_on_both_converge() {
+    let mut c = Cluster::start(2, &[(0, 1), (1, 0)], false, "");
+    wait_ready(&c.url(0));
+    wait_ready(&c.url(1));
+    let (u0, u1) = (c.url(0), c.url(1));
+    let t = std::thread::spawn(move || workload(&u0, 0));
+    workload(&u1, 1);
+    t.join().expect("workload 0");
+    // Both sides change one shared entry one after the other: the later change is kept.
+    ldapmodify(
+        &c.url(0),
+        &format!("dn: ou=site0,{SUFFIX}\nchangetype: modify\nreplace: description\ndescription: first\n\n"),
+    );
+    c.converge("after the workloads");
+    ldapmodify(
+        &c.url(1),
+        &format!("dn: ou=site0,{SUFFIX}\nchangetype: modify\nreplace: description\ndescription: second\n\n"),
+    );
+    let n = c.converge("after the shared change");
+    assert_eq!(n, 1 + 2 * 10, "the suffix and two sites of 10 entries");
+    assert!(dump(&c.url(0)).iter().any(|e| e.starts_with("dn: ou=site0") && e.contains("description: second")));
+    // contextCSN: one value per server id, the same on both.
+    let csns = |url: &str| {
+        let out = Command::new("ldapsearch")
+            .args(["-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW, "-b", SUFFIX, "-s", "base", "-LLL", "contextCSN"])
+            .output()
+            .expect("ldapsearch");
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("contextCSN:"))
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    let deadline = Instant::now() + CONVERGE;
+    while csns(&c.url(0)) != csns(&c.url(1)) {
+        assert!(Instant::now() < deadline, "contextCSNs differ: {:?} {:?}", csns(&c.url(0)), csns(&c.url(1)));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(csns(&c.url(0)).len(), 2, "{:?}", csns(&c.url(0)));
+    c.check_all();
+}
+
+#[test]
+fn three_providers_in_a_ring_converge_without_loops() {
+    // 0 follows 2, 1 follows 0, 2 follows 1: every change travels round once.
+    let mut c = Cluster::start(3, &[(0, 2), (1, 0), (2, 1)], false, "");
+    for i in 0..3 {
+        wait_ready(&c.url(i));
+    }
+    let threads: Vec<_> = (0..3)
+        .map(|i| {
+            let u = c.url(i);
+            std::thread::spawn(move || workload(&u, i))
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("workload");
+    }
+    assert_eq!(c.converge("ring"), 1 + 3 * 10);
+    // No loop: once converged, the trees stay as they are (nothing echoes round).
+    let before = dump(&c.url(0));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(dump(&c.url(0)), before);
+    c.check_all();
+}
+
+#[test]
+fn three_providers_in_a_full_mesh_converge() {
+    let links = [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)];
+    let mut c = Cluster::start(3, &links, false, "");
+    for i in 0..3 {
+        wait_ready(&c.url(i));
+    }
+    let threads: Vec<_> = (0..3)
+        .map(|i| {
+            let u = c.url(i);
+            std::thread::spawn(move || workload(&u, i))
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("workload");
+    }
+    assert_eq!(c.converge("mesh"), 1 + 3 * 10);
+    c.check_all();
+}
+
+#[test]
+fn a_network_cut_with_writes_on_both_sides_heals_with_counted_conflicts() {
+    let mut c = Cluster::start(2, &[(0, 1), (1, 0)], true, "");
+    wait_ready(&c.url(0));
+    wait_ready(&c.url(1));
+    workload(&c.url(0), 0);
+    c.converge("before the cut");
+    for r in &c.relays {
+        r.cut();
+    }
+    // During the cut: each side writes its own site, both change the same entry (server
+    // 1 later), server 0 deletes an entry server 1 modifies, and both add one DN.
+    workload(&c.url(1), 1);
+    let shared = format!("uid=s0u1,ou=site0,{SUFFIX}");
+    ldapmodify(&c.url(0), &format!("dn: {shared}\nchangetype: modify\nreplace: description\ndescription: from 0\n\n"));
+    std::thread::sleep(Duration::from_millis(20));
+    ldapmodify(&c.url(1), &format!("dn: {shared}\nchangetype: modify\nreplace: description\ndescription: from 1\n\n"));
+    let doomed = format!("uid=s0u2,ou=site0,{SUFFIX}");
+    ldapmodify(&c.url(1), &format!("dn: {doomed}\nchangetype: modify\nreplace: description\ndescription: touched\n\n"));
+    std::thread::sleep(Duration::from_millis(20));
+    ldapmodify(&c.url(0), &format!("dn: {doomed}\nchangetype: delete\n\n"));
+    for (i, who) in [(0, "zero"), (1, "one")] {
+        ldapmodify(
+            &c.url(i),
+            &format!("dn: cn=twice,{SUFFIX}\nchangetype: add\nobjectClass: organizationalRole\ncn: twice\ndescription: {who}\n\n"),
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for r in &c.relays {
+        r.up();
+    }
+    c.converge("after the cut");
+    let tree = dump(&c.url(0));
+    let entry = |dn: &str| tree.iter().find(|e| e.starts_with(&format!("dn: {dn}\n"))).cloned();
+    assert!(entry(&shared).expect("shared entry").contains("description: from 1"), "the later modify wins");
+    assert!(entry(&doomed).is_none(), "the later delete wins");
+    assert!(
+        entry(&format!("cn=twice,{SUFFIX}")).expect("one of the adds").contains("description: zero"),
+        "the first add stays"
+    );
+    // Dropped changes are counted (the earlier modify, the modify before the delete, the
+    // later add), on the side that dropped them.
+    let deadline = Instant::now() + CONVERGE;
+    while c.conflicts(0) + c.conflicts(1) < 3 {
+        assert!(Instant::now() < deadline, "conflicts {} + {}", c.conflicts(0), c.conflicts(1));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.check_all();
+}
+
+#[test]
+fn a_provider_killed_during_writes_catches_up() {
+    let mut c = Cluster::start(2, &[(0, 1), (1, 0)], false, "");
+    wait_ready(&c.url(0));
+    wait_ready(&c.url(1));
+    let u0 = c.url(0);
+    let writer = std::thread::spawn(move || {
+        for site in 10..14 {
+            workload(&u0, site);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    c.nodes[1].kill9();
+    workload(&c.url(0), 20);
+    writer.join().expect("writes on 0");
+    c.nodes[1].start_existing();
+    workload(&c.url(1), 21);
+    assert_eq!(c.converge("after the restart"), 1 + 6 * 10);
+    c.check_all();
+}
+
+#[test]
+fn a_lockout_on_one_provider_holds_on_the_other() {
+    let lockout =
+        "[ppolicy]\nmax_failure = 2\nlockout_duration = 600\nfailure_count_interval = 600\nmust_change = false\n";
+    let c = Cluster::start(2, &[(0, 1), (1, 0)], false, lockout);
+    wait_ready(&c.url(0));
+    wait_ready(&c.url(1));
+    workload(&c.url(0), 0);
+    c.converge("before the failures");
+    let dn = format!("uid=s0u3,ou=site0,{SUFFIX}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        assert_eq!(bind_rc(&c.url(1), &dn, "user-secret").await, 0);
+        // The last-bind time written on server 1 replicates too (and is in place before
+        // the failures, so that it is not a concurrent change of the entry).
+        let deadline = Instant::now() + CONVERGE;
+        while root_values(&c.url(0), &dn, "pwdLastSuccess").await.is_empty() {
+            assert!(Instant::now() < deadline, "pwdLastSuccess did not reach server 0");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for _ in 0..2 {
+            assert_eq!(bind_rc(&c.url(0), &dn, "wrong").await, 49);
+        }
+        // Locked on server 0, and, once replicated, on server 1: the right password fails.
+        let deadline = Instant::now() + CONVERGE;
+        while bind_rc(&c.url(1), &dn, "user-secret").await == 0 {
+            assert!(Instant::now() < deadline, "the lockout did not reach server 1");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(bind_rc(&c.url(1), &dn, "user-secret").await, 49);
+    });
+    let locked = |url: &str| root_lock(url, &dn);
+    assert!(locked(&c.url(1)), "pwdAccountLockedTime replicated");
+}
+
+/// Whether the entry shows pwdAccountLockedTime to the root DN.
+fn root_lock(url: &str, dn: &str) -> bool {
+    let out = Command::new("ldapsearch")
+        .args(["-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW, "-b", dn, "-s", "base", "-LLL", "pwdAccountLockedTime"])
+        .output()
+        .expect("ldapsearch");
+    String::from_utf8_lossy(&out.stdout).contains("pwdAccountLockedTime:")
+}
+
+/// slapd (Debian's package) as a multi-provider peer of Birch: syncprov, one syncrepl
+/// towards Birch, `multiprovider on`, server id 3.
+struct SlapdPeer {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl SlapdPeer {
+    fn start(birch_url: &str) -> SlapdPeer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
+        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload syncprov
+moduleload memberof
+moduleload ppolicy
+serverID 3
+pidfile {d}/slapd.pid
+argsfile {d}/slapd.args
+database mdb
+maxsize 104857600
+dbnosync
+suffix \"{SUFFIX}\"
+rootdn \"{ROOT_DN}\"
+rootpw {ROOT_PW}
+directory {d}/data
+index objectClass eq
+index entryUUID,entryCSN eq
+syncrepl rid=001 provider={birch_url} bindmethod=simple binddn=\"{ROOT_DN}\" credentials={ROOT_PW} searchbase=\"{SUFFIX}\" type=refreshAndPersist retry=\"1 +\" attrs=\"*,+\" exattrs=\"memberOf\" schemachecking=off
+multiprovider on
+overlay syncprov
+"
+        );
+        std::fs::write(dir.path().join("slapd.conf"), conf).expect("slapd.conf");
+        let mut s = SlapdPeer { dir, port: free_port(), child: None };
+        let log = std::fs::File::create(s.dir.path().join("slapd.log")).expect("log");
+        let child = Command::new("/usr/sbin/slapd")
+            .arg("-f")
+            .arg(s.dir.path().join("slapd.conf"))
+            .arg("-h")
+            .arg(format!("ldap://127.0.0.1:{}/", s.port))
+            .args(["-d", "sync"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn slapd");
+        s.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = Command::new("ldapsearch")
+                .args(["-x", "-H", &s.url(), "-s", "base", "-b", "", "-LLL", "1.1"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "slapd did not answer: {}", s.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for SlapdPeer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- slapd log (end) ---\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+    }
+}
+
+#[test]
+fn birch_and_slapd_as_a_multi_provider_pair_converge() {
+    if !std::path::Path::new("/usr/sbin/slapd").exists() {
+        eprintln!("skipped: slapd is not installed (/usr/sbin/slapd)");
+        return;
+    }
+    let mut birch = Server::offline("");
+    let slapd = SlapdPeer::start(&birch.url());
+    let mut text = birch.default_config_text();
+    text += &format!(
+        "\n[replication]\nserver_id = 1\nretry_initial_ms = 100\nretry_max_ms = 500\n[[replication.providers]]\nurl = \"{}\"\nbind_dn = \"{ROOT_DN}\"\nbind_password = \"{ROOT_PW}\"\n",
+        slapd.url()
+    );
+    birch.write_config_text(&text);
+    birch.start_existing();
+    // slapd starts empty and takes Birch's suffix entry.
+    let deadline = Instant::now() + CONVERGE;
+    while dump(&slapd.url()).first().is_none_or(|e| e.starts_with("ldapsearch failed")) {
+        assert!(Instant::now() < deadline, "slapd never received the suffix entry");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (b, s) = (birch.url(), slapd.url());
+    let t = std::thread::spawn(move || workload(&s, 1));
+    workload(&b, 0);
+    t.join().expect("workload on slapd");
+    // memberOf is Birch's own (slapd leaves it out with exattrs); so is the entryCSN of a
+    // change of memberOf only, which slapd does not apply (nothing else changed).
+    let comparable = |url: &str| -> Vec<String> {
+        dump(url)
+            .into_iter()
+            .map(|e| {
+                e.lines()
+                    .filter(|l| !l.starts_with("memberof:") && !l.starts_with("entrycsn:"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let (x, y) = (comparable(&birch.url()), comparable(&slapd.url()));
+        if x == y {
+            assert_eq!(x.len(), 1 + 2 * 10);
+            break;
+        }
+        if Instant::now() > deadline {
+            let only_b: Vec<_> = x.iter().filter(|e| !y.contains(e)).take(4).collect();
+            let only_s: Vec<_> = y.iter().filter(|e| !x.contains(e)).take(4).collect();
+            panic!(
+                "Birch and slapd differ ({} vs {})\nonly on Birch: {only_b:#?}\nonly on slapd: {only_s:#?}",
+                x.len(),
+                y.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
