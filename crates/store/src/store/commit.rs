@@ -385,15 +385,12 @@ impl Lowered {
     /// Entry `id` changing from `old` to `new`: the entry, its DN and parent links, and the
     /// difference of its index memberships.
     fn entry(&mut self, store: &Store, id: u64, old: Option<&Entry>, new: Option<&Entry>) {
-        let prefixes = |e: Option<&Entry>| {
-            e.map(|e| index::entry_prefixes(e, &store.inner.cfg, store.schema())).unwrap_or_default()
-        };
-        let (before, after) = (prefixes(old), prefixes(new));
-        for p in before.difference(&after) {
-            self.index.entry(p.clone()).or_default().1.push(id);
+        let (left, joined) = index::prefix_changes(old, new, &store.inner.cfg, store.schema());
+        for p in left {
+            self.index.entry(p).or_default().1.push(id);
         }
-        for p in after.difference(&before) {
-            self.index.entry(p.clone()).or_default().0.push(id);
+        for p in joined {
+            self.index.entry(p).or_default().0.push(id);
         }
         self.entries.push((id, new.map(Entry::encode)));
         if let Some(o) = old {
