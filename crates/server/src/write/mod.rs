@@ -447,7 +447,10 @@ impl Writer {
                         authorize::modify(&u.access, &u.requester, e, &mods, &schema)?;
                         authorize::assertion(assertion.as_ref(), e, &schema, &u.access, &u.requester)?;
                     }
-                    let before = apply::structural_class(&schema, e);
+                    // Only a change of objectClass can change the structural class.
+                    let classes_touched =
+                        mods.iter().any(|m| schema.attr(&m.attr).is_some_and(|t| t.canonical == "objectclass"));
+                    let before = if classes_touched { apply::structural_class(&schema, e) } else { None };
                     let was_disabled = operational::is_disabled(e);
                     let was_locked = e.get("pwdaccountlockedtime").is_some();
                     let old_password = e.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
@@ -465,7 +468,7 @@ impl Writer {
                     operational::on_disable(was_disabled, e, &by);
                     operational::on_unlock(was_locked, e);
                     // 7. schema
-                    let after = apply::structural_class(&schema, e);
+                    let after = if classes_touched { apply::structural_class(&schema, e) } else { None };
                     if after.is_some() && after != before {
                         return Err(WriteError::ldap(
                             LdapResultCode::ObjectClassModsProhibited,
