@@ -45,7 +45,16 @@ impl Store {
     /// refuse later writes (see `durability`).
     pub(crate) fn commit_as(&self, ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
         self.refuse_if_failed()?;
-        let r = self.commit_phases(ws, origin);
+        let r = self.commit_phases(ws, origin).map(drop);
+        self.note_failure(r)
+    }
+
+    /// [`Store::commit`] handing back the write set as committed: its entries as stored
+    /// (entryCSN stamped, the write-set hook's edits made), so the caller need not keep
+    /// copies of its own.
+    pub(crate) fn commit_returning(&self, ws: WriteSet) -> Result<WriteSet, StoreError> {
+        self.refuse_if_failed()?;
+        let r = self.commit_phases(ws, Origin::Local);
         self.note_failure(r)
     }
 
@@ -54,7 +63,7 @@ impl Store {
     /// items, 6 lowering to tree writes, 7 unique check, 8 index plan, 9 the transaction,
     /// 10 counters, 11 publish to the commit observers. Nothing is written before the transaction: a write
     /// that fails before it leaves the store as it was.
-    fn commit_phases(&self, mut ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
+    fn commit_phases(&self, mut ws: WriteSet, origin: Origin<'_>) -> Result<WriteSet, StoreError> {
         fail::fail_point!("store::commit", |_| Err(injected("store::commit")));
         if let Origin::Local = origin {
             self.extend_write_set(&mut ws)?;
@@ -80,7 +89,7 @@ impl Store {
         if !observers.is_empty() {
             publish(&observers, ChangeSet { csn, items });
         }
-        Ok(())
+        Ok(ws)
     }
 
     /// Phase 1, the write-set hook (local writes only): extends the write set with what its
@@ -335,6 +344,21 @@ impl WriteSet {
                 v.insert((old.cloned(), new.cloned()));
             }
         }
+    }
+
+    /// [`WriteSet::put_entry`] taking the entries (no copies).
+    pub(crate) fn put_owned(&mut self, id: u64, old: Option<Entry>, new: Option<Entry>) {
+        match self.changes.entry(id) {
+            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().1 = new,
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert((old, new));
+            }
+        }
+    }
+
+    /// Takes entry `id`'s change out of the write set: (entry before, entry after).
+    pub(crate) fn take(&mut self, id: u64) -> (Option<Entry>, Option<Entry>) {
+        self.changes.remove(&id).unwrap_or((None, None))
     }
 
     /// The entries changed so far, by id: (id, entry as stored before the write (`None`:

@@ -54,7 +54,8 @@ impl Store {
     }
 
     /// Changes one entry in one transaction: `change` edits a copy of the entry (its DN
-    /// stays); the indexes follow. Returns the entry before and after.
+    /// stays); the indexes follow. Returns the entry before and after (as stored, with its
+    /// new entryCSN).
     pub fn modify<E: From<StoreError>>(
         &self,
         ndn: &str,
@@ -68,9 +69,11 @@ impl Store {
         new.ndn.clone_from(&old.ndn);
         new.parent = old.parent;
         let mut ws = WriteSet::default();
-        ws.put_entry(id, Some(&old), Some(&new));
-        self.commit(ws)?;
-        Ok((old, new))
+        ws.put_owned(id, Some(old), Some(new));
+        match self.commit_returning(ws)?.take(id) {
+            (Some(old), Some(new)) => Ok((old, new)),
+            _ => Err(StoreError::Corrupt(format!("entry {id} left its own write set")).into()),
+        }
     }
 
     /// Renames and/or moves an entry with its whole subtree in one transaction (Modify
