@@ -48,6 +48,7 @@ pub(crate) use commit::Origin;
 pub use commit::WriteSet;
 pub use search::SearchIter;
 pub use walk::{RawWalk, Snapshot, SnapshotEntries, Walk};
+pub use write::Seen;
 
 /// The error of an injected fault (the `failpoints` feature): an I/O error, like a disk's.
 #[cfg(feature = "failpoints")]
