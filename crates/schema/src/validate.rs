@@ -318,8 +318,10 @@ mod tests {
     fn remembered_class_rules_decide_as_fresh_ones() {
         let s = Schema::builtin();
         let check = |attrs: &[(&str, Vec<&str>)]| {
-            let owned: Vec<(String, String, Vec<Vec<u8>>)> =
-                attrs.iter().map(|(n, vs)| (n.to_string(), s.canonical(n), vs.iter().map(|x| v(x)).collect())).collect();
+            let owned: Vec<(String, String, Vec<Vec<u8>>)> = attrs
+                .iter()
+                .map(|(n, vs)| (n.to_string(), s.canonical(n), vs.iter().map(|x| v(x)).collect()))
+                .collect();
             let view: Vec<AttrView<'_>> =
                 owned.iter().map(|(n, c, vs)| (n.as_str(), c.as_str(), vs.as_slice())).collect();
             s.validate_entry(&Dn::parse("cn=a,dc=x").unwrap(), &view)
@@ -330,8 +332,14 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(check(&person(("description", vec!["d"]))), Ok(()));
             assert!(matches!(check(&person(("uidNumber", vec!["1"]))), Err(Violation::ObjectClass(_))));
-            assert!(matches!(check(&[("objectClass", vec!["person"]), ("cn", vec!["a"])]), Err(Violation::ObjectClass(_))));
-            assert!(matches!(check(&[("objectClass", vec!["nosuchclass"]), ("cn", vec!["a"])]), Err(Violation::Syntax(..))));
+            assert!(matches!(
+                check(&[("objectClass", vec!["person"]), ("cn", vec!["a"])]),
+                Err(Violation::ObjectClass(_))
+            ));
+            assert!(matches!(
+                check(&[("objectClass", vec!["nosuchclass"]), ("cn", vec!["a"])]),
+                Err(Violation::Syntax(..))
+            ));
         }
         // Unknown classes are not remembered; a clone starts empty.
         assert_eq!(s.rules_memo.sets().len(), 1);

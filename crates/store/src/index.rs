@@ -264,7 +264,12 @@ mod tests {
 
     /// The prefixes left and joined, computed over whole entries (what `prefix_changes`
     /// must equal).
-    fn full_diff(old: &Entry, new: &Entry, cfg: &IndexConfig, schema: &Schema) -> (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>) {
+    fn full_diff(
+        old: &Entry,
+        new: &Entry,
+        cfg: &IndexConfig,
+        schema: &Schema,
+    ) -> (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>) {
         let (before, after) = (entry_prefixes(old, cfg, schema), entry_prefixes(new, cfg, schema));
         (before.difference(&after).cloned().collect(), after.difference(&before).cloned().collect())
     }
@@ -287,7 +292,8 @@ mod tests {
                 ]),
             )
             .unwrap();
-        let edits: Vec<Box<dyn Fn(&mut Entry)>> = vec![
+        type Edit = Box<dyn Fn(&mut Entry)>;
+        let edits: Vec<Edit> = vec![
             Box::new(|e| e.replace_values("description", "description", [b"two".to_vec()])),
             Box::new(|e| e.replace_values("cn", "cn", [b"Ann Smith".to_vec()])),
             Box::new(|e| e.replace_values("cn;lang-fr", "cn;lang-fr", [])),

@@ -92,9 +92,7 @@ impl Store {
         let _guard = self.write_guard();
         let (id, old) = match seen.stamp {
             Some(stamp) if self.unchanged_since(stamp) => (seen.id, seen.entry),
-            _ => self
-                .get_by_ndn(&seen.entry.ndn)?
-                .ok_or_else(|| StoreError::NoSuchEntry(seen.entry.ndn.clone()))?,
+            _ => self.get_by_ndn(&seen.entry.ndn)?.ok_or_else(|| StoreError::NoSuchEntry(seen.entry.ndn.clone()))?,
         };
         self.modify_locked(id, old, change)
     }
