@@ -99,6 +99,8 @@ pub struct Schema {
     subtypes: Vec<Vec<usize>>,
     classes: Vec<ObjectClass>,
     class_by_name: NameMap,
+    /// The class rules of object-class sets seen by [`Schema::validate_entry`].
+    pub(crate) rules_memo: crate::validate::RulesMemo,
 }
 
 impl Default for Schema {
@@ -194,7 +196,14 @@ impl Schema {
             claim_oid(&c.oid, &c.label(), &c.file, c.line)?;
         }
         let (types, by_name, subtypes) = resolve_attribute_types(attr_defs)?;
-        let mut schema = Schema { types, by_name, subtypes, classes: Vec::new(), class_by_name: NameMap::default() };
+        let mut schema = Schema {
+            types,
+            by_name,
+            subtypes,
+            classes: Vec::new(),
+            class_by_name: NameMap::default(),
+            rules_memo: Default::default(),
+        };
         let (classes, class_by_name) = resolve_object_classes(&schema, class_defs)?;
         schema.classes = classes;
         schema.class_by_name = class_by_name;

@@ -84,12 +84,58 @@ fn object_classes<'a>(attrs: &[AttrView<'a>]) -> Result<&'a [Vec<u8>], Violation
     }
 }
 
+/// The most object-class sets a schema remembers the rules of ([`RulesMemo`]).
+const MEMO_SETS: usize = 256;
+/// The most classes in a set whose rules are remembered (longer lists are computed each time).
+const MEMO_CLASSES: usize = 16;
+
+/// The class rules of the object-class sets a schema has validated entries with, shared
+/// by every check on that schema (the write pipeline's schema stage): a directory's entries
+/// share a handful of class combinations, and working out MUST and MAY over the
+/// superclasses was a fifth of a modify's instructions. Bounded ([`MEMO_SETS`] sets of at
+/// most [`MEMO_CLASSES`] classes; others are computed each time), holding only sets whose
+/// classes are all known. A clone of the schema starts with an empty memo.
+#[derive(Default)]
+pub(crate) struct RulesMemo(std::sync::Mutex<std::collections::HashMap<Vec<Vec<u8>>, std::sync::Arc<ClassRules>>>);
+
+impl Clone for RulesMemo {
+    fn clone(&self) -> Self {
+        RulesMemo::default()
+    }
+}
+
+impl std::fmt::Debug for RulesMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RulesMemo")
+    }
+}
+
+impl RulesMemo {
+    fn sets(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Vec<Vec<u8>>, std::sync::Arc<ClassRules>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl Schema {
     /// Checks an entry: object classes, MUST/MAY (extensibleObject allows anything),
-    /// SINGLE-VALUE, value syntaxes, and that the RDN's values are present.
+    /// SINGLE-VALUE, value syntaxes, and that the RDN's values are present. The rules of
+    /// the entry's classes are remembered for the next entry with the same classes.
     pub fn validate_entry(&self, dn: &Dn, attrs: &[AttrView<'_>]) -> Result<(), Violation> {
-        let rules = self.class_rules(object_classes(attrs)?)?;
+        let rules = self.remembered_class_rules(object_classes(attrs)?)?;
         self.validate_with(&rules, dn, attrs)
+    }
+
+    /// [`Schema::class_rules`], remembered per set of class values (see [`RulesMemo`]).
+    fn remembered_class_rules(&self, classes: &[Vec<u8>]) -> Result<std::sync::Arc<ClassRules>, Violation> {
+        if let Some(r) = self.rules_memo.sets().get(classes) {
+            return Ok(r.clone());
+        }
+        let rules = std::sync::Arc::new(self.class_rules(classes)?);
+        let mut sets = self.rules_memo.sets();
+        if classes.len() <= MEMO_CLASSES && sets.len() < MEMO_SETS {
+            sets.insert(classes.to_vec(), rules.clone());
+        }
+        Ok(rules)
     }
 
     /// The rules of a set of object-class values: all known, exactly one structural chain.
@@ -266,6 +312,38 @@ mod tests {
             ],
         );
         assert_eq!(r, Ok(()));
+    }
+
+    #[test]
+    fn remembered_class_rules_decide_as_fresh_ones() {
+        let s = Schema::builtin();
+        let check = |attrs: &[(&str, Vec<&str>)]| {
+            let owned: Vec<(String, String, Vec<Vec<u8>>)> = attrs
+                .iter()
+                .map(|(n, vs)| (n.to_string(), s.canonical(n), vs.iter().map(|x| v(x)).collect()))
+                .collect();
+            let view: Vec<AttrView<'_>> =
+                owned.iter().map(|(n, c, vs)| (n.as_str(), c.as_str(), vs.as_slice())).collect();
+            s.validate_entry(&Dn::parse("cn=a,dc=x").unwrap(), &view)
+        };
+        let person = |extra: (&'static str, Vec<&'static str>)| {
+            vec![("objectClass", vec!["person"]), ("cn", vec!["a"]), ("sn", vec!["b"]), extra]
+        };
+        for _ in 0..2 {
+            assert_eq!(check(&person(("description", vec!["d"]))), Ok(()));
+            assert!(matches!(check(&person(("uidNumber", vec!["1"]))), Err(Violation::ObjectClass(_))));
+            assert!(matches!(
+                check(&[("objectClass", vec!["person"]), ("cn", vec!["a"])]),
+                Err(Violation::ObjectClass(_))
+            ));
+            assert!(matches!(
+                check(&[("objectClass", vec!["nosuchclass"]), ("cn", vec!["a"])]),
+                Err(Violation::Syntax(..))
+            ));
+        }
+        // Unknown classes are not remembered; a clone starts empty.
+        assert_eq!(s.rules_memo.sets().len(), 1);
+        assert_eq!(s.clone().rules_memo.sets().len(), 0);
     }
 
     #[test]

@@ -127,16 +127,79 @@ pub fn entry_prefixes(entry: &Entry, cfg: &IndexConfig, schema: &Schema) -> BTre
     keys
 }
 
+/// The index key prefixes an entry changing from `old` to `new` leaves and joins (`None`:
+/// absent): (left, joined). Only the attribute types whose values changed are looked at —
+/// a prefix depends on the values of its own type alone — so a modify of one attribute
+/// does not re-derive the trigrams and classes of the whole entry (twice).
+pub fn prefix_changes(
+    old: Option<&Entry>,
+    new: Option<&Entry>,
+    cfg: &IndexConfig,
+    schema: &Schema,
+) -> (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>) {
+    let changed = match (old, new) {
+        (Some(o), Some(n)) => Some(changed_types(o, n, cfg)),
+        _ => None,
+    };
+    let prefixes = |e: Option<&Entry>| {
+        let mut keys = BTreeSet::new();
+        if let Some(e) = e {
+            let wanted = |attr: &str| changed.as_ref().is_none_or(|c| c.contains(&attr));
+            for_each_prefix_where(e, cfg, schema, wanted, |k| {
+                keys.insert(k.to_vec());
+            });
+        }
+        keys
+    };
+    let (before, after) = (prefixes(old), prefixes(new));
+    let left = before.difference(&after).cloned().collect();
+    let joined = after.difference(&before).cloned().collect();
+    (left, joined)
+}
+
+/// The indexed attribute types (canonical names without options) whose values differ
+/// between two versions of an entry: an attribute description present in one only, or
+/// with other values (in another order counts as changed).
+fn changed_types<'a>(old: &'a Entry, new: &'a Entry, cfg: &IndexConfig) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    let sides = old.attrs.iter().map(|a| (a, new)).chain(new.attrs.iter().map(|a| (a, old)));
+    for (a, other) in sides {
+        let attr = birch_schema::desc::base(&a.canonical);
+        if out.contains(&attr) || !cfg.equality.contains(attr) && !cfg.substring.contains(attr) {
+            continue;
+        }
+        if other.get(&a.canonical).map(|o| &o.values) != Some(&a.values) {
+            out.push(attr);
+        }
+    }
+    out
+}
+
 /// Calls `f` with each index key prefix of an entry, unsorted and possibly more than once
 /// (two values with the same trigram): the bulk loader's cheaper form of
 /// [`entry_prefixes`], which drops repeats itself. The prefixes are built in one buffer
 /// (the caller copies those it keeps).
-pub fn for_each_prefix(entry: &Entry, cfg: &IndexConfig, schema: &Schema, mut f: impl FnMut(&[u8])) {
+pub fn for_each_prefix(entry: &Entry, cfg: &IndexConfig, schema: &Schema, f: impl FnMut(&[u8])) {
+    for_each_prefix_where(entry, cfg, schema, |_| true, f)
+}
+
+/// [`for_each_prefix`] over the attributes whose type (canonical name without options)
+/// `wanted` accepts.
+fn for_each_prefix_where(
+    entry: &Entry,
+    cfg: &IndexConfig,
+    schema: &Schema,
+    wanted: impl Fn(&str) -> bool,
+    mut f: impl FnMut(&[u8]),
+) {
     let mut key = Vec::with_capacity(64);
     for a in &entry.attrs {
         // Tagged values (`cn;lang-en`) are indexed under their type: the index narrows, the
         // filter evaluated on the entry decides which descriptions match.
         let attr = birch_schema::desc::base(&a.canonical);
+        if !wanted(attr) {
+            continue;
+        }
         let eq = cfg.equality.contains(attr);
         let sub = cfg.substring.contains(attr);
         if !eq && !sub || a.values.is_empty() {
@@ -192,4 +255,66 @@ fn start(key: &mut Vec<u8>, kind: u8, attr: &str) {
     key.push(kind);
     key.extend_from_slice(attr.as_bytes());
     key.push(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{attrs, store};
+
+    /// The prefixes left and joined, computed over whole entries (what `prefix_changes`
+    /// must equal).
+    fn full_diff(
+        old: &Entry,
+        new: &Entry,
+        cfg: &IndexConfig,
+        schema: &Schema,
+    ) -> (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>) {
+        let (before, after) = (entry_prefixes(old, cfg, schema), entry_prefixes(new, cfg, schema));
+        (before.difference(&after).cloned().collect(), after.difference(&before).cloned().collect())
+    }
+
+    #[test]
+    fn prefix_changes_equal_the_difference_of_whole_entries() {
+        let (_d, s) = store();
+        let cfg = IndexConfig::default();
+        let old = s
+            .make_entry(
+                "uid=ann,dc=x",
+                attrs(&[
+                    ("objectClass", "inetOrgPerson"),
+                    ("uid", "ann"),
+                    ("cn", "Ann Lee"),
+                    ("cn;lang-fr", "Anne Lee"),
+                    ("sn", "Lee"),
+                    ("mail", "ann@x"),
+                    ("description", "one"),
+                ]),
+            )
+            .unwrap();
+        type Edit = Box<dyn Fn(&mut Entry)>;
+        let edits: Vec<Edit> = vec![
+            Box::new(|e| e.replace_values("description", "description", [b"two".to_vec()])),
+            Box::new(|e| e.replace_values("cn", "cn", [b"Ann Smith".to_vec()])),
+            Box::new(|e| e.replace_values("cn;lang-fr", "cn;lang-fr", [])),
+            Box::new(|e| e.add_values("cn;lang-de", "cn;lang-de", [b"Anna".to_vec()])),
+            Box::new(|e| e.replace_values("mail", "mail", [])),
+            Box::new(|e| e.add_values("objectClass", "objectclass", [b"posixAccount".to_vec()])),
+            // Same values, another position: nothing changes in the indexes.
+            Box::new(|e| {
+                let uid = e.attrs.remove(1);
+                e.attrs.push(uid);
+            }),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut new = old.clone();
+            edit(&mut new);
+            let got = prefix_changes(Some(&old), Some(&new), &cfg, s.schema());
+            assert_eq!(got, full_diff(&old, &new, &cfg, s.schema()), "edit #{i}");
+        }
+        let (left, joined) = prefix_changes(Some(&old), None, &cfg, s.schema());
+        assert_eq!((left, joined.is_empty()), (entry_prefixes(&old, &cfg, s.schema()), true));
+        let (left, joined) = prefix_changes(None, Some(&old), &cfg, s.schema());
+        assert_eq!((left.is_empty(), joined), (true, entry_prefixes(&old, &cfg, s.schema())));
+    }
 }

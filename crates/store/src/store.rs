@@ -50,6 +50,7 @@ pub use commit::WriteSet;
 pub use peer::Landing;
 pub use search::SearchIter;
 pub use walk::{RawWalk, Snapshot, SnapshotEntries, Walk};
+pub use write::Seen;
 
 /// The error of an injected fault (the `failpoints` feature): an I/O error, like a disk's.
 #[cfg(feature = "failpoints")]

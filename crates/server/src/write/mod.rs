@@ -432,26 +432,33 @@ impl Writer {
         mut mods: Vec<Mod>,
         opts: &Options,
     ) -> Result<Done, WriteError> {
-        let (ndn, current) = self.current(dn_text)?;
+        // Read once: under the writer lock the store takes this read again as it is when
+        // no write has begun since (see `Store::modify_seen`).
+        let (_, ndn) = self.target(dn_text)?;
+        let seen = self.store.get_seen(&ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.clone()))?;
+        let current = seen.entry();
         // 2. authorize, before anything expensive
         if let Some(u) = actor.user() {
-            authorize::modify(&u.access, &u.requester, &current, &mods, &self.schema)?;
-            authorize::assertion(opts.assertion.as_ref(), &current, &self.schema, &u.access, &u.requester)?;
+            authorize::modify(&u.access, &u.requester, current, &mods, &self.schema)?;
+            authorize::assertion(opts.assertion.as_ref(), current, &self.schema, &u.access, &u.requester)?;
         }
         // 3. passwords (verification, policy, hashing)
-        let password = password::on_modify(self, actor, &ndn, &current, &mut mods).await?;
+        let password = password::on_modify(self, actor, &ndn, current, &mut mods).await?;
         let (schema, user, assertion, permissive) =
             (self.schema.clone(), actor.user().cloned(), opts.assertion.clone(), opts.permissive);
         let by = self.stamp_name(actor);
         let (old, new) = self
             .commit(move |store| {
-                store.modify(&ndn, |e| {
+                store.modify_seen(seen, |e| {
                     // 4. apply (authorized again on the entry as it is now)
                     if let Some(u) = &user {
                         authorize::modify(&u.access, &u.requester, e, &mods, &schema)?;
                         authorize::assertion(assertion.as_ref(), e, &schema, &u.access, &u.requester)?;
                     }
-                    let before = apply::structural_class(&schema, e);
+                    // Only a change of objectClass can change the structural class.
+                    let classes_touched =
+                        mods.iter().any(|m| schema.attr(&m.attr).is_some_and(|t| t.canonical == "objectclass"));
+                    let before = if classes_touched { apply::structural_class(&schema, e) } else { None };
                     let was_disabled = operational::is_disabled(e);
                     let was_locked = e.get("pwdaccountlockedtime").is_some();
                     let old_password = e.get("userpassword").map(|a| a.values.clone()).unwrap_or_default();
@@ -469,7 +476,7 @@ impl Writer {
                     operational::on_disable(was_disabled, e, &by);
                     operational::on_unlock(was_locked, e);
                     // 7. schema
-                    let after = apply::structural_class(&schema, e);
+                    let after = if classes_touched { apply::structural_class(&schema, e) } else { None };
                     if after.is_some() && after != before {
                         return Err(WriteError::ldap(
                             LdapResultCode::ObjectClassModsProhibited,

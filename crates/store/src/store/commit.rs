@@ -57,7 +57,16 @@ impl Store {
     /// refuse later writes (see `durability`).
     pub(crate) fn commit_as(&self, ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
         self.refuse_if_failed()?;
-        let r = self.commit_phases(ws, origin);
+        let r = self.commit_phases(ws, origin).map(drop);
+        self.note_failure(r)
+    }
+
+    /// [`Store::commit`] handing back the write set as committed: its entries as stored
+    /// (entryCSN stamped, the write-set hook's edits made), so the caller need not keep
+    /// copies of its own.
+    pub(crate) fn commit_returning(&self, ws: WriteSet) -> Result<WriteSet, StoreError> {
+        self.refuse_if_failed()?;
+        let r = self.commit_phases(ws, Origin::Local);
         self.note_failure(r)
     }
 
@@ -66,7 +75,7 @@ impl Store {
     /// items, 6 lowering to tree writes, 7 unique check, 8 index plan, 9 the transaction,
     /// 10 counters, 11 publish to the commit observers. Nothing is written before the transaction: a write
     /// that fails before it leaves the store as it was.
-    fn commit_phases(&self, mut ws: WriteSet, origin: Origin<'_>) -> Result<(), StoreError> {
+    fn commit_phases(&self, mut ws: WriteSet, origin: Origin<'_>) -> Result<WriteSet, StoreError> {
         fail::fail_point!("store::commit", |_| Err(injected("store::commit")));
         if let Origin::Local = origin {
             self.extend_write_set(&mut ws)?;
@@ -106,7 +115,7 @@ impl Store {
         if !observers.is_empty() {
             publish(&observers, ChangeSet { csn, items, context: context_set.unwrap_or_default() });
         }
-        Ok(())
+        Ok(ws)
     }
 
     /// Phase 3b, multi-provider state (only when [`Store::set_multi_provider`] is on): the
@@ -420,6 +429,21 @@ impl WriteSet {
         }
     }
 
+    /// [`WriteSet::put_entry`] taking the entries (no copies).
+    pub(crate) fn put_owned(&mut self, id: u64, old: Option<Entry>, new: Option<Entry>) {
+        match self.changes.entry(id) {
+            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().1 = new,
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert((old, new));
+            }
+        }
+    }
+
+    /// Takes entry `id`'s change out of the write set: (entry before, entry after).
+    pub(crate) fn take(&mut self, id: u64) -> (Option<Entry>, Option<Entry>) {
+        self.changes.remove(&id).unwrap_or((None, None))
+    }
+
     /// The entries changed so far, by id: (id, entry as stored before the write (`None`:
     /// added), entry after it (`None`: deleted)).
     pub fn changes(&self) -> impl Iterator<Item = (u64, Option<&Entry>, Option<&Entry>)> + '_ {
@@ -468,15 +492,12 @@ impl Lowered {
     /// Entry `id` changing from `old` to `new`: the entry, its DN and parent links, and the
     /// difference of its index memberships.
     fn entry(&mut self, store: &Store, id: u64, old: Option<&Entry>, new: Option<&Entry>) {
-        let prefixes = |e: Option<&Entry>| {
-            e.map(|e| index::entry_prefixes(e, &store.inner.cfg, store.schema())).unwrap_or_default()
-        };
-        let (before, after) = (prefixes(old), prefixes(new));
-        for p in before.difference(&after) {
-            self.index.entry(p.clone()).or_default().1.push(id);
+        let (left, joined) = index::prefix_changes(old, new, &store.inner.cfg, store.schema());
+        for p in left {
+            self.index.entry(p).or_default().1.push(id);
         }
-        for p in after.difference(&before) {
-            self.index.entry(p.clone()).or_default().0.push(id);
+        for p in joined {
+            self.index.entry(p).or_default().0.push(id);
         }
         self.entries.push((id, new.map(Entry::encode)));
         if let Some(o) = old {

@@ -7,6 +7,21 @@ use crate::entry::Entry;
 use crate::StoreError;
 use birch_schema::{ndn, Dn};
 
+/// An entry read outside the writer lock ([`Store::get_seen`]), with the store's write
+/// stamp at the read ([`Store::quiet_stamp`]), for a modify that decides on it first.
+pub struct Seen {
+    stamp: Option<u64>,
+    id: u64,
+    entry: Entry,
+}
+
+impl Seen {
+    /// The entry as read.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+}
+
 impl Store {
     /// Adds an entry in one transaction. Its parent must exist unless `is_suffix`.
     /// Not durable until [`Store::sync`] returns.
@@ -54,7 +69,8 @@ impl Store {
     }
 
     /// Changes one entry in one transaction: `change` edits a copy of the entry (its DN
-    /// stays); the indexes follow. Returns the entry before and after.
+    /// stays); the indexes follow. Returns the entry before and after (as stored, with its
+    /// new entryCSN).
     pub fn modify<E: From<StoreError>>(
         &self,
         ndn: &str,
@@ -62,15 +78,52 @@ impl Store {
     ) -> Result<(Entry, Entry), E> {
         let _guard = self.write_guard();
         let (id, old) = self.get_by_ndn(ndn)?.ok_or_else(|| StoreError::NoSuchEntry(ndn.to_string()))?;
+        self.modify_locked(id, old, change)
+    }
+
+    /// [`Store::modify`] of an entry read before ([`Store::get_seen`]): when no write has
+    /// begun since that read, the entry read is the entry stored and is changed as it is,
+    /// without reading and decoding it again under the writer lock.
+    pub fn modify_seen<E: From<StoreError>>(
+        &self,
+        seen: Seen,
+        change: impl FnOnce(&mut Entry) -> Result<(), E>,
+    ) -> Result<(Entry, Entry), E> {
+        let _guard = self.write_guard();
+        let (id, old) = match seen.stamp {
+            Some(stamp) if self.unchanged_since(stamp) => (seen.id, seen.entry),
+            _ => self.get_by_ndn(&seen.entry.ndn)?.ok_or_else(|| StoreError::NoSuchEntry(seen.entry.ndn.clone()))?,
+        };
+        self.modify_locked(id, old, change)
+    }
+
+    /// Reads an entry by normalized DN for a later [`Store::modify_seen`].
+    pub fn get_seen(&self, ndn: &str) -> Result<Option<Seen>, StoreError> {
+        let stamp = self.quiet_stamp();
+        let Some((id, entry)) = self.get_by_ndn(ndn)? else { return Ok(None) };
+        // A write that began during the read may have changed it: not reusable then.
+        let stamp = stamp.filter(|s| self.unchanged_since(*s));
+        Ok(Some(Seen { stamp, id, entry }))
+    }
+
+    /// The modify of entry `id`, stored as `old`, under the writer lock.
+    fn modify_locked<E: From<StoreError>>(
+        &self,
+        id: u64,
+        old: Entry,
+        change: impl FnOnce(&mut Entry) -> Result<(), E>,
+    ) -> Result<(Entry, Entry), E> {
         let mut new = old.clone();
         change(&mut new)?;
         new.dn.clone_from(&old.dn);
         new.ndn.clone_from(&old.ndn);
         new.parent = old.parent;
         let mut ws = WriteSet::default();
-        ws.put_entry(id, Some(&old), Some(&new));
-        self.commit(ws)?;
-        Ok((old, new))
+        ws.put_owned(id, Some(old), Some(new));
+        match self.commit_returning(ws)?.take(id) {
+            (Some(old), Some(new)) => Ok((old, new)),
+            _ => Err(StoreError::Corrupt(format!("entry {id} left its own write set")).into()),
+        }
     }
 
     /// Renames and/or moves an entry with its whole subtree in one transaction (Modify
@@ -147,5 +200,43 @@ impl Store {
             ws.put_entry(id, Some(&e), None);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{attrs, store};
+    use crate::StoreError;
+
+    #[test]
+    fn a_modify_of_an_entry_seen_before_keeps_writes_made_since() {
+        let (_d, s) = store();
+        s.add(s.make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")])).unwrap(), true).unwrap();
+        let e = s.make_entry("uid=a,dc=x", attrs(&[("objectClass", "account"), ("uid", "a")])).unwrap();
+        s.add(e, false).unwrap();
+        let set = |attr: &'static str, v: &'static str| {
+            move |e: &mut crate::Entry| {
+                e.replace_values(attr, attr, [v.as_bytes().to_vec()]);
+                Ok::<(), StoreError>(())
+            }
+        };
+        // Nothing written since the read: the entry read is the one changed.
+        let seen = s.get_seen("uid=a,dc=x").unwrap().unwrap();
+        let (old, new) = s.modify_seen(seen, set("description", "one")).unwrap();
+        assert!(old.get("description").is_none());
+        assert_eq!(new.get("description").unwrap().values, [b"one".to_vec()]);
+        assert!(new.get("entrycsn").is_some(), "the entry as stored, with its entryCSN");
+        // A write in between: the modify starts from the entry as stored now.
+        let seen = s.get_seen("uid=a,dc=x").unwrap().unwrap();
+        s.modify("uid=a,dc=x", set("host", "h")).unwrap();
+        let (old, new) = s.modify_seen(seen, set("description", "two")).unwrap();
+        assert_eq!(old.get("host").unwrap().values, [b"h".to_vec()]);
+        assert_eq!(new.get("host").unwrap().values, [b"h".to_vec()]);
+        assert_eq!(s.get_by_ndn("uid=a,dc=x").unwrap().unwrap().1, new);
+        // Deleted since: no such entry.
+        let seen = s.get_seen("uid=a,dc=x").unwrap().unwrap();
+        s.delete("uid=a,dc=x").unwrap();
+        assert!(matches!(s.modify_seen(seen, set("description", "three")), Err(StoreError::NoSuchEntry(_))));
+        assert!(s.check().unwrap().is_empty());
     }
 }
