@@ -183,6 +183,7 @@ async fn after_a_helpdesk_reset_the_person_must_change_the_password_first() {
         assert!(!b.has("#temporary-password").await, "the temporary password is shown once");
         assert!(!b.source().await.contains(&temporary), "and only once");
         logout(&b).await;
+        assert_eq!(root_values(&url, CHENWEI, "pwdReset").await, ["TRUE"], "the reset marks must-change");
 
         b.login("chenwei", &temporary).await;
         assert!(b.path().await.starts_with("/password"), "after the reset: the change page ({})", b.path().await);
