@@ -6,9 +6,9 @@
 //! The pages follow the contract the `web` and `webdriver` helpers share (ids `login-form`,
 //! `password-form`, `account-form`, `logout-form`, `whoami`, `temporary-password`; errors
 //! in `.error[role=alert]`, success in `.notice[role=status]`).
-mod common;
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 
 use browser::{raw_http, run, web_server, Browser, Viewport};
 use common::demo::{BOB, CHENWEI, HANA_PW};
@@ -68,24 +68,27 @@ async fn login_shows_who_is_logged_in_and_logout_ends_the_session() {
         return;
     }
     let (_s, port) = web_server("", true);
-    bounded(LIMIT, run(T, port, Viewport::Desktop, |b| async move {
-        b.goto("/").await;
-        assert!(b.path().await.starts_with("/login"), "/ sends a stranger to the login page: {}", b.path().await);
-        b.find("#login-form").await;
-        b.shot("login").await;
-        login_ok(&b, "chenwei", "chenwei-secret").await;
-        assert_eq!(b.path().await, "/account");
-        b.shot("account").await;
-        b.goto("/").await;
-        assert_eq!(b.path().await, "/account", "/ sends a logged-in person to the account page");
-        logout(&b).await;
-        b.goto("/account").await;
-        assert!(!b.has("#whoami").await, "the account page after logout");
-        assert!(b.path().await.starts_with("/login"), "after logout /account asks to log in: {}", b.path().await);
-        // A DN works as the user name too.
-        b.login(BOB, "bob-secret").await;
-        assert_eq!(b.text("#whoami").await.trim(), "bob");
-    }))
+    bounded(
+        LIMIT,
+        run(T, port, Viewport::Desktop, |b| async move {
+            b.goto("/").await;
+            assert!(b.path().await.starts_with("/login"), "/ sends a stranger to the login page: {}", b.path().await);
+            b.find("#login-form").await;
+            b.shot("login").await;
+            login_ok(&b, "chenwei", "chenwei-secret").await;
+            assert_eq!(b.path().await, "/account");
+            b.shot("account").await;
+            b.goto("/").await;
+            assert_eq!(b.path().await, "/account", "/ sends a logged-in person to the account page");
+            logout(&b).await;
+            b.goto("/account").await;
+            assert!(!b.has("#whoami").await, "the account page after logout");
+            assert!(b.path().await.starts_with("/login"), "after logout /account asks to log in: {}", b.path().await);
+            // A DN works as the user name too.
+            b.login(BOB, "bob-secret").await;
+            assert_eq!(b.text("#whoami").await.trim(), "bob");
+        }),
+    )
     .await;
 }
 
@@ -96,18 +99,24 @@ async fn a_wrong_password_gets_a_plain_message_and_reveals_nothing() {
         return;
     }
     let (_s, port) = web_server("", true);
-    bounded(LIMIT, run(T, port, Viewport::Desktop, |b| async move {
-        b.login("bob", "not-bobs-password").await;
-        let wrong = alert(&b).await;
-        assert!(!wrong.trim().is_empty(), "an error message");
-        assert!(!b.has("#whoami").await, "not logged in");
-        b.find("#login-form").await;
-        let (url, source) = (b.path().await, b.source().await);
-        assert!(!url.contains("not-bobs-password") && !source.contains("not-bobs-password"), "the password is not echoed");
-        // An unknown person gets the very same message (no guessing of user names).
-        b.login("nobody-here", "not-bobs-password").await;
-        assert_eq!(alert(&b).await, wrong, "unknown user and wrong password answer alike");
-    }))
+    bounded(
+        LIMIT,
+        run(T, port, Viewport::Desktop, |b| async move {
+            b.login("bob", "not-bobs-password").await;
+            let wrong = alert(&b).await;
+            assert!(!wrong.trim().is_empty(), "an error message");
+            assert!(!b.has("#whoami").await, "not logged in");
+            b.find("#login-form").await;
+            let (url, source) = (b.path().await, b.source().await);
+            assert!(
+                !url.contains("not-bobs-password") && !source.contains("not-bobs-password"),
+                "the password is not echoed"
+            );
+            // An unknown person gets the very same message (no guessing of user names).
+            b.login("nobody-here", "not-bobs-password").await;
+            assert_eq!(alert(&b).await, wrong, "unknown user and wrong password answer alike");
+        }),
+    )
     .await;
 }
 
@@ -119,20 +128,23 @@ async fn failed_web_logins_lock_the_account_and_the_page_says_so() {
     }
     let (s, port) = web_server(LOCKOUT, true);
     let url = s.url();
-    bounded(LIMIT, run(T, port, Viewport::Desktop, |b| async move {
-        let mut wrong = String::new();
-        for i in 0..3 {
-            b.login("bob", &format!("wrong-{i}")).await;
-            wrong = alert(&b).await;
-        }
-        b.login("bob", "bob-secret").await;
-        let locked = alert(&b).await;
-        assert!(!b.has("#whoami").await, "a locked account does not log in");
-        assert_ne!(locked, wrong, "the lockout has its own message");
-        assert!(locked.to_lowercase().contains("lock"), "the message says the account is locked: {locked:?}");
-        // The web failures counted in the same lockout as failed binds.
-        assert_eq!(bind_rc(&url, BOB, "bob-secret").await, 49, "bob is locked over LDAP too");
-    }))
+    bounded(
+        LIMIT,
+        run(T, port, Viewport::Desktop, |b| async move {
+            let mut wrong = String::new();
+            for i in 0..3 {
+                b.login("bob", &format!("wrong-{i}")).await;
+                wrong = alert(&b).await;
+            }
+            b.login("bob", "bob-secret").await;
+            let locked = alert(&b).await;
+            assert!(!b.has("#whoami").await, "a locked account does not log in");
+            assert_ne!(locked, wrong, "the lockout has its own message");
+            assert!(locked.to_lowercase().contains("lock"), "the message says the account is locked: {locked:?}");
+            // The web failures counted in the same lockout as failed binds.
+            assert_eq!(bind_rc(&url, BOB, "bob-secret").await, 49, "bob is locked over LDAP too");
+        }),
+    )
     .await;
 }
 
@@ -144,18 +156,21 @@ async fn a_password_changed_on_the_page_binds_over_ldap_and_the_old_one_does_not
     }
     let (s, port) = web_server("", true);
     let url = s.url();
-    bounded(LIMIT, run(T, port, Viewport::Desktop, |b| async move {
-        login_ok(&b, "bob", "bob-secret").await;
-        b.goto("/password").await;
-        b.find("#password-form").await;
-        b.shot("password").await;
-        b.submit_form("password-form", &[("current", "bob-secret"), ("new", NEW_PW), ("confirm", NEW_PW)]).await;
-        let notice = b.text(".notice[role=\"status\"]").await;
-        assert!(!notice.trim().is_empty(), "a success message");
-        assert!(!b.source().await.contains(NEW_PW), "the new password is not on the page");
-        assert_eq!(bind_rc(&url, BOB, NEW_PW).await, 0, "the new password binds");
-        assert_eq!(bind_rc(&url, BOB, "bob-secret").await, 49, "the old one does not");
-    }))
+    bounded(
+        LIMIT,
+        run(T, port, Viewport::Desktop, |b| async move {
+            login_ok(&b, "bob", "bob-secret").await;
+            b.goto("/password").await;
+            b.find("#password-form").await;
+            b.shot("password").await;
+            b.submit_form("password-form", &[("current", "bob-secret"), ("new", NEW_PW), ("confirm", NEW_PW)]).await;
+            let notice = b.text(".notice[role=\"status\"]").await;
+            assert!(!notice.trim().is_empty(), "a success message");
+            assert!(!b.source().await.contains(NEW_PW), "the new password is not on the page");
+            assert_eq!(bind_rc(&url, BOB, NEW_PW).await, 0, "the new password binds");
+            assert_eq!(bind_rc(&url, BOB, "bob-secret").await, 49, "the old one does not");
+        }),
+    )
     .await;
 }
 
@@ -168,42 +183,45 @@ async fn after_a_helpdesk_reset_the_person_must_change_the_password_first() {
     let (s, port) = web_server("", true);
     let url = s.url();
     add_helpdesk_member(&url).await;
-    bounded(LIMIT, run(T, port, Viewport::Desktop, |b| async move {
-        login_ok(&b, "hana", HANA_PW).await;
-        b.goto("/helpdesk?q=chen").await;
-        b.find("#helpdesk-search-form").await;
-        assert!(b.text("main").await.contains("chenwei"), "the search finds chenwei");
-        b.shot("helpdesk").await;
-        b.goto("/helpdesk/user/chenwei").await;
-        b.shot("helpdesk-user").await;
-        b.click_and_wait("form[action$=\"/reset\"] button[type=\"submit\"]").await;
-        let temporary = b.text("#temporary-password").await.trim().to_string();
-        assert!(temporary.len() >= 8, "a temporary password: {temporary:?}");
-        b.goto("/helpdesk/user/chenwei").await;
-        assert!(!b.has("#temporary-password").await, "the temporary password is shown once");
-        assert!(!b.source().await.contains(&temporary), "and only once");
-        logout(&b).await;
-        assert_eq!(root_values(&url, CHENWEI, "pwdReset").await, ["TRUE"], "the reset marks must-change");
+    bounded(
+        LIMIT,
+        run(T, port, Viewport::Desktop, |b| async move {
+            login_ok(&b, "hana", HANA_PW).await;
+            b.goto("/helpdesk?q=chen").await;
+            b.find("#helpdesk-search-form").await;
+            assert!(b.text("main").await.contains("chenwei"), "the search finds chenwei");
+            b.shot("helpdesk").await;
+            b.goto("/helpdesk/user/chenwei").await;
+            b.shot("helpdesk-user").await;
+            b.click_and_wait("form[action$=\"/reset\"] button[type=\"submit\"]").await;
+            let temporary = b.text("#temporary-password").await.trim().to_string();
+            assert!(temporary.len() >= 8, "a temporary password: {temporary:?}");
+            b.goto("/helpdesk/user/chenwei").await;
+            assert!(!b.has("#temporary-password").await, "the temporary password is shown once");
+            assert!(!b.source().await.contains(&temporary), "and only once");
+            logout(&b).await;
+            assert_eq!(root_values(&url, CHENWEI, "pwdReset").await, ["TRUE"], "the reset marks must-change");
 
-        b.login("chenwei", &temporary).await;
-        assert!(b.path().await.starts_with("/password"), "after the reset: the change page ({})", b.path().await);
-        b.find("#password-form").await;
-        for elsewhere in ["/account", "/helpdesk", "/"] {
-            b.goto(elsewhere).await;
-            assert!(
-                b.has("#password-form").await && !b.has("#account-form").await,
-                "{elsewhere} before the change shows the change page, not {}",
-                b.path().await
-            );
-        }
-        b.goto("/password").await;
-        b.submit_form("password-form", &[("current", &temporary), ("new", NEW_PW), ("confirm", NEW_PW)]).await;
-        b.goto("/account").await;
-        assert_eq!(b.path().await, "/account", "the account page after the change");
-        assert_eq!(b.text("#whoami").await.trim(), "chenwei");
-        assert_eq!(bind_rc(&url, CHENWEI, NEW_PW).await, 0, "the new password binds");
-        assert_eq!(bind_rc(&url, CHENWEI, &temporary).await, 49, "the temporary one no more");
-    }))
+            b.login("chenwei", &temporary).await;
+            assert!(b.path().await.starts_with("/password"), "after the reset: the change page ({})", b.path().await);
+            b.find("#password-form").await;
+            for elsewhere in ["/account", "/helpdesk", "/"] {
+                b.goto(elsewhere).await;
+                assert!(
+                    b.has("#password-form").await && !b.has("#account-form").await,
+                    "{elsewhere} before the change shows the change page, not {}",
+                    b.path().await
+                );
+            }
+            b.goto("/password").await;
+            b.submit_form("password-form", &[("current", &temporary), ("new", NEW_PW), ("confirm", NEW_PW)]).await;
+            b.goto("/account").await;
+            assert_eq!(b.path().await, "/account", "the account page after the change");
+            assert_eq!(b.text("#whoami").await.trim(), "chenwei");
+            assert_eq!(bind_rc(&url, CHENWEI, NEW_PW).await, 0, "the new password binds");
+            assert_eq!(bind_rc(&url, CHENWEI, &temporary).await, 49, "the temporary one no more");
+        }),
+    )
     .await;
 }
 
@@ -220,14 +238,17 @@ async fn the_helpdesk_unlocks_a_locked_account() {
         assert_eq!(bind_rc(&url, CHENWEI, &format!("wrong-{i}")).await, 49);
     }
     assert_eq!(bind_rc(&url, CHENWEI, "chenwei-secret").await, 49, "chenwei is locked");
-    bounded(LIMIT, run(T, port, Viewport::Desktop, |b| async move {
-        login_ok(&b, "hana", HANA_PW).await;
-        b.goto("/helpdesk/user/chenwei").await;
-        b.click_and_wait("form[action$=\"/unlock\"] button[type=\"submit\"]").await;
-        let notice = b.text(".notice[role=\"status\"]").await;
-        assert!(!notice.trim().is_empty(), "a success message");
-        assert_eq!(bind_rc(&url, CHENWEI, "chenwei-secret").await, 0, "chenwei binds again");
-    }))
+    bounded(
+        LIMIT,
+        run(T, port, Viewport::Desktop, |b| async move {
+            login_ok(&b, "hana", HANA_PW).await;
+            b.goto("/helpdesk/user/chenwei").await;
+            b.click_and_wait("form[action$=\"/unlock\"] button[type=\"submit\"]").await;
+            let notice = b.text(".notice[role=\"status\"]").await;
+            assert!(!notice.trim().is_empty(), "a success message");
+            assert_eq!(bind_rc(&url, CHENWEI, "chenwei-secret").await, 0, "chenwei binds again");
+        }),
+    )
     .await;
 }
 
@@ -240,38 +261,41 @@ async fn a_post_without_the_csrf_token_is_refused_and_changes_nothing() {
     let (s, port) = web_server("", true);
     let url = s.url();
     add_helpdesk_member(&url).await;
-    bounded(LIMIT, run(T, port, Viewport::Desktop, |b| async move {
-        login_ok(&b, "bob", "bob-secret").await;
-        let cookie = format!("birch_session={}", b.cookie("birch_session").await);
-        let attempts = [
-            ("/account", "displayName=pwned".to_string()),
-            ("/account", "displayName=pwned&csrf=forged".to_string()),
-            ("/password", format!("current=bob-secret&new={NEW_PW}&confirm={NEW_PW}")),
-            ("/logout", String::new()),
-        ];
-        for (path, form) in &attempts {
-            let (status, _) = raw_http(port, "POST", path, Some(&cookie), Some(form));
-            assert_eq!(status, 403, "POST {path} {form:?} without a valid token");
-        }
-        assert!(root_values(&url, BOB, "displayName").await.is_empty(), "displayName unchanged");
-        assert_eq!(bind_rc(&url, BOB, "bob-secret").await, 0, "bob's password unchanged");
-        b.goto("/account").await;
-        assert_eq!(b.text("#whoami").await.trim(), "bob", "still logged in: the logout was refused");
-        logout(&b).await;
+    bounded(
+        LIMIT,
+        run(T, port, Viewport::Desktop, |b| async move {
+            login_ok(&b, "bob", "bob-secret").await;
+            let cookie = format!("birch_session={}", b.cookie("birch_session").await);
+            let attempts = [
+                ("/account", "displayName=pwned".to_string()),
+                ("/account", "displayName=pwned&csrf=forged".to_string()),
+                ("/password", format!("current=bob-secret&new={NEW_PW}&confirm={NEW_PW}")),
+                ("/logout", String::new()),
+            ];
+            for (path, form) in &attempts {
+                let (status, _) = raw_http(port, "POST", path, Some(&cookie), Some(form));
+                assert_eq!(status, 403, "POST {path} {form:?} without a valid token");
+            }
+            assert!(root_values(&url, BOB, "displayName").await.is_empty(), "displayName unchanged");
+            assert_eq!(bind_rc(&url, BOB, "bob-secret").await, 0, "bob's password unchanged");
+            b.goto("/account").await;
+            assert_eq!(b.text("#whoami").await.trim(), "bob", "still logged in: the logout was refused");
+            logout(&b).await;
 
-        // The helpdesk's actions too.
-        login_ok(&b, "hana", HANA_PW).await;
-        let cookie = format!("birch_session={}", b.cookie("birch_session").await);
-        for action in ["reset", "disable", "groups"] {
-            let path = format!("/helpdesk/user/chenwei/{action}");
-            let (status, body) = raw_http(port, "POST", &path, Some(&cookie), Some("reason=x&add=staff"));
-            assert_eq!(status, 403, "POST {path} without a token");
-            assert!(!body.contains("temporary-password"), "no password reset");
-        }
-        assert_eq!(bind_rc(&url, CHENWEI, "chenwei-secret").await, 0, "chenwei's password unchanged");
-        assert!(root_values(&url, CHENWEI, "pwdReset").await.is_empty(), "no reset");
-        assert_eq!(root_values(&url, "cn=staff,ou=groups,dc=example,dc=org", "memberUid").await.len(), 2);
-    }))
+            // The helpdesk's actions too.
+            login_ok(&b, "hana", HANA_PW).await;
+            let cookie = format!("birch_session={}", b.cookie("birch_session").await);
+            for action in ["reset", "disable", "groups"] {
+                let path = format!("/helpdesk/user/chenwei/{action}");
+                let (status, body) = raw_http(port, "POST", &path, Some(&cookie), Some("reason=x&add=staff"));
+                assert_eq!(status, 403, "POST {path} without a token");
+                assert!(!body.contains("temporary-password"), "no password reset");
+            }
+            assert_eq!(bind_rc(&url, CHENWEI, "chenwei-secret").await, 0, "chenwei's password unchanged");
+            assert!(root_values(&url, CHENWEI, "pwdReset").await.is_empty(), "no reset");
+            assert_eq!(root_values(&url, "cn=staff,ou=groups,dc=example,dc=org", "memberUid").await.len(), 2);
+        }),
+    )
     .await;
 }
 
@@ -313,24 +337,27 @@ async fn the_chinese_pages_are_chosen_by_lang_and_remembered() {
         return;
     }
     let (_s, port) = web_server("", true);
-    bounded(LIMIT, run(T, port, Viewport::Desktop, |b| async move {
-        b.goto("/login").await;
-        assert_eq!(b.attr("html", "lang").await.as_deref(), Some("en"), "English by Accept-Language en-US");
-        let english = b.text("h1").await;
-        b.goto("/login?lang=zh-CN").await;
-        assert_eq!(b.attr("html", "lang").await.as_deref(), Some("zh-CN"));
-        let heading = b.text("h1").await;
-        assert!(heading.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "a Chinese heading: {heading:?}");
-        assert_ne!(heading, english);
-        b.shot("login-zh-CN").await;
-        b.goto("/login").await;
-        assert_eq!(b.attr("html", "lang").await.as_deref(), Some("zh-CN"), "remembered (cookie birch_lang)");
-        login_ok(&b, "chenwei", "chenwei-secret").await;
-        assert_eq!(b.attr("html", "lang").await.as_deref(), Some("zh-CN"), "the account page too");
-        b.shot("account-zh-CN").await;
-        b.goto("/account?lang=en").await;
-        assert_eq!(b.attr("html", "lang").await.as_deref(), Some("en"), "switched back");
-    }))
+    bounded(
+        LIMIT,
+        run(T, port, Viewport::Desktop, |b| async move {
+            b.goto("/login").await;
+            assert_eq!(b.attr("html", "lang").await.as_deref(), Some("en"), "English by Accept-Language en-US");
+            let english = b.text("h1").await;
+            b.goto("/login?lang=zh-CN").await;
+            assert_eq!(b.attr("html", "lang").await.as_deref(), Some("zh-CN"));
+            let heading = b.text("h1").await;
+            assert!(heading.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "a Chinese heading: {heading:?}");
+            assert_ne!(heading, english);
+            b.shot("login-zh-CN").await;
+            b.goto("/login").await;
+            assert_eq!(b.attr("html", "lang").await.as_deref(), Some("zh-CN"), "remembered (cookie birch_lang)");
+            login_ok(&b, "chenwei", "chenwei-secret").await;
+            assert_eq!(b.attr("html", "lang").await.as_deref(), Some("zh-CN"), "the account page too");
+            b.shot("account-zh-CN").await;
+            b.goto("/account?lang=en").await;
+            assert_eq!(b.attr("html", "lang").await.as_deref(), Some("en"), "switched back");
+        }),
+    )
     .await;
 }
 
@@ -341,16 +368,19 @@ async fn on_a_phone_the_login_and_account_pages_fit_the_screen() {
         return;
     }
     let (_s, port) = web_server("", true);
-    bounded(LIMIT, run(T, port, Viewport::Phone, |b| async move {
-        b.goto("/login").await;
-        let width = b.js("return document.documentElement.clientWidth;").await;
-        assert!(width.as_u64().is_some_and(|w| w <= 400), "laid out at the phone's width (meta viewport): {width}");
-        assert!(!scrolls_sideways(&b).await, "the login page fits the width");
-        b.shot("phone-login").await;
-        login_ok(&b, "chenwei", "chenwei-secret").await;
-        assert!(!scrolls_sideways(&b).await, "the account page fits the width");
-        b.shot("phone-account").await;
-    }))
+    bounded(
+        LIMIT,
+        run(T, port, Viewport::Phone, |b| async move {
+            b.goto("/login").await;
+            let width = b.js("return document.documentElement.clientWidth;").await;
+            assert!(width.as_u64().is_some_and(|w| w <= 400), "laid out at the phone's width (meta viewport): {width}");
+            assert!(!scrolls_sideways(&b).await, "the login page fits the width");
+            b.shot("phone-login").await;
+            login_ok(&b, "chenwei", "chenwei-secret").await;
+            assert!(!scrolls_sideways(&b).await, "the account page fits the width");
+            b.shot("phone-account").await;
+        }),
+    )
     .await;
 }
 
@@ -361,22 +391,25 @@ async fn the_login_form_works_with_the_keyboard_alone() {
         return;
     }
     let (_s, port) = web_server("", true);
-    bounded(LIMIT, run(T, port, Viewport::Desktop, |b| async move {
-        b.goto("/login").await;
-        let mut tabs = 0;
-        while b.focused().await != "username" {
-            tabs += 1;
-            assert!(tabs <= 20, "Tab never reaches the user name field");
+    bounded(
+        LIMIT,
+        run(T, port, Viewport::Desktop, |b| async move {
+            b.goto("/login").await;
+            let mut tabs = 0;
+            while b.focused().await != "username" {
+                tabs += 1;
+                assert!(tabs <= 20, "Tab never reaches the user name field");
+                b.press(Key::Tab).await;
+            }
+            b.type_text("alice").await;
             b.press(Key::Tab).await;
-        }
-        b.type_text("alice").await;
-        b.press(Key::Tab).await;
-        assert_eq!(b.focused().await, "password", "Tab goes from the user name to the password");
-        b.type_text("alice-secret").await;
-        let before = b.path().await;
-        b.press(Key::Enter).await;
-        let whoami = b.text("#whoami").await;
-        assert_eq!(whoami.trim(), "alice", "Enter submitted the form (from {before})");
-    }))
+            assert_eq!(b.focused().await, "password", "Tab goes from the user name to the password");
+            b.type_text("alice-secret").await;
+            let before = b.path().await;
+            b.press(Key::Enter).await;
+            let whoami = b.text("#whoami").await;
+            assert_eq!(whoami.trim(), "alice", "Enter submitted the form (from {before})");
+        }),
+    )
     .await;
 }

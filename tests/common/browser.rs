@@ -47,8 +47,7 @@ pub const PHONE: (u32, u32) = (390, 844);
 /// instead under CI (`CI` set) or with `BIRCH_WEB_REQUIRED=1`, where skipping would hide a
 /// missing install.
 pub fn available(test: &str) -> bool {
-    let missing: Vec<&str> =
-        ["chromium", "chromedriver"].into_iter().filter(|tool| which(tool).is_none()).collect();
+    let missing: Vec<&str> = ["chromium", "chromedriver"].into_iter().filter(|tool| which(tool).is_none()).collect();
     if missing.is_empty() {
         return true;
     }
@@ -185,7 +184,6 @@ fn capabilities(viewport: Viewport, profile: &Path) -> serde_json::Map<String, s
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             format!("--window-size={w},{h}"), "--hide-scrollbars", "--no-first-run",
             "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-            "--disable-crashpad-for-testing", "--disable-crash-reporter",
             "--disable-sync", "--disable-component-update", "--lang=en-US", "--accept-lang=en-US,en",
             format!("--user-data-dir={}", profile.display()),
         ],
@@ -379,9 +377,8 @@ impl Browser {
     /// Presses (and releases) `key` on whatever has the focus.
     pub async fn press(&self, key: Key) {
         let c: char = key.into();
-        let keys = KeyActions::new("keyboard".to_string())
-            .then(KeyAction::Down { value: c })
-            .then(KeyAction::Up { value: c });
+        let keys =
+            KeyActions::new("keyboard".to_string()).then(KeyAction::Down { value: c }).then(KeyAction::Up { value: c });
         self.client.perform_actions(keys).await.unwrap_or_else(|e| panic!("press {key:?}: {e}"));
     }
 
@@ -468,10 +465,7 @@ pub fn raw_http(port: u16, method: &str, path: &str, cookie: Option<&str>, form:
     }
     let body = form.unwrap_or("");
     if form.is_some() {
-        req.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+        req.push_str(&format!("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
     req.push_str(body);
