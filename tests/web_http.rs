@@ -181,11 +181,15 @@ async fn a_password_change_works_for_ldap() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert!(r.error().unwrap().starts_with("The new password is too short."), "{}", r.body);
         let r = b
-            .post("/password", &[("current", "nope-nope"), ("new", "Blue-Kettle-42"), ("confirm", "Blue-Kettle-42"), ("csrf", &csrf)])
+            .post(
+                "/password",
+                &[("current", "nope-nope"), ("new", "Blue-Kettle-42"), ("confirm", "Blue-Kettle-42"), ("csrf", &csrf)],
+            )
             .await;
         assert_eq!(r.error().as_deref(), Some("The current password is wrong."));
         let new = "correct horse battery staple 7";
-        let r = b.post("/password", &[("current", "bob-secret"), ("new", new), ("confirm", new), ("csrf", &csrf)]).await;
+        let r =
+            b.post("/password", &[("current", "bob-secret"), ("new", new), ("confirm", new), ("csrf", &csrf)]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.notice().as_deref(), Some("Your password is changed."));
         assert!(r.body.contains("<meter"), "strength feedback: {}", r.body);
@@ -206,7 +210,8 @@ async fn a_post_without_csrf_is_refused_and_changes_nothing() {
         let new = "another fine passphrase";
         let r = b.post("/password", &[("current", "bob-secret"), ("new", new), ("confirm", new)]).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
-        let r = b.post("/password", &[("current", "bob-secret"), ("new", new), ("confirm", new), ("csrf", "0000")]).await;
+        let r =
+            b.post("/password", &[("current", "bob-secret"), ("new", new), ("confirm", new), ("csrf", "0000")]).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert_eq!(bind_rc(&url, BOB, "bob-secret").await, 0);
         let r = b.post("/account", &[("loginShell", "/bin/sh")]).await;
@@ -239,7 +244,11 @@ async fn a_script_display_name_is_shown_as_text() {
         assert_eq!(common::root_values(&url, ALICE, "loginShell").await, vec!["/bin/zsh"]);
         let p = b.get("/account").await;
         assert!(!p.body.contains("<script>"), "{}", p.body);
-        assert!(p.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || p.body.contains("&lt;script&gt;"), "{}", p.body);
+        assert!(
+            p.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || p.body.contains("&lt;script&gt;"),
+            "{}",
+            p.body
+        );
         // An attribute the rules do not let her change is refused.
         let r = b.post("/account", &[("mail", "x@example.org"), ("csrf", &csrf)]).await;
         assert!(r.error().is_some(), "{}", r.body);
@@ -286,8 +295,9 @@ async fn chinese_pages_by_header_and_by_choice() {
     let (_s, port) = start("");
     bounded(LIMIT, async {
         let b = Browser::new(port);
-        let p = Browser::page(b.http.get(format!("{}/login", b.base)).header(ACCEPT_LANGUAGE, "zh-CN,zh;q=0.9,en;q=0.5"))
-            .await;
+        let p =
+            Browser::page(b.http.get(format!("{}/login", b.base)).header(ACCEPT_LANGUAGE, "zh-CN,zh;q=0.9,en;q=0.5"))
+                .await;
         assert!(p.body.contains("<html lang=\"zh-CN\">") && p.body.contains("用户名"), "{}", p.body);
         assert!(b.get("/login").await.body.contains("<html lang=\"en\">"));
         let p = b.get("/login?lang=zh-CN").await;

@@ -10,20 +10,20 @@ use birch_proto::codec::{BirchCodec, Decoded, ProtoError};
 use birch_proto::ldap3_lber::common::TagClass;
 use birch_proto::ldap3_lber::parse::{Parser, DEFAULT_MAX_BER_DEPTH};
 use birch_proto::ldap3_lber::structure::{StructureTag, PL};
-use bytes::BytesMut;
-use tokio_util::codec::{Decoder, Encoder};
 use birch_proto::ldap3_proto::control::LdapControl;
 use birch_proto::ldap3_proto::proto::{
     LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapExtendedRequest, LdapFilter, LdapMsg, LdapOp,
     LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchScope,
 };
 use birch_proto::ppolicy::PolicyResponse;
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::DuplexStream;
 use tokio_util::codec::Framed;
+use tokio_util::codec::{Decoder, Encoder};
 use tokio_util::sync::CancellationToken;
 
 /// How long one operation may take before the page gives up (the connection is then closed).
@@ -92,7 +92,11 @@ impl Conn {
     #[cfg(test)]
     pub fn detached() -> Conn {
         let (client, _server) = tokio::io::duplex(64);
-        Conn { framed: Framed::new(client, ClientCodec(BirchCodec::new(MAX_RESPONSE))), next_id: 1, stop: CancellationToken::new() }
+        Conn {
+            framed: Framed::new(client, ClientCodec(BirchCodec::new(MAX_RESPONSE))),
+            next_id: 1,
+            stop: CancellationToken::new(),
+        }
     }
 
     /// Sends one request and collects the search entries and the final response.
@@ -168,10 +172,8 @@ impl Conn {
         dn: &str,
         changes: Vec<birch_proto::ldap3_proto::proto::LdapModify>,
     ) -> Result<Answer, ConnError> {
-        let op = LdapOp::ModifyRequest(birch_proto::ldap3_proto::proto::LdapModifyRequest {
-            dn: dn.to_string(),
-            changes,
-        });
+        let op =
+            LdapOp::ModifyRequest(birch_proto::ldap3_proto::proto::LdapModifyRequest { dn: dn.to_string(), changes });
         let (_, msg, policy) = self.call(op, vec![policy_request()]).await?;
         Ok(answer(msg, policy))
     }

@@ -76,8 +76,7 @@ pub struct WebListener {
 impl WebListener {
     /// Binds the checked address.
     pub async fn bind(addr: SocketAddr, https: bool) -> Result<WebListener> {
-        let listener =
-            TcpListener::bind(addr).await.with_context(|| format!("web.listen: cannot listen on {addr}"))?;
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("web.listen: cannot listen on {addr}"))?;
         Ok(WebListener { listener, https })
     }
 

@@ -61,10 +61,7 @@ async fn headers(State(state): State<Arc<WebState>>, req: Request, next: Next) -
 
 /// `GET /static/style.css`.
 async fn style() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        STYLE,
-    )
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], STYLE)
         .into_response()
 }
 
