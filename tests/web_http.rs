@@ -309,6 +309,14 @@ async fn chinese_pages_by_header_and_by_choice() {
         assert!(p.body.contains("<html lang=\"zh-CN\">"));
         let r = b.login("chenwei", "wrong").await;
         assert_eq!(r.error().as_deref(), Some("用户名或密码错误。"));
+        b.login_to("chenwei", "chenwei-secret", "/account").await;
+        let p = b.get("/account").await;
+        assert!(p.body.contains("<html lang=\"zh-CN\">") && p.body.contains("<h1>我的账户</h1>"), "{}", p.body);
+        assert!(p.body.contains("陈伟"), "{}", p.body);
+        assert!(b.get("/password").await.body.contains("至少 8 个字符。"));
+        // Switched back, remembered again.
+        assert!(b.get("/account?lang=en").await.body.contains("<h1>My account</h1>"));
+        assert!(b.get("/password").await.body.contains("<html lang=\"en\">"));
     })
     .await;
 }
@@ -538,6 +546,44 @@ async fn https_pages_have_hsts_and_secure_cookies() {
         let cookies: Vec<&str> = r.headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
         assert!(cookies.iter().all(|c| c.contains("; Secure")), "{cookies:?}");
         assert_eq!(b.get("/account").await.by_id("whoami").as_deref(), Some("bob"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_password_logs_in_with_grace_to_the_change_page() {
+    let (s, port) = start("[ppolicy]\nmax_age = 1\ngrace_authn_limit = 2");
+    let url = s.url();
+    bounded(LIMIT, async {
+        // A change starts the clock (pwdChangedTime); a second later the password has expired.
+        let mut bob = connect_as(&url, BOB, "bob-secret").await;
+        let change = ldap3::exop::PasswordModify {
+            user_id: None,
+            old_pass: Some("bob-secret"),
+            new_pass: Some("soon expired 1"),
+        };
+        assert_eq!(bob.extended(change).await.unwrap().1.rc, 0);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let b = Browser::new(port);
+        b.login_to("bob", "soon expired 1", "/password").await;
+        assert_eq!(b.get("/account").await.location(), "/password");
+        let p = b.get("/password").await;
+        let notice = p.notice().unwrap_or_else(|| panic!("grace logins shown: {}", p.body));
+        assert!(notice.contains("Logins left before the account is locked: 1"), "{notice}");
+        let new = "a fresh passphrase 2";
+        let r = b
+            .post("/password", &[("current", "soon expired 1"), ("new", new), ("confirm", new), ("csrf", &p.csrf())])
+            .await;
+        assert_eq!(r.notice().as_deref(), Some("Your password is changed."), "{}", r.body);
+        assert_eq!(b.get("/account").await.status, StatusCode::OK);
+        // Without grace logins left, an expired password is refused with a clear message.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        for _ in 0..2 {
+            assert_eq!(bind_rc(&url, BOB, new).await, 0, "grace binds");
+        }
+        let r = Browser::new(port).login("bob", new).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.error().as_deref(), Some("Your password has expired. Ask the helpdesk for a new one."));
     })
     .await;
 }
