@@ -587,3 +587,22 @@ async fn an_expired_password_logs_in_with_grace_to_the_change_page() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_web_logins_count_in_the_ldap_rate_limits() {
+    let (s, port) = start("[rate_limit]\nper_address_burst = 3\nper_address_per_minute = 0.5");
+    let url = s.url();
+    bounded(LIMIT, async {
+        let b = Browser::new(port);
+        for user in ["bob", "alice", "chenwei"] {
+            assert_eq!(b.login(user, "wrong").await.status, StatusCode::UNAUTHORIZED);
+        }
+        // The address (127.0.0.1, also the LDAP client's here) is out of failures: the web
+        // says so, and an LDAP bind from it is throttled too, right password or not.
+        let r = b.login("bob", "bob-secret").await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+        assert_eq!(r.error().as_deref(), Some("Too many failed logins. Wait a few minutes and try again."));
+        assert_eq!(bind_rc(&url, ALICE, "alice-secret").await, 49);
+    })
+    .await;
+}
