@@ -181,11 +181,15 @@ async fn a_password_change_works_for_ldap() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert!(r.error().unwrap().starts_with("The new password is too short."), "{}", r.body);
         let r = b
-            .post("/password", &[("current", "nope-nope"), ("new", "Blue-Kettle-42"), ("confirm", "Blue-Kettle-42"), ("csrf", &csrf)])
+            .post(
+                "/password",
+                &[("current", "nope-nope"), ("new", "Blue-Kettle-42"), ("confirm", "Blue-Kettle-42"), ("csrf", &csrf)],
+            )
             .await;
         assert_eq!(r.error().as_deref(), Some("The current password is wrong."));
         let new = "correct horse battery staple 7";
-        let r = b.post("/password", &[("current", "bob-secret"), ("new", new), ("confirm", new), ("csrf", &csrf)]).await;
+        let r =
+            b.post("/password", &[("current", "bob-secret"), ("new", new), ("confirm", new), ("csrf", &csrf)]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.notice().as_deref(), Some("Your password is changed."));
         assert!(r.body.contains("<meter"), "strength feedback: {}", r.body);
@@ -206,7 +210,8 @@ async fn a_post_without_csrf_is_refused_and_changes_nothing() {
         let new = "another fine passphrase";
         let r = b.post("/password", &[("current", "bob-secret"), ("new", new), ("confirm", new)]).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
-        let r = b.post("/password", &[("current", "bob-secret"), ("new", new), ("confirm", new), ("csrf", "0000")]).await;
+        let r =
+            b.post("/password", &[("current", "bob-secret"), ("new", new), ("confirm", new), ("csrf", "0000")]).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert_eq!(bind_rc(&url, BOB, "bob-secret").await, 0);
         let r = b.post("/account", &[("loginShell", "/bin/sh")]).await;
@@ -239,7 +244,11 @@ async fn a_script_display_name_is_shown_as_text() {
         assert_eq!(common::root_values(&url, ALICE, "loginShell").await, vec!["/bin/zsh"]);
         let p = b.get("/account").await;
         assert!(!p.body.contains("<script>"), "{}", p.body);
-        assert!(p.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || p.body.contains("&lt;script&gt;"), "{}", p.body);
+        assert!(
+            p.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || p.body.contains("&lt;script&gt;"),
+            "{}",
+            p.body
+        );
         // An attribute the rules do not let her change is refused.
         let r = b.post("/account", &[("mail", "x@example.org"), ("csrf", &csrf)]).await;
         assert!(r.error().is_some(), "{}", r.body);
@@ -286,8 +295,9 @@ async fn chinese_pages_by_header_and_by_choice() {
     let (_s, port) = start("");
     bounded(LIMIT, async {
         let b = Browser::new(port);
-        let p = Browser::page(b.http.get(format!("{}/login", b.base)).header(ACCEPT_LANGUAGE, "zh-CN,zh;q=0.9,en;q=0.5"))
-            .await;
+        let p =
+            Browser::page(b.http.get(format!("{}/login", b.base)).header(ACCEPT_LANGUAGE, "zh-CN,zh;q=0.9,en;q=0.5"))
+                .await;
         assert!(p.body.contains("<html lang=\"zh-CN\">") && p.body.contains("用户名"), "{}", p.body);
         assert!(b.get("/login").await.body.contains("<html lang=\"en\">"));
         let p = b.get("/login?lang=zh-CN").await;
@@ -299,6 +309,14 @@ async fn chinese_pages_by_header_and_by_choice() {
         assert!(p.body.contains("<html lang=\"zh-CN\">"));
         let r = b.login("chenwei", "wrong").await;
         assert_eq!(r.error().as_deref(), Some("用户名或密码错误。"));
+        b.login_to("chenwei", "chenwei-secret", "/account").await;
+        let p = b.get("/account").await;
+        assert!(p.body.contains("<html lang=\"zh-CN\">") && p.body.contains("<h1>我的账户</h1>"), "{}", p.body);
+        assert!(p.body.contains("陈伟"), "{}", p.body);
+        assert!(b.get("/password").await.body.contains("至少 8 个字符。"));
+        // Switched back, remembered again.
+        assert!(b.get("/account?lang=en").await.body.contains("<h1>My account</h1>"));
+        assert!(b.get("/password").await.body.contains("<html lang=\"en\">"));
     })
     .await;
 }
@@ -379,16 +397,17 @@ async fn the_helpdesk_resets_unlocks_and_disables() {
         let r = bob.post("/password", &[("current", &temp), ("new", new), ("confirm", new), ("csrf", &p.csrf())]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(bind_rc(&url, BOB, &temp).await, 49, "the temporary password works once");
-        // Two wrong passwords lock bob; the helpdesk unlocks.
-        for _ in 0..2 {
-            assert_eq!(Browser::new(port).login("bob", "wrong").await.status, StatusCode::UNAUTHORIZED);
-        }
+        // One more wrong password (the temporary one above was the first) locks bob; the
+        // helpdesk unlocks.
+        assert_eq!(Browser::new(port).login("bob", "wrong").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(Browser::new(port).login("bob", new).await.status, StatusCode::FORBIDDEN);
         assert_eq!(bind_rc(&url, BOB, new).await, 49);
         assert!(desk.get("/helpdesk/user/bob").await.by_id("status").unwrap().contains("locked"));
         let r = desk.post("/helpdesk/user/bob/unlock", &[("csrf", &csrf)]).await;
         assert_eq!(r.notice().as_deref(), Some("Done."), "{}", r.body);
         assert_eq!(bind_rc(&url, BOB, new).await, 0);
         // Disable needs a reason; the disabled person's web session ends.
+        let bob = Browser::new(port);
         bob.login_to("bob", new, "/account").await;
         let r = desk.post("/helpdesk/user/bob/disable", &[("csrf", &csrf), ("reason", "")]).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -400,11 +419,19 @@ async fn the_helpdesk_resets_unlocks_and_disables() {
         let r = desk.post("/helpdesk/user/bob/enable", &[("csrf", &csrf)]).await;
         assert_eq!(r.notice().as_deref(), Some("Done."));
         assert_eq!(bind_rc(&url, BOB, new).await, 0);
-        // Group membership: a posixGroup by memberUid.
+        // Group membership is the admins' under the campus policy: the helpdesk is refused
+        // as over LDAP, an admin (alice) adds and removes (a posixGroup: memberUid).
         let r = desk.post("/helpdesk/user/bob/groups", &[("csrf", &csrf), ("add", "students")]).await;
+        assert!(r.error().is_some_and(|e| e.contains("insufficient access")), "{}", r.body);
+        assert!(!common::root_values(&url, common::demo::STUDENTS, "memberUid").await.contains(&"bob".to_string()));
+        let admin = Browser::new(port);
+        admin.login_to("alice", "alice-secret", "/account").await;
+        let csrf = admin.csrf("/helpdesk/user/bob").await;
+        let r = admin.post("/helpdesk/user/bob/groups", &[("csrf", &csrf), ("add", "students")]).await;
         assert_eq!(r.notice().as_deref(), Some("Done."), "{}", r.body);
+        assert!(r.body.contains("<li>students"), "{}", r.body);
         assert!(common::root_values(&url, common::demo::STUDENTS, "memberUid").await.contains(&"bob".to_string()));
-        let r = desk.post("/helpdesk/user/bob/groups", &[("csrf", &csrf), ("remove", "students")]).await;
+        let r = admin.post("/helpdesk/user/bob/groups", &[("csrf", &csrf), ("remove", "students")]).await;
         assert_eq!(r.notice().as_deref(), Some("Done."));
         assert!(!common::root_values(&url, common::demo::STUDENTS, "memberUid").await.contains(&"bob".to_string()));
         // The helpdesk cannot reach what the rules keep from it: the admins' audit view.
@@ -519,6 +546,63 @@ async fn https_pages_have_hsts_and_secure_cookies() {
         let cookies: Vec<&str> = r.headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
         assert!(cookies.iter().all(|c| c.contains("; Secure")), "{cookies:?}");
         assert_eq!(b.get("/account").await.by_id("whoami").as_deref(), Some("bob"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_password_logs_in_with_grace_to_the_change_page() {
+    let (s, port) = start("[ppolicy]\nmax_age = 1\ngrace_authn_limit = 2");
+    let url = s.url();
+    bounded(LIMIT, async {
+        // A change starts the clock (pwdChangedTime); a second later the password has expired.
+        let mut bob = connect_as(&url, BOB, "bob-secret").await;
+        let change = ldap3::exop::PasswordModify {
+            user_id: None,
+            old_pass: Some("bob-secret"),
+            new_pass: Some("soon expired 1"),
+        };
+        assert_eq!(bob.extended(change).await.unwrap().1.rc, 0);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let b = Browser::new(port);
+        b.login_to("bob", "soon expired 1", "/password").await;
+        assert_eq!(b.get("/account").await.location(), "/password");
+        let p = b.get("/password").await;
+        let notice = p.notice().unwrap_or_else(|| panic!("grace logins shown: {}", p.body));
+        assert!(notice.contains("Logins left before the account is locked: 1"), "{notice}");
+        let new = "a fresh passphrase 2";
+        let r = b
+            .post("/password", &[("current", "soon expired 1"), ("new", new), ("confirm", new), ("csrf", &p.csrf())])
+            .await;
+        assert_eq!(r.notice().as_deref(), Some("Your password is changed."), "{}", r.body);
+        assert_eq!(b.get("/account").await.status, StatusCode::OK);
+        // Without grace logins left, an expired password is refused with a clear message.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        for _ in 0..2 {
+            assert_eq!(bind_rc(&url, BOB, new).await, 0, "grace binds");
+        }
+        let r = Browser::new(port).login("bob", new).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.error().as_deref(), Some("Your password has expired. Ask the helpdesk for a new one."));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_web_logins_count_in_the_ldap_rate_limits() {
+    let (s, port) = start("[rate_limit]\nper_address_burst = 3\nper_address_per_minute = 0.5");
+    let url = s.url();
+    bounded(LIMIT, async {
+        let b = Browser::new(port);
+        for user in ["bob", "alice", "chenwei"] {
+            assert_eq!(b.login(user, "wrong").await.status, StatusCode::UNAUTHORIZED);
+        }
+        // The address (127.0.0.1, also the LDAP client's here) is out of failures: the web
+        // says so, and an LDAP bind from it is throttled too, right password or not.
+        let r = b.login("bob", "bob-secret").await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+        assert_eq!(r.error().as_deref(), Some("Too many failed logins. Wait a few minutes and try again."));
+        assert_eq!(bind_rc(&url, ALICE, "alice-secret").await, 49);
     })
     .await;
 }

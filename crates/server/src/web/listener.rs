@@ -76,8 +76,7 @@ pub struct WebListener {
 impl WebListener {
     /// Binds the checked address.
     pub async fn bind(addr: SocketAddr, https: bool) -> Result<WebListener> {
-        let listener =
-            TcpListener::bind(addr).await.with_context(|| format!("web.listen: cannot listen on {addr}"))?;
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("web.listen: cannot listen on {addr}"))?;
         Ok(WebListener { listener, https })
     }
 
@@ -148,6 +147,7 @@ async fn serve_http<IO>(io: IO, peer: Peer, app: axum::Router, shutdown: Cancell
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let https = peer.tls.is_some();
     let service = hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(peer.clone());
         let mut app = app.clone();
@@ -155,7 +155,7 @@ where
             let call = tower_service::Service::call(&mut app, req);
             match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
                 Ok(r) => r,
-                Err(_) => Ok(router::plain(axum::http::StatusCode::REQUEST_TIMEOUT, "request timed out")),
+                Err(_) => Ok(router::plain(axum::http::StatusCode::REQUEST_TIMEOUT, "request timed out", https)),
             }
         }
     });

@@ -62,19 +62,12 @@ impl FromRequestParts<Arc<WebState>> for Visit {
         let session = session_id.as_deref().and_then(|id| state.sessions.get(id));
         let login_csrf = cookie(headers, super::csrf::LOGIN_COOKIE).filter(|v| v.len() <= 128).map(String::from);
         // Always there: the listener adds it to every request.
-        let peer = parts.extensions.get::<Peer>().cloned().unwrap_or(Peer {
-            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            tls: None,
-        });
-        Ok(Visit {
-            lang,
-            lang_chosen: chosen.is_some(),
-            session,
-            session_id,
-            login_csrf,
-            peer,
-            https: state.https,
-        })
+        let peer = parts
+            .extensions
+            .get::<Peer>()
+            .cloned()
+            .unwrap_or(Peer { addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)), tls: None });
+        Ok(Visit { lang, lang_chosen: chosen.is_some(), session, session_id, login_csrf, peer, https: state.https })
     }
 }
 
@@ -154,7 +147,9 @@ impl Visit {
     /// Renders a template with `status`.
     pub fn render<T: Template>(&self, status: StatusCode, t: &T) -> Response {
         match t.render() {
-            Ok(html) => self.finish((status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()),
+            Ok(html) => {
+                self.finish((status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+            }
             Err(e) => {
                 tracing::error!(error = %e, "web: a template failed to render");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()

@@ -159,7 +159,10 @@ impl Sessions {
     /// Drops the sessions idle too long (called now and then).
     pub fn sweep(&self) {
         let now = Instant::now();
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, s| now.saturating_duration_since(s.last_used()) < self.idle);
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, s| now.saturating_duration_since(s.last_used()) < self.idle);
     }
 
     /// Sessions held now.

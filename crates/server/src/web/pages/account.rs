@@ -85,7 +85,13 @@ async fn read_me(conn: &mut Conn, session: &WebSession, suffix: &str) -> Result<
 }
 
 /// The account page with messages.
-async fn page(state: &WebState, visit: &Visit, session: &WebSession, error: Option<String>, notice: Option<String>) -> Response {
+async fn page(
+    state: &WebState,
+    visit: &Visit,
+    session: &WebSession,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
     let tr = visit.tr();
     let ctx = &state.ctx;
     let read = {
@@ -125,7 +131,8 @@ fn password_times(ctx: &ServerCtx, tr: &Texts, session: &WebSession, me: &Found)
         Ok(Some((_, e))) => ctx.writer().policy_for(&e),
         _ => ctx.config().ppolicy.clone(),
     };
-    let expires = if policy.max_age > 0 { when(changed + Duration::from_secs(policy.max_age)) } else { tr.never.into() };
+    let expires =
+        if policy.max_age > 0 { when(changed + Duration::from_secs(policy.max_age)) } else { tr.never.into() };
     (when(changed), fill(tr.days, age), expires)
 }
 

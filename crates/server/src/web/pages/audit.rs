@@ -127,7 +127,8 @@ pub async fn show(State(state): State<Arc<WebState>>, visit: Visit, Query(q): Qu
             Some(t) => Some(t),
             None => {
                 page.error = Some(tr.audit_bad_since.to_string());
-                let t = AuditPage { page, person: q.person, actor: q.actor, since: q.since, shown: None, records: vec![] };
+                let t =
+                    AuditPage { page, person: q.person, actor: q.actor, since: q.since, shown: None, records: vec![] };
                 return visit.render(StatusCode::BAD_REQUEST, &t);
             }
         },
@@ -170,6 +171,9 @@ mod tests {
     fn a_record_becomes_a_row() {
         let r = record(r#"{"time":"2026-01-01T00:00:00Z","event":"modify","by":"uid=hana","dn":"uid=bob","result":0}"#)
             .unwrap();
-        assert_eq!((r.event.as_str(), r.by.as_str(), r.dn.as_str(), r.result.as_str()), ("modify", "uid=hana", "uid=bob", "0"));
+        assert_eq!(
+            (r.event.as_str(), r.by.as_str(), r.dn.as_str(), r.result.as_str()),
+            ("modify", "uid=hana", "uid=bob", "0")
+        );
     }
 }

@@ -31,16 +31,8 @@ use std::time::SystemTime;
 const MAX_FOUND: i32 = 50;
 
 /// What the console reads of a person.
-const PERSON_ATTRS: &[&str] = &[
-    "uid",
-    "cn",
-    "pwdAccountLockedTime",
-    "pwdReset",
-    "pwdEndTime",
-    "shadowExpire",
-    "pwdChangedTime",
-    DISABLED_REASON,
-];
+const PERSON_ATTRS: &[&str] =
+    &["uid", "cn", "pwdAccountLockedTime", "pwdReset", "pwdEndTime", "shadowExpire", "pwdChangedTime", DISABLED_REASON];
 
 /// One person in the results.
 pub struct Row {
@@ -381,7 +373,8 @@ async fn run(
             if reason.is_empty() {
                 Outcome::error(tr.reason_needed)
             } else {
-                let mods = vec![replace("pwdAccountLockedTime", &[gentime::DISABLED]), replace(DISABLED_REASON, &[reason])];
+                let mods =
+                    vec![replace("pwdAccountLockedTime", &[gentime::DISABLED]), replace(DISABLED_REASON, &[reason])];
                 Outcome::of(tr, conn.modify(dn, mods).await?)
             }
         }

@@ -162,7 +162,8 @@ pub async fn submit(
     let (grace, notice) = match policy.warning {
         Some(PolicyWarning::GraceAuthNsRemaining(n)) => (true, Some(fill(tr.grace_left, n))),
         Some(PolicyWarning::TimeBeforeExpiration(s)) => (false, Some(fill(tr.expires_in, duration(tr, s.into())))),
-        None => (false, reset.then(|| tr.must_change.to_string())),
+        // The password page says why (an alert) while the change is due.
+        None => (false, None),
     };
     let uid = if name.contains('=') {
         name.split(',').next().and_then(|r| r.split_once('=')).map_or(name.clone(), |(_, v)| v.trim().to_string())

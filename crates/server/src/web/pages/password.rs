@@ -92,7 +92,12 @@ fn strength(tr: &Texts, password: &str, names: &[&str]) -> (u8, &'static str, Ve
         .unwrap_or(tr.strength_0);
     // zxcvbn's hints are in English only.
     let hints = match (tr.app == crate::web::i18n::EN.app, e.feedback()) {
-        (true, Some(f)) => f.warning().map(|w| w.to_string()).into_iter().chain(f.suggestions().iter().map(|s| s.to_string())).collect(),
+        (true, Some(f)) => f
+            .warning()
+            .map(|w| w.to_string())
+            .into_iter()
+            .chain(f.suggestions().iter().map(|s| s.to_string()))
+            .collect(),
         _ => Vec::new(),
     };
     (score, label, hints)
@@ -165,8 +170,12 @@ pub async fn submit(
     }
     let error = answer.policy.and_then(|p| p.error);
     let text = match (error, &answer.res.code) {
-        (Some(PolicyError::PasswordTooShort), _) => with_rule(tr.too_short, fill(tr.policy_min_length, policy.min_length)),
-        (Some(PolicyError::PasswordTooLong), _) => with_rule(tr.too_long, fill(tr.policy_max_length, policy.max_length)),
+        (Some(PolicyError::PasswordTooShort), _) => {
+            with_rule(tr.too_short, fill(tr.policy_min_length, policy.min_length))
+        }
+        (Some(PolicyError::PasswordTooLong), _) => {
+            with_rule(tr.too_long, fill(tr.policy_max_length, policy.max_length))
+        }
         (Some(PolicyError::PasswordInHistory), _) => tr.in_history.to_string(),
         (Some(PolicyError::InsufficientPasswordQuality), _) => with_rule(tr.quality, answer.res.message.clone()),
         (Some(PolicyError::PasswordTooYoung), _) => tr.too_young.to_string(),
