@@ -100,7 +100,7 @@ for label, d in (("web alone", web_alone), ("web with search-uid", web)):
     print(f"{label}: {d['pages_per_s']} pages/s, page p50 {d['page_p50_ms']} ms p99 {d['page_p99_ms']} ms; "
           f"logins {d['logins_per_s']}/s p50 {d['login_p50_ms']} ms p99 {d['login_p99_ms']} ms; "
           f"/account {d['accounts_per_s']}/s p50 {d['account_p50_ms']} ms p99 {d['account_p99_ms']} ms; "
-          f"errors {d['errors']}")
+          f"errors {d['errors']}; load generator CPU {d.get('client_cpu_s')} s")
 print(json.dumps({"users": users, "sessions": sessions, "conns": conns,
                   "search_uid_alone_ops_per_s": a, "search_uid_with_web_ops_per_s": w, "ratio": ratio,
                   "search_uid_with_web_p99_us": with_web.get("p99_us"),

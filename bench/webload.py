@@ -15,12 +15,14 @@ argon2id as on a campus), GET /account --views times, then every --logout-every-
 Prints one JSON line: page loads (every GET and POST) per second with p50/p99, and apart
 from them logins (the POST /login, which costs an argon2 hash on the server's bounded hash
 pool) and /account views, each with count, per-second rate, p50 and p99 in milliseconds, and
-the number of errors (an unexpected status or a failed connection; the session starts again).
+the number of errors (an unexpected status or a failed connection; the session starts again),
+and the CPU seconds the load generator itself used.
 """
 import argparse
 import http.client
 import json
 import re
+import resource
 import threading
 import time
 import urllib.parse
@@ -188,6 +190,9 @@ def main():
         out[f"{kind}s_per_s"] = round(len(v) / elapsed, 1)
         out[f"{kind}_p50_ms"] = pct(v, 0.50)
         out[f"{kind}_p99_ms"] = pct(v, 0.99)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    # The load generator's own CPU (it shares the machine with the server and ldapbench).
+    out["client_cpu_s"] = round(ru.ru_utime + ru.ru_stime, 2)
     out["errors"] = stats.errors
     if stats.first_error:
         out["first_error"] = stats.first_error
