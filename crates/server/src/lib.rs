@@ -52,4 +52,5 @@ pub mod server;
 pub mod session;
 pub mod startup;
 pub mod tls;
+pub mod web;
 pub mod write;

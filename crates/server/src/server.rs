@@ -29,6 +29,7 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     let access = crate::access::Access::compile(&cfg, &schema).context("access.rules")?;
     let root_given = startup::root_password::Given::read(&cfg)?;
     startup::check_paths(&cfg)?;
+    let web = crate::web::check(&cfg, load_demo)?;
     // Handle SIGHUP before anything can send it (its default action ends the process), and
     // SIGTERM/SIGINT too: one that arrives while the store opens stops the server cleanly
     // once it serves (the listeners answer before then).
@@ -48,6 +49,19 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
         Some(addr) => {
             Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (tls.ldaps_listen)"))?)
         }
+        None => None,
+    };
+    let web = match web {
+        Some((addr, https)) => match crate::web::WebListener::bind(addr, https).await {
+            Ok(w) => Some(w),
+            // --demo's own address may be taken (another demo): the demo goes on without
+            // its web pages. A configured address must be free.
+            Err(e) if cfg.web.listen.is_none() => {
+                tracing::warn!(error = %format!("{e:#}"), "--demo: no web pages");
+                None
+            }
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     let listener = TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -91,6 +105,18 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     tokio::spawn(crate::recovery::watch(ctx.clone(), shutdown.clone()));
     let follows = ctx.config().replication.is_replica() || ctx.config().replication.is_multi_provider();
     let consumer = follows.then(|| tokio::spawn(crate::replica::consumer::run(ctx.clone(), shutdown.clone())));
+    // The web pages (crate::web): their line is printed once they serve, after the LDAP
+    // line (scripts and tests wait for "birch web listening on ").
+    let web = match web {
+        Some(w) => {
+            let url = w.url()?;
+            let task = tokio::spawn(w.serve(ctx.clone(), shutdown.clone()));
+            tracing::info!(%url, "web pages");
+            eprintln!("birch web listening on {url}");
+            Some(task)
+        }
+        None => None,
+    };
     let connections = TaskTracker::new();
     let signal = stops.recv();
     tokio::pin!(signal);
@@ -125,6 +151,9 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     drop(listener);
     drop(ldaps);
     shutdown.cancel();
+    if let Some(w) = web {
+        let _ = w.await;
+    }
     connections.close();
     connections.wait().await;
     if let Some(c) = consumer {

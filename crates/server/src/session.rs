@@ -220,6 +220,26 @@ where
     serve(Box::new(io), Arc::new(Session::new(peer)), ctx, CancellationToken::new()).await;
 }
 
+/// Serves one in-process connection of the web pages (`crate::web`): the requests of a
+/// logged-in person, with `peer` the HTTP client's address (rate limits, audit records) and
+/// `tls` what its HTTPS handshake established (`None` on plain HTTP); it ends when the web
+/// session drops its side of the stream or `shutdown` is cancelled.
+pub async fn serve_internal<S>(
+    io: S,
+    peer: SocketAddr,
+    ctx: Arc<ServerCtx>,
+    tls: Option<TlsInfo>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let session = Arc::new(Session::new(peer));
+    if let Some(info) = tls {
+        session.set_tls(info);
+    }
+    serve(Box::new(io), session, ctx, shutdown).await;
+}
+
 async fn serve(io: BoxIo, session: Arc<Session>, ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
     let peer = session.peer;
     let max = ctx.config().max_pdu_bytes;

@@ -13,6 +13,7 @@ pub mod ppolicy;
 pub mod rate_limit;
 pub mod replication;
 pub mod tls;
+pub mod web;
 
 pub use audit::AuditSection;
 pub use bind_cache::BindCacheSection;
@@ -22,6 +23,7 @@ pub use ppolicy::Policy;
 pub use rate_limit::RateLimitSection;
 pub use replication::ReplicationSection;
 pub use tls::{ClientCerts, ExternalRule, RequireTls, SecuritySection, TlsSection};
+pub use web::WebSection;
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -97,6 +99,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Replication: this server's id in CSNs; on a replica, the provider it follows.
     pub replication: ReplicationSection,
+    /// The web pages (self-service and helpdesk).
+    pub web: WebSection,
 }
 
 /// `log_format`: how log lines are written.
@@ -275,6 +279,7 @@ impl Default for Config {
             connections: Default::default(),
             log_format: LogFormat::default(),
             replication: Default::default(),
+            web: Default::default(),
         }
     }
 }
