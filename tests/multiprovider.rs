@@ -9,83 +9,17 @@
 mod common;
 
 use common::*;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+#[path = "common/relay.rs"]
+mod relay;
+use relay::Relay;
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long servers get to agree.
 const CONVERGE: Duration = Duration::from_secs(30);
 /// A userPassword made by `slappasswd -h '{SSHA}' -s user-secret`.
 const SSHA: &str = "{SSHA}4UuzESLajbqUypNOrvE9qxOSwSITaaST";
-
-/// A TCP relay in front of a server: a network between two servers that can be cut.
-struct Relay {
-    port: u16,
-    open: Arc<Mutex<Vec<TcpStream>>>,
-    down: Arc<AtomicBool>,
-}
-
-impl Relay {
-    fn start(upstream: u16) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("relay listener");
-        let port = listener.local_addr().expect("addr").port();
-        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let down = Arc::new(AtomicBool::new(false));
-        let (o, dn) = (open.clone(), down.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                if dn.load(Ordering::SeqCst) {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                };
-                for s in [&client, &server] {
-                    if let Ok(c) = s.try_clone() {
-                        o.lock().unwrap().push(c);
-                    }
-                }
-                for (mut from, mut to) in
-                    [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server, client)]
-                {
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 16384];
-                        while let Ok(n) = from.read(&mut buf) {
-                            if n == 0 || to.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                        let _ = to.shutdown(Shutdown::Both);
-                        let _ = from.shutdown(Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Relay { port, open, down }
-    }
-
-    fn url(&self) -> String {
-        format!("ldap://127.0.0.1:{}", self.port)
-    }
-
-    /// Drops every relayed connection and refuses new ones until [`Relay::up`].
-    fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        for s in self.open.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn up(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
-}
 
 /// Writable servers following each other.
 struct Cluster {
@@ -380,7 +314,7 @@ fn a_network_cut_with_writes_on_both_sides_heals_with_counted_conflicts() {
     workload(&c.url(0), 0);
     c.converge("before the cut");
     for r in &c.relays {
-        r.cut();
+        r.cut(true);
     }
     // During the cut: each side writes its own site, both change the same entry (server
     // 1 later), server 0 deletes an entry server 1 modifies, and both add one DN.

@@ -86,6 +86,17 @@ async fn passmod(l: &mut Ldap, user: Option<&str>, old: Option<&str>, new: Optio
     res
 }
 
+/// A server with `config` whose store was loaded offline from `ldif`, started.
+fn imported(config: &str, ldif: &str) -> Server {
+    let mut s = Server::offline(config);
+    let path = s.dir().join("users.ldif");
+    std::fs::write(&path, ldif).expect("write ldif");
+    let out = s.birch(&["import", &path.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    s.start_existing();
+    s
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -330,12 +341,7 @@ async fn failed_binds_are_rate_limited_per_dn_and_per_address() {
 async fn a_rehash_after_the_answer_never_loses_the_password() {
     let ldif = common::users_ldif(1, |_| SSHA_SECRET.to_string());
     let dn = "uid=user00001,ou=people,dc=example,dc=org";
-    let mut s = Server::offline("rehash_on_bind = true\n");
-    let path = s.dir().join("users.ldif");
-    std::fs::write(&path, &ldif).expect("write ldif");
-    let out = s.birch(&["import", &path.display().to_string()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    s.start_existing();
+    let mut s = imported("rehash_on_bind = true\n", &ldif);
     let url = s.url();
     bounded(LIMIT, async {
         let binds = (0..8).map(|_| bind_rc(&url, dn, "secret"));
@@ -488,12 +494,7 @@ async fn a_ttl_of_zero_turns_the_bind_cache_off() {
 async fn rehashes_start_no_faster_than_the_configured_pace() {
     let ldif = common::users_ldif(3, |_| SSHA_SECRET.to_string());
     let dn = |i: usize| format!("uid=user{i:05},ou=people,dc=example,dc=org");
-    let mut s = Server::offline("rehash_per_second = 0.01\n");
-    let path = s.dir().join("users.ldif");
-    std::fs::write(&path, &ldif).expect("write ldif");
-    let out = s.birch(&["import", &path.display().to_string()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    s.start_existing();
+    let mut s = imported("rehash_per_second = 0.01\n", &ldif);
     let url = s.url();
     bounded(LIMIT, async {
         for i in 1..=3 {

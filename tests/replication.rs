@@ -8,12 +8,12 @@
 mod common;
 
 use common::*;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+#[path = "common/relay.rs"]
+mod relay;
+use relay::Relay;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long two servers get to agree.
@@ -140,76 +140,6 @@ impl Drop for Slapd {
         if std::thread::panicking() {
             eprintln!("--- slapd log ---\n{}--- end ---", std::fs::read_to_string(self.log()).unwrap_or_default());
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// A TCP relay whose connections the test can cut (a network failure between replica and
-// provider) and that can refuse new ones for a while.
-// ---------------------------------------------------------------------------------------
-
-struct Relay {
-    port: u16,
-    open: Arc<Mutex<Vec<TcpStream>>>,
-    down: Arc<AtomicBool>,
-}
-
-impl Relay {
-    fn start(upstream: u16) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("relay listener");
-        let port = listener.local_addr().expect("addr").port();
-        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let down = Arc::new(AtomicBool::new(false));
-        let (o, dn) = (open.clone(), down.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                if dn.load(Ordering::SeqCst) {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                };
-                for s in [&client, &server] {
-                    if let Ok(c) = s.try_clone() {
-                        o.lock().unwrap().push(c);
-                    }
-                }
-                for (mut from, mut to) in
-                    [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server, client)]
-                {
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 16384];
-                        while let Ok(n) = from.read(&mut buf) {
-                            if n == 0 || to.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                        let _ = to.shutdown(Shutdown::Both);
-                        let _ = from.shutdown(Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Relay { port, open, down }
-    }
-
-    fn url(&self) -> String {
-        format!("ldap://127.0.0.1:{}", self.port)
-    }
-
-    /// Drops every relayed connection; with `stay_down`, refuses new ones until [`Relay::up`].
-    fn cut(&self, stay_down: bool) {
-        self.down.store(stay_down, Ordering::SeqCst);
-        for s in self.open.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn up(&self) {
-        self.down.store(false, Ordering::SeqCst);
     }
 }
 
