@@ -258,6 +258,40 @@ async fn a_script_display_name_is_shown_as_text() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_value_of_an_attribute_gets_a_field_and_none_is_lost() {
+    let (s, port) = start("");
+    let url = s.url();
+    bounded(LIMIT, async {
+        let phones = ["+86 10 1111", "+86 10 2222"];
+        let mut root = connect_as(&url, ROOT_DN, ROOT_PW).await;
+        let set = Mod::Replace("telephoneNumber", HashSet::from(phones));
+        root.modify(ALICE, vec![set]).await.expect("modify").success().expect("two phone numbers");
+        let b = Browser::new(port);
+        b.login_to("alice", "alice-secret", "/account").await;
+        let p = b.get("/account").await;
+        for phone in phones {
+            assert!(p.body.contains(&format!("value=\"{phone}\"")), "{}", p.body);
+        }
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        // Changing the shell sends both numbers back as they were: both stay.
+        let csrf = b.csrf("/account").await;
+        let form = [("telephoneNumber", phones[0]), ("telephoneNumber", phones[1]), ("loginShell", "/bin/zsh")];
+        let r = b.post("/account", &[form[0], form[1], form[2], ("csrf", &csrf)]).await;
+        assert_eq!(r.notice().as_deref(), Some("Your changes are saved."), "{}", r.body);
+        assert_eq!(sorted(common::root_values(&url, ALICE, "telephoneNumber").await), phones);
+        assert_eq!(common::root_values(&url, ALICE, "loginShell").await, vec!["/bin/zsh"]);
+        // Emptying one field removes that number only.
+        let r = b.post("/account", &[("telephoneNumber", phones[0]), ("telephoneNumber", ""), ("csrf", &csrf)]).await;
+        assert_eq!(r.notice().as_deref(), Some("Your changes are saved."), "{}", r.body);
+        assert_eq!(common::root_values(&url, ALICE, "telephoneNumber").await, vec![phones[0]]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_response_has_the_security_headers() {
     let (_s, port) = start("");
     bounded(LIMIT, async {

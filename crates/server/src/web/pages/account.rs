@@ -105,9 +105,11 @@ async fn page(
     let (changed, age, expires) = password_times(ctx, tr, session, &me);
     let editable = editable(ctx, session, visit.peer.tls.is_some(), visit.peer.addr.ip())
         .into_iter()
-        .map(|a| {
-            let v = me.first(&a).unwrap_or("").to_string();
-            (a, v)
+        .flat_map(|a| {
+            // One field per value (an attribute with several keeps them all), or one empty.
+            let values = me.get(&a);
+            let values = if values.is_empty() { vec![String::new()] } else { values.to_vec() };
+            values.into_iter().map(move |v| (a.clone(), v))
         })
         .collect();
     let mut attrs = me.attrs.clone();
@@ -145,8 +147,9 @@ pub async fn show(State(state): State<Arc<WebState>>, visit: Visit) -> Response 
     page(&state, &visit, &session, None, None).await
 }
 
-/// `POST /account`: one field per editable attribute; a changed value replaces the old
-/// ones (an empty field removes them).
+/// `POST /account`: one field per value of each editable attribute; when the values sent
+/// for an attribute differ from the stored ones they replace them (empty fields are
+/// dropped; all empty removes the attribute).
 pub async fn submit(
     State(state): State<Arc<WebState>>,
     visit: Visit,
@@ -171,18 +174,29 @@ pub async fn submit(
         conn.read(&session.dn, &allowed.iter().map(String::as_str).collect::<Vec<_>>()).await
     };
     let current = current.ok().flatten().unwrap_or_default();
-    let mut changes = Vec::new();
+    // The values sent per attribute, in the order of the form.
+    let mut sent: Vec<(&String, Vec<&str>)> = Vec::new();
     for (name, value) in form.iter().filter(|(k, _)| k != "csrf") {
         let Some(attr) = allowed.iter().find(|a| a.eq_ignore_ascii_case(name)) else {
             let text = format!("{} {name}", tr.not_editable);
             return page(&state, &visit, &session, Some(text), None).await;
         };
         let value = value.trim();
+        match sent.iter_mut().find(|(a, _)| *a == attr) {
+            Some((_, values)) => values.push(value),
+            None => sent.push((attr, vec![value])),
+        }
+    }
+    let mut changes = Vec::new();
+    for (attr, values) in sent {
+        let mut values: Vec<&str> = values.into_iter().filter(|v| !v.is_empty()).collect();
+        values.dedup();
         let now = current.get(attr);
-        if now.len() == 1 && now[0] == value || now.is_empty() && value.is_empty() {
+        let same = now.len() == values.len() && values.iter().all(|v| now.iter().any(|n| n == v));
+        if same {
             continue;
         }
-        let vals = if value.is_empty() { vec![] } else { vec![value.as_bytes().to_vec()] };
+        let vals = values.iter().map(|v| v.as_bytes().to_vec()).collect();
         changes.push(LdapModify {
             operation: LdapModifyType::Replace,
             modification: LdapPartialAttribute { atype: attr.clone(), vals },
