@@ -107,7 +107,9 @@ impl BindCache {
         let fingerprint = Self::fingerprint(matched);
         let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.expire(&mut slots, now);
-        while slots.by_tag.len() >= self.max_entries {
+        // The order list may hold a tag twice (verified again after its stored value
+        // changed); it is kept within twice the bound too.
+        while slots.by_tag.len() >= self.max_entries || slots.order.len() >= 2 * self.max_entries {
             if !Self::drop_oldest(&mut slots) {
                 break;
             }
@@ -239,6 +241,7 @@ mod tests {
                 let (dn, pw, value) = (format!("uid={dn}"), [*pw], vec![*value]);
                 c.remember(&dn, &value, &pw, t0 + Duration::from_secs(clock));
                 prop_assert!(c.len() <= 4);
+                prop_assert!(c.slots.lock().unwrap().order.len() <= 8);
                 if (dn.as_str(), pw, value.clone()) == (format!("uid={}", probe.0).as_str(), [probe.1], vec![probe.2]) {
                     last = Some(clock);
                 }
