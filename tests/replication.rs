@@ -157,26 +157,7 @@ fn dump(url: &str, also: &[&str]) -> Vec<String> {
     if !out.status.success() {
         return vec![format!("ldapsearch failed: {}", String::from_utf8_lossy(&out.stderr))];
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut entries: Vec<String> = text
-        .split("\n\n")
-        .filter(|b| !b.trim().is_empty())
-        .map(|block| {
-            let mut lines = block.lines();
-            let dn = lines.next().unwrap_or_default().to_ascii_lowercase();
-            let mut attrs: Vec<String> = lines
-                .filter_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    let name = name.to_ascii_lowercase();
-                    (name != "userpassword").then(|| format!("{name}:{value}"))
-                })
-                .collect();
-            attrs.sort();
-            format!("{dn}\n{}", attrs.join("\n"))
-        })
-        .collect();
-    entries.sort();
-    entries
+    common::normalized_entries(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// Polls until both servers show the same tree (at most [`CONVERGE`]), then asserts it.

@@ -477,6 +477,31 @@ pub fn users_ldif(n: usize, password: impl Fn(usize) -> String) -> String {
 }
 
 /// DNs of the demo campus (`birch serve --demo`, see crates/server/src/demo.rs).
+/// `ldapsearch -LLL -o ldif-wrap=no` output normalized for comparing two servers' trees:
+/// one string per entry (its DN, then its sorted `name:value` lines, names lower-cased,
+/// userPassword left out), entries sorted.
+pub fn normalized_entries(ldif: &str) -> Vec<String> {
+    let mut entries: Vec<String> = ldif
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut lines = block.lines();
+            let dn = lines.next().unwrap_or_default().to_ascii_lowercase();
+            let mut attrs: Vec<String> = lines
+                .filter_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    let name = name.to_ascii_lowercase();
+                    (name != "userpassword").then(|| format!("{name}:{value}"))
+                })
+                .collect();
+            attrs.sort();
+            format!("{dn}\n{}", attrs.join("\n"))
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
 pub mod demo {
     /// uid=hana, the helpdesk member [`super::add_helpdesk_member`] adds (not in the demo).
     pub const HANA: &str = "uid=hana,ou=people,dc=example,dc=org";

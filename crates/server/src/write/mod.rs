@@ -323,6 +323,22 @@ impl Writer {
         }
     }
 
+    /// Runs a store write on a blocking thread, durable before it returns when `durable`
+    /// (replication's refresh makes many durable together at its end).
+    async fn commit_if<T: Send + 'static>(
+        &self,
+        durable: bool,
+        write: impl FnOnce(&Store) -> Result<T, WriteError> + Send + 'static,
+    ) -> Result<T, WriteError> {
+        if durable {
+            return self.commit(write).await;
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || write(&store))
+            .await
+            .map_err(|_| WriteError::ldap(LdapResultCode::OperationsError, "internal error"))?
+    }
+
     /// Runs a store write on a blocking thread, then makes it durable.
     async fn commit<T: Send + 'static>(
         &self,
@@ -707,13 +723,7 @@ impl Writer {
                 }
             })
         };
-        if durable {
-            return self.commit(write).await;
-        }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || write(&store))
-            .await
-            .map_err(|_| WriteError::ldap(LdapResultCode::OperationsError, "internal error"))?
+        self.commit_if(durable, write).await
     }
 
     /// Makes every write so far durable (the end of a replica's refresh).

@@ -5,7 +5,6 @@
 
 use super::{WriteError, Writer};
 use crate::replica::conflict::{self, Resolution};
-use birch_proto::ldap3_proto::proto::LdapResultCode;
 use birch_store::{Entry, Store};
 use std::collections::HashSet;
 
@@ -88,13 +87,7 @@ impl Writer {
                 }
             })
         };
-        if durable {
-            return self.commit(write).await;
-        }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || write(&store))
-            .await
-            .map_err(|_| WriteError::ldap(LdapResultCode::OperationsError, "internal error"))?
+        self.commit_if(durable, write).await
     }
 }
 
