@@ -1,4 +1,5 @@
-//! Secret attributes: the attribute types that hold passwords or password hashes. Nobody
+//! Secret attributes: the attribute types that hold passwords or password hashes (and one
+//! of replication bookkeeping, below). Nobody
 //! reads, searches or compares them, whatever the rules say (the root DN included): they are
 //! never returned, never match in a filter, an assertion or a compare. This is the one list
 //! the whole server consults (access decisions, the audit log's LDIF, sync searches).
@@ -8,11 +9,20 @@
 /// - `userPassword` (RFC 4519): the password, hashed.
 /// - `authPassword` (RFC 3112): scheme-tagged password hashes.
 /// - `pwdHistory` (draft-behera ppolicy): previous password hashes with their times.
+/// - `birchAttrCSN`: multi-provider bookkeeping (when each attribute changed), which only
+///   replication reads: kept out of every client's view like the rest of this list.
 pub const SECRET_ATTRIBUTES: &[(&str, &str)] = &[
     ("userpassword", "2.5.4.35"),
     ("authpassword", "1.3.6.1.4.1.4203.1.3.4"),
     ("pwdhistory", "1.3.6.1.4.1.42.2.27.8.1.20"),
+    ("birchattrcsn", "2.25.157981809880488326345928216692401146346.1.5"),
 ];
+
+/// Secret attributes a replication peer receives only when it names them in its sync
+/// search (not with `*` or `+`): types a consumer that is not Birch (slapd) would not know.
+pub fn by_name_only(canonical: &str) -> bool {
+    canonical == "birchattrcsn"
+}
 
 /// Whether an attribute description names a secret attribute type: a name in any case or
 /// an OID (`OID.` prefix allowed), with or without options (`userPassword;x-old`).

@@ -13,6 +13,11 @@ pub const META_CONTEXT_CSNS: &str = "context_csns";
 /// Meta key prefix of a tombstone (a multi-provider server remembers deleted entryUUIDs
 /// with the CSN of their delete, so an older change arriving later cannot bring them back).
 pub const META_TOMB_PREFIX: &[u8] = b"tomb:";
+/// Meta key prefix of a tombstone's state: the deleted entry as it was, merged with every
+/// peer's change of it that arrived after the delete and lost to it; a change later than
+/// the delete brings the entry back as that state merged with the change (so every server
+/// ends with the same entry, whatever the order the changes arrive in).
+pub const META_TOMB_STATE_PREFIX: &[u8] = b"tombstate:";
 
 /// Meta key of the CSN of the last offline load (see `Store::sync_epoch`).
 pub const META_SYNC_EPOCH: &str = "sync_epoch";

@@ -17,6 +17,7 @@
     )
 )]
 
+pub mod attr_csn;
 pub mod changes;
 pub mod csn;
 pub mod entry;

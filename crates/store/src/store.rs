@@ -47,7 +47,7 @@ pub use birch_schema::ndn::Scope;
 pub use bulk::BulkLoader;
 pub(crate) use commit::Origin;
 pub use commit::WriteSet;
-pub use peer::Landing;
+pub use peer::{Landing, Verdict};
 pub use search::SearchIter;
 pub use walk::{RawWalk, Snapshot, SnapshotEntries, Walk};
 pub use write::Seen;
@@ -214,6 +214,16 @@ impl Store {
     pub fn tombstone(&self, uuid: &[u8; 16]) -> Result<Option<String>, StoreError> {
         let key = [changes::META_TOMB_PREFIX, uuid.as_slice()].concat();
         Ok(self.inner.meta.get(key)?.and_then(|v| String::from_utf8(v.to_vec()).ok()))
+    }
+
+    /// The state kept with the tombstone of the entry with this entryUUID (see
+    /// [`changes::META_TOMB_STATE_PREFIX`]), if any.
+    pub fn tomb_state(&self, uuid: &[u8; 16]) -> Result<Option<Entry>, StoreError> {
+        let key = [changes::META_TOMB_STATE_PREFIX, uuid.as_slice()].concat();
+        match self.inner.meta.get(key)? {
+            Some(v) => Ok(Some(Entry::decode(&v)?)),
+            None => Ok(None),
+        }
     }
 
     /// Every tombstone kept: (entryUUID, CSN of its delete).

@@ -53,6 +53,9 @@ impl Selection {
         if canonical.contains(';') && self.names.iter().any(|n| desc::covers(n, canonical)) {
             return true;
         }
+        if birch_acl::secret::by_name_only(canonical) {
+            return false;
+        }
         if self.all_user == self.all_operational {
             return self.all_user;
         }

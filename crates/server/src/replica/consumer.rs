@@ -156,7 +156,7 @@ async fn follow(
     };
     let mut stream = ldap
         .with_controls(vec![control])
-        .streaming_search(&base, Scope::Subtree, &cfg.filter, cfg.attrs.clone())
+        .streaming_search(&base, Scope::Subtree, &cfg.filter, requested_attrs(&cfg.attrs, up.peer))
         .await?;
     let mut refresh = Some(Refresh::default());
     loop {
@@ -322,9 +322,10 @@ async fn apply_entry(link: &Link<'_>, entry: Entry, cookie: Option<Vec<u8>>, liv
 fn report(link: &Link<'_>, rs: &[Resolution], dn: &str) {
     for r in rs {
         match r {
-            Resolution::Conflict { reason, kept, dropped, applied } => {
+            Resolution::Conflict { reason, kept, dropped, applied, attrs } => {
                 link.peer.conflicts.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(peer = %link.up.url, %dn, kept_csn = %kept, dropped_csn = %dropped, applied, "replication conflict: {reason}");
+                let attrs = attrs.join(",");
+                tracing::warn!(peer = %link.up.url, %dn, kept_csn = %kept, dropped_csn = %dropped, applied, %attrs, "replication conflict: {reason}");
             }
             Resolution::Duplicate => {
                 link.peer.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -427,6 +428,16 @@ async fn on_entry(
         }
     }
     Ok(())
+}
+
+/// The attributes a sync search asks for: the configured ones, and from a Birch peer the
+/// per-attribute CSNs its conflict rule needs (a secret type, sent only when named).
+fn requested_attrs(configured: &[String], peer: bool) -> Vec<String> {
+    let mut attrs = configured.to_vec();
+    if peer && !attrs.iter().any(|a| a.eq_ignore_ascii_case(birch_store::attr_csn::NAME)) {
+        attrs.push(birch_store::attr_csn::NAME.to_string());
+    }
+    attrs
 }
 
 fn is_no_parent(e: &anyhow::Error) -> bool {

@@ -6,4 +6,5 @@
 
 pub mod conflict;
 pub mod consumer;
+pub mod merge;
 pub mod stats;

@@ -5,6 +5,7 @@
 
 use super::{WriteError, Writer};
 use crate::replica::conflict::{self, Resolution};
+use birch_store::store::Verdict;
 use birch_store::{Entry, Store};
 use std::collections::HashSet;
 
@@ -65,10 +66,11 @@ impl Writer {
                     if keep_ppolicy_state {
                         keep_local_state(store, &mut entry)?;
                     }
-                    let e = entry.clone();
-                    vec![store.apply_peer_entry(entry, &context, |here| {
-                        let r = conflict::on_entry(&e, here);
-                        (r.applies(), r)
+                    let schema = store.schema();
+                    vec![store.apply_peer_entry(entry, &context, |incoming, here| {
+                        let (verdict, r) = conflict::on_entry(incoming, here);
+                        let r = name_check(&verdict, r, schema);
+                        (verdict, r)
                     })?]
                 }
                 PeerChange::Delete { uuid, csn, context } => {
@@ -88,6 +90,22 @@ impl Writer {
             })
         };
         self.commit_if(durable, write).await
+    }
+}
+
+/// A merged entry whose RDN value is not among its values (a concurrent rename and change
+/// of the naming attribute on two servers; both are kept) is reported as a conflict, so an
+/// administrator puts the value back.
+fn name_check(verdict: &Verdict, r: Resolution, schema: &birch_schema::Schema) -> Resolution {
+    match verdict {
+        Verdict::Write(e) if !crate::replica::merge::rdn_values_present(e, schema) => Resolution::Conflict {
+            reason: "a concurrent rename and change left the entry's name out of its values",
+            kept: birch_store::changes::entry_csn(e).unwrap_or_default().to_string(),
+            dropped: String::new(),
+            applied: true,
+            attrs: Vec::new(),
+        },
+        _ => r,
     }
 }
 

@@ -83,6 +83,9 @@ impl Store {
         let context = self.context_csn()?;
         let order = feed_order(&ws);
         let mut csns = self.stamp_csns(&mut ws, &order, !matches!(origin, Origin::Local));
+        if matches!(origin, Origin::Local) && self.is_multi_provider() {
+            record_attribute_csns(&mut ws, &order, &csns);
+        }
         if let Origin::Peer { delete_csn: Some(d), .. } = origin {
             for c in csns.iter_mut().filter(|c| c.is_empty()) {
                 *c = d.to_string();
@@ -90,6 +93,7 @@ impl Store {
         }
         let csn = csns.iter().max().cloned().unwrap_or_default();
         let (context_set, tombs) = self.multi_provider_state(&mut ws, &order, &csns, origin)?;
+        let (states, untombs) = self.tomb_state_changes(&mut ws, origin)?;
         // A peer's entries come in any order during a refresh: only its contextCSN set
         // (what it vouches for) moves the contextCSN, never the entries' CSNs.
         let new_context = match (origin, &context_set) {
@@ -109,7 +113,7 @@ impl Store {
             Origin::Replicated { cookie } => cookie,
             Origin::Local | Origin::Peer { .. } => None,
         };
-        let multi = Multi { context: context_set.as_deref(), tombs: &tombs };
+        let multi = Multi { context: context_set.as_deref(), tombs: &tombs, states: &states, untombs: &untombs };
         self.transact(&low, &uuids, new_context.as_deref(), cookie, &index_writes, multi)?;
         self.count_entries(&ws);
         if !observers.is_empty() {
@@ -154,6 +158,40 @@ impl Store {
             }
         }
         Ok((Some(set), tombs))
+    }
+
+    /// Phase 3c, tombstone states (multi-provider): the state of every entry deleted (as it
+    /// was) and of a tombstone a peer's losing change was merged into; an entry a peer's
+    /// change brings back loses its tombstone and state.
+    #[allow(clippy::type_complexity)]
+    fn tomb_state_changes(
+        &self,
+        ws: &mut WriteSet,
+        origin: Origin<'_>,
+    ) -> Result<(Vec<([u8; 16], Vec<u8>)>, Vec<[u8; 16]>), StoreError> {
+        if !self.is_multi_provider() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mut states = std::mem::take(&mut ws.tomb_states);
+        let mut untombs = Vec::new();
+        for (old, new) in ws.changes.values() {
+            match (old, new) {
+                (Some(o), None) => {
+                    if let Some(u) = changes::entry_uuid(o) {
+                        states.push((u, o.encode()));
+                    }
+                }
+                (None, Some(n)) if matches!(origin, Origin::Peer { .. }) => {
+                    if let Some(u) = changes::entry_uuid(n) {
+                        if self.tombstone(&u)?.is_some() {
+                            untombs.push(u);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok((states, untombs))
     }
 
     /// Phase 1, the write-set hook (local writes only): extends the write set with what its
@@ -247,6 +285,13 @@ impl Store {
                 }
                 for (uuid, csn) in multi.tombs {
                     tm.insert([changes::META_TOMB_PREFIX, uuid.as_slice()].concat(), csn.as_bytes())?;
+                }
+                for (uuid, state) in multi.states {
+                    tm.insert([changes::META_TOMB_STATE_PREFIX, uuid.as_slice()].concat(), state.as_slice())?;
+                }
+                for uuid in multi.untombs {
+                    tm.remove([changes::META_TOMB_PREFIX, uuid.as_slice()].concat())?;
+                    tm.remove([changes::META_TOMB_STATE_PREFIX, uuid.as_slice()].concat())?;
                 }
                 for (id, value) in &low.entries {
                     match value {
@@ -344,6 +389,17 @@ fn feed_order(ws: &WriteSet) -> Vec<u64> {
     order
 }
 
+/// Phase 3 (multi-provider, local writes): every changed entry records the CSN of each
+/// attribute the write changed (see [`crate::attr_csn`]), so a peer can merge it with a
+/// concurrent change of other attributes.
+fn record_attribute_csns(ws: &mut WriteSet, order: &[u64], csns: &[String]) {
+    for (id, csn) in order.iter().zip(csns) {
+        if let Some((Some(old), Some(new))) = ws.changes.get_mut(id) {
+            crate::attr_csn::record_change(old, new, csn);
+        }
+    }
+}
+
 /// Phase 3 (end): the contextCSN after a write whose largest CSN is `csn`, if it moves
 /// forward (`None`: it stays as it was).
 fn advanced_context(context: Option<String>, csn: &str) -> Option<String> {
@@ -404,6 +460,10 @@ struct Multi<'a> {
     context: Option<&'a [String]>,
     /// Tombstones of deleted entries.
     tombs: &'a [Tomb],
+    /// Tombstone states to write (entryUUID, encoded entry).
+    states: &'a [([u8; 16], Vec<u8>)],
+    /// Tombstones (and states) to remove: entries a peer's change brought back.
+    untombs: &'a [[u8; 16]],
 }
 
 /// Everything one write operation changes: entry id → (stored entry before, entry after),
@@ -415,6 +475,9 @@ pub struct WriteSet {
     /// Tombstones to write besides those of the entries deleted (a peer's delete of an
     /// entry not here).
     pub(crate) tombs: Vec<Tomb>,
+    /// Tombstone states to write besides those of the entries deleted (a peer's change
+    /// merged into the state of an entry whose delete it lost to).
+    pub(crate) tomb_states: Vec<([u8; 16], Vec<u8>)>,
 }
 
 impl WriteSet {

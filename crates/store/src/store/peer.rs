@@ -14,24 +14,47 @@ use std::collections::HashSet;
 pub struct Landing<'a> {
     /// The entry with the change's entryUUID.
     pub same: Option<&'a Entry>,
-    /// Another entry (another entryUUID) at the change's DN.
-    pub other: Option<&'a Entry>,
+    /// Other entries (other entryUUIDs) at the DNs the change may land on: the change's
+    /// own, and the DN of `same` or `tomb_state`.
+    pub others: &'a [Entry],
     /// The CSN of the delete of the change's entryUUID, when it is not here and a
     /// tombstone is kept.
     pub tombstone: Option<&'a str>,
+    /// The state kept with that tombstone (the entry as deleted, with the changes that
+    /// lost to the delete merged in), if any.
+    pub tomb_state: Option<&'a Entry>,
     /// This server's contextCSN set.
     pub context: &'a [String],
 }
 
+impl<'a> Landing<'a> {
+    /// Another entry (not the change's entryUUID) at the normalized DN `ndn`.
+    pub fn other_at(&self, ndn: &str) -> Option<&'a Entry> {
+        self.others.iter().find(|e| e.ndn == ndn)
+    }
+}
+
+/// What the conflict rule writes for a peer's version of an entry.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// Nothing (the contextCSN set is still merged).
+    Skip,
+    /// This version of the entry (in place of the one with its entryUUID, or of another
+    /// entry at its DN, or new).
+    Write(Entry),
+    /// The entry stays deleted; this is its tombstone's new state.
+    Bury(Entry),
+}
+
 impl Store {
-    /// Applies a peer's state of one entry if `decide` says so (its first value), and
-    /// merges the peer's contextCSN set `context` either way. Returns `decide`'s second
-    /// value. Fails with [`StoreError::NoParent`] when its parent is not here.
+    /// Applies a peer's state of one entry as `decide` says (its first value), and merges
+    /// the peer's contextCSN set `context` either way. Returns `decide`'s second value.
+    /// Fails with [`StoreError::NoParent`] when its parent is not here.
     pub fn apply_peer_entry<T>(
         &self,
         entry: Entry,
         context: &[String],
-        decide: impl FnOnce(&Landing<'_>) -> (bool, T),
+        decide: impl FnOnce(&Entry, &Landing<'_>) -> (Verdict, T),
     ) -> Result<T, StoreError> {
         let _guard = self.write_guard();
         let uuid = changes::entry_uuid(&entry)
@@ -40,22 +63,45 @@ impl Store {
             Some(id) => self.get(id)?,
             None => None,
         };
-        let other = self.get_by_ndn(&entry.ndn)?.map(|(_, e)| e).filter(|e| changes::entry_uuid(e) != Some(uuid));
         let tombstone = if same.is_none() { self.tombstone(&uuid)? } else { None };
+        let tomb_state = if tombstone.is_some() { self.tomb_state(&uuid)? } else { None };
+        let mut others = Vec::new();
+        for ndn in
+            [Some(&entry.ndn), same.as_ref().map(|e| &e.ndn), tomb_state.as_ref().map(|e| &e.ndn)].into_iter().flatten()
+        {
+            if others.iter().any(|o: &Entry| o.ndn == *ndn) {
+                continue;
+            }
+            if let Some((_, e)) = self.get_by_ndn(ndn)? {
+                if changes::entry_uuid(&e) != Some(uuid) {
+                    others.push(e);
+                }
+            }
+        }
         let here = self.context_csns()?;
-        let land =
-            Landing { same: same.as_ref(), other: other.as_ref(), tombstone: tombstone.as_deref(), context: &here };
-        let (apply, out) = decide(&land);
+        let land = Landing {
+            same: same.as_ref(),
+            others: &others,
+            tombstone: tombstone.as_deref(),
+            tomb_state: tomb_state.as_ref(),
+            context: &here,
+        };
+        let (verdict, out) = decide(&entry, &land);
         let origin = Origin::Peer { context, delete_csn: None };
-        if !apply {
-            self.commit_as(WriteSet::default(), origin)?;
-            return Ok(out);
+        match verdict {
+            Verdict::Skip => self.commit_as(WriteSet::default(), origin)?,
+            Verdict::Write(e) => {
+                if let Some(csn) = changes::entry_csn(&e) {
+                    // Later local writes sort after what was seen (a change made after it wins).
+                    self.inner.csn.observe(csn);
+                }
+                self.apply_entry_as(e, origin)?;
+            }
+            Verdict::Bury(state) => {
+                let ws = WriteSet { tomb_states: vec![(uuid, state.encode())], ..WriteSet::default() };
+                self.commit_as(ws, origin)?;
+            }
         }
-        if let Some(csn) = changes::entry_csn(&entry) {
-            // Later local writes sort after what was seen (a change made after it wins).
-            self.inner.csn.observe(csn);
-        }
-        self.apply_entry_as(entry, origin)?;
         Ok(out)
     }
 
@@ -78,8 +124,9 @@ impl Store {
         let here = self.context_csns()?;
         let land = Landing {
             same: found.as_ref().map(|f| &f.1),
-            other: None,
+            others: &[],
             tombstone: tombstone.as_deref(),
+            tomb_state: None,
             context: &here,
         };
         let (apply, out) = decide(&land);
@@ -168,7 +215,8 @@ mod tests {
         let own = s.context_csns().unwrap();
         assert_eq!(own.len(), 1);
         // A refresh entry (no context) does not move the set; the peer's set does.
-        s.apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C2), &[], |_| (true, ())).unwrap();
+        s.apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C2), &[], |e, _| (super::Verdict::Write(e.clone()), ()))
+            .unwrap();
         assert_eq!(s.context_csns().unwrap(), own);
         s.merge_peer_context(&[C1.to_string()]).unwrap();
         assert_eq!(s.context_csns().unwrap().len(), 2);
@@ -180,18 +228,55 @@ mod tests {
         assert_eq!(crate::csn::of_sid(&s.context_csns().unwrap(), 2), Some(C2));
         // The deleted entry coming back with an older CSN meets its tombstone.
         let seen = s
-            .apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C1), &[], |l| (false, l.tombstone.map(String::from)))
+            .apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C1), &[], |_, l| {
+                (super::Verdict::Skip, l.tombstone.map(String::from))
+            })
             .unwrap();
         assert_eq!(seen.as_deref(), Some(C2));
         // An absent entry the peer has seen is deleted; one it has not is kept.
         let u2 = crate::changes::parse_uuid(U2.as_bytes()).unwrap();
-        s.apply_peer_entry(entry(&s, "uid=b,dc=x", U2, C2), &[], |_| (true, ())).unwrap();
+        s.apply_peer_entry(entry(&s, "uid=b,dc=x", U2, C2), &[], |e, _| (super::Verdict::Write(e.clone()), ()))
+            .unwrap();
         let root = crate::changes::entry_uuid(&s.get_by_ndn("dc=x").unwrap().unwrap().1).unwrap();
         let present: std::collections::HashSet<_> = [root].into_iter().collect();
         assert_eq!(s.apply_peer_absent("dc=x", &present, &[C1.to_string()]).unwrap(), 0);
         assert_eq!(s.apply_peer_absent("dc=x", &present, &[C2.to_string()]).unwrap(), 1);
         assert_eq!(s.tombstone(&u2).unwrap().as_deref(), Some(C2));
         assert_eq!(s.tombstones().unwrap(), vec![(uuid, C2.to_string()), (u2, C2.to_string())]);
+        assert!(s.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_tombstone_keeps_the_state_and_a_later_change_clears_it() {
+        let (_d, s) = store();
+        s.set_multi_provider(true);
+        s.set_server_id(1);
+        let root = vec![("entryUUID".to_string(), vec![b"00000000-0000-0000-0000-000000000001".to_vec()])];
+        s.add(s.make_entry("dc=x", root).unwrap(), true).unwrap();
+        let uuid = crate::changes::parse_uuid(U1.as_bytes()).unwrap();
+        s.apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C1), &[], |e, _| (super::Verdict::Write(e.clone()), ()))
+            .unwrap();
+        s.apply_peer_delete(&uuid, Some(C2), &[], |l| (l.same.is_some(), ())).unwrap();
+        let state = s.tomb_state(&uuid).unwrap().expect("the deleted entry is kept with its tombstone");
+        assert_eq!(state.dn, "uid=a,dc=x");
+        // A losing change joins the state.
+        let mut buried = state.clone();
+        buried.add_values("description", "description", [b"late".to_vec()]);
+        s.apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C1), &[], |_, l| {
+            assert_eq!(l.tombstone, Some(C2));
+            (super::Verdict::Bury(buried.clone()), ())
+        })
+        .unwrap();
+        assert!(s.tomb_state(&uuid).unwrap().unwrap().get("description").is_some());
+        // A change later than the delete brings the entry back: tombstone and state go.
+        const C3: &str = "20260101000000.000003Z#000000#002#000000";
+        s.apply_peer_entry(entry(&s, "uid=a,dc=x", U1, C3), &[], |e, l| {
+            assert!(l.tomb_state.is_some());
+            (super::Verdict::Write(e.clone()), ())
+        })
+        .unwrap();
+        assert_eq!((s.tombstone(&uuid).unwrap(), s.tomb_state(&uuid).unwrap().is_none()), (None, true));
+        assert!(s.get_by_ndn("uid=a,dc=x").unwrap().is_some());
         assert!(s.check().unwrap().is_empty());
     }
 }
