@@ -364,6 +364,22 @@ fn a_network_cut_with_writes_on_both_sides_heals_with_counted_conflicts() {
         entry(&format!("cn=twice,{SUFFIX}")).expect("one of the adds").contains("description: zero"),
         "the first add stays"
     );
+    // The later add was shadowed, not dropped: when the first one is deleted, it takes the
+    // DN on both servers.
+    ldapmodify(&c.url(1), &format!("dn: cn=twice,{SUFFIX}\nchangetype: delete\n\n"));
+    let deadline = Instant::now() + CONVERGE;
+    for i in 0..2 {
+        loop {
+            let tree = dump(&c.url(i));
+            let twice = tree.iter().find(|e| e.starts_with(&format!("dn: cn=twice,{SUFFIX}\n"))).cloned();
+            if twice.as_deref().is_some_and(|e| e.contains("description: one")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the loser never came back on server {i}: {twice:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    c.converge("after deleting the add/add winner");
     // Dropped changes are counted (the earlier modify, the modify before the delete, the
     // later add), on the side that dropped them.
     let deadline = Instant::now() + CONVERGE;

@@ -18,6 +18,16 @@ pub const META_TOMB_PREFIX: &[u8] = b"tomb:";
 /// the delete brings the entry back as that state merged with the change (so every server
 /// ends with the same entry, whatever the order the changes arrive in).
 pub const META_TOMB_STATE_PREFIX: &[u8] = b"tombstate:";
+/// Meta key prefix of a shadowed entry: one that lost an add/add conflict to an entry
+/// created before it at its DN, kept as a tombstone with an empty CSN and its state, and
+/// indexed here by DN (`shadow:<ndn>\0<entryUUID>`) so that it takes the DN when the
+/// winner leaves it (every server does the same, whatever order the changes arrive in).
+pub const META_SHADOW_PREFIX: &[u8] = b"shadow:";
+
+/// The meta key indexing a shadowed entry.
+pub fn shadow_key(ndn: &str, uuid: &[u8; 16]) -> Vec<u8> {
+    [META_SHADOW_PREFIX, ndn.as_bytes(), b"\0", uuid.as_slice()].concat()
+}
 
 /// Meta key of the CSN of the last offline load (see `Store::sync_epoch`).
 pub const META_SYNC_EPOCH: &str = "sync_epoch";

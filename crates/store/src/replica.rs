@@ -36,9 +36,17 @@ impl Store {
         let by_dn = self.get_by_ndn(&entry.ndn)?;
         // Another entry where this one goes is a stale copy (deleted on the provider while
         // this replica did not listen): it makes way first.
+        let shadowing = matches!(origin, Origin::Peer { .. }) && self.is_multi_provider();
         if let (Some((uid, _)), Some((did, stale))) = (&by_uuid, &by_dn) {
             if uid != did {
                 let mut ws = WriteSet::default();
+                if shadowing {
+                    // A multi-provider peer's entry won an add/add conflict: the entry it
+                    // replaces is shadowed (it takes the DN back if the winner leaves it).
+                    if let Some(u) = changes::entry_uuid(stale) {
+                        ws.shadow(u, stale);
+                    }
+                }
                 self.delete_subtree_into(&mut ws, *did, stale.clone())?;
                 let quiet = match origin {
                     Origin::Peer { .. } => Origin::Peer { context: &[], delete_csn: changes::entry_csn(&entry) },
@@ -81,6 +89,11 @@ impl Store {
             (None, Some((id, old))) => {
                 // The same DN under another entryUUID (e.g. the suffix entry each server
                 // made for itself): the provider's entry takes its place, children stay.
+                if shadowing {
+                    if let Some(u) = changes::entry_uuid(&old) {
+                        ws.shadow(u, &old);
+                    }
+                }
                 entry.parent = old.parent;
                 ws.put_entry(id, Some(&old), Some(&entry));
             }

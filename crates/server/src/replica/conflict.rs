@@ -11,7 +11,8 @@
 //!   than the delete brings the entry back (with every change made to it merged in: the
 //!   tombstone keeps the deleted entry's state and the changes that lost to the delete).
 //! - **Add vs add** of two different entries at one DN: the one created first stays
-//!   (createTimestamp, then entryUUID), wherever it is compared.
+//!   (createTimestamp, then entryUUID), wherever it is compared; the other is shadowed (kept
+//!   out of sight) and takes the DN if the winner leaves it.
 //!
 //! A change (or part of one) that had to be dropped — or whose arrival drops a concurrent
 //! one here — is a [`Resolution::Conflict`]: logged and counted.
@@ -106,7 +107,12 @@ pub fn on_entry(incoming: &Entry, here: &Landing<'_>) -> (Verdict, Resolution) {
 fn on_same(m: Merged, local: &Entry, here: &Landing<'_>, i: &str) -> (Verdict, Resolution) {
     if m.entry.ndn != local.ndn {
         if let Some(other) = here.other_at(&m.entry.ndn) {
-            return add_add(m.entry, other, i);
+            // A rename onto another entry's DN: the add/add order decides; a loser stays
+            // where it is here (the rename is dropped).
+            return match add_add(m.entry, other, i) {
+                (Verdict::Shadow(_), r) => (Verdict::Skip, r),
+                decided => decided,
+            };
         }
     }
     let resolution = if !m.dropped.is_empty() {
@@ -133,14 +139,20 @@ fn place(entry: Entry, here: &Landing<'_>) -> (Verdict, Resolution) {
     }
 }
 
-/// The add/add rule: `entry` lands on another entry's DN.
+/// Whether `a` was created before `b`: of two entries added at one DN, `a` stays.
+pub fn created_before(a: &Entry, b: &Entry) -> bool {
+    creation_key(a) < creation_key(b)
+}
+
+/// The add/add rule: `entry` lands on another entry's DN. The loser is shadowed, not
+/// dropped: it takes the DN should the winner leave it.
 fn add_add(entry: Entry, other: &Entry, i: &str) -> (Verdict, Resolution) {
     const WHY: &str = "two entries at one DN: the one created first stays";
-    if creation_key(&entry) < creation_key(other) {
+    if created_before(&entry, other) {
         let r = conflict(WHY, csn_of(&entry), csn_of(other), true, Vec::new());
         (Verdict::Write(entry), r)
     } else {
-        (Verdict::Skip, conflict(WHY, csn_of(other), i, false, Vec::new()))
+        (Verdict::Shadow(entry), conflict(WHY, csn_of(other), i, false, Vec::new()))
     }
 }
 
@@ -241,7 +253,7 @@ mod tests {
         let o = [first];
         assert!(matches!(
             on_entry(&second, &land(None, &o, None)),
-            (Verdict::Skip, Resolution::Conflict { applied: false, .. })
+            (Verdict::Shadow(_), Resolution::Conflict { applied: false, .. })
         ));
     }
 
@@ -366,7 +378,6 @@ mod tests {
                     match on_entry(incoming, &here).0 {
                         Verdict::Skip => {}
                         Verdict::Write(e) => {
-                            let csn = csn_of(&e).to_string();
                             let gone: Vec<u8> = self
                                 .entries
                                 .iter()
@@ -374,7 +385,9 @@ mod tests {
                                 .map(|(u, _)| *u)
                                 .collect();
                             for u in gone {
-                                self.delete_local(u, &csn);
+                                if let Some(o) = self.entries.remove(&u) {
+                                    self.tombs.insert(u, (String::new(), Some(o)));
+                                }
                             }
                             self.tombs.remove(&uuid);
                             self.entries.insert(uuid, e);
@@ -383,6 +396,9 @@ mod tests {
                             if let Some(t) = self.tombs.get_mut(&uuid) {
                                 t.1 = Some(state);
                             }
+                        }
+                        Verdict::Shadow(state) => {
+                            self.tombs.insert(uuid, (String::new(), Some(state)));
                         }
                     }
                 }
@@ -399,6 +415,36 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+
+        /// What `Store::promote_shadows` does: of the entries shadowed at a DN and the one
+        /// there, the first created holds it.
+        fn promote_shadows(&mut self) {
+            let mut waiting: BTreeMap<String, Vec<(u8, Entry)>> = BTreeMap::new();
+            for (u, (t, state)) in &self.tombs {
+                if let (true, Some(s)) = (t.is_empty(), state) {
+                    waiting.entry(s.ndn.clone()).or_default().push((*u, s.clone()));
+                }
+            }
+            for (ndn, w) in waiting {
+                let mut best = 0;
+                for i in 1..w.len() {
+                    if created_before(&w[i].1, &w[best].1) {
+                        best = i;
+                    }
+                }
+                let (u, e) = w[best].clone();
+                let occupant = self.entries.iter().find(|(_, o)| o.ndn == ndn).map(|(u, o)| (*u, o.clone()));
+                if let Some((ou, o)) = occupant {
+                    if !created_before(&e, &o) {
+                        continue;
+                    }
+                    self.entries.remove(&ou);
+                    self.tombs.insert(ou, (String::new(), Some(o)));
+                }
+                self.tombs.remove(&u);
+                self.entries.insert(u, e);
             }
         }
 
@@ -442,14 +488,7 @@ mod tests {
             } else {
                 Op::Rename { uuid, to }
             }),
-            // With one DN for all, no deletes: a loser of add/add is not brought back when
-            // the winner is deleted before the loser reaches a server (docs/replication.md,
-            // "What is not guaranteed").
-            (0u8..3, 0u8..3).prop_map(move |(uuid, attr)| if shared {
-                Op::Set { uuid, attr, value: 1 }
-            } else {
-                Op::Delete { uuid }
-            }),
+            (0u8..3).prop_map(|uuid| Op::Delete { uuid }),
         ];
         let step = prop_oneof![
             (0usize..3, op).prop_map(|(at, op)| Step::Local { at, op }),
@@ -492,6 +531,9 @@ mod tests {
                         let n = inbox[*at].len();
                         let m = inbox[*at].remove(pick % n);
                         servers[*at].receive(&m);
+                        if pick % 3 == 0 {
+                            servers[*at].promote_shadows();
+                        }
                         if pick % 5 == 0 {
                             // Delivered again later (through another peer).
                             inbox[*at].push(m);
@@ -507,6 +549,9 @@ mod tests {
                 let m = b.remove((s >> 33) as usize % b.len());
                 servers[at].receive(&m);
             }
+        }
+        for s in &mut servers {
+            s.promote_shadows();
         }
         prop_assert_eq!(servers[0].dump(), servers[1].dump());
         prop_assert_eq!(servers[0].dump(), servers[2].dump());

@@ -46,10 +46,32 @@ const NOT_STORED: &[&str] =
 /// Runs the consumers (one per provider or peer) until `shutdown`.
 pub async fn run(ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
     let ups = ctx.config().replication.upstreams();
-    let tasks: Vec<_> =
+    let mut tasks: Vec<_> =
         ups.into_iter().map(|up| tokio::spawn(follow_forever(ctx.clone(), up, shutdown.clone()))).collect();
+    if ctx.store().is_multi_provider() {
+        tasks.push(tokio::spawn(promote_shadows_forever(ctx.clone(), shutdown.clone())));
+    }
     for t in tasks {
         let _ = t.await;
+    }
+}
+
+/// How often a multi-provider server looks for shadowed entries whose DN is free.
+const SHADOW_CHECK: Duration = Duration::from_secs(2);
+
+/// Brings back add/add losers whose winner left their DN, every [`SHADOW_CHECK`] until
+/// `shutdown` (a prefix scan of an index that is empty unless such conflicts happened).
+async fn promote_shadows_forever(ctx: Arc<ServerCtx>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(SHADOW_CHECK) => {}
+        }
+        match ctx.writer().promote_shadows().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "entries shadowed by an add/add conflict took their DN back"),
+            Err(e) => tracing::warn!(error = %e, "looking for shadowed entries failed"),
+        }
     }
 }
 

@@ -93,6 +93,22 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// Shadowed entries (add/add losers) take the DN they wait for where it is free or held
+    /// by an entry created after them ([`Store::promote_shadows`]); durable before it
+    /// returns. Returns how many came back.
+    pub async fn promote_shadows(&self) -> Result<usize, WriteError> {
+        self.commit_if(false, |store: &Store| {
+            let n = store.promote_shadows(conflict::created_before)?;
+            if n > 0 {
+                store.sync()?;
+            }
+            Ok(n)
+        })
+        .await
+    }
+}
+
 /// A merged entry whose RDN value is not among its values (a concurrent rename and change
 /// of the naming attribute on two servers; both are kept) is reported as a conflict, so an
 /// administrator puts the value back.

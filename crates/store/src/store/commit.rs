@@ -113,7 +113,14 @@ impl Store {
             Origin::Replicated { cookie } => cookie,
             Origin::Local | Origin::Peer { .. } => None,
         };
-        let multi = Multi { context: context_set.as_deref(), tombs: &tombs, states: &states, untombs: &untombs };
+        let shadows = std::mem::take(&mut ws.shadows);
+        let multi = Multi {
+            context: context_set.as_deref(),
+            tombs: &tombs,
+            states: &states,
+            untombs: &untombs,
+            shadows: &shadows,
+        };
         self.transact(&low, &uuids, new_context.as_deref(), cookie, &index_writes, multi)?;
         self.count_entries(&ws);
         if !observers.is_empty() {
@@ -149,7 +156,7 @@ impl Store {
             }
             Origin::Replicated { .. } => {}
         }
-        let mut tombs = std::mem::take(&mut ws.tombs);
+        let mut tombs = Vec::new();
         for (id, c) in order.iter().zip(csns) {
             if let Some((Some(old), None)) = ws.changes.get(id) {
                 if let Some(u) = changes::entry_uuid(old) {
@@ -157,6 +164,8 @@ impl Store {
                 }
             }
         }
+        // Written after: a peer's delete of an entry not here, a shadowed entry's empty CSN.
+        tombs.append(&mut ws.tombs);
         Ok((Some(set), tombs))
     }
 
@@ -172,7 +181,7 @@ impl Store {
         if !self.is_multi_provider() {
             return Ok((Vec::new(), Vec::new()));
         }
-        let mut states = std::mem::take(&mut ws.tomb_states);
+        let mut states = Vec::new();
         let mut untombs = Vec::new();
         for (old, new) in ws.changes.values() {
             match (old, new) {
@@ -181,8 +190,9 @@ impl Store {
                         states.push((u, o.encode()));
                     }
                 }
-                (None, Some(n)) if matches!(origin, Origin::Peer { .. }) => {
-                    if let Some(u) = changes::entry_uuid(n) {
+                (o, Some(n)) if matches!(origin, Origin::Peer { .. }) => {
+                    let u = changes::entry_uuid(n);
+                    if let Some(u) = u.filter(|u| o.as_ref().and_then(changes::entry_uuid) != Some(*u)) {
                         if self.tombstone(&u)?.is_some() {
                             untombs.push(u);
                         }
@@ -191,6 +201,8 @@ impl Store {
                 _ => {}
             }
         }
+        // Written after the deleted entries' own: a shadowed entry's state as given.
+        states.append(&mut ws.tomb_states);
         Ok((states, untombs))
     }
 
@@ -288,6 +300,9 @@ impl Store {
                 }
                 for (uuid, state) in multi.states {
                     tm.insert([changes::META_TOMB_STATE_PREFIX, uuid.as_slice()].concat(), state.as_slice())?;
+                }
+                for (ndn, uuid) in multi.shadows {
+                    tm.insert(changes::shadow_key(ndn, uuid), &[])?;
                 }
                 for uuid in multi.untombs {
                     tm.remove([changes::META_TOMB_PREFIX, uuid.as_slice()].concat())?;
@@ -464,6 +479,8 @@ struct Multi<'a> {
     states: &'a [([u8; 16], Vec<u8>)],
     /// Tombstones (and states) to remove: entries a peer's change brought back.
     untombs: &'a [[u8; 16]],
+    /// Shadowed entries to index (DN, entryUUID).
+    shadows: &'a [(String, [u8; 16])],
 }
 
 /// Everything one write operation changes: entry id → (stored entry before, entry after),
@@ -478,6 +495,19 @@ pub struct WriteSet {
     /// Tombstone states to write besides those of the entries deleted (a peer's change
     /// merged into the state of an entry whose delete it lost to).
     pub(crate) tomb_states: Vec<([u8; 16], Vec<u8>)>,
+    /// Entries shadowed by this write (an add/add loser), indexed by their DN; their
+    /// tombstone (empty CSN) and state are in `tombs` and `tomb_states`.
+    pub(crate) shadows: Vec<(String, [u8; 16])>,
+}
+
+impl WriteSet {
+    /// Shadows `entry` (it lost an add/add conflict at its DN): a tombstone with an empty
+    /// CSN, its state, and its DN in the shadow index.
+    pub(crate) fn shadow(&mut self, uuid: [u8; 16], entry: &Entry) {
+        self.tombs.push((uuid, String::new()));
+        self.tomb_states.push((uuid, entry.encode()));
+        self.shadows.push((entry.ndn.clone(), uuid));
+    }
 }
 
 impl WriteSet {

@@ -44,6 +44,9 @@ pub enum Verdict {
     Write(Entry),
     /// The entry stays deleted; this is its tombstone's new state.
     Bury(Entry),
+    /// The entry lost an add/add conflict at its DN: kept out of sight (shadowed) in this
+    /// state, to take the DN if the winner leaves it ([`Store::promote_shadows`]).
+    Shadow(Entry),
 }
 
 impl Store {
@@ -101,8 +104,70 @@ impl Store {
                 let ws = WriteSet { tomb_states: vec![(uuid, state.encode())], ..WriteSet::default() };
                 self.commit_as(ws, origin)?;
             }
+            Verdict::Shadow(state) => {
+                let mut ws = WriteSet::default();
+                ws.shadow(uuid, &state);
+                self.commit_as(ws, origin)?;
+            }
         }
         Ok(out)
+    }
+
+    /// Gives each DN that shadowed entries wait for to the one `first` puts first (the
+    /// conflict rule's add/add order) of them and the entry there, if any (which is then
+    /// shadowed), keeping entryCSNs; forgets index keys that no longer name a shadowed
+    /// entry. Returns the entries brought back. Every multi-provider server runs it, so all
+    /// end alike.
+    pub fn promote_shadows(&self, first: impl Fn(&Entry, &Entry) -> bool) -> Result<usize, StoreError> {
+        let mut by_dn: std::collections::BTreeMap<String, Vec<[u8; 16]>> = Default::default();
+        for kv in self.inner.meta.scan_prefix(changes::META_SHADOW_PREFIX) {
+            let (k, _) = kv?;
+            let rest = &k[changes::META_SHADOW_PREFIX.len()..];
+            let Some(split) = rest.len().checked_sub(17) else { continue };
+            let (Ok(ndn), Ok(uuid)) = (std::str::from_utf8(&rest[..split]), <[u8; 16]>::try_from(&rest[split + 1..]))
+            else {
+                continue;
+            };
+            by_dn.entry(ndn.to_string()).or_default().push(uuid);
+        }
+        let mut promoted = 0;
+        for (ndn, uuids) in by_dn {
+            let _guard = self.write_guard();
+            let mut waiting: Vec<([u8; 16], Entry)> = Vec::new();
+            for uuid in uuids {
+                let state = match self.tombstone(&uuid)?.as_deref() {
+                    Some("") => self.tomb_state(&uuid)?.filter(|s| s.ndn == ndn),
+                    _ => None,
+                };
+                match state {
+                    Some(s) => waiting.push((uuid, s)),
+                    None => self.inner.meta.remove(changes::shadow_key(&ndn, &uuid)).map(drop)?,
+                }
+            }
+            if waiting.is_empty() {
+                continue;
+            }
+            let mut best = 0;
+            for i in 1..waiting.len() {
+                if first(&waiting[i].1, &waiting[best].1) {
+                    best = i;
+                }
+            }
+            let (uuid, state) = waiting.swap_remove(best);
+            // An entry added at the DN while the winner waited (its server had not yet seen
+            // the shadowed one) yields to it too: shadowed in its turn.
+            if self.get_by_ndn(&ndn)?.is_some_and(|(_, here)| !first(&state, &here)) {
+                continue;
+            }
+            match self.apply_entry_as(state, Origin::Peer { context: &[], delete_csn: None }) {
+                // Its parent is gone too: it waits (a later change may bring the parent back).
+                Err(StoreError::NoParent(_)) => continue,
+                r => r?,
+            }
+            self.inner.meta.remove(changes::shadow_key(&ndn, &uuid))?;
+            promoted += 1;
+        }
+        Ok(promoted)
     }
 
     /// Deletes the entry with this entryUUID and its subtree if `decide` says so, keeping a
