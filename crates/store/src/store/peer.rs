@@ -312,6 +312,35 @@ mod tests {
     }
 
     #[test]
+    fn a_shadowed_entry_takes_its_dn_when_the_winner_leaves() {
+        let (_d, s) = store();
+        s.set_multi_provider(true);
+        let root = vec![("entryUUID".to_string(), vec![b"00000000-0000-0000-0000-000000000001".to_vec()])];
+        s.add(s.make_entry("dc=x", root).unwrap(), true).unwrap();
+        let (u1, u2) =
+            (crate::changes::parse_uuid(U1.as_bytes()).unwrap(), crate::changes::parse_uuid(U2.as_bytes()).unwrap());
+        let write = |e: crate::Entry| (super::Verdict::Write(e), ());
+        s.apply_peer_entry(entry(&s, "cn=t,dc=x", U1, C1), &[], |e, _| write(e.clone())).unwrap();
+        let loser = entry(&s, "cn=t,dc=x", U2, C2);
+        s.apply_peer_entry(loser, &[], |e, l| {
+            assert!(l.other_at("cn=t,dc=x").is_some());
+            (super::Verdict::Shadow(e.clone()), ())
+        })
+        .unwrap();
+        assert_eq!(s.tombstone(&u2).unwrap().as_deref(), Some(""));
+        // The winner stays first: nothing moves.
+        let u1_first = |a: &crate::Entry, _: &crate::Entry| crate::changes::entry_uuid(a) == Some(u1);
+        assert_eq!(s.promote_shadows(u1_first).unwrap(), 0);
+        s.apply_peer_delete(&u1, Some(C2), &[], |l| (l.same.is_some(), ())).unwrap();
+        assert_eq!(s.promote_shadows(u1_first).unwrap(), 1);
+        let (_, back) = s.get_by_ndn("cn=t,dc=x").unwrap().unwrap();
+        assert_eq!(crate::changes::entry_uuid(&back), Some(u2));
+        assert_eq!((s.tombstone(&u2).unwrap(), s.tomb_state(&u2).unwrap().is_none()), (None, true));
+        assert_eq!(s.inner.meta.scan_prefix(crate::changes::META_SHADOW_PREFIX).count(), 0);
+        assert!(s.check().unwrap().is_empty());
+    }
+
+    #[test]
     fn a_tombstone_keeps_the_state_and_a_later_change_clears_it() {
         let (_d, s) = store();
         s.set_multi_provider(true);
