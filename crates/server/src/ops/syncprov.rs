@@ -221,6 +221,10 @@ async fn run(
         Some(s) => Since::After(s),
         None => Since::All,
     };
+    if let (Since::Set(t), Some(sid)) = (&since, theirs.sid.filter(|_| multi)) {
+        let who = format!("server id {sid} from {} bound as {:?}", session.peer_text(), session.bound_dn());
+        crate::replica::purge::stale_peer(ctx, t, &who);
+    }
     let up_to_date = match &since {
         Since::Set(t) => set.iter().all(|c| birch_store::csn::covers(t, c)),
         Since::After(s) => context.as_ref().is_some_and(|c| s >= c),
