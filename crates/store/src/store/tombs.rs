@@ -21,6 +21,10 @@ pub const PURGE_BATCH: usize = 1000;
 /// tombstone was purged (`;`-separated, as the contextCSN set).
 pub const META_TOMBS_PURGED: &str = "tombs_purged";
 
+/// Tombstones due for purging (their entryUUIDs) and the key to read on from (`None`:
+/// the end of the tombstones).
+type Due = (Vec<[u8; 16]>, Option<Vec<u8>>);
+
 /// The writes of one purge batch, applied in one transaction ([`PurgeBatch::apply`]).
 #[derive(Default)]
 struct PurgeBatch {
@@ -94,7 +98,7 @@ impl Store {
         from: &[u8],
         before: &str,
         batch: usize,
-    ) -> Result<(Vec<[u8; 16]>, Option<Vec<u8>>), StoreError> {
+    ) -> Result<Due, StoreError> {
         let mut due = Vec::new();
         for kv in self.inner.meta.range(from.to_vec()..) {
             let (k, v) = kv?;
