@@ -91,14 +91,9 @@ impl Store {
         Ok(purged)
     }
 
-    /// Reads (without the lock) up to `batch` tombstones from key `from` on whose delete
+    /// Reads (without the lock), from key `from` on, up to `batch` tombstones whose delete
     /// sorts before `before`; returns them and the key to go on from (`None`: the end).
-    fn due_tombstones(
-        &self,
-        from: &[u8],
-        before: &str,
-        batch: usize,
-    ) -> Result<Due, StoreError> {
+    fn due_tombstones(&self, from: &[u8], before: &str, batch: usize) -> Result<Due, StoreError> {
         let mut due = Vec::new();
         for kv in self.inner.meta.range(from.to_vec()..) {
             let (k, v) = kv?;
