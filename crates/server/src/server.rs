@@ -105,6 +105,9 @@ pub async fn run(cfg: Config, config_path: Option<std::path::PathBuf>, load_demo
     tokio::spawn(crate::recovery::watch(ctx.clone(), shutdown.clone()));
     let follows = ctx.config().replication.is_replica() || ctx.config().replication.is_multi_provider();
     let consumer = follows.then(|| tokio::spawn(crate::replica::consumer::run(ctx.clone(), shutdown.clone())));
+    if !ctx.config().replication.is_replica() {
+        tokio::spawn(crate::replica::purge::run(ctx.clone(), shutdown.clone()));
+    }
     // The web pages (crate::web): their line is printed once they serve, after the LDAP
     // line (scripts and tests wait for "birch web listening on ").
     let web = match web {

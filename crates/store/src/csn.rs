@@ -63,6 +63,14 @@ pub fn format_csn(micros: u64, count: u32, sid: u16) -> String {
     format!("{time}#{count:06x}#{sid:03x}#000000")
 }
 
+/// The smallest CSN of a moment (count 0, server id 0): every CSN made before `time`
+/// sorts before it, every one made at or after it does not (a cutoff, as the tombstone
+/// purge uses).
+pub fn floor_at(time: SystemTime) -> String {
+    let micros = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+    format_csn(micros, 0, 0)
+}
+
 /// The server id of a CSN.
 pub fn sid_of(csn: &str) -> Option<u16> {
     let sid = csn.split('#').nth(2)?;
@@ -169,6 +177,16 @@ mod tests {
         assert!(!covers(&set, &format_csn(1, 0, 3)));
         assert_eq!(parse_set(set.join(";").as_bytes()), set);
         assert_eq!(of_sid(&set, 2), Some(b1.as_str()));
+    }
+
+    #[test]
+    fn a_floor_sorts_between_the_csns_before_and_after_it() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_795_446_201_000_123);
+        let floor = floor_at(t);
+        assert_eq!(floor, "20261123150321.000123Z#000000#000#000000");
+        assert!(format_csn(1_795_446_201_000_122, 0xffffff, MAX_SID) < floor);
+        assert!(format_csn(1_795_446_201_000_123, 0, 1) >= floor);
+        assert!(floor_at(UNIX_EPOCH) < format_csn(1, 0, 0));
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! - `walk`: whole-store iteration in tree order (export) and snapshots (backup);
 //! - `check`: the consistency check of the indexes against the entries;
 //! - `bulk`: the bulk loader of offline imports;
+//! - `tombs`: the purge of old tombstones (multi-provider), and their figures;
 //! - `ids_memo`: recently looked-up DNs and their ids.
 
 use crate::changes::{self, META_CONTEXT_CSN, META_SYNC_COOKIE};
@@ -40,6 +41,7 @@ mod durability;
 mod ids_memo;
 mod peer;
 mod search;
+mod tombs;
 mod walk;
 mod write;
 
@@ -49,6 +51,7 @@ pub(crate) use commit::Origin;
 pub use commit::WriteSet;
 pub use peer::{Landing, Verdict};
 pub use search::SearchIter;
+pub use tombs::{META_TOMBS_PURGED, PURGE_BATCH};
 pub use walk::{RawWalk, Snapshot, SnapshotEntries, Walk};
 pub use write::Seen;
 

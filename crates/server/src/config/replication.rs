@@ -48,7 +48,18 @@ pub struct ReplicationSection {
     /// locked on one server is locked on all. `false`: each server keeps its own values of
     /// these attributes (a peer's are ignored).
     pub replicate_ppolicy_state: bool,
+    /// Multi-provider: how long the tombstone of a deleted entry is kept, in seconds
+    /// (default 7 days, as 389-DS's purge delay; 0: for ever). A peer away for longer
+    /// still converges, but an older change of an entry deleted meanwhile can bring it
+    /// back (docs/replication.md).
+    pub tombstone_lifetime_secs: u64,
 }
+
+/// The default tombstone lifetime: 7 days.
+pub const DEFAULT_TOMBSTONE_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+
+/// The longest tombstone lifetime accepted (ten years); 0 keeps them for ever.
+pub const MAX_TOMBSTONE_LIFETIME_SECS: u64 = 3650 * 24 * 3600;
 
 /// One peer provider of a multi-provider server (`[[replication.providers]]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +119,7 @@ impl Default for ReplicationSection {
             replicators: Vec::new(),
             providers: Vec::new(),
             replicate_ppolicy_state: true,
+            tombstone_lifetime_secs: DEFAULT_TOMBSTONE_LIFETIME_SECS,
         }
     }
 }
@@ -190,6 +202,15 @@ impl ReplicationSection {
         if ldap3::parse_filter(&self.filter).is_err() {
             return Err(("replication.filter", format!("{:?} is not a valid filter", self.filter)));
         }
+        if self.tombstone_lifetime_secs > MAX_TOMBSTONE_LIFETIME_SECS {
+            return Err((
+                "replication.tombstone_lifetime_secs",
+                format!(
+                    "{} seconds is more than ten years ({MAX_TOMBSTONE_LIFETIME_SECS}); use 0 to keep tombstones for ever",
+                    self.tombstone_lifetime_secs
+                ),
+            ));
+        }
         if self.retry_initial_ms == 0 || self.retry_max_ms < self.retry_initial_ms {
             return Err(("replication.retry_initial_ms", "must be > 0 and at most retry_max_ms".into()));
         }
@@ -222,5 +243,17 @@ mod tests {
         // A single-provider configuration is unchanged: one upstream, not a peer.
         r.providers.clear();
         assert_eq!(r.upstreams().iter().map(|u| (u.rid, u.peer)).collect::<Vec<_>>(), vec![(0, false)]);
+    }
+
+    #[test]
+    fn the_tombstone_lifetime_defaults_to_a_week_and_is_bounded() {
+        let mut r = ReplicationSection::default();
+        assert_eq!(r.tombstone_lifetime_secs, 604_800);
+        r.tombstone_lifetime_secs = 0;
+        assert!(r.validate().is_ok());
+        r.tombstone_lifetime_secs = MAX_TOMBSTONE_LIFETIME_SECS + 1;
+        let (key, msg) = r.validate().unwrap_err();
+        assert_eq!(key, "replication.tombstone_lifetime_secs");
+        assert!(msg.contains("use 0"), "{msg}");
     }
 }

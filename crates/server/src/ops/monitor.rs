@@ -1,8 +1,9 @@
 //! `cn=Monitor`: the server's figures as a read-only LDAP subtree, as slapd's back-monitor
 //! offers them (connections, operations initiated and completed per kind, entries, failed
-//! binds, the hashing queue, uptime). Readable by the root DN and the admins group only.
-//! The counters are operational attributes (`monitorCounter`, `monitorOpInitiated`,
-//! `monitorOpCompleted`): ask for them by name or with `+`.
+//! binds, the hashing queue, uptime, replication with one entry per peer). Readable by
+//! the root DN and the admins group only. The counters are operational attributes
+//! (`monitorCounter`, `monitorOpInitiated`, `monitorOpCompleted`): ask for them by name or
+//! with `+`.
 
 use crate::context::ServerCtx;
 use birch_store::Entry;
@@ -91,7 +92,33 @@ pub fn entries(ctx: &ServerCtx) -> Vec<Entry> {
     for (name, value) in m.replication.monitor_counters() {
         out.push(counter(name, repl, value));
     }
+    peer_entries(ctx, repl, &mut out);
     out
+}
+
+/// One entry per provider or peer followed, below `cn=Replication` (`cn=Peer N`, N its
+/// position in `[[replication.providers]]`; `cn=Provider` for a read-only replica's): its
+/// URL as `labeledURI` and its figures as counters (server id once known; connected; lag
+/// in microseconds; last contact and the tombstones of its deletes kept; conflicts).
+fn peer_entries(ctx: &ServerCtx, repl: &str, out: &mut Vec<Entry>) {
+    let stats = &ctx.metrics().replication;
+    for up in ctx.config().replication.upstreams() {
+        let p = stats.peer(&up.url);
+        let rdn = if up.peer { format!("cn=Peer {}", up.rid) } else { "cn=Provider".to_string() };
+        let dn = format!("{rdn},{repl}");
+        let mut e = entry(&rdn, repl, &["monitorContainer", "labeledURIObject"]);
+        e.add_values("labeledURI", "labeleduri", [up.url.clone().into_bytes()]);
+        out.push(e);
+        let sid = p.server_id.load(Ordering::Relaxed);
+        if sid != 0 {
+            out.push(counter("cn=Server ID", &dn, sid));
+            out.push(counter("cn=Tombstones", &dn, stats.tombstones_of(sid as u16)));
+        }
+        out.push(counter("cn=Connected", &dn, p.connected.load(Ordering::Relaxed)));
+        out.push(counter("cn=Lag Microseconds", &dn, p.lag_micros.load(Ordering::Relaxed)));
+        out.push(counter("cn=Last Contact", &dn, p.last_contact.load(Ordering::Relaxed)));
+        out.push(counter("cn=Conflicts", &dn, p.conflicts.load(Ordering::Relaxed)));
+    }
 }
 
 #[cfg(test)]

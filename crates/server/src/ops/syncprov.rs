@@ -221,6 +221,10 @@ async fn run(
         Some(s) => Since::After(s),
         None => Since::All,
     };
+    if let (Since::Set(t), Some(sid)) = (&since, theirs.sid.filter(|_| multi)) {
+        let who = format!("server id {sid} from {} bound as {:?}", session.peer_text(), session.bound_dn());
+        crate::replica::purge::stale_peer(ctx, t, &who);
+    }
     let up_to_date = match &since {
         Since::Set(t) => set.iter().all(|c| birch_store::csn::covers(t, c)),
         Since::After(s) => context.as_ref().is_some_and(|c| s >= c),
@@ -398,7 +402,8 @@ async fn send_tombstones(view: &View<'_>, msgid: i32, tx: &Responder, since: &Si
         Err(e) => return Err(Outcome::Done(store_failure(&e), vec![])),
     };
     for (uuid, csn) in tombs {
-        if !since.changed(Some(&csn)) {
+        // No CSN: a shadowed add/add loser, not a delete (every server shadows it itself).
+        if csn.is_empty() || !since.changed(Some(&csn)) {
             continue;
         }
         let attributes = vec![birch_proto::ldap3_proto::proto::LdapPartialAttribute {

@@ -471,7 +471,10 @@ fn is_no_parent(e: &anyhow::Error) -> bool {
 async fn save_cookie(link: &Link<'_>, cookie: Vec<u8>) -> Result<()> {
     let ctx = link.ctx;
     if link.up.peer {
-        let set = Cookie::parse(&cookie).csns;
+        let Cookie { sid, csns: set, .. } = Cookie::parse(&cookie);
+        if let Some(sid) = sid {
+            link.peer.server_id.store(u64::from(sid), Ordering::Relaxed);
+        }
         if !set.is_empty() {
             ctx.writer().replicate_peer(PeerChange::Context(set), true).await?;
         }

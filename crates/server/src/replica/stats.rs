@@ -28,6 +28,14 @@ pub struct ReplicationStats {
     pub last_csn: Mutex<String>,
     /// Per provider or peer followed (multi-provider: one per peer).
     pub peers: Mutex<Vec<std::sync::Arc<PeerStats>>>,
+    /// Tombstones kept, as of the last purge pass ([`crate::replica::purge`]).
+    pub tombstones: AtomicU64,
+    /// The same by the server id of the delete's CSN.
+    pub tombstones_by_sid: Mutex<std::collections::BTreeMap<u16, u64>>,
+    /// Tombstones purged since start.
+    pub tombstones_purged: AtomicU64,
+    /// Refreshes of peers whose cookie predates a purged tombstone (provider side).
+    pub stale_peer_refreshes: AtomicU64,
 }
 
 /// The figures of one link to a provider or peer.
@@ -45,6 +53,8 @@ pub struct PeerStats {
     pub conflicts: AtomicU64,
     /// Changes from it already here (seen through another peer, or its own echo).
     pub duplicates: AtomicU64,
+    /// Its server id, once a cookie from it named one (0: not known).
+    pub server_id: AtomicU64,
 }
 
 impl PeerStats {
@@ -81,6 +91,17 @@ impl Drop for Gauge<'_> {
 }
 
 impl ReplicationStats {
+    /// Records a count of the tombstones kept, by server id.
+    pub fn set_tombstones(&self, by_sid: std::collections::BTreeMap<u16, u64>) {
+        self.tombstones.store(by_sid.values().sum(), Ordering::Relaxed);
+        *self.tombstones_by_sid.lock().unwrap_or_else(|p| p.into_inner()) = by_sid;
+    }
+
+    /// Tombstones kept of deletes made by server `sid` (as of the last count).
+    pub fn tombstones_of(&self, sid: u16) -> u64 {
+        self.tombstones_by_sid.lock().unwrap_or_else(|p| p.into_inner()).get(&sid).copied().unwrap_or(0)
+    }
+
     /// The figures of the link to `url` (made on first use).
     pub fn peer(&self, url: &str) -> std::sync::Arc<PeerStats> {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
@@ -218,6 +239,27 @@ impl ReplicationStats {
                 "Time (CSN) of the newest change this replica applied.",
                 format!("{:.6}", self.last_change_secs()),
                 "cn=Last Change",
+            ),
+            (
+                "birch_replication_tombstones",
+                "gauge",
+                "Tombstones of deleted entries kept (multi-provider), as of the last purge pass.",
+                l(&self.tombstones),
+                "cn=Tombstones",
+            ),
+            (
+                "birch_replication_tombstones_purged_total",
+                "counter",
+                "Tombstones purged after replication.tombstone_lifetime_secs.",
+                l(&self.tombstones_purged),
+                "cn=Tombstones Purged",
+            ),
+            (
+                "birch_replication_stale_peer_refreshes_total",
+                "counter",
+                "Refreshes of peers whose cookie predates purged tombstones (a delete they missed may be undone).",
+                l(&self.stale_peer_refreshes),
+                "cn=Stale Peer Refreshes",
             ),
         ]
     }

@@ -68,6 +68,7 @@ pub mod operational;
 pub mod password;
 pub mod peer;
 pub mod placeholder;
+pub mod purge;
 pub mod rehash;
 pub mod schema_check;
 

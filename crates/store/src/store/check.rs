@@ -107,6 +107,7 @@ impl Store {
             }
             actual_index.extend(ids.into_iter().map(|id| (h, id)));
         }
+        self.check_tombstones(&mut problems)?;
         if actual_index != expected_index {
             problems.push(format!(
                 "attribute index disagrees with entries: {} missing, {} extra",
