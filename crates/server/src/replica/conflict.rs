@@ -96,10 +96,9 @@ pub fn on_entry(incoming: &Entry, here: &Landing<'_>) -> (Verdict, Resolution) {
         // A change later than the delete: the entry comes back, with all its changes.
         return place(m.entry, here);
     }
-    if !i.is_empty() && csn::covers(here.context, i) {
-        // Seen already, and gone since (moved away under another entry's name).
-        return (Verdict::Skip, Resolution::Duplicate);
-    }
+    // Not here and no tombstone: new here, even if the contextCSN covers its CSN (an add/add
+    // loser another server shadowed before sending anything, and sends when the winner
+    // left its DN).
     place(incoming.clone(), here)
 }
 
@@ -219,10 +218,11 @@ mod tests {
         // The older version brings nothing: its description was never set.
         assert_eq!(resolution(on_entry(&old, &land(Some(&new), &[], None))), Resolution::Duplicate);
         assert!(matches!(on_entry(&new, &land(Some(&new), &[], None)), (Verdict::Skip, Resolution::Duplicate)));
-        // Seen already (the context covers it) and not here.
+        // Not here, no tombstone: placed, even though the context covers it (an add/add
+        // loser shadowed elsewhere before it was ever sent, and sent when it took the DN).
         let ctx = vec![a1.clone()];
         let here = Landing { same: None, others: &[], tombstone: None, tomb_state: None, context: &ctx };
-        assert_eq!(resolution(on_entry(&old, &here)), Resolution::Duplicate);
+        assert_eq!(resolution(on_entry(&old, &here)), Resolution::Apply);
     }
 
     #[test]
