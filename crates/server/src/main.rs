@@ -6,8 +6,11 @@ use anyhow::Result;
 
 /// mimalloc instead of glibc malloc: sled's many short-lived node copies made glibc return
 /// and re-fault pages constantly (a third of import time was spent zeroing fresh pages).
+/// Large blocks are mapped on their own (see the module). The `system-allocator` feature
+/// (heap profiling only) leaves glibc's malloc in place.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: birch_server::allocator::Allocator = birch_server::allocator::Allocator;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
