@@ -180,7 +180,10 @@ mod tests {
                 assert!(!q.is_null());
                 let kept = start.min(grown);
                 assert!((0..kept).all(|i| *q.add(i) == (i % 251) as u8));
-                *q.add(grown - 1) = 7;
+                if grown > start {
+                    // The grown part is writable.
+                    *q.add(grown - 1) = 7;
+                }
                 let r = a.realloc(q, layout(grown, 16), shrunk);
                 assert!(!r.is_null());
                 assert!((0..kept.min(shrunk)).all(|i| *r.add(i) == (i % 251) as u8));
