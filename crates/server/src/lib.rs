@@ -19,6 +19,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod allocator;
 pub mod audit;
 pub mod backup;
 pub mod bind_cache;

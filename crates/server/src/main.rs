@@ -6,8 +6,11 @@ use anyhow::Result;
 
 /// mimalloc instead of glibc malloc: sled's many short-lived node copies made glibc return
 /// and re-fault pages constantly (a third of import time was spent zeroing fresh pages).
+/// Large blocks are mapped on their own (see the module). The `system-allocator` feature
+/// (heap profiling only) leaves glibc's malloc in place.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: birch_server::allocator::Allocator = birch_server::allocator::Allocator;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -155,12 +158,14 @@ fn keep_freed_memory() {
 }
 
 /// Turns transparent huge pages off for the process, whatever the command, unless
-/// `MIMALLOC_ALLOW_THP` is set in the environment. mimalloc asks for huge pages on its
+/// `MIMALLOC_ALLOW_THP` is set in the environment. mimalloc asked for huge pages on its
 /// regions (madvise), and with THP in `madvise` mode (Debian's default) every 2 MiB region it
-/// touches then counts whole: a server with 10k users sat at 68 MiB idle, 28 MiB without
-/// (docs/performance.md, "Memory"). For import and export the kernel's cost of a fresh huge
-/// page also varied from run to run and, after another program had filled the page cache,
-/// took seconds of compaction ("Import and export").
+/// touched then counted whole: a server with 10k users sat at 68 MiB idle, 28 MiB without
+/// (docs/performance.md, "Memory"). It is now built without that (the `no_thp` feature: the
+/// arena it sets up before `main` no longer gets a huge page either); this also covers the
+/// large blocks mapped apart (`allocator`) where THP is `always`. For import and export the
+/// kernel's cost of a fresh huge page also varied from run to run and, after another program
+/// had filled the page cache, took seconds of compaction ("Import and export").
 fn no_huge_pages() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
         // Only a cost if it fails (an old kernel): nothing to report.
