@@ -1,0 +1,143 @@
+//! The writer thread: the durable store writes of one pipeline ([`super::Writer::commit`])
+//! run here, one after another, and the writes that queued while a batch ran share one
+//! flush. It replaces a blocking-pool thread per write: the writes no longer take turns
+//! at the store's writer lock and its group-commit mutex, nor hand off between blocking
+//! threads, and at many connections one flush makes several writes durable.
+//!
+//! What a write is acknowledged with does not change: a write that fails is answered as
+//! soon as it has failed; one that succeeds only after the flush that follows it (a failed
+//! flush fails every write of its batch). Commits keep their order (the change feed is
+//! told under the store's writer lock, as before). The thread holds no store between
+//! batches: each job brings its own handle, so a dropped pipeline leaves nothing open.
+
+use super::error::WriteError;
+use birch_proto::ldap3_proto::proto::LdapResultCode;
+use birch_store::{Store, StoreError};
+use std::sync::mpsc;
+
+/// At most this many writes share one flush (a bound on how long the first of a batch
+/// waits behind the others).
+const MAX_BATCH: usize = 64;
+
+/// What a job leaves to do once its batch's flush is done: answer its caller.
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// One store write: runs on the thread and hands back how to answer, or `None` when it has
+/// answered already (it failed: nothing to make durable).
+type Work = Box<dyn FnOnce(&Store) -> Option<Finish> + Send>;
+
+struct Job {
+    store: Store,
+    work: Work,
+}
+
+/// The queue feeding the writer thread.
+pub struct WriteQueue {
+    tx: Option<mpsc::Sender<Job>>,
+}
+
+impl WriteQueue {
+    /// Starts the writer thread (`birch-writer`). When the thread cannot be started, writes
+    /// run on the blocking pool as before ([`WriteQueue::commit`] falls back).
+    pub fn start() -> WriteQueue {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let started = std::thread::Builder::new().name("birch-writer".into()).spawn(move || run(&rx));
+        match started {
+            Ok(_) => WriteQueue { tx: Some(tx) },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the writer thread; writes use the blocking pool");
+                WriteQueue { tx: None }
+            }
+        }
+    }
+
+    /// Runs `write` on the writer thread, then makes it durable (with the writes queued
+    /// alongside it); answers once it is durable, or as soon as it failed.
+    pub async fn commit<T: Send + 'static>(
+        &self,
+        store: &Store,
+        write: impl FnOnce(&Store) -> Result<T, WriteError> + Send + 'static,
+    ) -> Result<T, WriteError> {
+        let Some(tx) = &self.tx else {
+            return on_blocking_pool(store.clone(), write).await;
+        };
+        let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, WriteError>>();
+        let work: Work = Box::new(move |store: &Store| match write(store) {
+            Ok(out) => Some(Box::new(move |synced: Result<(), StoreError>| {
+                let _ = answer.send(synced.map(|()| out).map_err(WriteError::from));
+            }) as Finish),
+            Err(e) => {
+                let _ = answer.send(Err(e));
+                None
+            }
+        });
+        if let Err(mpsc::SendError(job)) = tx.send(Job { store: store.clone(), work }) {
+            // The thread is gone (it cannot be, short of a bug): the write runs here instead.
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(finish) = (job.work)(&job.store) {
+                    finish(job.store.sync());
+                }
+            })
+            .await;
+        }
+        // The sender is dropped unanswered only when the write panicked.
+        answered.await.map_err(|_| internal())?
+    }
+}
+
+fn internal() -> WriteError {
+    WriteError::ldap(LdapResultCode::OperationsError, "internal error")
+}
+
+/// A write and its flush on the blocking pool (when there is no writer thread).
+async fn on_blocking_pool<T: Send + 'static>(
+    store: Store,
+    write: impl FnOnce(&Store) -> Result<T, WriteError> + Send + 'static,
+) -> Result<T, WriteError> {
+    tokio::task::spawn_blocking(move || {
+        let out = write(&store)?;
+        store.sync()?;
+        Ok(out)
+    })
+    .await
+    .map_err(|_| internal())?
+}
+
+/// The writer thread: takes a job, and every job queued behind it (up to [`MAX_BATCH`]),
+/// applies them in order, flushes once, then answers them.
+fn run(rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let store = first.store.clone();
+        let mut finishes: Vec<Finish> = Vec::new();
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(job) = next.take() {
+            taken += 1;
+            // A panicking write drops its answer (its caller gets an internal error) and
+            // leaves the thread serving the others.
+            let Job { store: _own, work } = job;
+            if let Ok(Some(finish)) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&store))) {
+                finishes.push(finish);
+            }
+            if taken < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if finishes.is_empty() {
+            continue;
+        }
+        let flushed = store.sync();
+        let failed = flushed.is_err();
+        let mut flushed = Some(flushed);
+        for finish in finishes {
+            // The first answer takes the flush's result; after a failed flush the store
+            // refuses writes (StoreError::Failed), so asking again gives the others theirs.
+            let r = match flushed.take() {
+                Some(r) => r,
+                None if failed => store.sync(),
+                None => Ok(()),
+            };
+            finish(r);
+        }
+    }
+}
