@@ -234,7 +234,7 @@ impl Writer {
             feed: feed::Feed::on(&store),
             last_binds: lastbind::LastBinds::new(store.clone(), cfg.last_bind),
             rehashes: rehash::Rehashes::new(cfg.rehash_per_second),
-            queue: queue::WriteQueue::start(),
+            queue: queue::WriteQueue::new(),
             store,
         }
     }

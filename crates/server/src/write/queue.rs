@@ -31,24 +31,34 @@ struct Job {
     work: Work,
 }
 
-/// The queue feeding the writer thread.
+/// The queue feeding the writer thread (started on the first write, so a pipeline that
+/// never writes starts none).
+#[derive(Default)]
 pub struct WriteQueue {
-    tx: Option<mpsc::Sender<Job>>,
+    tx: std::sync::OnceLock<Option<mpsc::Sender<Job>>>,
 }
 
 impl WriteQueue {
-    /// Starts the writer thread (`birch-writer`). When the thread cannot be started, writes
-    /// run on the blocking pool as before ([`WriteQueue::commit`] falls back).
-    pub fn start() -> WriteQueue {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let started = std::thread::Builder::new().name("birch-writer".into()).spawn(move || run(&rx));
-        match started {
-            Ok(_) => WriteQueue { tx: Some(tx) },
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot start the writer thread; writes use the blocking pool");
-                WriteQueue { tx: None }
-            }
-        }
+    /// The queue; its thread starts with the first write.
+    pub fn new() -> WriteQueue {
+        WriteQueue::default()
+    }
+
+    /// The writer thread's queue, started on first use (`birch-writer`); `None` when the
+    /// thread cannot be started: writes then run on the blocking pool as before.
+    fn sender(&self) -> Option<&mpsc::Sender<Job>> {
+        self.tx
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::channel::<Job>();
+                match std::thread::Builder::new().name("birch-writer".into()).spawn(move || run(&rx)) {
+                    Ok(_) => Some(tx),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot start the writer thread; writes use the blocking pool");
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     /// Runs `write` on the writer thread, then makes it durable (with the writes queued
@@ -58,7 +68,7 @@ impl WriteQueue {
         store: &Store,
         write: impl FnOnce(&Store) -> Result<T, WriteError> + Send + 'static,
     ) -> Result<T, WriteError> {
-        let Some(tx) = &self.tx else {
+        let Some(tx) = self.sender() else {
             return on_blocking_pool(store.clone(), write).await;
         };
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, WriteError>>();
