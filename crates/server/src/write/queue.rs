@@ -151,3 +151,52 @@ fn run(rx: &mpsc::Receiver<Job>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use birch_schema::Schema;
+    use std::sync::Arc;
+
+    fn add(s: &Store, dn: &str, attrs: &[(&str, &str)]) -> Result<(), WriteError> {
+        let attrs = attrs.iter().map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()])).collect();
+        s.add(s.make_entry(dn, attrs)?, dn == "dc=x")?;
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_are_all_applied_and_a_failing_or_panicking_one_fails_alone() {
+        let s = Store::open_temporary(Arc::new(Schema::builtin()), birch_store::IndexConfig::default()).unwrap();
+        let q = Arc::new(WriteQueue::new());
+        q.commit(&s, |s| add(s, "dc=x", &[("objectClass", "domain"), ("dc", "x")])).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let (q, s) = (q.clone(), s.clone());
+            tasks.push(tokio::spawn(async move {
+                let uid = format!("u{i}");
+                match i % 10 {
+                    // An entry without a parent: the store refuses it.
+                    3 => q.commit(&s, move |s| add(s, &format!("uid={uid},ou=none,dc=x"), &[])).await,
+                    7 => q.commit(&s, |_| -> Result<(), WriteError> { panic!("a write that panics") }).await,
+                    _ => {
+                        let dn = format!("uid={uid},dc=x");
+                        q.commit(&s, move |s| add(s, &dn, &[("objectClass", "account"), ("uid", &uid)])).await
+                    }
+                }
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.unwrap();
+            match i % 10 {
+                3 => assert!(matches!(r, Err(WriteError::Store(StoreError::NoParent(_)))), "{i}: {r:?}"),
+                7 => assert!(matches!(r, Err(WriteError::Ldap(LdapResultCode::OperationsError, _))), "{i}: {r:?}"),
+                _ => {
+                    assert!(r.is_ok(), "{i}: {r:?}");
+                    assert!(s.get_by_ndn(&format!("uid=u{i},dc=x")).unwrap().is_some(), "{i} applied");
+                }
+            }
+        }
+        // The thread still serves after the panics.
+        q.commit(&s, |s| add(s, "uid=last,dc=x", &[("objectClass", "account"), ("uid", "last")])).await.unwrap();
+    }
+}
