@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock, Weak};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
@@ -37,7 +37,13 @@ pub struct AuditLog {
     appended: AtomicU64,
     synced: AtomicU64,
     sync_lock: Mutex<()>,
+    /// The queue of [`AuditLog::sync_shared`]'s thread (started on first use; `None` when
+    /// it could not be started).
+    syncer: OnceLock<Option<mpsc::Sender<SyncWaiter>>>,
 }
+
+/// A caller of [`AuditLog::sync_shared`] waiting for its records to be durable.
+type SyncWaiter = tokio::sync::oneshot::Sender<std::io::Result<()>>;
 
 fn open(path: &Path) -> std::io::Result<Sink> {
     // Mode 0600: the records hold the changes (docs/security.md).
@@ -57,6 +63,7 @@ impl AuditLog {
             appended: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             sync_lock: Mutex::new(()),
+            syncer: OnceLock::new(),
         })
     }
 
@@ -122,6 +129,60 @@ impl AuditLog {
         file.sync_data()?;
         self.synced.fetch_max(upto, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// [`AuditLog::sync`] from async code: the callers queue for one thread (`audit-sync`),
+    /// which makes everything appended so far durable with one fsync and answers every
+    /// caller queued meanwhile. Costs no hand-off when the records are durable already.
+    /// (A blocking-pool thread per caller, as before, took the pool's lock and woke a
+    /// thread for each write; when the thread cannot be started, that is what it does.)
+    pub async fn sync_shared(self: &Arc<Self>) -> std::io::Result<()> {
+        if self.synced.load(Ordering::SeqCst) >= self.appended.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Some(queue) = self.syncer() {
+            if queue.send(tx).is_ok() {
+                return rx.await.unwrap_or_else(|_| Err(std::io::Error::other("the audit sync thread stopped")));
+            }
+        }
+        let log = self.clone();
+        tokio::task::spawn_blocking(move || log.sync()).await.map_err(std::io::Error::other)?
+    }
+
+    /// The queue of the `audit-sync` thread, started on first use. The thread holds the log
+    /// weakly: it ends when the log is dropped (the queue with it).
+    fn syncer(self: &Arc<Self>) -> Option<&mpsc::Sender<SyncWaiter>> {
+        self.syncer
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::channel::<SyncWaiter>();
+                let log = Arc::downgrade(self);
+                let started =
+                    std::thread::Builder::new().name("audit-sync".into()).spawn(move || sync_thread(&log, &rx));
+                started.ok().map(|_| tx)
+            })
+            .as_ref()
+    }
+}
+
+/// The `audit-sync` thread: takes a waiting caller and every caller queued behind it, makes
+/// the log durable once (that covers all their records: each appended before queueing),
+/// and answers them all.
+fn sync_thread(log: &Weak<AuditLog>, rx: &mpsc::Receiver<SyncWaiter>) {
+    while let Ok(first) = rx.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(rx.try_iter());
+        let synced = match log.upgrade() {
+            Some(log) => log.sync(),
+            None => Err(std::io::Error::other("the audit log is closed")),
+        };
+        for w in waiting {
+            let answer = match &synced {
+                Ok(()) => Ok(()),
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            };
+            let _ = w.send(answer);
+        }
     }
 }
 

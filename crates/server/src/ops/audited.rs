@@ -135,11 +135,8 @@ pub async fn record(summary: WriteSummary, session: &Session, response: Option<&
         ldif = %ldif_text,
     );
     if let Some(log) = crate::audit::installed() {
-        let log = log.clone();
-        match tokio::task::spawn_blocking(move || log.sync()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "cannot make the audit log durable"),
-            Err(e) => tracing::error!(error = %e, "cannot make the audit log durable"),
+        if let Err(e) = log.sync_shared().await {
+            tracing::error!(error = %e, "cannot make the audit log durable");
         }
     }
 }

@@ -26,7 +26,8 @@
 //! 8. **commit** — the store's transaction: first the [`groups`] stage (memberOf and
 //!    referential integrity of groups, the store's write-set hook: what it derives joins
 //!    the same transaction), then unique attributes, indexes, entryCSN; then fsync (group
-//!    commit). A write is acknowledged only after this.
+//!    commit). A write is acknowledged only after this. The commits run on one thread
+//!    ([`queue`]): writes queued while one runs follow it and share its flush.
 //! 9. **audit** — the audit record (who, what, result), made durable with the audit log.
 //! 10. **last bind** ([`lastbind`]) — after a successful bind, pwdLastSuccess: with the
 //!     bind's other bookkeeping when there is some, else queued and written off the
@@ -69,6 +70,7 @@ pub mod password;
 pub mod peer;
 pub mod placeholder;
 pub mod purge;
+pub mod queue;
 pub mod rehash;
 pub mod schema_check;
 
@@ -159,6 +161,8 @@ pub struct Writer {
     last_binds: lastbind::LastBinds,
     /// Legacy hashes being replaced after binds ([`rehash`]).
     rehashes: rehash::Rehashes,
+    /// The writer thread: durable writes, one flush per batch ([`queue`]).
+    queue: queue::WriteQueue,
 }
 
 /// What [`Writer::new`] needs besides the store.
@@ -231,6 +235,7 @@ impl Writer {
             feed: feed::Feed::on(&store),
             last_binds: lastbind::LastBinds::new(store.clone(), cfg.last_bind),
             rehashes: rehash::Rehashes::new(cfg.rehash_per_second),
+            queue: queue::WriteQueue::new(),
             store,
         }
     }
@@ -340,19 +345,13 @@ impl Writer {
             .map_err(|_| WriteError::ldap(LdapResultCode::OperationsError, "internal error"))?
     }
 
-    /// Runs a store write on a blocking thread, then makes it durable.
+    /// Runs a store write on the writer thread, then makes it durable (one flush for the
+    /// writes queued together: [`queue`]).
     async fn commit<T: Send + 'static>(
         &self,
         write: impl FnOnce(&Store) -> Result<T, WriteError> + Send + 'static,
     ) -> Result<T, WriteError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let out = write(&store)?;
-            store.sync()?;
-            Ok(out)
-        })
-        .await
-        .map_err(|_| WriteError::ldap(LdapResultCode::OperationsError, "internal error"))?
+        self.queue.commit(&self.store, write).await
     }
 
     /// Takes the tree lock exclusively for a subtree change, waiting at most
