@@ -169,6 +169,16 @@ pub fn on_delete(delete_csn: Option<&str>, here: &Landing<'_>) -> Resolution {
                 conflict("the entry changed after the delete: it stays", l, d, false, Vec::new())
             }
         }
+        // Shadowed here (an add/add loser, no delete CSN): alive unless the delete is as
+        // late as its last change, like an entry that is here.
+        None if here.tombstone == Some("") && here.tomb_state.is_some() => {
+            let l = here.tomb_state.map(csn_of).unwrap_or_default();
+            if d >= l {
+                Resolution::Apply
+            } else {
+                conflict("the entry changed after the delete: it stays", l, d, false, Vec::new())
+            }
+        }
         None if csn::covers(here.context, d) || here.tombstone.is_some_and(|t| t >= d) => Resolution::Duplicate,
         // Not here: only the tombstone is written.
         None => Resolution::Apply,
@@ -404,8 +414,18 @@ mod tests {
                 }
                 Message::Delete { uuid, csn } => {
                     let same = self.entries.get(uuid).cloned();
-                    let tomb = if same.is_none() { self.tombs.get(uuid).map(|t| t.0.clone()) } else { None };
-                    let r = on_delete(Some(csn), &land(same.as_ref(), &[], tomb.as_deref()));
+                    let (tomb, state) = match (&same, self.tombs.get(uuid)) {
+                        (None, Some((t, s))) => (Some(t.clone()), s.clone()),
+                        _ => (None, None),
+                    };
+                    let here = Landing {
+                        same: same.as_ref(),
+                        others: &[],
+                        tombstone: tomb.as_deref(),
+                        tomb_state: state.as_ref(),
+                        context: &[],
+                    };
+                    let r = on_delete(Some(csn), &here);
                     if r.applies() {
                         if same.is_some() {
                             self.delete_local(*uuid, csn);

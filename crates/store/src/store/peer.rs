@@ -186,12 +186,13 @@ impl Store {
             None => None,
         };
         let tombstone = if found.is_none() { self.tombstone(uuid)? } else { None };
+        let tomb_state = if tombstone.is_some() { self.tomb_state(uuid)? } else { None };
         let here = self.context_csns()?;
         let land = Landing {
             same: found.as_ref().map(|f| &f.1),
             others: &[],
             tombstone: tombstone.as_deref(),
-            tomb_state: None,
+            tomb_state: tomb_state.as_ref(),
             context: &here,
         };
         let (apply, out) = decide(&land);
