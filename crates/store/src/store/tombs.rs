@@ -195,6 +195,16 @@ mod tests {
         (uuid, csn)
     }
 
+    /// A real delete under dc=x (a tombstone with the entry's state).
+    fn add_and_delete(s: &Store) {
+        let uuid = ("entryUUID", "99999999-9999-9999-9999-999999999999");
+        let e = s
+            .make_entry("uid=a,dc=x", crate::testing::attrs(&[("objectClass", "account"), ("uid", "a"), uuid]))
+            .unwrap();
+        s.add(e, false).unwrap();
+        s.delete("uid=a,dc=x").unwrap();
+    }
+
     fn s_schema() -> std::sync::Arc<birch_schema::Schema> {
         std::sync::Arc::new(birch_schema::Schema::builtin())
     }
@@ -241,12 +251,7 @@ mod tests {
                 keep.push(t);
             }
         }
-        let uuid = ("entryUUID", "99999999-9999-9999-9999-999999999999");
-        let e = s
-            .make_entry("uid=a,dc=x", crate::testing::attrs(&[("objectClass", "account"), ("uid", "a"), uuid]))
-            .unwrap();
-        s.add(e, false).unwrap();
-        s.delete("uid=a,dc=x").unwrap();
+        add_and_delete(&s);
         assert_eq!(s.tombstones().unwrap().len(), 14);
         let cutoff = format_csn(1_000 * 1_000_000, 0, 0);
         // Batches of three: three batches, and a last read that finds the end.
@@ -269,12 +274,7 @@ mod tests {
         let (_d, s) = multi();
         s.add(s.make_entry("dc=x", crate::testing::attrs(&[("objectClass", "domain"), ("dc", "x")])).unwrap(), true)
             .unwrap();
-        let uuid = ("entryUUID", "99999999-9999-9999-9999-999999999999");
-        let e = s
-            .make_entry("uid=a,dc=x", crate::testing::attrs(&[("objectClass", "account"), ("uid", "a"), uuid]))
-            .unwrap();
-        s.add(e, false).unwrap();
-        s.delete("uid=a,dc=x").unwrap();
+        add_and_delete(&s);
         let deleted = s.tombstones().unwrap()[0].0;
         assert!(s.tomb_state(&deleted).unwrap().is_some());
         // A shadowed add/add loser: a tombstone with no CSN, and its state.
