@@ -13,7 +13,6 @@ use common::*;
 #[path = "common/relay.rs"]
 mod relay;
 use relay::Relay;
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -105,6 +104,19 @@ impl Cluster {
         }
     }
 
+    /// Runs [`workload`] on every server at once (site `i` on server `i`).
+    fn workload_everywhere(&self) {
+        let threads: Vec<_> = (0..self.nodes.len())
+            .map(|i| {
+                let u = self.url(i);
+                std::thread::spawn(move || workload(&u, i))
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("workload");
+        }
+    }
+
     /// Stops every server and runs `birch check` on each data directory.
     fn check_all(&mut self) {
         for node in &mut self.nodes {
@@ -168,20 +180,6 @@ fn dump(url: &str) -> Vec<String> {
         return vec![format!("ldapsearch failed: {}", String::from_utf8_lossy(&out.stderr))];
     }
     common::normalized_entries(&String::from_utf8_lossy(&out.stdout))
-}
-
-/// Runs LDIF change records with ldapmodify as the root DN; they must all succeed.
-fn ldapmodify(url: &str, ldif: &str) {
-    let mut child = Command::new("ldapmodify")
-        .args(["-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ldapmodify");
-    child.stdin.take().expect("stdin").write_all(ldif.as_bytes()).expect("write ldif");
-    let out = child.wait_with_output().expect("ldapmodify");
-    assert!(out.status.success(), "ldapmodify on {url}: {}\n{ldif}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Waits until the suffix entry shows on server `url` (the start-up's own suffix entry and
@@ -278,15 +276,7 @@ fn three_providers_in_a_ring_converge_without_loops() {
     for i in 0..3 {
         wait_ready(&c.url(i));
     }
-    let threads: Vec<_> = (0..3)
-        .map(|i| {
-            let u = c.url(i);
-            std::thread::spawn(move || workload(&u, i))
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("workload");
-    }
+    c.workload_everywhere();
     assert_eq!(c.converge("ring"), 1 + 3 * 10);
     // No loop: once converged, the trees stay as they are (nothing echoes round).
     let before = dump(&c.url(0));
@@ -302,15 +292,7 @@ fn three_providers_in_a_full_mesh_converge() {
     for i in 0..3 {
         wait_ready(&c.url(i));
     }
-    let threads: Vec<_> = (0..3)
-        .map(|i| {
-            let u = c.url(i);
-            std::thread::spawn(move || workload(&u, i))
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("workload");
-    }
+    c.workload_everywhere();
     assert_eq!(c.converge("mesh"), 1 + 3 * 10);
     c.check_all();
 }

@@ -11,7 +11,6 @@ use common::*;
 #[path = "common/relay.rs"]
 mod relay;
 use relay::Relay;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -175,20 +174,6 @@ fn converge(what: &str, a: &str, b: &str, also: &[&str]) -> usize {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Runs LDIF change records with ldapmodify as the root DN; they must all succeed.
-fn ldapmodify(url: &str, ldif: &str) {
-    let mut child = Command::new("ldapmodify")
-        .args(["-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ldapmodify");
-    child.stdin.take().expect("stdin").write_all(ldif.as_bytes()).expect("write ldif");
-    let out = child.wait_with_output().expect("ldapmodify");
-    assert!(out.status.success(), "ldapmodify on {url}: {}\n{ldif}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The suffix and ou=people (for slapadd).

@@ -476,7 +476,22 @@ pub fn users_ldif(n: usize, password: impl Fn(usize) -> String) -> String {
     s
 }
 
-/// DNs of the demo campus (`birch serve --demo`, see crates/server/src/demo.rs).
+/// Runs LDIF change records with ldapmodify against `url` as the root DN; they must all
+/// succeed.
+pub fn ldapmodify(url: &str, ldif: &str) {
+    use std::io::Write;
+    let mut child = Command::new("ldapmodify")
+        .args(["-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ldapmodify");
+    child.stdin.take().expect("stdin").write_all(ldif.as_bytes()).expect("write ldif");
+    let out = child.wait_with_output().expect("ldapmodify");
+    assert!(out.status.success(), "ldapmodify on {url}: {}\n{ldif}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// `ldapsearch -LLL -o ldif-wrap=no` output normalized for comparing two servers' trees:
 /// one string per entry (its DN, then its sorted `name:value` lines, names lower-cased,
 /// userPassword left out), entries sorted.
@@ -502,6 +517,7 @@ pub fn normalized_entries(ldif: &str) -> Vec<String> {
     entries
 }
 
+/// DNs of the demo campus (`birch serve --demo`, see crates/server/src/demo.rs).
 pub mod demo {
     /// uid=hana, the helpdesk member [`super::add_helpdesk_member`] adds (not in the demo).
     pub const HANA: &str = "uid=hana,ou=people,dc=example,dc=org";

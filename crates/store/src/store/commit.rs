@@ -508,9 +508,7 @@ impl WriteSet {
         self.tomb_states.push((uuid, entry.encode()));
         self.shadows.push((entry.ndn.clone(), uuid));
     }
-}
 
-impl WriteSet {
     /// Records entry `id` changing from `old` to `new`; a second change of the same entry
     /// keeps the first `old` (what is stored).
     pub(crate) fn put_entry(&mut self, id: u64, old: Option<&Entry>, new: Option<&Entry>) {

@@ -66,8 +66,7 @@ impl Store {
             Some(id) => self.get(id)?,
             None => None,
         };
-        let tombstone = if same.is_none() { self.tombstone(&uuid)? } else { None };
-        let tomb_state = if tombstone.is_some() { self.tomb_state(&uuid)? } else { None };
+        let (tombstone, tomb_state) = if same.is_none() { self.buried(&uuid)? } else { (None, None) };
         let mut others = Vec::new();
         for ndn in
             [Some(&entry.ndn), same.as_ref().map(|e| &e.ndn), tomb_state.as_ref().map(|e| &e.ndn)].into_iter().flatten()
@@ -111,6 +110,13 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The tombstone of an entryUUID not here and the state kept with it, if any.
+    fn buried(&self, uuid: &[u8; 16]) -> Result<(Option<String>, Option<Entry>), StoreError> {
+        let tombstone = self.tombstone(uuid)?;
+        let state = if tombstone.is_some() { self.tomb_state(uuid)? } else { None };
+        Ok((tombstone, state))
     }
 
     /// Gives each DN that shadowed entries wait for to the one `first` puts first (the
@@ -185,8 +191,7 @@ impl Store {
             Some(id) => self.get(id)?.map(|e| (id, e)),
             None => None,
         };
-        let tombstone = if found.is_none() { self.tombstone(uuid)? } else { None };
-        let tomb_state = if tombstone.is_some() { self.tomb_state(uuid)? } else { None };
+        let (tombstone, tomb_state) = if found.is_none() { self.buried(uuid)? } else { (None, None) };
         let here = self.context_csns()?;
         let land = Landing {
             same: found.as_ref().map(|f| &f.1),
