@@ -31,7 +31,7 @@ pub mod secret;
 use birch_schema::ndn;
 use rules::{Control, DnScope, Who};
 pub use rules::{Resolver, Rule};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 /// Who is asking.
@@ -169,6 +169,14 @@ pub struct Policy {
     rules: Vec<Rule>,
     groups: Vec<String>,
     dn_attributes: Vec<String>,
+    /// The rules that apply to each attribute some rule names (`attrs=`), in order: those
+    /// naming it and those for all attributes. [`Policy::check`] walks only these rather
+    /// than comparing the attribute with every rule's list (a search checks a few
+    /// attributes of every entry it returns).
+    by_attr: HashMap<String, Box<[usize]>>,
+    /// The rules for all attributes, in order: those that apply to an attribute no rule
+    /// names.
+    for_all: Box<[usize]>,
 }
 
 impl Policy {
@@ -195,7 +203,17 @@ impl Policy {
             .collect();
         dn_attributes.sort();
         dn_attributes.dedup();
-        Ok(Policy { rules, groups, dn_attributes })
+        let applies =
+            |rule: &Rule, attr: &str| rule.what.attrs.as_ref().is_none_or(|list| list.iter().any(|a| a == attr));
+        let for_all: Box<[usize]> = (0..rules.len()).filter(|&i| rules[i].what.attrs.is_none()).collect();
+        let mut by_attr = HashMap::new();
+        for attr in rules.iter().filter_map(|r| r.what.attrs.as_ref()).flatten() {
+            if !by_attr.contains_key(attr) {
+                let order: Box<[usize]> = (0..rules.len()).filter(|&i| applies(&rules[i], attr)).collect();
+                by_attr.insert(attr.clone(), order);
+            }
+        }
+        Ok(Policy { rules, groups, dn_attributes, by_attr, for_all })
     }
 
     /// The attributes whose values `dnattr=` clauses look at (canonical names): a caller
@@ -228,48 +246,51 @@ impl Policy {
         if who.subject == Subject::Root {
             return true;
         }
+        let order = self.by_attr.get(attr).unwrap_or(&self.for_all);
+        order
+            .iter()
+            .filter_map(|&i| self.rules.get(i))
+            .find_map(|rule| self.decide(rule, who, target, need))
+            .unwrap_or(false)
+    }
+
+    /// What `rule` (one that applies to the attribute) decides: `None` when its target does
+    /// not match or a clause `break`s, so the next rule decides.
+    fn decide(&self, rule: &Rule, who: &Requester, target: &dyn Target, need: Privilege) -> Option<bool> {
         let ndn = target.ndn();
-        'rules: for rule in &self.rules {
-            let w = &rule.what;
-            if let Some(attrs) = &w.attrs {
-                if !attrs.iter().any(|a| a == attr) {
-                    continue;
+        let w = &rule.what;
+        let mut captures: Vec<String> = Vec::new();
+        let dn_ok = match &w.dn {
+            DnScope::Any => true,
+            DnScope::Base(b) => ndn == b,
+            DnScope::Subtree(b) => ndn::is_under(ndn, b),
+            DnScope::Children(b) => ndn::is_below(ndn, b),
+            DnScope::One(b) => ndn::is_child(ndn, b),
+            DnScope::Regex(re) => match re.captures(ndn) {
+                Some(c) => {
+                    captures = c.iter().map(|m| m.map_or(String::new(), |m| m.as_str().to_string())).collect();
+                    true
                 }
-            }
-            let mut captures: Vec<String> = Vec::new();
-            let dn_ok = match &w.dn {
-                DnScope::Any => true,
-                DnScope::Base(b) => ndn == b,
-                DnScope::Subtree(b) => ndn::is_under(ndn, b),
-                DnScope::Children(b) => ndn::is_below(ndn, b),
-                DnScope::One(b) => ndn::is_child(ndn, b),
-                DnScope::Regex(re) => match re.captures(ndn) {
-                    Some(c) => {
-                        captures = c.iter().map(|m| m.map_or(String::new(), |m| m.as_str().to_string())).collect();
-                        true
-                    }
-                    None => false,
-                },
-            };
-            if !dn_ok || w.filter.is_some_and(|f| !target.matches_filter(f)) {
+                None => false,
+            },
+        };
+        if !dn_ok || w.filter.is_some_and(|f| !target.matches_filter(f)) {
+            return None;
+        }
+        for clause in &rule.by {
+            if !self.who_matches(clause, who, target, &captures) {
                 continue;
             }
-            for clause in &rule.by {
-                if !self.who_matches(clause, who, target, &captures) {
-                    continue;
-                }
-                if clause.level.grants(need) {
-                    return true;
-                }
-                match clause.control {
-                    Control::Stop => return false,
-                    Control::Continue => continue,
-                    Control::Break => continue 'rules,
-                }
+            if clause.level.grants(need) {
+                return Some(true);
             }
-            return false;
+            match clause.control {
+                Control::Stop => return Some(false),
+                Control::Continue => continue,
+                Control::Break => return None,
+            }
         }
-        false
+        Some(false)
     }
 
     fn who_matches(&self, clause: &rules::By, who: &Requester, target: &dyn Target, captures: &[String]) -> bool {

@@ -239,6 +239,32 @@ fn arb_requester() -> impl Strategy<Value = Requester> {
     })
 }
 
+/// [`Policy::check`] as it was before the per-attribute index: every rule in order, those
+/// whose attribute list does not name `attr` passed over.
+fn check_every_rule(p: &Policy, who: &Requester, target: &dyn Target, attr: &str, need: Privilege) -> bool {
+    if matches!(need, Privilege::Read | Privilege::Search | Privilege::Compare) && secret::is_secret_type(attr) {
+        return false;
+    }
+    if who.subject == Subject::Root {
+        return true;
+    }
+    p.rules
+        .iter()
+        .filter(|r| r.what.attrs.as_ref().is_none_or(|list| list.iter().any(|a| a == attr)))
+        .find_map(|r| p.decide(r, who, target, need))
+        .unwrap_or(false)
+}
+
+/// Targets naming several attributes, as the campus policy's do.
+fn arb_what_lists() -> impl Strategy<Value = String> {
+    prop_oneof![
+        arb_what(),
+        prop::collection::vec(prop::sample::select(ATTRS), 1..4).prop_map(|a| format!("attrs={}", a.join(","))),
+        (prop::sample::select(DNS), prop::collection::vec(prop::sample::select(ATTRS), 1..4))
+            .prop_map(|(d, a)| format!("dn.subtree=\"{d}\" attrs={}", a.join(","))),
+    ]
+}
+
 proptest! {
     /// An allow rule (its clauses `break` when they do not grant, ending in
     /// `by * none break`) inserted anywhere never takes access away.
@@ -258,6 +284,30 @@ proptest! {
         if before.check(&req, &e, attr, need) {
             prop_assert!(after.check(&req, &e, attr, need));
         }
+    }
+
+    /// The per-attribute index decides exactly as walking every rule does.
+    #[test]
+    fn the_attribute_index_decides_as_every_rule_does(
+        rules in prop::collection::vec(
+            (arb_what_lists(), prop::collection::vec((arb_who(), prop::sample::select(LEVELS),
+                prop::sample::select(&["", " continue", " break"][..])), 1..4)),
+            0..8,
+        ),
+        req in arb_requester(), target in prop::sample::select(DNS),
+        attr in prop::sample::select(&["cn", "mail", "userpassword", "member", "entry", "children", "sn"][..]),
+        need in prop::sample::select(PRIVS),
+    ) {
+        let texts: Vec<String> = rules
+            .into_iter()
+            .map(|(what, by)| {
+                let clauses: Vec<String> = by.into_iter().map(|(w, l, c)| format!("by {w} {l}{c}")).collect();
+                format!("to {what} {}", clauses.join(" "))
+            })
+            .collect();
+        let p = policy(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+        let e = entry(target);
+        prop_assert_eq!(p.check(&req, &e, attr, need), check_every_rule(&p, &req, &e, attr, need));
     }
 
     /// A deny-everything policy (or none at all) grants nothing to anyone but the root DN.
