@@ -75,7 +75,16 @@ fn escape_into<W: fmt::Write + ?Sized>(s: &str, style: Style, out: &mut W) -> fm
         Style::Text => text_escaped,
         Style::Json => json_escaped,
     };
-    // Nearly every value (DNs, addresses, names) needs no escaping: copied whole.
+    // Nearly every value (DNs, addresses, names) needs no escaping: copied whole, found so
+    // by its bytes (what either style escapes but the Unicode ones is ASCII; the text style
+    // sends anything beyond ASCII the slow way, where C1 controls and U+2028/9 are found).
+    let plain = match style {
+        Style::Json => !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20),
+        Style::Text => s.bytes().all(|b| (0x20..0x7f).contains(&b)),
+    };
+    if plain {
+        return out.write_str(s);
+    }
     let mut from = 0;
     for (i, c) in s.char_indices() {
         if !needs(c) {
@@ -302,6 +311,17 @@ pub fn level_name(level: &tracing::Level) -> &'static str {
     }
 }
 
+/// The level's name as the audit file writes it.
+pub fn level_name_lowercase(level: &tracing::Level) -> &'static str {
+    match *level {
+        tracing::Level::ERROR => "error",
+        tracing::Level::WARN => "warn",
+        tracing::Level::INFO => "info",
+        tracing::Level::DEBUG => "debug",
+        tracing::Level::TRACE => "trace",
+    }
+}
+
 /// Formats the lines of the JSON log: one object per line with `timestamp`, `level`, the
 /// event's fields (`message` among them) and `target`, as tracing-subscriber's flattened
 /// JSON did, every value escaped and cut ([`Clip`]).
@@ -338,6 +358,16 @@ mod tests {
             let mut line = JsonLine::new(usize::MAX, &[]);
             line.string(&s, usize::MAX);
             prop_assert_eq!(&line.text[1..], &serde_json::to_string(&s).unwrap());
+        }
+
+        /// The same for ASCII-only text (the bytewise path), escapes included.
+        #[test]
+        fn ascii_json_strings_are_escaped_as_serde_json_escapes_them(s in "[\\x00-\\x7f]{0,40}") {
+            let mut line = JsonLine::new(usize::MAX, &[]);
+            line.string(&s, usize::MAX);
+            prop_assert_eq!(&line.text[1..], &serde_json::to_string(&s).unwrap());
+            let text = clipped(&s, Style::Text, usize::MAX);
+            prop_assert!(!text.chars().any(text_escaped), "{:?}", text);
         }
 
         #[test]
