@@ -139,15 +139,15 @@ pub fn is_hashed(value: &[u8]) -> bool {
     split_scheme(value).is_some()
 }
 
-/// Splits `{SCHEME}rest` into the upper-cased scheme name and `rest`.
-fn split_scheme(value: &[u8]) -> Option<(String, &[u8])> {
+/// Splits `{SCHEME}rest` into the scheme name (as written) and `rest`.
+fn split_scheme(value: &[u8]) -> Option<(&str, &[u8])> {
     let inner = value.strip_prefix(b"{")?;
     let end = inner.iter().position(|&b| b == b'}')?;
     let scheme = std::str::from_utf8(&inner[..end]).ok()?;
     if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
         return None;
     }
-    Some((scheme.to_ascii_uppercase(), &inner[end + 1..]))
+    Some((scheme, &inner[end + 1..]))
 }
 
 /// A storage scheme of userPassword values that Birch verifies. Every fact about a scheme
@@ -257,16 +257,16 @@ impl Scheme {
     pub fn split(stored: &[u8]) -> Option<(Scheme, &[u8])> {
         match split_scheme(stored) {
             None => Some((Scheme::Cleartext, stored)),
-            Some((name, rest)) => Some((Self::named(&name, rest)?, rest)),
+            Some((name, rest)) => Some((Self::named(name, rest)?, rest)),
         }
     }
 
-    /// The scheme an upper-case `{SCHEME}` name selects, given the rest of the value.
+    /// The scheme a `{SCHEME}` name (in any case) selects, given the rest of the value.
     fn named(name: &str, rest: &[u8]) -> Option<Scheme> {
-        if name == "CRYPT" {
+        if name.eq_ignore_ascii_case("CRYPT") {
             return crypt_kind(rest);
         }
-        NAMES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+        NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, s)| *s)
     }
 
     /// The `{SCHEME}` name values in this scheme carry (the first of its aliases; empty for
@@ -351,7 +351,7 @@ fn crypt_kind(rest: &[u8]) -> Option<Scheme> {
 /// The scheme name of a stored value Birch cannot verify (for `birch check`), if it is one.
 pub fn unknown_scheme(stored: &[u8]) -> Option<String> {
     let (name, rest) = split_scheme(stored)?;
-    Scheme::named(&name, rest).is_none().then_some(name)
+    Scheme::named(name, rest).is_none().then(|| name.to_ascii_uppercase())
 }
 
 /// Whether a stored value should be replaced by argon2id once its password is known
