@@ -109,13 +109,21 @@ impl Entry {
         // The lengths of the wanted names, as bits: most attributes are passed over on
         // their length alone (a user entry has a few dozen, a bind wants a dozen types).
         let lengths = types.iter().fold(0u64, |m, t| m | 1u64.checked_shl(t.len() as u32).unwrap_or(u64::MAX));
+        // And the letters they start with (bit 63 for anything but a-z): of a user entry's
+        // names of a wanted length, most start with another letter (`pwd…` for a bind).
+        let initial = |b: Option<&u8>| match b.map(u8::to_ascii_lowercase) {
+            Some(c @ b'a'..=b'z') => 1u64 << (c - b'a'),
+            _ => 1u64 << 63,
+        };
+        let initials = types.iter().fold(0u64, |m, t| m | initial(t.as_bytes().first()));
         for _ in 0..n {
             let name = r.bytes()?;
             let stored = r.bytes()?;
             let described = if stored.is_empty() { name } else { stored };
             let base = described.split(|&b| b == b';').next().unwrap_or(described);
             let nv = r.varint()? as usize;
-            let maybe = 1u64.checked_shl(base.len() as u32).is_none_or(|bit| lengths & bit != 0);
+            let maybe = 1u64.checked_shl(base.len() as u32).is_none_or(|bit| lengths & bit != 0)
+                && initials & initial(base.first()) != 0;
             if !maybe || !types.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(base)) {
                 for _ in 0..nv {
                     r.bytes()?;
