@@ -226,6 +226,21 @@ impl Server {
 }
 
 impl Server {
+    /// The audit log's text once `done` holds for it (within 10 s, else as it is then):
+    /// records other than writes' reach the file within a few milliseconds
+    /// (`birch_server::audit::FLUSH_DELAY`), not before the operation's answer.
+    pub fn audit_text_when(&self, done: impl Fn(&str) -> bool) -> String {
+        let path = self.data_dir().join("audit.log");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if done(&text) || std::time::Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Where the server's standard error goes.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("birch.log")

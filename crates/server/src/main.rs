@@ -211,14 +211,17 @@ fn run() -> Result<()> {
     panics::install_hook();
     match cli.command {
         Command::Serve { config, demo } => {
-            let audit = cfg.audit.path(&cfg.data_dir);
-            for shared in [Some(cfg.data_dir.as_path()), audit.as_deref()].into_iter().flatten() {
+            let audit_path = cfg.audit.path(&cfg.data_dir);
+            for shared in [Some(cfg.data_dir.as_path()), audit_path.as_deref()].into_iter().flatten() {
                 if let Some(why) = private_files::open_to_others(shared) {
                     tracing::warn!("{why}");
                 }
             }
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(server::run(cfg, config, demo))
+            let served = rt.block_on(server::run(cfg, config, demo));
+            // The audit records still buffered (binds: audit::FLUSH_DELAY), however it ended.
+            audit::flush_installed();
+            served
         }
         Command::Import { file, no_schema_check, .. } => {
             keep_freed_memory();

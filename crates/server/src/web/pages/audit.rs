@@ -140,6 +140,8 @@ pub async fn show(State(state): State<Arc<WebState>>, visit: Visit, Query(q): Qu
         let normalize =
             |dn: &str| birch_schema::dn::normalize_str(dn, &schema).unwrap_or_else(|_| dn.trim().to_ascii_lowercase());
         let mut tail = Tail::default();
+        // Up to this moment: the records still buffered (binds) first.
+        crate::audit::flush_installed();
         crate::audit::query_with(&path, &query, &normalize, &mut tail).map(|_| tail.lines)
     })
     .await;
