@@ -84,6 +84,9 @@ struct Inner {
     csn: CsnClock,
     /// Counts committed writes (see [`Store::generation`]).
     generation: AtomicU64,
+    /// Counts committed writes that changed some entry's memberOf, or added, deleted or
+    /// renamed an entry (see [`Store::membership_generation`]).
+    membership: AtomicU64,
     /// Recently looked-up DNs and their ids (hints for [`Store::get_by_ndn_only`]).
     ids_memo: ids_memo::IdsMemo,
     /// Counts writes begun: ahead of `generation` while a write is being applied (see
@@ -154,6 +157,7 @@ impl Store {
             free_at_failure: std::sync::OnceLock::new(),
             path: std::sync::OnceLock::new(),
             generation: AtomicU64::new(0),
+            membership: AtomicU64::new(0),
             begun: AtomicU64::new(0),
             ids_memo: Default::default(),
             entry_count: Mutex::new(None),

@@ -35,7 +35,7 @@ pub struct Access {
     policy: Policy,
     filters: Vec<Filter>,
     schema: Arc<Schema>,
-    /// [`Access::groups_of`] answers for the store generation they were computed at.
+    /// [`Access::groups_of`] answers for the membership generation they were computed at.
     groups_memo: Mutex<GroupsMemo>,
     /// See [`Access::decision_types`].
     decision_types: Vec<String>,
@@ -48,7 +48,8 @@ pub struct Access {
     services_ndn: Option<String>,
 }
 
-/// What [`Access::groups_of`] remembers, valid for one store generation.
+/// What [`Access::groups_of`] remembers, valid for one membership generation
+/// ([`Store::membership_generation`]).
 #[derive(Default)]
 struct GroupsMemo {
     generation: u64,
@@ -223,11 +224,13 @@ impl Access {
         if wanted.is_empty() {
             return HashSet::new();
         }
-        // Remembered until the next committed write: per DN (the same service accounts bind
-        // over and over), and per group named in a memberOf value (a bind storm of different
-        // users goes through the same few hundred groups; each resolution reads every group
-        // on the way up and normalizes its DNs).
-        let generation = store.generation();
+        // Remembered until the next committed write that changes a memberOf or adds, deletes
+        // or renames an entry (not a last-bind time or a description: a login storm writes
+        // those): per DN (the same service accounts bind over and over), and per group named
+        // in a memberOf value (a bind storm of different users goes through the same few
+        // hundred groups; each resolution reads every group on the way up and normalizes
+        // its DNs).
+        let generation = store.membership_generation();
         {
             let memo = self.memo(generation);
             if let Some(groups) = memo.by_dn.get(ndn) {

@@ -241,7 +241,7 @@ impl Store {
     /// Phase 6, lowering: the write set as writes to the entries, dn2id and children trees
     /// and as posting-list changes by index prefix.
     fn lower(&self, ws: &WriteSet) -> Lowered {
-        let mut low = Lowered::default();
+        let mut low = Lowered { membership: changes_membership(ws), ..Lowered::default() };
         for (id, (old, new)) in &ws.changes {
             low.entry(self, *id, old.as_ref(), new.as_ref());
         }
@@ -277,7 +277,7 @@ impl Store {
         multi: Multi<'_>,
     ) -> Result<(), StoreError> {
         let i = &self.inner;
-        let _writing = self.writing();
+        let _writing = if low.membership { self.writing() } else { self.writing_not_membership() };
         (&i.entries, &i.dn2id, &i.children, &i.index, &i.uuid2id, &i.meta)
             .transaction(|(te, td, tc, ti, tu, tm)| {
                 for (uuid, id) in uuids {
@@ -365,10 +365,18 @@ impl Store {
     }
 
     /// A number that changes whenever a write is committed: what is derived from the
-    /// directory's contents and remembered (a bind's group memberships) is still valid
-    /// while it is unchanged. Read it before deriving.
+    /// directory's contents and remembered is still valid while it is unchanged. Read it
+    /// before deriving.
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::SeqCst)
+    }
+
+    /// [`Store::generation`] for what is derived from memberOf values alone (a bind's group
+    /// memberships): it changes with every committed write that changes an entry's memberOf,
+    /// adds, deletes or renames an entry, and every bulk write, but not with others (a
+    /// description, a last-bind time, a password). Read it before deriving.
+    pub fn membership_generation(&self) -> u64 {
+        self.inner.membership.load(Ordering::SeqCst)
     }
 
     /// A stamp of the store's write history taken while no write is being applied; `None`
@@ -386,10 +394,17 @@ impl Store {
     }
 
     /// Marks a write as being applied until the returned guard is dropped: counted in
-    /// `begun` now and in `generation` when it ends, failed or not.
+    /// `begun` now and in `generation` and `membership` when it ends, failed or not.
     pub(crate) fn writing(&self) -> Writing<'_> {
         self.inner.begun.fetch_add(1, Ordering::SeqCst);
-        Writing(&self.inner.generation)
+        Writing { generation: &self.inner.generation, membership: Some(&self.inner.membership) }
+    }
+
+    /// [`Store::writing`] for a write that changes no memberOf and adds, deletes or renames
+    /// no entry: `membership` stays.
+    fn writing_not_membership(&self) -> Writing<'_> {
+        self.inner.begun.fetch_add(1, Ordering::SeqCst);
+        Writing { generation: &self.inner.generation, membership: None }
     }
 }
 
@@ -577,6 +592,8 @@ struct Lowered {
     children: Vec<([u8; 16], bool)>,
     /// Posting-list changes by index prefix: (ids added, ids removed).
     index: BTreeMap<Vec<u8>, (Vec<u64>, Vec<u64>)>,
+    /// The write changes what [`Store::membership_generation`] covers.
+    membership: bool,
 }
 
 impl Lowered {
@@ -631,12 +648,28 @@ fn tx_error(e: TransactionError<StoreError>) -> StoreError {
 }
 
 /// A write being applied to the trees (see [`Store::writing`]); ends when dropped.
-pub(crate) struct Writing<'a>(&'a AtomicU64);
+pub(crate) struct Writing<'a> {
+    generation: &'a AtomicU64,
+    membership: Option<&'a AtomicU64>,
+}
 
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        // After the write is visible, as the readers of the counters expect.
+        if let Some(m) = self.membership {
+            m.fetch_add(1, Ordering::SeqCst);
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// Whether a write set changes what [`Store::membership_generation`] covers: an entry added,
+/// deleted or renamed, or memberOf changed.
+fn changes_membership(ws: &WriteSet) -> bool {
+    ws.changes.values().any(|change| match change {
+        (Some(old), Some(new)) => old.ndn != new.ndn || old.get("memberof") != new.get("memberof"),
+        _ => true,
+    })
 }
 
 #[cfg(test)]
@@ -664,6 +697,43 @@ mod tests {
         bulk.add(e, false).unwrap();
         bulk.finish().unwrap();
         assert_eq!((s.len(), s.inner.entries.len()), (4, 4));
+    }
+
+    #[test]
+    fn the_membership_generation_moves_with_memberof_adds_deletes_and_renames_only() {
+        let (_d, s) = store();
+        s.add(s.make_entry("dc=x", attrs(&[("objectClass", "domain"), ("dc", "x")])).unwrap(), true).unwrap();
+        s.add(s.make_entry("uid=a,dc=x", attrs(&[("objectClass", "account"), ("uid", "a")])).unwrap(), false).unwrap();
+        let at = || (s.generation(), s.membership_generation());
+        let set = |attr: &'static str, value: &'static str| {
+            let before = at();
+            s.modify::<StoreError>("uid=a,dc=x", |e| {
+                e.attrs.retain(|a| a.canonical != attr);
+                e.attrs.push(crate::Attribute {
+                    name: attr.into(),
+                    canonical: attr.into(),
+                    values: vec![value.into()],
+                });
+                Ok(())
+            })
+            .unwrap();
+            let after = at();
+            (after.0 > before.0, after.1 > before.1)
+        };
+        assert_eq!(set("description", "one"), (true, false), "a description is not membership");
+        assert_eq!(set("memberof", "cn=g,dc=x"), (true, true));
+        assert_eq!(set("memberof", "cn=g,dc=x"), (true, false), "the same memberOf again");
+        assert_eq!(set("memberof", "cn=h,dc=x"), (true, true));
+        let before = at().1;
+        let to = birch_schema::Dn::parse("uid=b,dc=x").unwrap();
+        s.rename::<StoreError>("uid=a,dc=x", &to, |_| Ok(())).unwrap();
+        assert!(at().1 > before, "a rename");
+        let before = at().1;
+        s.delete("uid=b,dc=x").unwrap();
+        assert!(at().1 > before, "a delete");
+        let before = at().1;
+        s.add(s.make_entry("uid=c,dc=x", attrs(&[("objectClass", "account"), ("uid", "c")])).unwrap(), false).unwrap();
+        assert!(at().1 > before, "an add");
     }
 
     #[test]
