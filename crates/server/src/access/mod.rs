@@ -3,6 +3,7 @@
 //! groups at bind time, and answers denied requests with slapd's result codes. See
 //! docs/acl.md.
 
+pub mod bases;
 pub mod campus;
 
 use crate::config::Config;
@@ -43,6 +44,8 @@ pub struct Access {
     bind_types: Vec<String>,
     /// [`Access::needed_types`] answers, by attribute list and filter attributes.
     needed: crate::memo::Memo<SearchShape, Option<NeededTypes>>,
+    /// Search bases read for decisions, remembered while the store is unchanged.
+    bases: bases::Bases,
     /// The admins group and the services subtree, normalized (for limits).
     admins_ndn: Option<String>,
     services_ndn: Option<String>,
@@ -136,6 +139,7 @@ impl Access {
             decision_types,
             bind_types,
             needed: crate::memo::Memo::new(SEARCH_SHAPES),
+            bases: bases::Bases::default(),
             policy,
             filters: resolver.filters,
             schema: schema.clone(),
@@ -181,6 +185,12 @@ impl Access {
             cur = cur.parent();
         }
         String::new()
+    }
+
+    /// A search's base entry with the types the policy decides on ([`Access::decision_types`])
+    /// and its id, remembered while no write begins ([`bases`]).
+    pub fn search_base(&self, store: &Store, ndn: &str) -> Result<Option<(u64, Arc<Entry>)>, birch_store::StoreError> {
+        self.bases.get(store, ndn, &self.decision_types)
     }
 
     /// The attribute types (canonical names without options) an entry must carry for

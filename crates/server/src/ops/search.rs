@@ -169,8 +169,8 @@ async fn run(
     // The base is read for the access decision on it (and the assertion control): only
     // the attributes the policy looks at, unless an assertion needs more.
     let base_found = match &controls.assertion {
-        Some(_) => ctx.store().get_by_ndn(base_ndn),
-        None => ctx.store().get_by_ndn_only(base_ndn, access.decision_types()),
+        Some(_) => ctx.store().get_by_ndn(base_ndn).map(|found| found.map(|(id, e)| (id, Arc::new(e)))),
+        None => access.search_base(ctx.store(), base_ndn),
     };
     let (base_id, base) = match base_found {
         Ok(Some(found)) => found,
