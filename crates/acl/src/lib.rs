@@ -31,7 +31,7 @@ pub mod secret;
 use birch_schema::ndn;
 use rules::{Control, DnScope, Who};
 pub use rules::{Resolver, Rule};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 /// Who is asking.
@@ -173,7 +173,7 @@ pub struct Policy {
     /// naming it and those for all attributes. [`Policy::check`] walks only these rather
     /// than comparing the attribute with every rule's list (a search checks a few
     /// attributes of every entry it returns).
-    by_attr: HashMap<String, Box<[usize]>>,
+    by_attr: foldhash::HashMap<String, Box<[usize]>>,
     /// The rules for all attributes, in order: those that apply to an attribute no rule
     /// names.
     for_all: Box<[usize]>,
@@ -206,7 +206,7 @@ impl Policy {
         let applies =
             |rule: &Rule, attr: &str| rule.what.attrs.as_ref().is_none_or(|list| list.iter().any(|a| a == attr));
         let for_all: Box<[usize]> = (0..rules.len()).filter(|&i| rules[i].what.attrs.is_none()).collect();
-        let mut by_attr = HashMap::new();
+        let mut by_attr = foldhash::HashMap::default();
         for attr in rules.iter().filter_map(|r| r.what.attrs.as_ref()).flatten() {
             if !by_attr.contains_key(attr) {
                 let order: Box<[usize]> = (0..rules.len()).filter(|&i| applies(&rules[i], attr)).collect();
