@@ -38,7 +38,9 @@ pub use filter::{Filter, Tri};
 pub use hooks::{CommitObserver, WriteSetHook};
 pub use index::IndexConfig;
 pub use plan::Plan;
-pub use store::{BulkLoader, RawWalk, Scope, SearchIter, Seen, Snapshot, SnapshotEntries, Store, Walk, WriteSet};
+pub use store::{
+    BulkLoader, RawWalk, Remembered, Scope, SearchIter, Seen, Snapshot, SnapshotEntries, Store, Walk, WriteSet,
+};
 
 /// What the unit tests of several modules share.
 #[cfg(test)]

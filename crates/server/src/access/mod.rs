@@ -3,7 +3,6 @@
 //! groups at bind time, and answers denied requests with slapd's result codes. See
 //! docs/acl.md.
 
-pub mod bases;
 pub mod campus;
 
 use crate::config::Config;
@@ -45,7 +44,7 @@ pub struct Access {
     /// [`Access::needed_types`] answers, by attribute list and filter attributes.
     needed: crate::memo::Memo<SearchShape, Option<NeededTypes>>,
     /// Search bases read for decisions, remembered while the store is unchanged.
-    bases: bases::Bases,
+    bases: birch_store::Remembered,
     /// The admins group and the services subtree, normalized (for limits).
     admins_ndn: Option<String>,
     services_ndn: Option<String>,
@@ -139,7 +138,7 @@ impl Access {
             decision_types,
             bind_types,
             needed: crate::memo::Memo::new(SEARCH_SHAPES),
-            bases: bases::Bases::default(),
+            bases: birch_store::Remembered::default(),
             policy,
             filters: resolver.filters,
             schema: schema.clone(),
@@ -188,7 +187,7 @@ impl Access {
     }
 
     /// A search's base entry with the types the policy decides on ([`Access::decision_types`])
-    /// and its id, remembered while no write begins ([`bases`]).
+    /// and its id, remembered while no write begins ([`birch_store::Remembered`]).
     pub fn search_base(&self, store: &Store, ndn: &str) -> Result<Option<(u64, Arc<Entry>)>, birch_store::StoreError> {
         self.bases.get(store, ndn, &self.decision_types)
     }
