@@ -46,7 +46,7 @@ pub enum Subject {
 }
 
 /// The requester of an operation: subject, groups and connection properties.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requester {
     /// The bound subject.
     pub subject: Subject,
@@ -153,6 +153,15 @@ pub trait Target {
     fn has_dn_value(&self, attr: &str, ndn: &str) -> bool;
 }
 
+/// A decision of [`Policy::check_noting`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the access is granted.
+    pub allowed: bool,
+    /// Whether the decision holds for every target (it did not look at this one).
+    pub general: bool,
+}
+
 /// A rule that could not be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} in ACL rule {rule:?}")]
@@ -240,26 +249,47 @@ impl Policy {
     /// Whether `who` has `need` on attribute `attr` (canonical name, or `entry` /
     /// `children`) of `target`.
     pub fn check(&self, who: &Requester, target: &dyn Target, attr: &str, need: Privilege) -> bool {
+        self.check_noting(who, target, attr, need).allowed
+    }
+
+    /// [`Policy::check`], noting whether the decision looked at the target at all: when it
+    /// did not (no rule or clause on the way named an entry, a filter, `self` or a
+    /// `dnattr`), the same requester gets the same answer for this attribute of any entry,
+    /// and a caller may remember it for every entry of a search.
+    pub fn check_noting(&self, who: &Requester, target: &dyn Target, attr: &str, need: Privilege) -> Decision {
         if matches!(need, Privilege::Read | Privilege::Search | Privilege::Compare) && secret::is_secret_type(attr) {
-            return false;
+            return Decision { allowed: false, general: true };
         }
         if who.subject == Subject::Root {
-            return true;
+            return Decision { allowed: true, general: true };
         }
+        let mut looked = false;
         let order = self.by_attr.get(attr).unwrap_or(&self.for_all);
-        order
+        let allowed = order
             .iter()
             .filter_map(|&i| self.rules.get(i))
-            .find_map(|rule| self.decide(rule, who, target, need))
-            .unwrap_or(false)
+            .find_map(|rule| self.decide(rule, who, target, need, &mut looked))
+            .unwrap_or(false);
+        Decision { allowed, general: !looked }
     }
 
     /// What `rule` (one that applies to the attribute) decides: `None` when its target does
-    /// not match or a clause `break`s, so the next rule decides.
-    fn decide(&self, rule: &Rule, who: &Requester, target: &dyn Target, need: Privilege) -> Option<bool> {
+    /// not match or a clause `break`s, so the next rule decides. `looked` is set when the
+    /// target was looked at.
+    fn decide(
+        &self,
+        rule: &Rule,
+        who: &Requester,
+        target: &dyn Target,
+        need: Privilege,
+        looked: &mut bool,
+    ) -> Option<bool> {
         let ndn = target.ndn();
         let w = &rule.what;
         let mut captures: Vec<String> = Vec::new();
+        if !matches!(w.dn, DnScope::Any) || w.filter.is_some() {
+            *looked = true;
+        }
         let dn_ok = match &w.dn {
             DnScope::Any => true,
             DnScope::Base(b) => ndn == b,
@@ -278,7 +308,7 @@ impl Policy {
             return None;
         }
         for clause in &rule.by {
-            if !self.who_matches(clause, who, target, &captures) {
+            if !self.who_matches(clause, who, target, &captures, looked) {
                 continue;
             }
             if clause.level.grants(need) {
@@ -293,7 +323,14 @@ impl Policy {
         Some(false)
     }
 
-    fn who_matches(&self, clause: &rules::By, who: &Requester, target: &dyn Target, captures: &[String]) -> bool {
+    fn who_matches(
+        &self,
+        clause: &rules::By,
+        who: &Requester,
+        target: &dyn Target,
+        captures: &[String],
+        looked: &mut bool,
+    ) -> bool {
         if clause.ssf > who.ssf {
             return false;
         }
@@ -306,6 +343,9 @@ impl Policy {
             Subject::User(n) => Some(n.as_str()),
             _ => None,
         };
+        if matches!(clause.who, Who::SelfEntry | Who::DnAttr(_)) {
+            *looked = true;
+        }
         match &clause.who {
             Who::Any => true,
             Who::Anonymous => who.subject == Subject::Anonymous,

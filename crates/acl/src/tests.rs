@@ -251,7 +251,7 @@ fn check_every_rule(p: &Policy, who: &Requester, target: &dyn Target, attr: &str
     p.rules
         .iter()
         .filter(|r| r.what.attrs.as_ref().is_none_or(|list| list.iter().any(|a| a == attr)))
-        .find_map(|r| p.decide(r, who, target, need))
+        .find_map(|r| p.decide(r, who, target, need, &mut false))
         .unwrap_or(false)
 }
 
@@ -325,5 +325,57 @@ proptest! {
     #[test]
     fn parsing_never_panics(text in "\\PC{0,80}") {
         let _ = Policy::compile(&[text], &mut Plain(vec![]));
+    }
+}
+
+proptest! {
+    // Enough cases that `self` clauses meet the requester's own entry (with 256 a broken
+    // `self` rule was not found).
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// A decision noted as general is the same for every target: other DNs, filters that
+    /// match or not, DN values that name the requester or not.
+    #[test]
+    fn a_general_decision_holds_for_every_target(
+        rules in prop::collection::vec(
+            (prop_oneof![
+                arb_what_lists(),
+                Just("filter=(x=1)".to_string()),
+                Just("dn.regex=\"^uid=([^,]+),\" attrs=cn".to_string()),
+            ],
+             prop::collection::vec((prop_oneof![arb_who(), Just("dnattr=member".to_string())], prop::sample::select(LEVELS),
+                prop::sample::select(&["", " continue", " break"][..])), 1..4)),
+            0..8,
+        ),
+        req in arb_requester(),
+        target in prop::sample::select(DNS), other in prop::sample::select(DNS),
+        filters in any::<bool>(), names_requester in any::<bool>(), target_is_me in any::<bool>(),
+        attr in prop::sample::select(&["cn", "mail", "userpassword", "member", "entry", "children", "sn"][..]),
+        need in prop::sample::select(PRIVS),
+    ) {
+        // Half the time the requester's own entry (for `self` clauses).
+        let target = match (&req.subject, target_is_me) {
+            (Subject::User(n), true) => n.as_str(),
+            _ => target,
+        };
+        let texts: Vec<String> = rules
+            .into_iter()
+            .map(|(what, by)| {
+                let clauses: Vec<String> = by.into_iter().map(|(w, l, c)| format!("by {w} {l}{c}")).collect();
+                format!("to {what} {}", clauses.join(" "))
+            })
+            .collect();
+        let p = policy(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+        let d = p.check_noting(&req, &entry(target), attr, need);
+        prop_assert_eq!(d.allowed, p.check(&req, &entry(target), attr, need));
+        if d.general {
+            let me = match &req.subject { Subject::User(n) => n.clone(), _ => String::new() };
+            let mut o = entry(other);
+            o.filters = vec![filters; 4];
+            if names_requester {
+                o.dn_values.push(("member".into(), me));
+            }
+            prop_assert_eq!(p.check(&req, &o, attr, need), d.allowed, "general for {} but not for {:?}", target, o);
+        }
     }
 }

@@ -48,6 +48,8 @@ pub struct Session {
     groups: Mutex<Arc<std::collections::HashSet<String>>>,
     /// Open paged searches (RFC 2696), by cookie.
     pub paged: ops::paged::PagedSearches,
+    /// Access decisions that held for any entry, for the current requester.
+    pub decisions: crate::access::Decisions,
     /// Persistent searches running on this connection.
     persistent: Arc<crate::limits::PersistentCount>,
     /// Set once TLS is established (LDAPS, or after StartTLS).
@@ -70,6 +72,7 @@ impl Session {
             must_change: Default::default(),
             groups: Mutex::new(Arc::default()),
             paged: Default::default(),
+            decisions: Default::default(),
             persistent: Arc::default(),
             tls: OnceLock::new(),
             closing: CancellationToken::new(),

@@ -4,6 +4,9 @@
 //! docs/acl.md.
 
 pub mod campus;
+pub mod decisions;
+
+pub use decisions::Decisions;
 
 use crate::config::Config;
 use birch_acl::{Policy, Privilege, Requester, Resolver, RuleError, Subject, Target};
@@ -43,6 +46,9 @@ pub struct Access {
     bind_types: Vec<String>,
     /// [`Access::needed_types`] answers, by attribute list and filter attributes.
     needed: crate::memo::Memo<SearchShape, Option<NeededTypes>>,
+    /// This compiled policy among those of the process (a reload compiles another), for
+    /// [`Decisions`].
+    id: u64,
     /// Search bases read for decisions, remembered while the store is unchanged.
     bases: birch_store::Remembered,
     /// The admins group and the services subtree, normalized (for limits).
@@ -139,6 +145,10 @@ impl Access {
             bind_types,
             needed: crate::memo::Memo::new(SEARCH_SHAPES),
             bases: birch_store::Remembered::default(),
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             policy,
             filters: resolver.filters,
             schema: schema.clone(),
@@ -160,6 +170,32 @@ impl Access {
     /// Whether `who` has `need` on `attr` (canonical, or `entry`/`children`) of `entry`.
     pub fn check(&self, who: &Requester, entry: &Entry, attr: &str, need: Privilege) -> bool {
         self.policy.check(who, &EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self }, attr, need)
+    }
+
+    /// [`Access::check`] through a connection's remembered decisions: a decision that did
+    /// not look at the entry ([`birch_acl::Policy::check_noting`]) is remembered for this
+    /// requester and policy and answers for every later entry.
+    pub fn check_remembered(
+        &self,
+        memo: &Decisions,
+        who: &Requester,
+        entry: &Entry,
+        attr: &str,
+        need: Privilege,
+    ) -> bool {
+        if let Some(allowed) = memo.get(self.id, who, attr, need) {
+            return allowed;
+        }
+        let d = self.policy.check_noting(
+            who,
+            &EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self },
+            attr,
+            need,
+        );
+        if d.general {
+            memo.remember(self.id, who, attr, need, d.allowed);
+        }
+        d.allowed
     }
 
     /// Whether `who` has `need` on `attr` of the entry named `ndn`, judged by its name alone

@@ -110,11 +110,17 @@ pub fn visible<'a>(
     access: &crate::access::Access,
     who: &birch_acl::Requester,
 ) -> std::borrow::Cow<'a, Filter> {
+    visible_with(f, &|a: &str| access.check(who, entry, a, birch_acl::Privilege::Search))
+}
+
+/// [`visible`] with the access decision given: `searchable` says whether the requester may
+/// search with an attribute of the entry.
+pub fn visible_with<'a>(f: &'a Filter, searchable: &dyn Fn(&str) -> bool) -> std::borrow::Cow<'a, Filter> {
     let mut attrs = Vec::new();
     f.attributes(&mut attrs);
     attrs.sort_unstable();
     attrs.dedup();
-    attrs.retain(|a| !access.check(who, entry, a, birch_acl::Privilege::Search));
+    attrs.retain(|a| !searchable(a));
     if attrs.is_empty() {
         std::borrow::Cow::Borrowed(f)
     } else {
