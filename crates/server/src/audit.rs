@@ -86,12 +86,23 @@ impl AuditLog {
     /// `audit-flush` thread (made durable by [`sync`](Self::sync)).
     pub fn append(self: &Arc<Self>, line: &str) {
         if self.append_buffered(line) && !self.unflushed.swap(true, Ordering::SeqCst) {
-            match self.flusher() {
-                Some(wake) => {
-                    let _ = wake.try_send(());
-                }
-                None => self.flush_logged(),
+            self.wake_flusher();
+        }
+    }
+
+    /// Appends one line that a [`sync`](Self::sync) writes out right after (a write's
+    /// record): the `audit-flush` thread is not woken for it.
+    pub fn append_before_sync(&self, line: &str) {
+        self.append_buffered(line);
+    }
+
+    /// Asks the `audit-flush` thread to write the buffer out after [`FLUSH_DELAY`].
+    fn wake_flusher(self: &Arc<Self>) {
+        match self.flusher() {
+            Some(wake) => {
+                let _ = wake.try_send(());
             }
+            None => self.flush_logged(),
         }
     }
 
@@ -277,8 +288,26 @@ impl<S: Subscriber> Layer<S> for AuditLayer {
             return;
         }
         let Some(log) = AUDIT.get() else { return };
-        log.append(&record(event));
+        if SYNC_FOLLOWS.get() {
+            log.append_before_sync(&record(event));
+        } else {
+            log.append(&record(event));
+        }
     }
+}
+
+thread_local! {
+    /// Set while [`logged_before_sync`] logs an event: its record is synced right after.
+    static SYNC_FOLLOWS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `log` (which logs a `birch::audit` event) telling the audit layer that the caller
+/// syncs the log right after ([`AuditLog::sync_shared`]), so the record need not wake the
+/// `audit-flush` thread: a write's record, which is durable before the write is answered.
+pub fn logged_before_sync(log: impl FnOnce()) {
+    SYNC_FOLLOWS.set(true);
+    log();
+    SYNC_FOLLOWS.set(false);
 }
 
 /// An audit event as one JSON object: time, level, then the event's fields, every value
@@ -524,6 +553,20 @@ mod tests {
         }
         log.flush().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 50);
+    }
+
+    #[test]
+    fn a_record_synced_right_after_reaches_the_file_with_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = Arc::new(AuditLog::open(&path, &AuditSection::default()).unwrap());
+        logged_before_sync(|| {
+            assert!(SYNC_FOLLOWS.get());
+            log.append_before_sync(r#"{"event":"modify"}"#);
+        });
+        assert!(!SYNC_FOLLOWS.get(), "only for the event logged inside");
+        log.sync().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"event\":\"modify\"}\n");
     }
 
     #[test]

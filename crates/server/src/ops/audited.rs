@@ -122,18 +122,21 @@ pub async fn record(summary: WriteSummary, session: &Session, response: Option<&
         crate::logsafe::cut(&ldif_text, crate::logsafe::MAX_AUDIT_FIELD_BYTES).into_owned()
     };
     let duration_us = u64::try_from(summary.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    tracing::info!(
-        target: "birch::audit",
-        event = summary.kind,
-        conn = session.id,
-        peer = %session.peer,
-        by = %session.bound_dn(),
-        dn = %summary.dn,
-        attrs = %summary.attrs.join(","),
-        result,
-        duration_us,
-        ldif = %ldif_text,
-    );
+    // Synced just below: the record does not wake the audit-flush thread.
+    crate::audit::logged_before_sync(|| {
+        tracing::info!(
+            target: "birch::audit",
+            event = summary.kind,
+            conn = session.id,
+            peer = %session.peer,
+            by = %session.bound_dn(),
+            dn = %summary.dn,
+            attrs = %summary.attrs.join(","),
+            result,
+            duration_us,
+            ldif = %ldif_text,
+        )
+    });
     if let Some(log) = crate::audit::installed() {
         if let Err(e) = log.sync_shared().await {
             tracing::error!(error = %e, "cannot make the audit log durable");
