@@ -215,6 +215,18 @@ fn arb_who() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A rule's text from its target and its clauses (who, level, control).
+fn rule_text(what: &str, by: Vec<(String, &str, &str)>) -> String {
+    let clauses: Vec<String> = by.into_iter().map(|(w, l, c)| format!("by {w} {l}{c}")).collect();
+    format!("to {what} {}", clauses.join(" "))
+}
+
+/// The policy of generated rules (target and clauses each).
+fn policy_of(rules: Vec<(String, Vec<(String, &str, &str)>)>) -> Policy {
+    let texts: Vec<String> = rules.into_iter().map(|(what, by)| rule_text(&what, by)).collect();
+    policy(&texts.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn arb_rule() -> impl Strategy<Value = String> {
     (
         arb_what(),
@@ -223,10 +235,7 @@ fn arb_rule() -> impl Strategy<Value = String> {
             1..4,
         ),
     )
-        .prop_map(|(what, by)| {
-            let clauses: Vec<String> = by.into_iter().map(|(w, l, c)| format!("by {w} {l}{c}")).collect();
-            format!("to {what} {}", clauses.join(" "))
-        })
+        .prop_map(|(what, by)| rule_text(&what, by))
 }
 
 fn arb_requester() -> impl Strategy<Value = Requester> {
@@ -298,14 +307,7 @@ proptest! {
         attr in prop::sample::select(&["cn", "mail", "userpassword", "member", "entry", "children", "sn"][..]),
         need in prop::sample::select(PRIVS),
     ) {
-        let texts: Vec<String> = rules
-            .into_iter()
-            .map(|(what, by)| {
-                let clauses: Vec<String> = by.into_iter().map(|(w, l, c)| format!("by {w} {l}{c}")).collect();
-                format!("to {what} {}", clauses.join(" "))
-            })
-            .collect();
-        let p = policy(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+        let p = policy_of(rules);
         let e = entry(target);
         prop_assert_eq!(p.check(&req, &e, attr, need), check_every_rule(&p, &req, &e, attr, need));
     }
@@ -358,14 +360,7 @@ proptest! {
             (Subject::User(n), true) => n.as_str(),
             _ => target,
         };
-        let texts: Vec<String> = rules
-            .into_iter()
-            .map(|(what, by)| {
-                let clauses: Vec<String> = by.into_iter().map(|(w, l, c)| format!("by {w} {l}{c}")).collect();
-                format!("to {what} {}", clauses.join(" "))
-            })
-            .collect();
-        let p = policy(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+        let p = policy_of(rules);
         let d = p.check_noting(&req, &entry(target), attr, need);
         prop_assert_eq!(d.allowed, p.check(&req, &entry(target), attr, need));
         if d.general {
