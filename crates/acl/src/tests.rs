@@ -215,14 +215,17 @@ fn arb_who() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A rule's text from its target and its clauses (who, level, control).
-fn rule_text(what: &str, by: Vec<(String, &str, &str)>) -> String {
+/// A generated clause: who, level, control.
+type Clause<'a> = (String, &'a str, &'a str);
+
+/// A rule's text from its target and its clauses.
+fn rule_text(what: &str, by: Vec<Clause<'_>>) -> String {
     let clauses: Vec<String> = by.into_iter().map(|(w, l, c)| format!("by {w} {l}{c}")).collect();
     format!("to {what} {}", clauses.join(" "))
 }
 
 /// The policy of generated rules (target and clauses each).
-fn policy_of(rules: Vec<(String, Vec<(String, &str, &str)>)>) -> Policy {
+fn policy_of(rules: Vec<(String, Vec<Clause<'_>>)>) -> Policy {
     let texts: Vec<String> = rules.into_iter().map(|(what, by)| rule_text(&what, by)).collect();
     policy(&texts.iter().map(String::as_str).collect::<Vec<_>>())
 }
