@@ -484,3 +484,54 @@ async fn joining_and_leaving_a_group_takes_effect_at_the_next_bind() {
     })
     .await;
 }
+
+/// The access decisions a connection remembers (those that hold for every entry) follow
+/// its identity and never stand in for one that looks at the entry: on one connection, bob
+/// reads his own mail and nobody else's, the service account everyone's, bob again only
+/// his own; filters on mail match only what the identity may search. Each search twice, so
+/// the second one runs on remembered decisions.
+#[tokio::test(flavor = "multi_thread")]
+async fn remembered_decisions_follow_the_identity_and_each_entry() {
+    let s = campus().await;
+    let url = s.url();
+    bounded(LIMIT, async {
+        let mut l = connect(&url).await;
+        let mails = |es: &[ldap3::SearchEntry]| -> Vec<(String, Vec<String>)> {
+            let mut v: Vec<(String, Vec<String>)> =
+                es.iter().filter_map(|e| e.attrs.get("mail").map(|m| (e.dn.to_ascii_lowercase(), m.clone()))).collect();
+            v.sort();
+            v
+        };
+        let everyone = vec![
+            (ALICE.to_string(), vec!["alice@example.org".to_string()]),
+            (BOB.to_string(), vec!["bob@example.org".to_string()]),
+            (CHENWEI.to_string(), vec!["chenwei@example.org".to_string()]),
+        ];
+        for (dn, pw, want) in [
+            (BOB, "bob-secret", vec![(BOB.to_string(), vec!["bob@example.org".to_string()])]),
+            (NSLCD, "nslcd-secret", everyone.clone()),
+            (BOB, "bob-secret", vec![(BOB.to_string(), vec!["bob@example.org".to_string()])]),
+        ] {
+            let res = l.with_timeout(OP_TIMEOUT).simple_bind(dn, pw).await.expect("bind");
+            assert_eq!(res.rc, 0, "bind {dn}: {res}");
+            for round in 0..2 {
+                let (es, res) = search(&mut l, PEOPLE, Scope::OneLevel, "(uid=*)", &["uid", "mail"]).await;
+                assert_eq!(res.rc, 0, "{dn}: {res}");
+                assert!(es.len() >= 4, "{dn} sees the people: {es:?}");
+                assert!(es.iter().all(|e| e.attrs.contains_key("uid")), "{dn} reads everyone's uid");
+                assert_eq!(mails(&es), want, "{dn}, search {round}");
+                // A filter on mail is Undefined where the identity may not search it.
+                let (es, _) = search(&mut l, PEOPLE, Scope::OneLevel, "(mail=chenwei@example.org)", &["uid"]).await;
+                assert_eq!(es.len(), usize::from(dn == NSLCD), "{dn}: chenwei's mail as a filter: {es:?}");
+                let (es, _) = search(&mut l, PEOPLE, Scope::OneLevel, "(mail=bob@example.org)", &["uid"]).await;
+                assert_eq!(es.len(), 1, "{dn}: bob's mail as a filter: {es:?}");
+            }
+        }
+        // Anonymous again (a bind with no name): no people at all.
+        let res = l.with_timeout(OP_TIMEOUT).simple_bind("", "").await.expect("bind");
+        assert_eq!(res.rc, 0);
+        let (es, _) = search(&mut l, PEOPLE, Scope::OneLevel, "(uid=*)", &["uid", "mail"]).await;
+        assert!(es.is_empty(), "anonymous: {es:?}");
+    })
+    .await;
+}
