@@ -172,30 +172,10 @@ impl Access {
         self.policy.check(who, &EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self }, attr, need)
     }
 
-    /// [`Access::check`] through a connection's remembered decisions: a decision that did
-    /// not look at the entry ([`birch_acl::Policy::check_noting`]) is remembered for this
-    /// requester and policy and answers for every later entry.
-    pub fn check_remembered(
-        &self,
-        memo: &Decisions,
-        who: &Requester,
-        entry: &Entry,
-        attr: &str,
-        need: Privilege,
-    ) -> bool {
-        if let Some(allowed) = memo.get(self.id, who, attr, need) {
-            return allowed;
-        }
-        let d = self.policy.check_noting(
-            who,
-            &EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self },
-            attr,
-            need,
-        );
-        if d.general {
-            memo.remember(self.id, who, attr, need, d.allowed);
-        }
-        d.allowed
+    /// [`Access::check`] for one operation of `who` through its connection's remembered
+    /// decisions ([`Decisions`]): see [`Remembering::check`].
+    pub fn remembering<'a>(&'a self, memo: &'a Decisions, who: &'a Requester) -> Remembering<'a> {
+        Remembering { access: self, memo, who, epoch: memo.begin(self.id, who) }
     }
 
     /// Whether `who` has `need` on `attr` of the entry named `ndn`, judged by its name alone
@@ -346,6 +326,32 @@ impl Access {
         }
         seen.retain(|g| wanted.contains(g));
         seen
+    }
+}
+
+/// One operation's access checks through its connection's remembered decisions (from
+/// [`Access::remembering`]).
+pub struct Remembering<'a> {
+    access: &'a Access,
+    memo: &'a Decisions,
+    who: &'a Requester,
+    epoch: u64,
+}
+
+impl Remembering<'_> {
+    /// [`Access::check`]: a decision that did not look at the entry
+    /// ([`birch_acl::Policy::check_noting`]) is remembered for this requester and policy and
+    /// answers for every later entry.
+    pub fn check(&self, entry: &Entry, attr: &str, need: Privilege) -> bool {
+        if let Some(allowed) = self.memo.get(self.epoch, attr, need) {
+            return allowed;
+        }
+        let target = EntryTarget { ndn: &entry.ndn, entry: Some(entry), access: self.access };
+        let d = self.access.policy.check_noting(self.who, &target, attr, need);
+        if d.general {
+            self.memo.remember(self.epoch, attr, need, d.allowed);
+        }
+        d.allowed
     }
 }
 

@@ -181,8 +181,8 @@ async fn run(
         }
         Err(e) => return Some(Done { res: store_failure(&e), cookie: None }),
     };
-    let decisions = &session.decisions;
-    if !access.check_remembered(decisions, &who, &base, "entry", Privilege::Search) {
+    let checks = access.remembering(&session.decisions, &who);
+    if !checks.check(&base, "entry", Privilege::Search) {
         // A base the requester may not see answers as if it did not exist, unless the
         // policy lets it learn that the entry exists.
         if access.check(&who, &base, "entry", Privilege::Disclose) {
@@ -263,12 +263,12 @@ async fn run(
             Some(Ok(None)) => continue,
             Some(Err(e)) => return Some(Done { res: store_failure(&e), cookie: None }),
         };
-        if !access.check_remembered(decisions, &who, &entry, "entry", Privilege::Read) {
+        if !checks.check(&entry, "entry", Privilege::Read) {
             continue;
         }
         // The store matched the entry with the full filter: evaluate again only when access
         // hides some of the filter's attributes from this requester.
-        let searchable = |a: &str| access.check_remembered(decisions, &who, &entry, a, Privilege::Search);
+        let searchable = |a: &str| checks.check(&entry, a, Privilege::Search);
         if let std::borrow::Cow::Owned(masked) = filter::visible_with(&filter, &searchable) {
             // A match read without the types only its filter needed is read whole for this.
             let whole = if iter.last_reduced() {
@@ -302,7 +302,7 @@ async fn run(
         if total_limit.is_some_and(|l| sent >= l) {
             return last_page(LdapResultCode::SizeLimitExceeded, "");
         }
-        let readable = |a: &str| access.check_remembered(decisions, &who, &entry, a, Privilege::Read);
+        let readable = |a: &str| checks.check(&entry, a, Privilege::Read);
         let mask = attrs::selection_mask(&entry, &sel, schema, &readable);
         let computed = wants_computed.then(|| {
             let mut extra = Vec::new();
