@@ -535,3 +535,38 @@ async fn remembered_decisions_follow_the_identity_and_each_entry() {
     })
     .await;
 }
+
+/// A search base is remembered only while nothing is written: the same connection finds a
+/// new entry as a base, then not once it is deleted (noSuchObject, matchedDN its parent),
+/// and finds it under its new name after a rename.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remembered_search_base_follows_adds_deletes_and_renames() {
+    let s = campus().await;
+    let url = s.url();
+    bounded(LIMIT, async {
+        const TEMP: &str = "uid=temp,ou=people,dc=example,dc=org";
+        const MOVED: &str = "uid=moved,ou=people,dc=example,dc=org";
+        let mut root = connect_as(&url, ROOT_DN, ROOT_PW).await;
+        let mut nslcd = common::reader(&url).await;
+        let base = |l: &mut Ldap, dn: &'static str| {
+            let l = l.clone();
+            async move {
+                let mut l = l;
+                let (es, res) = search(&mut l, dn, Scope::Base, "(objectClass=*)", &["uid"]).await;
+                (res.rc, res.matched, es.len())
+            }
+        };
+        assert_eq!(base(&mut nslcd, TEMP).await.0, 32);
+        let temp = vec![("objectClass", set(&["account"])), ("uid", set(&["temp"]))];
+        assert_eq!(root.add(TEMP, temp).await.expect("add").rc, 0);
+        for _ in 0..2 {
+            assert_eq!(base(&mut nslcd, TEMP).await, (0, String::new(), 1));
+        }
+        assert_eq!(root.modifydn(TEMP, "uid=moved", true, None).await.expect("modrdn").rc, 0);
+        assert_eq!(base(&mut nslcd, TEMP).await, (32, PEOPLE.to_string(), 0));
+        assert_eq!(base(&mut nslcd, MOVED).await, (0, String::new(), 1));
+        assert_eq!(root.delete(MOVED).await.expect("delete").rc, 0);
+        assert_eq!(base(&mut nslcd, MOVED).await, (32, PEOPLE.to_string(), 0));
+    })
+    .await;
+}
