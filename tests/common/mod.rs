@@ -230,20 +230,26 @@ impl Server {
     /// records other than writes' reach the file within a few milliseconds
     /// (`birch_server::audit::FLUSH_DELAY`), not before the operation's answer.
     pub fn audit_text_when(&self, done: impl Fn(&str) -> bool) -> String {
-        let path = self.data_dir().join("audit.log");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            if done(&text) || std::time::Instant::now() > deadline {
-                return text;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        text_when(&self.data_dir().join("audit.log"), done)
     }
 
     /// Where the server's standard error goes.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("birch.log")
+    }
+}
+
+/// The text of the file at `path` once `done` holds for it (within 10 s, else as it is then;
+/// empty while the file does not exist): for what the server writes soon after an answer
+/// (its log, buffered audit records).
+pub fn text_when(path: &Path, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if done(&text) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
